@@ -1,0 +1,98 @@
+package v1
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// ErrUnknownKind is returned when an object names a kind this package does not define.
+var ErrUnknownKind = errors.New("v1: unknown kind")
+
+// DecodeError is a decoding failure, with the JSON field when it is known.
+type DecodeError struct {
+	Field string
+	Err   error
+}
+
+func (e *DecodeError) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Err.Error()
+	}
+	return e.Err.Error()
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Decode decodes one JSON object strictly: its kind picks the type, unknown fields and trailing
+// data are errors. It does not default or validate.
+func Decode(data []byte) (Object, error) {
+	var head TypeMeta
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, &DecodeError{Err: fmt.Errorf("malformed JSON: %w", err)}
+	}
+	if head.Kind == "" {
+		return nil, &DecodeError{Field: "kind", Err: errors.New("required")}
+	}
+	info, ok := LookupKind(head.Kind)
+	if !ok || info.Kind != head.Kind {
+		return nil, &DecodeError{Field: "kind", Err: fmt.Errorf("%w %q (known: %s)", ErrUnknownKind, head.Kind, kindList())}
+	}
+	obj := info.New()
+	if err := DecodeInto(data, obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// DecodeInto decodes data into obj strictly.
+func DecodeInto(data []byte, obj Object) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(obj); err != nil {
+		return &DecodeError{Field: fieldOf(err), Err: cleanJSONError(err)}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &DecodeError{Err: errors.New("trailing data after the object")}
+	}
+	return nil
+}
+
+func kindList() string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = k.Kind
+	}
+	return strings.Join(names, ", ")
+}
+
+// fieldOf extracts the JSON path encoding/json reports, when it reports one.
+func fieldOf(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return te.Field
+	}
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return strings.Trim(rest, `"`)
+	}
+	return ""
+}
+
+func cleanJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("cannot use %s as %s", te.Value, te.Type)
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "json: unknown field ") {
+		return errors.New("unknown field")
+	}
+	return errors.New(strings.TrimPrefix(msg, "json: "))
+}
+
+// Encode marshals an object as compact JSON.
+func Encode(o Object) ([]byte, error) { return json.Marshal(o) }

@@ -1,0 +1,58 @@
+package v1
+
+import "time"
+
+// Node is registered by each agent.
+type Node struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     NodeSpec   `json:"spec"`
+	Status   NodeStatus `json:"status,omitempty"`
+}
+
+// NodeSpec holds what an operator may change about a node.
+type NodeSpec struct {
+	Labels map[string]string `json:"labels,omitempty"`
+	// Unschedulable (cordoned): no new replicas are placed here.
+	Unschedulable bool `json:"unschedulable,omitempty"`
+	// Drain: replicas here are moved elsewhere.
+	Drain bool `json:"drain,omitempty"`
+}
+
+// RaftRole is the node's role in the replicated store.
+type RaftRole string
+
+// Raft roles.
+const (
+	RaftLeader   RaftRole = "leader"
+	RaftFollower RaftRole = "follower"
+	RaftLearner  RaftRole = "learner"
+	RaftNone     RaftRole = "none"
+)
+
+// Node condition types.
+const (
+	NodeReady ConditionType = "Ready"
+)
+
+// NodeStatus is what the cluster observes of the node.
+type NodeStatus struct {
+	ObservedGeneration int64         `json:"observedGeneration,omitempty"`
+	Addresses          NodeAddresses `json:"addresses,omitempty"`
+	RaftRole           RaftRole      `json:"raftRole,omitempty"`
+	GossipState        string        `json:"gossipState,omitempty"`
+	AgentVersion       string        `json:"agentVersion,omitempty"`
+	LastSeen           *time.Time    `json:"lastSeen,omitempty"`
+	Conditions         []Condition   `json:"conditions,omitempty"`
+}
+
+// NodeAddresses are where the node's pieces listen.
+type NodeAddresses struct {
+	// Advertise is the address other nodes and Traefik use to reach its containers.
+	Advertise string `json:"advertise,omitempty"`
+	API       string `json:"api,omitempty"`
+	Raft      string `json:"raft,omitempty"`
+	Gossip    string `json:"gossip,omitempty"`
+}
+
+func (n *Node) GetConditions() *[]Condition { return &n.Status.Conditions }

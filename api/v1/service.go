@@ -1,0 +1,301 @@
+package v1
+
+// Service is a containerised workload: an image run as N replicas across the nodes, with health
+// checks, routes through Traefik, placement rules and rolling updates.
+type Service struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta    `json:"metadata"`
+	Spec     ServiceSpec   `json:"spec"`
+	Status   ServiceStatus `json:"status,omitempty"`
+}
+
+// ServiceSpec is what the operator asks for.
+type ServiceSpec struct {
+	// Image is the container image reference. Required.
+	Image string `json:"image"`
+	// Command overrides the image's entrypoint.
+	Command []string `json:"command,omitempty"`
+	// Args overrides the image's cmd.
+	Args []string `json:"args,omitempty"`
+	// Env is the container's environment.
+	Env []EnvVar `json:"env,omitempty"`
+	// Replicas is how many copies run across the cluster. Default 1; 0 is allowed (scaled down).
+	Replicas *int32 `json:"replicas,omitempty"`
+	// Ports the container listens on. Each is published on an ephemeral host port so that
+	// Traefik on any node can reach it at the node's advertise address.
+	Ports []ServicePort `json:"ports,omitempty"`
+	// HealthCheck decides when a replica is healthy. None: running means healthy.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// Routes are what Traefik exposes.
+	Routes *Routes `json:"routes,omitempty"`
+	// Placement restricts and spreads replicas.
+	Placement *Placement `json:"placement,omitempty"`
+	// Networks are Docker networks the containers join, created on demand.
+	Networks []string `json:"networks,omitempty"`
+	// Volumes are named volumes or bind mounts.
+	Volumes []VolumeMount `json:"volumes,omitempty"`
+	// Resources limits CPU and memory.
+	Resources *Resources `json:"resources,omitempty"`
+	// Update tunes rolling updates.
+	Update *UpdateStrategy `json:"update,omitempty"`
+}
+
+// EnvVar is one environment variable: a literal value or a reference to a Secret's key.
+type EnvVar struct {
+	Name      string           `json:"name"`
+	Value     string           `json:"value,omitempty"`
+	SecretRef *SecretKeyRef    `json:"secretRef,omitempty"`
+}
+
+// SecretKeyRef names one key of a Secret.
+type SecretKeyRef struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+// Protocol is tcp or udp.
+type Protocol string
+
+// Protocols.
+const (
+	ProtocolTCP Protocol = "tcp"
+	ProtocolUDP Protocol = "udp"
+)
+
+// ServicePort is a port the container listens on.
+type ServicePort struct {
+	// Name identifies the port in routes and health checks. Required when there is more than one.
+	Name          string   `json:"name,omitempty"`
+	ContainerPort int32    `json:"containerPort"`
+	// Protocol defaults to tcp.
+	Protocol Protocol `json:"protocol,omitempty"`
+}
+
+// HealthCheck is one of HTTP, TCP or exec, with timing.
+type HealthCheck struct {
+	HTTP *HTTPHealthCheck `json:"http,omitempty"`
+	TCP  *TCPHealthCheck  `json:"tcp,omitempty"`
+	Exec *ExecHealthCheck `json:"exec,omitempty"`
+	// Interval between probes. Default 2s.
+	Interval *Duration `json:"interval,omitempty"`
+	// Timeout of one probe. Default 1s.
+	Timeout *Duration `json:"timeout,omitempty"`
+	// Retries: consecutive failures before a replica is unhealthy. Default 3.
+	Retries *int32 `json:"retries,omitempty"`
+	// StartPeriod during which failures do not count. Default 0s.
+	StartPeriod *Duration `json:"startPeriod,omitempty"`
+}
+
+// HTTPHealthCheck is healthy on a 2xx or 3xx answer.
+type HTTPHealthCheck struct {
+	// Path defaults to "/".
+	Path string `json:"path,omitempty"`
+	// Port is a port name or number of the container. Default: the first port.
+	Port string `json:"port,omitempty"`
+}
+
+// TCPHealthCheck is healthy when the port accepts a connection.
+type TCPHealthCheck struct {
+	Port string `json:"port,omitempty"`
+}
+
+// ExecHealthCheck is healthy when the command exits 0 inside the container.
+type ExecHealthCheck struct {
+	Command []string `json:"command"`
+}
+
+// Routes are the service's Traefik routes.
+type Routes struct {
+	HTTP []HTTPRoute `json:"http,omitempty"`
+	TCP  []TCPRoute  `json:"tcp,omitempty"`
+	UDP  []UDPRoute  `json:"udp,omitempty"`
+}
+
+// HTTPRoute sends requests for host (and path prefix) to a port of the service.
+type HTTPRoute struct {
+	Host       string `json:"host"`
+	PathPrefix string `json:"pathPrefix,omitempty"`
+	// Port is a port name or number. Default: the first tcp port.
+	Port        string   `json:"port,omitempty"`
+	EntryPoints []string `json:"entryPoints,omitempty"`
+	TLS         *RouteTLS `json:"tls,omitempty"`
+	// Priority overrides Traefik's rule-length priority.
+	Priority int `json:"priority,omitempty"`
+	// Middlewares asked for on this route.
+	Middlewares *HTTPMiddlewares `json:"middlewares,omitempty"`
+	// Sticky enables cookie-based sticky sessions.
+	Sticky bool `json:"sticky,omitempty"`
+	// HealthCheck makes Traefik probe the servers itself too (path).
+	HealthCheckPath string `json:"healthCheckPath,omitempty"`
+}
+
+// RouteTLS turns TLS on for a route.
+type RouteTLS struct {
+	CertResolver string `json:"certResolver,omitempty"`
+}
+
+// HTTPMiddlewares are the middlewares a route can ask for.
+type HTTPMiddlewares struct {
+	RedirectToHTTPS bool              `json:"redirectToHTTPS,omitempty"`
+	StripPrefix     bool              `json:"stripPrefix,omitempty"`
+	Headers         map[string]string `json:"headers,omitempty"`
+	// BasicAuthSecret names a Secret whose keys are user names and values htpasswd hashes.
+	BasicAuthSecret string     `json:"basicAuthSecret,omitempty"`
+	RateLimit       *RateLimit `json:"rateLimit,omitempty"`
+	// Retry attempts on a failed upstream connection.
+	RetryAttempts int `json:"retryAttempts,omitempty"`
+}
+
+// RateLimit is Traefik's rateLimit middleware.
+type RateLimit struct {
+	Average int64 `json:"average"`
+	Burst   int64 `json:"burst,omitempty"`
+}
+
+// TCPRoute routes TCP by SNI on an entry point.
+type TCPRoute struct {
+	// HostSNI is a host name or "*".
+	HostSNI    string `json:"hostSNI"`
+	Port       string `json:"port,omitempty"`
+	EntryPoint string `json:"entryPoint"`
+	// Passthrough leaves TLS to the container.
+	Passthrough bool `json:"passthrough,omitempty"`
+}
+
+// UDPRoute sends an entry point's UDP traffic to a port.
+type UDPRoute struct {
+	Port       string `json:"port,omitempty"`
+	EntryPoint string `json:"entryPoint"`
+}
+
+// Placement restricts where replicas run.
+type Placement struct {
+	// NodeSelector: a node must carry all of these labels.
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// MaxPerNode caps replicas of this service on one node. 0: no cap.
+	MaxPerNode int32 `json:"maxPerNode,omitempty"`
+}
+
+// VolumeMount is a named volume (source is a name) or a bind mount (source is an absolute path).
+type VolumeMount struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+// Resources limits a container.
+type Resources struct {
+	// CPUs, as a decimal ("0.5").
+	CPUs string `json:"cpus,omitempty"`
+	// MemoryMB is the memory limit in MiB.
+	MemoryMB int64 `json:"memoryMB,omitempty"`
+}
+
+// UpdateOrder says whether the new replica starts before the old one stops.
+type UpdateOrder string
+
+// Update orders.
+const (
+	StartFirst UpdateOrder = "start-first"
+	StopFirst  UpdateOrder = "stop-first"
+)
+
+// UpdateStrategy tunes rolling updates.
+type UpdateStrategy struct {
+	// MaxUnavailable replicas during an update. Default 0 with start-first, 1 with stop-first.
+	MaxUnavailable *int32 `json:"maxUnavailable,omitempty"`
+	// MaxSurge extra replicas during an update. Default 1 with start-first, 0 with stop-first.
+	MaxSurge *int32 `json:"maxSurge,omitempty"`
+	// Order defaults to start-first.
+	Order UpdateOrder `json:"order,omitempty"`
+}
+
+// Service condition types.
+const (
+	ServiceReady       ConditionType = "Ready"
+	ServiceProgressing ConditionType = "Progressing"
+	ServiceDegraded    ConditionType = "Degraded"
+)
+
+// Reasons for Service conditions an operator can act on.
+const (
+	ReasonImageNotFound    = "ImageNotFound"
+	ReasonPortConflict     = "PortConflict"
+	ReasonCrashLoop        = "CrashLoop"
+	ReasonUnschedulable    = "Unschedulable"
+	ReasonUnhealthy        = "Unhealthy"
+	ReasonRollingUpdate    = "RollingUpdate"
+	ReasonRolloutComplete  = "RolloutComplete"
+	ReasonRolloutFailed    = "RolloutFailed"
+	ReasonAllReplicasReady = "AllReplicasReady"
+	ReasonReplicasNotReady = "ReplicasNotReady"
+	ReasonVolumeNotFound   = "VolumeNotFound"
+	ReasonScaledToZero     = "ScaledToZero"
+)
+
+// ServiceStatus is what the cluster observed.
+type ServiceStatus struct {
+	ObservedGeneration int64           `json:"observedGeneration,omitempty"`
+	Replicas           int32           `json:"replicas"`
+	ReadyReplicas      int32           `json:"readyReplicas"`
+	UpdatedReplicas    int32           `json:"updatedReplicas"`
+	ReplicaStatuses    []ReplicaStatus `json:"replicaStatuses,omitempty"`
+	// Assignments is the scheduler's placement of each replica index on a node. It lives in the
+	// store so that every node can show it and a new scheduler continues where the old one stopped.
+	Assignments []Assignment `json:"assignments,omitempty"`
+	Conditions         []Condition     `json:"conditions,omitempty"`
+}
+
+// ReplicaState is a replica's container state.
+type ReplicaState string
+
+// Replica states.
+const (
+	ReplicaPending  ReplicaState = "pending"
+	ReplicaCreated  ReplicaState = "created"
+	ReplicaRunning  ReplicaState = "running"
+	ReplicaExited   ReplicaState = "exited"
+	ReplicaFailed   ReplicaState = "failed"
+)
+
+// Health is a replica's health.
+type Health string
+
+// Health values.
+const (
+	HealthHealthy   Health = "healthy"
+	HealthUnhealthy Health = "unhealthy"
+	HealthStarting  Health = "starting"
+	HealthNone      Health = "none"
+)
+
+// ReplicaStatus is one replica as observed on its node.
+type ReplicaStatus struct {
+	Index       int32        `json:"index"`
+	Node        string       `json:"node"`
+	ContainerID string       `json:"containerID,omitempty"`
+	State       ReplicaState `json:"state"`
+	Health      Health       `json:"health,omitempty"`
+	// Address is host:port of the first published port, reachable from other nodes.
+	Address  string `json:"address,omitempty"`
+	SpecHash string `json:"specHash,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+func (s *Service) GetConditions() *[]Condition { return &s.Status.Conditions }
+
+// DesiredReplicas returns spec.replicas after defaulting.
+func (s *ServiceSpec) DesiredReplicas() int32 {
+	if s.Replicas == nil {
+		return 1
+	}
+	return *s.Replicas
+}
+
+// Assignment places one replica of a Service on a node.
+type Assignment struct {
+	Index int32  `json:"index"`
+	Node  string `json:"node"`
+	// SpecHash is the spec the replica should run; during a rolling update old and new coexist.
+	SpecHash string `json:"specHash,omitempty"`
+}
