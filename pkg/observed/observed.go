@@ -68,6 +68,8 @@ type Node struct {
 	Alive bool `json:"alive"`
 	// State is the failure detector's word: alive, suspect, dead, left.
 	State string `json:"state"`
+	// LastChange is when this agent saw State last change (zero when unknown).
+	LastChange time.Time `json:"lastChange,omitempty"`
 }
 
 // View is one agent's current view of observed state.
