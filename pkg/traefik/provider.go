@@ -1,0 +1,502 @@
+package traefik
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// Paths the agent mounts the handlers at.
+const (
+	ProviderPath = "/api/providers/traefik"
+	RoutesPath   = "/api/routes"
+)
+
+// ErrNotRendered is Ready's error before the first configuration has been rendered.
+var ErrNotRendered = errors.New("traefik: no configuration rendered yet")
+
+// Lister is the part of store.Store the provider reads.
+type Lister interface {
+	List(ctx context.Context, kind string, sel v1.Selector, opts ...store.ReadOption) ([]v1.Object, int64, error)
+	Watch(ctx context.Context, kind string, fromRev int64) (<-chan store.Event, error)
+}
+
+var _ Lister = (store.Store)(nil)
+
+// ProviderConfig configures a Provider.
+type ProviderConfig struct {
+	// Store holds Services and Secrets. Required. Reads are stale (local): routes keep being
+	// served from the local replica when the cluster has no quorum.
+	Store Lister
+	// View is observed state: nodes and replicas. Required.
+	View observed.View
+	// Logger. Default: slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the provider's metrics. Default: none registered.
+	Registerer prometheus.Registerer
+	// Now is the clock, for timestamps in Ready and metrics. Default time.Now.
+	Now func() time.Time
+	// Resync re-lists everything this often even without a change notification. Default 30s.
+	Resync time.Duration
+	// Debounce is the minimum time between two renders: bursts of changes coalesce. Default 100ms.
+	Debounce time.Duration
+	// ReadTimeout bounds one re-list of the store. Default 5s.
+	ReadTimeout time.Duration
+	// RetryBackoff is the wait before re-opening a failed store watch. Default 1s.
+	RetryBackoff time.Duration
+}
+
+func (c *ProviderConfig) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Resync <= 0 {
+		c.Resync = 30 * time.Second
+	}
+	if c.Debounce <= 0 {
+		c.Debounce = 100 * time.Millisecond
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 5 * time.Second
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = time.Second
+	}
+}
+
+func (c *ProviderConfig) validate() error {
+	if c.Store == nil {
+		return errors.New("traefik: provider config: Store is required")
+	}
+	if c.View == nil {
+		return errors.New("traefik: provider config: View is required")
+	}
+	return nil
+}
+
+// snapshot is one good rendering; it is never changed once published.
+type snapshot struct {
+	body     []byte
+	etag     string
+	routes   []byte // JSON RouteList
+	problems []Problem
+	at       time.Time
+}
+
+// Provider renders Traefik's dynamic configuration on change and serves the last good one.
+type Provider struct {
+	cfg     ProviderConfig
+	log     *slog.Logger
+	metrics *metrics
+	poke    chan struct{}
+	// syncMu serialises Sync, so an older rendering is never published after a newer one.
+	syncMu sync.Mutex
+
+	mu sync.RWMutex
+	// guarded by mu:
+	cur      *snapshot // nil until the first good render
+	lastErr  error     // error of the last attempt, nil when it succeeded
+	lastErrT time.Time
+}
+
+// NewProvider returns a provider that serves nothing (503) until Run has rendered once.
+func NewProvider(cfg ProviderConfig) (*Provider, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("traefik: register metrics: %w", err)
+	}
+	return &Provider{cfg: cfg, log: cfg.Logger.With("component", "traefik-provider"), metrics: m, poke: make(chan struct{}, 1)}, nil
+}
+
+// Run renders now, then again after every store change, observed-state change or resync
+// period, until ctx ends. It returns ctx's error.
+func (p *Provider) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.watchStore(ctx)
+	}()
+
+	resync := time.NewTicker(p.cfg.Resync)
+	defer resync.Stop()
+	for {
+		changed := p.cfg.View.Changed() // before reading, so no change is missed
+		p.Sync(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		case <-p.poke:
+		case <-resync.C:
+		}
+		// Let a burst settle: one render for many changes.
+		t := time.NewTimer(p.cfg.Debounce)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// watchStore pokes the render loop on every Service or Secret change. A failed watch is
+// re-opened after a pause and followed by a poke: rendering re-lists, so nothing is missed.
+func (p *Provider) watchStore(ctx context.Context) {
+	for ctx.Err() == nil {
+		ch, err := p.cfg.Store.Watch(ctx, "", 0)
+		if err == nil {
+			p.pokeLoop()
+			for ev := range ch {
+				if ev.Type == store.Error {
+					err = ev.Err
+					break
+				}
+				if ev.Object == nil {
+					continue
+				}
+				if k := ev.Object.GetTypeMeta().Kind; k == v1.KindService || k == v1.KindSecret {
+					p.pokeLoop()
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("watch closed")
+		}
+		p.metrics.watchRestarts.Inc()
+		p.log.Warn("store watch failed; re-opening", "err", err, "after", p.cfg.RetryBackoff)
+		t := time.NewTimer(p.cfg.RetryBackoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Provider) pokeLoop() {
+	select {
+	case p.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Sync re-lists the store, renders and publishes the result if it changed. On failure the last
+// good configuration stays published, and the error is logged, counted and returned by Ready.
+// Run calls it; tests and the agent may too (it is safe to call concurrently with Run).
+func (p *Provider) Sync(ctx context.Context) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	start := time.Now()
+	err := p.sync(ctx)
+	p.metrics.renderSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		now := p.cfg.Now()
+		p.mu.Lock()
+		first := p.lastErr == nil
+		p.lastErr, p.lastErrT = err, now
+		p.mu.Unlock()
+		p.metrics.renders.WithLabelValues("error").Inc()
+		p.metrics.healthy.Set(0)
+		if first {
+			p.log.Error("cannot refresh traefik configuration; serving the last good one", "err", err)
+		} else {
+			p.log.Debug("traefik configuration refresh still failing", "err", err)
+		}
+	}
+	return err
+}
+
+func (p *Provider) sync(ctx context.Context) (err error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ReadTimeout)
+	defer cancel()
+	svcObjs, _, err := p.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
+	if err != nil {
+		return fmt.Errorf("list services: %w", err)
+	}
+	secObjs, _, err := p.cfg.Store.List(ctx, v1.KindSecret, v1.Selector{}, store.Stale())
+	if err != nil {
+		return fmt.Errorf("list secrets: %w", err)
+	}
+	st := State{Nodes: p.cfg.View.Nodes(), Replicas: p.cfg.View.Replicas()}
+	for _, o := range svcObjs {
+		s, ok := o.(*v1.Service)
+		if !ok {
+			return fmt.Errorf("list services: got %T", o)
+		}
+		st.Services = append(st.Services, s)
+	}
+	for _, o := range secObjs {
+		s, ok := o.(*v1.Secret)
+		if !ok {
+			return fmt.Errorf("list secrets: got %T", o)
+		}
+		st.Secrets = append(st.Secrets, s)
+	}
+
+	defer func() {
+		// A bug in rendering must not take routing down with it.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("render: panic: %v", r)
+		}
+	}()
+	cfg, problems := Render(st)
+	body, err := Encode(cfg)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	routes, err := json.Marshal(RouteList{Items: Routes(cfg), Problems: problems})
+	if err != nil {
+		return fmt.Errorf("encode routes: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+
+	now := p.cfg.Now()
+	p.mu.Lock()
+	prev := p.cur
+	recovered := p.lastErr != nil
+	changed := prev == nil || prev.etag != etag
+	if changed {
+		p.cur = &snapshot{body: body, etag: etag, routes: routes, problems: problems, at: now}
+	} else if string(prev.routes) != string(routes) {
+		p.cur = &snapshot{body: prev.body, etag: prev.etag, routes: routes, problems: problems, at: prev.at}
+	}
+	p.lastErr = nil
+	p.mu.Unlock()
+
+	p.metrics.healthy.Set(1)
+	p.metrics.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
+	if recovered {
+		p.log.Info("traefik configuration refresh recovered")
+	}
+	if !changed {
+		p.metrics.renders.WithLabelValues("unchanged").Inc()
+		return nil
+	}
+	p.metrics.renders.WithLabelValues("changed").Inc()
+	p.metrics.configBytes.Set(float64(len(body)))
+	p.metrics.problems.Set(float64(len(problems)))
+	var nHTTP, nTCP, nUDP, servers int
+	if cfg.HTTP != nil {
+		nHTTP = len(cfg.HTTP.Routers)
+		for _, s := range cfg.HTTP.Services {
+			servers += len(s.LoadBalancer.Servers)
+		}
+	}
+	if cfg.TCP != nil {
+		nTCP = len(cfg.TCP.Routers)
+		for _, s := range cfg.TCP.Services {
+			servers += len(s.LoadBalancer.Servers)
+		}
+	}
+	if cfg.UDP != nil {
+		nUDP = len(cfg.UDP.Routers)
+		for _, s := range cfg.UDP.Services {
+			servers += len(s.LoadBalancer.Servers)
+		}
+	}
+	p.metrics.routers.WithLabelValues("http").Set(float64(nHTTP))
+	p.metrics.routers.WithLabelValues("tcp").Set(float64(nTCP))
+	p.metrics.routers.WithLabelValues("udp").Set(float64(nUDP))
+	p.metrics.servers.Set(float64(servers))
+	p.log.Info("traefik configuration changed", "etag", etag, "bytes", len(body),
+		"httpRouters", nHTTP, "tcpRouters", nTCP, "udpRouters", nUDP, "servers", servers, "problems", len(problems))
+	for _, pr := range problems {
+		p.log.Warn("route left out of traefik configuration", "service", pr.Service, "field", pr.Field, "problem", pr.Message)
+	}
+	return nil
+}
+
+// Ready is nil when the configuration served is current: rendered from the latest re-list. It
+// fails before the first render and while refreshing fails (the last good configuration is
+// still served then). The agent's /readyz includes it.
+func (p *Provider) Ready() error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	switch {
+	case p.cur == nil && p.lastErr != nil:
+		return fmt.Errorf("%w: %w", ErrNotRendered, p.lastErr)
+	case p.cur == nil:
+		return ErrNotRendered
+	case p.lastErr != nil:
+		return fmt.Errorf("traefik: serving the configuration rendered at %s; refresh failing since %s: %w",
+			p.cur.at.UTC().Format(time.RFC3339), p.lastErrT.UTC().Format(time.RFC3339), p.lastErr)
+	}
+	return nil
+}
+
+// Config returns the configuration served and its ETag; nil before the first render.
+func (p *Provider) Config() (body []byte, etag string) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.cur == nil {
+		return nil, ""
+	}
+	return p.cur.body, p.cur.etag
+}
+
+// Problems returns the routes the current configuration leaves out, with the field to fix.
+func (p *Provider) Problems() []Problem {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.cur == nil {
+		return nil
+	}
+	return append([]Problem(nil), p.cur.problems...)
+}
+
+func (p *Provider) snapshot() *snapshot {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.cur
+}
+
+// ServeHTTP serves GET /api/providers/traefik: the last good configuration with an ETag, 304
+// for a matching If-None-Match, 503 before the first render. It never renders.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.serve(w, r, func(s *snapshot) []byte { return s.body }, true)
+}
+
+// RoutesHandler serves GET /api/routes: a RouteList of what Traefik is being told.
+func (p *Provider) RoutesHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.serve(w, r, func(s *snapshot) []byte { return s.routes }, false)
+	})
+}
+
+func (p *Provider) serve(w http.ResponseWriter, r *http.Request, body func(*snapshot) []byte, isConfig bool) {
+	code := p.serveCode(w, r, body, isConfig)
+	if isConfig {
+		p.metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	}
+}
+
+func (p *Provider) serveCode(w http.ResponseWriter, r *http.Request, body func(*snapshot) []byte, isConfig bool) int {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return http.StatusMethodNotAllowed
+	}
+	s := p.snapshot()
+	if s == nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, ErrNotRendered.Error())
+		return http.StatusServiceUnavailable
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache")
+	if isConfig {
+		h.Set("ETag", s.etag)
+		if etagMatch(r.Header.Get("If-None-Match"), s.etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return http.StatusNotModified
+		}
+	}
+	b := body(s)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b)
+	}
+	return http.StatusOK
+}
+
+// etagMatch implements If-None-Match's weak comparison over a list of tags or "*".
+func etagMatch(header, etag string) bool {
+	for header != "" {
+		var tag string
+		tag, header, _ = strings.Cut(header, ",")
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || tag == etag || tag == "W/"+etag {
+			return true
+		}
+	}
+	return false
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+type metrics struct {
+	renders       *prometheus.CounterVec
+	renderSeconds prometheus.Histogram
+	healthy       prometheus.Gauge
+	lastSuccess   prometheus.Gauge
+	configBytes   prometheus.Gauge
+	routers       *prometheus.GaugeVec
+	servers       prometheus.Gauge
+	problems      prometheus.Gauge
+	watchRestarts prometheus.Counter
+	requests      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "constellation", "traefik"
+	m := &metrics{
+		renders: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "renders_total",
+			Help: "Configuration refreshes by result: changed, unchanged, error (the last good configuration is kept)."}, []string{"result"}),
+		renderSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "render_duration_seconds",
+			Help: "Time to re-list the store and render the configuration.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		healthy: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "config_current",
+			Help: "1 when the last refresh succeeded, 0 while the last good configuration is served after a failure."}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "last_success_timestamp_seconds",
+			Help: "When the configuration was last refreshed successfully."}),
+		configBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "config_bytes",
+			Help: "Size of the configuration served."}),
+		routers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "routers",
+			Help: "Routers in the configuration served, by protocol."}, []string{"protocol"}),
+		servers: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "servers",
+			Help: "Healthy servers in the configuration served."}),
+		problems: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "route_problems",
+			Help: "Routes left out of the configuration served (conflicts, invalid input, missing secrets)."}),
+		watchRestarts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "store_watch_restarts_total",
+			Help: "Times the store watch failed and was re-opened."}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "provider_requests_total",
+			Help: "Requests to the Traefik provider endpoint by status code."}, []string{"code"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.renders, m.renderSeconds, m.healthy, m.lastSuccess, m.configBytes, m.routers, m.servers, m.problems, m.watchRestarts, m.requests} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,441 @@
+package traefik
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/observed"
+)
+
+// State is everything a render reads: desired state from the store and observed state from
+// gossip. Render does not change it.
+type State struct {
+	Services []*v1.Service
+	// Secrets are looked up by name for basic auth; others are ignored.
+	Secrets  []*v1.Secret
+	Nodes    []observed.Node
+	Replicas []observed.Replica
+}
+
+// Problem is a route Render left out (or locked) because Traefik would reject it or it conflicts
+// with another Service. Admission refuses all of these; they can still reach the renderer when
+// two conflicting applies race on different API servers, or a referenced Secret is deleted.
+type Problem struct {
+	Service string `json:"service"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string { return "services/" + p.Service + ": " + p.Field + ": " + p.Message }
+
+// Default timings of Traefik's own health check when a route asks for one and the Service has no
+// health check timings to borrow.
+const (
+	defaultHealthCheckInterval = 10 * time.Second
+	defaultHealthCheckTimeout  = 5 * time.Second
+)
+
+// lockedUser is the basic auth entry rendered when the Secret a route names is missing or
+// empty: no password matches "{SHA}!", so the route stays protected (401) instead of opening up
+// or disappearing.
+const lockedUser = "constellation-locked:{SHA}!"
+
+// Router and service names are "<service>-<protocol>-<route index>": Service names are DNS
+// labels and the suffix ends in digits, so two Services can never produce the same name.
+func objectName(svc, proto string, i int) string {
+	return svc + "-" + proto + "-" + strconv.Itoa(i)
+}
+
+// Render turns state into Traefik's dynamic configuration. It is pure and deterministic: the
+// same state gives an equal Config (and Encode gives the same bytes). Only replicas that are
+// Ready on a node known and alive become servers; a route whose Service has none keeps its
+// router, with an empty server list, so Traefik answers 503 rather than 404.
+func Render(st State) (*Config, []Problem) {
+	r := newRenderer(st)
+	// The oldest Service wins a conflict, so a newcomer cannot steal a live host.
+	svcs := append([]*v1.Service(nil), st.Services...)
+	sort.SliceStable(svcs, func(i, j int) bool { return olderFirst(svcs[i], svcs[j]) })
+	claims := newClaims()
+	for _, s := range svcs {
+		r.service(s, claims)
+	}
+	sort.SliceStable(r.problems, func(i, j int) bool {
+		a, b := r.problems[i], r.problems[j]
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		return a.Field < b.Field
+	})
+	return r.cfg, r.problems
+}
+
+func newRenderer(st State) *renderer {
+	r := &renderer{
+		secrets: make(map[string]*v1.Secret, len(st.Secrets)),
+		alive:   make(map[string]observed.Node, len(st.Nodes)),
+		byName:  make(map[string][]observed.Replica),
+		cfg:     &Config{},
+	}
+	for _, s := range st.Secrets {
+		r.secrets[s.Metadata.Name] = s
+	}
+	for _, n := range st.Nodes {
+		if n.Alive {
+			r.alive[n.Name] = n
+		}
+	}
+	for _, rep := range st.Replicas {
+		if _, ok := r.alive[rep.Node]; ok && rep.Ready() {
+			r.byName[rep.Service] = append(r.byName[rep.Service], rep)
+		}
+	}
+	return r
+}
+
+func olderFirst(a, b *v1.Service) bool {
+	ta, tb := a.Metadata.CreationTimestamp, b.Metadata.CreationTimestamp
+	switch {
+	case ta != nil && tb != nil && !ta.Equal(*tb):
+		return ta.Before(*tb)
+	case ta != nil && tb == nil:
+		return true
+	case ta == nil && tb != nil:
+		return false
+	}
+	return a.Metadata.Name < b.Metadata.Name
+}
+
+type renderer struct {
+	secrets  map[string]*v1.Secret
+	alive    map[string]observed.Node
+	byName   map[string][]observed.Replica
+	cfg      *Config
+	problems []Problem
+	// admission skips what only matters at render time (Secrets).
+	admission bool
+}
+
+func (r *renderer) problem(svc, field, format string, args ...any) {
+	r.problems = append(r.problems, Problem{Service: svc, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (r *renderer) service(s *v1.Service, claims *claims) {
+	if s.Spec.Routes == nil {
+		return
+	}
+	name := s.Metadata.Name
+	for i := range s.Spec.Routes.HTTP {
+		r.httpRoute(s, i, claims)
+	}
+	for i, t := range s.Spec.Routes.TCP {
+		field := fmt.Sprintf("spec.routes.tcp[%d]", i)
+		rule, err := sniRule(t.HostSNI)
+		if err != nil {
+			r.problem(name, field+".hostSNI", "%v", err)
+			continue
+		}
+		port, ok := s.Spec.ResolvePort(t.Port, v1.ProtocolTCP)
+		if !ok {
+			r.problem(name, field+".port", "no tcp port %q in spec.ports", t.Port)
+			continue
+		}
+		if !validEntryPoint(t.EntryPoint) {
+			r.problem(name, field+".entryPoint", "invalid entry point %q", t.EntryPoint)
+			continue
+		}
+		if other := claims.claimTCP(t.EntryPoint, t.HostSNI, holder(name, field)); other != "" {
+			r.problem(name, field+".hostSNI", "%s on entry point %s is already routed by %s", t.HostSNI, t.EntryPoint, other)
+			continue
+		}
+		id := objectName(name, "tcp", i)
+		router := &TCPRouter{EntryPoints: []string{t.EntryPoint}, Service: id, Rule: rule}
+		if t.Passthrough {
+			router.TLS = &TCPRouterTLS{Passthrough: true}
+		} else if t.HostSNI != "*" {
+			// Matching a name needs SNI, hence TLS; without passthrough Traefik terminates it.
+			router.TLS = &TCPRouterTLS{}
+		}
+		servers := []TCPServer{}
+		for _, a := range r.addresses(name, port) {
+			servers = append(servers, TCPServer{Address: a})
+		}
+		tc := r.tcp()
+		tc.Routers[id] = router
+		tc.Services[id] = &TCPService{LoadBalancer: &TCPLoadBalancer{Servers: servers}}
+	}
+	for i, u := range s.Spec.Routes.UDP {
+		field := fmt.Sprintf("spec.routes.udp[%d]", i)
+		port, ok := s.Spec.ResolvePort(u.Port, v1.ProtocolUDP)
+		if !ok {
+			r.problem(name, field+".port", "no udp port %q in spec.ports", u.Port)
+			continue
+		}
+		if !validEntryPoint(u.EntryPoint) {
+			r.problem(name, field+".entryPoint", "invalid entry point %q", u.EntryPoint)
+			continue
+		}
+		if other := claims.claimUDP(u.EntryPoint, holder(name, field)); other != "" {
+			r.problem(name, field+".entryPoint", "udp entry point %s is already routed by %s (Traefik takes one UDP router per entry point)", u.EntryPoint, other)
+			continue
+		}
+		id := objectName(name, "udp", i)
+		servers := []UDPServer{}
+		for _, a := range r.addresses(name, port) {
+			servers = append(servers, UDPServer{Address: a})
+		}
+		uc := r.udp()
+		uc.Routers[id] = &UDPRouter{EntryPoints: []string{u.EntryPoint}, Service: id}
+		uc.Services[id] = &UDPService{LoadBalancer: &UDPLoadBalancer{Servers: servers}}
+	}
+}
+
+func (r *renderer) httpRoute(s *v1.Service, i int, claims *claims) {
+	name := s.Metadata.Name
+	h := s.Spec.Routes.HTTP[i]
+	field := fmt.Sprintf("spec.routes.http[%d]", i)
+	rule, err := httpRule(h.Host, h.PathPrefix)
+	if err != nil {
+		r.problem(name, field, "%v", err)
+		return
+	}
+	port, ok := s.Spec.ResolvePort(h.Port, v1.ProtocolTCP)
+	if !ok {
+		r.problem(name, field+".port", "no tcp port %q in spec.ports", h.Port)
+		return
+	}
+	for j, ep := range h.EntryPoints {
+		if !validEntryPoint(ep) {
+			r.problem(name, fmt.Sprintf("%s.entryPoints[%d]", field, j), "invalid entry point %q", ep)
+			return
+		}
+	}
+	if other := claims.claimHTTP(h.Host, h.PathPrefix, h.EntryPoints, holder(name, field)); other != "" {
+		r.problem(name, field+".host", "%s%s is already routed by %s", h.Host, h.PathPrefix, other)
+		return
+	}
+
+	id := objectName(name, "http", i)
+	hc := r.httpConfig()
+	router := &Router{
+		EntryPoints: sortedCopy(h.EntryPoints),
+		Service:     id,
+		Rule:        rule,
+		Priority:    h.Priority,
+	}
+	if h.TLS != nil {
+		router.TLS = &RouterTLS{CertResolver: h.TLS.CertResolver}
+	}
+	if m := h.Middlewares; m != nil {
+		add := func(kind string, mw *Middleware) {
+			mid := id + "-" + kind
+			hc.Middlewares[mid] = mw
+			router.Middlewares = append(router.Middlewares, mid)
+		}
+		// Order: shed load first, then authenticate, then rewrite the request, then retry.
+		if m.RateLimit != nil {
+			add("ratelimit", &Middleware{RateLimit: &RateLimit{Average: m.RateLimit.Average, Burst: m.RateLimit.Burst}})
+		}
+		if m.BasicAuthSecret != "" {
+			add("basicauth", &Middleware{BasicAuth: &BasicAuth{Users: r.basicAuthUsers(name, field, m.BasicAuthSecret), RemoveHeader: true}})
+		}
+		if len(m.Headers) > 0 {
+			hdrs := make(map[string]string, len(m.Headers))
+			for k, v := range m.Headers {
+				hdrs[k] = v
+			}
+			add("headers", &Middleware{Headers: &Headers{CustomRequestHeaders: hdrs}})
+		}
+		if m.StripPrefix && h.PathPrefix != "" && h.PathPrefix != "/" {
+			add("stripprefix", &Middleware{StripPrefix: &StripPrefix{Prefixes: []string{h.PathPrefix}}})
+		}
+		if m.RetryAttempts > 0 {
+			add("retry", &Middleware{Retry: &Retry{Attempts: m.RetryAttempts}})
+		}
+		if m.RedirectToHTTPS {
+			if h.TLS == nil {
+				r.problem(name, field+".middlewares.redirectToHTTPS", "needs tls on the route")
+			} else {
+				// A twin router without TLS catches plain HTTP for the same rule and redirects it.
+				rid := id + "-redirect"
+				hc.Middlewares[rid] = &Middleware{RedirectScheme: &RedirectScheme{Scheme: "https", Permanent: true}}
+				hc.Routers[rid] = &Router{
+					EntryPoints: router.EntryPoints,
+					Middlewares: []string{rid},
+					Service:     id,
+					Rule:        rule,
+					Priority:    h.Priority,
+				}
+			}
+		}
+	}
+	hc.Routers[id] = router
+
+	lb := &LoadBalancer{Servers: []Server{}, PassHostHeader: true}
+	for _, a := range r.addresses(name, port) {
+		lb.Servers = append(lb.Servers, Server{URL: "http://" + a})
+	}
+	if h.Sticky {
+		lb.Sticky = &Sticky{Cookie: &Cookie{Name: "constellation_" + strings.ReplaceAll(id, "-", "_"), Secure: h.TLS != nil, HTTPOnly: true, SameSite: "lax"}}
+	}
+	if h.HealthCheckPath != "" {
+		interval, timeout := defaultHealthCheckInterval, defaultHealthCheckTimeout
+		if shc := s.Spec.HealthCheck; shc != nil {
+			if shc.Interval != nil && shc.Interval.Duration > 0 {
+				interval = shc.Interval.Duration
+			}
+			if shc.Timeout != nil && shc.Timeout.Duration > 0 {
+				timeout = shc.Timeout.Duration
+			}
+		}
+		lb.HealthCheck = &HealthCheck{Path: h.HealthCheckPath, Interval: interval.String(), Timeout: timeout.String()}
+	}
+	hc.Services[id] = &Service{LoadBalancer: lb}
+}
+
+func (r *renderer) basicAuthUsers(svc, field, secret string) []string {
+	if r.admission {
+		return nil
+	}
+	sec := r.secrets[secret]
+	if sec == nil || len(sec.Spec.Data) == 0 {
+		r.problem(svc, field+".middlewares.basicAuthSecret", "secret %q is missing or empty; the route answers 401 to everyone", secret)
+		return []string{lockedUser}
+	}
+	users := make([]string, 0, len(sec.Spec.Data))
+	for user, hash := range sec.Spec.Data {
+		if strings.ContainsAny(user, ":\n") || strings.ContainsAny(hash, "\n") || hash == "" {
+			// The value never goes into the message: it is a secret.
+			r.problem(svc, field+".middlewares.basicAuthSecret", "secret %q: entry %q is not a user name with an htpasswd hash; skipped", secret, user)
+			continue
+		}
+		users = append(users, user+":"+hash)
+	}
+	if len(users) == 0 {
+		return []string{lockedUser}
+	}
+	sort.Strings(users)
+	return users
+}
+
+// addresses returns the sorted, de-duplicated host:port of every ready replica's published port.
+// A replica that publishes on an unspecified host (0.0.0.0, ::, "") is reached at its node's
+// advertise address.
+func (r *renderer) addresses(svc string, port v1.ServicePort) []string {
+	key := observed.PortKey(port.ContainerPort, port.Protocol)
+	var out []string
+	for _, rep := range r.byName[svc] {
+		hp, ok := rep.Ports[key]
+		if !ok || hp == "" {
+			continue
+		}
+		host, p, err := net.SplitHostPort(hp)
+		if err != nil || p == "" || p == "0" {
+			continue
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			adv := r.alive[rep.Node].Advertise
+			if h, _, err := net.SplitHostPort(adv); err == nil {
+				adv = h
+			}
+			if adv == "" {
+				continue
+			}
+			host = adv
+		}
+		out = append(out, net.JoinHostPort(host, p))
+	}
+	sort.Strings(out)
+	return compact(out)
+}
+
+func compact(s []string) []string {
+	if len(s) < 2 {
+		return s
+	}
+	out := s[:1]
+	for _, v := range s[1:] {
+		if v != out[len(out)-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func sortedCopy(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return compact(out)
+}
+
+func (r *renderer) httpConfig() *HTTPConfig {
+	if r.cfg.HTTP == nil {
+		r.cfg.HTTP = &HTTPConfig{Routers: map[string]*Router{}, Services: map[string]*Service{}, Middlewares: map[string]*Middleware{}}
+	}
+	return r.cfg.HTTP
+}
+
+func (r *renderer) tcp() *TCPConfig {
+	if r.cfg.TCP == nil {
+		r.cfg.TCP = &TCPConfig{Routers: map[string]*TCPRouter{}, Services: map[string]*TCPService{}}
+	}
+	return r.cfg.TCP
+}
+
+func (r *renderer) udp() *UDPConfig {
+	if r.cfg.UDP == nil {
+		r.cfg.UDP = &UDPConfig{Routers: map[string]*UDPRouter{}, Services: map[string]*UDPService{}}
+	}
+	return r.cfg.UDP
+}
+
+var (
+	entryPointRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`)
+	// pathRE is what a path prefix may hold inside a backquoted rule: no quotes, spaces, control
+	// characters or non-ASCII.
+	pathRE = regexp.MustCompile("^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+)
+
+func validEntryPoint(ep string) bool { return entryPointRE.MatchString(ep) }
+
+// hostMatcher returns the matcher for a host: Host(`a.b`) or, for "*.b", a regexp matching
+// exactly one label (Traefik v3's Host does not take wildcards).
+func hostMatcher(host, exact, re string) (string, error) {
+	host = strings.TrimSuffix(host, ".")
+	if !v1.IsDNSName(host, true) {
+		return "", fmt.Errorf("invalid host %q", host)
+	}
+	if rest, ok := strings.CutPrefix(host, "*."); ok {
+		return re + "(`^[^.]+\\." + regexp.QuoteMeta(strings.ToLower(rest)) + "$`)", nil
+	}
+	return exact + "(`" + strings.ToLower(host) + "`)", nil
+}
+
+func httpRule(host, prefix string) (string, error) {
+	m, err := hostMatcher(host, "Host", "HostRegexp")
+	if err != nil {
+		return "", err
+	}
+	if prefix == "" {
+		return m, nil
+	}
+	if !pathRE.MatchString(prefix) {
+		return "", fmt.Errorf("invalid path prefix %q", prefix)
+	}
+	return m + " && PathPrefix(`" + prefix + "`)", nil
+}
+
+func sniRule(sni string) (string, error) {
+	if sni == "*" {
+		return "HostSNI(`*`)", nil
+	}
+	return hostMatcher(sni, "HostSNI", "HostSNIRegexp")
+}
