@@ -1,0 +1,134 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+type recorder struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	active  map[string]bool
+	overlap atomic.Bool
+	fn      func(key string, n int) (reconcile.Result, error)
+}
+
+func (r *recorder) Reconcile(_ context.Context, key string) (reconcile.Result, error) {
+	r.mu.Lock()
+	if r.active[key] {
+		r.overlap.Store(true)
+	}
+	r.active[key] = true
+	r.calls[key]++
+	n := r.calls[key]
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.active[key] = false
+		r.mu.Unlock()
+	}()
+	time.Sleep(time.Millisecond)
+	return r.fn(key, n)
+}
+
+func (r *recorder) count(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[key]
+}
+
+func newRecorder(fn func(string, int) (reconcile.Result, error)) *recorder {
+	return &recorder{calls: map[string]int{}, active: map[string]bool{}, fn: fn}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestErrorRetriesUntilSuccess(t *testing.T) {
+	rec := newRecorder(func(_ string, n int) (reconcile.Result, error) {
+		if n < 3 {
+			return reconcile.Result{}, errors.New("transient")
+		}
+		return reconcile.Result{}, nil
+	})
+	l := New[string]("t", rec, Options{BaseDelay: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	l.Enqueue("a")
+	eventually(t, "three attempts", func() bool { return rec.count("a") == 3 })
+	time.Sleep(50 * time.Millisecond)
+	if got := rec.count("a"); got != 3 {
+		t.Fatalf("reconciled %d times after success, want 3", got)
+	}
+	cancel()
+	<-done
+}
+
+func TestTerminalErrorIsNotRetried(t *testing.T) {
+	rec := newRecorder(func(string, int) (reconcile.Result, error) {
+		return reconcile.Result{}, reconcile.TerminalError(errors.New("bad spec"))
+	})
+	l := New[string]("t", rec, Options{BaseDelay: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	l.Enqueue("a")
+	eventually(t, "one attempt", func() bool { return rec.count("a") == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if got := rec.count("a"); got != 1 {
+		t.Fatalf("terminal error retried: %d calls", got)
+	}
+}
+
+func TestRequeueAfterPolls(t *testing.T) {
+	rec := newRecorder(func(string, int) (reconcile.Result, error) {
+		return reconcile.Result{RequeueAfter: 10 * time.Millisecond}, nil
+	})
+	l := New[string]("t", rec, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	l.Enqueue("a")
+	eventually(t, "polling", func() bool { return rec.count("a") >= 3 })
+}
+
+func TestNoTwoWorkersHoldTheSameKeyAndPanicsAreContained(t *testing.T) {
+	rec := newRecorder(func(key string, n int) (reconcile.Result, error) {
+		if key == "boom" && n == 1 {
+			panic("bug")
+		}
+		return reconcile.Result{}, nil
+	})
+	l := New[string]("t", rec, Options{Workers: 4, BaseDelay: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	l.Enqueue("boom")
+	for range 200 {
+		l.Enqueue("a")
+		l.Enqueue("b")
+		time.Sleep(100 * time.Microsecond)
+	}
+	eventually(t, "the panicking key retried", func() bool { return rec.count("boom") >= 2 })
+	if rec.overlap.Load() {
+		t.Fatal("two workers reconciled the same key at once")
+	}
+	if rec.count("a") >= 200 {
+		t.Fatalf("keys were not de-duplicated: %d reconciles of a", rec.count("a"))
+	}
+}
