@@ -50,7 +50,9 @@ func NewMemory(opts ...MemoryOption) *Memory {
 
 type mapTable map[v1.Key][]byte
 
-func (t mapTable) Get(kind, name string) ([]byte, error) { return t[v1.Key{Kind: kind, Name: name}], nil }
+func (t mapTable) Get(kind, name string) ([]byte, error) {
+	return t[v1.Key{Kind: kind, Name: name}], nil
+}
 func (t mapTable) Put(kind, name string, b []byte) error {
 	t[v1.Key{Kind: kind, Name: name}] = b
 	return nil
