@@ -1,6 +1,7 @@
 package cloudflare
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -366,6 +367,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if path == "" {
 		path = "/"
 	}
+	// Read the body first: the server notices a client that gave up only once it has.
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.mu.Lock()
 	latency := s.latency
 	s.mu.Unlock()
