@@ -105,7 +105,7 @@ func (l *lockedBuffer) String() string {
 
 type traefikProc struct {
 	api, web, sni, plain, udp string // 127.0.0.1:port of the API and each entry point
-	log                           *lockedBuffer
+	log                       *lockedBuffer
 }
 
 func startTraefik(t *testing.T, providerURL string) *traefikProc {
