@@ -142,7 +142,7 @@ func (r *renderer) service(s *v1.Service, claims *claims) {
 		}
 		port, ok := s.Spec.ResolvePort(t.Port, v1.ProtocolTCP)
 		if !ok {
-			r.problem(name, field+".port", "no tcp port %q in spec.ports", t.Port)
+			r.problem(name, field+".port", "%s", noPort(t.Port, v1.ProtocolTCP))
 			continue
 		}
 		if !validEntryPoint(t.EntryPoint) {
@@ -173,7 +173,7 @@ func (r *renderer) service(s *v1.Service, claims *claims) {
 		field := fmt.Sprintf("spec.routes.udp[%d]", i)
 		port, ok := s.Spec.ResolvePort(u.Port, v1.ProtocolUDP)
 		if !ok {
-			r.problem(name, field+".port", "no udp port %q in spec.ports", u.Port)
+			r.problem(name, field+".port", "%s", noPort(u.Port, v1.ProtocolUDP))
 			continue
 		}
 		if !validEntryPoint(u.EntryPoint) {
@@ -206,7 +206,7 @@ func (r *renderer) httpRoute(s *v1.Service, i int, claims *claims) {
 	}
 	port, ok := s.Spec.ResolvePort(h.Port, v1.ProtocolTCP)
 	if !ok {
-		r.problem(name, field+".port", "no tcp port %q in spec.ports", h.Port)
+		r.problem(name, field+".port", "%s", noPort(h.Port, v1.ProtocolTCP))
 		return
 	}
 	for j, ep := range h.EntryPoints {
@@ -296,6 +296,13 @@ func (r *renderer) httpRoute(s *v1.Service, i int, claims *claims) {
 		lb.HealthCheck = &HealthCheck{Path: h.HealthCheckPath, Interval: interval.String(), Timeout: timeout.String()}
 	}
 	hc.Services[id] = &Service{LoadBalancer: lb}
+}
+
+func noPort(ref string, proto v1.Protocol) string {
+	if ref == "" {
+		return "the service declares no " + string(proto) + " port in spec.ports"
+	}
+	return fmt.Sprintf("no %s port named or numbered %q in spec.ports", proto, ref)
 }
 
 func (r *renderer) basicAuthUsers(svc, field, secret string) []string {
