@@ -256,6 +256,9 @@ const (
 	ReplicaRunning  ReplicaState = "running"
 	ReplicaExited   ReplicaState = "exited"
 	ReplicaFailed   ReplicaState = "failed"
+	// ReplicaTerminating: the container still runs but is being drained before it is stopped;
+	// it receives no new traffic.
+	ReplicaTerminating ReplicaState = "terminating"
 )
 
 // Health is a replica's health.
