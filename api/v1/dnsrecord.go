@@ -53,20 +53,20 @@ const (
 
 // DNSRecord condition reasons.
 const (
-	ReasonSynced         = "Synced"
-	ReasonForeignRecord  = "ForeignRecord"
-	ReasonZoneNotFound   = "ZoneNotFound"
-	ReasonAPIError       = "APIError"
-	ReasonNoTarget       = "NoTarget"
-	ReasonRateLimited    = "RateLimited"
+	ReasonSynced        = "Synced"
+	ReasonForeignRecord = "ForeignRecord"
+	ReasonZoneNotFound  = "ZoneNotFound"
+	ReasonAPIError      = "APIError"
+	ReasonNoTarget      = "NoTarget"
+	ReasonRateLimited   = "RateLimited"
 )
 
 // DNSRecordStatus is what Cloudflare holds for this record.
 type DNSRecordStatus struct {
-	ObservedGeneration int64             `json:"observedGeneration,omitempty"`
+	ObservedGeneration int64            `json:"observedGeneration,omitempty"`
 	Records            []ProviderRecord `json:"records,omitempty"`
-	LastSyncTime       *time.Time        `json:"lastSyncTime,omitempty"`
-	Conditions         []Condition       `json:"conditions,omitempty"`
+	LastSyncTime       *time.Time       `json:"lastSyncTime,omitempty"`
+	Conditions         []Condition      `json:"conditions,omitempty"`
 }
 
 // ProviderRecord is one record in the provider.
