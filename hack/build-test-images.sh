@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the Docker runtime's test images FROM scratch from the static Go programs in
+# test/images/ (no registry needed). Idempotent: an image is rebuilt only when its binary changed
+# (the image carries the binary's sha256 as a label).
+#
+#   constellation-test/echo:1       echo server, ECHO_VERSION=1
+#   constellation-test/echo:2       the same binary, ECHO_VERSION=2 (for update tests)
+#   constellation-test/crasher:1    exits 3 after printing a few lines
+#   constellation-test/slowstart:1  healthy only after START_DELAY
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+build() { # name tag env...
+  local name=$1 tag=$2; shift 2
+  local dir="$work/$name-$tag"
+  mkdir -p "$dir"
+  (cd "$top" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$dir/app" "./test/images/$name")
+  local sum
+  sum=$(sha256sum "$dir/app" | cut -c1-16)
+  local image="constellation-test/$name:$tag"
+  if [ "$(docker image inspect -f '{{index .Config.Labels "constellation.test.sum"}}' "$image" 2>/dev/null || true)" = "$sum" ]; then
+    echo "$image up to date"
+    return
+  fi
+  {
+    echo "FROM scratch"
+    echo "COPY app /app"
+    for e in "$@"; do echo "ENV $e"; done
+    echo "LABEL constellation.test.sum=$sum"
+    echo 'ENTRYPOINT ["/app"]'
+  } >"$dir/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "$image" "$dir" >/dev/null 2>&1
+  echo "$image built"
+}
+
+build echo 1 ECHO_VERSION=1
+build echo 2 ECHO_VERSION=2
+build crasher 1
+build slowstart 1

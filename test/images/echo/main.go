@@ -1,0 +1,79 @@
+// Command echo is a test HTTP server. GET / answers "echo VERSION HOSTNAME PATH"; GET /healthz
+// answers 200 while healthy and 503 after POST /admin/unhealthy (POST /admin/healthy restores it).
+// With -probe URL it instead GETs URL once and exits 0 on a 2xx/3xx answer (for Docker's
+// HEALTHCHECK in a FROM scratch image). SIGTERM shuts it down gracefully.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	listen := flag.String("listen", envOr("LISTEN", ":8080"), "address to listen on")
+	probe := flag.String("probe", "", "GET this URL once and exit 0 if healthy")
+	tcpProbe := flag.String("tcp-probe", "", "dial this address once and exit 0 if it accepts")
+	flag.Parse()
+	if *probe != "" {
+		c := http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get(*probe)
+		if err != nil || resp.StatusCode >= 400 {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if *tcpProbe != "" {
+		conn, err := net.DialTimeout("tcp", *tcpProbe, 2*time.Second)
+		if err != nil {
+			os.Exit(1)
+		}
+		conn.Close()
+		os.Exit(0)
+	}
+	version := envOr("ECHO_VERSION", "0")
+	host, _ := os.Hostname()
+	var healthy atomic.Bool
+	healthy.Store(os.Getenv("START_UNHEALTHY") == "")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("POST /admin/unhealthy", func(w http.ResponseWriter, r *http.Request) { healthy.Store(false) })
+	mux.HandleFunc("POST /admin/healthy", func(w http.ResponseWriter, r *http.Request) { healthy.Store(true) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "echo %s %s %s\n", version, host, r.URL.Path)
+	})
+	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sig
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	fmt.Printf("echo %s listening on %s\n", version, *listen)
+	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
