@@ -59,6 +59,8 @@ const (
 	ReasonAPIError      = "APIError"
 	ReasonNoTarget      = "NoTarget"
 	ReasonRateLimited   = "RateLimited"
+	// ReasonInvalidSpec: the stored spec does not validate (written before a stricter release).
+	ReasonInvalidSpec = "InvalidSpec"
 )
 
 // DNSRecordStatus is what Cloudflare holds for this record.
