@@ -42,9 +42,9 @@ type ServiceSpec struct {
 
 // EnvVar is one environment variable: a literal value or a reference to a Secret's key.
 type EnvVar struct {
-	Name      string           `json:"name"`
-	Value     string           `json:"value,omitempty"`
-	SecretRef *SecretKeyRef    `json:"secretRef,omitempty"`
+	Name      string        `json:"name"`
+	Value     string        `json:"value,omitempty"`
+	SecretRef *SecretKeyRef `json:"secretRef,omitempty"`
 }
 
 // SecretKeyRef names one key of a Secret.
@@ -65,8 +65,8 @@ const (
 // ServicePort is a port the container listens on.
 type ServicePort struct {
 	// Name identifies the port in routes and health checks. Required when there is more than one.
-	Name          string   `json:"name,omitempty"`
-	ContainerPort int32    `json:"containerPort"`
+	Name          string `json:"name,omitempty"`
+	ContainerPort int32  `json:"containerPort"`
 	// Protocol defaults to tcp.
 	Protocol Protocol `json:"protocol,omitempty"`
 }
@@ -116,8 +116,8 @@ type HTTPRoute struct {
 	Host       string `json:"host"`
 	PathPrefix string `json:"pathPrefix,omitempty"`
 	// Port is a port name or number. Default: the first tcp port.
-	Port        string   `json:"port,omitempty"`
-	EntryPoints []string `json:"entryPoints,omitempty"`
+	Port        string    `json:"port,omitempty"`
+	EntryPoints []string  `json:"entryPoints,omitempty"`
 	TLS         *RouteTLS `json:"tls,omitempty"`
 	// Priority overrides Traefik's rule-length priority.
 	Priority int `json:"priority,omitempty"`
@@ -243,7 +243,7 @@ type ServiceStatus struct {
 	// Assignments is the scheduler's placement of each replica index on a node. It lives in the
 	// store so that every node can show it and a new scheduler continues where the old one stopped.
 	Assignments []Assignment `json:"assignments,omitempty"`
-	Conditions         []Condition     `json:"conditions,omitempty"`
+	Conditions  []Condition  `json:"conditions,omitempty"`
 }
 
 // ReplicaState is a replica's container state.
@@ -251,11 +251,11 @@ type ReplicaState string
 
 // Replica states.
 const (
-	ReplicaPending  ReplicaState = "pending"
-	ReplicaCreated  ReplicaState = "created"
-	ReplicaRunning  ReplicaState = "running"
-	ReplicaExited   ReplicaState = "exited"
-	ReplicaFailed   ReplicaState = "failed"
+	ReplicaPending ReplicaState = "pending"
+	ReplicaCreated ReplicaState = "created"
+	ReplicaRunning ReplicaState = "running"
+	ReplicaExited  ReplicaState = "exited"
+	ReplicaFailed  ReplicaState = "failed"
 	// ReplicaTerminating: the container still runs but is being drained before it is stopped;
 	// it receives no new traffic.
 	ReplicaTerminating ReplicaState = "terminating"
