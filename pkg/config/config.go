@@ -1,0 +1,273 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/traefik/paerser/env"
+	"github.com/traefik/paerser/file"
+	"github.com/traefik/paerser/flag"
+)
+
+// EnvPrefix prefixes every environment variable.
+const EnvPrefix = "CONSTELLATION_"
+
+// Config is the agent's whole configuration.
+type Config struct {
+	// ConfigFile is a TOML file loaded before the environment and flags. Default none.
+	ConfigFile string `description:"TOML configuration file, loaded before CONSTELLATION_* variables and flags" toml:"-"`
+	// DataDir holds the store, the gossip key and the cluster token. Default /var/lib/constellation.
+	DataDir string `description:"Data directory (store, keys)"`
+	// Join lists API addresses (host:port) of cluster members to join. Empty: bootstrap a
+	// one-node cluster (or restart the existing one in DataDir).
+	Join []string `description:"API addresses (host:port,...) of members to join; empty bootstraps a new cluster"`
+	// Node describes this node.
+	Node Node `description:"This node"`
+	// API is the HTTP API.
+	API API `description:"HTTP API"`
+	// Raft is the store's peer transport.
+	Raft Raft `description:"Replicated store transport"`
+	// Gossip is the membership and observed-state protocol.
+	Gossip Gossip `description:"Gossip membership"`
+	// Docker is the local engine.
+	Docker Docker `description:"Local Docker engine"`
+	// DNS configures the DNS provider.
+	DNS DNS `description:"DNS provider"`
+	// Log configures logging.
+	Log Log `description:"Logging"`
+	// Store selects the store implementation.
+	Store Store `description:"Store"`
+}
+
+// Node describes this node.
+type Node struct {
+	// Name defaults to the host name.
+	Name string `description:"Node name (default: the host name)"`
+	// Labels are node labels (role=lb, zone=...). Default none.
+	Labels map[string]string `description:"Node labels, --node.labels.KEY=VALUE"`
+	// AdvertiseAddress is the IP other nodes and Traefik reach this node's containers at.
+	// Default: the host part of the API address when it is not a wildcard, else 127.0.0.1.
+	AdvertiseAddress string `description:"IP other nodes reach this node at"`
+}
+
+// API is the HTTP API.
+type API struct {
+	// Address to listen on. Default 127.0.0.1:7480.
+	Address string `description:"Listen address of the HTTP API"`
+	// TokenFile holds the bearer token clients must send (and the cluster token for joins).
+	// Required when Address is not loopback. Default none.
+	TokenFile string `description:"File holding the API bearer token (required off loopback)"`
+}
+
+// Raft is the store's peer transport.
+type Raft struct {
+	// Address to listen on for raft peers. Default :7481.
+	Address string `description:"Listen address for raft peers"`
+}
+
+// Gossip is the membership protocol.
+type Gossip struct {
+	// Address to listen on (TCP and UDP). Default :7482.
+	Address string `description:"Listen address for gossip (TCP and UDP)"`
+	// KeyFile holds the 32-byte encryption key, base64. Default: generated in DataDir at
+	// bootstrap, received from the cluster on join.
+	KeyFile string `description:"Gossip encryption key file (base64, 32 bytes)"`
+}
+
+// Docker is the local engine.
+type Docker struct {
+	// Host is the engine's address. Default: DOCKER_HOST, else unix:///var/run/docker.sock.
+	Host string `description:"Docker engine address (default DOCKER_HOST or the local socket)"`
+	// Disabled runs the agent without a container runtime (control plane only). Default false.
+	Disabled bool `description:"Run without Docker (control plane only)"`
+}
+
+// DNS configures the DNS provider.
+type DNS struct {
+	Cloudflare  Cloudflare  `description:"Cloudflare API"`
+	NodeRecords NodeRecords `description:"Per-node A records"`
+}
+
+// Cloudflare is the Cloudflare API v4 client.
+type Cloudflare struct {
+	// TokenFile holds the API token (mode 0600). Default none: the DNS controller is off.
+	TokenFile string `description:"Cloudflare API token file (mode 0600)"`
+	// APIURL is the API base. Default https://api.cloudflare.com/client/v4.
+	APIURL string `description:"Cloudflare API base URL"`
+}
+
+// NodeRecords asks for <node>.<zone> A records for every Ready node.
+type NodeRecords struct {
+	// Zone. Default none (off).
+	Zone string `description:"Zone for <node>.<zone> A records"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `description:"Log level: debug, info, warn, error"`
+	// Format is text or json. Default text.
+	Format string `description:"Log format: text or json"`
+}
+
+// Store selects the store.
+type Store struct {
+	// Memory runs the in-memory store: nothing persisted, single node. For tests. Default false.
+	Memory bool `description:"Use the in-memory store (nothing persisted; tests only)"`
+}
+
+// Default returns the configuration with every default filled in.
+func Default() *Config {
+	host, _ := os.Hostname()
+	return &Config{
+		DataDir: "/var/lib/constellation",
+		Node:    Node{Name: strings.ToLower(host)},
+		API:     API{Address: "127.0.0.1:7480"},
+		Raft:    Raft{Address: ":7481"},
+		Gossip:  Gossip{Address: ":7482"},
+		DNS:     DNS{Cloudflare: Cloudflare{APIURL: "https://api.cloudflare.com/client/v4"}},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load layers defaults, the TOML file named by --configFile (or CONSTELLATION_CONFIGFILE), the
+// environment and the flags in args.
+func Load(args, environ []string) (*Config, error) {
+	cfg := Default()
+	// Find the config file first: it is applied before env and flags.
+	probe := &Config{}
+	if err := flag.Decode(args, probe); err != nil {
+		return nil, fmt.Errorf("flags: %w", err)
+	}
+	envProbe := &Config{}
+	if vars := env.FindPrefixedEnvVars(environ, EnvPrefix, envProbe); len(vars) > 0 {
+		if err := env.Decode(vars, EnvPrefix, envProbe); err != nil {
+			return nil, fmt.Errorf("environment: %w", err)
+		}
+	}
+	path := probe.ConfigFile
+	if path == "" {
+		path = envProbe.ConfigFile
+	}
+	if path != "" {
+		if err := file.Decode(path, cfg); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		cfg.ConfigFile = path
+	}
+	if vars := env.FindPrefixedEnvVars(environ, EnvPrefix, cfg); len(vars) > 0 {
+		if err := env.Decode(vars, EnvPrefix, cfg); err != nil {
+			return nil, fmt.Errorf("environment: %w", err)
+		}
+	}
+	if err := flag.Decode(args, cfg); err != nil {
+		return nil, fmt.Errorf("flags: %w", err)
+	}
+	cfg.Join = splitList(cfg.Join)
+	return cfg, cfg.Validate()
+}
+
+// splitList accepts both repeated values and comma-separated lists.
+func splitList(in []string) []string {
+	var out []string
+	for _, v := range in {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Validate checks the configuration and fills derived defaults. Errors name the option.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Node.Name == "" {
+		errs = append(errs, errors.New("--node.name: required (the host name could not be read)"))
+	}
+	c.Node.Name = strings.ToLower(c.Node.Name)
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--dataDir: required"))
+	} else if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	apiHost, _, err := net.SplitHostPort(c.API.Address)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--api.address: %w", err))
+	}
+	for name, addr := range map[string]string{"--raft.address": c.Raft.Address, "--gossip.address": c.Gossip.Address} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(j, "http://"), "https://")); err != nil {
+			errs = append(errs, fmt.Errorf("--join: %q is not host:port", j))
+		}
+	}
+	if c.Node.AdvertiseAddress == "" {
+		if ip := net.ParseIP(apiHost); ip != nil && !ip.IsUnspecified() {
+			c.Node.AdvertiseAddress = apiHost
+		} else {
+			c.Node.AdvertiseAddress = "127.0.0.1"
+		}
+	}
+	if net.ParseIP(c.Node.AdvertiseAddress) == nil {
+		errs = append(errs, fmt.Errorf("--node.advertiseAddress: %q is not an IP address", c.Node.AdvertiseAddress))
+	}
+	if !IsLoopback(c.API.Address) && c.API.TokenFile == "" {
+		errs = append(errs, fmt.Errorf("--api.tokenFile: required when --api.address (%s) is not a loopback address", c.API.Address))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log.level: must be debug, info, warn or error, got %q", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("--log.format: must be text or json, got %q", c.Log.Format))
+	}
+	if c.Store.Memory && len(c.Join) > 0 {
+		errs = append(errs, errors.New("--store.memory: an in-memory store cannot join a cluster"))
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopback reports whether a listen address only accepts local connections.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ReadSecretFile reads a token or key file, refusing one that others can read.
+func ReadSecretFile(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s: mode %04o is readable by others; chmod 600 it", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("%s: empty", path)
+	}
+	return tok, nil
+}
