@@ -17,15 +17,15 @@ const Len = 16
 // change the hash. Secret values are not part of it (only their references are): rotating a
 // Secret does not restart containers.
 type containerSpec struct {
-	Image       string            `json:"image"`
-	Command     []string          `json:"command,omitempty"`
-	Args        []string          `json:"args,omitempty"`
-	Env         []v1.EnvVar       `json:"env,omitempty"`
-	Ports       []v1.ServicePort  `json:"ports,omitempty"`
-	HealthCheck *v1.HealthCheck   `json:"healthCheck,omitempty"`
-	Networks    []string          `json:"networks,omitempty"`
-	Volumes     []v1.VolumeMount  `json:"volumes,omitempty"`
-	Resources   *v1.Resources     `json:"resources,omitempty"`
+	Image       string           `json:"image"`
+	Command     []string         `json:"command,omitempty"`
+	Args        []string         `json:"args,omitempty"`
+	Env         []v1.EnvVar      `json:"env,omitempty"`
+	Ports       []v1.ServicePort `json:"ports,omitempty"`
+	HealthCheck *v1.HealthCheck  `json:"healthCheck,omitempty"`
+	Networks    []string         `json:"networks,omitempty"`
+	Volumes     []v1.VolumeMount `json:"volumes,omitempty"`
+	Resources   *v1.Resources    `json:"resources,omitempty"`
 }
 
 // Of returns the hash of spec's container-defining fields: Len lowercase hex characters.

@@ -1,0 +1,181 @@
+package docker
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+)
+
+// ErrSecretNotFound is returned (wrapped) when an env var's Secret or key cannot be resolved.
+var ErrSecretNotFound = errors.New("docker: secret not found")
+
+// CreateConfig is everything needed to create one container: what ContainerCreate takes, plus
+// the networks beyond the first, which API 1.41 cannot attach at create time and which are
+// connected before the container starts.
+type CreateConfig struct {
+	Name          string                               `json:"name"`
+	Config        *container.Config                    `json:"config"`
+	HostConfig    *container.HostConfig                `json:"hostConfig"`
+	Networking    *network.NetworkingConfig            `json:"networking,omitempty"`
+	ExtraNetworks map[string]*network.EndpointSettings `json:"extraNetworks,omitempty"`
+}
+
+// BuildOptions are the node-side inputs of BuildCreateConfig.
+type BuildOptions struct {
+	// Node is this node's name, written in the constellation.node label. Required.
+	Node string
+	// PublishIP is the host address container ports are published on. Default 0.0.0.0.
+	PublishIP string
+	// NamePrefix is put before every container name (tests use a per-run prefix). Default "".
+	NamePrefix string
+	// StopTimeout is how long Docker waits after SIGTERM before SIGKILL. Default 10s.
+	StopTimeoutSeconds int
+	// Secret resolves an env var's secretRef. Nil: a spec with a secretRef fails.
+	Secret func(name, key string) (string, error)
+}
+
+// ContainerName is the Docker name of replica index of service with spec hash: names are unique
+// per node, and a new spec never collides with the container it replaces.
+func ContainerName(prefix, service string, index int32, hash string) string {
+	if len(hash) > 8 {
+		hash = hash[:8]
+	}
+	return fmt.Sprintf("%s%s-%d-%s", prefix, service, index, hash)
+}
+
+// BuildCreateConfig translates replica index of svc, running the spec with hash hash, into
+// Docker's create configuration. svc must be defaulted and valid; it is not modified.
+func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions) (CreateConfig, error) {
+	sp := &svc.Spec
+	name := svc.Metadata.Name
+	cfg := &container.Config{
+		Image: sp.Image,
+		Labels: map[string]string{
+			LabelService:  name,
+			LabelReplica:  strconv.Itoa(int(index)),
+			LabelNode:     o.Node,
+			LabelSpecHash: hash,
+		},
+		Hostname: fmt.Sprintf("%s-%d", name, index),
+	}
+	if len(sp.Command) > 0 {
+		cfg.Entrypoint = append([]string(nil), sp.Command...)
+	}
+	if len(sp.Args) > 0 {
+		cfg.Cmd = append([]string(nil), sp.Args...)
+	}
+	for i, e := range sp.Env {
+		val := e.Value
+		if e.SecretRef != nil {
+			if o.Secret == nil {
+				return CreateConfig{}, fmt.Errorf("spec.env[%d]: secret %q: %w", i, e.SecretRef.Name, ErrSecretNotFound)
+			}
+			v, err := o.Secret(e.SecretRef.Name, e.SecretRef.Key)
+			if err != nil {
+				return CreateConfig{}, fmt.Errorf("spec.env[%d]: secret %q key %q: %w", i, e.SecretRef.Name, e.SecretRef.Key, err)
+			}
+			val = v
+		}
+		cfg.Env = append(cfg.Env, e.Name+"="+val)
+	}
+	stop := o.StopTimeoutSeconds
+	if stop <= 0 {
+		stop = 10
+	}
+	cfg.StopTimeout = &stop
+
+	hc := &container.HostConfig{
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		LogConfig:     container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "2"}},
+	}
+	pubIP := o.PublishIP
+	if pubIP == "" {
+		pubIP = "0.0.0.0"
+	}
+	ip, err := netip.ParseAddr(pubIP)
+	if err != nil {
+		return CreateConfig{}, fmt.Errorf("publish address %q: %w", pubIP, err)
+	}
+	for i, p := range sp.Ports {
+		proto := network.TCP
+		if p.Protocol == v1.ProtocolUDP {
+			proto = network.UDP
+		}
+		port, ok := network.PortFrom(uint16(p.ContainerPort), proto)
+		if !ok {
+			return CreateConfig{}, fmt.Errorf("spec.ports[%d].containerPort: invalid port %d", i, p.ContainerPort)
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+			hc.PortBindings = network.PortMap{}
+		}
+		cfg.ExposedPorts[port] = struct{}{}
+		// An empty host port lets Docker pick an ephemeral one: no two replicas on a node collide.
+		hc.PortBindings[port] = []network.PortBinding{{HostIP: ip, HostPort: ""}}
+	}
+	cfg.Healthcheck = healthConfig(sp.HealthCheck)
+	if r := sp.Resources; r != nil {
+		if r.CPUs != "" {
+			f, err := strconv.ParseFloat(r.CPUs, 64)
+			if err != nil {
+				return CreateConfig{}, fmt.Errorf("spec.resources.cpus: %w", err)
+			}
+			hc.NanoCPUs = int64(f * 1e9)
+		}
+		if r.MemoryMB > 0 {
+			hc.Memory = r.MemoryMB << 20
+		}
+	}
+	for _, v := range sp.Volumes {
+		m := mount.Mount{Type: mount.TypeVolume, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
+		if strings.HasPrefix(v.Source, "/") {
+			m.Type = mount.TypeBind
+		}
+		hc.Mounts = append(hc.Mounts, m)
+	}
+	out := CreateConfig{Name: ContainerName(o.NamePrefix, name, index, hash), Config: cfg, HostConfig: hc}
+	aliases := []string{name, fmt.Sprintf("%s-%d", name, index)}
+	for i, n := range sp.Networks {
+		ep := &network.EndpointSettings{Aliases: append([]string(nil), aliases...)}
+		if i == 0 {
+			hc.NetworkMode = container.NetworkMode(n)
+			out.Networking = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{n: ep}}
+			continue
+		}
+		if out.ExtraNetworks == nil {
+			out.ExtraNetworks = map[string]*network.EndpointSettings{}
+		}
+		out.ExtraNetworks[n] = ep
+	}
+	return out, nil
+}
+
+// healthConfig gives Docker exec checks; HTTP and TCP checks are the agent's, so Docker's own
+// (including one baked into the image) is switched off.
+func healthConfig(h *v1.HealthCheck) *container.HealthConfig {
+	if h == nil || h.Exec == nil {
+		return &container.HealthConfig{Test: []string{"NONE"}}
+	}
+	c := &container.HealthConfig{Test: append([]string{"CMD"}, h.Exec.Command...)}
+	if h.Interval != nil {
+		c.Interval = h.Interval.Duration
+	}
+	if h.Timeout != nil {
+		c.Timeout = h.Timeout.Duration
+	}
+	if h.Retries != nil {
+		c.Retries = int(*h.Retries)
+	}
+	if h.StartPeriod != nil {
+		c.StartPeriod = h.StartPeriod.Duration
+	}
+	return c
+}

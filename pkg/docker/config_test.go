@@ -1,0 +1,101 @@
+package docker
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func i32(v int32) *int32 { return &v }
+
+func dur(d time.Duration) *v1.Duration { return &v1.Duration{Duration: d} }
+
+func secrets(name, key string) (string, error) {
+	if name == "db" && key == "password" {
+		return "s3cret", nil
+	}
+	return "", ErrSecretNotFound
+}
+
+func TestBuildCreateConfigGolden(t *testing.T) {
+	cases := map[string]*v1.Service{
+		"minimal": {Metadata: v1.ObjectMeta{Name: "hello"}, Spec: v1.ServiceSpec{Image: "constellation-test/echo:1"}},
+		"http-health": {Metadata: v1.ObjectMeta{Name: "web"}, Spec: v1.ServiceSpec{
+			Image: "constellation-test/echo:1", Replicas: i32(3),
+			Ports:       []v1.ServicePort{{Name: "http", ContainerPort: 8080}, {Name: "dns", ContainerPort: 53, Protocol: v1.ProtocolUDP}},
+			HealthCheck: &v1.HealthCheck{HTTP: &v1.HTTPHealthCheck{Path: "/healthz", Port: "http"}, Interval: dur(time.Second)},
+		}},
+		"full": {Metadata: v1.ObjectMeta{Name: "api"}, Spec: v1.ServiceSpec{
+			Image: "constellation-test/echo:2", Command: []string{"/app"}, Args: []string{"-listen", ":9000"},
+			Env:   []v1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "DB_PASSWORD", SecretRef: &v1.SecretKeyRef{Name: "db", Key: "password"}}},
+			Ports: []v1.ServicePort{{ContainerPort: 9000}},
+			HealthCheck: &v1.HealthCheck{Exec: &v1.ExecHealthCheck{Command: []string{"/app", "-probe", "http://127.0.0.1:9000/healthz"}},
+				Interval: dur(500 * time.Millisecond), Timeout: dur(time.Second), Retries: i32(5), StartPeriod: dur(3 * time.Second)},
+			Networks:  []string{"backend", "publicnet"},
+			Volumes:   []v1.VolumeMount{{Source: "api-data", Target: "/data"}, {Source: "/etc/ssl", Target: "/etc/ssl", ReadOnly: true}},
+			Resources: &v1.Resources{CPUs: "0.5", MemoryMB: 256},
+		}},
+	}
+	for name, svc := range cases {
+		t.Run(name, func(t *testing.T) {
+			svc.Default()
+			before, _ := json.Marshal(svc)
+			cfg, err := BuildCreateConfig(svc, 2, SpecHash(svc), BuildOptions{Node: "node-a", PublishIP: "10.0.0.5", NamePrefix: "t-", Secret: secrets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, _ := json.Marshal(svc)
+			if string(before) != string(after) {
+				t.Fatal("BuildCreateConfig modified the service")
+			}
+			got, err := json.MarshalIndent(cfg, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", name+".golden.json")
+			if *update {
+				if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if string(want) != string(got)+"\n" {
+				t.Errorf("create config differs from %s (run with -update and review the diff):\n%s", path, got)
+			}
+		})
+	}
+}
+
+func TestBuildCreateConfigErrors(t *testing.T) {
+	svc := &v1.Service{Metadata: v1.ObjectMeta{Name: "x"}, Spec: v1.ServiceSpec{Image: "i",
+		Env: []v1.EnvVar{{Name: "P", SecretRef: &v1.SecretKeyRef{Name: "missing", Key: "k"}}}}}
+	svc.Default()
+	if _, err := BuildCreateConfig(svc, 0, "h", BuildOptions{Node: "n", Secret: secrets}); !errors.Is(err, ErrSecretNotFound) {
+		t.Errorf("missing secret: got %v", err)
+	}
+	if _, err := BuildCreateConfig(svc, 0, "h", BuildOptions{Node: "n"}); !errors.Is(err, ErrSecretNotFound) {
+		t.Errorf("no resolver: got %v", err)
+	}
+	svc.Spec.Env = nil
+	svc.Spec.Resources = &v1.Resources{CPUs: "lots"}
+	if _, err := BuildCreateConfig(svc, 0, "h", BuildOptions{Node: "n"}); err == nil {
+		t.Error("bad cpus accepted")
+	}
+}
+
+func TestContainerName(t *testing.T) {
+	if got := ContainerName("p-", "web", 3, "0123456789abcdef"); got != "p-web-3-01234567" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -1,0 +1,19 @@
+package docker
+
+import (
+	"github.com/constellation-sh/constellation/pkg/spechash"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+)
+
+// Labels every container the agent creates carries (DESIGN.md, external contract). The agent
+// never touches a container without them.
+const (
+	LabelService  = "constellation.service"
+	LabelReplica  = "constellation.replica"
+	LabelNode     = "constellation.node"
+	LabelSpecHash = "constellation.spec-hash"
+)
+
+// SpecHash is the hash of the container-defining part of svc's spec (spechash.OfService).
+func SpecHash(svc *v1.Service) string { return spechash.OfService(svc) }
