@@ -286,8 +286,8 @@ func TestPeerGarbageIsDroppedAndCounted(t *testing.T) {
 		{9, kindUpdate, '{', '}'},   // unknown version
 		{wireVersion, 77, '{', '}'}, // unknown kind
 		append([]byte{wireVersion, kindUpdate}, []byte(`{"n":"x","e":1,"r":{"q":1,"s":"","i":0}}`)...), // invalid content
-		append([]byte{wireVersion, kindUpdate}, []byte(`{"n":`)...),                                 // truncated JSON
-		append([]byte{wireVersion, kindUpdate}, make([]byte, 5000)...),                              // oversized
+		append([]byte{wireVersion, kindUpdate}, []byte(`{"n":`)...),                                    // truncated JSON
+		append([]byte{wireVersion, kindUpdate}, make([]byte, 5000)...),                                 // oversized
 	}
 	for _, j := range junk {
 		if err := a.g.ml.SendBestEffort(target, j); err != nil {

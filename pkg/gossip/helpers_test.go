@@ -148,7 +148,7 @@ func replica(node, svc string, idx int32, state v1.ReplicaState) observed.Replic
 		ContainerID: fmt.Sprintf("%064x", idx+1), SpecHash: "h1",
 		State: state, Health: v1.HealthHealthy,
 		Ports:     map[string]string{"80/tcp": fmt.Sprintf("127.0.0.1:%d", 30000+idx)},
-		UpdatedAt: time.Unix(1700000000, 0),
+		UpdatedAt: time.Unix(1700000000, 0).UTC(),
 	}
 }
 
@@ -175,7 +175,6 @@ func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[str
 	}
 	return sum
 }
-
 
 // busy spins n goroutines until stop is closed.
 func busy(n int, stop <-chan struct{}, wg *sync.WaitGroup) {
