@@ -1,0 +1,219 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/client"
+)
+
+type getOptions struct {
+	output   string
+	watch    bool
+	selector string
+}
+
+func (a *app) getCommand() *cobra.Command {
+	var o getOptions
+	cmd := &cobra.Command{
+		Use:   "get KIND [NAME]",
+		Short: "List objects of a kind, or show one",
+		Long: "get prints objects as a table (-o table, the default), a wider table (-o wide) or JSON (-o json).\n" +
+			"KIND is plural, singular or short (svc, dns, rs, no), or routes (what Traefik is told).",
+		Example: "  ctl get services -o wide\n  ctl get svc hello -o json\n  ctl get nodes\n  ctl get svc -l tier=web -w\n  ctl get routes",
+		Args:    cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, name, rest := splitKindName(args)
+			if len(rest) > 0 {
+				return fmt.Errorf("get takes KIND [NAME], got %q", strings.Join(args, " "))
+			}
+			return a.get(cmd.Context(), kind, name, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table, wide or json")
+	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, print rows as objects change")
+	f.StringVarP(&o.selector, "selector", "l", "", "label selector (app=web,tier!=db,env in (a,b),has-key,!no-key)")
+	return cmd
+}
+
+func (a *app) routesCommand() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "routes",
+		Short: "Show the routes the cluster gives Traefik (alias of get routes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.get(cmd.Context(), routesKind, "", getOptions{output: output})
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func (a *app) get(ctx context.Context, kindArg, name string, o getOptions) error {
+	switch o.output {
+	case "table", "wide", "json":
+	default:
+		return fmt.Errorf("unknown output format %q (want table, wide or json)", o.output)
+	}
+	info, isRoutes, err := resolveKind(kindArg)
+	if err != nil {
+		return err
+	}
+	if o.selector != "" {
+		if _, err := v1.ParseSelector(o.selector); err != nil {
+			return fmt.Errorf("selector %q: %w", o.selector, err)
+		}
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if isRoutes {
+		if name != "" || o.watch || o.selector != "" {
+			return fmt.Errorf("routes takes no name, --watch or --selector")
+		}
+		rs, err := c.Routes(ctx)
+		if err != nil {
+			return err
+		}
+		if o.output == "json" {
+			return writeJSON(a.env.Out, rs)
+		}
+		if len(rs) == 0 {
+			fmt.Fprintln(a.env.Err, "No routes.")
+			return nil
+		}
+		return routesTable(rs).write(a.env.Out, false)
+	}
+	wide := o.output == "wide"
+	var objs []v1.Object
+	var rv string
+	if name != "" {
+		obj, err := c.Get(ctx, info.Kind, name)
+		if err != nil {
+			return err
+		}
+		objs, rv = []v1.Object{obj}, obj.GetMetadata().ResourceVersion
+		if o.output == "json" {
+			if err := writeJSON(a.env.Out, redact(obj)); err != nil {
+				return err
+			}
+		}
+	} else {
+		l, err := c.List(ctx, info.Kind, o.selector)
+		if err != nil {
+			return err
+		}
+		objs, rv = l.Items, l.ResourceVersion
+		if o.output == "json" {
+			if err := writeJSON(a.env.Out, listJSON(info.Kind, l)); err != nil {
+				return err
+			}
+		}
+	}
+	var t table
+	if o.output != "json" {
+		t = objectTable(info.Kind, objs, wide, a.env.Now())
+		if len(objs) == 0 && !o.watch {
+			fmt.Fprintln(a.env.Err, "No resources found.")
+			return nil
+		}
+		if len(objs) > 0 || !o.watch {
+			if err := t.write(a.env.Out, false); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintln(a.env.Out, padRow(t.header, t.widths()))
+		}
+		if info.Kind == v1.KindNode && name == "" {
+			fmt.Fprintln(a.env.Err, quorumNote(objs))
+		}
+	}
+	if !o.watch {
+		return nil
+	}
+	return a.watch(ctx, c, info, name, rv, o, t)
+}
+
+// watch prints a row (or, with -o json, an event line) for every change after rv.
+func (a *app) watch(ctx context.Context, c *client.Client, info v1.KindInfo, name, rv string, o getOptions, t table) error {
+	sel := o.selector
+	events, err := c.Watch(ctx, info.Kind, client.WatchOptions{ResourceVersion: rv, Selector: sel})
+	if err != nil {
+		return err
+	}
+	widths := t.widths()
+	p := printers[info.Kind]
+	for ev := range events {
+		if ev.Type == client.ErrorEvent {
+			return fmt.Errorf("watch %s: %w", info.Plural, ev.Err)
+		}
+		obj := ev.Object
+		if name != "" && obj.GetMetadata().Name != name {
+			continue
+		}
+		if o.output == "json" {
+			if err := writeJSONLine(a.env.Out, map[string]any{"type": ev.Type, "object": redact(obj)}); err != nil {
+				return err
+			}
+			continue
+		}
+		if ev.Type == client.Deleted {
+			fmt.Fprintf(a.env.Out, "%s deleted\n", ref(obj))
+			continue
+		}
+		fmt.Fprintln(a.env.Out, padRow(p.row(obj, o.output == "wide", a.env.Now()), widths))
+	}
+	if ctx.Err() != nil {
+		return nil // interrupted: a normal end of a watch
+	}
+	return fmt.Errorf("watch %s: the server ended the stream", info.Plural)
+}
+
+// redact never lets a Secret value out, even if a server sent one.
+func redact(o v1.Object) v1.Object {
+	if s, ok := o.(*v1.Secret); ok {
+		return s.Redact()
+	}
+	return o
+}
+
+type listOut struct {
+	v1.TypeMeta `json:",inline"`
+	Metadata    v1.ListMeta `json:"metadata"`
+	Items       []v1.Object `json:"items"`
+}
+
+func listJSON(kind string, l *client.ListResult) listOut {
+	items := make([]v1.Object, len(l.Items))
+	for i, o := range l.Items {
+		items[i] = redact(o)
+	}
+	return listOut{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: kind + "List"}, Metadata: v1.ListMeta{ResourceVersion: l.ResourceVersion}, Items: items}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func writeJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}

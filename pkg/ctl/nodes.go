@@ -1,0 +1,95 @@
+package ctl
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/client"
+)
+
+// maxCASAttempts bounds the read-modify-write loop on a Node that agents update too.
+const maxCASAttempts = 10
+
+// updateNode reads the node, lets mutate change a copy, and writes it back with
+// compare-and-swap, retrying on conflict. It reports whether anything had to change.
+func updateNode(ctx context.Context, c *client.Client, name string, mutate func(*v1.Node) bool) (bool, error) {
+	for range maxCASAttempts {
+		o, err := c.Get(ctx, v1.KindNode, name)
+		if err != nil {
+			return false, err
+		}
+		n := o.(*v1.Node)
+		if !mutate(n) {
+			return false, nil
+		}
+		// n carries the resourceVersion just read: the write is compare-and-swap.
+		if _, err := c.Put(ctx, n, client.PutOptions{}); err != nil {
+			if client.IsConflict(err) {
+				continue
+			}
+			return false, err
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("nodes/%s: still conflicting after %d attempts; try again", name, maxCASAttempts)
+}
+
+func (a *app) nodeCommand(use, short, done, already string, mutate func(*v1.Node) bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   use + " NODE",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			changed, err := updateNode(cmd.Context(), c, args[0], mutate)
+			if err != nil {
+				return err
+			}
+			if changed {
+				fmt.Fprintf(a.env.Out, "node/%s %s\n", args[0], done)
+			} else {
+				fmt.Fprintf(a.env.Out, "node/%s %s\n", args[0], already)
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) cordonCommand() *cobra.Command {
+	return a.nodeCommand("cordon", "Mark a node unschedulable: no new replicas are placed on it", "cordoned", "already cordoned",
+		func(n *v1.Node) bool {
+			if n.Spec.Unschedulable {
+				return false
+			}
+			n.Spec.Unschedulable = true
+			return true
+		})
+}
+
+func (a *app) uncordonCommand() *cobra.Command {
+	return a.nodeCommand("uncordon", "Mark a node schedulable again (also ends a drain)", "uncordoned", "already uncordoned",
+		func(n *v1.Node) bool {
+			if !n.Spec.Unschedulable && !n.Spec.Drain {
+				return false
+			}
+			n.Spec.Unschedulable, n.Spec.Drain = false, false
+			return true
+		})
+}
+
+func (a *app) drainCommand() *cobra.Command {
+	return a.nodeCommand("drain", "Cordon a node and move its replicas to other nodes", "drained: its replicas are moving to other nodes", "already draining",
+		func(n *v1.Node) bool {
+			if n.Spec.Unschedulable && n.Spec.Drain {
+				return false
+			}
+			n.Spec.Unschedulable, n.Spec.Drain = true, true
+			return true
+		})
+}
