@@ -1,0 +1,306 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/apiserver"
+	"github.com/constellation-sh/constellation/pkg/config"
+	"github.com/constellation-sh/constellation/pkg/gossip"
+	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/store"
+	"github.com/constellation-sh/constellation/pkg/traefik"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Version is the agent's version, set at build time with -ldflags.
+var Version = "dev"
+
+// Agent is one node's control plane.
+type Agent struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	token string
+
+	store    store.Store
+	view     *observed.Set
+	gossip   *gossip.Gossip
+	provider *traefik.Provider
+	api      *apiserver.Server
+	listener net.Listener
+
+	mu sync.Mutex
+	// guarded by mu:
+	components []component // started in order by Run, stopped in reverse
+}
+
+// component is a long-running piece of the agent.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// New builds the agent from cfg: it opens the store and binds the API listener, so that
+// configuration and port errors surface before Run.
+func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
+	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), view: observed.NewSet()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.API.TokenFile != "" {
+		tok, err := config.ReadSecretFile(cfg.API.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api.tokenFile: %w", err)
+		}
+		a.token = tok
+	}
+	if err := a.openStore(); err != nil {
+		return nil, err
+	}
+	if err := a.startGossip(); err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	p, err := traefik.NewProvider(traefik.ProviderConfig{Store: a.store, View: a.view, Logger: log, Registerer: a.reg})
+	if err != nil {
+		a.shutdownEarly()
+		return nil, err
+	}
+	a.provider = p
+	a.addComponent("traefik-provider", p.Run)
+
+	api, err := apiserver.New(apiserver.Config{
+		Store:      a.store,
+		Token:      a.token,
+		Ready:      a.ready,
+		Admit:      a.admit,
+		Gatherer:   a.reg,
+		Registerer: a.reg,
+		Logger:     log.With("component", "api"),
+		Handlers: map[string]http.Handler{
+			"GET " + traefik.ProviderPath: p,
+			"GET " + traefik.RoutesPath:   p.RoutesHandler(),
+			"GET /debug/observed":         http.HandlerFunc(a.serveObserved),
+		},
+		Public: []string{"GET " + traefik.ProviderPath},
+	})
+	if err != nil {
+		a.shutdownEarly()
+		return nil, err
+	}
+	a.api = api
+	ln, err := net.Listen("tcp", cfg.API.Address)
+	if err != nil {
+		a.shutdownEarly()
+		return nil, fmt.Errorf("--api.address %s: %w", cfg.API.Address, err)
+	}
+	a.listener = ln
+	return a, nil
+}
+
+func (a *Agent) openStore() error {
+	if a.cfg.Store.Memory {
+		a.log.Warn("running on the in-memory store: NOTHING IS PERSISTED; every object is lost when the agent stops")
+		a.store = store.NewMemory()
+		return nil
+	}
+	// Until the replicated store is wired, the agent can only run on memory.
+	return errors.New("--store.memory=false: the replicated store is not available in this build; run with --store.memory")
+}
+
+func (a *Agent) startGossip() error {
+	gc := gossip.DefaultConfig()
+	gc.NodeName = a.cfg.Node.Name
+	gc.BindAddress = a.cfg.Gossip.Address
+	gc.AdvertiseAddress = a.cfg.Node.AdvertiseAddress
+	gc.Labels = a.cfg.Node.Labels
+	gc.APIAddress = a.cfg.API.Address
+	gc.RaftAddress = a.cfg.Raft.Address
+	gc.Version = Version
+	key, err := gossip.LoadOrCreateKey(a.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("gossip key: %w", err)
+	}
+	gc.EncryptionKey = key
+	g, err := gossip.New(gc, a.view, a.log, a.reg)
+	if err != nil {
+		return fmt.Errorf("--gossip.address %s: %w", a.cfg.Gossip.Address, err)
+	}
+	a.gossip = g
+	return nil
+}
+
+func (a *Agent) shutdownEarly() {
+	if a.gossip != nil {
+		_ = a.gossip.Shutdown()
+	}
+	if a.store != nil {
+		_ = a.store.Close()
+	}
+}
+
+func (a *Agent) addComponent(name string, run func(ctx context.Context) error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.components = append(a.components, component{name, run})
+}
+
+// APIAddress returns the address the API listens on (useful with port 0).
+func (a *Agent) APIAddress() string { return a.listener.Addr().String() }
+
+// Store returns the agent's store (for tests).
+func (a *Agent) Store() store.Store { return a.store }
+
+// View returns the agent's observed view (for tests).
+func (a *Agent) View() observed.View { return a.view }
+
+// Run serves until ctx ends, then shuts down gracefully: the API stops accepting, gossip leaves
+// the cluster, controllers stop, the store closes. Containers are left running.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+
+	srv := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("api: %w", err)
+		}
+	}()
+	a.log.Info("agent started", "node", a.cfg.Node.Name, "api", a.APIAddress(), "gossip", a.gossip.LocalAddress(),
+		"advertise", a.cfg.Node.AdvertiseAddress, "version", Version)
+
+	var wg sync.WaitGroup
+	a.mu.Lock()
+	comps := append([]component(nil), a.components...)
+	a.mu.Unlock()
+	for _, c := range comps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.run(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("component stopped", "component", c.name, "err", err)
+				select {
+				case errc <- fmt.Errorf("%s: %w", c.name, err):
+				default:
+				}
+			}
+		}()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	a.log.Info("agent stopping")
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdownCtx)
+	cancel()
+	wg.Wait()
+	if err := a.gossip.Leave(2 * time.Second); err != nil {
+		a.log.Warn("gossip leave", "err", err)
+	}
+	_ = a.gossip.Shutdown()
+	if err := a.store.Close(); err != nil {
+		a.log.Warn("store close", "err", err)
+	}
+	a.log.Info("agent stopped")
+	return runErr
+}
+
+// register creates or refreshes this node's Node object: labels from the configuration are
+// authoritative; cordon and drain set through ctl are kept.
+func (a *Agent) register(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		err := a.registerOnce(ctx)
+		if err == nil || !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+}
+
+func (a *Agent) registerOnce(ctx context.Context) error {
+	obj, err := a.store.Get(ctx, v1.KindNode, a.cfg.Node.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		n := &v1.Node{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode}}
+		n.Metadata.Name = a.cfg.Node.Name
+		n.Spec.Labels = a.cfg.Node.Labels
+		n.Default()
+		_, err = a.store.Create(ctx, n)
+		if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			return fmt.Errorf("register node %s: %w", a.cfg.Node.Name, err)
+		}
+		if err != nil {
+			return store.ErrConflict // raced with ourselves on another path: retry
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("register node %s: %w", a.cfg.Node.Name, err)
+	}
+	n := obj.(*v1.Node)
+	n.Spec.Labels = a.cfg.Node.Labels
+	if _, err := a.store.Update(ctx, n); err != nil {
+		return fmt.Errorf("register node %s: %w", a.cfg.Node.Name, err)
+	}
+	return nil
+}
+
+// ready is /readyz: the store answers and the Traefik provider has a configuration.
+func (a *Agent) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := a.store.Revision(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if err := a.provider.Ready(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// admit runs the cross-object checks of the API server.
+func (a *Agent) admit(ctx context.Context, obj v1.Object) v1.ErrorList {
+	svc, ok := obj.(*v1.Service)
+	if !ok {
+		return nil
+	}
+	objs, _, err := a.store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
+	if err != nil {
+		return v1.ErrorList{{Field: "metadata.name", Message: "cannot check route conflicts: " + err.Error()}}
+	}
+	others := make([]*v1.Service, 0, len(objs))
+	for _, o := range objs {
+		if o.GetMetadata().Name != svc.Metadata.Name {
+			others = append(others, o.(*v1.Service))
+		}
+	}
+	return traefik.AdmitService(svc, others)
+}
+
+func (a *Agent) serveObserved(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(struct {
+		Nodes    []observed.Node    `json:"nodes"`
+		Replicas []observed.Replica `json:"replicas"`
+	}{a.view.Nodes(), a.view.Replicas()})
+}
