@@ -107,14 +107,19 @@ type Provider struct {
 	log     *slog.Logger
 	metrics *metrics
 	poke    chan struct{}
-	// syncMu serialises Sync, so an older rendering is never published after a newer one.
+	// syncMu serialises refreshes, so an older rendering is never published after a newer one.
 	syncMu sync.Mutex
+	// guarded by syncMu: the last listing of the store, reused when only observed state changed.
+	services []*v1.Service
+	secrets  []*v1.Secret
+	listed   bool
 
 	mu sync.RWMutex
 	// guarded by mu:
 	cur      *snapshot // nil until the first good render
-	lastErr  error     // error of the last attempt, nil when it succeeded
-	lastErrT time.Time
+	lastErr  error     // error of the last refresh, nil when it succeeded
+	lastErrT time.Time // when refreshes started failing
+	listedAt time.Time // copy of the last good store read's time, for Ready
 }
 
 // NewProvider returns a provider that serves nothing (503) until Run has rendered once.
@@ -145,15 +150,19 @@ func (p *Provider) Run(ctx context.Context) error {
 
 	resync := time.NewTicker(p.cfg.Resync)
 	defer resync.Stop()
+	relist := true
 	for {
 		changed := p.cfg.View.Changed() // before reading, so no change is missed
-		p.Sync(ctx)
+		_ = p.refresh(ctx, relist)
+		relist = false
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
 		case <-p.poke:
+			relist = true
 		case <-resync.C:
+			relist = true
 		}
 		// Let a burst settle: one render for many changes.
 		t := time.NewTimer(p.cfg.Debounce)
@@ -162,6 +171,11 @@ func (p *Provider) Run(ctx context.Context) error {
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+		}
+		select {
+		case <-p.poke:
+			relist = true
+		default:
 		}
 	}
 }
@@ -211,65 +225,117 @@ func (p *Provider) pokeLoop() {
 	}
 }
 
-// Sync re-lists the store, renders and publishes the result if it changed. On failure the last
-// good configuration stays published, and the error is logged, counted and returned by Ready.
-// Run calls it; tests and the agent may too (it is safe to call concurrently with Run).
-func (p *Provider) Sync(ctx context.Context) error {
+// Sync re-lists the store, renders and publishes the result if it changed. When the store
+// cannot be read, the routes of the last good read are rendered with the live endpoints (a dead
+// replica still leaves; nothing is torn down because the store is unreachable); when nothing was
+// ever read, or rendering fails, the last good configuration stays. Either way the error is
+// logged, counted and returned by Ready. Run calls it; tests and the agent may too (it is safe to
+// call concurrently with Run).
+func (p *Provider) Sync(ctx context.Context) error { return p.refresh(ctx, true) }
+
+// refresh renders, re-listing the store first when relist is set or nothing was listed yet;
+// otherwise (only observed state changed) it reuses the last listing, so a health flap costs a
+// render, not a store read.
+func (p *Provider) refresh(ctx context.Context, relist bool) error {
 	p.syncMu.Lock()
 	defer p.syncMu.Unlock()
 	start := time.Now()
-	err := p.sync(ctx)
-	p.metrics.renderSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		now := p.cfg.Now()
-		p.mu.Lock()
-		first := p.lastErr == nil
-		p.lastErr, p.lastErrT = err, now
-		p.mu.Unlock()
-		p.metrics.renders.WithLabelValues("error").Inc()
-		p.metrics.healthy.Set(0)
-		if first {
-			p.log.Error("cannot refresh traefik configuration; serving the last good one", "err", err)
+	var listErr error
+	if relist || !p.listed {
+		svcs, secs, err := p.list(ctx)
+		if err != nil {
+			listErr = err
+			p.metrics.storeErrors.Inc()
 		} else {
-			p.log.Debug("traefik configuration refresh still failing", "err", err)
+			p.services, p.secrets, p.listed = svcs, secs, true
+			p.mu.Lock()
+			p.listedAt = p.cfg.Now()
+			p.mu.Unlock()
 		}
+	}
+	var err error
+	if p.listed {
+		err = p.render()
+	}
+	p.metrics.renderSeconds.Observe(time.Since(start).Seconds())
+	if err == nil {
+		err = listErr
+	}
+
+	now := p.cfg.Now()
+	p.mu.Lock()
+	prev := p.lastErr
+	p.lastErr = err
+	if err != nil && prev == nil {
+		p.lastErrT = now
+	}
+	listedAt := p.listedAt
+	p.mu.Unlock()
+	switch {
+	case err == nil:
+		p.metrics.healthy.Set(1)
+		p.metrics.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
+		if prev != nil {
+			p.log.Info("traefik configuration refresh recovered")
+		}
+	case prev == nil:
+		p.metrics.healthy.Set(0)
+		if p.listed {
+			p.log.Error("cannot refresh traefik configuration; serving routes from the last good store read with live endpoints",
+				"err", err, "storeReadAt", listedAt)
+		} else {
+			p.log.Error("cannot render traefik configuration; nothing to serve yet", "err", err)
+		}
+	default:
+		p.log.Debug("traefik configuration refresh still failing", "err", err)
 	}
 	return err
 }
 
-func (p *Provider) sync(ctx context.Context) (err error) {
+// list reads Services and Secrets from the local store replica.
+func (p *Provider) list(ctx context.Context) ([]*v1.Service, []*v1.Secret, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ReadTimeout)
 	defer cancel()
 	svcObjs, _, err := p.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
 	if err != nil {
-		return fmt.Errorf("list services: %w", err)
+		return nil, nil, fmt.Errorf("list services: %w", err)
 	}
 	secObjs, _, err := p.cfg.Store.List(ctx, v1.KindSecret, v1.Selector{}, store.Stale())
 	if err != nil {
-		return fmt.Errorf("list secrets: %w", err)
+		return nil, nil, fmt.Errorf("list secrets: %w", err)
 	}
-	st := State{Nodes: p.cfg.View.Nodes(), Replicas: p.cfg.View.Replicas()}
+	svcs := make([]*v1.Service, 0, len(svcObjs))
 	for _, o := range svcObjs {
 		s, ok := o.(*v1.Service)
 		if !ok {
-			return fmt.Errorf("list services: got %T", o)
+			return nil, nil, fmt.Errorf("list services: got %T", o)
 		}
-		st.Services = append(st.Services, s)
+		svcs = append(svcs, s)
 	}
+	secs := make([]*v1.Secret, 0, len(secObjs))
 	for _, o := range secObjs {
 		s, ok := o.(*v1.Secret)
 		if !ok {
-			return fmt.Errorf("list secrets: got %T", o)
+			return nil, nil, fmt.Errorf("list secrets: got %T", o)
 		}
-		st.Secrets = append(st.Secrets, s)
+		secs = append(secs, s)
 	}
+	return svcs, secs, nil
+}
 
+// render renders the last listing with the current observed state and publishes it if it
+// changed. Callers hold syncMu.
+func (p *Provider) render() (err error) {
 	defer func() {
 		// A bug in rendering must not take routing down with it.
 		if r := recover(); r != nil {
 			err = fmt.Errorf("render: panic: %v", r)
 		}
+		if err != nil {
+			p.metrics.renders.WithLabelValues("error").Inc()
+		}
 	}()
+	st := State{Services: p.services, Secrets: p.secrets, Nodes: p.cfg.View.Nodes(), Replicas: p.cfg.View.Replicas()}
 	cfg, problems := Render(st)
 	body, err := Encode(cfg)
 	if err != nil {
@@ -285,21 +351,14 @@ func (p *Provider) sync(ctx context.Context) (err error) {
 	now := p.cfg.Now()
 	p.mu.Lock()
 	prev := p.cur
-	recovered := p.lastErr != nil
 	changed := prev == nil || prev.etag != etag
 	if changed {
 		p.cur = &snapshot{body: body, etag: etag, routes: routes, problems: problems, at: now}
 	} else if string(prev.routes) != string(routes) {
 		p.cur = &snapshot{body: prev.body, etag: prev.etag, routes: routes, problems: problems, at: prev.at}
 	}
-	p.lastErr = nil
 	p.mu.Unlock()
 
-	p.metrics.healthy.Set(1)
-	p.metrics.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
-	if recovered {
-		p.log.Info("traefik configuration refresh recovered")
-	}
 	if !changed {
 		p.metrics.renders.WithLabelValues("unchanged").Inc()
 		return nil
@@ -350,8 +409,8 @@ func (p *Provider) Ready() error {
 	case p.cur == nil:
 		return ErrNotRendered
 	case p.lastErr != nil:
-		return fmt.Errorf("traefik: serving the configuration rendered at %s; refresh failing since %s: %w",
-			p.cur.at.UTC().Format(time.RFC3339), p.lastErrT.UTC().Format(time.RFC3339), p.lastErr)
+		return fmt.Errorf("traefik: refresh failing since %s; serving routes from the store read at %s, configuration rendered at %s: %w",
+			p.lastErrT.UTC().Format(time.RFC3339), p.listedAt.UTC().Format(time.RFC3339), p.cur.at.UTC().Format(time.RFC3339), p.lastErr)
 	}
 	return nil
 }
@@ -463,6 +522,7 @@ type metrics struct {
 	servers       prometheus.Gauge
 	problems      prometheus.Gauge
 	watchRestarts prometheus.Counter
+	storeErrors   prometheus.Counter
 	requests      *prometheus.CounterVec
 }
 
@@ -470,7 +530,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	const ns, sub = "constellation", "traefik"
 	m := &metrics{
 		renders: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "renders_total",
-			Help: "Configuration refreshes by result: changed, unchanged, error (the last good configuration is kept)."}, []string{"result"}),
+			Help: "Renders by result: changed, unchanged, error (the last good configuration is kept)."}, []string{"result"}),
 		renderSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "render_duration_seconds",
 			Help: "Time to re-list the store and render the configuration.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		healthy: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "config_current",
@@ -487,13 +547,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Routes left out of the configuration served (conflicts, invalid input, missing secrets)."}),
 		watchRestarts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "store_watch_restarts_total",
 			Help: "Times the store watch failed and was re-opened."}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "store_errors_total",
+			Help: "Failed reads of Services and Secrets; routes from the last good read stay, with live endpoints."}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "provider_requests_total",
 			Help: "Requests to the Traefik provider endpoint by status code."}, []string{"code"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.renders, m.renderSeconds, m.healthy, m.lastSuccess, m.configBytes, m.routers, m.servers, m.problems, m.watchRestarts, m.requests} {
+	for _, c := range []prometheus.Collector{m.renders, m.renderSeconds, m.healthy, m.lastSuccess, m.configBytes, m.routers, m.servers, m.problems, m.watchRestarts, m.storeErrors, m.requests} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

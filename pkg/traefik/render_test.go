@@ -85,7 +85,12 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata/render", name+".golden.json"), body)
+			// The golden file is the served bytes, indented for review.
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, body, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata/render", name+".golden.json"), pretty.Bytes())
 			golden(t, filepath.Join("testdata/render", name+".problems.golden"), renderProblems(problems))
 		})
 	}
@@ -145,7 +150,7 @@ func TestRenderHealthAware(t *testing.T) {
 		t.Fatalf("servers = %#v, want an empty non-nil list", lb.Servers)
 	}
 	body, _ := Encode(cfg)
-	if !bytes.Contains(body, []byte(`"servers": []`)) {
+	if !bytes.Contains(body, []byte(`"servers":[]`)) {
 		t.Fatalf("encoded config lacks an explicit empty servers list:\n%s", body)
 	}
 }
