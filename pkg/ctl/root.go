@@ -212,7 +212,10 @@ func (a *app) explain(err error) error {
 		if m := err.Error(); m != "" && !strings.Contains(m, "401") {
 			msg = m
 		}
-		return fmt.Errorf("%s: %s: pass a token with --token, --token-file or %s", server, msg, EnvToken)
+		if strings.Contains(msg, "--token") {
+			return fmt.Errorf("%s: %s", server, msg)
+		}
+		return fmt.Errorf("%s: %s: pass the cluster's token with --token, --token-file or %s", server, msg, EnvToken)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("timed out talking to %s", server)
 	case errors.Is(err, context.Canceled):
