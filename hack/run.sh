@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `make run`: a one-node Constellation cluster on loopback with the local Docker and a real
+# Traefik, the example stack applied, its status shown. `hack/run.sh stop` undoes it.
+#
+#   agent API   http://127.0.0.1:7480   (ctl's default --server)
+#   Traefik     http://127.0.0.1:8000   (entry point "web"), dashboard API on 127.0.0.1:8001
+#   data        _data/run/ (store, logs, Traefik's static config)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+run="$top/_data/run"
+ctl="$top/bin/ctl"
+export CONSTELLATION_SERVER=http://127.0.0.1:7480
+
+stop() {
+  for p in agent traefik; do
+    if [ -f "$run/$p.pid" ] && kill -0 "$(cat "$run/$p.pid")" 2>/dev/null; then
+      kill "$(cat "$run/$p.pid")" && echo "stopped $p"
+    fi
+    rm -f "$run/$p.pid"
+  done
+}
+
+if [ "${1:-}" = stop ]; then
+  if [ -x "$ctl" ] && curl -fsS "$CONSTELLATION_SERVER/healthz" >/dev/null 2>&1; then
+    "$ctl" delete -f "$top/specs/hello" >/dev/null 2>&1 || true
+    sleep 3 # let the agent remove the containers it owns
+  fi
+  stop
+  exit 0
+fi
+
+mkdir -p "$run"
+stop
+
+echo "== preparing: Docker engine, example image, Traefik"
+"$top/hack/ensure-docker.sh"
+"$top/hack/build-test-images.sh" >/dev/null
+traefik=$("$top/hack/traefik.sh")
+
+echo "== starting constellation-agent (node $(hostname), data in _data/run)"
+"$top/bin/constellation-agent" \
+  --node.name=local --dataDir="$run/data" \
+  --api.address=127.0.0.1:7480 --raft.address=127.0.0.1:7481 --gossip.address=127.0.0.1:7482 \
+  --node.advertiseAddress=127.0.0.1 --node.labels.role=lb \
+  ${CONSTELLATION_RUN_FLAGS:-} >"$run/agent.log" 2>&1 &
+echo $! >"$run/agent.pid"
+for i in $(seq 1 60); do
+  curl -fsS "$CONSTELLATION_SERVER/readyz" >/dev/null 2>&1 && break
+  if ! kill -0 "$(cat "$run/agent.pid")" 2>/dev/null; then
+    echo "constellation-agent exited; its log:" >&2; tail -20 "$run/agent.log" >&2; exit 1
+  fi
+  sleep 0.5
+done
+grep -m1 "NOTHING IS PERSISTED" "$run/agent.log" >/dev/null && echo "   (in-memory store: nothing is persisted)"
+
+echo "== starting Traefik on 127.0.0.1:8000 (HTTP provider: the agent)"
+cat >"$run/traefik.toml" <<TOML
+[entryPoints.web]
+  address = "127.0.0.1:8000"
+[entryPoints.traefik]
+  address = "127.0.0.1:8001"
+[api]
+  insecure = true
+[providers.http]
+  endpoint = "$CONSTELLATION_SERVER/api/providers/traefik"
+  pollInterval = "2s"
+[log]
+  level = "WARN"
+TOML
+"$traefik" --configFile="$run/traefik.toml" >"$run/traefik.log" 2>&1 &
+echo $! >"$run/traefik.pid"
+
+echo "== ctl apply -f specs/hello --wait"
+"$ctl" apply -f "$top/specs/hello" --wait --timeout 2m
+
+echo "== ctl get services -o wide"
+"$ctl" get services -o wide
+echo
+echo "== ctl get nodes"
+"$ctl" get nodes
+
+echo
+echo "== the example through Traefik"
+for i in $(seq 1 20); do
+  if out=$(curl -fsS -H 'Host: hello.localhost' http://127.0.0.1:8000/ 2>/dev/null); then
+    echo "   $out"
+    break
+  fi
+  sleep 1
+done
+cat <<MSG
+
+hello answers at   http://hello.localhost:8000/   (or: curl -H 'Host: hello.localhost' http://127.0.0.1:8000/)
+try                bin/ctl get svc -w     bin/ctl describe svc hello     bin/ctl routes
+logs               _data/run/agent.log    _data/run/traefik.log
+stop it all        make stop
+MSG
