@@ -1,0 +1,407 @@
+package scheduler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+)
+
+// NodeInfo is what placement needs to know of a node.
+type NodeInfo struct {
+	Name   string
+	Labels map[string]string
+	// Healthy: alive in the observed view and not NotReady. Replicas on unhealthy nodes are lost
+	// and placed elsewhere.
+	Healthy bool
+	// Unschedulable (cordoned): no new replicas; the ones there stay.
+	Unschedulable bool
+	// Drain: no new replicas, and the ones there are moved (new one first, as in an update).
+	Drain bool
+}
+
+// ReplicaInfo is the observed state of the replica of one assignment.
+type ReplicaInfo struct {
+	Node     string
+	SpecHash string
+	Ready    bool
+	// Failed: the replica cannot become ready without an operator (image missing, crash loop,
+	// port conflict, missing volume or secret, or unhealthy through repeated restarts).
+	Failed  bool
+	Reason  string
+	Message string
+}
+
+// Input is everything the planner looks at for one Service.
+type Input struct {
+	Desired        int32
+	SpecHash       string
+	NodeSelector   map[string]string
+	MaxPerNode     int32
+	MaxSurge       int32
+	MaxUnavailable int32
+	// Assignments is the current placement (status.assignments).
+	Assignments []v1.Assignment
+	// Observed maps a replica index to what its node reports.
+	Observed map[int32]ReplicaInfo
+	Nodes    []NodeInfo
+	// Load counts other Services' replicas per node, to break ties towards emptier nodes.
+	Load map[string]int
+	// SinceProgress is how long the rollout has made no progress; ProgressDeadline is how long
+	// that may last before the rollout is failed (0: no deadline).
+	SinceProgress    time.Duration
+	ProgressDeadline time.Duration
+}
+
+// Plan is the planner's answer.
+type Plan struct {
+	// Assignments is the new placement, sorted by index.
+	Assignments []v1.Assignment
+	// Unplaced is how many replicas found no node.
+	Unplaced int32
+	// Progressing is the Progressing condition (LastTransitionTime left to the caller).
+	Progressing v1.Condition
+	// Complete: every replica runs the current spec, is ready, and is where it should be.
+	Complete bool
+}
+
+// failedReasons are the observed reasons that mean a replica will not become ready by itself.
+var failedReasons = map[string]bool{
+	v1.ReasonImageNotFound:  true,
+	v1.ReasonCrashLoop:      true,
+	v1.ReasonPortConflict:   true,
+	v1.ReasonVolumeNotFound: true,
+	"SecretNotFound":        true,
+	"CreateFailed":          true,
+}
+
+// IsFailedReason reports whether an observed replica reason means the replica is stuck.
+func IsFailedReason(reason string) bool { return failedReasons[reason] }
+
+type slot struct {
+	a       v1.Assignment
+	ready   bool
+	current bool // runs the current spec on a node where it may stay
+}
+
+// Compute plans the placement of one Service: it drops replicas on lost nodes, places missing
+// ones, scales down, spreads back, and takes one rolling-update step (as far as maxSurge and
+// maxUnavailable allow). It is pure: same input, same plan.
+//
+// Replica indices are identities: a replacement takes the lowest free index, so during an update
+// old and new replicas never share one (observed state is keyed by service and index), and after
+// a start-first update the indices need not be 0..N-1.
+func Compute(in Input) Plan {
+	nodes := make(map[string]NodeInfo, len(in.Nodes))
+	for _, n := range in.Nodes {
+		nodes[n.Name] = n
+	}
+	matches := func(n NodeInfo) bool {
+		for k, v := range in.NodeSelector {
+			if n.Labels[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	canStay := func(name string) bool {
+		n, ok := nodes[name]
+		return ok && n.Healthy && !n.Drain && matches(n)
+	}
+	eligible := func(n NodeInfo) bool { return n.Healthy && !n.Unschedulable && !n.Drain && matches(n) }
+
+	as := append([]v1.Assignment(nil), in.Assignments...)
+	sort.Slice(as, func(i, j int) bool { return as[i].Index < as[j].Index })
+	var current, outdated []slot
+	var failed []string
+	for _, a := range as {
+		n, ok := nodes[a.Node]
+		if !ok || !n.Healthy {
+			continue // lost with its node: placed again below
+		}
+		s := slot{a: a, current: a.SpecHash == in.SpecHash && canStay(a.Node)}
+		if o, ok := in.Observed[a.Index]; ok && o.Node == a.Node && o.SpecHash == a.SpecHash {
+			s.ready = o.Ready
+			if o.Failed && a.SpecHash == in.SpecHash {
+				msg := fmt.Sprintf("replica %d on %s: %s", a.Index, a.Node, o.Reason)
+				if o.Message != "" {
+					msg += ": " + o.Message
+				}
+				failed = append(failed, msg)
+			}
+		}
+		if s.current {
+			current = append(current, s)
+		} else {
+			outdated = append(outdated, s)
+		}
+	}
+	desired := int(max(in.Desired, 0))
+	surge, unavail := int(max(in.MaxSurge, 0)), int(max(in.MaxUnavailable, 0))
+	if surge == 0 && unavail == 0 {
+		unavail = 1
+	}
+	readyCount := func() int {
+		c := 0
+		for _, s := range current {
+			if s.ready {
+				c++
+			}
+		}
+		for _, s := range outdated {
+			if s.ready {
+				c++
+			}
+		}
+		return c
+	}
+	allCurrentReady := func() bool {
+		for _, s := range current {
+			if !s.ready {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := in.ProgressDeadline > 0 && in.SinceProgress > in.ProgressDeadline &&
+		(len(outdated) > 0 || !allCurrentReady() || len(current) != desired)
+	rolloutFailed := len(failed) > 0 || deadline
+
+	perNode := func() map[string]int {
+		m := map[string]int{}
+		for _, s := range current {
+			m[s.a.Node]++
+		}
+		for _, s := range outdated {
+			m[s.a.Node]++
+		}
+		return m
+	}
+
+	// Scale down: extra current replicas go, failed ones first, then from the most crowded
+	// node (keeping the spread), unready before ready, highest index first. A ready one goes
+	// only while desired-maxUnavailable stay ready; the first that cannot go stops the step, so
+	// a replica that moves for spreading is not removed before its replacement is ready.
+	minAvailable := desired - unavail
+	if len(current) > desired {
+		counts := perNode()
+		failedIdx := map[int32]bool{}
+		for _, s := range current {
+			if o, ok := in.Observed[s.a.Index]; ok && o.Failed && o.Node == s.a.Node && o.SpecHash == s.a.SpecHash {
+				failedIdx[s.a.Index] = true
+			}
+		}
+		cand := append([]slot(nil), current...)
+		sort.SliceStable(cand, func(i, j int) bool {
+			a, b := cand[i], cand[j]
+			if failedIdx[a.a.Index] != failedIdx[b.a.Index] {
+				return failedIdx[a.a.Index]
+			}
+			if counts[a.a.Node] != counts[b.a.Node] {
+				return counts[a.a.Node] > counts[b.a.Node]
+			}
+			if a.ready != b.ready {
+				return !a.ready
+			}
+			return a.a.Index > b.a.Index
+		})
+		remove := map[int32]bool{}
+		ready := readyCount()
+		for _, c := range cand {
+			if len(current)-len(remove) <= desired {
+				break
+			}
+			if c.ready {
+				if ready-1 < minAvailable {
+					break
+				}
+				ready--
+			}
+			remove[c.a.Index] = true
+			counts[c.a.Node]--
+		}
+		kept := current[:0:0]
+		for _, s := range current {
+			if !remove[s.a.Index] {
+				kept = append(kept, s)
+			}
+		}
+		current = kept
+	}
+
+	// Spread back: with nothing else going on, move one replica from the most to the least
+	// crowded eligible node when they differ by more than one.
+	if !rolloutFailed && len(outdated) == 0 && len(current) == desired && allCurrentReady() {
+		if i := rebalanceVictim(current, in.Nodes, eligible, in.MaxPerNode); i >= 0 {
+			outdated = append(outdated, current[i])
+			current = append(current[:i], current[i+1:]...)
+		}
+	}
+
+	// Remove outdated replicas: unready ones cost no availability; ready ones only while at
+	// least desired-maxUnavailable stay ready. A failed rollout removes nothing: the old
+	// replicas keep serving.
+	if !rolloutFailed {
+		keep := outdated[:0:0]
+		budget := readyCount() - minAvailable
+		// Unready first, then the highest index.
+		sort.SliceStable(outdated, func(i, j int) bool {
+			if outdated[i].ready != outdated[j].ready {
+				return !outdated[i].ready
+			}
+			return outdated[i].a.Index > outdated[j].a.Index
+		})
+		for _, s := range outdated {
+			switch {
+			case !s.ready:
+			case budget > 0:
+				budget--
+			default:
+				keep = append(keep, s)
+				continue
+			}
+		}
+		outdated = keep
+	}
+
+	// Create: up to desired current replicas, within desired+maxSurge in total.
+	var unplaced int32
+	var unplacedWhy string
+	if !rolloutFailed {
+		room := desired + surge - len(current) - len(outdated)
+		need := desired - len(current)
+		used := map[int32]bool{}
+		for _, s := range current {
+			used[s.a.Index] = true
+		}
+		for _, s := range outdated {
+			used[s.a.Index] = true
+		}
+		counts := perNode()
+		next := int32(0)
+		for k := 0; k < need; k++ {
+			if k >= room {
+				break
+			}
+			node, why := pickNode(in.Nodes, eligible, counts, in.Load, in.MaxPerNode)
+			if node == "" {
+				unplaced = int32(need - k)
+				unplacedWhy = why
+				break
+			}
+			for used[next] {
+				next++
+			}
+			used[next] = true
+			counts[node]++
+			current = append(current, slot{a: v1.Assignment{Index: next, Node: node, SpecHash: in.SpecHash}, current: true})
+		}
+	}
+
+	out := Plan{Unplaced: unplaced}
+	for _, s := range current {
+		out.Assignments = append(out.Assignments, s.a)
+	}
+	for _, s := range outdated {
+		out.Assignments = append(out.Assignments, s.a)
+	}
+	sort.Slice(out.Assignments, func(i, j int) bool { return out.Assignments[i].Index < out.Assignments[j].Index })
+
+	updated, ready := 0, 0
+	for _, s := range current {
+		if s.a.SpecHash == in.SpecHash {
+			updated++
+			if s.ready {
+				ready++
+			}
+		}
+	}
+	cond := v1.Condition{Type: v1.ServiceProgressing}
+	switch {
+	case rolloutFailed:
+		cond.Status, cond.Reason = v1.ConditionFalse, v1.ReasonRolloutFailed
+		if len(failed) > 0 {
+			cond.Message = strings.Join(failed, "; ")
+		} else {
+			cond.Message = fmt.Sprintf("no progress for %s (updated %d of %d, ready %d)", in.ProgressDeadline, updated, desired, ready)
+		}
+	case unplaced > 0:
+		cond.Status, cond.Reason = v1.ConditionFalse, v1.ReasonUnschedulable
+		cond.Message = fmt.Sprintf("%d of %d replicas cannot be placed: %s", unplaced, desired, unplacedWhy)
+	case len(outdated) == 0 && len(current) == desired && ready == desired:
+		out.Complete = true
+		cond.Status, cond.Reason = v1.ConditionTrue, v1.ReasonRolloutComplete
+		cond.Message = fmt.Sprintf("%d of %d replicas updated and ready", ready, desired)
+	default:
+		cond.Status, cond.Reason = v1.ConditionTrue, v1.ReasonRollingUpdate
+		cond.Message = fmt.Sprintf("updated %d of %d, ready %d, old %d", updated, desired, ready, len(outdated))
+	}
+	out.Progressing = cond
+	return out
+}
+
+// pickNode returns the eligible node with the fewest replicas of this Service (then the fewest
+// of others, then by name), or "" and why none fits.
+func pickNode(nodes []NodeInfo, eligible func(NodeInfo) bool, counts, load map[string]int, maxPerNode int32) (string, string) {
+	best := ""
+	anyEligible := false
+	for _, n := range nodes {
+		if !eligible(n) {
+			continue
+		}
+		anyEligible = true
+		if maxPerNode > 0 && counts[n.Name] >= int(maxPerNode) {
+			continue
+		}
+		if best == "" || counts[n.Name] < counts[best] ||
+			(counts[n.Name] == counts[best] && load[n.Name] < load[best]) ||
+			(counts[n.Name] == counts[best] && load[n.Name] == load[best] && n.Name < best) {
+			best = n.Name
+		}
+	}
+	switch {
+	case best != "":
+		return best, ""
+	case anyEligible:
+		return "", fmt.Sprintf("every eligible node already runs maxPerNode=%d", maxPerNode)
+	default:
+		return "", "no ready, schedulable node matches placement.nodeSelector"
+	}
+}
+
+// rebalanceVictim returns the index in current of a replica to move off the most crowded
+// eligible node, or -1 when the spread is within one.
+func rebalanceVictim(current []slot, nodes []NodeInfo, eligible func(NodeInfo) bool, maxPerNode int32) int {
+	counts := map[string]int{}
+	for _, s := range current {
+		counts[s.a.Node]++
+	}
+	minNode, maxNode := "", ""
+	for _, n := range nodes {
+		if !eligible(n) {
+			continue
+		}
+		c := counts[n.Name]
+		if minNode == "" || c < counts[minNode] {
+			minNode = n.Name
+		}
+		if maxNode == "" || c > counts[maxNode] {
+			maxNode = n.Name
+		}
+	}
+	if minNode == "" || counts[maxNode]-counts[minNode] <= 1 {
+		return -1
+	}
+	if maxPerNode > 0 && counts[minNode] >= int(maxPerNode) {
+		return -1
+	}
+	victim := -1
+	for i, s := range current {
+		if s.a.Node == maxNode && (victim < 0 || s.a.Index > current[victim].a.Index) {
+			victim = i
+		}
+	}
+	return victim
+}
