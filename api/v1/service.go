@@ -243,6 +243,12 @@ type ServiceStatus struct {
 	// Assignments is the scheduler's placement of each replica index on a node. It lives in the
 	// store so that every node can show it and a new scheduler continues where the old one stopped.
 	Assignments []Assignment `json:"assignments,omitempty"`
+	// CurrentRevision and PreviousRevision are the container-defining specs the scheduler rolled
+	// out last and before that, kept in status (which apply does not overwrite) so that `ctl
+	// rollout undo` can return to the previous one and nodes can still run old replicas during an
+	// update. Written by the scheduler only.
+	CurrentRevision  *ServiceRevision `json:"currentRevision,omitempty"`
+	PreviousRevision *ServiceRevision `json:"previousRevision,omitempty"`
 	Conditions  []Condition  `json:"conditions,omitempty"`
 }
 
@@ -293,6 +299,12 @@ func (s *ServiceSpec) DesiredReplicas() int32 {
 		return 1
 	}
 	return *s.Replicas
+}
+
+// ServiceRevision is one spec a Service ran, with its spec hash.
+type ServiceRevision struct {
+	SpecHash string      `json:"specHash"`
+	Spec     ServiceSpec `json:"spec"`
 }
 
 // Assignment places one replica of a Service on a node.
