@@ -1,0 +1,719 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// Finalizer is put on every DNSRecord so that deleting it removes its records first.
+const Finalizer = "constellation/dns"
+
+// Key kinds.
+const (
+	// KindDNSRecord: converge one DNSRecord (Key.Name).
+	KindDNSRecord = "DNSRecord"
+	// KindNodeRecords: converge the per-node records.
+	KindNodeRecords = "NodeRecords"
+	// KindTargets: recompute wanted records after nodes or leases changed (no API calls) and
+	// enqueue those that changed.
+	KindTargets = "Targets"
+)
+
+// Key is what the queue holds.
+type Key struct {
+	Kind string
+	Name string
+}
+
+func (k Key) String() string {
+	if k.Name == "" {
+		return k.Kind
+	}
+	return k.Kind + "/" + k.Name
+}
+
+var (
+	nodeRecordsKey = Key{Kind: KindNodeRecords}
+	targetsKey     = Key{Kind: KindTargets}
+)
+
+// Provider is what the controller needs of Cloudflare.
+type Provider interface {
+	ZoneID(ctx context.Context, zone string) (string, error)
+	ListRecords(ctx context.Context, zoneID string, f cloudflare.Filter) ([]cloudflare.Record, error)
+	CreateRecord(ctx context.Context, zoneID string, r cloudflare.Record) (cloudflare.Record, error)
+	UpdateRecord(ctx context.Context, zoneID string, r cloudflare.Record) (cloudflare.Record, error)
+	DeleteRecord(ctx context.Context, zoneID, id string) error
+}
+
+var _ Provider = (*cloudflare.Client)(nil)
+
+// Store is what the controller needs of the store.
+type Store interface {
+	Get(ctx context.Context, kind, name string, opts ...store.ReadOption) (v1.Object, error)
+	List(ctx context.Context, kind string, sel v1.Selector, opts ...store.ReadOption) ([]v1.Object, int64, error)
+	Update(ctx context.Context, obj v1.Object) (v1.Object, error)
+	UpdateStatus(ctx context.Context, obj v1.Object) (v1.Object, error)
+	Watch(ctx context.Context, kind string, fromRev int64) (<-chan store.Event, error)
+}
+
+var _ Store = store.Store(nil)
+
+// Leader gates writes: the controller writes to Cloudflare and to status only while it is true.
+type Leader interface {
+	IsLeader() bool
+}
+
+type alwaysLeader struct{}
+
+func (alwaysLeader) IsLeader() bool { return true }
+
+// Clock is the time the controller reads.
+type Clock interface{ Now() time.Time }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// ErrNotLeader is returned instead of writing once the Leader gate is closed.
+var ErrNotLeader = errors.New("dns: not the leader, not writing")
+
+// Config configures the controller. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	// Cluster names the cluster in ownership comments: a DNS label of at most 16 characters.
+	// Default "constellation".
+	Cluster string
+	// Resync is how often each record is listed again to correct drift. Default 5m.
+	Resync time.Duration
+	// Coalesce is the delay before acting on node and lease changes, so that a burst of them
+	// costs one pass. Default 1s.
+	Coalesce time.Duration
+	// NodeGrace is how long a node that stopped being Ready keeps its records. Default 30s.
+	NodeGrace time.Duration
+	// NodeRecordsZone, when set, asks for <node>.<zone> A (or AAAA) records for every Ready
+	// node. Default "" (none). The agent's --dns.nodeRecords.zone.
+	NodeRecordsZone string
+	// NodeRecordsTTL is the TTL of per-node records. Default 60.
+	NodeRecordsTTL int
+	// ReconcileTimeout bounds one reconcile, waits for the request budget included. Default 30s.
+	ReconcileTimeout time.Duration
+	// ConflictRequeue is how soon a reconcile that hit a store conflict or a record that
+	// appeared meanwhile runs again. Default 1s.
+	ConflictRequeue time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Cluster: "constellation", Resync: 5 * time.Minute, Coalesce: time.Second, NodeGrace: 30 * time.Second,
+		NodeRecordsTTL: 60, ReconcileTimeout: 30 * time.Second, ConflictRequeue: time.Second}
+}
+
+func (c *Config) validate() error {
+	d := DefaultConfig()
+	if c.Cluster == "" {
+		c.Cluster = d.Cluster
+	}
+	if c.Resync <= 0 {
+		c.Resync = d.Resync
+	}
+	if c.Coalesce <= 0 {
+		c.Coalesce = d.Coalesce
+	}
+	if c.NodeGrace < 0 {
+		return fmt.Errorf("dns: nodeGrace must not be negative, got %s", c.NodeGrace)
+	}
+	if c.NodeGrace == 0 {
+		c.NodeGrace = d.NodeGrace
+	}
+	if c.NodeRecordsTTL == 0 {
+		c.NodeRecordsTTL = d.NodeRecordsTTL
+	}
+	if c.ReconcileTimeout <= 0 {
+		c.ReconcileTimeout = d.ReconcileTimeout
+	}
+	if c.ConflictRequeue <= 0 {
+		c.ConflictRequeue = d.ConflictRequeue
+	}
+	if !v1.IsDNSLabel(c.Cluster) || len(c.Cluster) > 16 {
+		return fmt.Errorf("dns: cluster must be a DNS label of at most 16 characters (it goes in 100-character record comments), got %q", c.Cluster)
+	}
+	c.NodeRecordsZone = strings.TrimSuffix(strings.ToLower(c.NodeRecordsZone), ".")
+	if c.NodeRecordsZone != "" && (!v1.IsDNSName(c.NodeRecordsZone, false) || !strings.Contains(c.NodeRecordsZone, ".")) {
+		return fmt.Errorf("dns: nodeRecords.zone must be a domain like \"example.com\", got %q", c.NodeRecordsZone)
+	}
+	if c.NodeRecordsTTL != 1 && (c.NodeRecordsTTL < 60 || c.NodeRecordsTTL > 86400) {
+		return fmt.Errorf("dns: nodeRecords.ttl must be 1 or 60-86400, got %d", c.NodeRecordsTTL)
+	}
+	return nil
+}
+
+// Option sets a rare hook.
+type Option func(*Controller)
+
+// WithLeader gates every write on l. Default: always leader (the agent runs the controller only
+// under the "controller" Lease and passes the elector here as the fence).
+func WithLeader(l Leader) Option { return func(c *Controller) { c.leader = l } }
+
+// WithClock makes the controller read time from clock.
+func WithClock(clock Clock) Option { return func(c *Controller) { c.clock = clock } }
+
+// WithLogger sets the logger. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *Controller) { c.log = l } }
+
+// Controller converges DNSRecords and per-node records in Cloudflare.
+type Controller struct {
+	st     Store
+	view   observed.View
+	p      Provider
+	cfg    Config
+	leader Leader
+	clock  Clock
+	log    *slog.Logger
+
+	syncs     *prometheus.CounterVec
+	corrected prometheus.Counter
+	writes    *prometheus.CounterVec
+	driftG    prometheus.GaugeFunc
+	foreignG  prometheus.GaugeFunc
+
+	mu sync.Mutex
+	// guarded by mu:
+	applied map[Key]string // digest of the wanted records last converged
+	gens    map[string]genSeen
+	drift   map[Key]int // records found differing from wanted and left so
+	foreign map[Key]int // foreign records in the way
+	enqueue func(Key, time.Duration)
+	running bool
+}
+
+type genSeen struct {
+	generation int64
+	deleting   bool
+}
+
+var _ reconcile.TypedReconciler[Key] = (*Controller)(nil)
+
+// New returns a controller. view may be nil.
+func New(st Store, view observed.View, p Provider, cfg Config, opts ...Option) (*Controller, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := &Controller{st: st, view: view, p: p, cfg: cfg, leader: alwaysLeader{}, clock: realClock{}, log: slog.Default(),
+		applied: map[Key]string{}, gens: map[string]genSeen{}, drift: map[Key]int{}, foreign: map[Key]int{}}
+	for _, o := range opts {
+		o(c)
+	}
+	c.log = c.log.With("controller", "dns")
+	c.syncs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "constellation_dns_syncs_total",
+		Help: "DNS reconciles by kind (record, node_records) and result (synced, foreign, no_target, rate_limited, error, not_leader).",
+	}, []string{"kind", "result"})
+	c.corrected = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "constellation_dns_records_corrected_total",
+		Help: "Records created, updated or deleted in Cloudflare to match what is wanted.",
+	})
+	c.writes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "constellation_dns_provider_writes_total",
+		Help: "Writes to Cloudflare by operation (create, update, delete).",
+	}, []string{"op"})
+	c.driftG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "constellation_dns_records_drift",
+		Help: "Records that differ from what is wanted and could not be converged at the last sync (blocked by a foreign record, or a write that failed).",
+	}, func() float64 { return c.sum(c.drift) })
+	c.foreignG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "constellation_dns_foreign_records",
+		Help: "Records not owned by this cluster standing in the way of a wanted record.",
+	}, func() float64 { return c.sum(c.foreign) })
+	return c, nil
+}
+
+// Collectors returns the controller's metrics, for the agent to register.
+func (c *Controller) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{c.syncs, c.corrected, c.writes, c.driftG, c.foreignG}
+}
+
+func (c *Controller) sum(m map[Key]int) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return float64(n)
+}
+
+func (c *Controller) forget(k Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.applied, k)
+	delete(c.drift, k)
+	delete(c.foreign, k)
+}
+
+func (c *Controller) record(k Key, digest string, drift, foreign int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if digest != "" {
+		c.applied[k] = digest
+	}
+	c.drift[k], c.foreign[k] = drift, foreign
+}
+
+// Reconcile implements reconcile.TypedReconciler.
+func (c *Controller) Reconcile(ctx context.Context, key Key) (reconcile.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ReconcileTimeout)
+	defer cancel()
+	switch key.Kind {
+	case KindTargets:
+		return c.reconcileTargets(ctx)
+	case KindNodeRecords:
+		if !c.leader.IsLeader() {
+			c.syncs.WithLabelValues("node_records", "not_leader").Inc()
+			return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
+		}
+		return c.reconcileNodeRecords(ctx)
+	case KindDNSRecord:
+		if !c.leader.IsLeader() {
+			c.syncs.WithLabelValues("record", "not_leader").Inc()
+			return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
+		}
+		return c.reconcileRecord(ctx, key)
+	}
+	return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("dns: unknown key kind %q", key.Kind))
+}
+
+// snapshot reads the cluster: Node and Lease objects (stale reads are fine: the next change
+// wakes us again) and the gossip view.
+func (c *Controller) snapshot(ctx context.Context) (Cluster, error) {
+	cl := Cluster{Leases: map[string]*v1.Lease{}, Now: c.clock.Now(), Grace: c.cfg.NodeGrace}
+	nodes, _, err := c.st.List(ctx, v1.KindNode, v1.Selector{}, store.Stale())
+	if err != nil {
+		return cl, fmt.Errorf("list nodes: %w", err)
+	}
+	for _, o := range nodes {
+		cl.Nodes = append(cl.Nodes, o.(*v1.Node))
+	}
+	leases, _, err := c.st.List(ctx, v1.KindLease, v1.Selector{}, store.Stale())
+	if err != nil {
+		return cl, fmt.Errorf("list leases: %w", err)
+	}
+	for _, o := range leases {
+		l := o.(*v1.Lease)
+		cl.Leases[l.Metadata.Name] = l
+	}
+	if c.view != nil {
+		cl.View = c.view.Nodes()
+	}
+	return cl, nil
+}
+
+func (c *Controller) reconcileRecord(ctx context.Context, key Key) (reconcile.Result, error) {
+	obj, err := c.st.Get(ctx, v1.KindDNSRecord, key.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		c.forget(key)
+		return reconcile.Result{}, nil
+	}
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("get dnsrecords/%s: %w", key.Name, err)
+	}
+	rec := obj.(*v1.DNSRecord)
+	owner := Owner(c.cfg.Cluster, rec.Metadata.Name)
+	log := c.log.With("dnsrecord", rec.Metadata.Name)
+
+	// Being deleted: remove what we own, then let go.
+	if rec.Metadata.DeletionTimestamp != nil {
+		if !slices.Contains(rec.Metadata.Finalizers, Finalizer) {
+			return reconcile.Result{}, nil
+		}
+		if res, err, done := c.cleanup(ctx, rec, owner); !done {
+			return res, err
+		}
+		cp := rec.DeepCopyObject().(*v1.DNSRecord)
+		cp.Metadata.Finalizers = slices.DeleteFunc(cp.Metadata.Finalizers, func(f string) bool { return f == Finalizer })
+		if _, err := c.st.Update(ctx, cp); err != nil {
+			return c.storeError(fmt.Errorf("remove finalizer of dnsrecords/%s: %w", rec.Metadata.Name, err))
+		}
+		log.Info("records removed, finalizer dropped")
+		c.forget(key)
+		return reconcile.Result{}, nil
+	}
+
+	// Finalizer first, before anything exists outside.
+	if !slices.Contains(rec.Metadata.Finalizers, Finalizer) {
+		cp := rec.DeepCopyObject().(*v1.DNSRecord)
+		cp.Metadata.Finalizers = append(cp.Metadata.Finalizers, Finalizer)
+		updated, err := c.st.Update(ctx, cp)
+		if err != nil {
+			return c.storeError(fmt.Errorf("add finalizer to dnsrecords/%s: %w", rec.Metadata.Name, err))
+		}
+		rec = updated.(*v1.DNSRecord)
+	}
+
+	if errs := rec.Validate(); len(errs) > 0 {
+		return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonInvalidSpec, errs.ToAggregate("dnsrecords", rec.Metadata.Name).Error(), false, reconcile.Result{})
+	}
+
+	cl, err := c.snapshot(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	want := WantedRecords(rec, cl, owner)
+	zoneID, err := c.p.ZoneID(ctx, rec.Spec.Zone)
+	if err != nil {
+		return c.providerFailed(ctx, rec, key, err)
+	}
+	have, err := c.p.ListRecords(ctx, zoneID, cloudflare.Filter{Name: strings.TrimSuffix(strings.ToLower(rec.Spec.Name), "."), Comment: owner, MatchAny: true})
+	if err != nil {
+		return c.providerFailed(ctx, rec, key, err)
+	}
+
+	requeue := reconcile.Result{RequeueAfter: c.cfg.Resync}
+	if !want.RecheckAt.IsZero() {
+		requeue.RequeueAfter = min(requeue.RequeueAfter, max(want.RecheckAt.Sub(cl.Now), 10*time.Millisecond))
+	}
+
+	if want.NoTarget != "" {
+		// Leave what is there; report it.
+		kept := ownedBy(have, owner)
+		c.record(key, want.Digest(), 0, 0)
+		c.syncs.WithLabelValues("record", "no_target").Inc()
+		return c.writeStatus(ctx, rec, kept, v1.ConditionFalse, v1.ReasonNoTarget, want.NoTarget, true, requeue)
+	}
+
+	plan := Compute(want.Records, have, owner)
+	result, err := c.apply(ctx, zoneID, plan, log)
+	if err != nil {
+		c.record(key, "", plan.Changes()+len(plan.Blocked), len(plan.Foreign))
+		return c.providerFailed(ctx, rec, key, err)
+	}
+	c.record(key, want.Digest(), len(plan.Blocked), len(plan.Foreign))
+	if len(plan.Foreign) > 0 {
+		c.syncs.WithLabelValues("record", "foreign").Inc()
+		return c.writeStatus(ctx, rec, result, v1.ConditionFalse, v1.ReasonForeignRecord, foreignMessage(plan), true, requeue)
+	}
+	c.syncs.WithLabelValues("record", "synced").Inc()
+	return c.writeStatus(ctx, rec, result, v1.ConditionTrue, v1.ReasonSynced, fmt.Sprintf("%d record(s) in Cloudflare", len(result)), true, requeue)
+}
+
+func ownedBy(rs []cloudflare.Record, owner string) []cloudflare.Record {
+	var out []cloudflare.Record
+	for _, r := range rs {
+		if r.Comment == owner {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func foreignMessage(p Plan) string {
+	parts := make([]string, 0, len(p.Foreign))
+	for _, f := range p.Foreign {
+		parts = append(parts, fmt.Sprintf("%s %s %s (id %s)", f.Type, f.Name, f.Content, f.ID))
+	}
+	msg := "records not owned by this cluster are in the way, left alone: " + strings.Join(parts, ", ")
+	if len(p.Blocked) > 0 {
+		msg += fmt.Sprintf("; %d wanted record(s) not written", len(p.Blocked))
+	}
+	return msg
+}
+
+// cleanup deletes every record owner owns in the DNSRecord's zone. done is false when the
+// caller must return res, err.
+func (c *Controller) cleanup(ctx context.Context, rec *v1.DNSRecord, owner string) (res reconcile.Result, err error, done bool) {
+	zoneID, err := c.p.ZoneID(ctx, rec.Spec.Zone)
+	if errors.Is(err, cloudflare.ErrZoneNotFound) {
+		return reconcile.Result{}, nil, true // nothing of ours can be left in a zone that is gone
+	}
+	if err != nil {
+		res, err = c.providerFailed(ctx, rec, Key{KindDNSRecord, rec.Metadata.Name}, err)
+		return res, err, false
+	}
+	have, err := c.p.ListRecords(ctx, zoneID, cloudflare.Filter{Comment: owner})
+	if err == nil {
+		_, err = c.apply(ctx, zoneID, Plan{Delete: ownedBy(have, owner)}, c.log.With("dnsrecord", rec.Metadata.Name))
+	}
+	if err != nil {
+		res, err = c.providerFailed(ctx, rec, Key{KindDNSRecord, rec.Metadata.Name}, err)
+		return res, err, false
+	}
+	return reconcile.Result{}, nil, true
+}
+
+// apply carries out a plan: deletes first (so a type change does not collide with itself),
+// then updates, then creates. It checks the Leader gate before every write and stops at the
+// first error. It returns the owned records as they are after it.
+func (c *Controller) apply(ctx context.Context, zoneID string, p Plan, log *slog.Logger) ([]cloudflare.Record, error) {
+	out := append([]cloudflare.Record(nil), p.Keep...)
+	for _, r := range p.Delete {
+		if !c.leader.IsLeader() {
+			return nil, ErrNotLeader
+		}
+		if err := c.p.DeleteRecord(ctx, zoneID, r.ID); err != nil {
+			return nil, err
+		}
+		c.wrote("delete")
+		log.Info("deleted record", "type", r.Type, "name", r.Name, "content", r.Content, "id", r.ID)
+	}
+	for _, r := range p.Update {
+		if !c.leader.IsLeader() {
+			return nil, ErrNotLeader
+		}
+		got, err := c.p.UpdateRecord(ctx, zoneID, r)
+		if err != nil {
+			return nil, err
+		}
+		c.wrote("update")
+		log.Info("updated record", "type", r.Type, "name", r.Name, "content", r.Content, "id", r.ID)
+		out = append(out, got)
+	}
+	for _, r := range p.Create {
+		if !c.leader.IsLeader() {
+			return nil, ErrNotLeader
+		}
+		got, err := c.p.CreateRecord(ctx, zoneID, r)
+		if err != nil {
+			return nil, err
+		}
+		c.wrote("create")
+		log.Info("created record", "type", r.Type, "name", r.Name, "content", r.Content, "id", got.ID)
+		out = append(out, got)
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+func (c *Controller) wrote(op string) {
+	c.writes.WithLabelValues(op).Inc()
+	c.corrected.Inc()
+}
+
+// providerFailed turns a Cloudflare error into a condition and a requeue.
+func (c *Controller) providerFailed(ctx context.Context, rec *v1.DNSRecord, key Key, err error) (reconcile.Result, error) {
+	var rl *cloudflare.RateLimitError
+	switch {
+	case errors.Is(err, ErrNotLeader):
+		c.syncs.WithLabelValues("record", "not_leader").Inc()
+		return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
+	case errors.As(err, &rl):
+		c.syncs.WithLabelValues("record", "rate_limited").Inc()
+		after := max(rl.RetryAfter, time.Second)
+		return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonRateLimited, err.Error(), false, reconcile.Result{RequeueAfter: after})
+	case errors.Is(err, cloudflare.ErrZoneNotFound):
+		if f, ok := c.p.(interface{ ForgetZone(string) }); ok {
+			f.ForgetZone(rec.Spec.Zone)
+		}
+		c.syncs.WithLabelValues("record", "error").Inc()
+		return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonZoneNotFound, fmt.Sprintf("zone %q not found with this token", rec.Spec.Zone), false, reconcile.Result{RequeueAfter: c.cfg.Resync})
+	case errors.Is(err, cloudflare.ErrRecordConflict):
+		// A record appeared between our list and our write: list again soon.
+		c.syncs.WithLabelValues("record", "foreign").Inc()
+		return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonForeignRecord, err.Error(), false, reconcile.Result{RequeueAfter: c.cfg.ConflictRequeue})
+	case errors.Is(err, cloudflare.ErrAuth):
+		c.syncs.WithLabelValues("record", "error").Inc()
+		return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonAPIError, err.Error(), false, reconcile.Result{RequeueAfter: c.cfg.Resync})
+	case ctx.Err() != nil:
+		return reconcile.Result{}, err
+	}
+	c.syncs.WithLabelValues("record", "error").Inc()
+	if _, serr := c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonAPIError, err.Error(), false, reconcile.Result{}); serr != nil {
+		c.log.Warn("write status", "dnsrecord", rec.Metadata.Name, "err", serr)
+	}
+	return reconcile.Result{}, fmt.Errorf("dnsrecords/%s: %w", rec.Metadata.Name, err)
+}
+
+// storeError: a conflict is a short requeue, anything else an error.
+func (c *Controller) storeError(err error) (reconcile.Result, error) {
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		return reconcile.Result{RequeueAfter: c.cfg.ConflictRequeue}, nil
+	}
+	return reconcile.Result{}, err
+}
+
+// writeStatus sets the Synced condition (and, when synced, the records and the sync time) and
+// writes status if anything changed. records nil keeps the records last reported.
+func (c *Controller) writeStatus(ctx context.Context, rec *v1.DNSRecord, records []cloudflare.Record, st v1.ConditionStatus, reason, msg string, synced bool, res reconcile.Result) (reconcile.Result, error) {
+	if !c.leader.IsLeader() {
+		return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
+	}
+	cp := rec.DeepCopyObject().(*v1.DNSRecord)
+	now := c.clock.Now().UTC()
+	s := &cp.Status
+	changed := v1.SetCondition(&s.Conditions, v1.Condition{Type: v1.DNSSynced, Status: st, Reason: reason, Message: msg, LastTransitionTime: now})
+	if synced {
+		prs := make([]v1.ProviderRecord, 0, len(records))
+		for _, r := range records {
+			prs = append(prs, v1.ProviderRecord{ID: r.ID, Content: r.Content})
+		}
+		if !slices.Equal(prs, s.Records) {
+			s.Records, changed = prs, true
+		}
+		s.LastSyncTime, changed = &now, true
+	}
+	if s.ObservedGeneration != rec.Metadata.Generation {
+		s.ObservedGeneration, changed = rec.Metadata.Generation, true
+	}
+	if !changed {
+		return res, nil
+	}
+	if _, err := c.st.UpdateStatus(ctx, cp); err != nil {
+		return c.storeError(fmt.Errorf("write status of dnsrecords/%s: %w", rec.Metadata.Name, err))
+	}
+	return res, nil
+}
+
+// reconcileNodeRecords converges <node>.<zone> for every present node. It lists the whole zone
+// (paginated) once, which also shows foreign records in the way.
+func (c *Controller) reconcileNodeRecords(ctx context.Context) (reconcile.Result, error) {
+	if c.cfg.NodeRecordsZone == "" {
+		return reconcile.Result{}, nil
+	}
+	cl, err := c.snapshot(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	want := WantedNodeRecords(c.cfg.NodeRecordsZone, c.cfg.NodeRecordsTTL, c.cfg.Cluster, cl)
+	fail := func(err error) (reconcile.Result, error) {
+		var rl *cloudflare.RateLimitError
+		switch {
+		case errors.Is(err, ErrNotLeader):
+			c.syncs.WithLabelValues("node_records", "not_leader").Inc()
+			return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
+		case errors.As(err, &rl):
+			c.syncs.WithLabelValues("node_records", "rate_limited").Inc()
+			return reconcile.Result{RequeueAfter: max(rl.RetryAfter, time.Second)}, nil
+		case errors.Is(err, cloudflare.ErrRecordConflict):
+			c.syncs.WithLabelValues("node_records", "foreign").Inc()
+			return reconcile.Result{RequeueAfter: c.cfg.ConflictRequeue}, nil
+		}
+		c.syncs.WithLabelValues("node_records", "error").Inc()
+		return reconcile.Result{}, fmt.Errorf("node records in %s: %w", c.cfg.NodeRecordsZone, err)
+	}
+	zoneID, err := c.p.ZoneID(ctx, c.cfg.NodeRecordsZone)
+	if err != nil {
+		return fail(err)
+	}
+	have, err := c.p.ListRecords(ctx, zoneID, cloudflare.Filter{})
+	if err != nil {
+		return fail(err)
+	}
+	plan := PlanNodeRecords(want.Records, have, NodeOwner(c.cfg.Cluster, ""))
+	if _, err := c.apply(ctx, zoneID, plan, c.log.With("nodeRecords", c.cfg.NodeRecordsZone)); err != nil {
+		c.record(nodeRecordsKey, "", plan.Changes()+len(plan.Blocked), len(plan.Foreign))
+		return fail(err)
+	}
+	c.record(nodeRecordsKey, want.Digest(), len(plan.Blocked), len(plan.Foreign))
+	if len(plan.Foreign) > 0 {
+		c.log.Warn("per-node records blocked by records this cluster does not own", "detail", foreignMessage(plan))
+		c.syncs.WithLabelValues("node_records", "foreign").Inc()
+	} else {
+		c.syncs.WithLabelValues("node_records", "synced").Inc()
+	}
+	res := reconcile.Result{RequeueAfter: c.cfg.Resync}
+	if !want.RecheckAt.IsZero() {
+		res.RequeueAfter = min(res.RequeueAfter, max(want.RecheckAt.Sub(cl.Now), 10*time.Millisecond))
+	}
+	return res, nil
+}
+
+// PlanNodeRecords plans per-node records: each node's record is owned through its own comment
+// (ownerPrefix + node name); have is the whole zone. Records with the prefix but no wanted
+// record (a node gone or not Ready past the grace period) are deleted.
+func PlanNodeRecords(wanted, have []cloudflare.Record, ownerPrefix string) Plan {
+	byOwner := map[string][]cloudflare.Record{}
+	names := map[string]string{} // name → owner
+	for _, w := range wanted {
+		byOwner[w.Comment] = append(byOwner[w.Comment], w)
+		names[Normalize(w).Name] = w.Comment
+	}
+	for _, h := range have {
+		if strings.HasPrefix(h.Comment, ownerPrefix) {
+			if _, ok := byOwner[h.Comment]; !ok {
+				byOwner[h.Comment] = nil
+			}
+		}
+	}
+	owners := make([]string, 0, len(byOwner))
+	for o := range byOwner {
+		owners = append(owners, o)
+	}
+	slices.Sort(owners)
+	var all Plan
+	for _, o := range owners {
+		var obs []cloudflare.Record
+		for _, h := range have {
+			if h.Comment == o || names[Normalize(h).Name] == o {
+				obs = append(obs, h)
+			}
+		}
+		p := Compute(byOwner[o], obs, o)
+		all.Create = append(all.Create, p.Create...)
+		all.Update = append(all.Update, p.Update...)
+		all.Delete = append(all.Delete, p.Delete...)
+		all.Keep = append(all.Keep, p.Keep...)
+		all.Foreign = append(all.Foreign, p.Foreign...)
+		all.Blocked = append(all.Blocked, p.Blocked...)
+	}
+	return all
+}
+
+// reconcileTargets recomputes, in memory, the wanted records of every DNSRecord that follows a
+// target and of the per-node records, and enqueues those whose wanted records changed since they
+// were last converged. It makes no API calls: this is where bursts of node and lease changes
+// are absorbed.
+func (c *Controller) reconcileTargets(ctx context.Context) (reconcile.Result, error) {
+	cl, err := c.snapshot(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	objs, _, err := c.st.List(ctx, v1.KindDNSRecord, v1.Selector{}, store.Stale())
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("list dnsrecords: %w", err)
+	}
+	var recheck time.Time
+	var changed []Key
+	c.mu.Lock()
+	for _, o := range objs {
+		rec := o.(*v1.DNSRecord)
+		if rec.Spec.Target == nil || rec.Metadata.DeletionTimestamp != nil {
+			continue
+		}
+		k := Key{KindDNSRecord, rec.Metadata.Name}
+		w := WantedRecords(rec, cl, Owner(c.cfg.Cluster, rec.Metadata.Name))
+		recheck = earliest(recheck, w.RecheckAt)
+		if d, ok := c.applied[k]; !ok || d != w.Digest() {
+			changed = append(changed, k)
+		}
+	}
+	if c.cfg.NodeRecordsZone != "" {
+		w := WantedNodeRecords(c.cfg.NodeRecordsZone, c.cfg.NodeRecordsTTL, c.cfg.Cluster, cl)
+		recheck = earliest(recheck, w.RecheckAt)
+		if d, ok := c.applied[nodeRecordsKey]; !ok || d != w.Digest() {
+			changed = append(changed, nodeRecordsKey)
+		}
+	}
+	enqueue := c.enqueue
+	c.mu.Unlock()
+	if enqueue != nil {
+		for _, k := range changed {
+			enqueue(k, 0)
+		}
+	}
+	if recheck.IsZero() {
+		return reconcile.Result{}, nil
+	}
+	return reconcile.Result{RequeueAfter: max(recheck.Sub(cl.Now), 10*time.Millisecond)}, nil
+}

@@ -1,0 +1,210 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/store"
+	fake "github.com/constellation-sh/constellation/test/fakes/cloudflare"
+)
+
+const (
+	testToken = "dns-test-token-1234567890"
+	zone      = "example.com"
+)
+
+var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// env is one cluster's store, the fake Cloudflare, a budgeted client and a controller. Time is
+// a step clock shared by the store, the client and the controller: waits for the budget and for
+// Retry-After advance it instead of sleeping.
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	clock  *cloudflare.StepClock
+	st     *store.Memory
+	view   *observed.Set
+	cf     *fake.Server
+	client *cloudflare.Client
+	ctl    *Controller
+	cfg    Config
+}
+
+func newEnv(t *testing.T, cfg Config, ccfg cloudflare.Config, opts ...Option) *env {
+	t.Helper()
+	clock := cloudflare.NewStepClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	e := &env{t: t, ctx: context.Background(), clock: clock, st: store.NewMemory(store.WithClock(clock.Now)), view: observed.NewSet(), cfg: cfg}
+	e.cf = fake.New(fake.WithToken(testToken), fake.WithClock(clock.Now))
+	e.cf.AddZone(zone)
+	url, stop := e.cf.Start()
+	t.Cleanup(stop)
+	ccfg.APIURL = url
+	var err error
+	e.client, err = cloudflare.New(cloudflare.NewToken(testToken), ccfg, cloudflare.WithClock(clock), cloudflare.WithLogger(testLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ctl, err = New(e.st, e.view, e.client, cfg, append([]Option{WithClock(clock), WithLogger(testLog)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) node(name, addr string, labels map[string]string, ready bool) {
+	e.t.Helper()
+	n := &v1.Node{}
+	n.Metadata.Name = name
+	n.Spec.Labels = labels
+	n.Default()
+	obj, err := e.st.Get(e.ctx, v1.KindNode, name)
+	if errors.Is(err, store.ErrNotFound) {
+		obj, err = e.st.Create(e.ctx, n)
+	} else if err == nil {
+		cur := obj.(*v1.Node)
+		cur.Spec.Labels = labels
+		obj, err = e.st.Update(e.ctx, cur)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cur := obj.(*v1.Node)
+	cur.Status.Addresses.Advertise = addr
+	st := v1.ConditionFalse
+	if ready {
+		st = v1.ConditionTrue
+	}
+	v1.SetCondition(&cur.Status.Conditions, v1.Condition{Type: v1.NodeReady, Status: st, LastTransitionTime: e.clock.Now()})
+	if _, err := e.st.UpdateStatus(e.ctx, cur); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) lease(name, holder string) {
+	e.t.Helper()
+	obj, err := e.st.Get(e.ctx, v1.KindLease, name)
+	if errors.Is(err, store.ErrNotFound) {
+		l := &v1.Lease{}
+		l.Metadata.Name = name
+		l.Spec.HolderIdentity = holder
+		l.Default()
+		if _, err := e.st.Create(e.ctx, l); err != nil {
+			e.t.Fatal(err)
+		}
+		return
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	l := obj.(*v1.Lease)
+	l.Spec.HolderIdentity = holder
+	l.Spec.LeaseTransitions++
+	l.Default()
+	if _, err := e.st.Update(e.ctx, l); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) record(name string, spec v1.DNSRecordSpec) {
+	e.t.Helper()
+	d := &v1.DNSRecord{Spec: spec}
+	d.Metadata.Name = name
+	d.Default()
+	if obj, err := e.st.Get(e.ctx, v1.KindDNSRecord, name); err == nil {
+		cur := obj.(*v1.DNSRecord)
+		cur.Spec = d.Spec
+		if _, err := e.st.Update(e.ctx, cur); err != nil {
+			e.t.Fatal(err)
+		}
+		return
+	}
+	if _, err := e.st.Create(e.ctx, d); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) get(name string) *v1.DNSRecord {
+	e.t.Helper()
+	obj, err := e.st.Get(e.ctx, v1.KindDNSRecord, name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return obj.(*v1.DNSRecord)
+}
+
+// reconcile runs Reconcile for key until it asks for nothing sooner than the resync (a short
+// requeue after a conflict or a 429 is followed at once: the step clock makes waits free).
+func (e *env) reconcile(key Key) reconcile.Result {
+	e.t.Helper()
+	for range 50 {
+		res, err := e.ctl.Reconcile(e.ctx, key)
+		if err != nil {
+			e.t.Fatalf("reconcile %s: %v", key, err)
+		}
+		if res.RequeueAfter == 0 || res.RequeueAfter >= e.ctl.cfg.Resync || res.RequeueAfter >= e.ctl.cfg.NodeGrace/2 {
+			return res
+		}
+		e.clock.Advance(res.RequeueAfter)
+	}
+	e.t.Fatalf("reconcile %s did not settle", key)
+	return reconcile.Result{}
+}
+
+func rec(name string) Key { return Key{KindDNSRecord, name} }
+
+// records returns the fake's records named name (all types).
+func (e *env) records(name string) []fake.Record {
+	var out []fake.Record
+	for _, r := range e.cf.Records(zone) {
+		if r.Name == name {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func contents(rs []fake.Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Type + " " + r.Content
+	}
+	return out
+}
+
+func synced(d *v1.DNSRecord) *v1.Condition { return v1.FindCondition(d.Status.Conditions, v1.DNSSynced) }
+
+// gate is a Leader a test flips.
+type gate struct{ on atomic.Bool }
+
+func (g *gate) IsLeader() bool { return g.on.Load() }
+
+// countingProvider counts the writes one controller makes.
+type countingProvider struct {
+	Provider
+	writes atomic.Int64
+}
+
+func (p *countingProvider) CreateRecord(ctx context.Context, z string, r cloudflare.Record) (cloudflare.Record, error) {
+	p.writes.Add(1)
+	return p.Provider.CreateRecord(ctx, z, r)
+}
+
+func (p *countingProvider) UpdateRecord(ctx context.Context, z string, r cloudflare.Record) (cloudflare.Record, error) {
+	p.writes.Add(1)
+	return p.Provider.UpdateRecord(ctx, z, r)
+}
+
+func (p *countingProvider) DeleteRecord(ctx context.Context, z, id string) error {
+	p.writes.Add(1)
+	return p.Provider.DeleteRecord(ctx, z, id)
+}

@@ -1,0 +1,112 @@
+package dns
+
+import (
+	"context"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// Run reconciles until ctx ends: every DNSRecord at start and when its spec changes or it is
+// being deleted, again every Resync, and the targets pass after nodes, leases or the gossip view
+// change. The agent calls it inside the "controller" Lease's leader function, so ctx ends when
+// leadership does; Run can be called again for the next term and starts from scratch.
+func (c *Controller) Run(ctx context.Context, opts runtime.Options) {
+	if opts.Logger == nil {
+		opts.Logger = c.log
+	}
+	loop := runtime.New[Key]("dns", c, opts)
+	c.mu.Lock()
+	c.applied, c.gens = map[Key]string{}, map[string]genSeen{}
+	c.enqueue = func(k Key, d time.Duration) {
+		if d <= 0 {
+			loop.Enqueue(k)
+		} else {
+			loop.EnqueueAfter(k, d)
+		}
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.enqueue = nil
+		c.mu.Unlock()
+	}()
+
+	coalesced := func(store.Event) { loop.EnqueueAfter(targetsKey, c.cfg.Coalesce) }
+	go c.watch(ctx, v1.KindDNSRecord, func(ev store.Event) {
+		if k, ok := c.recordChanged(ev); ok {
+			loop.Enqueue(k)
+		}
+	})
+	go c.watch(ctx, v1.KindNode, coalesced)
+	go c.watch(ctx, v1.KindLease, coalesced)
+	if c.view != nil {
+		go func() {
+			for {
+				ch := c.view.Changed()
+				select {
+				case <-ctx.Done():
+					return
+				case <-ch:
+					loop.EnqueueAfter(targetsKey, c.cfg.Coalesce)
+				}
+			}
+		}()
+	}
+	if c.cfg.NodeRecordsZone != "" {
+		loop.Enqueue(nodeRecordsKey)
+	}
+	loop.Run(ctx)
+}
+
+// recordChanged reports whether a DNSRecord event needs a reconcile: a new record, a new spec
+// (generation), deletion starting or done. Our own status writes do not.
+func (c *Controller) recordChanged(ev store.Event) (Key, bool) {
+	md := ev.Object.GetMetadata()
+	k := Key{KindDNSRecord, md.Name}
+	now := genSeen{generation: md.Generation, deleting: md.DeletionTimestamp != nil}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ev.Type == store.Deleted {
+		delete(c.gens, md.Name)
+		return k, true
+	}
+	old, seen := c.gens[md.Name]
+	c.gens[md.Name] = now
+	return k, !seen || old != now
+}
+
+// watch lists kind, hands every object to on as ADDED, then follows changes; after a watch
+// failure (history compacted, store restarted) it lists again.
+func (c *Controller) watch(ctx context.Context, kind string, on func(store.Event)) {
+	for ctx.Err() == nil {
+		objs, rev, err := c.st.List(ctx, kind, v1.Selector{}, store.Stale())
+		if err == nil {
+			for _, o := range objs {
+				on(store.Event{Type: store.Added, Object: o, Revision: rev})
+			}
+			var ch <-chan store.Event
+			if ch, err = c.st.Watch(ctx, kind, rev); err == nil {
+				for ev := range ch {
+					if ev.Type == store.Error {
+						err = ev.Err
+						break
+					}
+					on(ev)
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			c.log.Warn("watch failed, listing again", "kind", kind, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
