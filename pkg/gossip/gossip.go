@@ -424,9 +424,11 @@ func (g *Gossip) localState() []byte {
 
 // mergeState folds a remote full state in. The sender is the authority on its own replicas: its
 // own entry replaces ours when it is at least as recent. Entries it relays about third nodes
-// are merged one by one by sequence number.
+// are merged one by one by sequence number. The sender's own entries that were news to us are
+// passed on by broadcast: a node that just joined through us may not have reached everyone.
 func (g *Gossip) mergeState(ws wireState) {
 	var rebroadcast []wireNodeState
+	var relay []*broadcast
 	changed := map[string][]observed.Replica{}
 	g.mu.Lock()
 	for _, ns := range ws.Nodes {
@@ -450,7 +452,13 @@ func (g *Gossip) mergeState(ws wireState) {
 			}
 			fresh := newNodeState(ns.Epoch)
 			for _, e := range ns.Entries {
-				g.putEntryLocked(fresh, rkey{e.Service, e.Index}, e)
+				k := rkey{e.Service, e.Index}
+				g.putEntryLocked(fresh, k, e)
+				if authoritative && (st == nil || st.epoch != ns.Epoch || st.entries[k].Seq < e.Seq) {
+					if b := g.broadcastLocked(ns.Node, ns.Epoch, e); b != nil {
+						relay = append(relay, b)
+					}
+				}
 			}
 			fresh.seq = ns.Seq
 			g.nodes[ns.Node] = fresh
@@ -464,6 +472,11 @@ func (g *Gossip) mergeState(ws wireState) {
 				}
 				g.putEntryLocked(st, k, e)
 				any = true
+				if authoritative {
+					if b := g.broadcastLocked(ns.Node, ns.Epoch, e); b != nil {
+						relay = append(relay, b)
+					}
+				}
 			}
 			if any {
 				changed[ns.Node] = liveReplicas(ns.Node, st)
@@ -480,7 +493,7 @@ func (g *Gossip) mergeState(ws wireState) {
 		}
 	}
 	g.mu.Unlock()
-	for _, b := range msgs {
+	for _, b := range append(msgs, relay...) {
 		g.queue.QueueBroadcast(b)
 	}
 	for node, live := range changed {
