@@ -1,0 +1,451 @@
+package raftstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// JoinRequest is what a new node sends to POST /cluster/join.
+type JoinRequest struct {
+	// Name is the new node's name (unique in the cluster).
+	Name string `json:"name"`
+	// RaftAddress is the address its peer transport is reachable at.
+	RaftAddress string `json:"raftAddress"`
+}
+
+// JoinResponse is what it gets back: enough to start its raft member.
+type JoinResponse struct {
+	ClusterID string `json:"clusterID"`
+	// ID is the raft id assigned to the new node.
+	ID uint64 `json:"id"`
+	// Members are the cluster's members, the new node included.
+	Members []Member `json:"members"`
+	// Extra carries what the agent adds (Config.JoinExtra): gossip key and addresses.
+	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// MemberStatus is a member and its role, for `ctl get nodes`.
+type MemberStatus struct {
+	Member
+	Role v1.RaftRole `json:"role"`
+}
+
+// ccContext rides in a conf change: who proposed it and the members it adds.
+type ccContext struct {
+	ReqID uint64   `json:"reqID,omitempty"`
+	Add   []Member `json:"add,omitempty"`
+}
+
+func decodeCCContext(b []byte) (ccContext, error) {
+	var c ccContext
+	if len(b) == 0 {
+		return c, nil
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("raftstore: decode conf change context: %w", err)
+	}
+	for _, m := range c.Add {
+		if m.ID == 0 || m.Name == "" {
+			return c, errors.New("raftstore: decode conf change context: member without id or name")
+		}
+	}
+	return c, nil
+}
+
+// memberChange is an applied conf change, to publish after its transaction commits.
+type memberChange struct {
+	reqID   uint64
+	conf    *pb.ConfState
+	added   *Member
+	removed []uint64
+	members map[uint64]Member
+}
+
+// applyConfChange applies a committed conf change inside the apply transaction.
+func (s *Store) applyConfChange(tx *bolt.Tx, e *pb.Entry) (memberChange, error) {
+	var cc pb.ConfChangeI
+	var ctxBytes []byte
+	if e.GetType() == pb.EntryConfChange {
+		c := &pb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), c); err != nil {
+			return memberChange{}, fmt.Errorf("decode conf change at %d: %w", e.GetIndex(), err)
+		}
+		cc, ctxBytes = c, c.GetContext()
+	} else {
+		c := &pb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.GetData(), c); err != nil {
+			return memberChange{}, fmt.Errorf("decode conf change at %d: %w", e.GetIndex(), err)
+		}
+		cc, ctxBytes = c, c.GetContext()
+	}
+	cctx, err := decodeCCContext(ctxBytes)
+	if err != nil {
+		s.log.Error("conf change context ignored", "index", e.GetIndex(), "err", err)
+	}
+	mb := tx.Bucket(bucketMembers)
+	mc := memberChange{reqID: cctx.ReqID}
+	for _, m := range cctx.Add {
+		b, _ := json.Marshal(m)
+		if err := mb.Put(u64(m.ID), b); err != nil {
+			return mc, err
+		}
+		mc.added = &m
+	}
+	for _, ch := range cc.AsV2().GetChanges() {
+		if ch.GetType() == pb.ConfChangeType_ConfChangeRemoveNode {
+			if err := mb.Delete(u64(ch.GetNodeId())); err != nil {
+				return mc, err
+			}
+			mc.removed = append(mc.removed, ch.GetNodeId())
+		}
+	}
+	mc.conf = s.node.ApplyConfChange(cc)
+	mc.members = map[uint64]Member{}
+	err = mb.ForEach(func(_, v []byte) error {
+		var m Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			return err
+		}
+		mc.members[m.ID] = m
+		return nil
+	})
+	return mc, err
+}
+
+// publishMemberChange updates the transport and the members view after a conf change.
+func (s *Store) publishMemberChange(mc memberChange) {
+	for id, m := range mc.members {
+		if id != s.id {
+			s.tr.setPeer(id, m.RaftAddress)
+		}
+	}
+	for _, id := range mc.removed {
+		if id == s.id {
+			s.log.Warn("this node was removed from the cluster")
+			continue
+		}
+		s.tr.removePeer(id)
+	}
+	s.mu.Lock()
+	s.members = mc.members
+	s.mu.Unlock()
+	s.log.Info("membership changed", "voters", mc.conf.GetVoters(), "learners", mc.conf.GetLearners())
+}
+
+// proposeConfChange proposes cc with a request id in its context and waits for it to apply.
+func (s *Store) proposeConfChange(ctx context.Context, what string, changes []*pb.ConfChangeSingle, add []Member) (applyResult, error) {
+	reqID := s.nextReqID()
+	cctx, _ := json.Marshal(ccContext{ReqID: reqID, Add: add})
+	cc := &pb.ConfChangeV2{Changes: changes, Context: cctx}
+	if len(changes) > 1 {
+		t := pb.ConfChangeTransition_ConfChangeTransitionJointImplicit
+		cc.Transition = &t
+	}
+	return s.proposeAndWait(ctx, reqID, what, func(ctx context.Context) error { return s.node.ProposeConfChange(ctx, cc) })
+}
+
+func change(t pb.ConfChangeType, id uint64) *pb.ConfChangeSingle {
+	return &pb.ConfChangeSingle{Type: &t, NodeId: &id}
+}
+
+// AddLearner adds a node as a learner (what JoinHandler does) and returns its member record.
+// A name already in the cluster returns the existing member: joins are idempotent.
+func (s *Store) AddLearner(ctx context.Context, req JoinRequest) (Member, error) {
+	if req.Name == "" || req.RaftAddress == "" {
+		return Member{}, errors.New("raftstore: join: name and raft address are required")
+	}
+	if m, ok := s.memberByName(req.Name); ok {
+		if m.RaftAddress != req.RaftAddress {
+			return Member{}, fmt.Errorf("raftstore: join: %q is already a member at %s: %w", req.Name, m.RaftAddress, store.ErrAlreadyExists)
+		}
+		return m, nil
+	}
+	m := Member{ID: randomID(), Name: req.Name, RaftAddress: req.RaftAddress}
+	_, err := s.proposeConfChange(ctx, "add learner "+req.Name,
+		[]*pb.ConfChangeSingle{change(pb.ConfChangeType_ConfChangeAddLearnerNode, m.ID)}, []Member{m})
+	if err != nil {
+		return Member{}, err
+	}
+	return m, nil
+}
+
+// Remove takes the named member out of the cluster. Removing a voter may leave an even number
+// of voters until a learner can be promoted.
+func (s *Store) Remove(ctx context.Context, name string) error {
+	m, ok := s.memberByName(name)
+	if !ok {
+		return fmt.Errorf("raftstore: remove %q: %w", name, store.ErrNotFound)
+	}
+	_, err := s.proposeConfChange(ctx, "remove "+name, []*pb.ConfChangeSingle{change(pb.ConfChangeType_ConfChangeRemoveNode, m.ID)}, nil)
+	return err
+}
+
+func (s *Store) memberByName(name string) (Member, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.members {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+// Members returns the cluster's members with their roles, sorted by name, as this node last
+// applied them.
+func (s *Store) Members() []MemberStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]MemberStatus, 0, len(s.members))
+	for id, m := range s.members {
+		out = append(out, MemberStatus{Member: m, Role: s.roleLocked(id)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Leader returns the member this node believes leads, if any.
+func (s *Store) Leader() (Member, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.members[s.lead]
+	return m, ok && s.lead != 0
+}
+
+// Role returns this node's raft role.
+func (s *Store) Role() v1.RaftRole {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.roleLocked(s.id)
+}
+
+func (s *Store) roleLocked(id uint64) v1.RaftRole {
+	if s.closed {
+		if id == s.id {
+			return v1.RaftNone
+		}
+	}
+	switch {
+	case s.conf == nil:
+		return v1.RaftNone
+	case id == s.lead && s.lead != 0:
+		return v1.RaftLeader
+	case slices.Contains(s.conf.GetLearners(), id) || slices.Contains(s.conf.GetLearnersNext(), id):
+		return v1.RaftLearner
+	case slices.Contains(s.conf.GetVoters(), id) || slices.Contains(s.conf.GetVotersOutgoing(), id):
+		return v1.RaftFollower
+	}
+	return v1.RaftNone
+}
+
+// membershipLoop runs on every node and acts while it leads: learners that caught up are
+// promoted so that the cluster has an odd number of voters, at most cfg.MaxVoters.
+func (s *Store) membershipLoop() {
+	t := time.NewTicker(s.cfg.PromoteInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		promote := s.planPromotion(s.node.Status())
+		if len(promote) == 0 {
+			continue
+		}
+		changes := make([]*pb.ConfChangeSingle, len(promote))
+		for i, id := range promote {
+			changes[i] = change(pb.ConfChangeType_ConfChangeAddNode, id)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*s.cfg.PromoteInterval)
+		_, err := s.proposeConfChange(ctx, "promote learners", changes, nil)
+		cancel()
+		if err != nil && !errors.Is(err, store.ErrClosed) {
+			s.log.Warn("promoting learners failed", "ids", promote, "err", err)
+		} else if err == nil {
+			s.log.Info("promoted learners to voters", "ids", promote)
+		}
+	}
+}
+
+// planPromotion picks learners to promote: one when voters are even, two when odd, and only
+// learners whose log is within a few entries of the leader's and that answered recently.
+func (s *Store) planPromotion(st raft.Status) []uint64 {
+	if st.RaftState != raft.StateLeader || len(st.Config.Voters[1]) > 0 || st.HardState == nil {
+		return nil
+	}
+	voters := len(st.Config.Voters[0])
+	var ready []uint64
+	for id := range st.Config.Learners {
+		pr, ok := st.Progress[id]
+		if ok && pr.RecentActive && pr.Match+64 >= st.HardState.GetCommit() {
+			ready = append(ready, id)
+		}
+	}
+	slices.Sort(ready)
+	need := 2
+	if voters%2 == 0 {
+		need = 1
+	}
+	if voters+need > s.cfg.MaxVoters || len(ready) < need {
+		return nil
+	}
+	return ready[:need]
+}
+
+// JoinHandler serves POST /cluster/join: a new node asks to be added as a learner. The caller
+// must present the cluster token as "Authorization: Bearer TOKEN". The agent mounts it on its
+// API (any member can take the request; the conf change is forwarded to the leader).
+func (s *Store) JoinHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			httpError(w, http.StatusMethodNotAllowed, "use POST")
+			return
+		}
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.ClusterToken)) != 1 {
+			httpError(w, http.StatusUnauthorized, "bad cluster token")
+			return
+		}
+		req, err := decodeJoinRequest(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		m, err := s.AddLearner(r.Context(), req)
+		switch {
+		case errors.Is(err, store.ErrAlreadyExists):
+			httpError(w, http.StatusConflict, err.Error())
+			return
+		case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+			httpError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		case err != nil:
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		resp := JoinResponse{ClusterID: s.ClusterID(), ID: m.ID}
+		s.mu.Lock()
+		for _, mm := range s.members {
+			resp.Members = append(resp.Members, mm)
+		}
+		s.mu.Unlock()
+		if !slices.ContainsFunc(resp.Members, func(x Member) bool { return x.ID == m.ID }) {
+			resp.Members = append(resp.Members, m)
+		}
+		if s.cfg.JoinExtra != nil {
+			resp.Extra = s.cfg.JoinExtra(req)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(resp)
+	})
+}
+
+func decodeJoinRequest(r io.Reader) (JoinRequest, error) {
+	var req JoinRequest
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("raftstore: decode join request: %w", err)
+	}
+	if !v1.IsDNSLabel(req.Name) {
+		return req, fmt.Errorf("raftstore: join: name %q is not a DNS label", req.Name)
+	}
+	if req.RaftAddress == "" {
+		return req, errors.New("raftstore: join: raftAddress is required")
+	}
+	return req, nil
+}
+
+func decodeJoinResponse(b []byte) (*JoinResponse, error) {
+	var resp JoinResponse
+	if err := json.Unmarshal(b, &resp); err != nil {
+		return nil, fmt.Errorf("raftstore: decode join response: %w", err)
+	}
+	if resp.ID == 0 || resp.ClusterID == "" || len(resp.Members) == 0 {
+		return nil, errors.New("raftstore: join response lacks an id, a cluster id or members")
+	}
+	for _, m := range resp.Members {
+		if m.ID == 0 || m.RaftAddress == "" {
+			return nil, errors.New("raftstore: join response has a member without id or address")
+		}
+	}
+	return &resp, nil
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// joinURL turns "host:port" or a base URL into the join endpoint.
+func joinURL(base string) string {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return strings.TrimSuffix(base, "/") + "/cluster/join"
+}
+
+// joinCluster asks members in turn to add this node until one does or ctx ends.
+func joinCluster(ctx context.Context, bases []string, token string, req JoinRequest, log *slog.Logger) (*JoinResponse, error) {
+	body, _ := json.Marshal(req)
+	client := &http.Client{Timeout: 15 * time.Second}
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		for _, base := range bases {
+			resp, err := postJoin(ctx, client, joinURL(base), token, body)
+			if err == nil {
+				return resp, nil
+			}
+			lastErr = err
+			log.Warn("join attempt failed", "member", base, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("raftstore: join through %v: %w (last error: %w)", bases, store.ErrUnavailable, lastErr)
+		case <-time.After(time.Duration(min(attempt+1, 10)) * 200 * time.Millisecond):
+		}
+	}
+}
+
+func postJoin(ctx context.Context, client *http.Client, url, token string, body []byte) (*JoinResponse, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Authorization", "Bearer "+token)
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return decodeJoinResponse(b)
+}

@@ -1,0 +1,1012 @@
+package raftstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// Store is one member of the replicated store. It implements store.Store.
+type Store struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *bolt.DB
+	ms      *raft.MemoryStorage
+	node    raft.Node
+	id      uint64
+	history *store.History
+	tr      *transport
+	met     *metrics
+	reqBase uint64
+	reqSeq  atomic.Uint64
+
+	stop      chan struct{} // closed by Close
+	done      chan struct{} // closed when the raft loop has returned
+	closeOnce sync.Once
+
+	// Owned by the raft loop goroutine (and Open, before it starts):
+	loopLeader    bool
+	hard          *pb.HardState // latest hard state raft reported
+	hardTerm      uint64        // term and vote last written to disk
+	hardVote      uint64
+	hardDirty     bool   // hard carries a commit index not yet written
+	loopApplied   uint64 // applied index
+	loopRev       int64  // revision at loopApplied
+	lastSnap      uint64 // index of the newest snapshot in ms
+	compactIndex  uint64 // log entries at or below are deleted
+	loopConfState *pb.ConfState
+
+	mu sync.Mutex
+	// guarded by mu:
+	clusterID string
+	waiters   map[uint64]chan applyResult
+	reads     map[uint64]chan uint64
+	applied   uint64
+	appliedC  chan struct{} // closed and replaced whenever applied moves
+	revision  int64
+	lead      uint64
+	state     raft.StateType
+	conf      *pb.ConfState
+	members   map[uint64]Member
+	closed    bool
+	failed    error // a failure that stopped the raft loop
+}
+
+var _ store.Store = (*Store)(nil)
+
+// applyResult is what a proposer learns when its entry is applied.
+type applyResult struct {
+	object []byte
+	err    error
+	member *Member // conf changes: the member added
+}
+
+// Open opens (or creates) this node's store in cfg.DataDir and starts its raft loop and peer
+// transport. A node without state bootstraps a one-node cluster, or joins through cfg.Join.
+func Open(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("component", "raftstore", "node", cfg.NodeName)
+	db, err := openDB(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(cfg, logger, reg, db)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.DB) (*Store, error) {
+	d, err := loadState(db)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:      cfg,
+		log:      logger,
+		db:       db,
+		ms:       raft.NewMemoryStorage(),
+		reqBase:  randomID(),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		waiters:  map[uint64]chan applyResult{},
+		reads:    map[uint64]chan uint64{},
+		appliedC: make(chan struct{}),
+		members:  d.members,
+		met:      newMetrics(reg),
+	}
+	serverTLS, clientTLS, err := cfg.tlsConfigs()
+	if err != nil {
+		return nil, err
+	}
+	s.tr, err = newTransport(transportConfig{
+		listen: cfg.RaftAddress, token: cfg.ClusterToken, serverTLS: serverTLS, clientTLS: clientTLS,
+		clusterID: s.ClusterID, log: logger, met: s.met,
+	})
+	if err != nil {
+		return nil, err
+	}
+	advertise := advertiseAddress(cfg.AdvertiseRaftAddress, cfg.RaftAddress, s.tr.addr())
+	fail := func(err error) (*Store, error) { s.tr.close(); return nil, err }
+
+	var peers []raft.Peer
+	switch {
+	case d.initialized() || (d.nodeID != 0 && d.joinPeers != nil):
+		s.id, s.clusterID = d.nodeID, d.clusterID
+		for _, m := range d.joinPeers {
+			s.tr.setPeer(m.ID, m.RaftAddress)
+		}
+		logger.Info("restarting raft member", "id", idString(s.id), "applied", d.applied, "revision", d.revision)
+	case len(cfg.Join) > 0:
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.JoinTimeout)
+		resp, err := joinCluster(ctx, cfg.Join, cfg.ClusterToken, JoinRequest{Name: cfg.NodeName, RaftAddress: advertise}, logger)
+		cancel()
+		if err != nil {
+			return fail(err)
+		}
+		s.id, s.clusterID = resp.ID, resp.ClusterID
+		d.joinPeers = resp.Members
+		if err := saveIdentity(db, s.id, s.clusterID, resp.Members); err != nil {
+			return fail(err)
+		}
+		for _, m := range resp.Members {
+			s.tr.setPeer(m.ID, m.RaftAddress)
+		}
+		logger.Info("joined cluster as a learner", "id", idString(s.id), "cluster", s.clusterID)
+	default:
+		s.id = d.nodeID
+		if s.id == 0 {
+			s.id = randomID()
+		}
+		s.clusterID = d.clusterID
+		if s.clusterID == "" {
+			s.clusterID = idString(randomID())
+		}
+		if err := saveIdentity(db, s.id, s.clusterID, nil); err != nil {
+			return fail(err)
+		}
+		ctx, _ := json.Marshal(ccContext{Add: []Member{{ID: s.id, Name: cfg.NodeName, RaftAddress: advertise}}})
+		peers = []raft.Peer{{ID: s.id, Context: ctx}}
+		logger.Info("bootstrapping a one-node cluster", "id", idString(s.id), "cluster", s.clusterID)
+	}
+
+	if err := s.restoreStorage(d); err != nil {
+		return fail(err)
+	}
+	s.history = store.NewHistory(cfg.HistorySize, d.revision)
+	for id, m := range s.members {
+		if id != s.id {
+			s.tr.setPeer(id, m.RaftAddress)
+		}
+	}
+	rc := &raft.Config{
+		ID:                        s.id,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   s.ms,
+		Applied:                   d.applied,
+		MaxSizePerMsg:             1 << 20,
+		MaxCommittedSizePerReady:  16 << 20,
+		MaxUncommittedEntriesSize: 256 << 20,
+		MaxInflightMsgs:           512,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		StepDownOnRemoval:         true,
+		Logger:                    raftLogger{logger},
+	}
+	if peers != nil {
+		s.node = raft.StartNode(rc, peers)
+	} else {
+		s.node = raft.RestartNode(rc)
+	}
+	s.tr.start(s.id, s.node)
+	go s.run()
+	go s.membershipLoop()
+	return s, nil
+}
+
+func advertiseAddress(advertise, listen, bound string) string {
+	if advertise != "" {
+		return advertise
+	}
+	if strings.HasPrefix(listen, ":") || strings.HasPrefix(listen, "0.0.0.0:") || strings.HasSuffix(listen, ":0") {
+		return bound
+	}
+	return listen
+}
+
+func saveIdentity(db *bolt.DB, id uint64, clusterID string, joinPeers []Member) error {
+	err := db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyNodeID, u64(id)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyClusterID, []byte(clusterID)); err != nil {
+			return err
+		}
+		if joinPeers == nil {
+			return nil
+		}
+		b, _ := json.Marshal(joinPeers)
+		return meta.Put(keyPeers, b)
+	})
+	if err != nil {
+		return fmt.Errorf("raftstore: save identity: %w", err)
+	}
+	return nil
+}
+
+// restoreStorage fills the MemoryStorage raft reads from with what the file holds, and makes
+// a snapshot of the applied state available for followers that need one.
+func (s *Store) restoreStorage(d *diskState) error {
+	s.hard = d.hard
+	if d.hard != nil {
+		s.hardTerm, s.hardVote = d.hard.GetTerm(), d.hard.GetVote()
+	}
+	s.loopApplied, s.loopRev, s.compactIndex = d.applied, d.revision, d.compactIndex
+	s.loopConfState = d.conf
+	s.applied, s.revision, s.conf = d.applied, d.revision, d.conf
+	var data []byte
+	if d.applied > 0 {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			data, err = encodeSnapshot(tx, d.clusterID)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if d.compactIndex > 0 {
+		snap := &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: &d.compactIndex, Term: &d.compactTerm, ConfState: d.conf}}
+		if d.applied == d.compactIndex {
+			snap.Data = data
+		}
+		if err := s.ms.ApplySnapshot(snap); err != nil {
+			return fmt.Errorf("raftstore: restore snapshot: %w", err)
+		}
+		s.lastSnap = d.compactIndex
+	}
+	if err := s.ms.Append(d.entries); err != nil {
+		return fmt.Errorf("raftstore: restore log: %w", err)
+	}
+	if d.hard != nil {
+		if err := s.ms.SetHardState(d.hard); err != nil {
+			return fmt.Errorf("raftstore: restore hard state: %w", err)
+		}
+	}
+	if d.applied > d.compactIndex {
+		if _, err := s.ms.CreateSnapshot(d.applied, d.conf, data); err != nil {
+			return fmt.Errorf("raftstore: snapshot at %d: %w", d.applied, err)
+		}
+		s.lastSnap = d.applied
+	}
+	return nil
+}
+
+// run is the raft loop: the only goroutine that touches the raft.Node's Ready/Advance, the
+// log, and the applied state.
+func (s *Store) run() {
+	defer close(s.done)
+	ticker := time.NewTicker(s.cfg.TickInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			s.node.Tick()
+		case rd := <-s.node.Ready():
+			if err := s.handleReady(rd); err != nil {
+				s.log.Error("raft loop stopped", "err", err)
+				s.mu.Lock()
+				s.failed = err
+				s.mu.Unlock()
+				return
+			}
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// handleReady processes one Ready in the order of the etcd-io/raft README: persist the hard
+// state, entries and snapshot; send messages; apply committed entries; Advance. As the README
+// allows (raft thesis §10.2.1), a leader whose term and vote are already on disk sends its
+// messages before writing this batch's entries, so its fsync overlaps the followers'.
+func (s *Store) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		s.setSoftState(rd.SoftState)
+	}
+	msgs := rd.Messages
+	if s.loopLeader && !s.voteChanges(rd.HardState) {
+		s.send(msgs)
+		msgs = nil
+	}
+	if err := s.persist(rd); err != nil {
+		return err
+	}
+	s.send(msgs)
+	if err := s.apply(rd.CommittedEntries); err != nil {
+		return err
+	}
+	s.resolveReads(rd.ReadStates)
+	s.node.Advance()
+	return nil
+}
+
+func (s *Store) setSoftState(ss *raft.SoftState) {
+	s.loopLeader = ss.RaftState == raft.StateLeader
+	s.mu.Lock()
+	changed := s.lead != ss.Lead
+	s.lead, s.state = ss.Lead, ss.RaftState
+	s.mu.Unlock()
+	if changed {
+		s.met.leaderChanges.Inc()
+		s.log.Info("raft leader", "leader", idString(ss.Lead), "state", ss.RaftState.String())
+	}
+	if s.loopLeader {
+		s.met.isLeader.Set(1)
+	} else {
+		s.met.isLeader.Set(0)
+	}
+}
+
+// voteChanges reports whether hs carries a term or vote not yet on disk.
+func (s *Store) voteChanges(hs *pb.HardState) bool {
+	return hs != nil && (hs.GetTerm() != s.hardTerm || hs.GetVote() != s.hardVote)
+}
+
+// persist is step 1: entries, hard state and snapshot, in one fsynced bbolt transaction. A
+// hard state that only moves the commit index is written with the next apply instead (raft
+// can relearn the commit index; it only must never be below the applied index).
+func (s *Store) persist(rd raft.Ready) error {
+	if rd.HardState != nil {
+		s.hard = rd.HardState
+		s.hardDirty = true
+	}
+	hasSnap := rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot)
+	if !hasSnap && len(rd.Entries) == 0 && !s.voteChanges(rd.HardState) {
+		return nil
+	}
+	var sd *snapshotData
+	if hasSnap {
+		var err error
+		if sd, err = decodeSnapshot(rd.Snapshot.GetData()); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if hasSnap {
+			if err := restoreSnapshot(tx, rd.Snapshot, sd); err != nil {
+				return fmt.Errorf("restore snapshot: %w", err)
+			}
+		}
+		if err := appendEntries(tx, rd.Entries); err != nil {
+			return fmt.Errorf("append entries: %w", err)
+		}
+		return putProto(tx.Bucket(bucketMeta), keyHardState, s.hard)
+	})
+	if err != nil {
+		return fmt.Errorf("raftstore: persist: %w", err)
+	}
+	s.met.commitSeconds.WithLabelValues("persist").Observe(time.Since(start).Seconds())
+	s.hardTerm, s.hardVote, s.hardDirty = s.hard.GetTerm(), s.hard.GetVote(), false
+	if hasSnap {
+		if err := s.ms.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("raftstore: apply snapshot to storage: %w", err)
+		}
+		s.installSnapshot(rd.Snapshot, sd)
+	}
+	if err := s.ms.Append(rd.Entries); err != nil {
+		return fmt.Errorf("raftstore: append to storage: %w", err)
+	}
+	return s.ms.SetHardState(s.hard)
+}
+
+// installSnapshot publishes a snapshot received from the leader, already on disk.
+func (s *Store) installSnapshot(snap *pb.Snapshot, sd *snapshotData) {
+	md := snap.GetMetadata()
+	s.loopApplied, s.loopRev, s.lastSnap, s.compactIndex = md.GetIndex(), sd.Revision, md.GetIndex(), md.GetIndex()
+	s.loopConfState = md.GetConfState()
+	members := map[uint64]Member{}
+	for _, m := range sd.Members {
+		members[m.ID] = m
+		if m.ID != s.id {
+			s.tr.setPeer(m.ID, m.RaftAddress)
+		}
+	}
+	s.history.SetCurrent(sd.Revision)
+	s.mu.Lock()
+	if sd.ClusterID != "" {
+		s.clusterID = sd.ClusterID
+	}
+	s.members, s.conf = members, md.GetConfState()
+	s.revision = sd.Revision
+	s.setAppliedLocked(md.GetIndex())
+	s.mu.Unlock()
+	s.met.snapshotsReceived.Inc()
+	s.log.Info("installed snapshot from leader", "index", md.GetIndex(), "revision", sd.Revision, "objects", len(sd.Objects))
+}
+
+func (s *Store) setAppliedLocked(i uint64) {
+	s.applied = i
+	close(s.appliedC)
+	s.appliedC = make(chan struct{})
+	s.met.appliedIndex.Set(float64(i))
+}
+
+// send is step 2. Messages are marshalled here, in the loop, as the README asks.
+func (s *Store) send(msgs []*pb.Message) {
+	for _, m := range msgs {
+		s.tr.send(m)
+	}
+}
+
+// outcome is one applied entry's answer to its proposer.
+type outcome struct {
+	reqID uint64
+	res   applyResult
+}
+
+// apply is step 3: committed entries go through store.Apply into the object table, in one
+// fsynced transaction with the applied index, the revision and the hard state.
+func (s *Store) apply(ents []*pb.Entry) error {
+	if len(ents) == 0 && !s.hardDirty {
+		return nil
+	}
+	start := time.Now()
+	var (
+		events   []store.RawEvent
+		outcomes []outcome
+		confs    []memberChange
+		snapData []byte
+		snapAt   uint64
+		compact  uint64
+		compactT uint64
+	)
+	applied, rev, conf := s.loopApplied, s.loopRev, s.loopConfState
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		table := boltTable{tx.Bucket(bucketObjects)}
+		for _, e := range ents {
+			if e.GetIndex() <= applied {
+				continue
+			}
+			applied = e.GetIndex()
+			switch e.GetType() {
+			case pb.EntryNormal:
+				if len(e.GetData()) == 0 {
+					continue // a new leader's empty entry
+				}
+				reqID, mut, err := decodeProposal(e.GetData())
+				if err != nil {
+					// Every replica fails the same way on the same bytes: skip it everywhere.
+					s.log.Error("undecodable entry skipped", "index", e.GetIndex(), "err", err)
+					continue
+				}
+				res, err := store.Apply(table, rev+1, mut)
+				var te *tableError
+				if errors.As(err, &te) {
+					return err
+				}
+				if err == nil && res.Event != nil {
+					rev++
+					events = append(events, *res.Event)
+				}
+				outcomes = append(outcomes, outcome{reqID, applyResult{object: res.Object, err: err}})
+			case pb.EntryConfChange, pb.EntryConfChangeV2:
+				mc, err := s.applyConfChange(tx, e)
+				if err != nil {
+					return err
+				}
+				conf = mc.conf
+				confs = append(confs, mc)
+				if mc.reqID != 0 {
+					outcomes = append(outcomes, outcome{mc.reqID, applyResult{member: mc.added}})
+				}
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		hs := s.hard
+		if hs != nil && hs.GetCommit() < applied {
+			// Never possible by raft's contract; guard the restart invariant anyway.
+			c := applied
+			hs = &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: &c}
+		}
+		if hs != nil {
+			if err := putProto(meta, keyHardState, hs); err != nil {
+				return err
+			}
+		}
+		if err := meta.Put(keyApplied, u64(applied)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyRevision, u64(uint64(rev))); err != nil {
+			return err
+		}
+		if len(confs) > 0 {
+			if err := putProto(meta, keyConfState, conf); err != nil {
+				return err
+			}
+		}
+		if applied-s.lastSnap >= s.cfg.SnapshotEntries {
+			var err error
+			if snapData, err = encodeSnapshot(tx, s.ClusterID()); err != nil {
+				return err
+			}
+			snapAt = applied
+			if applied > s.cfg.CatchUpEntries && applied-s.cfg.CatchUpEntries > s.compactIndex {
+				compact = applied - s.cfg.CatchUpEntries
+				if compactT, err = s.ms.Term(compact); err != nil {
+					return fmt.Errorf("term of %d: %w", compact, err)
+				}
+				if err := compactLog(tx, compact); err != nil {
+					return err
+				}
+				if err := meta.Put(keyCompactIndex, u64(compact)); err != nil {
+					return err
+				}
+				if err := meta.Put(keyCompactTerm, u64(compactT)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("raftstore: apply: %w", err)
+	}
+	s.met.commitSeconds.WithLabelValues("apply").Observe(time.Since(start).Seconds())
+	s.hardDirty = false
+	s.loopApplied, s.loopRev, s.loopConfState = applied, rev, conf
+	if snapAt > 0 {
+		if _, err := s.ms.CreateSnapshot(snapAt, conf, snapData); err != nil {
+			return fmt.Errorf("raftstore: snapshot at %d: %w", snapAt, err)
+		}
+		s.lastSnap = snapAt
+		if compact > 0 {
+			if err := s.ms.Compact(compact); err != nil {
+				return fmt.Errorf("raftstore: compact log to %d: %w", compact, err)
+			}
+			s.compactIndex = compact
+		}
+		s.met.snapshotsTaken.Inc()
+		s.log.Debug("snapshot taken", "index", snapAt, "compactedTo", compact, "bytes", len(snapData))
+	}
+	for _, ev := range events {
+		s.history.Append(ev)
+	}
+	for _, mc := range confs {
+		s.publishMemberChange(mc)
+	}
+	s.mu.Lock()
+	s.revision = rev
+	s.conf = conf
+	if applied != s.applied {
+		s.setAppliedLocked(applied)
+	}
+	for _, o := range outcomes {
+		if ch, ok := s.waiters[o.reqID]; ok {
+			ch <- o.res // buffered, one result per request id
+			delete(s.waiters, o.reqID)
+		}
+	}
+	s.mu.Unlock()
+	s.met.appliedEntries.Add(float64(len(ents)))
+	return nil
+}
+
+// resolveReads hands ReadIndex answers to the reads waiting for them.
+func (s *Store) resolveReads(rs []raft.ReadState) {
+	if len(rs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rs {
+		if len(r.RequestCtx) != 8 {
+			continue
+		}
+		id := binary.BigEndian.Uint64(r.RequestCtx)
+		if ch, ok := s.reads[id]; ok {
+			ch <- r.Index
+			delete(s.reads, id)
+		}
+	}
+}
+
+// Proposals are a version byte, the request id and the Mutation's JSON.
+const proposalV1 = 1
+
+func encodeProposal(reqID uint64, m store.Mutation) ([]byte, error) {
+	b := make([]byte, 9, 9+512)
+	b[0] = proposalV1
+	binary.BigEndian.PutUint64(b[1:9], reqID)
+	j, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: encode proposal: %w", err)
+	}
+	return append(b, j...), nil
+}
+
+func decodeProposal(b []byte) (uint64, store.Mutation, error) {
+	var m store.Mutation
+	if len(b) < 9 || b[0] != proposalV1 {
+		return 0, m, errors.New("raftstore: malformed proposal")
+	}
+	id := binary.BigEndian.Uint64(b[1:9])
+	if err := json.Unmarshal(b[9:], &m); err != nil {
+		return id, m, fmt.Errorf("raftstore: decode proposal: %w", err)
+	}
+	return id, m, nil
+}
+
+func randomID() uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
+			return v
+		}
+	}
+}
+
+func idString(id uint64) string { return fmt.Sprintf("%016x", id) }
+
+func (s *Store) nextReqID() uint64 { return s.reqBase + s.reqSeq.Add(1) }
+
+// withDeadline applies the default request timeout to a context without a deadline.
+func (s *Store) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.cfg.RequestTimeout)
+}
+
+// unavailable explains why a request did not complete in time.
+func (s *Store) unavailable(ctx context.Context, what string) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("raftstore: %s: %w", what, ctx.Err())
+	}
+	s.mu.Lock()
+	lead := s.lead
+	leader := "none"
+	if m, ok := s.members[lead]; ok {
+		leader = m.Name
+	} else if lead != 0 {
+		leader = idString(lead)
+	}
+	s.mu.Unlock()
+	return fmt.Errorf("raftstore: %s: no quorum before the deadline (leader: %s): %w (%w)", what, leader, store.ErrUnavailable, ctx.Err())
+}
+
+// usable returns ErrClosed or the loop's failure, if any.
+func (s *Store) usable() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	if s.failed != nil {
+		return fmt.Errorf("raftstore: stopped after a failure: %w (%w)", store.ErrUnavailable, s.failed)
+	}
+	return nil
+}
+
+// proposeAndWait proposes data under reqID and waits until this node applies it.
+func (s *Store) proposeAndWait(ctx context.Context, reqID uint64, what string, propose func(context.Context) error) (applyResult, error) {
+	if err := s.usable(); err != nil {
+		return applyResult{}, err
+	}
+	ctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	ch := make(chan applyResult, 1)
+	s.mu.Lock()
+	s.waiters[reqID] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.waiters, reqID)
+		s.mu.Unlock()
+	}()
+	s.met.proposals.Inc()
+	for {
+		err := propose(ctx)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, raft.ErrStopped) {
+			return applyResult{}, store.ErrClosed
+		}
+		if !errors.Is(err, raft.ErrProposalDropped) {
+			if ctx.Err() != nil {
+				return applyResult{}, s.unavailable(ctx, what)
+			}
+			return applyResult{}, fmt.Errorf("raftstore: %s: %w", what, err)
+		}
+		// Dropped before reaching any log (no leader, or a leadership transfer): safe to
+		// propose again.
+		select {
+		case <-time.After(s.cfg.TickInterval / 2):
+		case <-ctx.Done():
+			return applyResult{}, s.unavailable(ctx, what)
+		case <-s.done:
+			return applyResult{}, store.ErrClosed
+		}
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-ctx.Done():
+		return applyResult{}, s.unavailable(ctx, what)
+	case <-s.done:
+		return applyResult{}, store.ErrClosed
+	}
+}
+
+func (s *Store) write(ctx context.Context, mut store.Mutation) (v1.Object, error) {
+	reqID := s.nextReqID()
+	data, err := encodeProposal(reqID, mut)
+	if err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("%s %s/%s", mut.Op, mut.Kind, mut.Name)
+	r, err := s.proposeAndWait(ctx, reqID, what, func(ctx context.Context) error { return s.node.Propose(ctx, data) })
+	if err != nil {
+		return nil, err
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return store.DecodeObject(r.object)
+}
+
+func (s *Store) mutation(ctx context.Context, op store.Op, obj v1.Object) (v1.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	mut, err := store.NewMutation(op, obj, s.cfg.Now(), store.NewUID())
+	if err != nil {
+		return nil, err
+	}
+	return s.write(ctx, mut)
+}
+
+// Create implements store.Store.
+func (s *Store) Create(ctx context.Context, obj v1.Object) (v1.Object, error) {
+	return s.mutation(ctx, store.OpCreate, obj)
+}
+
+// Update implements store.Store.
+func (s *Store) Update(ctx context.Context, obj v1.Object) (v1.Object, error) {
+	return s.mutation(ctx, store.OpUpdate, obj)
+}
+
+// UpdateStatus implements store.Store.
+func (s *Store) UpdateStatus(ctx context.Context, obj v1.Object) (v1.Object, error) {
+	return s.mutation(ctx, store.OpUpdateStatus, obj)
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, kind, name, resourceVersion string) (v1.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.write(ctx, store.Mutation{Op: store.OpDelete, Kind: kind, Name: name, ResourceVersion: resourceVersion, Now: s.cfg.Now().UTC()})
+}
+
+// linearize waits until this node has applied everything committed before the call: a
+// ReadIndex round confirms leadership with a quorum, then the local state catches up. Reads
+// that follow see every write acknowledged before it started.
+func (s *Store) linearize(ctx context.Context) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	ctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	// A ReadIndex is lost silently when there is no leader or it steps down: ask again
+	// after an election timeout.
+	retry := s.cfg.TickInterval * time.Duration(s.cfg.ElectionTicks)
+	for {
+		id := s.nextReqID()
+		ch := make(chan uint64, 1)
+		s.mu.Lock()
+		s.reads[id] = ch
+		s.mu.Unlock()
+		rctx := u64(id)
+		err := s.node.ReadIndex(ctx, rctx)
+		if err == nil {
+			timer := time.NewTimer(retry)
+			select {
+			case idx := <-ch:
+				timer.Stop()
+				return s.waitApplied(ctx, idx)
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+			case <-s.done:
+				timer.Stop()
+			}
+		}
+		s.mu.Lock()
+		delete(s.reads, id)
+		s.mu.Unlock()
+		switch {
+		case errors.Is(err, raft.ErrStopped):
+			return store.ErrClosed
+		case ctx.Err() != nil:
+			return s.unavailable(ctx, "linearizable read")
+		}
+		if err := s.usable(); err != nil {
+			return err
+		}
+		if err != nil {
+			select {
+			case <-time.After(s.cfg.TickInterval):
+			case <-ctx.Done():
+				return s.unavailable(ctx, "linearizable read")
+			}
+		}
+	}
+}
+
+func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
+	for {
+		s.mu.Lock()
+		applied, ch, closed := s.applied, s.appliedC, s.closed
+		s.mu.Unlock()
+		if closed {
+			return store.ErrClosed
+		}
+		if applied >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return s.unavailable(ctx, "linearizable read")
+		case <-s.done:
+			return store.ErrClosed
+		}
+	}
+}
+
+func (s *Store) read(ctx context.Context, opts []store.ReadOption) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if store.ApplyReadOptions(opts).Stale {
+		return s.usable()
+	}
+	return s.linearize(ctx)
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, kind, name string, opts ...store.ReadOption) (v1.Object, error) {
+	if err := s.read(ctx, opts); err != nil {
+		return nil, err
+	}
+	var b []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b = bytes.Clone(tx.Bucket(bucketObjects).Get(objectKey(kind, name)))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: get %s/%s: %w", kind, name, err)
+	}
+	if b == nil {
+		return nil, fmt.Errorf("%s: %w", v1.Key{Kind: kind, Name: name}, store.ErrNotFound)
+	}
+	return store.DecodeObject(b)
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, kind string, sel v1.Selector, opts ...store.ReadOption) ([]v1.Object, int64, error) {
+	if err := s.read(ctx, opts); err != nil {
+		return nil, 0, err
+	}
+	var (
+		out []v1.Object
+		rev int64
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rev = int64(getU64(tx.Bucket(bucketMeta), keyRevision))
+		prefix := objectKey(kind, "")
+		c := tx.Bucket(bucketObjects).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			o, err := store.DecodeObject(v) // decoding copies out of bbolt's memory
+			if err != nil {
+				return err
+			}
+			if sel.Matches(o.GetMetadata().Labels) {
+				out = append(out, o)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("raftstore: list %s: %w", kind, err)
+	}
+	if out == nil {
+		out = []v1.Object{}
+	}
+	store.SortByName(out)
+	return out, rev, nil
+}
+
+// Watch implements store.Store. Watches are served from this member's history; every member
+// applies the same entries at the same revisions, so a watch can resume on another member.
+func (s *Store) Watch(ctx context.Context, kind string, fromRev int64) (<-chan store.Event, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	return s.history.Watch(ctx, kind, fromRev)
+}
+
+// Revision implements store.Store: the latest revision, read linearizably.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	if err := s.read(ctx, nil); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revision, nil
+}
+
+// Compact implements store.Store. It forgets this member's watch history; the raft log is
+// compacted on its own schedule (Config.SnapshotEntries).
+func (s *Store) Compact(_ context.Context, rev int64) error {
+	s.history.Compact(rev)
+	return nil
+}
+
+// Close stops the raft loop and the transport and closes the file. Pending requests fail
+// with store.ErrClosed; watches end.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.tr.closeListener()
+		close(s.stop)
+		<-s.done
+		s.node.Stop()
+		s.tr.close()
+		s.history.Close()
+		if e := s.db.Close(); e != nil {
+			err = fmt.Errorf("raftstore: close: %w", e)
+		}
+	})
+	return err
+}
+
+// ID returns this member's raft id.
+func (s *Store) ID() uint64 { return s.id }
+
+// ClusterID returns the cluster's id, chosen when it was bootstrapped.
+func (s *Store) ClusterID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clusterID
+}
+
+// raftLogger routes raft's logging to slog.
+type raftLogger struct{ l *slog.Logger }
+
+func (r raftLogger) Debug(v ...any)                 { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Debugf(f string, v ...any)      { r.l.Debug(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Info(v ...any)                  { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Infof(f string, v ...any)       { r.l.Debug(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Warning(v ...any)               { r.l.Warn(fmt.Sprint(v...)) }
+func (r raftLogger) Warningf(f string, v ...any)    { r.l.Warn(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Error(v ...any)                 { r.l.Error(fmt.Sprint(v...)) }
+func (r raftLogger) Errorf(f string, v ...any)      { r.l.Error(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Fatal(v ...any)                 { panic(fmt.Sprint(v...)) }
+func (r raftLogger) Fatalf(f string, v ...any)      { panic(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Panic(v ...any)                 { panic(fmt.Sprint(v...)) }
+func (r raftLogger) Panicf(f string, v ...any)      { panic(fmt.Sprintf(f, v...)) }

@@ -1,0 +1,516 @@
+package raftstore
+
+import (
+	"bufio"
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// The peer transport: every member dials every other member once and keeps the connection,
+// streaming length-prefixed protobuf raft messages over it. A connection opens with a hello
+// frame (JSON) carrying the cluster token; the receiver answers one byte. Snapshots travel on
+// a connection of their own, so a large one never holds up heartbeats, and the receiver
+// acknowledges them so the sender can report the outcome to raft.
+//
+//	frame := uint32 big-endian length | payload
+const (
+	maxHelloFrame    = 4 << 10
+	maxMessageFrame  = 64 << 20
+	maxSnapshotFrame = 1 << 30
+	peerQueue        = 4096
+	maxBatch         = 512
+	helloVersion     = 1
+	helloOK          = 1
+)
+
+type hello struct {
+	Version   int    `json:"version"`
+	From      uint64 `json:"from"`
+	To        uint64 `json:"to"`
+	ClusterID string `json:"clusterID,omitempty"`
+	Token     string `json:"token"`
+	Snapshot  bool   `json:"snapshot,omitempty"`
+}
+
+func decodeHello(b []byte) (hello, error) {
+	var h hello
+	if err := json.Unmarshal(b, &h); err != nil {
+		return h, fmt.Errorf("raftstore: decode hello: %w", err)
+	}
+	if h.Version != helloVersion {
+		return h, fmt.Errorf("raftstore: hello version %d, want %d", h.Version, helloVersion)
+	}
+	if h.From == 0 {
+		return h, errors.New("raftstore: hello from id 0")
+	}
+	return h, nil
+}
+
+// decodeMessage parses a raft message from a peer and refuses what a peer must never send.
+func decodeMessage(b []byte, self uint64) (*pb.Message, error) {
+	m := &pb.Message{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("raftstore: decode message: %w", err)
+	}
+	if raft.IsLocalMsg(m.GetType()) {
+		return nil, fmt.Errorf("raftstore: peer sent local message %s", m.GetType())
+	}
+	if m.GetFrom() == 0 || m.GetTo() != self {
+		return nil, fmt.Errorf("raftstore: message from %x to %x, this is %x", m.GetFrom(), m.GetTo(), self)
+	}
+	if m.GetType() == pb.MsgSnap && raft.IsEmptySnap(m.GetSnapshot()) {
+		return nil, errors.New("raftstore: empty snapshot message")
+	}
+	return m, nil
+}
+
+func writeFrame(w io.Writer, b []byte) error {
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], uint32(len(b)))
+	if _, err := w.Write(h[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+func readFrame(r io.Reader, limit int) ([]byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(h[:])
+	if int64(n) > int64(limit) {
+		return nil, fmt.Errorf("raftstore: frame of %d bytes exceeds %d", n, limit)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+type transportConfig struct {
+	listen    string
+	token     string
+	serverTLS *tls.Config
+	clientTLS *tls.Config
+	clusterID func() string
+	log       *slog.Logger
+	met       *metrics
+}
+
+type transport struct {
+	cfg  transportConfig
+	ln   net.Listener
+	id   uint64    // set by start, before any goroutine reads it
+	node raft.Node // set by start, before any goroutine reads it
+	ctx  context.Context // ends when the transport closes
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	// drop, when set (tests), decides which outgoing messages are lost.
+	drop atomic.Pointer[func(*pb.Message) bool]
+
+	mu sync.Mutex
+	// guarded by mu:
+	peers   map[uint64]*peer
+	inbound map[net.Conn]struct{}
+	started bool // peers' goroutines run once the node exists
+	closed  bool
+}
+
+func newTransport(cfg transportConfig) (*transport, error) {
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: listen on %s: %w", cfg.listen, err)
+	}
+	if cfg.serverTLS != nil {
+		ln = tls.NewListener(ln, cfg.serverTLS)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	return &transport{cfg: cfg, ln: ln, ctx: ctx, stop: stop, peers: map[uint64]*peer{}, inbound: map[net.Conn]struct{}{}}, nil
+}
+
+func (t *transport) addr() string { return t.ln.Addr().String() }
+
+// start accepts peers' connections; before it, nothing is stepped into the node.
+func (t *transport) start(id uint64, node raft.Node) {
+	t.mu.Lock()
+	t.id, t.node, t.started = id, node, true
+	for _, p := range t.peers {
+		p.from = id
+		t.wg.Add(1)
+		go p.run()
+	}
+	t.mu.Unlock()
+	t.wg.Add(1)
+	go t.acceptLoop()
+}
+
+func (t *transport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			if t.ctx.Err() == nil {
+				t.cfg.log.Warn("raft transport accept", "err", err)
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		t.inbound[c] = struct{}{}
+		t.mu.Unlock()
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			defer func() {
+				t.mu.Lock()
+				delete(t.inbound, c)
+				t.mu.Unlock()
+				_ = c.Close()
+			}()
+			if err := t.serve(c); err != nil && t.ctx.Err() == nil && !errors.Is(err, io.EOF) {
+				t.cfg.log.Debug("raft peer connection ended", "remote", c.RemoteAddr().String(), "err", err)
+			}
+		}()
+	}
+}
+
+// serve authenticates a peer's connection and steps what it sends into the node.
+func (t *transport) serve(c net.Conn) error {
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReaderSize(c, 64<<10)
+	b, err := readFrame(r, maxHelloFrame)
+	if err != nil {
+		return fmt.Errorf("read hello: %w", err)
+	}
+	h, err := decodeHello(b)
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare([]byte(h.Token), []byte(t.cfg.token)) != 1 {
+		t.cfg.met.transportRejected.Inc()
+		_, _ = c.Write([]byte{0})
+		return fmt.Errorf("peer %x: bad cluster token", h.From)
+	}
+	if cid := t.cfg.clusterID(); h.ClusterID != "" && cid != "" && h.ClusterID != cid {
+		t.cfg.met.transportRejected.Inc()
+		_, _ = c.Write([]byte{0})
+		return fmt.Errorf("peer %x: cluster %s, this is %s", h.From, h.ClusterID, cid)
+	}
+	if h.To != t.id {
+		_, _ = c.Write([]byte{0})
+		return fmt.Errorf("peer %x: dialled %x, this is %x", h.From, h.To, t.id)
+	}
+	if _, err := c.Write([]byte{helloOK}); err != nil {
+		return err
+	}
+	if h.Snapshot {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+		b, err := readFrame(r, maxSnapshotFrame)
+		if err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
+		}
+		m, err := decodeMessage(b, t.id)
+		if err != nil {
+			return err
+		}
+		if err := t.node.Step(t.ctx, m); err != nil {
+			return err
+		}
+		_, err = c.Write([]byte{helloOK})
+		return err
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	for {
+		b, err := readFrame(r, maxMessageFrame)
+		if err != nil {
+			return err
+		}
+		m, err := decodeMessage(b, t.id)
+		if err != nil {
+			return err
+		}
+		if err := t.node.Step(t.ctx, m); err != nil {
+			return err
+		}
+	}
+}
+
+func (t *transport) setPeer(id uint64, addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	if p, ok := t.peers[id]; ok {
+		p.setAddr(addr)
+		return
+	}
+	p := &peer{t: t, id: id, from: t.id, addr: addr, q: make(chan []byte, peerQueue), stop: make(chan struct{})}
+	t.peers[id] = p
+	if t.started {
+		t.wg.Add(1)
+		go p.run()
+	}
+}
+
+func (t *transport) removePeer(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.peers[id]; ok {
+		close(p.stop)
+		delete(t.peers, id)
+	}
+}
+
+// send queues m for its peer, without blocking the raft loop: a full queue drops it and
+// tells raft the peer is unreachable (raft retransmits).
+func (t *transport) send(m *pb.Message) {
+	if f := t.drop.Load(); f != nil && (*f)(m) {
+		t.cfg.met.messagesDropped.WithLabelValues("filtered").Inc()
+		if m.GetType() == pb.MsgSnap {
+			t.node.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+		}
+		return
+	}
+	t.mu.Lock()
+	p := t.peers[m.GetTo()]
+	t.mu.Unlock()
+	if p == nil {
+		t.cfg.met.messagesDropped.WithLabelValues("unknown_peer").Inc()
+		if m.GetType() == pb.MsgSnap {
+			t.node.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+		}
+		return
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.cfg.log.Error("marshal raft message", "err", err)
+		return
+	}
+	if m.GetType() == pb.MsgSnap {
+		t.wg.Add(1)
+		go p.sendSnapshot(b)
+		return
+	}
+	select {
+	case p.q <- b:
+		t.cfg.met.messagesSent.Inc()
+	default:
+		t.cfg.met.messagesDropped.WithLabelValues("queue_full").Inc()
+		t.node.ReportUnreachable(m.GetTo())
+	}
+}
+
+func (t *transport) closeListener() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	_ = t.ln.Close()
+}
+
+func (t *transport) close() {
+	t.closeListener()
+	t.stop()
+	t.mu.Lock()
+	for id, p := range t.peers {
+		close(p.stop)
+		delete(t.peers, id)
+	}
+	for c := range t.inbound {
+		_ = c.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+// peer is the outgoing side of one member: a queue and the goroutine that drains it.
+type peer struct {
+	t    *transport
+	id   uint64
+	from uint64
+	q    chan []byte
+	stop chan struct{}
+
+	mu sync.Mutex
+	// guarded by mu:
+	addr string
+}
+
+func (p *peer) setAddr(a string) {
+	p.mu.Lock()
+	p.addr = a
+	p.mu.Unlock()
+}
+
+func (p *peer) getAddr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addr
+}
+
+// dial connects and authenticates to the peer.
+func (p *peer) dial(snapshot bool) (net.Conn, error) {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	ctx, cancel := context.WithCancel(p.t.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var c net.Conn
+	var err error
+	if p.t.cfg.clientTLS != nil {
+		td := tls.Dialer{NetDialer: &d, Config: p.t.cfg.clientTLS}
+		c, err = td.DialContext(ctx, "tcp", p.getAddr())
+	} else {
+		c, err = d.DialContext(ctx, "tcp", p.getAddr())
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	h, _ := json.Marshal(hello{Version: helloVersion, From: p.from, To: p.id, ClusterID: p.t.cfg.clusterID(), Token: p.t.cfg.token, Snapshot: snapshot})
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := writeFrame(c, h); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	var ok [1]byte
+	if _, err := io.ReadFull(c, ok[:]); err != nil || ok[0] != helloOK {
+		_ = c.Close()
+		if err == nil {
+			err = errors.New("peer refused the connection (cluster token, cluster id or node id mismatch)")
+		}
+		return nil, fmt.Errorf("handshake with %x at %s: %w", p.id, p.getAddr(), err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+func (p *peer) run() {
+	defer p.t.wg.Done()
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		c, err := p.dial(false)
+		if err != nil {
+			p.t.cfg.log.Debug("raft peer unreachable", "peer", idString(p.id), "err", err)
+			p.t.node.ReportUnreachable(p.id)
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		err = p.writeLoop(c)
+		_ = c.Close()
+		if err == nil {
+			return
+		}
+		p.t.cfg.log.Debug("raft peer connection lost", "peer", idString(p.id), "err", err)
+		p.t.node.ReportUnreachable(p.id)
+	}
+}
+
+// writeLoop sends queued messages in batches: whatever is queued when the writer wakes goes
+// out in one flush.
+func (p *peer) writeLoop(c net.Conn) error {
+	w := bufio.NewWriterSize(c, 256<<10)
+	// Detect a dead connection: the receiver never writes after the handshake.
+	dead := make(chan struct{})
+	go func() {
+		var b [1]byte
+		_, _ = c.Read(b[:])
+		close(dead)
+	}()
+	for {
+		var b []byte
+		select {
+		case <-p.stop:
+			return nil
+		case <-dead:
+			return errors.New("connection closed by peer")
+		case b = <-p.q:
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if err := writeFrame(w, b); err != nil {
+			return err
+		}
+	drain:
+		for i := 0; i < maxBatch; i++ {
+			select {
+			case b = <-p.q:
+				if err := writeFrame(w, b); err != nil {
+					return err
+				}
+			default:
+				break drain
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *peer) sendSnapshot(b []byte) {
+	defer p.t.wg.Done()
+	status := raft.SnapshotFailure
+	defer func() { p.t.node.ReportSnapshot(p.id, status) }()
+	c, err := p.dial(true)
+	if err != nil {
+		p.t.cfg.log.Warn("snapshot not sent", "peer", idString(p.id), "err", err)
+		return
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+	w := bufio.NewWriterSize(c, 1<<20)
+	if err := writeFrame(w, b); err != nil || w.Flush() != nil {
+		p.t.cfg.log.Warn("snapshot not sent", "peer", idString(p.id), "err", err)
+		return
+	}
+	var ok [1]byte
+	if _, err := io.ReadFull(c, ok[:]); err != nil || ok[0] != helloOK {
+		p.t.cfg.log.Warn("snapshot not acknowledged", "peer", idString(p.id), "err", err)
+		return
+	}
+	status = raft.SnapshotFinish
+	p.t.cfg.met.snapshotsSent.Inc()
+	p.t.cfg.log.Info("snapshot sent", "peer", idString(p.id), "bytes", len(b))
+}
