@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sort"
@@ -63,15 +64,18 @@ func (d *describer) line(indent int, key string, format string, args ...any) {
 	fmt.Fprintf(d.tw, "%s%s:\t%s\n", strings.Repeat("  ", indent), key, fmt.Sprintf(format, args...))
 }
 
-func (d *describer) section(key string) { fmt.Fprintf(d.tw, "%s:\n", key) }
+// section starts an indented block; its trailing tab keeps it in the key column, so values
+// stay aligned across sections.
+func (d *describer) section(key string) { fmt.Fprintf(d.tw, "%s:\t\n", key) }
 
-// table writes a nested table; tabwriter aligns its columns with everything else's, which is
-// what kubectl's describe looks like too.
+// table writes a nested table.
 func (d *describer) table(header []string, rows [][]string) {
+	_ = d.tw.Flush() // a nested table is aligned on its own
 	fmt.Fprintf(d.tw, "  %s\n", strings.Join(header, "\t"))
 	for _, r := range rows {
 		fmt.Fprintf(d.tw, "  %s\n", strings.Join(r, "\t"))
 	}
+	_ = d.tw.Flush()
 }
 
 func (d *describer) when(t *time.Time) string {
@@ -82,6 +86,19 @@ func (d *describer) when(t *time.Time) string {
 }
 
 func describe(w io.Writer, obj v1.Object, services []v1.Object, now time.Time) error {
+	var buf bytes.Buffer
+	if err := describeTo(&buf, obj, services, now); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \n")
+	}
+	_, err := io.WriteString(w, strings.TrimSpace(strings.Join(lines, "\n"))+"\n")
+	return err
+}
+
+func describeTo(w io.Writer, obj v1.Object, services []v1.Object, now time.Time) error {
 	d := &describer{tw: tabwriter.NewWriter(w, 0, 8, 2, ' ', 0), now: now}
 	d.meta(obj)
 	switch o := obj.(type) {

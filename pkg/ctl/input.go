@@ -232,6 +232,7 @@ func parseObjects(source string, data []byte) ([]item, error) {
 		}
 		obj, err := v1.Decode(raw)
 		if err != nil {
+			err = withFieldPath(err, raw, head.Kind)
 			where := fmt.Sprintf("object %d", n)
 			if info, ok := v1.LookupKind(head.Kind); ok && head.Metadata.Name != "" {
 				where = info.Plural + "/" + head.Metadata.Name
