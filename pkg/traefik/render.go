@@ -134,7 +134,7 @@ func (r *renderer) service(s *v1.Service, claims *claims) {
 		r.httpRoute(s, i, claims)
 	}
 	for i, t := range s.Spec.Routes.TCP {
-		field := fmt.Sprintf("spec.routes.tcp[%d]", i)
+		field := "spec.routes.tcp[" + strconv.Itoa(i) + "]"
 		rule, err := sniRule(t.HostSNI)
 		if err != nil {
 			r.problem(name, field+".hostSNI", "%v", err)
@@ -170,7 +170,7 @@ func (r *renderer) service(s *v1.Service, claims *claims) {
 		tc.Services[id] = &TCPService{LoadBalancer: &TCPLoadBalancer{Servers: servers}}
 	}
 	for i, u := range s.Spec.Routes.UDP {
-		field := fmt.Sprintf("spec.routes.udp[%d]", i)
+		field := "spec.routes.udp[" + strconv.Itoa(i) + "]"
 		port, ok := s.Spec.ResolvePort(u.Port, v1.ProtocolUDP)
 		if !ok {
 			r.problem(name, field+".port", "%s", noPort(u.Port, v1.ProtocolUDP))
@@ -198,7 +198,7 @@ func (r *renderer) service(s *v1.Service, claims *claims) {
 func (r *renderer) httpRoute(s *v1.Service, i int, claims *claims) {
 	name := s.Metadata.Name
 	h := s.Spec.Routes.HTTP[i]
-	field := fmt.Sprintf("spec.routes.http[%d]", i)
+	field := "spec.routes.http[" + strconv.Itoa(i) + "]"
 	rule, err := httpRule(h.Host, h.PathPrefix)
 	if err != nil {
 		r.problem(name, field, "%v", err)
@@ -417,13 +417,46 @@ func validEntryPoint(ep string) bool { return entryPointRE.MatchString(ep) }
 // exactly one label (Traefik v3's Host does not take wildcards).
 func hostMatcher(host, exact, re string) (string, error) {
 	host = strings.TrimSuffix(host, ".")
-	if !v1.IsDNSName(host, true) {
+	if !isHostName(host) {
 		return "", fmt.Errorf("invalid host %q", host)
 	}
 	if rest, ok := strings.CutPrefix(host, "*."); ok {
 		return re + "(`^[^.]+\\." + regexp.QuoteMeta(strings.ToLower(rest)) + "$`)", nil
 	}
 	return exact + "(`" + strings.ToLower(host) + "`)", nil
+}
+
+// isHostName is v1.IsDNSName(host, true) without regexps (it is on the render path of every
+// route); FuzzIsHostName keeps the two in agreement.
+func isHostName(s string) bool {
+	if strings.HasPrefix(s, "*.") {
+		s = s[2:]
+	}
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for s != "" {
+		label := s
+		if i := strings.IndexByte(s, '.'); i >= 0 {
+			label, s = s[:i], s[i+1:]
+			if s == "" {
+				return false // "a..": empty last label
+			}
+		} else {
+			s = ""
+		}
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func httpRule(host, prefix string) (string, error) {

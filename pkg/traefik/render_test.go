@@ -187,6 +187,11 @@ func TestRoutesRows(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, "testdata/render/"+name+".routes.golden", append(b, '\n'))
+			var table bytes.Buffer
+			if err := WriteTable(&table, Routes(cfg)); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "testdata/render/"+name+".table.golden", table.Bytes())
 		})
 	}
 }
@@ -207,4 +212,17 @@ func TestParseRuleRoundTrip(t *testing.T) {
 	if got := serviceOf("my-http-svc-http-12-redirect"); got != "my-http-svc" {
 		t.Errorf("serviceOf = %q", got)
 	}
+}
+
+// FuzzIsHostName keeps the renderer's fast host check in agreement with api/v1's.
+func FuzzIsHostName(f *testing.F) {
+	for _, s := range []string{"a.example.com", "*.example.com", "example.com.", "a..b", "a.", ".", "", "*.", "-a.com", "a-.com",
+		"A.B.C", "a_b.com", "xn--bcher-kva.example", strings.Repeat("a", 63) + ".com", strings.Repeat("a", 64) + ".com", "**.a", "*.*.a", "a b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isHostName(s), v1.IsDNSName(s, true); got != want {
+			t.Fatalf("isHostName(%q) = %v, v1.IsDNSName = %v", s, got, want)
+		}
+	})
 }
