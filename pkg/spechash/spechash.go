@@ -49,3 +49,17 @@ func Of(spec *v1.ServiceSpec) string {
 
 // OfService is Of(&svc.Spec).
 func OfService(svc *v1.Service) string { return Of(&svc.Spec) }
+
+// Lookup returns the spec of svc whose hash is hash: the current spec, or one of the revisions
+// the scheduler keeps in status (so that a node can recreate an old replica during an update).
+func Lookup(svc *v1.Service, hash string) (*v1.ServiceSpec, bool) {
+	if Of(&svc.Spec) == hash {
+		return &svc.Spec, true
+	}
+	for _, r := range []*v1.ServiceRevision{svc.Status.CurrentRevision, svc.Status.PreviousRevision} {
+		if r != nil && r.SpecHash == hash {
+			return &r.Spec, true
+		}
+	}
+	return nil, false
+}
