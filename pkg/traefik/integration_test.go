@@ -353,6 +353,8 @@ func TestRealTraefik(t *testing.T) {
 		svc("db", []v1.ServicePort{{ContainerPort: 5432}}, v1.Routes{TCP: []v1.TCPRoute{{HostSNI: "db.test", EntryPoint: "sni", Passthrough: true}}}),
 		svc("raw", []v1.ServicePort{{ContainerPort: 6379}}, v1.Routes{TCP: []v1.TCPRoute{{HostSNI: "*", EntryPoint: "plain"}}}),
 		svc("dns", []v1.ServicePort{{ContainerPort: 53, Protocol: v1.ProtocolUDP}}, v1.Routes{UDP: []v1.UDPRoute{{EntryPoint: "dgram"}}}),
+		// An entry point this Traefik does not define: left out, not handed to Traefik to disable.
+		svc("ghost", http1, v1.Routes{HTTP: []v1.HTTPRoute{{Host: "ghost.test", EntryPoints: []string{"websecure"}}}}),
 		&v1.Secret{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindSecret}, Metadata: v1.ObjectMeta{Name: "admins"},
 			Spec: v1.SecretSpec{Data: v1.SecretData{"alice": shaHash("wonderland")}}},
 	}
@@ -384,6 +386,7 @@ func TestRealTraefik(t *testing.T) {
 	replicas(web0r, web1r)
 
 	p, err := NewProvider(ProviderConfig{Store: st, View: view, Registerer: prometheus.NewRegistry(), Debounce: 10 * time.Millisecond,
+		EntryPoints: []string{"web", "sni", "plain", "dgram"},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -424,6 +427,12 @@ func TestRealTraefik(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := hr["ghost-http-0@http"]; ok {
+		t.Error("route on an undefined entry point was handed to traefik")
+	}
+	if probs := p.Problems(); len(probs) != 2 || probs[1].Service != "ghost" {
+		t.Errorf("problems = %v, want api's missing secret and ghost's entry point", probs)
+	}
 	if r := hr["api-http-0@http"]; r.Rule != "Host(`web.test`) && PathPrefix(`/api`)" || r.Service != "api-http-0" {
 		t.Errorf("api-http-0 as loaded by traefik: %+v", r)
 	}
@@ -448,9 +457,12 @@ func TestRealTraefik(t *testing.T) {
 		if err != nil || code != 200 || body != "api-0 web.test /users " {
 			t.Errorf("GET web.test/api/users = %d %q %v, want api-0 with the prefix stripped", code, body, err)
 		}
-		code, body, _, err = get(tr.web, "x.wild.test", "/", "", "")
+		code, body, hdr, err := get(tr.web, "x.wild.test", "/", "", "")
 		if err != nil || code != 200 || !strings.HasPrefix(body, "wild-0 x.wild.test") {
 			t.Errorf("GET x.wild.test = %d %q %v, want wild-0", code, body, err)
+		}
+		if c := hdr.Get("Set-Cookie"); !strings.HasPrefix(c, "constellation_wild_http_0=") || !strings.Contains(c, "HttpOnly") {
+			t.Errorf("sticky route set cookie %q, want constellation_wild_http_0 HttpOnly", c)
 		}
 		if code, _, _, _ := get(tr.web, "a.b.wild.test", "/", "", ""); code != 404 {
 			t.Errorf("GET a.b.wild.test = %d, want 404 (a wildcard covers one label)", code)

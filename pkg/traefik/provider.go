@@ -59,6 +59,10 @@ type ProviderConfig struct {
 	ReadTimeout time.Duration
 	// RetryBackoff is the wait before re-opening a failed store watch. Default 1s.
 	RetryBackoff time.Duration
+	// EntryPoints the local Traefik's static configuration defines. When set, routes naming
+	// another entry point are left out (and reported) instead of being disabled by Traefik.
+	// Default: empty, any valid name is rendered.
+	EntryPoints []string
 }
 
 func (c *ProviderConfig) setDefaults() {
@@ -335,7 +339,7 @@ func (p *Provider) render() (err error) {
 			p.metrics.renders.WithLabelValues("error").Inc()
 		}
 	}()
-	st := State{Services: p.services, Secrets: p.secrets, Nodes: p.cfg.View.Nodes(), Replicas: p.cfg.View.Replicas()}
+	st := State{Services: p.services, Secrets: p.secrets, Nodes: p.cfg.View.Nodes(), Replicas: p.cfg.View.Replicas(), EntryPoints: p.cfg.EntryPoints}
 	cfg, problems := Render(st)
 	body, err := Encode(cfg)
 	if err != nil {

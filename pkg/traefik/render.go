@@ -21,6 +21,9 @@ type State struct {
 	Secrets  []*v1.Secret
 	Nodes    []observed.Node
 	Replicas []observed.Replica
+	// EntryPoints, when not empty, are the entry points the local Traefik defines: a route naming
+	// another one is left out (Traefik would disable its router). Empty: any name is accepted.
+	EntryPoints []string
 }
 
 // Problem is a route Render left out (or locked) because Traefik would reject it or it conflicts
@@ -85,6 +88,12 @@ func newRenderer(st State) *renderer {
 	for _, s := range st.Secrets {
 		r.secrets[s.Metadata.Name] = s
 	}
+	if len(st.EntryPoints) > 0 {
+		r.entryPoints = make(map[string]bool, len(st.EntryPoints))
+		for _, ep := range st.EntryPoints {
+			r.entryPoints[ep] = true
+		}
+	}
 	for _, n := range st.Nodes {
 		if n.Alive {
 			r.alive[n.Name] = n
@@ -119,6 +128,19 @@ type renderer struct {
 	problems []Problem
 	// admission skips what only matters at render time (Secrets).
 	admission bool
+	// entryPoints the local Traefik defines; nil: unknown, accept any valid name.
+	entryPoints map[string]bool
+}
+
+// checkEntryPoint returns why ep cannot be used, or "".
+func (r *renderer) checkEntryPoint(ep string) string {
+	if !validEntryPoint(ep) {
+		return fmt.Sprintf("invalid entry point %q", ep)
+	}
+	if r.entryPoints != nil && !r.entryPoints[ep] {
+		return fmt.Sprintf("entry point %q is not defined in the local Traefik", ep)
+	}
+	return ""
 }
 
 func (r *renderer) problem(svc, field, format string, args ...any) {
@@ -145,8 +167,8 @@ func (r *renderer) service(s *v1.Service, claims *claims) {
 			r.problem(name, field+".port", "%s", noPort(t.Port, v1.ProtocolTCP))
 			continue
 		}
-		if !validEntryPoint(t.EntryPoint) {
-			r.problem(name, field+".entryPoint", "invalid entry point %q", t.EntryPoint)
+		if msg := r.checkEntryPoint(t.EntryPoint); msg != "" {
+			r.problem(name, field+".entryPoint", "%s", msg)
 			continue
 		}
 		if other := claims.claimTCP(t.EntryPoint, t.HostSNI, holder(name, field)); other != "" {
@@ -176,8 +198,8 @@ func (r *renderer) service(s *v1.Service, claims *claims) {
 			r.problem(name, field+".port", "%s", noPort(u.Port, v1.ProtocolUDP))
 			continue
 		}
-		if !validEntryPoint(u.EntryPoint) {
-			r.problem(name, field+".entryPoint", "invalid entry point %q", u.EntryPoint)
+		if msg := r.checkEntryPoint(u.EntryPoint); msg != "" {
+			r.problem(name, field+".entryPoint", "%s", msg)
 			continue
 		}
 		if other := claims.claimUDP(u.EntryPoint, holder(name, field)); other != "" {
@@ -210,8 +232,8 @@ func (r *renderer) httpRoute(s *v1.Service, i int, claims *claims) {
 		return
 	}
 	for j, ep := range h.EntryPoints {
-		if !validEntryPoint(ep) {
-			r.problem(name, fmt.Sprintf("%s.entryPoints[%d]", field, j), "invalid entry point %q", ep)
+		if msg := r.checkEntryPoint(ep); msg != "" {
+			r.problem(name, fmt.Sprintf("%s.entryPoints[%d]", field, j), "%s", msg)
 			return
 		}
 	}

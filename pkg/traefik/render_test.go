@@ -226,3 +226,18 @@ func FuzzIsHostName(f *testing.F) {
 		}
 	})
 }
+
+func TestRenderKnownEntryPoints(t *testing.T) {
+	st := loadFixture(t, "testdata/render/tcp-udp.json")
+	st.EntryPoints = []string{"postgres", "dns", "dnstcp"}
+	cfg, problems := Render(st)
+	if _, ok := cfg.TCP.Routers["db-tcp-1"]; ok {
+		t.Error("route on undefined entry point pgplain rendered")
+	}
+	if len(cfg.TCP.Routers) != 3 || len(cfg.UDP.Routers) != 1 {
+		t.Errorf("routers tcp %d udp %d, want 3 and 1", len(cfg.TCP.Routers), len(cfg.UDP.Routers))
+	}
+	if len(problems) != 1 || problems[0].String() != `services/db: spec.routes.tcp[1].entryPoint: entry point "pgplain" is not defined in the local Traefik` {
+		t.Errorf("problems = %v", problems)
+	}
+}
