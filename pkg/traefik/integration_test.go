@@ -387,7 +387,7 @@ func TestRealTraefik(t *testing.T) {
 
 	p, err := NewProvider(ProviderConfig{Store: st, View: view, Registerer: prometheus.NewRegistry(), Debounce: 10 * time.Millisecond,
 		EntryPoints: []string{"web", "sni", "plain", "dgram"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
