@@ -181,7 +181,9 @@ func contents(rs []fake.Record) []string {
 	return out
 }
 
-func synced(d *v1.DNSRecord) *v1.Condition { return v1.FindCondition(d.Status.Conditions, v1.DNSSynced) }
+func synced(d *v1.DNSRecord) *v1.Condition {
+	return v1.FindCondition(d.Status.Conditions, v1.DNSSynced)
+}
 
 // gate is a Leader a test flips.
 type gate struct{ on atomic.Bool }

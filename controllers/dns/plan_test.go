@@ -32,8 +32,8 @@ func show(rs []cloudflare.Record) string {
 func TestCompute(t *testing.T) {
 	const n = "lb.example.com"
 	for _, tc := range []struct {
-		name                                         string
-		want, have                                   []cloudflare.Record
+		name                                        string
+		want, have                                  []cloudflare.Record
 		create, update, del, keep, foreign, blocked string
 	}{
 		{name: "nothing there: create",
@@ -113,10 +113,10 @@ func TestPlanNodeRecords(t *testing.T) {
 	pre := NodeOwner("c", "")
 	want := []cloudflare.Record{r("", "A", "n1.example.com", "10.0.0.1", pre+"n1"), r("", "A", "n2.example.com", "10.0.0.2", pre+"n2"), r("", "A", "n4.example.com", "10.0.0.4", pre+"n4")}
 	have := []cloudflare.Record{
-		r("1", "A", "n1.example.com", "10.0.0.1", pre+"n1"),  // right
-		r("2", "A", "n2.example.com", "10.0.9.9", pre+"n2"),  // drifted
-		r("3", "A", "n3.example.com", "10.0.0.3", pre+"n3"),  // node gone
-		r("4", "A", "n4.example.com", "10.7.7.7", "mine!"),   // foreign in the way
+		r("1", "A", "n1.example.com", "10.0.0.1", pre+"n1"), // right
+		r("2", "A", "n2.example.com", "10.0.9.9", pre+"n2"), // drifted
+		r("3", "A", "n3.example.com", "10.0.0.3", pre+"n3"), // node gone
+		r("4", "A", "n4.example.com", "10.7.7.7", "mine!"),  // foreign in the way
 		r("5", "A", "www.example.com", "10.0.0.5", "other"), // unrelated
 	}
 	p := PlanNodeRecords(want, have, pre)
@@ -145,8 +145,8 @@ func TestNodeStatesAndWanted(t *testing.T) {
 			node("a", "10.0.0.1", true, now.Add(-time.Hour), lb),
 			node("b", "10.0.0.2:7480", false, now.Add(-10*time.Second), lb), // within grace
 			node("c", "10.0.0.3", false, now.Add(-time.Minute), lb),         // past grace
-			node("d", "2001:db8::4", true, now, lb),                          // IPv6 only
-			node("e", "10.0.0.5", true, now, lb),                             // gossip says dead
+			node("d", "2001:db8::4", true, now, lb),                         // IPv6 only
+			node("e", "10.0.0.5", true, now, lb),                            // gossip says dead
 		},
 		View:   []observed.Node{{Name: "e", Advertise: "10.0.0.5", Alive: false, LastChange: now.Add(-2 * time.Minute)}, {Name: "g", Advertise: "10.0.0.7", Alive: true, Labels: lb}},
 		Leases: map[string]*v1.Lease{"lb": {Spec: v1.LeaseSpec{HolderIdentity: "b"}}, "empty": {}},
