@@ -69,7 +69,7 @@ func (a *app) get(ctx context.Context, kindArg, name string, o getOptions) error
 	}
 	if o.selector != "" {
 		if _, err := v1.ParseSelector(o.selector); err != nil {
-			return fmt.Errorf("selector %q: %w", o.selector, err)
+			return err
 		}
 	}
 	c, err := a.client()
@@ -200,20 +200,16 @@ func listJSON(kind string, l *client.ListResult) listOut {
 	return listOut{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: kind + "List"}, Metadata: v1.ListMeta{ResourceVersion: l.ResourceVersion}, Items: items}
 }
 
+// writeJSON writes v indented, without escaping <, > and & (rules and redactions read better).
 func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func writeJSONLine(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

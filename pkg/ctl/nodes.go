@@ -3,6 +3,8 @@ package ctl
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +18,17 @@ const maxCASAttempts = 10
 // updateNode reads the node, lets mutate change a copy, and writes it back with
 // compare-and-swap, retrying on conflict. It reports whether anything had to change.
 func updateNode(ctx context.Context, c *client.Client, name string, mutate func(*v1.Node) bool) (bool, error) {
-	for range maxCASAttempts {
+	for attempt := range maxCASAttempts {
+		if attempt > 0 {
+			// Agents rewrite their Node's status every few seconds; back off a little, with
+			// jitter, so that a busy node does not win every race.
+			d := time.Duration(attempt) * 20 * time.Millisecond
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(d + rand.N(d)):
+			}
+		}
 		o, err := c.Get(ctx, v1.KindNode, name)
 		if err != nil {
 			return false, err
