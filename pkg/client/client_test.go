@@ -127,7 +127,7 @@ func TestRequestsAndAnswers(t *testing.T) {
 		t.Fatalf("Undo = %v, %v", u, err)
 	}
 	rs, err := c.Routes(ctx)
-	if err != nil || len(rs) != 1 || rs[0].Servers[0] != "10.0.0.1:32768" || rs[0].Rule != "Host(`a`)" {
+	if err != nil || len(rs.Items) != 1 || rs.Items[0].Servers[0] != "10.0.0.1:32768" || rs.Items[0].Rule != "Host(`a`)" {
 		t.Fatalf("Routes = %+v, %v", rs, err)
 	}
 	if _, err := c.Get(ctx, "nosuchkind", "x"); err == nil || !strings.Contains(err.Error(), "unknown kind") {
@@ -274,3 +274,28 @@ func TestDecodeObjectToleratesNewFields(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// The agent serves a RouteList of richer rows; Routes fills in Rule and Servers from them.
+func TestRoutesRouteList(t *testing.T) {
+	body := `{"items":[
+	  {"protocol":"http","service":"hello","router":"hello-http-0","entryPoints":["web"],"host":"hello.example.com","path":"/api","endpoints":["10.0.0.1:32768"]},
+	  {"protocol":"tcp","service":"db","router":"db-tcp-0","entryPoints":["pg"],"host":"*","tls":true,"passthrough":true,"endpoints":[]},
+	  {"protocol":"udp","service":"dns","router":"dns-udp-0","entryPoints":["dns"],"endpoints":["10.0.0.2:5353"]}],
+	 "problems":[{"service":"web","field":"spec.routes.http[0].host","message":"claimed by services/other"}]}`
+	c := newClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }), "")
+	rs, err := c.Routes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs.Items {
+		got = append(got, fmt.Sprintf("%s|%s|%s|%v", r.Protocol, r.Rule, r.Service, r.Servers))
+	}
+	want := "http|Host(`hello.example.com`) && PathPrefix(`/api`)|hello|[10.0.0.1:32768];tcp|HostSNI(`*`)|db|[];udp||dns|[10.0.0.2:5353]"
+	if strings.Join(got, ";") != want {
+		t.Fatalf("routes:\n%s\nwant:\n%s", strings.Join(got, ";"), want)
+	}
+	if len(rs.Problems) != 1 || rs.Problems[0].String() != "services/web: spec.routes.http[0].host: claimed by services/other" {
+		t.Fatalf("problems: %+v", rs.Problems)
+	}
+}

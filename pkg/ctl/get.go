@@ -85,13 +85,17 @@ func (a *app) get(ctx context.Context, kindArg, name string, o getOptions) error
 			return err
 		}
 		if o.output == "json" {
-			return writeJSON(a.env.Out, rs)
+			return writeJSON(a.env.Out, rs.Items)
 		}
-		if len(rs) == 0 {
+		if len(rs.Items) == 0 {
 			fmt.Fprintln(a.env.Err, "No routes.")
-			return nil
+		} else if err := routesTable(rs.Items).write(a.env.Out, false); err != nil {
+			return err
 		}
-		return routesTable(rs).write(a.env.Out, false)
+		for _, p := range rs.Problems {
+			fmt.Fprintln(a.env.Err, "warning: route left out: "+p.String())
+		}
+		return nil
 	}
 	wide := o.output == "wide"
 	var objs []v1.Object

@@ -430,7 +430,26 @@ func secretKeys(s *v1.Secret) []string {
 func routesTable(rs []client.Route) table {
 	t := table{header: []string{"ENTRYPOINTS", "RULE", "SERVICE", "SERVERS"}}
 	for _, r := range rs {
-		t.rows = append(t.rows, []string{joinOrNone(r.EntryPoints), r.Rule, r.Service, joinOrNone(r.Servers)})
+		rule := r.Rule
+		if rule == "" {
+			rule = "<" + none(r.Protocol) + ">"
+		}
+		switch {
+		case r.Passthrough:
+			rule += " (tls passthrough)"
+		case r.TLS:
+			rule += " (tls)"
+		}
+		servers := strings.Join(r.Servers, ",")
+		switch {
+		case r.Redirect:
+			servers = "<redirect to https>"
+		case servers == "" && (r.Protocol == "http" || r.Protocol == ""):
+			servers = "<none: 503>"
+		case servers == "":
+			servers = "<none>"
+		}
+		t.rows = append(t.rows, []string{joinOrNone(r.EntryPoints), rule, r.Service, servers})
 	}
 	return t
 }

@@ -189,7 +189,10 @@ func TestTablesGolden(t *testing.T) {
 func TestRoutesGolden(t *testing.T) {
 	rs := []client.Route{
 		{EntryPoints: []string{"web"}, Rule: "Host(`hello.example.com`) && PathPrefix(`/`)", Service: "hello", Servers: []string{"10.0.0.1:32768", "10.0.0.2:32771"}},
-		{EntryPoints: []string{"websecure"}, Rule: "Host(`api.example.com`) && PathPrefix(`/hello`)", Service: "hello", Servers: nil},
+		{EntryPoints: []string{"websecure"}, Rule: "Host(`api.example.com`) && PathPrefix(`/hello`)", Service: "hello", Protocol: "http", TLS: true, Servers: nil},
+		{EntryPoints: []string{"web"}, Rule: "Host(`api.example.com`) && PathPrefix(`/hello`)", Service: "hello", Protocol: "http", Redirect: true},
+		{EntryPoints: []string{"pg"}, Rule: "HostSNI(`*`)", Service: "db", Protocol: "tcp", TLS: true, Passthrough: true, Servers: []string{"10.0.0.3:32801"}},
+		{EntryPoints: []string{"dns"}, Service: "dns", Protocol: "udp"},
 	}
 	var buf bytes.Buffer
 	if err := routesTable(rs).write(&buf, false); err != nil {
