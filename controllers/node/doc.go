@@ -1,0 +1,18 @@
+// Package node converges one node's Docker engine to the scheduler's assignments for that node.
+// Every agent runs one, for its own node only.
+//
+// Reconcile(ctx, serviceName) reads the Service (its status.assignments name the replicas this
+// node must run, each with a spec hash), lists the containers labelled with the service and this
+// node, plans with the pure function plan (create, start again, restart when unhealthy, drain,
+// remove) and carries the plan out; then it publishes what it sees to the observed view. It
+// never touches a container without Constellation's labels, and nothing is torn down because
+// the store cannot be read: only a Service that is really gone (store.ErrNotFound) or no longer
+// assigned here loses its containers.
+//
+// HTTP and TCP health checks are probed by the agent (prober.go) against the published port;
+// exec checks are Docker's HEALTHCHECK. Exits and unhealthy replicas are restarted with
+// exponential backoff; after CrashLoopThreshold failures in a row the replica is reported with
+// reason CrashLoop, its exit code and its last log lines.
+//
+// It imports api/v1, pkg/store, pkg/observed, pkg/spechash, pkg/docker and controllers/runtime.
+package node

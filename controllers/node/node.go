@@ -1,0 +1,838 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/spechash"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// Docker is the part of the engine the node reconciler uses; *docker.Client implements it.
+type Docker interface {
+	List(ctx context.Context, labels map[string]string) ([]docker.Container, error)
+	Create(ctx context.Context, cfg docker.CreateConfig) (string, error)
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, timeout time.Duration) error
+	Remove(ctx context.Context, id string) error
+	EnsureImage(ctx context.Context, ref string) error
+	EnsureNetwork(ctx context.Context, name string) error
+	EnsureVolume(ctx context.Context, name string) error
+	LogTail(ctx context.Context, id string, lines int) (string, error)
+	Events(ctx context.Context, labels map[string]string) (<-chan docker.Event, <-chan error)
+}
+
+var _ Docker = (*docker.Client)(nil)
+
+// Store is the part of store.Store the node reconciler uses.
+type Store interface {
+	Get(ctx context.Context, kind, name string, opts ...store.ReadOption) (v1.Object, error)
+	List(ctx context.Context, kind string, sel v1.Selector, opts ...store.ReadOption) ([]v1.Object, int64, error)
+	Watch(ctx context.Context, kind string, fromRev int64) (<-chan store.Event, error)
+}
+
+var _ Store = store.Store(nil)
+
+// Config configures a Reconciler.
+type Config struct {
+	// Node is this node's name. Required.
+	Node string
+	// Advertise is the address other nodes reach this node's published ports at, reported in
+	// observed replicas' Ports. Default 127.0.0.1.
+	Advertise string
+	// PublishIP is the host address ports are published on. Default 0.0.0.0.
+	PublishIP string
+	// NamePrefix goes before container names (tests use a per-run prefix). Default "".
+	NamePrefix string
+	// Store holds Services and Secrets. Required.
+	Store Store
+	// Docker is the engine. Required.
+	Docker Docker
+	// Publish receives all of this node's replicas after every change (point it at
+	// observed.Set.SetNodeReplicas or gossip). Required.
+	Publish func([]observed.Replica)
+	// Secret resolves env secretRefs. Default: read the Secret from Store.
+	Secret func(ctx context.Context, name, key string) (string, error)
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Resync re-reconciles every service this often. Default 30s.
+	Resync time.Duration
+	// DrainDelay: a running replica that no longer belongs is published as terminating this long
+	// before it is stopped, so that load balancers stop sending to it. Default 2s; 0 disables.
+	DrainDelay time.Duration
+	// StopTimeout before SIGKILL. Default 10s.
+	StopTimeout time.Duration
+	// BackoffBase and BackoffMax bound restart backoff. Default 1s and 60s.
+	BackoffBase, BackoffMax time.Duration
+	// CrashLoopThreshold failures in a row make a replica CrashLoop. Default 3.
+	CrashLoopThreshold int
+	// Workers reconcile services in parallel. Default 2.
+	Workers int
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives metrics. Nil: not registered.
+	Registerer prometheus.Registerer
+	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
+	LoopMetrics *runtime.Metrics
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Node == "":
+		return errors.New("node reconciler: config: Node is required")
+	case c.Store == nil:
+		return errors.New("node reconciler: config: Store is required")
+	case c.Docker == nil:
+		return errors.New("node reconciler: config: Docker is required")
+	case c.Publish == nil:
+		return errors.New("node reconciler: config: Publish is required")
+	}
+	if c.Advertise == "" {
+		c.Advertise = "127.0.0.1"
+	}
+	if c.PublishIP == "" {
+		c.PublishIP = "0.0.0.0"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Resync <= 0 {
+		c.Resync = 30 * time.Second
+	}
+	if c.DrainDelay < 0 {
+		c.DrainDelay = 0
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 10 * time.Second
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = time.Second
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 60 * time.Second
+	}
+	if c.CrashLoopThreshold <= 0 {
+		c.CrashLoopThreshold = 3
+	}
+	if c.Workers <= 0 {
+		c.Workers = 2
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Secret == nil {
+		st := c.Store
+		c.Secret = func(ctx context.Context, name, key string) (string, error) {
+			o, err := st.Get(ctx, v1.KindSecret, name)
+			if errors.Is(err, store.ErrNotFound) {
+				return "", docker.ErrSecretNotFound
+			}
+			if err != nil {
+				return "", err
+			}
+			v, ok := o.(*v1.Secret).Spec.Data[key]
+			if !ok {
+				return "", docker.ErrSecretNotFound
+			}
+			return v, nil
+		}
+	}
+	return nil
+}
+
+// Reconciler converges this node's containers. Reconcile(ctx, serviceName).
+type Reconciler struct {
+	cfg     Config
+	log     *slog.Logger
+	prober  *prober
+	backoff func(int) time.Duration
+	enqueue func(string)
+
+	mu sync.Mutex
+	// published replicas by service; guarded by mu.
+	published map[string][]observed.Replica
+	// states of replicas by service and index; guarded by mu.
+	states map[string]map[int32]*replicaState
+	// draining containers and when their drain started; guarded by mu.
+	draining map[string]time.Time
+
+	actions *prometheus.CounterVec
+}
+
+var _ reconcile.TypedReconciler[string] = (*Reconciler)(nil)
+
+// New returns a Reconciler.
+func New(cfg Config) (*Reconciler, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Reconciler{
+		cfg: cfg, log: cfg.Logger.With("controller", "node", "node", cfg.Node),
+		backoff:   backoff(cfg.BackoffBase, cfg.BackoffMax),
+		enqueue:   func(string) {},
+		published: map[string][]observed.Replica{},
+		states:    map[string]map[int32]*replicaState{},
+		draining:  map[string]time.Time{},
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "constellation_node_container_actions_total", Help: "Container actions by kind and outcome.",
+		}, []string{"action", "outcome"}),
+	}
+	r.prober = newProber(func(svc string) {
+		r.mu.Lock()
+		enqueue := r.enqueue
+		r.mu.Unlock()
+		enqueue(svc)
+	}, cfg.Now)
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(r.actions); err != nil {
+			return nil, fmt.Errorf("node reconciler: register metrics: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Run reconciles until ctx ends: on Service changes, on Docker events for this node's
+// containers (within a second), on health changes, and every Resync.
+func (r *Reconciler) Run(ctx context.Context) {
+	loop := runtime.New[string]("node", r, runtime.Options{Workers: r.cfg.Workers, Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 10 * time.Second})
+	r.mu.Lock()
+	r.enqueue = loop.Enqueue
+	r.mu.Unlock()
+	defer r.prober.stopAll()
+	go r.watchServices(ctx, loop)
+	go r.watchEvents(ctx, loop)
+	go func() {
+		t := time.NewTicker(r.cfg.Resync)
+		defer t.Stop()
+		for {
+			r.enqueueAll(ctx, loop)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	loop.Run(ctx)
+}
+
+func (r *Reconciler) enqueueAll(ctx context.Context, loop *runtime.Loop[string]) {
+	names := map[string]bool{}
+	if objs, _, err := r.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale()); err == nil {
+		for _, o := range objs {
+			names[o.GetMetadata().Name] = true
+		}
+	} else if ctx.Err() == nil {
+		r.log.Warn("list services", "err", err)
+	}
+	if cs, err := r.cfg.Docker.List(ctx, map[string]string{docker.LabelNode: r.cfg.Node}); err == nil {
+		for _, c := range cs {
+			if s := c.Labels[docker.LabelService]; s != "" {
+				names[s] = true
+			}
+		}
+	} else if ctx.Err() == nil {
+		r.log.Warn("list containers", "err", err)
+	}
+	for n := range names {
+		loop.Enqueue(n)
+	}
+}
+
+func (r *Reconciler) watchServices(ctx context.Context, loop *runtime.Loop[string]) {
+	for ctx.Err() == nil {
+		objs, rev, err := r.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
+		if err == nil {
+			for _, o := range objs {
+				loop.Enqueue(o.GetMetadata().Name)
+			}
+			var ch <-chan store.Event
+			if ch, err = r.cfg.Store.Watch(ctx, v1.KindService, rev); err == nil {
+				for ev := range ch {
+					if ev.Type == store.Error {
+						err = ev.Err
+						break
+					}
+					loop.Enqueue(ev.Object.GetMetadata().Name)
+				}
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("watch services", "err", err)
+		}
+		sleep(ctx, time.Second)
+	}
+}
+
+// watchEvents follows Docker's event stream for this node's containers, reconnecting with
+// backoff when the daemon goes away and resyncing everything when it is back.
+func (r *Reconciler) watchEvents(ctx context.Context, loop *runtime.Loop[string]) {
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		evs, errc := r.cfg.Docker.Events(ctx, map[string]string{docker.LabelNode: r.cfg.Node})
+		start := r.cfg.Now()
+		for ev := range evs {
+			if strings.HasPrefix(ev.Action, "exec_") {
+				continue // exec health checks: the health_status event follows
+			}
+			if s := ev.Labels[docker.LabelService]; s != "" {
+				loop.Enqueue(s)
+			}
+		}
+		err := <-errc
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("docker events ended, reconnecting", "err", err, "after", delay)
+		if r.cfg.Now().Sub(start) > 10*time.Second {
+			delay = 100 * time.Millisecond
+		}
+		sleep(ctx, delay)
+		delay = min(delay*2, 5*time.Second)
+		// Whatever happened while the stream was down, converge again.
+		r.enqueueAll(ctx, loop)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Reconcile converges the containers of one Service on this node.
+func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
+	now := r.cfg.Now()
+	var svc *v1.Service
+	desired := map[int32]string{}
+	obj, err := r.cfg.Store.Get(ctx, v1.KindService, name, store.Stale())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Gone: nothing of it belongs here.
+	case err != nil:
+		// The store cannot be read: keep everything as it is.
+		return reconcile.Result{}, fmt.Errorf("get service %q: %w", name, err)
+	default:
+		svc = obj.(*v1.Service)
+		if svc.Metadata.DeletionTimestamp == nil {
+			for _, a := range svc.Status.Assignments {
+				if a.Node == r.cfg.Node {
+					desired[a.Index] = a.SpecHash
+				}
+			}
+		}
+	}
+	labels := map[string]string{docker.LabelService: name, docker.LabelNode: r.cfg.Node}
+	cs, err := r.cfg.Docker.List(ctx, labels)
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("list containers of %q: %w", name, err)
+	}
+	// Account for exits and healthy stretches before planning.
+	states := r.account(ctx, name, svc, cs, now)
+	health := r.health(name, svc, cs)
+	r.mu.Lock()
+	draining := map[string]time.Time{}
+	for _, c := range cs {
+		if t, ok := r.draining[c.ID]; ok {
+			draining[c.ID] = t
+		}
+	}
+	r.mu.Unlock()
+	p := plan(planInput{Desired: desired, Containers: cs, Health: health, States: states,
+		Draining: draining, DrainDelay: r.cfg.DrainDelay, Now: now, Backoff: r.backoff})
+
+	if err := r.apply(ctx, name, svc, p.Actions, cs, now); err != nil {
+		return reconcile.Result{}, err
+	}
+	if len(p.Actions) > 0 {
+		if cs, err = r.cfg.Docker.List(ctx, labels); err != nil {
+			return reconcile.Result{}, fmt.Errorf("list containers of %q: %w", name, err)
+		}
+		health = r.health(name, svc, cs)
+	}
+	r.publish(name, svc, desired, cs, health)
+	res := reconcile.Result{RequeueAfter: p.Wait}
+	// Starting replicas are watched by the prober (or Docker's health events); exits by events.
+	return res, nil
+}
+
+// account updates replica states from what Docker shows: a new exit counts as a failure, and
+// a replica running and healthy for a while gets a clean slate.
+func (r *Reconciler) account(ctx context.Context, name string, svc *v1.Service, cs []docker.Container, now time.Time) map[int32]*replicaState {
+	r.mu.Lock()
+	states := r.states[name]
+	if states == nil {
+		states = map[int32]*replicaState{}
+		r.states[name] = states
+	}
+	r.mu.Unlock()
+	for _, c := range cs {
+		idx, ok := replicaIndex(c)
+		if !ok {
+			continue
+		}
+		r.mu.Lock()
+		st := states[idx]
+		if st == nil {
+			st = &replicaState{}
+			states[idx] = st
+		}
+		r.mu.Unlock()
+		switch {
+		case !c.Running && (c.State == "exited" || c.State == "dead") && c.FinishedAt.After(st.lastFinished) && !c.FinishedAt.Before(c.StartedAt):
+			tail, _ := r.cfg.Docker.LogTail(ctx, c.ID, 5)
+			r.mu.Lock()
+			st.lastFinished = c.FinishedAt
+			st.failures++
+			st.lastFailure = now
+			st.exitCode = c.ExitCode
+			st.reason = "Exited"
+			if st.failures >= r.cfg.CrashLoopThreshold {
+				st.reason = v1.ReasonCrashLoop
+			}
+			st.message = fmt.Sprintf("exit code %d", c.ExitCode)
+			if c.OOMKilled {
+				st.message += " (OOM killed)"
+			}
+			if tail != "" {
+				st.message += ": " + tail
+			}
+			r.mu.Unlock()
+		case c.Running && st.failures > 0 && now.Sub(c.StartedAt) > max(10*time.Second, 2*r.backoff(st.failures)):
+			r.mu.Lock()
+			if h, _ := r.prober.status(c.ID); h != v1.HealthUnhealthy && c.Health != "unhealthy" {
+				*st = replicaState{lastFinished: st.lastFinished}
+			}
+			r.mu.Unlock()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[int32]*replicaState, len(states))
+	for k, v := range states {
+		c := *v
+		out[k] = &c
+	}
+	return out
+}
+
+// health returns each container's health, starting the agent's probes where needed.
+func (r *Reconciler) health(name string, svc *v1.Service, cs []docker.Container) map[string]v1.Health {
+	out := map[string]v1.Health{}
+	var stop []string
+	for _, c := range cs {
+		var spec *v1.ServiceSpec
+		if svc != nil {
+			spec, _ = spechash.Lookup(svc, c.Labels[docker.LabelSpecHash])
+		}
+		hc := (*v1.HealthCheck)(nil)
+		if spec != nil {
+			d := (&v1.Service{Spec: *spec}).DeepCopyObject().(*v1.Service)
+			d.Default()
+			spec, hc = &d.Spec, d.Spec.HealthCheck
+		}
+		switch {
+		case !c.Running:
+			stop = append(stop, c.ID)
+			out[c.ID] = v1.HealthNone
+		case c.Health != "": // Docker's HEALTHCHECK (exec)
+			out[c.ID] = v1.Health(c.Health)
+		case hc != nil && (hc.HTTP != nil || hc.TCP != nil):
+			r.prober.ensure(name, c, spec)
+			h, _ := r.prober.status(c.ID)
+			out[c.ID] = h
+		case hc == nil && spec == nil:
+			// Unknown spec (an old replica whose revision is gone): keep what we knew.
+			h, _ := r.prober.status(c.ID)
+			if h == "" {
+				h = v1.HealthNone
+			}
+			out[c.ID] = h
+		default:
+			out[c.ID] = v1.HealthNone
+		}
+	}
+	r.prober.forgetIDs(stop...)
+	return out
+}
+
+// apply carries out the plan, up to 4 container operations at once. Failures of one replica
+// (missing image, port conflict...) are recorded in its state and shown in status; only the
+// daemon being unreachable fails the whole pass.
+func (r *Reconciler) apply(ctx context.Context, name string, svc *v1.Service, acts []Action, cs []docker.Container, now time.Time) error {
+	byID := map[string]docker.Container{}
+	for _, c := range cs {
+		byID[c.ID] = c
+	}
+	if svc != nil {
+		for _, a := range acts {
+			if a.Kind == ActCreate {
+				if err := r.ensureShared(ctx, svc, a.SpecHash); err != nil && errors.Is(err, docker.ErrUnavailable) {
+					return err
+				}
+				break
+			}
+		}
+	}
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var unavailable error
+	for _, a := range acts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := r.do(ctx, name, svc, a, byID[a.ContainerID], now)
+			outcome := "ok"
+			if err != nil {
+				outcome = "error"
+				r.log.Warn("container action failed", "service", name, "action", a.Kind, "index", a.Index, "err", err)
+			}
+			r.actions.WithLabelValues(string(a.Kind), outcome).Inc()
+			if errors.Is(err, docker.ErrUnavailable) {
+				mu.Lock()
+				unavailable = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return unavailable
+}
+
+// ensureShared creates the networks and named volumes of the spec with hash.
+func (r *Reconciler) ensureShared(ctx context.Context, svc *v1.Service, hash string) error {
+	spec, ok := spechash.Lookup(svc, hash)
+	if !ok {
+		return nil
+	}
+	for _, n := range spec.Networks {
+		if err := r.cfg.Docker.EnsureNetwork(ctx, n); err != nil {
+			return err
+		}
+	}
+	for _, v := range spec.Volumes {
+		if !strings.HasPrefix(v.Source, "/") {
+			if err := r.cfg.Docker.EnsureVolume(ctx, v.Source); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) state(name string, idx int32) *replicaState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.states[name]
+	if m == nil {
+		m = map[int32]*replicaState{}
+		r.states[name] = m
+	}
+	st := m[idx]
+	if st == nil {
+		st = &replicaState{}
+		m[idx] = st
+	}
+	return st
+}
+
+// fail records a failed attempt on replica idx.
+func (r *Reconciler) fail(name string, idx int32, reason string, err error, now time.Time) {
+	st := r.state(name, idx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st.failures++
+	st.lastFailure = now
+	st.reason, st.message = reason, err.Error()
+}
+
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, docker.ErrImageNotFound):
+		return v1.ReasonImageNotFound
+	case errors.Is(err, docker.ErrPortConflict):
+		return v1.ReasonPortConflict
+	case errors.Is(err, docker.ErrVolumeSource):
+		return v1.ReasonVolumeNotFound
+	case errors.Is(err, docker.ErrSecretNotFound):
+		return "SecretNotFound"
+	}
+	return "CreateFailed"
+}
+
+func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Action, c docker.Container, now time.Time) error {
+	d := r.cfg.Docker
+	switch a.Kind {
+	case ActCreate:
+		if svc == nil {
+			return nil
+		}
+		spec, ok := spechash.Lookup(svc, a.SpecHash)
+		if !ok {
+			err := fmt.Errorf("spec %s is no longer known to this node", a.SpecHash)
+			r.fail(name, a.Index, "SpecUnavailable", err, now)
+			return err
+		}
+		s := (&v1.Service{Metadata: svc.Metadata, Spec: *spec}).DeepCopyObject().(*v1.Service)
+		s.Default()
+		cfg, err := docker.BuildCreateConfig(s, a.Index, a.SpecHash, docker.BuildOptions{
+			Node: r.cfg.Node, PublishIP: r.cfg.PublishIP, NamePrefix: r.cfg.NamePrefix,
+			StopTimeoutSeconds: int(r.cfg.StopTimeout / time.Second),
+			Secret:             func(n, k string) (string, error) { return r.cfg.Secret(ctx, n, k) },
+		})
+		if err != nil {
+			r.fail(name, a.Index, reasonOf(err), err, now)
+			return err
+		}
+		if err := d.EnsureImage(ctx, s.Spec.Image); err != nil {
+			if !errors.Is(err, docker.ErrUnavailable) {
+				r.fail(name, a.Index, reasonOf(err), err, now)
+			}
+			return err
+		}
+		id, err := d.Create(ctx, cfg)
+		if err != nil {
+			if errors.Is(err, docker.ErrUnavailable) {
+				return err
+			}
+			if id != "" {
+				_ = d.Remove(ctx, id)
+			}
+			r.fail(name, a.Index, reasonOf(err), err, now)
+			return err
+		}
+		if err := d.Start(ctx, id); err != nil {
+			if !errors.Is(err, docker.ErrUnavailable) {
+				// Leave the container: the next pass starts it again after the backoff.
+				r.fail(name, a.Index, reasonOf(err), err, now)
+			}
+			return err
+		}
+		r.clearReason(name, a.Index)
+		return nil
+	case ActStart:
+		if err := d.Start(ctx, a.ContainerID); err != nil {
+			if !errors.Is(err, docker.ErrUnavailable) {
+				r.fail(name, a.Index, reasonOf(err), err, now)
+			}
+			return err
+		}
+		return nil
+	case ActRestart:
+		r.fail(name, a.Index, v1.ReasonUnhealthy, errors.New("health check failing, restarted"), now)
+		st := r.state(name, a.Index)
+		r.mu.Lock()
+		if st.failures >= r.cfg.CrashLoopThreshold {
+			st.reason = v1.ReasonCrashLoop
+			st.message = "unhealthy after every restart"
+		}
+		r.mu.Unlock()
+		if _, msg := r.prober.status(a.ContainerID); msg != "" {
+			r.mu.Lock()
+			st.message += ": " + msg
+			r.mu.Unlock()
+		}
+		if err := d.Stop(ctx, a.ContainerID, r.cfg.StopTimeout); err != nil {
+			return err
+		}
+		r.prober.forgetIDs(a.ContainerID)
+		return d.Start(ctx, a.ContainerID)
+	case ActDrain:
+		r.mu.Lock()
+		r.draining[a.ContainerID] = now
+		r.mu.Unlock()
+		return nil
+	case ActRemove:
+		if c.Running {
+			if err := d.Stop(ctx, a.ContainerID, r.cfg.StopTimeout); err != nil && !errors.Is(err, docker.ErrNotFound) {
+				return err
+			}
+		}
+		if err := d.Remove(ctx, a.ContainerID); err != nil {
+			return err
+		}
+		r.prober.forgetIDs(a.ContainerID)
+		r.mu.Lock()
+		delete(r.draining, a.ContainerID)
+		r.mu.Unlock()
+		return nil
+	}
+	return nil
+}
+
+func (r *Reconciler) clearReason(name string, idx int32) {
+	st := r.state(name, idx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st.reason != "Exited" && st.reason != v1.ReasonCrashLoop && st.reason != v1.ReasonUnhealthy {
+		st.reason, st.message = "", ""
+	}
+}
+
+// publish records the service's replicas on this node and hands all of them to Publish.
+func (r *Reconciler) publish(name string, svc *v1.Service, desired map[int32]string, cs []docker.Container, health map[string]v1.Health) {
+	now := r.cfg.Now()
+	var ports []v1.ServicePort
+	if svc != nil {
+		ports = svc.Spec.Ports
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	states := r.states[name]
+	seen := map[int32]bool{}
+	var out []observed.Replica
+	// Observed state holds one replica per index: prefer the container that should be there,
+	// then a running one.
+	isDesired := func(c docker.Container) bool {
+		idx, ok := replicaIndex(c)
+		h, want := desired[idx]
+		return ok && want && c.Labels[docker.LabelSpecHash] == h
+	}
+	cs = append([]docker.Container(nil), cs...)
+	sort.SliceStable(cs, func(i, j int) bool {
+		if isDesired(cs[i]) != isDesired(cs[j]) {
+			return isDesired(cs[i])
+		}
+		return cs[i].Running && !cs[j].Running
+	})
+	for _, c := range cs {
+		idx, ok := replicaIndex(c)
+		if !ok || seen[idx] {
+			continue
+		}
+		isDesired := isDesired(c)
+		_, draining := r.draining[c.ID]
+		if !isDesired && !draining && c.Running {
+			draining = true // about to be removed
+		}
+		if !isDesired && !c.Running {
+			continue
+		}
+		seen[idx] = true
+		rep := observed.Replica{Service: name, Index: idx, Node: r.cfg.Node, ContainerID: c.ID,
+			SpecHash: c.Labels[docker.LabelSpecHash], Health: health[c.ID], UpdatedAt: now}
+		switch {
+		case draining:
+			rep.State = v1.ReplicaTerminating
+		case c.Running:
+			rep.State = v1.ReplicaRunning
+		case c.State == "created":
+			rep.State = v1.ReplicaCreated
+		default:
+			rep.State = v1.ReplicaExited
+			rep.ExitCode = c.ExitCode
+		}
+		if rep.Health == "" {
+			rep.Health = v1.HealthStarting
+		}
+		if c.Running {
+			for _, p := range portsOf(ports, c) {
+				if hp, ok := c.Ports[p]; ok {
+					if rep.Ports == nil {
+						rep.Ports = map[string]string{}
+					}
+					rep.Ports[p] = r.cfg.Advertise + ":" + hp.Port
+				}
+			}
+		}
+		if st := states[idx]; st != nil {
+			rep.Restarts = st.failures
+			if !(c.Running && rep.Health == v1.HealthHealthy) || st.reason == v1.ReasonCrashLoop {
+				rep.Reason, rep.Message = st.reason, st.message
+			}
+			if st.reason == v1.ReasonCrashLoop && !c.Running {
+				rep.State = v1.ReplicaFailed
+				rep.ExitCode = st.exitCode
+			}
+		}
+		if rep.Reason == "" && c.Running && rep.Health == v1.HealthUnhealthy {
+			rep.Reason = v1.ReasonUnhealthy
+			if _, msg := r.prober.status(c.ID); msg != "" {
+				rep.Message = msg
+			} else if c.HealthLog != "" {
+				rep.Message = c.HealthLog
+			}
+		}
+		out = append(out, rep)
+	}
+	// Desired replicas without a container: pending, or failing to be created.
+	for idx, hash := range desired {
+		if seen[idx] {
+			continue
+		}
+		rep := observed.Replica{Service: name, Index: idx, Node: r.cfg.Node, SpecHash: hash, State: v1.ReplicaPending, Health: v1.HealthNone, UpdatedAt: now}
+		if st := states[idx]; st != nil && st.reason != "" {
+			rep.State, rep.Reason, rep.Message, rep.Restarts = v1.ReplicaFailed, st.reason, st.message, st.failures
+		}
+		out = append(out, rep)
+	}
+	// Forget states of replicas no longer here.
+	for idx := range states {
+		if _, ok := desired[idx]; !ok {
+			delete(states, idx)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	if len(out) == 0 {
+		delete(r.published, name)
+		delete(r.states, name)
+	} else {
+		r.published[name] = out
+	}
+	var all []observed.Replica
+	for _, rs := range r.published {
+		all = append(all, rs...)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Service != all[j].Service {
+			return all[i].Service < all[j].Service
+		}
+		return all[i].Index < all[j].Index
+	})
+	r.cfg.Publish(all)
+}
+
+// portsOf lists the port keys ("8080/tcp") of the spec, or every published port of c.
+func portsOf(ports []v1.ServicePort, c docker.Container) []string {
+	if len(ports) == 0 {
+		out := make([]string, 0, len(c.Ports))
+		for k := range c.Ports {
+			out = append(out, k)
+		}
+		return out
+	}
+	out := make([]string, 0, len(ports))
+	for _, p := range ports {
+		out = append(out, observed.PortKey(p.ContainerPort, p.Protocol))
+	}
+	return out
+}
+
+// Replicas returns what the reconciler last published (for the agent's debug endpoints).
+func (r *Reconciler) Replicas() []observed.Replica {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var all []observed.Replica
+	for _, rs := range r.published {
+		all = append(all, rs...)
+	}
+	return all
+}

@@ -1,0 +1,246 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/observed"
+)
+
+// prober runs the agent's HTTP and TCP health checks, one goroutine per running container.
+// A container's health is "starting" until its first success (failures inside startPeriod do
+// not count), "healthy" after a success, and "unhealthy" after `retries` failures in a row.
+type prober struct {
+	onChange func(service string)
+	client   *http.Client
+	now      func() time.Time
+
+	mu sync.Mutex
+	// probes by container ID; guarded by mu.
+	probes map[string]*probe
+}
+
+type probe struct {
+	key    string // container ID + start time: a restart is a new probe
+	cancel context.CancelFunc
+	health v1.Health // guarded by prober.mu
+	msg    string    // last failure, guarded by prober.mu
+}
+
+func newProber(onChange func(string), now func() time.Time) *prober {
+	return &prober{
+		onChange: onChange, now: now,
+		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		probes: map[string]*probe{},
+	}
+}
+
+// target returns what to probe for hc on container c: "http://host:port/path" or "host:port".
+func target(c docker.Container, spec *v1.ServiceSpec, hc *v1.HealthCheck) (string, error) {
+	portRef, path := "", ""
+	if hc.HTTP != nil {
+		portRef, path = hc.HTTP.Port, hc.HTTP.Path
+	} else if hc.TCP != nil {
+		portRef = hc.TCP.Port
+	}
+	var port *v1.ServicePort
+	for i := range spec.Ports {
+		p := &spec.Ports[i]
+		if portRef == "" || p.Name == portRef || strconv.Itoa(int(p.ContainerPort)) == portRef {
+			port = p
+			break
+		}
+	}
+	var cport int32
+	if port != nil {
+		cport = port.ContainerPort
+	} else if n, err := strconv.Atoi(portRef); err == nil {
+		cport = int32(n)
+	} else {
+		return "", fmt.Errorf("health check port %q is not a port of the service", portRef)
+	}
+	// The container's own address first: Docker's userland proxy accepts connections on a
+	// published port even when nothing listens behind it, which would fool a TCP check.
+	addr := ""
+	for _, name := range sortedKeys(c.Networks) {
+		if ip := c.Networks[name]; ip != "" {
+			addr = net.JoinHostPort(ip, strconv.Itoa(int(cport)))
+			break
+		}
+	}
+	if hp, ok := c.Ports[observed.PortKey(cport, v1.ProtocolTCP)]; ok && addr == "" {
+		ip := hp.IP
+		if ip == "" || ip == "0.0.0.0" || ip == "::" {
+			ip = "127.0.0.1"
+		}
+		addr = net.JoinHostPort(ip, hp.Port)
+	}
+	if addr == "" {
+		return "", fmt.Errorf("container port %d is neither published nor reachable", cport)
+	}
+	if hc.HTTP != nil {
+		if path == "" {
+			path = "/"
+		}
+		return "http://" + addr + path, nil
+	}
+	return addr, nil
+}
+
+// ensure starts probing c (running, with an HTTP or TCP check) unless it already is.
+func (p *prober) ensure(service string, c docker.Container, spec *v1.ServiceSpec) {
+	hc := spec.HealthCheck
+	key := c.ID + "@" + c.StartedAt.String()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.probes[c.ID]; ok {
+		if old.key == key {
+			return
+		}
+		old.cancel()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr := &probe{key: key, cancel: cancel, health: v1.HealthStarting}
+	p.probes[c.ID] = pr
+	tgt, err := target(c, spec, hc)
+	if err != nil {
+		pr.health, pr.msg = v1.HealthUnhealthy, err.Error()
+		return
+	}
+	go p.run(ctx, service, pr, tgt, hc, c.StartedAt)
+}
+
+// forget stops probing containers not in keep.
+func (p *prober) forget(keep map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, pr := range p.probes {
+		if !keep[id] {
+			pr.cancel()
+			delete(p.probes, id)
+		}
+	}
+}
+
+// forgetIDs stops probing the given containers.
+func (p *prober) forgetIDs(ids ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		if pr, ok := p.probes[id]; ok {
+			pr.cancel()
+			delete(p.probes, id)
+		}
+	}
+}
+
+// status returns a probed container's health, or "" when it is not probed.
+func (p *prober) status(id string) (v1.Health, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr, ok := p.probes[id]; ok {
+		return pr.health, pr.msg
+	}
+	return "", ""
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (p *prober) stopAll() { p.forget(nil) }
+
+func (p *prober) run(ctx context.Context, service string, pr *probe, tgt string, hc *v1.HealthCheck, started time.Time) {
+	interval, timeout, retries, startPeriod := 2*time.Second, time.Second, 3, time.Duration(0)
+	if hc.Interval != nil && hc.Interval.Duration > 0 {
+		interval = hc.Interval.Duration
+	}
+	if hc.Timeout != nil && hc.Timeout.Duration > 0 {
+		timeout = hc.Timeout.Duration
+	}
+	if hc.Retries != nil && *hc.Retries > 0 {
+		retries = int(*hc.Retries)
+	}
+	if hc.StartPeriod != nil {
+		startPeriod = hc.StartPeriod.Duration
+	}
+	// The first probe runs at once, then every interval: a replica is ready as soon as it
+	// answers, which is what makes a rolling update quick.
+	failures, everOK := 0, false
+	first := time.NewTimer(50 * time.Millisecond)
+	defer first.Stop()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-first.C:
+		case <-tick.C:
+		}
+		err := p.check(ctx, tgt, hc, timeout)
+		if ctx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		before := pr.health
+		switch {
+		case err == nil:
+			failures, everOK = 0, true
+			pr.health, pr.msg = v1.HealthHealthy, ""
+		case !everOK && p.now().Sub(started) < startPeriod:
+			pr.msg = err.Error()
+		default:
+			failures++
+			pr.msg = err.Error()
+			if failures >= retries {
+				pr.health = v1.HealthUnhealthy
+			}
+		}
+		changed := pr.health != before
+		p.mu.Unlock()
+		if changed {
+			p.onChange(service)
+		}
+	}
+}
+
+func (p *prober) check(ctx context.Context, tgt string, hc *v1.HealthCheck, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if hc.HTTP != nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, tgt, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := p.client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+			return fmt.Errorf("GET %s: %s", tgt, resp.Status)
+		}
+		return nil
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", tgt)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
