@@ -310,7 +310,7 @@ func quorumNote(nodes []v1.Object) string {
 	}
 	switch {
 	case voters == 0:
-		return "0 voters: no node reports a raft role; the store has no quorum"
+		return "0 voters: no node reports a raft role yet (an agent on the in-memory store has none)"
 	case voters < 3:
 		noun := "voters"
 		if voters == 1 {

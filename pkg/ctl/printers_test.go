@@ -233,13 +233,13 @@ func TestQuorumNote(t *testing.T) {
 		roles []v1.RaftRole
 		want  string
 	}{
-		{nil, "0 voters: no node reports a raft role; the store has no quorum"},
+		{nil, "0 voters: no node reports a raft role yet (an agent on the in-memory store has none)"},
 		{[]v1.RaftRole{v1.RaftLeader}, "1 voter: this cluster cannot survive the loss of a node (quorum needs 3 voters)"},
 		{[]v1.RaftRole{v1.RaftLeader, v1.RaftFollower, v1.RaftLearner}, "2 voters: this cluster cannot survive the loss of a node (quorum needs 3 voters)"},
 		{[]v1.RaftRole{v1.RaftLeader, v1.RaftFollower, v1.RaftFollower}, "3 voters: survives the loss of 1"},
 		{[]v1.RaftRole{v1.RaftLeader, v1.RaftFollower, v1.RaftFollower, v1.RaftFollower}, "4 voters: survives the loss of 1"},
 		{[]v1.RaftRole{v1.RaftLeader, v1.RaftFollower, v1.RaftFollower, v1.RaftFollower, v1.RaftFollower}, "5 voters: survives the loss of 2"},
-		{[]v1.RaftRole{v1.RaftNone, v1.RaftLearner}, "0 voters: no node reports a raft role; the store has no quorum"},
+		{[]v1.RaftRole{v1.RaftNone, v1.RaftLearner}, "0 voters: no node reports a raft role yet (an agent on the in-memory store has none)"},
 	} {
 		if got := quorumNote(fixtureNodes(tc.roles...)); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.roles, got, tc.want)

@@ -1,0 +1,35 @@
+package ctl
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencies keeps ctl a thin client: inside the module it links only api/v1 and
+// pkg/client (not the store, the API server or the controllers, and not client-go).
+func TestDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../../cmd/ctl").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	allowed := map[string]bool{
+		"github.com/constellation-sh/constellation/api/v1":     true,
+		"github.com/constellation-sh/constellation/pkg/client": true,
+		"github.com/constellation-sh/constellation/pkg/ctl":    true,
+		"github.com/constellation-sh/constellation/cmd/ctl":    true,
+	}
+	n := 0
+	for _, p := range strings.Fields(string(out)) {
+		n++
+		if strings.HasPrefix(p, "github.com/constellation-sh/constellation/") && !allowed[p] {
+			t.Errorf("cmd/ctl links %s", p)
+		}
+		if strings.HasPrefix(p, "k8s.io/") || strings.HasPrefix(p, "go.etcd.io/") || strings.HasPrefix(p, "github.com/moby/") {
+			t.Errorf("cmd/ctl links %s", p)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("go list -deps listed %d packages: the check is not looking", n)
+	}
+}
