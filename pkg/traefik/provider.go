@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,6 +118,8 @@ type Provider struct {
 	services []*v1.Service
 	secrets  []*v1.Secret
 	listed   bool
+	// listFailed: the last read failed, so the next refresh reads again even for a view change.
+	listFailed bool
 
 	mu sync.RWMutex
 	// guarded by mu:
@@ -245,8 +248,9 @@ func (p *Provider) refresh(ctx context.Context, relist bool) error {
 	defer p.syncMu.Unlock()
 	start := time.Now()
 	var listErr error
-	if relist || !p.listed {
+	if relist || !p.listed || p.listFailed {
 		svcs, secs, err := p.list(ctx)
+		p.listFailed = err != nil
 		if err != nil {
 			listErr = err
 			p.metrics.storeErrors.Inc()
@@ -356,6 +360,7 @@ func (p *Provider) render() (err error) {
 	p.mu.Lock()
 	prev := p.cur
 	changed := prev == nil || prev.etag != etag
+	problemsChanged := prev == nil || !slices.Equal(prev.problems, problems)
 	if changed {
 		p.cur = &snapshot{body: body, etag: etag, routes: routes, problems: problems, at: now}
 	} else if string(prev.routes) != string(routes) {
@@ -363,13 +368,18 @@ func (p *Provider) render() (err error) {
 	}
 	p.mu.Unlock()
 
+	p.metrics.problems.Set(float64(len(problems)))
+	if problemsChanged {
+		for _, pr := range problems {
+			p.log.Warn("route left out of traefik configuration", "service", pr.Service, "field", pr.Field, "problem", pr.Message)
+		}
+	}
 	if !changed {
 		p.metrics.renders.WithLabelValues("unchanged").Inc()
 		return nil
 	}
 	p.metrics.renders.WithLabelValues("changed").Inc()
 	p.metrics.configBytes.Set(float64(len(body)))
-	p.metrics.problems.Set(float64(len(problems)))
 	var nHTTP, nTCP, nUDP, servers int
 	if cfg.HTTP != nil {
 		nHTTP = len(cfg.HTTP.Routers)
@@ -395,9 +405,6 @@ func (p *Provider) render() (err error) {
 	p.metrics.servers.Set(float64(servers))
 	p.log.Info("traefik configuration changed", "etag", etag, "bytes", len(body),
 		"httpRouters", nHTTP, "tcpRouters", nTCP, "udpRouters", nUDP, "servers", servers, "problems", len(problems))
-	for _, pr := range problems {
-		p.log.Warn("route left out of traefik configuration", "service", pr.Service, "field", pr.Field, "problem", pr.Message)
-	}
 	return nil
 }
 

@@ -214,7 +214,8 @@ func TestProviderKeepsLastGoodConfigOnStoreError(t *testing.T) {
 	}
 
 	f.st.setFail(nil)
-	if err := f.p.Sync(ctx); err != nil {
+	// A view-only refresh (what Run does on View.Changed) reads the store again after a failure.
+	if err := f.p.refresh(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.p.Ready(); err != nil {
