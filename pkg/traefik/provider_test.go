@@ -213,10 +213,14 @@ func TestProviderKeepsLastGoodConfigOnStoreError(t *testing.T) {
 		t.Errorf("config_current = %v, want 0", got)
 	}
 
+	f.create(t, svc("late", []v1.ServicePort{{ContainerPort: 80}}, v1.Routes{HTTP: []v1.HTTPRoute{{Host: "late.test"}}}))
 	f.st.setFail(nil)
 	// A view-only refresh (what Run does on View.Changed) reads the store again after a failure.
 	if err := f.p.refresh(ctx, false); err != nil {
 		t.Fatal(err)
+	}
+	if body, _ := f.p.Config(); !strings.Contains(string(body), "late-http-0") {
+		t.Fatalf("the refresh after the store came back did not re-read it:\n%s", body)
 	}
 	if err := f.p.Ready(); err != nil {
 		t.Fatalf("Ready() after recovery = %v", err)
