@@ -237,7 +237,10 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	next.Status.Assignments = plan.Assignments
 	setCondition(&next.Status.Conditions, plan.Progressing, now)
 	s.unplaced.WithLabelValues(name).Set(float64(plan.Unplaced))
-	if err := s.write(ctx, svc, next); err != nil {
+	if err := s.write(ctx, svc, next); errors.Is(err, store.ErrConflict) {
+		// Someone else (the status controller) wrote first: read again shortly.
+		return reconcile.Result{RequeueAfter: 20 * time.Millisecond}, nil
+	} else if err != nil {
 		return reconcile.Result{}, err
 	}
 	if !plan.Complete {
