@@ -94,7 +94,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 			"GET " + traefik.RoutesPath:   p.RoutesHandler(),
 			"GET /debug/observed":         http.HandlerFunc(a.serveObserved),
 		},
-		Public: []string{"GET " + traefik.ProviderPath},
+		// The provider's configuration holds basic-auth hashes and internal addresses: when the
+		// API has a token, Traefik must send it (providers.http.headers.Authorization).
 	})
 	if err != nil {
 		a.shutdownEarly()
