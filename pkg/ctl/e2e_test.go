@@ -35,12 +35,12 @@ type cluster struct {
 	url string
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, opts ...func(*apiserver.Config)) *cluster {
 	t.Helper()
 	st := store.NewMemory(store.WithClock(func() time.Time { return created }))
 	t.Cleanup(func() { st.Close() })
 	routes := `[{"entryPoints":["web"],"rule":"Host(` + "`hello.example.com`" + `) && PathPrefix(` + "`/`" + `)","service":"hello","servers":["10.0.0.1:32768","10.0.0.2:32771"]}]`
-	api, err := apiserver.New(apiserver.Config{
+	cfg := apiserver.Config{
 		Store:    st,
 		Token:    token,
 		Gatherer: prometheus.NewRegistry(),
@@ -57,7 +57,11 @@ func newCluster(t *testing.T) *cluster {
 		Handlers: map[string]http.Handler{"GET /api/routes": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			io.WriteString(w, routes)
 		})},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	api, err := apiserver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,5 +467,36 @@ func TestGetWatch(t *testing.T) {
 		"service/other deleted\n"
 	if out.String() != want {
 		t.Fatalf("get -w output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// The server closes watches after WatchTimeout; get -w resumes from the last revision it saw,
+// missing nothing and repeating nothing.
+func TestGetWatchResumes(t *testing.T) {
+	c := newCluster(t, func(cfg *apiserver.Config) { cfg.WatchTimeout = 50 * time.Millisecond })
+	c.run(t, helloV2, "apply", "-f", "-")
+	var out, errb syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int)
+	go func() { done <- ctl.Run(ctx, []string{"get", "svc", "hello", "-w", "-o", "json"}, c.env("", &out, &errb, nil)) }()
+	time.Sleep(400 * time.Millisecond) // several server-side timeouts
+	c.run(t, strings.Replace(helloV2, `"replicas":2`, `"replicas":3`, 1), "apply", "-f", "-")
+	time.Sleep(300 * time.Millisecond)
+	c.run(t, strings.Replace(helloV2, `"replicas":2`, `"replicas":4`, 1), "apply", "-f", "-")
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), `"type":"MODIFIED"`) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if n := strings.Count(out.String(), `"type":"MODIFIED"`); n != 2 {
+		t.Fatalf("%d MODIFIED events, want 2:\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), `"replicas":4`) {
+		t.Fatalf("last change missing:\n%s", out.String())
 	}
 }

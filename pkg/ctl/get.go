@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -147,39 +148,55 @@ func (a *app) get(ctx context.Context, kindArg, name string, o getOptions) error
 	return a.watch(ctx, c, info, name, rv, o, t)
 }
 
-// watch prints a row (or, with -o json, an event line) for every change after rv.
+// watch prints a row (or, with -o json, an event line) for every change after rv. When the
+// server ends the stream (it closes watches after a while), it watches again from the last
+// revision seen, so nothing is missed or printed twice.
 func (a *app) watch(ctx context.Context, c *client.Client, info v1.KindInfo, name, rv string, o getOptions, t table) error {
-	sel := o.selector
-	events, err := c.Watch(ctx, info.Kind, client.WatchOptions{ResourceVersion: rv, Selector: sel})
-	if err != nil {
-		return err
-	}
 	widths := t.widths()
 	p := printers[info.Kind]
-	for ev := range events {
-		if ev.Type == client.ErrorEvent {
-			return fmt.Errorf("watch %s: %w", info.Plural, ev.Err)
-		}
-		obj := ev.Object
-		if name != "" && obj.GetMetadata().Name != name {
-			continue
-		}
-		if o.output == "json" {
-			if err := writeJSONLine(a.env.Out, map[string]any{"type": ev.Type, "object": redact(obj)}); err != nil {
-				return err
+	for {
+		events, err := c.Watch(ctx, info.Kind, client.WatchOptions{ResourceVersion: rv, Selector: o.selector})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
-			continue
+			return err
 		}
-		if ev.Type == client.Deleted {
-			fmt.Fprintf(a.env.Out, "%s deleted\n", ref(obj))
-			continue
+		for ev := range events {
+			if ev.Type == client.ErrorEvent {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("watch %s: %w", info.Plural, ev.Err)
+			}
+			obj := ev.Object
+			if r := obj.GetMetadata().ResourceVersion; r != "" {
+				rv = r
+			}
+			if name != "" && obj.GetMetadata().Name != name {
+				continue
+			}
+			if o.output == "json" {
+				if err := writeJSONLine(a.env.Out, map[string]any{"type": ev.Type, "object": redact(obj)}); err != nil {
+					return err
+				}
+				continue
+			}
+			if ev.Type == client.Deleted {
+				fmt.Fprintf(a.env.Out, "%s deleted\n", ref(obj))
+				continue
+			}
+			fmt.Fprintln(a.env.Out, padRow(p.row(obj, o.output == "wide", a.env.Now()), widths))
 		}
-		fmt.Fprintln(a.env.Out, padRow(p.row(obj, o.output == "wide", a.env.Now()), widths))
+		if ctx.Err() != nil {
+			return nil // interrupted: the normal end of a watch
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	if ctx.Err() != nil {
-		return nil // interrupted: a normal end of a watch
-	}
-	return fmt.Errorf("watch %s: the server ended the stream", info.Plural)
 }
 
 // redact never lets a Secret value out, even if a server sent one.
