@@ -479,7 +479,9 @@ func TestGetWatchResumes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int)
-	go func() { done <- ctl.Run(ctx, []string{"get", "svc", "hello", "-w", "-o", "json"}, c.env("", &out, &errb, nil)) }()
+	go func() {
+		done <- ctl.Run(ctx, []string{"get", "svc", "hello", "-w", "-o", "json"}, c.env("", &out, &errb, nil))
+	}()
 	time.Sleep(400 * time.Millisecond) // several server-side timeouts
 	c.run(t, strings.Replace(helloV2, `"replicas":2`, `"replicas":3`, 1), "apply", "-f", "-")
 	time.Sleep(300 * time.Millisecond)
@@ -499,4 +501,42 @@ func TestGetWatchResumes(t *testing.T) {
 	if !strings.Contains(out.String(), `"replicas":4`) {
 		t.Fatalf("last change missing:\n%s", out.String())
 	}
+}
+
+func TestDrainWait(t *testing.T) {
+	c := newCluster(t)
+	createNode(t, c.st, "n1", v1.RaftLeader)
+	createNode(t, c.st, "n2", v1.RaftFollower)
+	c.run(t, helloV2, "apply", "-f", "-")
+	ctx := context.Background()
+	o, _ := c.st.Get(ctx, v1.KindService, "hello")
+	s := o.(*v1.Service)
+	s.Status.Assignments = []v1.Assignment{{Index: 0, Node: "n1"}, {Index: 1, Node: "n2"}}
+	s.Status.ReplicaStatuses = []v1.ReplicaStatus{{Index: 1, Node: "n2", State: v1.ReplicaRunning}}
+	if _, err := c.st.UpdateStatus(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		// The scheduler moves replica 1 once it sees the drain.
+		for {
+			time.Sleep(20 * time.Millisecond)
+			o, err := c.st.Get(ctx, v1.KindNode, "n2")
+			if err != nil || !o.(*v1.Node).Spec.Drain {
+				continue
+			}
+			time.Sleep(300 * time.Millisecond) // after ctl's first look
+			o, _ = c.st.Get(ctx, v1.KindService, "hello")
+			s := o.(*v1.Service)
+			s.Status.Assignments = []v1.Assignment{{Index: 0, Node: "n1"}, {Index: 1, Node: "n1"}}
+			s.Status.ReplicaStatuses = []v1.ReplicaStatus{{Index: 1, Node: "n1", State: v1.ReplicaRunning}}
+			if _, err := c.st.UpdateStatus(ctx, s); err == nil {
+				return
+			}
+		}
+	}()
+	expect(t, c.run(t, "", "drain", "n2", "--wait", "--timeout", "20s"), 0,
+		"node/n2 drained: its replicas are moving to other nodes\nn2: 1 replicas left (hello/1)\nnode/n2 has no replicas left\n", "")
+	r := c.run(t, "", "drain", "n1", "--wait", "--timeout", "100ms")
+	expect(t, r, 1, "node/n1 drained: its replicas are moving to other nodes\nn1: 2 replicas left (hello/0, hello/1)\n",
+		"error: timed out waiting for node/n1 to drain (left: hello/0, hello/1)\n")
 }

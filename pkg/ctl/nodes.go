@@ -3,7 +3,10 @@ package ctl
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -96,7 +99,9 @@ func (a *app) uncordonCommand() *cobra.Command {
 }
 
 func (a *app) drainCommand() *cobra.Command {
-	return a.nodeCommand("drain", "Cordon a node and move its replicas to other nodes", "drained: its replicas are moving to other nodes", "already draining",
+	var wait bool
+	var timeout time.Duration
+	cmd := a.nodeCommand("drain", "Cordon a node and move its replicas to other nodes", "drained: its replicas are moving to other nodes", "already draining",
 		func(n *v1.Node) bool {
 			if n.Spec.Unschedulable && n.Spec.Drain {
 				return false
@@ -104,4 +109,74 @@ func (a *app) drainCommand() *cobra.Command {
 			n.Spec.Unschedulable, n.Spec.Drain = true, true
 			return true
 		})
+	cmd.Example = "  ctl drain n2 --wait --timeout 10m\n  ctl uncordon n2"
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := run(cmd, args); err != nil || !wait {
+			return err
+		}
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+		defer cancel()
+		return waitDrained(ctx, c, args[0], a.env.Out, drainPoll)
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until no replica is placed on or running on the node")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	return cmd
+}
+
+// drainPoll is how often drain --wait looks at the Services.
+var drainPoll = time.Second
+
+// replicasOn lists "service/index" for every replica assigned to or observed on node.
+func replicasOn(services []v1.Object, node string) []string {
+	var out []string
+	for _, o := range services {
+		s := o.(*v1.Service)
+		seen := map[int32]bool{}
+		for _, a := range s.Status.Assignments {
+			if a.Node == node && !seen[a.Index] {
+				seen[a.Index] = true
+				out = append(out, fmt.Sprintf("%s/%d", s.Metadata.Name, a.Index))
+			}
+		}
+		for _, r := range s.Status.ReplicaStatuses {
+			if r.Node == node && !seen[r.Index] {
+				seen[r.Index] = true
+				out = append(out, fmt.Sprintf("%s/%d", s.Metadata.Name, r.Index))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func waitDrained(ctx context.Context, c *client.Client, node string, out io.Writer, every time.Duration) error {
+	last := ""
+	for {
+		l, err := c.List(ctx, v1.KindService, "")
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("timed out waiting for node/%s to drain (left: %s)", node, none(last))
+			}
+			return err
+		}
+		left := replicasOn(l.Items, node)
+		if len(left) == 0 {
+			fmt.Fprintf(out, "node/%s has no replicas left\n", node)
+			return nil
+		}
+		if cur := strings.Join(left, ", "); cur != last {
+			fmt.Fprintf(out, "%s: %d replicas left (%s)\n", node, len(left), cur)
+			last = cur
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out waiting for node/%s to drain (left: %s)", node, last)
+		case <-time.After(every):
+		}
+	}
 }
