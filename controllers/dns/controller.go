@@ -339,7 +339,7 @@ func (c *Controller) reconcileRecord(ctx context.Context, key Key) (reconcile.Re
 		if !slices.Contains(rec.Metadata.Finalizers, Finalizer) {
 			return reconcile.Result{}, nil
 		}
-		if res, err, done := c.cleanup(ctx, rec, owner); !done {
+		if res, done, err := c.cleanup(ctx, rec, owner); !done {
 			return res, err
 		}
 		cp := rec.DeepCopyObject().(*v1.DNSRecord)
@@ -433,14 +433,14 @@ func foreignMessage(p Plan) string {
 
 // cleanup deletes every record owner owns in the DNSRecord's zone. done is false when the
 // caller must return res, err.
-func (c *Controller) cleanup(ctx context.Context, rec *v1.DNSRecord, owner string) (res reconcile.Result, err error, done bool) {
+func (c *Controller) cleanup(ctx context.Context, rec *v1.DNSRecord, owner string) (res reconcile.Result, done bool, err error) {
 	zoneID, err := c.p.ZoneID(ctx, rec.Spec.Zone)
 	if errors.Is(err, cloudflare.ErrZoneNotFound) {
-		return reconcile.Result{}, nil, true // nothing of ours can be left in a zone that is gone
+		return reconcile.Result{}, true, nil // nothing of ours can be left in a zone that is gone
 	}
 	if err != nil {
 		res, err = c.providerFailed(ctx, rec, Key{KindDNSRecord, rec.Metadata.Name}, err)
-		return res, err, false
+		return res, false, err
 	}
 	have, err := c.p.ListRecords(ctx, zoneID, cloudflare.Filter{Comment: owner})
 	if err == nil {
@@ -448,9 +448,9 @@ func (c *Controller) cleanup(ctx context.Context, rec *v1.DNSRecord, owner strin
 	}
 	if err != nil {
 		res, err = c.providerFailed(ctx, rec, Key{KindDNSRecord, rec.Metadata.Name}, err)
-		return res, err, false
+		return res, false, err
 	}
-	return reconcile.Result{}, nil, true
+	return reconcile.Result{}, true, nil
 }
 
 // apply carries out a plan: deletes first (so a type change does not collide with itself),
