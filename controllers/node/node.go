@@ -77,6 +77,10 @@ type Config struct {
 	StopTimeout time.Duration
 	// BackoffBase and BackoffMax bound restart backoff. Default 1s and 60s.
 	BackoffBase, BackoffMax time.Duration
+	// MinReady: a replica without a health check counts as ready only after running this long,
+	// so that a container that exits at once never replaces a good one in an update.
+	// Default 1s.
+	MinReady time.Duration
 	// CrashLoopThreshold failures in a row make a replica CrashLoop. Default 3.
 	CrashLoopThreshold int
 	// Workers reconcile services in parallel. Default 2.
@@ -123,6 +127,9 @@ func (c *Config) validate() error {
 	}
 	if c.BackoffMax <= 0 {
 		c.BackoffMax = 60 * time.Second
+	}
+	if c.MinReady <= 0 {
+		c.MinReady = time.Second
 	}
 	if c.CrashLoopThreshold <= 0 {
 		c.CrashLoopThreshold = 3
@@ -345,7 +352,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Resu
 	}
 	// Account for exits and healthy stretches before planning.
 	states := r.account(ctx, name, svc, cs, now)
-	health := r.health(name, svc, cs)
+	health, _ := r.health(name, svc, cs, now)
 	r.mu.Lock()
 	draining := map[string]time.Time{}
 	for _, c := range cs {
@@ -364,10 +371,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Resu
 		if cs, err = r.cfg.Docker.List(ctx, labels); err != nil {
 			return reconcile.Result{}, fmt.Errorf("list containers of %q: %w", name, err)
 		}
-		health = r.health(name, svc, cs)
 	}
+	health, minReadyWait := r.health(name, svc, cs, r.cfg.Now())
 	r.publish(name, svc, desired, cs, health)
 	res := reconcile.Result{RequeueAfter: p.Wait}
+	if minReadyWait > 0 && (res.RequeueAfter == 0 || minReadyWait < res.RequeueAfter) {
+		res.RequeueAfter = minReadyWait
+	}
 	// Starting replicas are watched by the prober (or Docker's health events); exits by events.
 	return res, nil
 }
@@ -433,8 +443,9 @@ func (r *Reconciler) account(ctx context.Context, name string, svc *v1.Service, 
 }
 
 // health returns each container's health, starting the agent's probes where needed.
-func (r *Reconciler) health(name string, svc *v1.Service, cs []docker.Container) map[string]v1.Health {
+func (r *Reconciler) health(name string, svc *v1.Service, cs []docker.Container, now time.Time) (map[string]v1.Health, time.Duration) {
 	out := map[string]v1.Health{}
+	var wait time.Duration
 	var stop []string
 	for _, c := range cs {
 		var spec *v1.ServiceSpec
@@ -466,10 +477,16 @@ func (r *Reconciler) health(name string, svc *v1.Service, cs []docker.Container)
 			out[c.ID] = h
 		default:
 			out[c.ID] = v1.HealthNone
+			if left := c.StartedAt.Add(r.cfg.MinReady).Sub(now); left > 0 {
+				out[c.ID] = v1.HealthStarting
+				if wait == 0 || left < wait {
+					wait = left
+				}
+			}
 		}
 	}
 	r.prober.forgetIDs(stop...)
-	return out
+	return out, wait
 }
 
 // apply carries out the plan, up to 4 container operations at once. Failures of one replica
