@@ -694,14 +694,15 @@ func (c *Controller) reconcileTargets(ctx context.Context) (reconcile.Result, er
 		k := Key{KindDNSRecord, rec.Metadata.Name}
 		w := WantedRecords(rec, cl, Owner(c.cfg.Cluster, rec.Metadata.Name))
 		recheck = earliest(recheck, w.RecheckAt)
-		if d, ok := c.applied[k]; !ok || d != w.Digest() {
+		// A record never converged in this term is already queued (or retrying): skip it.
+		if d, ok := c.applied[k]; ok && d != w.Digest() {
 			changed = append(changed, k)
 		}
 	}
 	if c.cfg.NodeRecordsZone != "" {
 		w := WantedNodeRecords(c.cfg.NodeRecordsZone, c.cfg.NodeRecordsTTL, c.cfg.Cluster, cl)
 		recheck = earliest(recheck, w.RecheckAt)
-		if d, ok := c.applied[nodeRecordsKey]; !ok || d != w.Digest() {
+		if d, ok := c.applied[nodeRecordsKey]; ok && d != w.Digest() {
 			changed = append(changed, nodeRecordsKey)
 		}
 	}

@@ -406,3 +406,54 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestTokenNeverInStatus: a refused token shows as APIError, without the token.
+func TestTokenNeverInStatus(t *testing.T) {
+	e := newEnv(t, Config{}, cloudflare.Config{})
+	e.record("www", v1.DNSRecordSpec{Zone: zone, Name: "www.example.com", Type: v1.RecordA, Content: "192.0.2.10"})
+	e.cf.RevokeToken(testToken)
+	res, err := e.ctl.Reconcile(e.ctx, rec("www"))
+	if err != nil || res.RequeueAfter != e.ctl.cfg.Resync {
+		t.Fatalf("refused token: %v %+v (want a resync-paced retry, not a hot loop)", err, res)
+	}
+	c := synced(e.get("www"))
+	if c == nil || c.Reason != v1.ReasonAPIError || !strings.Contains(c.Message, "9109") {
+		t.Fatalf("condition: %+v", c)
+	}
+	b, _ := v1.Encode(e.get("www"))
+	if strings.Contains(string(b), testToken) {
+		t.Fatal("the token is in the object")
+	}
+}
+
+// TestTargetsPassEnqueuesOnlyChanges: the targets pass makes no API call and enqueues only the
+// records whose wanted contents changed.
+func TestTargetsPassEnqueuesOnlyChanges(t *testing.T) {
+	e := newEnv(t, Config{NodeRecordsZone: zone}, cloudflare.Config{})
+	e.node("n1", "10.0.0.1", map[string]string{"role": "lb"}, true)
+	e.node("n2", "10.0.0.2", map[string]string{"role": "lb"}, true)
+	e.lease(v1.LeaseLB, "n1")
+	e.record("lb", v1.DNSRecordSpec{Zone: zone, Name: "lb.example.com", Type: v1.RecordA, Target: &v1.DNSTarget{Lease: v1.LeaseLB}})
+	e.record("lit", v1.DNSRecordSpec{Zone: zone, Name: "lit.example.com", Type: v1.RecordA, Content: "192.0.2.1"})
+	var got []Key
+	e.ctl.enqueue = func(k Key, _ time.Duration) { got = append(got, k) }
+	e.reconcile(rec("lb"))
+	e.reconcile(rec("lit"))
+	e.reconcile(nodeRecordsKey)
+	e.cf.ResetCalls()
+	e.lease(v1.LeaseLB, "n1") // a renewal: same holder
+	if _, err := e.ctl.Reconcile(e.ctx, targetsKey); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 || len(e.cf.Calls()) != 0 {
+		t.Fatalf("renewal: enqueued %v, %d calls", got, len(e.cf.Calls()))
+	}
+	e.lease(v1.LeaseLB, "n2")
+	e.node("n3", "10.0.0.3", nil, true)
+	if _, err := e.ctl.Reconcile(e.ctx, targetsKey); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.cf.Calls()) != 0 || len(got) != 2 || got[0] != rec("lb") || got[1] != nodeRecordsKey {
+		t.Fatalf("holder change and a new node: enqueued %v, %d calls", got, len(e.cf.Calls()))
+	}
+}
