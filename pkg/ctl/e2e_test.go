@@ -322,7 +322,7 @@ func TestNodes(t *testing.T) {
 	if !strings.Contains(r.stdout, "Ready,SchedulingDisabled") {
 		t.Fatalf("cordoned node row: %s", r.stdout)
 	}
-	expect(t, c.run(t, "", "drain", "n2"), 0, "node/n2 drained: its replicas are moving to other nodes\n", "")
+	expect(t, c.run(t, "", "drain", "n2"), 0, "node/n2 draining: its replicas are moving to other nodes\n", "")
 	o, _ = c.st.Get(context.Background(), v1.KindNode, "n2")
 	if n := o.(*v1.Node); !n.Spec.Drain || !n.Spec.Unschedulable {
 		t.Fatalf("drain: %+v", n.Spec)
@@ -536,11 +536,11 @@ func TestDrainWait(t *testing.T) {
 	}()
 	// The progress line is there unless the scheduler beat ctl's first look (a loaded machine).
 	r := c.run(t, "", "drain", "n2", "--wait", "--timeout", "20s")
-	if want := "node/n2 drained: its replicas are moving to other nodes\nn2: 1 replicas left (hello/1)\nnode/n2 has no replicas left\n"; r.code != 0 || r.stderr != "" ||
+	if want := "node/n2 draining: its replicas are moving to other nodes\nn2: 1 replicas left (hello/1)\nnode/n2 has no replicas left\n"; r.code != 0 || r.stderr != "" ||
 		(r.stdout != want && r.stdout != strings.Replace(want, "n2: 1 replicas left (hello/1)\n", "", 1)) {
 		t.Fatalf("drain --wait: %+v", r)
 	}
 	r = c.run(t, "", "drain", "n1", "--wait", "--timeout", "100ms")
-	expect(t, r, 1, "node/n1 drained: its replicas are moving to other nodes\nn1: 2 replicas left (hello/0, hello/1)\n",
+	expect(t, r, 1, "node/n1 draining: its replicas are moving to other nodes\nn1: 2 replicas left (hello/0, hello/1)\n",
 		"error: timed out waiting for node/n1 to drain (left: hello/0, hello/1)\n")
 }

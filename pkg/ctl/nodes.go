@@ -101,7 +101,7 @@ func (a *app) uncordonCommand() *cobra.Command {
 func (a *app) drainCommand() *cobra.Command {
 	var wait bool
 	var timeout time.Duration
-	cmd := a.nodeCommand("drain", "Cordon a node and move its replicas to other nodes", "drained: its replicas are moving to other nodes", "already draining",
+	cmd := a.nodeCommand("drain", "Cordon a node and move its replicas to other nodes", "draining: its replicas are moving to other nodes", "already draining",
 		func(n *v1.Node) bool {
 			if n.Spec.Unschedulable && n.Spec.Drain {
 				return false
