@@ -52,11 +52,11 @@ type Zone struct {
 
 // Call is one request the server received.
 type Call struct {
-	Time time.Time
+	Time time.Time `json:"time"`
 	// Method and Pattern ("GET /zones/{zone_id}/dns_records").
-	Method  string
-	Pattern string
-	Status  int
+	Method  string `json:"method"`
+	Pattern string `json:"pattern"`
+	Status  int    `json:"status"`
 }
 
 // Key returns "METHOD PATTERN".
@@ -363,6 +363,10 @@ func patternOf(path string) string {
 
 // ServeHTTP implements http.Handler. Paths are served with or without the /client/v4 prefix.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		s.serveAdmin(w, r)
+		return
+	}
 	path := strings.TrimPrefix(r.URL.Path, apiPrefix)
 	if path == "" {
 		path = "/"

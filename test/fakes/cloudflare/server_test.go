@@ -292,3 +292,47 @@ func FuzzRecordWrite(f *testing.F) {
 		}
 	})
 }
+
+func TestAdminEndpoints(t *testing.T) {
+	s, api, zid := start(t)
+	base := strings.TrimSuffix(api.BaseURL, "/client/v4")
+	do := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b := new(bytes.Buffer)
+		_, _ = b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if st, _ := do(http.MethodPut, "/_fake/records?zone=example.com", `{"type":"A","name":"op","content":"10.0.0.1","comment":"by hand"}`); st != 200 {
+		t.Fatal(st)
+	}
+	if _, err := api.CreateDNSRecord(context.Background(), cf.ZoneIdentifier(zid), cf.CreateDNSRecordParams{Type: "A", Name: "x", Content: "10.0.0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	st, body := do(http.MethodGet, "/_fake/records?zone=example.com", "")
+	if st != 200 || !strings.Contains(body, `"op.example.com"`) || !strings.Contains(body, `"x.example.com"`) {
+		t.Fatalf("records: %d %s", st, body)
+	}
+	var rep fake.CallsReport
+	_, body = do(http.MethodGet, "/_fake/calls", "")
+	if err := json.Unmarshal([]byte(body), &rep); err != nil || rep.Total != 1 || rep.Writes != 1 || rep.ByKey["POST "+fake.PatternRecords] != 1 {
+		t.Fatalf("calls: %v %+v", err, rep)
+	}
+	if st, _ := do(http.MethodPost, "/_fake/fail?n=1&status=429&retryAfter=2s", ""); st != 200 {
+		t.Fatal(st)
+	}
+	if _, _, err := api.ListDNSRecords(context.Background(), cf.ZoneIdentifier(zid), cf.ListDNSRecordsParams{}); err == nil {
+		t.Fatal("want a 429")
+	}
+	if st, _ := do(http.MethodPost, "/_fake/fail?n=1&status=404", ""); st != 400 {
+		t.Fatalf("fail with 404 accepted: %d", st)
+	}
+	do(http.MethodDelete, "/_fake/calls", "")
+	if n := len(s.Calls()); n != 0 {
+		t.Fatalf("%d calls after reset", n)
+	}
+}
