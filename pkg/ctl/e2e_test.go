@@ -544,3 +544,14 @@ func TestDrainWait(t *testing.T) {
 	expect(t, r, 1, "node/n1 draining: its replicas are moving to other nodes\nn1: 2 replicas left (hello/0, hello/1)\n",
 		"error: timed out waiting for node/n1 to drain (left: hello/0, hello/1)\n")
 }
+
+func TestDeleteWithFinalizer(t *testing.T) {
+	c := newCluster(t)
+	d := &v1.DNSRecord{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindDNSRecord},
+		Metadata: v1.ObjectMeta{Name: "www", Finalizers: []string{"constellation/dns"}},
+		Spec:     v1.DNSRecordSpec{Zone: "example.com", Name: "www.example.com", Type: v1.RecordA, TTL: 60, Content: "192.0.2.1"}}
+	if _, err := c.st.Create(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, c.run(t, "", "delete", "dns", "www"), 0, "dnsrecord/www marked for deletion (waiting for finalizers: constellation/dns)\n", "")
+}
