@@ -1,0 +1,137 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kill kills the node container outright (SIGKILL to everything in it): the machine loses power.
+func (n *Node) Kill(ctx context.Context) error {
+	_, err := run(ctx, "", "docker", "kill", n.Container)
+	return err
+}
+
+// Stop stops the node container gracefully (SIGTERM, then SIGKILL after grace).
+func (n *Node) Stop(ctx context.Context, grace time.Duration) error {
+	_, err := run(ctx, "", "docker", "stop", "-t", fmt.Sprint(int(grace.Seconds())), n.Container)
+	return err
+}
+
+// Start starts a stopped or killed node container again (same IP, same volumes) and waits
+// until it is up.
+func (n *Node) Start(ctx context.Context) error {
+	if _, err := run(ctx, "", "docker", "start", n.Container); err != nil {
+		return err
+	}
+	return n.WaitUp(ctx, n.c.opts.ReadyTimeout)
+}
+
+// Running reports whether the node container runs.
+func (n *Node) Running(ctx context.Context) bool {
+	out, err := run(ctx, "", "docker", "inspect", "-f", "{{.State.Running}}", n.Container)
+	return err == nil && strings.TrimSpace(out) == "true"
+}
+
+// Disconnect cuts the node off the cluster network (a partition: it keeps running, alone).
+func (n *Node) Disconnect(ctx context.Context) error {
+	_, err := run(ctx, "", "docker", "network", "disconnect", "-f", n.c.Network, n.Container)
+	return err
+}
+
+// Connect heals Disconnect, with the node's original IP.
+func (n *Node) Connect(ctx context.Context) error {
+	_, err := run(ctx, "", "docker", "network", "connect", "--ip", n.IP, n.c.Network, n.Container)
+	return err
+}
+
+// DropTraffic makes the node drop every packet from and to the given nodes (all others when
+// none are given) with iptables inside the node, leaving its interface up: a partition seen as
+// timeouts rather than unreachable routes. HealTraffic undoes it.
+func (n *Node) DropTraffic(ctx context.Context, peers ...*Node) error {
+	if len(peers) == 0 {
+		for _, p := range n.c.Nodes {
+			if p != n {
+				peers = append(peers, p)
+			}
+		}
+	}
+	script := "iptables -N CST-E2E 2>/dev/null || true; iptables -F CST-E2E; " +
+		"for c in INPUT OUTPUT FORWARD; do iptables -C $c -j CST-E2E 2>/dev/null || iptables -I $c -j CST-E2E; done; "
+	for _, p := range peers {
+		script += fmt.Sprintf("iptables -A CST-E2E -s %s -j DROP; iptables -A CST-E2E -d %s -j DROP; ", p.IP, p.IP)
+	}
+	_, err := n.Exec(ctx, "sh", "-c", script)
+	return err
+}
+
+// HealTraffic removes DropTraffic's rules.
+func (n *Node) HealTraffic(ctx context.Context) error {
+	_, err := n.Exec(ctx, "sh", "-c", "iptables -F CST-E2E 2>/dev/null || true")
+	return err
+}
+
+// SlowNetwork limits the node's outgoing bandwidth on the cluster network with a token bucket
+// (tc tbf), e.g. rate "256kbit". The kernel here has no netem (CONFIG_NET_SCH_NETEM is off), so
+// added latency, jitter and loss are not available; a tbf queue adds queueing delay only under load.
+func (n *Node) SlowNetwork(ctx context.Context, rate string) error {
+	dev, err := n.NetDev(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = n.Exec(ctx, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst", "16kbit", "latency", "500ms")
+	return err
+}
+
+// ClearNetwork removes SlowNetwork's queue discipline.
+func (n *Node) ClearNetwork(ctx context.Context) error {
+	dev, err := n.NetDev(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = n.Exec(ctx, "tc", "qdisc", "del", "dev", dev, "root")
+	return err
+}
+
+// NetDev returns the name of the node's interface on the cluster network (eth0 at first; a
+// reconnect after Disconnect gives it a new name).
+func (n *Node) NetDev(ctx context.Context) (string, error) {
+	out, err := n.Exec(ctx, "ip", "-o", "-4", "addr", "show")
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 4 && strings.HasPrefix(f[3], n.IP+"/") {
+			return f[1], nil
+		}
+	}
+	return "", fmt.Errorf("node %s: no interface with %s in %q", n.Name, n.IP, out)
+}
+
+// RestartDockerd kills the node's dockerd (its containers stop, as dockerd runs without
+// live-restore); nodeinit starts it again a second later. It returns once it answers again.
+func (n *Node) RestartDockerd(ctx context.Context) error {
+	if _, err := n.Exec(ctx, "sh", "-c", "kill $(cat /var/run/docker.pid)"); err != nil {
+		return err
+	}
+	// Wait for the old one to go, then for the new one.
+	_ = poll(ctx, 30*time.Second, 200*time.Millisecond, func() error {
+		if _, err := n.Docker(ctx, "info", "--format", "{{.ServerVersion}}"); err == nil {
+			return fmt.Errorf("still up")
+		}
+		return nil
+	}, func(err error) error { return err })
+	return n.waitDocker(ctx, 60*time.Second)
+}
+
+// DockerdPID returns the pid of the node's dockerd inside the node.
+func (n *Node) DockerdPID(ctx context.Context) (string, error) {
+	out, err := n.Exec(ctx, "cat", "/var/run/docker.pid")
+	return strings.TrimSpace(out), err
+}
+
+// FillDisk is not offered: the nodes' volumes live on the host's own file system (tens of GB
+// free here), and a size-limited one (tmpfs, loop device) would not survive a node restart.
+// See docs/e2e.md.
