@@ -20,7 +20,7 @@ func (a *app) describeCommand() *cobra.Command {
 		Use:     "describe KIND NAME",
 		Short:   "Show one object in detail: metadata, spec summary, status, conditions, replicas",
 		Example: "  ctl describe svc hello\n  ctl describe node n1",
-		Args:    cobra.RangeArgs(1, 2),
+		Args:    kindArgs("describe", 1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, name, rest := splitKindName(args)
 			if name == "" || len(rest) > 0 {

@@ -28,7 +28,7 @@ func (a *app) getCommand() *cobra.Command {
 		Long: "get prints objects as a table (-o table, the default), a wider table (-o wide) or JSON (-o json).\n" +
 			"KIND is plural, singular or short (svc, dns, rs, no), or routes (what Traefik is told).",
 		Example: "  ctl get services -o wide\n  ctl get svc hello -o json\n  ctl get nodes\n  ctl get svc -l tier=web -w\n  ctl get routes",
-		Args:    cobra.RangeArgs(1, 2),
+		Args:    kindArgs("get", 1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, name, rest := splitKindName(args)
 			if len(rest) > 0 {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 )
 
@@ -40,4 +42,17 @@ func splitKindName(args []string) (kind, name string, rest []string) {
 // ref is how ctl names an object in its output: "service/hello", like kubectl.
 func ref(o v1.Object) string {
 	return strings.ToLower(o.GetTypeMeta().Kind) + "/" + o.GetMetadata().Name
+}
+
+// kindArgs checks a KIND [NAME] argument count with a message that says what is expected.
+func kindArgs(verb string, minArgs, maxArgs int) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < minArgs {
+			return fmt.Errorf("%s needs a kind: one of %s, routes", verb, v1.KindNames())
+		}
+		if len(args) > maxArgs {
+			return fmt.Errorf("%s takes KIND [NAME], got %d arguments", verb, len(args))
+		}
+		return nil
+	}
 }

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -108,5 +109,18 @@ func TestObjectDiffIgnoresStatusAndStoreMetadata(t *testing.T) {
 	d, _ = objectDiff("secrets/db", nil, sec)
 	if strings.Contains(d, "hunter2") {
 		t.Fatal("diff printed a secret value")
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a\nb\r\n\n  c  ", "a; b; c"},
+		{"unknown command \"gt\" for \"ctl\"\n\nDid you mean this?\n\tget\n", `unknown command "gt" for "ctl" (did you mean get?)`},
+		{"unknown command \"de\" for \"ctl\"\n\nDid you mean this?\n\tdelete\n\tdescribe\n", `unknown command "de" for "ctl" (did you mean delete or describe?)`},
+	} {
+		if got := oneLine(errors.New(tc.in)); got != tc.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

@@ -224,9 +224,17 @@ func (a *app) explain(err error) error {
 	return err
 }
 
-// oneLine folds a message onto one line.
+// oneLine folds a message onto one line; cobra's "Did you mean this?" block becomes a suffix.
 func oneLine(err error) string {
-	s := strings.TrimSpace(err.Error())
-	s = strings.ReplaceAll(s, "\r", "")
-	return strings.ReplaceAll(s, "\n", "; ")
+	s := strings.ReplaceAll(err.Error(), "\r", "")
+	if head, sugg, ok := strings.Cut(s, "\n\nDid you mean this?\n"); ok {
+		s = head + " (did you mean " + strings.Join(strings.Fields(sugg), " or ") + "?)"
+	}
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
