@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -94,6 +95,10 @@ type Config struct {
 	// were declared dead and refute. Default 15s.
 	GossipToTheDeadTime time.Duration
 
+	// DigestInterval is how often a node re-announces its replica digest in its metadata when
+	// its replicas changed; a node whose copy differs pulls the full state after one more
+	// DigestInterval. Default 1s.
+	DigestInterval time.Duration
 	// ReconnectInterval is how often this node tries to reach nodes declared dead (not those
 	// that left), so that a partition that lasted longer than GossipToTheDeadTime still heals.
 	// Default 10s; 0 turns it off.
@@ -136,6 +141,7 @@ func DefaultConfig() Config {
 		TCPTimeout:              5 * time.Second,
 		DeadNodeReclaimTime:     5 * time.Second,
 		GossipToTheDeadTime:     15 * time.Second,
+		DigestInterval:          time.Second,
 		ReconnectInterval:       10 * time.Second,
 		ReconnectTimeout:        24 * time.Hour,
 		MaxMessageSize:          1024,
@@ -182,6 +188,7 @@ func (c *Config) validate() error {
 	pos("pushPullInterval", c.PushPullInterval)
 	pos("tcpTimeout", c.TCPTimeout)
 	pos("tombstoneTTL", c.TombstoneTTL)
+	pos("digestInterval", c.DigestInterval)
 	if c.ProbeTimeout > 0 && c.ProbeInterval > 0 && 2*c.ProbeTimeout >= c.ProbeInterval {
 		bad("probeTimeout", "must be below probeInterval/2 (%s) so indirect nacks return in time, got %s", c.ProbeInterval/2, c.ProbeTimeout)
 	}
@@ -216,7 +223,9 @@ func (c *Config) validate() error {
 		bad("now", "required")
 	}
 	if len(errs) == 0 {
-		if b, err := encodeMeta(c.meta(true)); err != nil {
+		m := c.meta(true)
+		m.Digest = digest{Epoch: math.MaxInt64, Seq: math.MaxUint64, Hash: math.MaxUint64}
+		if b, err := encodeMeta(m); err != nil {
 			bad("labels", "%v", err)
 		} else if len(b) > memberlist.MetaMaxSize {
 			bad("labels", "node metadata is %d bytes, memberlist allows %d: use fewer or shorter labels", len(b), memberlist.MetaMaxSize)

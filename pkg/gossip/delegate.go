@@ -18,9 +18,10 @@ func (d *delegate) g() *Gossip { return (*Gossip)(d) }
 func (d *delegate) NodeMeta(limit int) []byte {
 	g := d.g()
 	g.mu.Lock()
-	leaving := g.leaving
+	meta := g.cfg.meta(g.leaving)
+	meta.Digest = g.nodes[g.cfg.NodeName].digest()
 	g.mu.Unlock()
-	b, err := encodeMeta(g.cfg.meta(leaving))
+	b, err := encodeMeta(meta)
 	if err != nil || len(b) > limit {
 		// validate() checked the size with the leave flag set, so this cannot happen.
 		g.log.Error("node metadata does not fit", "bytes", len(b), "limit", limit, "err", err)
@@ -70,7 +71,7 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 		return
 	}
 	g.metrics.pushPull.WithLabelValues("received").Inc()
-	g.mergeState(ws)
+	g.mergeState(ws, join)
 }
 
 // events is Gossip seen as memberlist's EventDelegate. memberlist calls it with its node lock
@@ -97,8 +98,15 @@ func (e *events) NotifyUpdate(m *memberlist.Node) {
 	g.setMember(m, true)
 }
 
+func (g *Gossip) requestSync(r syncReq) {
+	select {
+	case g.syncCh <- r:
+	default: // the loop is busy; the digest or the periodic push/pull will catch up
+	}
+}
+
 func (g *Gossip) setMember(m *memberlist.Node, alive bool) {
-	n, leaving := g.nodeFromMember(m)
+	n, leaving, d := g.nodeFromMember(m)
 	now := g.cfg.Now()
 	g.mu.Lock()
 	old := g.members[m.Name]
@@ -115,14 +123,19 @@ func (g *Gossip) setMember(m *memberlist.Node, alive bool) {
 	if old != nil && old.node.State == n.State {
 		n.LastChange = old.node.LastChange
 	}
-	g.members[m.Name] = &member{node: n, leaving: leaving || (!alive && old != nil && old.leaving)}
-	back := alive && old != nil && !old.node.Alive && m.Name != g.cfg.NodeName
+	g.members[m.Name] = &member{node: n, leaving: leaving || (!alive && old != nil && old.leaving), digest: d}
+	self := m.Name == g.cfg.NodeName
+	back := alive && !self && old != nil && !old.node.Alive
+	behind := alive && !self && g.nodes[m.Name].behind(d)
 	g.mu.Unlock()
-	if back {
-		select {
-		case g.syncCh <- n.Gossip:
-		default:
-		}
+	switch {
+	case back:
+		// A node that comes back (restart, healed partition): exchange full state at once
+		// instead of at the next periodic push/pull.
+		g.requestSync(syncReq{node: m.Name, addr: n.Gossip, due: now, force: true})
+	case behind:
+		// Its broadcasts may still be on their way: look again a little later.
+		g.requestSync(syncReq{node: m.Name, addr: n.Gossip, due: now.Add(g.cfg.DigestInterval)})
 	}
 	if !alive {
 		g.metrics.events.WithLabelValues(n.State).Inc()

@@ -1,8 +1,10 @@
 package gossip
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log"
 	"log/slog"
 	"net"
@@ -39,10 +41,11 @@ type Gossip struct {
 	keys    *memberlist.Keyring // nil without encryption
 	stop    chan struct{}
 	done    chan struct{}
-	syncCh  chan string // gossip addresses of nodes that came back, for a full state exchange
+	syncCh  chan syncReq // nodes to exchange full state with
 
 	shutdownOnce sync.Once
 	reconnecting atomic.Bool
+	syncing      atomic.Bool
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -50,6 +53,57 @@ type Gossip struct {
 	nodes   map[string]*nodeState // replica state per node, ourselves included
 	members map[string]*member    // what memberlist told us about each node
 	leaving bool
+	// announced is the replica version last put in our metadata.
+	announced digest
+}
+
+// digest summarises one node's replica state in its memberlist metadata: its epoch, its
+// highest sequence number and a hash of its live entries. A node whose copy differs pulls the
+// node's full state: that repairs what the broadcasts missed (a lost packet, an epidemic that
+// died out) within DigestInterval plus one round trip, instead of waiting for the periodic
+// push/pull.
+type digest struct {
+	Epoch int64  `json:"e,omitempty"`
+	Seq   uint64 `json:"q,omitempty"`
+	Hash  uint64 `json:"h,omitempty"`
+}
+
+func (st *nodeState) digest() digest {
+	var h uint64
+	for k, e := range st.entries {
+		if e.Deleted {
+			continue
+		}
+		f := fnv.New64a()
+		f.Write([]byte(k.service))
+		var b [12]byte
+		binary.LittleEndian.PutUint32(b[:4], uint32(k.index))
+		binary.LittleEndian.PutUint64(b[4:], e.Seq)
+		f.Write(b[:])
+		h ^= f.Sum64()
+	}
+	return digest{Epoch: st.epoch, Seq: st.seq, Hash: h}
+}
+
+// behind reports whether a node announcing d has replicas our copy st lacks.
+func (st *nodeState) behind(d digest) bool {
+	if d.Epoch == 0 {
+		return false // an agent that does not announce digests
+	}
+	if st == nil || d.Epoch > st.epoch {
+		return true
+	}
+	if d.Epoch < st.epoch || d.Seq < st.seq {
+		return false
+	}
+	return d.Seq > st.seq || d.Hash != st.digest().Hash
+}
+
+// syncReq asks the loop for a full state exchange with a node, not before due.
+type syncReq struct {
+	node, addr string
+	due        time.Time
+	force      bool // exchange even if its digest says we are up to date
 }
 
 // nodeState is what we know of one node's replicas: live entries and tombstones, each with the
@@ -69,7 +123,8 @@ type rkey struct {
 // member is what memberlist events told us about a node.
 type member struct {
 	node    observed.Node
-	leaving bool // its last metadata announced a graceful leave
+	leaving bool   // its last metadata announced a graceful leave
+	digest  digest // its last announced replica digest
 }
 
 func newNodeState(epoch int64) *nodeState {
@@ -96,7 +151,7 @@ func New(cfg Config, set *observed.Set, logger *slog.Logger, reg prometheus.Regi
 		set:     set,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		syncCh:  make(chan string, 64),
+		syncCh:  make(chan syncReq, 256),
 		epoch:   cfg.Now().UnixNano(),
 		nodes:   map[string]*nodeState{},
 		members: map[string]*member{},
@@ -218,7 +273,7 @@ func (g *Gossip) Members() []observed.Node {
 	ms := g.ml.Members()
 	out := make([]observed.Node, 0, len(ms))
 	for _, m := range ms {
-		n, _ := g.nodeFromMember(m)
+		n, _, _ := g.nodeFromMember(m)
 		n.Alive, n.State = true, StateAlive
 		out = append(out, n)
 	}
@@ -424,9 +479,11 @@ func (g *Gossip) localState() []byte {
 
 // mergeState folds a remote full state in. The sender is the authority on its own replicas: its
 // own entry replaces ours when it is at least as recent. Entries it relays about third nodes
-// are merged one by one by sequence number. The sender's own entries that were news to us are
-// passed on by broadcast: a node that just joined through us may not have reached everyone.
-func (g *Gossip) mergeState(ws wireState) {
+// are merged one by one by sequence number. What was news to us is passed on by broadcast, as
+// if it had come by gossip: the periodic exchange repairs what the epidemic missed. During a
+// join only the sender's own entries are passed on (the joiner learns the whole cluster's
+// state at once and must not re-broadcast all of it).
+func (g *Gossip) mergeState(ws wireState, join bool) {
 	var rebroadcast []wireNodeState
 	var relay []*broadcast
 	changed := map[string][]observed.Replica{}
@@ -454,7 +511,7 @@ func (g *Gossip) mergeState(ws wireState) {
 			for _, e := range ns.Entries {
 				k := rkey{e.Service, e.Index}
 				g.putEntryLocked(fresh, k, e)
-				if authoritative && (st == nil || st.epoch != ns.Epoch || st.entries[k].Seq < e.Seq) {
+				if (authoritative || !join) && (st == nil || st.epoch != ns.Epoch || st.entries[k].Seq < e.Seq) {
 					if b := g.broadcastLocked(ns.Node, ns.Epoch, e); b != nil {
 						relay = append(relay, b)
 					}
@@ -472,7 +529,7 @@ func (g *Gossip) mergeState(ws wireState) {
 				}
 				g.putEntryLocked(st, k, e)
 				any = true
-				if authoritative {
+				if authoritative || !join {
 					if b := g.broadcastLocked(ns.Node, ns.Epoch, e); b != nil {
 						relay = append(relay, b)
 					}
@@ -521,24 +578,33 @@ func (g *Gossip) loop() {
 	defer close(g.done)
 	gc := time.NewTicker(min(g.cfg.TombstoneTTL/4, 30*time.Second))
 	defer gc.Stop()
+	announce := time.NewTicker(g.cfg.DigestInterval)
+	defer announce.Stop()
+	tick := time.NewTicker(g.cfg.DigestInterval / 4)
+	defer tick.Stop()
 	var reconnect <-chan time.Time
 	if g.cfg.ReconnectInterval > 0 {
 		t := time.NewTicker(g.cfg.ReconnectInterval)
 		defer t.Stop()
 		reconnect = t.C
 	}
+	pending := map[string]syncReq{}
 	for {
 		select {
 		case <-g.stop:
 			return
 		case <-gc.C:
 			g.collectTombstones()
-		case addr := <-g.syncCh:
-			// A push/pull with the node that came back: both sides get each other's state at
-			// once instead of at the next periodic exchange.
-			if _, err := g.ml.Join([]string{addr}); err != nil {
-				g.log.Debug("state exchange with returning node", "address", addr, "err", err)
+		case <-announce.C:
+			g.announce()
+		case r := <-g.syncCh:
+			if old, ok := pending[r.node]; ok && old.due.Before(r.due) {
+				r.due = old.due
+				r.force = r.force || old.force
 			}
+			pending[r.node] = r
+		case <-tick.C:
+			g.runSyncs(pending)
 		case <-reconnect:
 			// Dials to a machine that is down can take TCPTimeout each: not in this loop.
 			if g.reconnecting.CompareAndSwap(false, true) {
@@ -549,6 +615,56 @@ func (g *Gossip) loop() {
 			}
 		}
 	}
+}
+
+// announce puts our current replica digest in our metadata when it changed. Memberlist
+// spreads metadata with its own alive messages, at most once per DigestInterval here however
+// fast replicas flap.
+func (g *Gossip) announce() {
+	g.mu.Lock()
+	d := g.nodes[g.cfg.NodeName].digest()
+	changed := d != g.announced
+	if changed {
+		g.announced = d
+	}
+	g.mu.Unlock()
+	if changed {
+		// The timeout only bounds the wait for the broadcast to leave; the update stands.
+		_ = g.ml.UpdateNode(g.cfg.DigestInterval / 4)
+	}
+}
+
+// runSyncs starts one due full state exchange (one at a time: each is a TCP round trip).
+func (g *Gossip) runSyncs(pending map[string]syncReq) {
+	now := g.cfg.Now()
+	for name, r := range pending {
+		if r.due.After(now) {
+			continue
+		}
+		if !r.force && !g.isBehind(name) {
+			delete(pending, name) // the broadcasts caught up meanwhile
+			continue
+		}
+		if !g.syncing.CompareAndSwap(false, true) {
+			return
+		}
+		delete(pending, name)
+		g.metrics.syncs.Inc()
+		go func() {
+			defer g.syncing.Store(false)
+			if _, err := g.ml.Join([]string{r.addr}); err != nil {
+				g.log.Debug("full state exchange", "node", r.node, "address", r.addr, "err", err)
+			}
+		}()
+		return
+	}
+}
+
+func (g *Gossip) isBehind(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m := g.members[name]
+	return m != nil && m.node.Alive && g.nodes[name].behind(m.digest)
 }
 
 func (g *Gossip) reconnect() {
@@ -653,8 +769,9 @@ func (g *Gossip) keyring(f func(*memberlist.Keyring) error) error {
 	return nil
 }
 
-// nodeFromMember converts a memberlist node, decoding its metadata.
-func (g *Gossip) nodeFromMember(m *memberlist.Node) (observed.Node, bool) {
+// nodeFromMember converts a memberlist node, decoding its metadata: it also returns whether
+// the node announced a graceful leave and its replica digest.
+func (g *Gossip) nodeFromMember(m *memberlist.Node) (observed.Node, bool, digest) {
 	n := observed.Node{Name: m.Name, Gossip: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))}
 	meta, err := decodeMeta(m.Meta, memberlist.MetaMaxSize)
 	if err != nil {
@@ -663,14 +780,14 @@ func (g *Gossip) nodeFromMember(m *memberlist.Node) (observed.Node, bool) {
 			g.log.Warn("dropped malformed node metadata", "node", m.Name, "err", err)
 		}
 		n.Advertise = m.Addr.String()
-		return n, false
+		return n, false, digest{}
 	}
 	n.Advertise = meta.Advertise
 	if n.Advertise == "" {
 		n.Advertise = m.Addr.String()
 	}
 	n.API, n.Raft, n.Version, n.Labels = meta.API, meta.Raft, meta.Version, meta.Labels
-	return n, meta.Leaving
+	return n, meta.Leaving, meta.Digest
 }
 
 // broadcast is one update message in the transmit queue. A newer update of the same replica

@@ -114,6 +114,8 @@ type nodeMeta struct {
 	Version   string            `json:"v,omitempty"`
 	// Leaving announces a graceful leave, so that the others report "left", not "dead".
 	Leaving bool `json:"lv,omitempty"`
+	// Digest summarises the node's replica state (anti-entropy).
+	Digest digest `json:"d,omitzero"`
 }
 
 func encode(kind byte, body any) ([]byte, error) {

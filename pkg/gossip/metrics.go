@@ -15,6 +15,7 @@ type metrics struct {
 	broadcasts  prometheus.Counter
 	pushPull    *prometheus.CounterVec
 	events      *prometheus.CounterVec
+	syncs       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, g *Gossip) (*metrics, error) {
@@ -45,7 +46,11 @@ func newMetrics(reg prometheus.Registerer, g *Gossip) (*metrics, error) {
 			Help: "Membership events: join, update, dead, left.",
 		}, []string{"event"}),
 	}
-	m.collectors = []prometheus.Collector{m.received, m.dropped, m.sendDropped, m.broadcasts, m.pushPull, m.events,
+	m.syncs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "constellation_gossip_state_syncs_total",
+		Help: "Full state exchanges started because a node came back or its digest showed we missed its updates.",
+	})
+	m.collectors = []prometheus.Collector{m.syncs, m.received, m.dropped, m.sendDropped, m.broadcasts, m.pushPull, m.events,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "constellation_gossip_members",
 			Help: "Alive members, this node included.",

@@ -25,7 +25,7 @@ func newBare(t testing.TB, name string, now func() time.Time) *Gossip {
 	g := &Gossip{
 		cfg: cfg, log: slog.New(slog.DiscardHandler), set: observed.NewSet(),
 		epoch: 100, nodes: map[string]*nodeState{}, members: map[string]*member{},
-		syncCh: make(chan string, 64), stop: make(chan struct{}), done: make(chan struct{}),
+		syncCh: make(chan syncReq, 64), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	g.nodes[name] = newNodeState(g.epoch)
 	var err error
@@ -129,31 +129,31 @@ func TestMergeState(t *testing.T) {
 	g.applyUpdate(wireUpdate{Node: "b", Epoch: 5, Entry: entry("web", 1, 2, "running")})
 
 	// c relays an older view of b: per-entry merge, nothing lost.
-	g.mergeState(wireState{From: "c", Nodes: []wireNodeState{{Node: "b", Epoch: 5, Seq: 1, Entries: []wireReplica{entry("web", 0, 1, "running")}}}})
+	g.mergeState(wireState{From: "c", Nodes: []wireNodeState{{Node: "b", Epoch: 5, Seq: 1, Entries: []wireReplica{entry("web", 0, 1, "running")}}}}, false)
 	if got := summary(g.set.Replicas()); got != "b/web/0/running b/web/1/running" {
 		t.Fatalf("after relay: %q", got)
 	}
 	// b itself says web/1 is gone (its tombstone was collected): authoritative replace.
-	g.mergeState(wireState{From: "b", Nodes: []wireNodeState{{Node: "b", Epoch: 5, Seq: 4, Entries: []wireReplica{entry("web", 0, 3, "exited")}}}})
+	g.mergeState(wireState{From: "b", Nodes: []wireNodeState{{Node: "b", Epoch: 5, Seq: 4, Entries: []wireReplica{entry("web", 0, 3, "exited")}}}}, false)
 	if got := summary(g.set.Replicas()); got != "b/web/0/exited" {
 		t.Fatalf("after authoritative state: %q", got)
 	}
 	// An old epoch relayed by c is ignored; a newer one replaces.
-	g.mergeState(wireState{From: "c", Nodes: []wireNodeState{{Node: "b", Epoch: 4, Seq: 9, Entries: []wireReplica{entry("old", 0, 9, "running")}}}})
+	g.mergeState(wireState{From: "c", Nodes: []wireNodeState{{Node: "b", Epoch: 4, Seq: 9, Entries: []wireReplica{entry("old", 0, 9, "running")}}}}, false)
 	if got := summary(g.set.Replicas()); got != "b/web/0/exited" {
 		t.Fatalf("after old epoch: %q", got)
 	}
 	g.mergeState(wireState{From: "c", Nodes: []wireNodeState{
 		{Node: "b", Epoch: 7, Seq: 1, Entries: []wireReplica{entry("new", 0, 1, "running")}},
 		{Node: "c", Epoch: 3, Seq: 1, Entries: []wireReplica{entry("web", 2, 1, "running")}},
-	}})
+	}}, false)
 	if got := summary(g.set.Replicas()); got != "b/new/0/running c/web/2/running" {
 		t.Fatalf("after new epoch: %q", got)
 	}
 	// Someone holds a newer epoch of ours: we move past it and re-announce.
 	g.SetLocalReplicas([]observed.Replica{replica("a", "web", 5, v1.ReplicaRunning)})
 	g.queue.Reset()
-	g.mergeState(wireState{From: "c", Nodes: []wireNodeState{{Node: "a", Epoch: 500, Seq: 1}}})
+	g.mergeState(wireState{From: "c", Nodes: []wireNodeState{{Node: "a", Epoch: 500, Seq: 1}}}, false)
 	if g.epoch != 501 || g.nodes["a"].epoch != 501 || g.queue.NumQueued() != 1 {
 		t.Fatalf("epoch %d, queued %d", g.epoch, g.queue.NumQueued())
 	}
@@ -176,7 +176,7 @@ func TestLocalStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.mergeState(ws)
+	b.mergeState(ws, true)
 	if got := summary(b.set.Replicas()); got != "c/db/0/running a/web/1/running" {
 		t.Fatalf("b after push/pull: %q", got)
 	}

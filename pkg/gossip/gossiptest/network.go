@@ -92,6 +92,8 @@ type Transport struct {
 	streamCh chan net.Conn
 	down     atomic.Bool
 
+	// PacketsLost counts packets to this node lost because its receive buffer was full.
+	PacketsLost atomic.Int64
 	// PacketsSent, BytesSent and StreamsOpened count what this node sent.
 	PacketsSent   atomic.Int64
 	BytesSent     atomic.Int64
@@ -133,6 +135,7 @@ func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 		select {
 		case dst.packetCh <- p:
 		default: // receive buffer full: lost
+			dst.PacketsLost.Add(1)
 		}
 	}
 	if lat > 0 {
