@@ -321,7 +321,7 @@ func (c *Client) Delete(ctx context.Context, kind, name string) (v1.Object, erro
 	}
 	o, err := DecodeObject(b)
 	if err != nil {
-		return nil, nil //nolint:nilerr // the delete happened; an unexpected body does not undo it
+		return nil, nil // the delete happened; an unexpected body does not undo it
 	}
 	return o, nil
 }

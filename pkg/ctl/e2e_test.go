@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,16 @@ const token = "e2e-token"
 type cluster struct {
 	st  *store.Memory
 	url string
+
+	mu sync.Mutex
+	// before, when set, runs before the API server handles each request (to inject races).
+	before func(*http.Request)
+}
+
+func (c *cluster) setBefore(f func(*http.Request)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.before = f
 }
 
 func newCluster(t *testing.T, opts ...func(*apiserver.Config)) *cluster {
@@ -65,9 +76,19 @@ func newCluster(t *testing.T, opts ...func(*apiserver.Config)) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api)
+	c := &cluster{st: st}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		before := c.before
+		c.mu.Unlock()
+		if before != nil {
+			before(r)
+		}
+		api.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
-	return &cluster{st: st, url: srv.URL}
+	c.url = srv.URL
+	return c
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
@@ -293,26 +314,33 @@ func TestNodes(t *testing.T) {
 		t.Fatalf("quorum note: %q", r.stderr)
 	}
 
-	// cordon races with an agent rewriting the node's status: compare-and-swap retries.
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ctx.Err() == nil; i++ {
-			o, err := c.st.Get(ctx, v1.KindNode, "n1")
-			if err != nil {
-				return
-			}
-			n := o.(*v1.Node)
-			n.Status.GossipState = []string{"alive", "suspect"}[i%2]
-			_, _ = c.st.UpdateStatus(ctx, n)
-			time.Sleep(2 * time.Millisecond) // far busier than an agent, which writes every few seconds
+	// An agent rewrites the node's status between ctl's read and its write, three times: the
+	// compare-and-swap fails with 409 and ctl reads again.
+	races := 0
+	c.setBefore(func(r *http.Request) {
+		if r.Method != http.MethodPut || r.URL.Path != "/apis/v1/nodes/n1" || races == 3 {
+			return
 		}
-	}()
+		races++
+		o, err := c.st.Get(r.Context(), v1.KindNode, "n1")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		n := o.(*v1.Node)
+		n.Status.GossipState = fmt.Sprintf("alive-%d", races)
+		if _, err := c.st.UpdateStatus(r.Context(), n); err != nil {
+			t.Error(err)
+		}
+	})
 	expect(t, c.run(t, "", "cordon", "n1"), 0, "node/n1 cordoned\n", "")
-	cancel()
-	wg.Wait()
+	c.setBefore(nil)
+	if races != 3 {
+		t.Fatalf("%d injected conflicts, want 3", races)
+	}
+	if o, _ := c.st.Get(context.Background(), v1.KindNode, "n1"); o.(*v1.Node).Status.GossipState != "alive-3" {
+		t.Fatal("cordon overwrote the agent's status")
+	}
 	expect(t, c.run(t, "", "cordon", "n1"), 0, "node/n1 already cordoned\n", "")
 	o, _ := c.st.Get(context.Background(), v1.KindNode, "n1")
 	if !o.(*v1.Node).Spec.Unschedulable {
@@ -401,9 +429,12 @@ func TestApplyWait(t *testing.T) {
 		s.Status.Conditions = []v1.Condition{{Type: v1.ServiceReady, Status: v1.ConditionTrue, Reason: v1.ReasonAllReplicasReady, LastTransitionTime: created}}
 	})
 	r := c.run(t, helloV2, "apply", "-f", "-", "--wait", "--timeout", "30s")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "service/hello created\nhello: 0/2 ready, 0 updated\n") ||
-		!strings.Contains(r.stdout, "hello: 1/2 ready, 1 updated\n") || !strings.HasSuffix(r.stdout, "service/hello rolled out: 2/2 ready\n") {
+	// Which progress lines appear depends on how fast ctl looks; their order does not.
+	if r.code != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, "service/hello created\n") || !strings.HasSuffix(r.stdout, "service/hello rolled out: 2/2 ready\n") {
 		t.Fatalf("apply --wait: %+v", r)
+	}
+	if p0, p1 := strings.Index(r.stdout, "hello: 0/2 ready"), strings.Index(r.stdout, "hello: 1/2 ready, 1 updated"); p0 > p1 && p1 >= 0 {
+		t.Fatalf("progress out of order:\n%s", r.stdout)
 	}
 	cancel()
 
