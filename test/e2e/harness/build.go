@@ -52,7 +52,7 @@ func prepare(ctx context.Context, logf func(string, ...any)) (*Artifacts, error)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "cst-e2e-artifacts-")
+	dir, err := os.MkdirTemp("", fmt.Sprintf("cst-e2e-artifacts-%d-", os.Getpid()))
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,16 @@ func Sweep(ctx context.Context, logf func(string, ...any)) {
 		_ = removeRun(ctx, id)
 	}
 	sweepCgroups(logf)
+	// Build artifacts of processes that died before their Cleanup.
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "cst-e2e-artifacts-*"))
+	for _, d := range dirs {
+		f := strings.Split(filepath.Base(d), "-")
+		if len(f) >= 5 {
+			if pid, err := strconv.Atoi(f[3]); err == nil && !processAlive(pid) {
+				_ = os.RemoveAll(d)
+			}
+		}
+	}
 }
 
 func parseLabels(s string) map[string]string {
@@ -188,4 +198,21 @@ func unregisterLive(c *Cluster) {
 	liveMu.Lock()
 	delete(live, c)
 	liveMu.Unlock()
+}
+
+// Cleanup removes the process's build artifacts and closes any cluster still open (call it
+// from TestMain after m.Run).
+func Cleanup() {
+	liveMu.Lock()
+	cs := make([]*Cluster, 0, len(live))
+	for c := range live {
+		cs = append(cs, c)
+	}
+	liveMu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	if prepared != nil && prepared.Dir != "" {
+		_ = os.RemoveAll(prepared.Dir)
+	}
 }

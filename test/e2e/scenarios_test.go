@@ -1,0 +1,422 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/client"
+	"github.com/constellation-sh/constellation/test/e2e/harness"
+)
+
+// Scenario 1: a stack of several Services applied with ctl from outside the cluster; every route
+// answers through every load-balancer node.
+func TestScenario1StackThroughEveryLB(t *testing.T) {
+	c := startCluster(t, harness.Options{})
+	ctx := ctxFor(t, 10*time.Minute)
+	for _, n := range c.Nodes {
+		if err := n.WaitReady(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applyStack(t, ctx, c, c.Nodes[len(c.Nodes)-1])
+	for _, name := range stackServices {
+		if _, err := harness.WaitServiceReady(ctx, c.Nodes, name, 2*time.Minute, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Now()
+	checkRoutes(t, ctx, c.LBs(), time.Minute)
+	t.Logf("%d routes answer through %d load balancers (%s after Ready)", len(stackRoutes), len(c.LBs()), time.Since(t0).Round(time.Millisecond))
+	if out, err := c.Ctl(ctx, c.Nodes[0], "get", "services"); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("ctl get services:\n%s", out)
+	}
+}
+
+// Scenario 2: a node with replicas killed: its endpoints leave every LB's Traefik, replacements
+// start on the other nodes, the Service is Ready again; the node comes back without duplicates.
+func TestScenario2NodeKilled(t *testing.T) {
+	c := startCluster(t, harness.Options{})
+	ctx := ctxFor(t, 10*time.Minute)
+	const svc, host = "e2e-fo", "fo.e2e.test"
+	if err := putService(ctx, c.Nodes[0], echoService(svc, "constellation-test/echo:1", 3, host)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := harness.WaitServiceReady(ctx, c.Nodes, svc, 2*time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := failoverTrial(t, ctx, c, svc, host, 20)
+	t.Logf("trial: %s", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Scenario 3: the raft leader killed during a stream of applies: no acknowledged write is lost,
+// and writes resume.
+func TestScenario3LeaderKilled(t *testing.T) {
+	c := startCluster(t, harness.Options{})
+	ctx := ctxFor(t, 10*time.Minute)
+	var lead *harness.Node
+	if err := waitUntil(ctx, time.Minute, func() (err error) { lead, err = leader(ctx, c, c.Nodes); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("raft leader: %s", lead.Name)
+	survivors := others(c.Nodes, lead)
+
+	type ack struct {
+		name string
+		at   time.Time
+	}
+	var (
+		mu      sync.Mutex
+		acked   []ack
+		failed  int
+		stop    = make(chan struct{})
+		done    = make(chan struct{})
+		killed  time.Time
+		targets = c.Nodes
+	)
+	go func() { // the stream: one write at a time, rotating over the nodes, each with a 3s deadline
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			mu.Lock()
+			n := targets[i%len(targets)]
+			mu.Unlock()
+			name := fmt.Sprintf("e2e-w-%05d", i)
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			_, err := n.Client().Put(wctx, secret(name, i), client.PutOptions{})
+			cancel()
+			mu.Lock()
+			if err == nil {
+				acked = append(acked, ack{name, time.Now()})
+			} else {
+				failed++
+			}
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(3 * time.Second)
+	mu.Lock()
+	killed = time.Now()
+	targets = survivors // a client would notice the dead node and move on; the cluster must still answer
+	before := len(acked)
+	mu.Unlock()
+	if err := lead.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(15 * time.Second)
+	close(stop)
+	<-done
+
+	mu.Lock()
+	defer mu.Unlock()
+	var firstAfter time.Time
+	maxGap, prev := time.Duration(0), time.Time{}
+	for _, a := range acked {
+		if !prev.IsZero() && a.at.Sub(prev) > maxGap {
+			maxGap = a.at.Sub(prev)
+		}
+		prev = a.at
+		if firstAfter.IsZero() && a.at.After(killed) {
+			firstAfter = a.at
+		}
+	}
+	t.Logf("writes: %d acknowledged (%d before the kill), %d failed; longest gap between acknowledgements %s", len(acked), before, failed, maxGap.Round(time.Millisecond))
+	if firstAfter.IsZero() {
+		t.Fatalf("no write acknowledged in the 15s after killing leader %s", lead.Name)
+	}
+	t.Logf("writes resumed %s after the kill", firstAfter.Sub(killed).Round(time.Millisecond))
+
+	for _, n := range survivors {
+		have, err := secretNames(ctx, n, "e2e-w-")
+		if err != nil {
+			t.Fatalf("%s: list secrets: %v", n.Name, err)
+		}
+		var lost []string
+		for _, a := range acked {
+			if !have[a.name] {
+				lost = append(lost, a.name)
+			}
+		}
+		if len(lost) > 0 {
+			t.Errorf("%s: %d acknowledged writes lost: %v", n.Name, len(lost), lost[:min(10, len(lost))])
+		}
+	}
+	// The old leader comes back and catches up.
+	if err := lead.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitUntil(ctx, time.Minute, func() error {
+		have, err := secretNames(ctx, lead, "e2e-w-")
+		if err != nil {
+			return err
+		}
+		for _, a := range acked {
+			if !have[a.name] {
+				return fmt.Errorf("%s lacks %s", lead.Name, a.name)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("old leader did not catch up: %v", err)
+	}
+}
+
+// Scenario 4: a minority node partitioned (its traffic to and from the other nodes dropped): it
+// cannot write, it does not hold a lease it cannot renew, and after healing it catches up.
+func TestScenario4MinorityPartition(t *testing.T) {
+	c := startCluster(t, harness.Options{})
+	ctx := ctxFor(t, 10*time.Minute)
+	var lead *harness.Node
+	if err := waitUntil(ctx, time.Minute, func() (err error) { lead, err = leader(ctx, c, c.Nodes); return err }); err != nil {
+		t.Fatal(err)
+	}
+	// Partition a follower that is not the first node, so n1 stays in the majority.
+	var minority *harness.Node
+	for _, n := range c.Nodes[1:] {
+		if n != lead {
+			minority = n
+		}
+	}
+	majority := others(c.Nodes, minority)
+	t.Logf("leader %s; partitioning %s", lead.Name, minority.Name)
+	if err := minority.DropTraffic(ctx); err != nil {
+		t.Fatal(err)
+	}
+	healed := false
+	heal := func() {
+		if !healed {
+			healed = true
+			if err := minority.HealTraffic(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer heal()
+
+	// The minority cannot write.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err := minority.Client().Put(wctx, secret("e2e-p-minority", 0), client.PutOptions{})
+	cancel()
+	if err == nil {
+		t.Errorf("a write through the partitioned %s was acknowledged", minority.Name)
+	} else {
+		t.Logf("write through %s refused as expected: %v", minority.Name, err)
+	}
+	// The majority writes.
+	for i := range 10 {
+		if err := waitUntil(ctx, 20*time.Second, func() error {
+			_, err := majority[i%len(majority)].Client().Put(ctx, secret(fmt.Sprintf("e2e-p-%02d", i), i), client.PutOptions{})
+			return err
+		}); err != nil {
+			t.Fatalf("majority write %d: %v", i, err)
+		}
+	}
+	// No lease is held by the minority once its term could have run out.
+	if err := waitUntil(ctx, time.Minute, func() error {
+		lr, err := majority[0].Client().List(ctx, v1.KindLease, "")
+		if err != nil {
+			return err
+		}
+		for _, o := range lr.Items {
+			l := o.(*v1.Lease)
+			if l.Spec.HolderIdentity == minority.Name {
+				return fmt.Errorf("leases/%s still held by the partitioned %s", l.Metadata.Name, minority.Name)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	heal()
+	if err := waitUntil(ctx, time.Minute, func() error {
+		have, err := secretNames(ctx, minority, "e2e-p-")
+		if err != nil {
+			return err
+		}
+		if len(have) < 10 || have["e2e-p-minority"] {
+			return fmt.Errorf("%s sees %d of 10 majority writes (and minority write: %v)", minority.Name, len(have), have["e2e-p-minority"])
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("after healing: %v", err)
+	}
+}
+
+// Scenario 5: a rolling update under steady load through every LB: zero failed requests.
+func TestScenario5RollingUpdate(t *testing.T) {
+	c := startCluster(t, harness.Options{})
+	ctx := ctxFor(t, 10*time.Minute)
+	const svc, host = "e2e-roll", "roll.e2e.test"
+	if err := putService(ctx, c.Nodes[0], echoService(svc, "constellation-test/echo:1", 3, host)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := harness.WaitServiceReady(ctx, c.Nodes, svc, 2*time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkOne(t, ctx, c.LBs(), host, "echo 1")
+	load := harness.StartLoad(lbTargets(c.LBs(), host, "echo"), 25, 2*time.Second)
+	time.Sleep(3 * time.Second)
+	t0 := time.Now()
+	if err := putService(ctx, c.Nodes[0], echoService(svc, "constellation-test/echo:2", 3, host)); err != nil {
+		load.Stop()
+		t.Fatal(err)
+	}
+	_, err := harness.WaitServiceReady(ctx, c.Nodes, svc, 3*time.Minute, func(s *v1.Service) error {
+		if s.Status.UpdatedReplicas != 3 {
+			return fmt.Errorf("updatedReplicas %d of 3", s.Status.UpdatedReplicas)
+		}
+		return nil
+	})
+	rolled := time.Since(t0)
+	if err == nil {
+		// Only the new version answers once the rollout is done.
+		err = waitUntil(ctx, 30*time.Second, func() error {
+			for _, lb := range c.LBs() {
+				for range 6 {
+					_, body, err := lb.Get(ctx, host, "/")
+					if err != nil || len(body) < 6 || body[:6] != "echo 2" {
+						return fmt.Errorf("%s answered %.30q %v", lb.Name, body, err)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	time.Sleep(3 * time.Second)
+	st := load.Stop()
+	t.Logf("rollout echo:1 -> echo:2 in %s; load: %s; answers: %v", rolled.Round(time.Millisecond), st, st.Bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Failed != 0 {
+		t.Errorf("%d of %d requests failed during the rolling update", st.Failed, st.Sent)
+	}
+}
+
+// Scenario 6: all nodes killed at once and started again: every object is back and every Service
+// Ready, and the routes answer through every LB.
+func TestScenario6AllNodesRestarted(t *testing.T) {
+	c := startCluster(t, harness.Options{})
+	ctx := ctxFor(t, 15*time.Minute)
+	applyStack(t, ctx, c, c.Nodes[0])
+	for i := range 20 {
+		if _, err := c.Nodes[i%len(c.Nodes)].Client().Put(ctx, secret(fmt.Sprintf("e2e-r-%02d", i), i), client.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkRoutes(t, ctx, c.LBs(), time.Minute)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for _, n := range c.Nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = n.Kill(ctx) }()
+	}
+	wg.Wait()
+	errs := make([]error, len(c.Nodes))
+	for i, n := range c.Nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = n.Start(ctx) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("all nodes killed and up again in %s", time.Since(t0).Round(time.Millisecond))
+	for _, n := range c.Nodes {
+		if err := n.WaitReady(ctx, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	have, err := secretNames(ctx, c.Nodes[0], "e2e-r-")
+	if err != nil || len(have) != 20 {
+		t.Fatalf("after the restart: %d of 20 secrets (%v)", len(have), err)
+	}
+	for _, name := range stackServices {
+		if _, err := harness.WaitServiceReady(ctx, c.Nodes, name, 3*time.Minute, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkRoutes(t, ctx, c.LBs(), time.Minute)
+	t.Logf("every Service Ready and every route answering %s after the restart", time.Since(t0).Round(time.Millisecond))
+}
+
+func checkOne(t *testing.T, ctx context.Context, lbs []*harness.Node, host, expect string) {
+	t.Helper()
+	for _, lb := range lbs {
+		waitFor(t, time.Minute, host+" through "+lb.Name, func() error {
+			code, body, err := lb.Get(ctx, host, "/")
+			if err != nil {
+				return err
+			}
+			if code != 200 || len(body) < len(expect) || body[:len(expect)] != expect {
+				return fmt.Errorf("status %d body %.40q", code, body)
+			}
+			return nil
+		})
+	}
+}
+
+// TestBenchFailover is hack/bench-failover-e2e: scenario 2 repeated on one cluster
+// (CONSTELLATION_E2E_TRIALS, default 10), printing each trial and min/median/max.
+func TestBenchFailover(t *testing.T) {
+	if os.Getenv("CONSTELLATION_E2E_BENCH") == "" {
+		t.Skip("failover benchmark: run hack/bench-failover-e2e (sets CONSTELLATION_E2E=1 CONSTELLATION_E2E_BENCH=1)")
+	}
+	trials := 10
+	if v, err := strconv.Atoi(os.Getenv("CONSTELLATION_E2E_TRIALS")); err == nil && v > 0 {
+		trials = v
+	}
+	c := startCluster(t, harness.Options{})
+	ctx := ctxFor(t, time.Duration(trials)*5*time.Minute+5*time.Minute)
+	const svc, host = "e2e-bench", "bench.e2e.test"
+	if err := putService(ctx, c.Nodes[0], echoService(svc, "constellation-test/echo:1", 3, host)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := harness.WaitServiceReady(ctx, c.Nodes, svc, 2*time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	var results []trial
+	for i := 1; i <= trials; i++ {
+		r, err := failoverTrial(t, ctx, c, svc, host, 20)
+		fmt.Printf("trial %2d: %s\n", i, r)
+		if err != nil {
+			t.Fatalf("trial %d: %v", i, err)
+		}
+		results = append(results, r)
+	}
+	stat := func(name string, f func(trial) float64, unit string) {
+		v := make([]float64, len(results))
+		for i, r := range results {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		med := v[len(v)/2]
+		if len(v)%2 == 0 {
+			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
+		fmt.Printf("%-32s min %8.2f  median %8.2f  max %8.2f %s\n", name, v[0], med, v[len(v)-1], unit)
+	}
+	fmt.Printf("failover over %d trials (3 nodes, %d LBs, load 20 req/s per LB):\n", len(results), len(c.LBs()))
+	stat("endpoints gone from every LB", func(r trial) float64 { return r.Gone.Seconds() }, "s")
+	stat("replacements Ready", func(r trial) float64 { return r.Ready.Seconds() }, "s")
+	stat("failed requests", func(r trial) float64 { return float64(r.Load.Failed) }, "")
+	stat("rejoin without duplicates", func(r trial) float64 { return r.Rejoin.Seconds() }, "s")
+}
