@@ -35,6 +35,14 @@ const (
 	NodeReady ConditionType = "Ready"
 )
 
+// Reasons for the Node Ready condition, set by the status controller from gossip.
+const (
+	ReasonNodeAlive   = "GossipAlive"
+	ReasonNodeDead    = "NodeDead"
+	ReasonNodeLeft    = "NodeLeft"
+	ReasonNodeUnknown = "NodeStatusUnknown"
+)
+
 // NodeStatus is what the cluster observes of the node.
 type NodeStatus struct {
 	ObservedGeneration int64         `json:"observedGeneration,omitempty"`
