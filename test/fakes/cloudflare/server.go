@@ -383,10 +383,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		}
 	}
-	status, env, hdr := s.handle(r, path)
-	call := Call{Time: s.now(), Method: r.Method, Pattern: patternOf(path), Status: status}
+	status, env, hdr, call := s.handle(r, path)
 	s.mu.Lock()
-	s.calls = append(s.calls, call)
 	onCall := s.onCall
 	s.mu.Unlock()
 	for k, v := range hdr {
@@ -409,9 +407,18 @@ func ok(result any, info *resultInfo) (int, envelope, http.Header) {
 	return http.StatusOK, envelope{Success: true, Errors: []apiError{}, Messages: []apiError{}, Result: result, ResultInfo: info}, nil
 }
 
-func (s *Server) handle(r *http.Request, path string) (int, envelope, http.Header) {
+// handle answers a request and logs the call in the same critical section, so a test that sees
+// the effect of a call also sees the call counted.
+func (s *Server) handle(r *http.Request, path string) (status int, env envelope, hdr http.Header, call Call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	status, env, hdr = s.handleLocked(r, path)
+	call = Call{Time: s.now(), Method: r.Method, Pattern: patternOf(path), Status: status}
+	s.calls = append(s.calls, call)
+	return status, env, hdr, call
+}
+
+func (s *Server) handleLocked(r *http.Request, path string) (int, envelope, http.Header) {
 
 	if f := &s.failMode; f.status != 0 && f.remaining != 0 {
 		if f.remaining > 0 {
