@@ -188,3 +188,25 @@ func TestNodeStatesAndWanted(t *testing.T) {
 		t.Fatal("digests of different wants are equal")
 	}
 }
+
+// BenchmarkCompute plans 200 wanted records against 200 observed (half drifted, 20 foreign).
+func BenchmarkCompute(b *testing.B) {
+	var want, have []cloudflare.Record
+	for i := range 200 {
+		name := fmt.Sprintf("n%d.example.com", i%50)
+		want = append(want, r("", "A", name, fmt.Sprintf("10.0.%d.%d", i/250, i%250)))
+		content := fmt.Sprintf("10.0.%d.%d", i/250, i%250)
+		if i%2 == 0 {
+			content = fmt.Sprintf("10.9.%d.%d", i/250, i%250)
+		}
+		have = append(have, r(fmt.Sprint(i), "A", name, content))
+	}
+	for i := range 20 {
+		have = append(have, r(fmt.Sprint("f", i), "TXT", fmt.Sprintf("n%d.example.com", i), "x", "foreign"))
+	}
+	var p Plan
+	for b.Loop() {
+		p = Compute(want, have, own)
+	}
+	b.ReportMetric(float64(p.Changes()), "writes/plan")
+}
