@@ -757,8 +757,8 @@ type recordBody struct {
 	ID       string          `json:"id"`
 }
 
-// DecodeRecordBody decodes a create or update request body as the fake does. Exported for fuzzing.
-func DecodeRecordBody(b []byte) (recordBody, error) {
+// decodeRecordBody decodes a create or update request body as the fake does.
+func decodeRecordBody(b []byte) (recordBody, error) {
 	var body recordBody
 	err := json.Unmarshal(b, &body)
 	return body, err
@@ -769,7 +769,7 @@ func (s *Server) writeRecordLocked(r *http.Request, z *zone, cur *Record, patch 
 	if err != nil {
 		return fail(http.StatusBadRequest, apiError{Code: 9207, Message: "Request body is invalid."})
 	}
-	body, err := DecodeRecordBody(raw)
+	body, err := decodeRecordBody(raw)
 	if err != nil {
 		return fail(http.StatusBadRequest, apiError{Code: 9207, Message: "Request body is invalid."})
 	}
