@@ -457,3 +457,25 @@ func TestTargetsPassEnqueuesOnlyChanges(t *testing.T) {
 		t.Fatalf("holder change and a new node: enqueued %v, %d calls", got, len(e.cf.Calls()))
 	}
 }
+
+func TestZoneNotFoundAndConfig(t *testing.T) {
+	e := newEnv(t, Config{}, cloudflare.Config{})
+	e.record("x", v1.DNSRecordSpec{Zone: "nope.org", Name: "x.nope.org", Type: v1.RecordA, Content: "192.0.2.1"})
+	res := e.reconcile(rec("x"))
+	if c := synced(e.get("x")); c == nil || c.Reason != v1.ReasonZoneNotFound || res.RequeueAfter != e.ctl.cfg.Resync {
+		t.Fatalf("missing zone: %+v %+v", c, res)
+	}
+	// Deleting a record whose zone does not exist does not hang on the finalizer.
+	if _, err := e.st.Delete(e.ctx, v1.KindDNSRecord, "x", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(rec("x"))
+	if _, err := e.st.Get(e.ctx, v1.KindDNSRecord, "x"); err == nil {
+		t.Fatal("record kept by its finalizer")
+	}
+	for _, cfg := range []Config{{Cluster: "a-cluster-name-too-long"}, {Cluster: "Bad_Name"}, {NodeRecordsZone: "nodot"}, {NodeRecordsTTL: 5}} {
+		if _, err := New(e.st, nil, e.client, cfg); err == nil {
+			t.Errorf("config %+v accepted", cfg)
+		}
+	}
+}
