@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -59,10 +60,33 @@ type testNode struct {
 }
 
 type cluster struct {
-	t     testing.TB
-	net   *network
+	t   testing.TB
+	net *network
+	cfg func(*Config)
+
+	mu sync.Mutex
+	// guarded by mu (the slice is fixed; each node's s field changes on stop and start):
 	nodes []*testNode
-	cfg   func(*Config)
+}
+
+// store returns member i's store, or nil while it is stopped.
+func (c *cluster) store(i int) *Store {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i].s
+}
+
+// running returns the indexes of running members.
+func (c *cluster) running() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for i, nd := range c.nodes {
+		if nd.s != nil {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -99,12 +123,10 @@ func testConfig(name, dir, addr string) Config {
 func newCluster(t testing.TB, n int, tune func(*Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, net: &network{cut: map[[2]uint64]bool{}}, cfg: tune}
-	base := t.TempDir()
-	for i := range n {
-		nd := &testNode{name: fmt.Sprintf("n%d", i), dir: filepath.Join(base, fmt.Sprintf("n%d", i)), addr: freeAddr(t)}
-		c.nodes = append(c.nodes, nd)
-	}
 	t.Cleanup(c.closeAll)
+	for range n {
+		c.add()
+	}
 	c.start(0, nil)
 	for i := 1; i < n; i++ {
 		c.start(i, []string{c.nodes[0].api.URL})
@@ -115,6 +137,23 @@ func newCluster(t testing.TB, n int, tune func(*Config)) *cluster {
 	}
 	c.waitVoters(min(want, 5))
 	return c
+}
+
+// add adds a member, not started, with an API server for its join handler.
+func (c *cluster) add() {
+	i := len(c.nodes)
+	nd := &testNode{name: fmt.Sprintf("n%d", i), dir: filepath.Join(c.t.TempDir(), fmt.Sprintf("n%d", i)), addr: freeAddr(c.t)}
+	nd.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := c.store(i)
+		if s == nil {
+			http.Error(w, "stopped", http.StatusServiceUnavailable)
+			return
+		}
+		s.JoinHandler().ServeHTTP(w, r)
+	}))
+	c.mu.Lock()
+	c.nodes = append(c.nodes, nd)
+	c.mu.Unlock()
 }
 
 func (c *cluster) start(i int, join []string) {
@@ -131,19 +170,19 @@ func (c *cluster) start(i int, join []string) {
 	}
 	f := c.net.drop
 	s.tr.drop.Store(&f)
+	c.mu.Lock()
 	nd.s = s
-	if nd.api == nil {
-		nd.api = httptest.NewServer(s.JoinHandler())
-	} else {
-		nd.api.Config.Handler = s.JoinHandler()
-	}
+	c.mu.Unlock()
 }
 
 // stop closes member i (a clean stop; the process-level test does kill -9).
 func (c *cluster) stop(i int) {
-	if s := c.nodes[i].s; s != nil {
+	c.mu.Lock()
+	s := c.nodes[i].s
+	c.nodes[i].s = nil
+	c.mu.Unlock()
+	if s != nil {
 		_ = s.Close()
-		c.nodes[i].s = nil
 	}
 }
 
@@ -152,18 +191,14 @@ func (c *cluster) restart(i int) { c.start(i, nil) }
 func (c *cluster) closeAll() {
 	for i, nd := range c.nodes {
 		c.stop(i)
-		if nd.api != nil {
-			nd.api.Close()
-		}
+		nd.api.Close()
 	}
 }
 
 func (c *cluster) ids() []uint64 {
 	var out []uint64
-	for _, nd := range c.nodes {
-		if nd.s != nil {
-			out = append(out, nd.s.ID())
-		}
+	for _, i := range c.running() {
+		out = append(out, c.store(i).ID())
 	}
 	return out
 }
@@ -175,21 +210,16 @@ func (c *cluster) leader() int {
 	for time.Now().Before(deadline) {
 		lead := -1
 		agree := true
-		for i, nd := range c.nodes {
-			if nd.s == nil {
-				continue
-			}
-			if nd.s.Role() == v1.RaftLeader {
+		for _, i := range c.running() {
+			if s := c.store(i); s != nil && s.Role() == v1.RaftLeader {
 				lead = i
 			}
 		}
 		if lead >= 0 {
-			id := c.nodes[lead].s.ID()
-			for _, nd := range c.nodes {
-				if nd.s != nil {
-					if m, ok := nd.s.Leader(); !ok || m.ID != id {
-						agree = false
-					}
+			id := c.store(lead).ID()
+			for _, i := range c.running() {
+				if m, ok := c.store(i).Leader(); !ok || m.ID != id {
+					agree = false
 				}
 			}
 			if agree {
@@ -207,13 +237,11 @@ func (c *cluster) waitVoters(n int) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		ok := true
-		for _, nd := range c.nodes {
-			if nd.s == nil {
-				continue
-			}
-			nd.s.mu.Lock()
-			conf := nd.s.conf
-			nd.s.mu.Unlock()
+		for _, i := range c.running() {
+			s := c.store(i)
+			s.mu.Lock()
+			conf := s.conf
+			s.mu.Unlock()
 			if len(conf.GetVoters()) != n || len(conf.GetVotersOutgoing()) != 0 {
 				ok = false
 			}
@@ -224,10 +252,8 @@ func (c *cluster) waitVoters(n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	var roles []string
-	for _, nd := range c.nodes {
-		if nd.s != nil {
-			roles = append(roles, fmt.Sprintf("%s:%v", nd.name, nd.s.Members()))
-		}
+	for _, i := range c.running() {
+		roles = append(roles, fmt.Sprintf("%s:%v", c.nodes[i].name, c.store(i).Members()))
 	}
 	c.t.Fatalf("cluster did not reach %d voters within 30s: %v", n, roles)
 }
@@ -237,26 +263,11 @@ func (c *cluster) waitConverged() int64 {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		var revs []int64
-		for _, nd := range c.nodes {
-			if nd.s != nil {
-				nd.s.mu.Lock()
-				revs = append(revs, nd.s.revision)
-				nd.s.mu.Unlock()
-			}
-		}
+		revs := c.revisions()
 		if slices.Min(revs) == slices.Max(revs) {
 			// Give a last in-flight batch a chance to land, then re-check.
 			time.Sleep(3 * c.tick())
-			same := true
-			for _, nd := range c.nodes {
-				if nd.s != nil {
-					nd.s.mu.Lock()
-					same = same && nd.s.revision == revs[0]
-					nd.s.mu.Unlock()
-				}
-			}
-			if same {
+			if again := c.revisions(); slices.Equal(again, revs) {
 				return revs[0]
 			}
 		}
@@ -264,6 +275,18 @@ func (c *cluster) waitConverged() int64 {
 	}
 	c.t.Fatal("members did not converge within 30s")
 	return 0
+}
+
+func (c *cluster) revisions() []int64 {
+	var revs []int64
+	for _, i := range c.running() {
+		if s := c.store(i); s != nil {
+			s.mu.Lock()
+			revs = append(revs, s.revision)
+			s.mu.Unlock()
+		}
+	}
+	return revs
 }
 
 func (c *cluster) tick() time.Duration { return 20 * time.Millisecond }

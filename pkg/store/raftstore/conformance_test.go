@@ -9,7 +9,7 @@ import (
 
 func TestConformanceOneNode(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return newCluster(t, 1, nil).nodes[0].s
+		return newCluster(t, 1, nil).store(0)
 	})
 }
 
@@ -18,6 +18,6 @@ func TestConformanceOneNode(t *testing.T) {
 func TestConformanceThreeNodes(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		c := newCluster(t, 3, nil)
-		return c.nodes[(c.leader()+1)%3].s
+		return c.store((c.leader() + 1) % 3)
 	})
 }

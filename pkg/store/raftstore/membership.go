@@ -268,30 +268,28 @@ func (s *Store) membershipLoop() {
 			return
 		case <-t.C:
 		}
-		promote := s.planPromotion(s.node.Status())
-		if len(promote) == 0 {
+		changes, what := s.planVoters(s.node.Status())
+		if len(changes) == 0 {
 			continue
 		}
-		changes := make([]*pb.ConfChangeSingle, len(promote))
-		for i, id := range promote {
-			changes[i] = change(pb.ConfChangeType_ConfChangeAddNode, id)
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*s.cfg.PromoteInterval)
-		_, err := s.proposeConfChange(ctx, "promote learners", changes, nil)
+		_, err := s.proposeConfChange(ctx, what, changes, nil)
 		cancel()
 		if err != nil && !errors.Is(err, store.ErrClosed) {
-			s.log.Warn("promoting learners failed", "ids", promote, "err", err)
+			s.log.Warn("voter change failed", "change", what, "err", err)
 		} else if err == nil {
-			s.log.Info("promoted learners to voters", "ids", promote)
+			s.log.Info("voters changed", "change", what)
 		}
 	}
 }
 
-// planPromotion picks learners to promote: one when voters are even, two when odd, and only
-// learners whose log is within a few entries of the leader's and that answered recently.
-func (s *Store) planPromotion(st raft.Status) []uint64 {
+// planVoters decides voter changes, as the leader: learners whose log is within a few entries
+// of the leader's and that answered recently are promoted, one when voters are even, two when
+// odd, up to cfg.MaxVoters; with an even number of voters and no learner to promote, the
+// voter furthest behind is demoted (two voters only add a way to lose quorum).
+func (s *Store) planVoters(st raft.Status) ([]*pb.ConfChangeSingle, string) {
 	if st.RaftState != raft.StateLeader || len(st.Config.Voters[1]) > 0 || st.HardState == nil {
-		return nil
+		return nil, ""
 	}
 	voters := len(st.Config.Voters[0])
 	var ready []uint64
@@ -306,10 +304,30 @@ func (s *Store) planPromotion(st raft.Status) []uint64 {
 	if voters%2 == 0 {
 		need = 1
 	}
-	if voters+need > s.cfg.MaxVoters || len(ready) < need {
-		return nil
+	if voters+need <= s.cfg.MaxVoters && len(ready) >= need {
+		var out []*pb.ConfChangeSingle
+		for _, id := range ready[:need] {
+			out = append(out, change(pb.ConfChangeType_ConfChangeAddNode, id))
+		}
+		return out, fmt.Sprintf("promote %x", ready[:need])
 	}
-	return ready[:need]
+	if voters%2 == 1 || voters < 2 {
+		return nil, ""
+	}
+	var victim uint64
+	var victimMatch uint64
+	for id := range st.Config.Voters[0] {
+		if id == st.ID {
+			continue
+		}
+		if pr := st.Progress[id]; victim == 0 || pr.Match < victimMatch || (pr.Match == victimMatch && id < victim) {
+			victim, victimMatch = id, pr.Match
+		}
+	}
+	if victim == 0 {
+		return nil, ""
+	}
+	return []*pb.ConfChangeSingle{change(pb.ConfChangeType_ConfChangeAddLearnerNode, victim)}, fmt.Sprintf("demote %x", victim)
 }
 
 // JoinHandler serves POST /cluster/join: a new node asks to be added as a learner. The caller

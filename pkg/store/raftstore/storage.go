@@ -33,15 +33,15 @@ var (
 	bucketObjects = []byte("objects")
 	bucketMembers = []byte("members")
 
-	keyNodeID    = []byte("nodeID")
-	keyClusterID = []byte("clusterID")
-	keyHardState = []byte("hardState")
-	keyConfState = []byte("confState")
-	keyApplied   = []byte("applied")
-	keyRevision  = []byte("revision")
+	keyNodeID       = []byte("nodeID")
+	keyClusterID    = []byte("clusterID")
+	keyHardState    = []byte("hardState")
+	keyConfState    = []byte("confState")
+	keyApplied      = []byte("applied")
+	keyRevision     = []byte("revision")
 	keyCompactIndex = []byte("compactIndex")
 	keyCompactTerm  = []byte("compactTerm")
-	keyPeers     = []byte("joinPeers")
+	keyPeers        = []byte("joinPeers")
 )
 
 // Member is one member of the cluster as the log records it.
@@ -98,17 +98,17 @@ func openDB(dir string) (*bolt.DB, error) {
 
 // diskState is what Open recovers from the file.
 type diskState struct {
-	nodeID    uint64
-	clusterID string
-	hard      *pb.HardState
-	conf      *pb.ConfState
-	applied   uint64
-	revision  int64
+	nodeID       uint64
+	clusterID    string
+	hard         *pb.HardState
+	conf         *pb.ConfState
+	applied      uint64
+	revision     int64
 	compactIndex uint64
 	compactTerm  uint64
-	entries   []*pb.Entry
-	members   map[uint64]Member
-	joinPeers []Member
+	entries      []*pb.Entry
+	members      map[uint64]Member
+	joinPeers    []Member
 }
 
 // initialized reports whether this node has raft state (so it must restart, not bootstrap).

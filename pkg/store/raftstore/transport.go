@@ -113,16 +113,19 @@ type transportConfig struct {
 	clusterID func() string
 	log       *slog.Logger
 	met       *metrics
+	// propTimeout bounds how long a forwarded proposal waits to be stepped.
+	propTimeout time.Duration
 }
 
 type transport struct {
-	cfg  transportConfig
-	ln   net.Listener
-	id   uint64    // set by start, before any goroutine reads it
-	node raft.Node // set by start, before any goroutine reads it
-	ctx  context.Context // ends when the transport closes
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	cfg   transportConfig
+	ln    net.Listener
+	id    uint64          // set by start, before any goroutine reads it
+	node  raft.Node       // set by start, before any goroutine reads it
+	ctx   context.Context // ends when the transport closes
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	props chan *pb.Message // forwarded proposals, stepped apart from the streams
 	// drop, when set (tests), decides which outgoing messages are lost.
 	drop atomic.Pointer[func(*pb.Message) bool]
 
@@ -143,7 +146,7 @@ func newTransport(cfg transportConfig) (*transport, error) {
 		ln = tls.NewListener(ln, cfg.serverTLS)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &transport{cfg: cfg, ln: ln, ctx: ctx, stop: stop, peers: map[uint64]*peer{}, inbound: map[net.Conn]struct{}{}}, nil
+	return &transport{cfg: cfg, ln: ln, ctx: ctx, stop: stop, props: make(chan *pb.Message, peerQueue), peers: map[uint64]*peer{}, inbound: map[net.Conn]struct{}{}}, nil
 }
 
 func (t *transport) addr() string { return t.ln.Addr().String() }
@@ -158,8 +161,9 @@ func (t *transport) start(id uint64, node raft.Node) {
 		go p.run()
 	}
 	t.mu.Unlock()
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.acceptLoop()
+	go t.stepProposals()
 }
 
 func (t *transport) acceptLoop() {
@@ -227,6 +231,7 @@ func (t *transport) serve(c net.Conn) error {
 	if _, err := c.Write([]byte{helloOK}); err != nil {
 		return err
 	}
+	t.cfg.log.Debug("raft peer accepted", "peer", idString(h.From), "snapshot", h.Snapshot)
 	if h.Snapshot {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Minute))
 		b, err := readFrame(r, maxSnapshotFrame)
@@ -253,8 +258,36 @@ func (t *transport) serve(c net.Conn) error {
 		if err != nil {
 			return err
 		}
+		if m.GetType() == pb.MsgProp {
+			// A forwarded proposal blocks in Step while this node knows no leader: never
+			// let it stall the stream (heartbeats behind it would trigger elections).
+			select {
+			case t.props <- m:
+			default:
+				t.cfg.met.messagesDropped.WithLabelValues("proposal_backlog").Inc()
+			}
+			continue
+		}
 		if err := t.node.Step(t.ctx, m); err != nil {
 			return err
+		}
+	}
+}
+
+// stepProposals steps forwarded proposals, each for at most propTimeout: a proposal that
+// cannot be taken by then is dropped (its proposer times out, as when a leader loses it).
+func (t *transport) stepProposals() {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case m := <-t.props:
+			ctx, cancel := context.WithTimeout(t.ctx, t.cfg.propTimeout)
+			if err := t.node.Step(ctx, m); err != nil {
+				t.cfg.met.messagesDropped.WithLabelValues("proposal_timeout").Inc()
+			}
+			cancel()
 		}
 	}
 }
@@ -438,6 +471,7 @@ func (p *peer) run() {
 			continue
 		}
 		backoff = 50 * time.Millisecond
+		p.t.cfg.log.Debug("raft peer connected", "peer", idString(p.id), "queued", len(p.q))
 		err = p.writeLoop(c)
 		_ = c.Close()
 		if err == nil {
