@@ -218,17 +218,25 @@ func waitRollout(ctx context.Context, c *client.Client, applied *v1.Service, out
 		}
 		return false, nil
 	}
+	// The watch starts from the Service's own resourceVersion; when that revision has been
+	// compacted away (410), the next round reads the list instead, whose revision is current.
+	fromList := false
 	for {
-		o, err := c.Get(ctx, v1.KindService, name)
+		s, rv, err := readService(ctx, c, name, fromList)
 		if err != nil {
 			return waitErr(ctx, name, err, last)
 		}
-		s := o.(*v1.Service)
 		if stop, err := check(s); stop {
 			return err
 		}
+		fromList = false
 		wctx, cancel := context.WithCancel(ctx)
-		events, err := c.Watch(wctx, v1.KindService, client.WatchOptions{ResourceVersion: s.Metadata.ResourceVersion})
+		events, err := c.Watch(wctx, v1.KindService, client.WatchOptions{ResourceVersion: rv})
+		if client.IsGone(err) {
+			cancel()
+			fromList = true
+			continue
+		}
 		if err != nil {
 			cancel()
 			return waitErr(ctx, name, err, last)
@@ -238,6 +246,7 @@ func waitRollout(ctx context.Context, c *client.Client, applied *v1.Service, out
 			for ev := range events {
 				switch ev.Type {
 				case client.ErrorEvent:
+					fromList = client.IsGone(ev.Err)
 					return false, nil // re-read and watch again
 				case client.Deleted:
 					if ev.Object.GetMetadata().Name == name {
@@ -265,6 +274,28 @@ func waitRollout(ctx context.Context, c *client.Client, applied *v1.Service, out
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// readService returns the Service and a revision to watch from: its own resourceVersion, or,
+// fromList, the list's (current) revision.
+func readService(ctx context.Context, c *client.Client, name string, fromList bool) (*v1.Service, string, error) {
+	if !fromList {
+		o, err := c.Get(ctx, v1.KindService, name)
+		if err != nil {
+			return nil, "", err
+		}
+		return o.(*v1.Service), o.GetMetadata().ResourceVersion, nil
+	}
+	l, err := c.List(ctx, v1.KindService, "")
+	if err != nil {
+		return nil, "", err
+	}
+	for _, o := range l.Items {
+		if o.GetMetadata().Name == name {
+			return o.(*v1.Service), l.ResourceVersion, nil
+		}
+	}
+	return nil, "", fmt.Errorf("services/%s: not found", name)
 }
 
 func waitErr(ctx context.Context, name string, err error, last string) error {

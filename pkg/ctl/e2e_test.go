@@ -48,7 +48,11 @@ func (c *cluster) setBefore(f func(*http.Request)) {
 
 func newCluster(t *testing.T, opts ...func(*apiserver.Config)) *cluster {
 	t.Helper()
-	st := store.NewMemory(store.WithClock(func() time.Time { return created }))
+	return newClusterStore(t, store.NewMemory(store.WithClock(func() time.Time { return created })), opts...)
+}
+
+func newClusterStore(t *testing.T, st *store.Memory, opts ...func(*apiserver.Config)) *cluster {
+	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	routes := `[{"entryPoints":["web"],"rule":"Host(` + "`hello.example.com`" + `) && PathPrefix(` + "`/`" + `)","service":"hello","servers":["10.0.0.1:32768","10.0.0.2:32771"]}]`
 	cfg := apiserver.Config{
@@ -586,3 +590,75 @@ func TestDeleteWithFinalizer(t *testing.T) {
 	}
 	expect(t, c.run(t, "", "delete", "dns", "www"), 0, "dnsrecord/www marked for deletion (waiting for finalizers: constellation/dns)\n", "")
 }
+
+// apply --wait on a Service unchanged for longer than the store's watch history: its own
+// resourceVersion is compacted (410), so ctl reads the list's revision and still sees the rollout.
+func TestApplyWaitAfterCompaction(t *testing.T) {
+	c := newClusterStore(t, store.NewMemory(store.WithClock(func() time.Time { return created }), store.WithHistory(3)))
+	c.run(t, helloV2, "apply", "-f", "-")
+	for i := range 5 {
+		c.run(t, strings.Replace(helloV2, `"name":"hello"`, fmt.Sprintf(`"name":"filler-%d"`, i), 1), "apply", "-f", "-")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go statusWriter(ctx, c.st, "hello", func(s *v1.Service) {
+		s.Status.ReadyReplicas, s.Status.UpdatedReplicas = 2, 2
+		s.Status.Conditions = []v1.Condition{{Type: v1.ServiceReady, Status: v1.ConditionTrue, LastTransitionTime: created}}
+	})
+	r := c.run(t, helloV2, "apply", "-f", "-", "--wait", "--timeout", "20s")
+	if r.code != 0 || !strings.HasSuffix(r.stdout, "service/hello rolled out: 2/2 ready\n") {
+		t.Fatalf("apply --wait after compaction: %+v", r)
+	}
+}
+
+// get -w reconnects after the server closes the watch; when the revision it stopped at has been
+// compacted meanwhile (410), it lists again, shows the objects as they are, and goes on.
+func TestGetWatchRelistsAfterCompaction(t *testing.T) {
+	c := newClusterStore(t, store.NewMemory(store.WithClock(func() time.Time { return created }), store.WithHistory(2)),
+		func(cfg *apiserver.Config) { cfg.WatchTimeout = 50 * time.Millisecond })
+	c.run(t, helloV2, "apply", "-f", "-")
+	var watches int
+	c.setBefore(func(r *http.Request) {
+		if r.URL.Query().Get("watch") != "true" {
+			return
+		}
+		watches++
+		if watches != 2 {
+			return
+		}
+		// While ctl reconnects, more changes than the history keeps.
+		for i := 3; i <= 6; i++ {
+			o, err := c.st.Get(r.Context(), v1.KindService, "hello")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s := o.(*v1.Service)
+			s.Spec.Replicas = ptr(int32(i))
+			if _, err := c.st.Update(r.Context(), s); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	var out, errb syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int)
+	go func() { done <- ctl.Run(ctx, []string{"get", "svc", "-w"}, c.env("", &out, &errb, nil)) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "0/6") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	want := "NAME    IMAGE     READY   UP-TO-DATE   STATUS    AGE\n" +
+		"hello   hello:2   0/2     0            Pending   60m\n" +
+		"hello   hello:2   0/6     0            Pending   60m\n"
+	if out.String() != want {
+		t.Fatalf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

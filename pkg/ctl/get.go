@@ -153,50 +153,86 @@ func (a *app) get(ctx context.Context, kindArg, name string, o getOptions) error
 // revision seen, so nothing is missed or printed twice.
 func (a *app) watch(ctx context.Context, c *client.Client, info v1.KindInfo, name, rv string, o getOptions, t table) error {
 	widths := t.widths()
-	p := printers[info.Kind]
 	for {
-		events, err := c.Watch(ctx, info.Kind, client.WatchOptions{ResourceVersion: rv, Selector: o.selector})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		for ev := range events {
-			if ev.Type == client.ErrorEvent {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("watch %s: %w", info.Plural, ev.Err)
-			}
-			obj := ev.Object
-			if r := obj.GetMetadata().ResourceVersion; r != "" {
-				rv = r
-			}
-			if name != "" && obj.GetMetadata().Name != name {
-				continue
-			}
-			if o.output == "json" {
-				if err := writeJSONLine(a.env.Out, map[string]any{"type": ev.Type, "object": redact(obj)}); err != nil {
-					return err
-				}
-				continue
-			}
-			if ev.Type == client.Deleted {
-				fmt.Fprintf(a.env.Out, "%s deleted\n", ref(obj))
-				continue
-			}
-			fmt.Fprintln(a.env.Out, padRow(p.row(obj, o.output == "wide", a.env.Now()), widths))
-		}
+		wctx, cancel := context.WithCancel(ctx)
+		next, err := a.watchOnce(wctx, c, info, name, rv, o, widths)
+		cancel()
 		if ctx.Err() != nil {
 			return nil // interrupted: the normal end of a watch
 		}
+		if err != nil {
+			return err
+		}
+		rv = next
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// watchOnce follows one watch stream until it ends and returns the revision to resume from.
+// A revision compacted away (410) is answered by listing again.
+func (a *app) watchOnce(ctx context.Context, c *client.Client, info v1.KindInfo, name, rv string, o getOptions, widths []int) (string, error) {
+	events, err := c.Watch(ctx, info.Kind, client.WatchOptions{ResourceVersion: rv, Selector: o.selector})
+	if client.IsGone(err) {
+		return a.relist(ctx, c, info, name, o, widths)
+	}
+	if err != nil {
+		return rv, err
+	}
+	p := printers[info.Kind]
+	for ev := range events {
+		if ev.Type == client.ErrorEvent {
+			if client.IsGone(ev.Err) {
+				return a.relist(ctx, c, info, name, o, widths)
+			}
+			return rv, fmt.Errorf("watch %s: %w", info.Plural, ev.Err)
+		}
+		obj := ev.Object
+		if r := obj.GetMetadata().ResourceVersion; r != "" {
+			rv = r
+		}
+		if name != "" && obj.GetMetadata().Name != name {
+			continue
+		}
+		if o.output == "json" {
+			if err := writeJSONLine(a.env.Out, map[string]any{"type": ev.Type, "object": redact(obj)}); err != nil {
+				return rv, err
+			}
+			continue
+		}
+		if ev.Type == client.Deleted {
+			fmt.Fprintf(a.env.Out, "%s deleted\n", ref(obj))
+			continue
+		}
+		fmt.Fprintln(a.env.Out, padRow(p.row(obj, o.output == "wide", a.env.Now()), widths))
+	}
+	return rv, nil
+}
+
+// relist prints the objects as they are now (the revision we stopped at was compacted while
+// reconnecting) and returns the list's revision. Deletions in the gap are not shown.
+func (a *app) relist(ctx context.Context, c *client.Client, info v1.KindInfo, name string, o getOptions, widths []int) (string, error) {
+	l, err := c.List(ctx, info.Kind, o.selector)
+	if err != nil {
+		return "", err
+	}
+	p := printers[info.Kind]
+	for _, obj := range l.Items {
+		if name != "" && obj.GetMetadata().Name != name {
+			continue
+		}
+		if o.output == "json" {
+			if err := writeJSONLine(a.env.Out, map[string]any{"type": client.Modified, "object": redact(obj)}); err != nil {
+				return "", err
+			}
+			continue
+		}
+		fmt.Fprintln(a.env.Out, padRow(p.row(obj, o.output == "wide", a.env.Now()), widths))
+	}
+	return l.ResourceVersion, nil
 }
 
 // redact never lets a Secret value out, even if a server sent one.
