@@ -1,0 +1,330 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// Store is the part of store.Store the status controller uses.
+type Store interface {
+	Get(ctx context.Context, kind, name string, opts ...store.ReadOption) (v1.Object, error)
+	List(ctx context.Context, kind string, sel v1.Selector, opts ...store.ReadOption) ([]v1.Object, int64, error)
+	UpdateStatus(ctx context.Context, obj v1.Object) (v1.Object, error)
+	Watch(ctx context.Context, kind string, fromRev int64) (<-chan store.Event, error)
+}
+
+var _ Store = store.Store(nil)
+
+// Config configures a Controller. Start from DefaultConfig.
+type Config struct {
+	// Store holds Services and Nodes. Required.
+	Store Store
+	// View is the observed state gossip keeps. Required.
+	View observed.View
+	// SpecHash returns the hash a Service's replicas must run to count as updated (the
+	// scheduler's spechash.OfService). Required.
+	SpecHash func(*v1.Service) string
+	// RaftRole returns a node's role in the replicated store, and false when unknown (the
+	// stored raftRole is then left as it is). Nil: raftRole is never written.
+	RaftRole func(node string) (v1.RaftRole, bool)
+	// Active is checked before every write: false while this node does not hold the controller
+	// Lease. Nil: always active (the caller's context is then the only fence).
+	Active func() bool
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Debounce is the least time between two status writes of one object. Default 1s.
+	Debounce time.Duration
+	// LastSeenRefresh is how stale an alive Node's lastSeen may get before it is rewritten.
+	// Default 1m.
+	LastSeenRefresh time.Duration
+	// Resync enqueues every object this often. Default 30s.
+	Resync time.Duration
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the controller's metrics. Nil: not registered.
+	Registerer prometheus.Registerer
+	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
+	LoopMetrics *runtime.Metrics
+}
+
+// DefaultConfig returns the defaults around the required pieces.
+func DefaultConfig(st Store, view observed.View, specHash func(*v1.Service) string) Config {
+	return Config{
+		Store: st, View: view, SpecHash: specHash, Now: time.Now,
+		Debounce: time.Second, LastSeenRefresh: time.Minute, Resync: 30 * time.Second,
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("status: config: Store is required"))
+	}
+	if c.View == nil {
+		errs = append(errs, errors.New("status: config: View is required"))
+	}
+	if c.SpecHash == nil {
+		errs = append(errs, errors.New("status: config: SpecHash is required"))
+	}
+	if c.Debounce < 0 || c.LastSeenRefresh < 0 || c.Resync < 0 {
+		errs = append(errs, errors.New("status: config: durations must not be negative"))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	d := DefaultConfig(c.Store, c.View, c.SpecHash)
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+	if c.Debounce == 0 {
+		c.Debounce = d.Debounce
+	}
+	if c.LastSeenRefresh == 0 {
+		c.LastSeenRefresh = d.LastSeenRefresh
+	}
+	if c.Resync == 0 {
+		c.Resync = d.Resync
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Active == nil {
+		c.Active = func() bool { return true }
+	}
+	return nil
+}
+
+// Controller is the status reconciler. Keys are v1.Key{Kind: Service|Node, Name}.
+type Controller struct {
+	cfg       Config
+	log       *slog.Logger
+	writes    *prometheus.CounterVec
+	debounced *prometheus.CounterVec
+	conflicts prometheus.Counter
+
+	mu sync.Mutex
+	// guarded by mu:
+	lastWrite map[v1.Key]time.Time
+}
+
+var _ reconcile.TypedReconciler[v1.Key] = (*Controller)(nil)
+
+// New returns a Controller.
+func New(cfg Config) (*Controller, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := &Controller{
+		cfg: cfg, log: cfg.Logger.With("controller", "status"), lastWrite: map[v1.Key]time.Time{},
+		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "constellation_status_writes_total", Help: "Status writes by the status controller, by kind.",
+		}, []string{"kind"}),
+		debounced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "constellation_status_debounced_total", Help: "Status changes held back because the object was written less than the debounce interval ago, by kind.",
+		}, []string{"kind"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "constellation_status_conflicts_total", Help: "Status writes that lost a compare-and-swap and were retried.",
+		}),
+	}
+	if r := cfg.Registerer; r != nil {
+		for _, col := range []prometheus.Collector{c.writes, c.debounced, c.conflicts} {
+			if err := r.Register(col); err != nil {
+				return nil, fmt.Errorf("status: register metrics: %w", err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// Run folds observed state into the store until ctx ends. Call it with the leader context of
+// the controller Lease; it may be called again after a later election.
+func (c *Controller) Run(ctx context.Context) {
+	loop := runtime.New[v1.Key]("status", c, runtime.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
+	all := func() { c.enqueueAll(ctx, loop) }
+	for _, kind := range []string{v1.KindService, v1.KindNode} {
+		go watchKind(ctx, c.cfg.Store, kind, c.log, func(name string) { loop.Enqueue(v1.Key{Kind: kind, Name: name}) })
+	}
+	go func() {
+		t := time.NewTicker(c.cfg.Resync)
+		defer t.Stop()
+		for {
+			changed := c.cfg.View.Changed()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-changed:
+				// Observed state changes in bursts; coalesce them.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			all()
+		}
+	}()
+	all()
+	loop.Run(ctx)
+}
+
+func (c *Controller) enqueueAll(ctx context.Context, loop *runtime.Loop[v1.Key]) {
+	for _, kind := range []string{v1.KindService, v1.KindNode} {
+		objs, _, err := c.cfg.Store.List(ctx, kind, v1.Selector{}, store.Stale())
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("list", "kind", kind, "err", err)
+			}
+			continue
+		}
+		for _, o := range objs {
+			loop.Enqueue(v1.Key{Kind: kind, Name: o.GetMetadata().Name})
+		}
+	}
+}
+
+// Reconcile folds the observed view into one Service's or Node's status.
+func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Result, error) {
+	if key.Kind != v1.KindService && key.Kind != v1.KindNode {
+		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("status: unexpected kind %q", key.Kind))
+	}
+	obj, err := c.cfg.Store.Get(ctx, key.Kind, key.Name, store.Stale())
+	if errors.Is(err, store.ErrNotFound) {
+		c.forget(key)
+		return reconcile.Result{}, nil
+	}
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	now := c.cfg.Now()
+	next := obj.DeepCopyObject()
+	var requeue time.Duration
+	switch o := next.(type) {
+	case *v1.Service:
+		if o.Metadata.DeletionTimestamp != nil {
+			return reconcile.Result{}, nil
+		}
+		o.Status = FoldService(obj.(*v1.Service), c.cfg.View.Replicas(), c.cfg.SpecHash(obj.(*v1.Service)), now)
+	case *v1.Node:
+		var obs *observed.Node
+		if n, ok := nodeOf(c.cfg.View, key.Name); ok {
+			obs = &n
+			if n.Alive {
+				requeue = c.cfg.LastSeenRefresh
+			}
+		}
+		var role *v1.RaftRole
+		if c.cfg.RaftRole != nil {
+			if r, ok := c.cfg.RaftRole(key.Name); ok {
+				role = &r
+			}
+		}
+		o.Status = FoldNode(obj.(*v1.Node), obs, role, now, c.cfg.LastSeenRefresh)
+	}
+	if sameStatus(obj, next) {
+		return reconcile.Result{RequeueAfter: requeue}, nil
+	}
+	if wait := c.debounce(key, now); wait > 0 {
+		c.debounced.WithLabelValues(key.Kind).Inc()
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
+	if !c.cfg.Active() {
+		c.log.Debug("not active: status not written", "key", key)
+		return reconcile.Result{}, nil
+	}
+	// next carries obj's resourceVersion: the write is a compare-and-swap.
+	if _, err := c.cfg.Store.UpdateStatus(ctx, next); errors.Is(err, store.ErrConflict) {
+		c.conflicts.Inc()
+		return reconcile.Result{RequeueAfter: 20 * time.Millisecond}, nil
+	} else if errors.Is(err, store.ErrNotFound) {
+		return reconcile.Result{}, nil
+	} else if err != nil {
+		return reconcile.Result{}, fmt.Errorf("update status of %s: %w", key, err)
+	}
+	c.writes.WithLabelValues(key.Kind).Inc()
+	c.mu.Lock()
+	c.lastWrite[key] = now
+	c.mu.Unlock()
+	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// debounce returns how long to wait before key may be written again.
+func (c *Controller) debounce(key v1.Key, now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	last, ok := c.lastWrite[key]
+	if !ok {
+		return 0
+	}
+	if wait := last.Add(c.cfg.Debounce).Sub(now); wait > 0 {
+		return wait
+	}
+	return 0
+}
+
+func (c *Controller) forget(key v1.Key) {
+	c.mu.Lock()
+	delete(c.lastWrite, key)
+	c.mu.Unlock()
+}
+
+// sameStatus compares statuses as the store does: by their JSON.
+func sameStatus(a, b v1.Object) bool {
+	x, err1 := json.Marshal(v1.StatusOf(a))
+	y, err2 := json.Marshal(v1.StatusOf(b))
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+func nodeOf(v observed.View, name string) (observed.Node, bool) {
+	for _, n := range v.Nodes() {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return observed.Node{}, false
+}
+
+// watchKind lists then watches kind, calling onName for every object seen, and relists after a
+// watch ends.
+func watchKind(ctx context.Context, st Store, kind string, log *slog.Logger, onName func(string)) {
+	for ctx.Err() == nil {
+		objs, rev, err := st.List(ctx, kind, v1.Selector{}, store.Stale())
+		if err == nil {
+			for _, o := range objs {
+				onName(o.GetMetadata().Name)
+			}
+			var ch <-chan store.Event
+			ch, err = st.Watch(ctx, kind, rev)
+			if err == nil {
+				for ev := range ch {
+					if ev.Type == store.Error {
+						err = ev.Err
+						break
+					}
+					onName(ev.Object.GetMetadata().Name)
+				}
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("watch", "kind", kind, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
