@@ -180,7 +180,9 @@ func TestScenario3LeaderKilled(t *testing.T) {
 // Scenario 4: a minority node partitioned (its traffic to and from the other nodes dropped): it
 // cannot write, it does not hold a lease it cannot renew, and after healing it catches up.
 func TestScenario4MinorityPartition(t *testing.T) {
-	c := startCluster(t, harness.Options{})
+	var dns *dnsFake
+	c := startCluster(t, harness.Options{Setup: withDNSFake(&dns)})
+	t.Cleanup(dns.Close)
 	ctx := ctxFor(t, 10*time.Minute)
 	var lead *harness.Node
 	if err := waitUntil(ctx, time.Minute, func() (err error) { lead, err = leader(ctx, c, c.Nodes); return err }); err != nil {
@@ -194,7 +196,17 @@ func TestScenario4MinorityPartition(t *testing.T) {
 		}
 	}
 	majority := others(c.Nodes, minority)
+	// Let the DNS controller converge the node records first, so there is a writer to watch.
+	if err := waitUntil(ctx, time.Minute, func() error {
+		if len(dns.Writes()) == 0 {
+			return fmt.Errorf("no DNS write yet")
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("the DNS controller never wrote to the fake Cloudflare (%s): the single-writer check below has nothing to check", dns.url)
+	}
 	t.Logf("leader %s; partitioning %s", lead.Name, minority.Name)
+	partitioned := time.Now()
 	if err := minority.DropTraffic(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +255,11 @@ func TestScenario4MinorityPartition(t *testing.T) {
 	}); err != nil {
 		t.Error(err)
 	}
+	// The minority's Ready condition goes False, so the node records change: give the writer time.
+	time.Sleep(10 * time.Second)
+	healedAt := time.Now()
 	heal()
+	checkSingleDNSWriter(t, c, dns.Writes(), minority, partitioned, healedAt)
 	if err := waitUntil(ctx, time.Minute, func() error {
 		have, err := secretNames(ctx, minority, "e2e-p-")
 		if err != nil {
@@ -419,4 +435,32 @@ func TestBenchFailover(t *testing.T) {
 	stat("replacements Ready", func(r trial) float64 { return r.Ready.Seconds() }, "s")
 	stat("failed requests", func(r trial) float64 { return float64(r.Load.Failed) }, "")
 	stat("rejoin without duplicates", func(r trial) float64 { return r.Rejoin.Seconds() }, "s")
+}
+
+// checkSingleDNSWriter checks the fake Cloudflare's write log: before the partition one node
+// writes; during it, once a majority node has written, the partitioned node never writes again
+// (it must stop acting before anyone else can take over).
+func checkSingleDNSWriter(t *testing.T, c *harness.Cluster, writes []dnsWrite, minority *harness.Node, from, to time.Time) {
+	t.Helper()
+	var seq []string
+	majorityWrote := false
+	for _, w := range writes {
+		name := w.from
+		if n := c.NodeByIP(w.from); n != nil {
+			name = n.Name
+		}
+		if len(seq) == 0 || seq[len(seq)-1] != name {
+			seq = append(seq, name)
+		}
+		if w.at.Before(from) || w.at.After(to) {
+			continue
+		}
+		if w.from != minority.IP {
+			majorityWrote = true
+		} else if majorityWrote {
+			t.Errorf("two DNS writers: the partitioned %s wrote (%s %s at %s) after a majority node had taken over",
+				minority.Name, w.method, w.path, w.at.Format("15:04:05.000"))
+		}
+	}
+	t.Logf("DNS writes: %d; writer sequence %v", len(writes), seq)
 }

@@ -53,6 +53,10 @@ type Options struct {
 	NodeAgentArgs map[string][]string
 	// TraefikPollInterval is the HTTP provider's poll interval. Default "1s".
 	TraefikPollInterval string
+	// Setup, when set, runs once the network exists (c.Gateway is the host's address on it) and
+	// before any node starts: it returns extra agent flags for every node and files to place in
+	// every node's /etc/constellation (mode 0600), e.g. a fake Cloudflare API on the gateway.
+	Setup func(c *Cluster) (agentArgs []string, files map[string]string, err error)
 	// ReadyTimeout bounds the wait for every node to be up. Default 90s.
 	ReadyTimeout time.Duration
 	// Logf reports progress (t.Logf). Default: discard.
@@ -187,6 +191,19 @@ func (c *Cluster) start(ctx context.Context) error {
 `, TraefikWebPort, TraefikAPIPort, APIPort, c.opts.TraefikPollInterval, c.Token)
 	if err := os.WriteFile(filepath.Join(etc, "traefik.toml"), []byte(traefikToml), 0o644); err != nil {
 		return err
+	}
+
+	if c.opts.Setup != nil {
+		args, files, err := c.opts.Setup(c)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		c.opts.AgentArgs = append(c.opts.AgentArgs, args...)
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o600); err != nil {
+				return err
+			}
+		}
 	}
 
 	base := c.Subnet.IP.To4()
@@ -330,8 +347,22 @@ func (n *Node) WaitUp(ctx context.Context, max time.Duration) error {
 		}
 		return nil
 	}
+	agentLog := filepath.Join(n.LogDir(), "agent.log")
+	var offset int64
+	if fi, err := os.Stat(agentLog); err == nil {
+		offset = fi.Size()
+	}
 	if err := poll(ctx, max-time.Since(t0), 200*time.Millisecond, func() error {
-		return get(n.APIURL() + "/healthz")
+		if err := get(n.APIURL() + "/healthz"); err != nil {
+			// An agent that keeps exiting will not come up: say so now rather than at the timeout.
+			if b, rerr := os.ReadFile(agentLog); rerr == nil && int64(len(b)) > offset {
+				if k := strings.Count(string(b[offset:]), "---- nodeinit: agent exited"); k >= 3 {
+					return errCrashLoop{k}
+				}
+			}
+			return err
+		}
+		return nil
 	}, func(err error) error {
 		return fmt.Errorf("node %s: agent not answering after %s: %w\n%s", n.Name, max, err, n.LogTail("agent", 20))
 	}); err != nil {
@@ -491,6 +522,13 @@ func (c *Cluster) keepLogs() bool {
 	return keep[c] || os.Getenv("CONSTELLATION_E2E_KEEP_LOGS") != ""
 }
 
+// errCrashLoop stops polling: the agent exited again and again.
+type errCrashLoop struct{ exits int }
+
+func (e errCrashLoop) Error() string {
+	return fmt.Sprintf("the agent exited %d times since the node started", e.exits)
+}
+
 // poll calls f every interval until it returns nil or max passes; then it returns fail(last error).
 func poll(ctx context.Context, max, interval time.Duration, f func() error, fail func(error) error) error {
 	deadline := time.Now().Add(max)
@@ -499,7 +537,8 @@ func poll(ctx context.Context, max, interval time.Duration, f func() error, fail
 		if err = f(); err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		var crash errCrashLoop
+		if time.Now().After(deadline) || errors.As(err, &crash) {
 			return fail(err)
 		}
 		select {
