@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 GOTESTFLAGS ?=
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/constellation-sh/constellation/pkg/agent.Version=$(VERSION)
+LDFLAGS := -X github.com/constellation-sh/constellation/pkg/agent.Version=$(VERSION) -X github.com/constellation-sh/constellation/pkg/ctl.Version=$(VERSION)
 
 .PHONY: all build run stop test test-unit test-deps lint bench chaos e2e fuzz clean
 

@@ -37,7 +37,7 @@ echo "== preparing: Docker engine, example image, Traefik"
 "$top/hack/build-test-images.sh" >/dev/null
 traefik=$("$top/hack/traefik.sh")
 
-echo "== starting constellation-agent (node $(hostname), data in _data/run)"
+echo "== starting constellation-agent (node "local", data in _data/run)"
 "$top/bin/constellation-agent" \
   --node.name=local --dataDir="$run/data" \
   --api.address=127.0.0.1:7480 --raft.address=127.0.0.1:7481 --gossip.address=127.0.0.1:7482 \

@@ -15,7 +15,9 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/apiserver"
 	"github.com/constellation-sh/constellation/pkg/config"
+	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/gossip"
+	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 	"github.com/constellation-sh/constellation/pkg/traefik"
@@ -39,6 +41,9 @@ type Agent struct {
 	provider *traefik.Provider
 	api      *apiserver.Server
 	listener net.Listener
+	docker   *docker.Client // nil when Docker is disabled
+
+	controllerLease *lease.Elector
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -80,12 +85,17 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	}
 	a.provider = p
 	a.addComponent("traefik-provider", p.Run)
+	if err := a.setupControllers(); err != nil {
+		a.shutdownEarly()
+		return nil, err
+	}
 
 	api, err := apiserver.New(apiserver.Config{
 		Store:      a.store,
 		Token:      a.token,
 		Ready:      a.ready,
 		Admit:      a.admit,
+		Undo:       a.undo,
 		Gatherer:   a.reg,
 		Registerer: a.reg,
 		Logger:     log.With("component", "api"),
@@ -149,6 +159,9 @@ func (a *Agent) shutdownEarly() {
 	}
 	if a.store != nil {
 		_ = a.store.Close()
+	}
+	if a.docker != nil {
+		_ = a.docker.Close()
 	}
 }
 
@@ -221,6 +234,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	_ = a.gossip.Shutdown()
 	if err := a.store.Close(); err != nil {
 		a.log.Warn("store close", "err", err)
+	}
+	if a.docker != nil {
+		_ = a.docker.Close()
 	}
 	a.log.Info("agent stopped")
 	return runErr
@@ -304,4 +320,15 @@ func (a *Agent) serveObserved(w http.ResponseWriter, _ *http.Request) {
 		Nodes    []observed.Node    `json:"nodes"`
 		Replicas []observed.Replica `json:"replicas"`
 	}{a.view.Nodes(), a.view.Replicas()})
+}
+
+// raftRole is the status controller's view of each node's role in the store.
+func (a *Agent) raftRole(node string) (v1.RaftRole, bool) {
+	if a.cfg.Store.Memory {
+		if node == a.cfg.Node.Name {
+			return v1.RaftLeader, true
+		}
+		return v1.RaftNone, true
+	}
+	return "", false
 }

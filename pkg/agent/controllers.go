@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	dnsctl "github.com/constellation-sh/constellation/controllers/dns"
+	leasectl "github.com/constellation-sh/constellation/controllers/lease"
+	"github.com/constellation-sh/constellation/controllers/node"
+	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/scheduler"
+	"github.com/constellation-sh/constellation/controllers/status"
+	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/lease"
+	"github.com/constellation-sh/constellation/pkg/spechash"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// setupControllers builds the node-local Docker reconciler (every agent) and the cluster-wide
+// controllers that run only while this node holds the "controller" Lease.
+func (a *Agent) setupControllers() error {
+	loopMetrics := runtime.NewMetrics(a.reg)
+
+	if !a.cfg.Docker.Disabled {
+		dc, err := docker.New(a.cfg.Docker.Host)
+		if err != nil {
+			return fmt.Errorf("--docker.host: %w", err)
+		}
+		a.docker = dc
+		nr, err := node.New(node.Config{
+			Node:        a.cfg.Node.Name,
+			Advertise:   a.cfg.Node.AdvertiseAddress,
+			Store:       a.store,
+			Docker:      dc,
+			Publish:     a.gossip.SetLocalReplicas,
+			Logger:      a.log,
+			Registerer:  a.reg,
+			LoopMetrics: loopMetrics,
+		})
+		if err != nil {
+			return err
+		}
+		a.addComponent("node-reconciler", func(ctx context.Context) error { nr.Run(ctx); return nil })
+	} else {
+		a.log.Warn("Docker disabled: this node runs the control plane only and takes no replicas")
+	}
+
+	el, err := lease.New(a.store, lease.Config{
+		Name: v1.LeaseController, Identity: a.cfg.Node.Name, Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.controllerLease = el
+
+	sched, err := scheduler.New(scheduler.Config{
+		Store: a.store, View: a.view, IsLeader: el.IsLeader,
+		Logger: a.log, Registerer: a.reg, LoopMetrics: loopMetrics,
+	})
+	if err != nil {
+		return err
+	}
+	st, err := status.New(status.Config{
+		Store: a.store, View: a.view, SpecHash: spechash.OfService,
+		RaftRole: a.raftRole, Active: el.IsLeader,
+		Logger: a.log, Registerer: a.reg, LoopMetrics: loopMetrics,
+	})
+	if err != nil {
+		return err
+	}
+	leaderRuns := []func(ctx context.Context){sched.Run, st.Run}
+
+	if path := a.cfg.DNS.Cloudflare.TokenFile; path != "" {
+		tok, err := cloudflare.ReadTokenFile(path)
+		if err != nil {
+			return fmt.Errorf("--dns.cloudflare.tokenFile: %w", err)
+		}
+		cf, err := cloudflare.New(tok, cloudflare.Config{APIURL: a.cfg.DNS.Cloudflare.APIURL}, cloudflare.WithLogger(a.log))
+		if err != nil {
+			return fmt.Errorf("--dns.cloudflare.apiURL: %w", err)
+		}
+		a.reg.MustRegister(cf.Collectors()...)
+		dc, err := dnsctl.New(a.store, a.view, cf, dnsctl.Config{NodeRecordsZone: a.cfg.DNS.NodeRecords.Zone},
+			dnsctl.WithLeader(el), dnsctl.WithLogger(a.log))
+		if err != nil {
+			return fmt.Errorf("dns controller: %w", err)
+		}
+		a.reg.MustRegister(dc.Collectors()...)
+		leaderRuns = append(leaderRuns, func(ctx context.Context) { dc.Run(ctx, runtime.Options{Logger: a.log, Metrics: loopMetrics}) })
+	} else if a.cfg.DNS.NodeRecords.Zone != "" {
+		return errors.New("--dns.nodeRecords.zone: needs --dns.cloudflare.tokenFile")
+	}
+
+	a.addComponent("controller-lease", func(ctx context.Context) error {
+		el.Run(ctx, func(ctx context.Context) {
+			var wg sync.WaitGroup
+			for _, run := range leaderRuns {
+				wg.Add(1)
+				go func() { defer wg.Done(); run(ctx) }()
+			}
+			wg.Wait()
+		})
+		return nil
+	})
+
+	// Nodes labelled role=lb campaign for the "lb" Lease that DNS records can follow.
+	camp, err := leasectl.New(a.store, leasectl.Config{Node: a.cfg.Node.Name}, func() (leasectl.Elector, error) {
+		c := lease.DefaultConfig(v1.LeaseLB, a.cfg.Node.Name)
+		c.Logger = a.log
+		return lease.New(a.store, c)
+	})
+	if err != nil {
+		return err
+	}
+	a.addComponent("lb-campaign", func(ctx context.Context) error {
+		camp.Run(ctx, runtime.Options{Logger: a.log, Metrics: loopMetrics})
+		return nil
+	})
+	return nil
+}
+
+// undo is POST /apis/v1/services/{name}/undo.
+func (a *Agent) undo(ctx context.Context, name string) (v1.Object, error) {
+	if err := scheduler.RolloutUndo(ctx, a.store, name); err != nil {
+		if errors.Is(err, scheduler.ErrNoPreviousRevision) {
+			return nil, fmt.Errorf("services/%s: %w: no previous revision to return to", name, store.ErrConflict)
+		}
+		return nil, err
+	}
+	return a.store.Get(ctx, v1.KindService, name)
+}
