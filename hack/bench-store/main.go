@@ -1,0 +1,411 @@
+// Command bench-store compares the write path of Constellation's replicated store with etcd's,
+// side by side on this machine: a 3-member raftstore cluster and a 3-member etcd cluster
+// (Debian's etcd-server, installed with apt-get when missing), both on loopback, both written
+// through HTTP/JSON on the leader (raftstore behind a minimal PUT handler, etcd through its
+// gRPC gateway /v3/kv/put), so both pay for a client protocol.
+//
+// Workloads: sequential writes from one client, then writes from 64 concurrent clients;
+// 256-byte values. It prints writes/s, p50 and p99 latency for each and the ratios.
+//
+//	go run ./hack/bench-store [-n 2000] [-concurrent-n 20000] [-clients 64]
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/store"
+	"github.com/constellation-sh/constellation/pkg/store/raftstore"
+)
+
+func main() {
+	seqN := flag.Int("n", 2000, "sequential writes")
+	concN := flag.Int("concurrent-n", 20000, "writes in the concurrent workload")
+	clients := flag.Int("clients", 64, "concurrent clients")
+	valueSize := flag.Int("value-size", 256, "value bytes")
+	keys := flag.Int("keys", 1000, "distinct keys written")
+	flag.Parse()
+	if err := run(*seqN, *concN, *clients, *valueSize, *keys); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-store:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name    string
+	n       int
+	elapsed time.Duration
+	lat     []time.Duration
+}
+
+func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))]
+}
+
+// writer writes value under key i; each system provides one.
+type writer func(ctx context.Context, client *http.Client, i int) error
+
+func bench(name string, w writer, n, clients int) (result, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: clients * 2}, Timeout: 30 * time.Second}
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				if err := w(context.Background(), client, i); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err, _ := firstErr.Load().(error); err != nil {
+		return result{}, fmt.Errorf("%s: %w", name, err)
+	}
+	slices.Sort(lat)
+	return result{name: name, n: n, elapsed: elapsed, lat: lat}, nil
+}
+
+func run(seqN, concN, clients, valueSize, keys int) error {
+	dir, err := os.MkdirTemp("", "bench-store-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	value := strings.Repeat("x", valueSize)
+
+	// Constellation: three members in this process, each with its own bbolt file.
+	cw, stopC, err := startConstellation(filepath.Join(dir, "constellation"), value, keys)
+	if err != nil {
+		return err
+	}
+	// etcd: three processes.
+	ew, stopE, err := startEtcd(filepath.Join(dir, "etcd"), value, keys)
+	if err != nil {
+		stopC()
+		return err
+	}
+	defer stopE()
+	defer stopC()
+
+	var rows [][2]result
+	for _, wl := range []struct {
+		name    string
+		n       int
+		clients int
+	}{{"sequential (1 client)", seqN, 1}, {fmt.Sprintf("concurrent (%d clients)", clients), concN, clients}} {
+		// Warm up both (connections, leader caches), then measure.
+		if _, err := bench("warmup", cw, 200, wl.clients); err != nil {
+			return err
+		}
+		if _, err := bench("warmup", ew, 200, wl.clients); err != nil {
+			return err
+		}
+		c, err := bench("constellation", cw, wl.n, wl.clients)
+		if err != nil {
+			return err
+		}
+		e, err := bench("etcd", ew, wl.n, wl.clients)
+		if err != nil {
+			return err
+		}
+		c.name, e.name = wl.name, wl.name
+		rows = append(rows, [2]result{c, e})
+	}
+	fmt.Printf("\n3 members each on loopback, %d-byte values, %d keys, %d CPUs\n", valueSize, keys, numCPU())
+	fmt.Printf("%-24s %-14s %10s %10s %10s\n", "workload", "system", "writes/s", "p50", "p99")
+	for _, r := range rows {
+		for i, sys := range []string{"constellation", "etcd " + etcdVersion()} {
+			x := r[i]
+			fmt.Printf("%-24s %-14s %10.0f %10s %10s\n", x.name, sys, x.rate(), x.pct(0.50).Round(time.Microsecond), x.pct(0.99).Round(time.Microsecond))
+		}
+		fmt.Printf("%-24s %-14s %9.2fx %9.2fx %9.2fx\n", r[0].name, "ratio c/etcd", r[0].rate()/r[1].rate(),
+			float64(r[0].pct(0.5))/float64(r[1].pct(0.5)), float64(r[0].pct(0.99))/float64(r[1].pct(0.99)))
+	}
+	fmt.Println("(throughput ratio above 1 and latency ratios below 1 favour Constellation)")
+	return nil
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func startConstellation(dir, value string, keys int) (writer, func(), error) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var stores []*raftstore.Store
+	var servers []*http.Server
+	stop := func() {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+		for _, s := range stores {
+			_ = s.Close()
+		}
+	}
+	var apiURLs []string
+	for i := range 3 {
+		raftAddr, err := freePort()
+		if err != nil {
+			return nil, stop, err
+		}
+		apiAddr, err := freePort()
+		if err != nil {
+			return nil, stop, err
+		}
+		cfg := raftstore.DefaultConfig()
+		cfg.NodeName = fmt.Sprintf("c%d", i)
+		cfg.DataDir = filepath.Join(dir, cfg.NodeName)
+		cfg.RaftAddress = raftAddr
+		cfg.ClusterToken = "bench"
+		cfg.PromoteInterval = 100 * time.Millisecond
+		if i > 0 {
+			cfg.Join = apiURLs[:1]
+		}
+		// The join handler must be served before the next member joins.
+		ln, err := net.Listen("tcp", apiAddr)
+		if err != nil {
+			return nil, stop, err
+		}
+		var s *raftstore.Store
+		var mu sync.Mutex
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /cluster/join", func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			st := s
+			mu.Unlock()
+			st.JoinHandler().ServeHTTP(w, r)
+		})
+		mux.HandleFunc("PUT /put/{name}", func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			st := s
+			mu.Unlock()
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			if err := putObject(r.Context(), st, r.PathValue("name"), string(body)); err != nil {
+				http.Error(w, err.Error(), 503)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		})
+		srv := &http.Server{Handler: mux}
+		servers = append(servers, srv)
+		mu.Lock()
+		go func() { _ = srv.Serve(ln) }()
+		s, err = raftstore.Open(cfg, logger, nil)
+		mu.Unlock()
+		if err != nil {
+			return nil, stop, err
+		}
+		stores = append(stores, s)
+		apiURLs = append(apiURLs, "http://"+apiAddr)
+	}
+	// Wait for three voters and a leader.
+	deadline := time.Now().Add(60 * time.Second)
+	lead := -1
+	for time.Now().Before(deadline) && lead < 0 {
+		voters := 0
+		for _, m := range stores[0].Members() {
+			if m.Role == v1.RaftLeader || m.Role == v1.RaftFollower {
+				voters++
+			}
+		}
+		if voters == 3 {
+			for i, s := range stores {
+				if s.Role() == v1.RaftLeader {
+					lead = i
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if lead < 0 {
+		return nil, stop, errors.New("constellation cluster did not form")
+	}
+	url := apiURLs[lead] + "/put/"
+	w := func(ctx context.Context, client *http.Client, i int) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%sk%d", url, i%keys), strings.NewReader(value))
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("put: %s: %s", resp.Status, b)
+		}
+		return nil
+	}
+	return w, stop, nil
+}
+
+// putObject writes a Secret holding the value: an update, or a create the first time.
+func putObject(ctx context.Context, s *raftstore.Store, name, value string) error {
+	obj := &v1.Secret{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindSecret}}
+	obj.Metadata.Name = name
+	obj.Spec.Data = map[string]string{"value": value}
+	_, err := s.Update(ctx, obj)
+	if errors.Is(err, store.ErrNotFound) {
+		_, err = s.Create(ctx, obj)
+		if errors.Is(err, store.ErrAlreadyExists) {
+			_, err = s.Update(ctx, obj)
+		}
+	}
+	return err
+}
+
+var etcdVer string
+
+func etcdVersion() string { return etcdVer }
+
+func startEtcd(dir, value string, keys int) (writer, func(), error) {
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcd not found: installing etcd-server with apt-get")
+		cmd := exec.Command("apt-get", "install", "-y", "etcd-server")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return nil, func() {}, fmt.Errorf("install etcd-server: %w", err)
+		}
+		if bin, err = exec.LookPath("etcd"); err != nil {
+			return nil, func() {}, err
+		}
+	}
+	if out, err := exec.Command(bin, "--version").Output(); err == nil {
+		if f := strings.Fields(strings.SplitN(string(out), "\n", 2)[0]); len(f) > 0 {
+			etcdVer = f[len(f)-1]
+		}
+	}
+	var procs []*exec.Cmd
+	stop := func() {
+		for _, p := range procs {
+			_ = p.Process.Kill()
+			_, _ = p.Process.Wait()
+		}
+	}
+	var peers, clients []string
+	var cluster []string
+	for i := range 3 {
+		p, err := freePort()
+		if err != nil {
+			return nil, stop, err
+		}
+		c, err := freePort()
+		if err != nil {
+			return nil, stop, err
+		}
+		peers, clients = append(peers, "http://"+p), append(clients, "http://"+c)
+		cluster = append(cluster, fmt.Sprintf("e%d=http://%s", i, p))
+	}
+	for i := range 3 {
+		cmd := exec.Command(bin,
+			"--name", fmt.Sprintf("e%d", i),
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("e%d", i)),
+			"--listen-client-urls", clients[i], "--advertise-client-urls", clients[i],
+			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
+			"--initial-cluster", strings.Join(cluster, ","), "--initial-cluster-state", "new",
+			"--initial-cluster-token", "bench", "--log-level", "error")
+		logf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("e%d.log", i)))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, stop, err
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, stop, fmt.Errorf("start etcd: %w", err)
+		}
+		procs = append(procs, cmd)
+	}
+	// Find the leader through the maintenance status of each member.
+	deadline := time.Now().Add(60 * time.Second)
+	leader := ""
+	for time.Now().Before(deadline) && leader == "" {
+		for _, c := range clients {
+			resp, err := http.Post(c+"/v3/maintenance/status", "application/json", strings.NewReader("{}"))
+			if err != nil {
+				continue
+			}
+			var st struct {
+				Header struct {
+					MemberID string `json:"member_id"`
+				} `json:"header"`
+				Leader string `json:"leader"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if st.Leader != "" && st.Leader != "0" && st.Leader == st.Header.MemberID {
+				leader = c
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if leader == "" {
+		return nil, stop, errors.New("etcd cluster did not elect a leader")
+	}
+	url := leader + "/v3/kv/put"
+	w := func(ctx context.Context, client *http.Client, i int) error {
+		body, _ := json.Marshal(map[string]string{
+			"key":   base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "k%d", i%keys)),
+			"value": base64.StdEncoding.EncodeToString([]byte(value)),
+		})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("etcd put: %s: %s", resp.Status, b)
+		}
+		return nil
+	}
+	return w, stop, nil
+}
