@@ -5,6 +5,7 @@
 #
 #   constellation-test/echo:1       echo server, ECHO_VERSION=1
 #   constellation-test/echo:2       the same binary, ECHO_VERSION=2 (for update tests)
+#   constellation-test/echo:hc      echo:1 with a Docker HEALTHCHECK (bench baseline)
 #   constellation-test/crasher:1    exits 3 after printing a few lines
 #   constellation-test/slowstart:1  healthy only after START_DELAY
 set -euo pipefail
@@ -27,7 +28,12 @@ build() { # name tag env...
   {
     echo "FROM scratch"
     echo "COPY app /app"
-    for e in "$@"; do echo "ENV $e"; done
+    for e in "$@"; do
+      case $e in
+        HEALTHCHECK*) echo "$e" ;;
+        *) echo "ENV $e" ;;
+      esac
+    done
     echo "LABEL constellation.test.sum=$sum"
     echo 'ENTRYPOINT ["/app"]'
   } >"$dir/Dockerfile"
@@ -37,5 +43,9 @@ build() { # name tag env...
 
 build echo 1 ECHO_VERSION=1
 build echo 2 ECHO_VERSION=2
+# The same server with a Docker HEALTHCHECK in exec form (FROM scratch has no shell, so
+# `docker run --health-cmd`, which is CMD-SHELL, cannot be used): the plain-Docker baseline
+# of hack/bench-apply.
+build echo hc ECHO_VERSION=1 'HEALTHCHECK --interval=500ms --retries=2 --timeout=1s CMD ["/app", "-probe", "http://127.0.0.1:8080/healthz"]'
 build crasher 1
 build slowstart 1

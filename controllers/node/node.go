@@ -71,7 +71,8 @@ type Config struct {
 	// Resync re-reconciles every service this often. Default 30s.
 	Resync time.Duration
 	// DrainDelay: a running replica that no longer belongs is published as terminating this long
-	// before it is stopped, so that load balancers stop sending to it. Default 2s; 0 disables.
+	// before it is stopped, so that load balancers stop sending to it. Default 2s; negative
+	// disables.
 	DrainDelay time.Duration
 	// StopTimeout before SIGKILL. Default 10s.
 	StopTimeout time.Duration
@@ -116,7 +117,10 @@ func (c *Config) validate() error {
 	if c.Resync <= 0 {
 		c.Resync = 30 * time.Second
 	}
-	if c.DrainDelay < 0 {
+	switch {
+	case c.DrainDelay == 0:
+		c.DrainDelay = 2 * time.Second
+	case c.DrainDelay < 0:
 		c.DrainDelay = 0
 	}
 	if c.StopTimeout <= 0 {
