@@ -1,0 +1,311 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/spechash"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// fakeDocker is an in-memory engine: containers with labels and states, and a switch that
+// makes every call fail as if the daemon were gone.
+type fakeDocker struct {
+	mu     sync.Mutex
+	down   bool
+	next   int
+	ctrs   map[string]*docker.Container
+	now    func() time.Time
+	events chan docker.Event
+}
+
+var _ Docker = (*fakeDocker)(nil)
+
+func newFakeDocker(now func() time.Time) *fakeDocker {
+	return &fakeDocker{ctrs: map[string]*docker.Container{}, now: now, events: make(chan docker.Event)}
+}
+
+func (f *fakeDocker) err() error {
+	if f.down {
+		return fmt.Errorf("fake: %w", docker.ErrUnavailable)
+	}
+	return nil
+}
+
+func (f *fakeDocker) List(_ context.Context, labels map[string]string) ([]docker.Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	var out []docker.Container
+outer:
+	for _, c := range f.ctrs {
+		for k, v := range labels {
+			if c.Labels[k] != v {
+				continue outer
+			}
+		}
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (f *fakeDocker) Create(_ context.Context, cfg docker.CreateConfig) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.err(); err != nil {
+		return "", err
+	}
+	f.next++
+	id := fmt.Sprintf("c%d", f.next)
+	f.ctrs[id] = &docker.Container{ID: id, Name: cfg.Name, Image: cfg.Config.Image, Labels: cfg.Config.Labels, State: "created",
+		Ports: map[string]docker.HostPort{"8080/tcp": {IP: "0.0.0.0", Port: fmt.Sprint(40000 + f.next)}}}
+	return id, nil
+}
+
+func (f *fakeDocker) Start(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.err(); err != nil {
+		return err
+	}
+	c, ok := f.ctrs[id]
+	if !ok {
+		return docker.ErrNotFound
+	}
+	c.Running, c.State, c.StartedAt = true, "running", f.now()
+	return nil
+}
+
+func (f *fakeDocker) Stop(_ context.Context, id string, _ time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.err(); err != nil {
+		return err
+	}
+	if c, ok := f.ctrs[id]; ok {
+		c.Running, c.State, c.FinishedAt = false, "exited", f.now()
+	}
+	return nil
+}
+
+func (f *fakeDocker) Remove(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.err(); err != nil {
+		return err
+	}
+	delete(f.ctrs, id)
+	return nil
+}
+
+func (f *fakeDocker) EnsureImage(context.Context, string) error   { return f.lockedErr() }
+func (f *fakeDocker) EnsureNetwork(context.Context, string) error { return f.lockedErr() }
+func (f *fakeDocker) EnsureVolume(context.Context, string) error  { return f.lockedErr() }
+func (f *fakeDocker) LogTail(context.Context, string, int) (string, error) {
+	return "last line", f.lockedErr()
+}
+func (f *fakeDocker) Events(ctx context.Context, _ map[string]string) (<-chan docker.Event, <-chan error) {
+	errc := make(chan error, 1)
+	out := make(chan docker.Event)
+	go func() {
+		defer close(out)
+		<-ctx.Done()
+		errc <- ctx.Err()
+	}()
+	return out, errc
+}
+
+func (f *fakeDocker) lockedErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err()
+}
+
+func (f *fakeDocker) setDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+// crash makes a container exit with code.
+func (f *fakeDocker) crash(id string, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.ctrs[id]
+	c.Running, c.State, c.ExitCode, c.FinishedAt = false, "exited", code, f.now()
+}
+
+// flakyStore fails every read while down.
+type flakyStore struct {
+	store.Store
+	mu   sync.Mutex
+	down bool
+}
+
+func (s *flakyStore) Get(ctx context.Context, kind, name string, opts ...store.ReadOption) (v1.Object, error) {
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down {
+		return nil, store.ErrUnavailable
+	}
+	return s.Store.Get(ctx, kind, name, opts...)
+}
+
+type fixture struct {
+	t         *testing.T
+	ctx       context.Context
+	now       time.Time
+	dock      *fakeDocker
+	st        *flakyStore
+	rec       *Reconciler
+	published []observed.Replica
+}
+
+func newFixture(t *testing.T) *fixture {
+	f := &fixture{t: t, ctx: context.Background(), now: time.Unix(1000, 0)}
+	clock := func() time.Time { return f.now }
+	f.dock = newFakeDocker(clock)
+	f.st = &flakyStore{Store: store.NewMemory()}
+	rec, err := New(Config{Node: "n1", Advertise: "10.0.0.1", Store: f.st, Docker: f.dock, Now: clock,
+		Publish: func(rs []observed.Replica) { f.published = rs }, DrainDelay: -1, MinReady: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rec = rec
+	return f
+}
+
+// service stores web with n replicas all assigned to n1.
+func (f *fixture) service(n int32, image string) {
+	svc := &v1.Service{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService}, Metadata: v1.ObjectMeta{Name: "web"},
+		Spec: v1.ServiceSpec{Image: image, Replicas: &n, Ports: []v1.ServicePort{{ContainerPort: 8080}}}}
+	svc.Default()
+	o, err := f.st.Create(f.ctx, svc)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	svc = o.(*v1.Service)
+	for i := range n {
+		svc.Status.Assignments = append(svc.Status.Assignments, v1.Assignment{Index: i, Node: "n1", SpecHash: spechash.OfService(svc)})
+	}
+	if _, err := f.st.UpdateStatus(f.ctx, svc); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) reconcile() error {
+	_, err := f.rec.Reconcile(f.ctx, "web")
+	return err
+}
+
+func (f *fixture) running() int {
+	cs, _ := f.dock.List(f.ctx, nil)
+	n := 0
+	for _, c := range cs {
+		if c.Running {
+			n++
+		}
+	}
+	return n
+}
+
+func TestReconcilerConvergesAndSurvivesOutages(t *testing.T) {
+	f := newFixture(t)
+	f.service(2, "echo:1")
+	if err := f.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if f.running() != 2 || len(f.published) != 2 || f.published[0].Ports["8080/tcp"] != "10.0.0.1:40001" {
+		t.Fatalf("running %d, published %+v", f.running(), f.published)
+	}
+	// A container without our labels is never touched.
+	f.dock.ctrs["foreign"] = &docker.Container{ID: "foreign", Running: true, State: "running", Labels: map[string]string{"app": "x"}}
+
+	// The store is unreachable: nothing is torn down, the last published state stays.
+	f.st.mu.Lock()
+	f.st.down = true
+	f.st.mu.Unlock()
+	before := f.published
+	if err := f.reconcile(); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+	if f.running() != 3 || len(f.published) != len(before) {
+		t.Fatalf("store outage changed containers: running %d", f.running())
+	}
+	f.st.mu.Lock()
+	f.st.down = false
+	f.st.mu.Unlock()
+
+	// Docker goes away: the pass fails (and is retried by the loop), nothing else happens.
+	f.dock.setDown(true)
+	if err := f.reconcile(); !errors.Is(err, docker.ErrUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+	f.dock.setDown(false)
+
+	// A crash while Docker was away is healed when it is back, after the backoff.
+	cs, _ := f.dock.List(f.ctx, map[string]string{docker.LabelReplica: "0"})
+	f.dock.crash(cs[0].ID, 2)
+	if err := f.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if f.published[0].State != v1.ReplicaExited || f.published[0].ExitCode != 2 || f.published[0].Message != "exit code 2: last line" {
+		t.Fatalf("published %+v", f.published[0])
+	}
+	f.now = f.now.Add(2 * time.Second)
+	if err := f.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if f.running() != 3 {
+		t.Fatalf("crashed replica not started again: %d running", f.running())
+	}
+
+	// Three exits in a row: CrashLoop, and the backoff grows.
+	for i := 0; i < 2; i++ {
+		f.now = f.now.Add(time.Second)
+		f.dock.crash(cs[0].ID, 2)
+		res, _ := f.rec.Reconcile(f.ctx, "web")
+		if res.RequeueAfter == 0 {
+			t.Fatal("no requeue while backing off")
+		}
+		f.now = f.now.Add(res.RequeueAfter)
+		if err := f.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.dock.crash(cs[0].ID, 2)
+	f.now = f.now.Add(time.Millisecond)
+	_ = f.reconcile()
+	if r := f.published[0]; r.Reason != v1.ReasonCrashLoop || r.State != v1.ReplicaFailed || r.Restarts < 3 {
+		t.Fatalf("published %+v", r)
+	}
+
+	// The service is deleted: its containers go, the foreign one stays.
+	if _, err := f.st.Delete(f.ctx, v1.KindService, "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := f.dock.List(f.ctx, nil); len(cs) != 1 || cs[0].ID != "foreign" {
+		t.Fatalf("left %+v", cs)
+	}
+	if len(f.published) != 0 {
+		t.Fatalf("published %+v", f.published)
+	}
+}
