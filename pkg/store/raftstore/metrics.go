@@ -10,7 +10,7 @@ type metrics struct {
 	appliedIndex      prometheus.Gauge
 	isLeader          prometheus.Gauge
 	leaderChanges     prometheus.Counter
-	commitSeconds     *prometheus.HistogramVec
+	commitSeconds     prometheus.Histogram
 	snapshotsTaken    prometheus.Counter
 	snapshotsSent     prometheus.Counter
 	snapshotsReceived prometheus.Counter
@@ -27,8 +27,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		appliedIndex:   prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "applied_index", Help: "Raft index applied to the object table."}),
 		isLeader:       prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "is_leader", Help: "1 when this member leads."}),
 		leaderChanges:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "leader_changes_total", Help: "Leader changes seen."}),
-		commitSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "bolt_commit_seconds", Help: "Duration of fsynced bbolt commits.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"step"}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "bolt_commit_seconds", Help: "Duration of the fsynced bbolt transaction of one raft Ready (persist and apply).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 		snapshotsTaken:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "snapshots_taken_total", Help: "Snapshots taken (log compactions)."}),
 		snapshotsSent:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "snapshots_sent_total", Help: "Snapshots streamed to followers."}),
 		snapshotsReceived: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "snapshots_received_total", Help: "Snapshots installed from the leader."}),

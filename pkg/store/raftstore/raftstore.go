@@ -314,10 +314,14 @@ func (s *Store) run() {
 	}
 }
 
-// handleReady processes one Ready in the order of the etcd-io/raft README: persist the hard
-// state, entries and snapshot; send messages; apply committed entries; Advance. As the README
-// allows (raft thesis §10.2.1), a leader whose term and vote are already on disk sends its
-// messages before writing this batch's entries, so its fsync overlaps the followers'.
+// handleReady processes one Ready in the order of the etcd-io/raft README: (1) persist the
+// snapshot, entries and hard state; (2) send messages; (3) apply committed entries; (4)
+// Advance. Steps 1 and 3 share one fsynced bbolt transaction (the README lets the steps run
+// in parallel except for step 2's rule): the log, the hard state, the objects and the
+// applied index can then never disagree on disk, and each Ready costs one commit, which is
+// what makes group commit pay. Step 2's rule holds: a follower sends nothing before that
+// commit; a leader whose term and vote are already on disk sends first, so its fsync
+// overlaps its followers' (raft thesis §10.2.1, allowed by the README).
 func (s *Store) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		s.setSoftState(rd.SoftState)
@@ -327,11 +331,12 @@ func (s *Store) handleReady(rd raft.Ready) error {
 		s.send(msgs)
 		msgs = nil
 	}
-	if err := s.persist(rd); err != nil {
+	b, err := s.persistAndApply(rd)
+	if err != nil {
 		return err
 	}
 	s.send(msgs)
-	if err := s.apply(rd.CommittedEntries); err != nil {
+	if err := s.publish(rd, b); err != nil {
 		return err
 	}
 	s.resolveReads(rd.ReadStates)
@@ -361,59 +366,241 @@ func (s *Store) voteChanges(hs *pb.HardState) bool {
 	return hs != nil && (hs.GetTerm() != s.hardTerm || hs.GetVote() != s.hardVote)
 }
 
-// persist is step 1: entries, hard state and snapshot, in one fsynced bbolt transaction. A
-// hard state that only moves the commit index is written with the next apply instead (raft
-// can relearn the commit index; it only must never be below the applied index).
-func (s *Store) persist(rd raft.Ready) error {
+// outcome is one applied entry's answer to its proposer.
+type outcome struct {
+	reqID uint64
+	res   applyResult
+}
+
+// batch is what one Ready's transaction did, to publish once it is durable.
+type batch struct {
+	snap     *snapshotData
+	applied  uint64
+	rev      int64
+	conf     *pb.ConfState
+	events   []store.RawEvent
+	outcomes []outcome
+	confs    []memberChange
+	snapAt   uint64 // a snapshot of the state at this index was serialised
+	snapData []byte
+	compact  uint64 // log compacted up to here
+}
+
+// persistAndApply is steps 1 and 3 in one transaction.
+func (s *Store) persistAndApply(rd raft.Ready) (*batch, error) {
 	if rd.HardState != nil {
 		s.hard = rd.HardState
 		s.hardDirty = true
 	}
 	hasSnap := rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot)
-	if !hasSnap && len(rd.Entries) == 0 && !s.voteChanges(rd.HardState) {
-		return nil
+	b := &batch{applied: s.loopApplied, rev: s.loopRev, conf: s.loopConfState}
+	if !hasSnap && len(rd.Entries) == 0 && len(rd.CommittedEntries) == 0 && !s.voteChanges(rd.HardState) {
+		// Only the commit index moved: raft can relearn it; it is written with the next
+		// batch (it must only never be below the applied index on disk).
+		return b, nil
 	}
-	var sd *snapshotData
 	if hasSnap {
 		var err error
-		if sd, err = decodeSnapshot(rd.Snapshot.GetData()); err != nil {
-			return err
+		if b.snap, err = decodeSnapshot(rd.Snapshot.GetData()); err != nil {
+			return nil, err
 		}
+		md := rd.Snapshot.GetMetadata()
+		b.applied, b.rev, b.conf = md.GetIndex(), b.snap.Revision, md.GetConfState()
 	}
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// Step 1: persist.
 		if hasSnap {
-			if err := restoreSnapshot(tx, rd.Snapshot, sd); err != nil {
+			if err := restoreSnapshot(tx, rd.Snapshot, b.snap); err != nil {
 				return fmt.Errorf("restore snapshot: %w", err)
 			}
 		}
 		if err := appendEntries(tx, rd.Entries); err != nil {
 			return fmt.Errorf("append entries: %w", err)
 		}
-		return putProto(tx.Bucket(bucketMeta), keyHardState, s.hard)
+		// Step 3: apply.
+		if err := s.applyEntries(tx, rd.CommittedEntries, b); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		hs := s.hard
+		if hs != nil && hs.GetCommit() < b.applied {
+			// Impossible by raft's contract; the restart invariant is guarded anyway.
+			c := b.applied
+			hs = &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: &c}
+		}
+		if hs != nil {
+			if err := putProto(meta, keyHardState, hs); err != nil {
+				return err
+			}
+		}
+		if err := meta.Put(keyApplied, u64(b.applied)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyRevision, u64(uint64(b.rev))); err != nil {
+			return err
+		}
+		if len(b.confs) > 0 {
+			if err := putProto(meta, keyConfState, b.conf); err != nil {
+				return err
+			}
+		}
+		return s.maybeSnapshot(tx, b, rd.Entries)
 	})
 	if err != nil {
-		return fmt.Errorf("raftstore: persist: %w", err)
+		return nil, fmt.Errorf("raftstore: persist and apply: %w", err)
 	}
-	s.met.commitSeconds.WithLabelValues("persist").Observe(time.Since(start).Seconds())
-	s.hardTerm, s.hardVote, s.hardDirty = s.hard.GetTerm(), s.hard.GetVote(), false
-	if hasSnap {
+	s.met.commitSeconds.Observe(time.Since(start).Seconds())
+	if s.hard != nil {
+		s.hardTerm, s.hardVote = s.hard.GetTerm(), s.hard.GetVote()
+	}
+	s.hardDirty = false
+	return b, nil
+}
+
+// applyEntries runs committed entries through store.Apply into the object table.
+func (s *Store) applyEntries(tx *bolt.Tx, ents []*pb.Entry, b *batch) error {
+	table := boltTable{tx.Bucket(bucketObjects)}
+	for _, e := range ents {
+		if e.GetIndex() <= b.applied {
+			continue
+		}
+		b.applied = e.GetIndex()
+		switch e.GetType() {
+		case pb.EntryNormal:
+			if len(e.GetData()) == 0 {
+				continue // a new leader's empty entry
+			}
+			reqID, mut, err := decodeProposal(e.GetData())
+			if err != nil {
+				// Every replica fails the same way on the same bytes: skipped everywhere.
+				s.log.Error("undecodable entry skipped", "index", e.GetIndex(), "err", err)
+				continue
+			}
+			res, err := store.Apply(table, b.rev+1, mut)
+			var te *tableError
+			if errors.As(err, &te) {
+				return err
+			}
+			if err == nil && res.Event != nil {
+				b.rev++
+				b.events = append(b.events, *res.Event)
+			}
+			b.outcomes = append(b.outcomes, outcome{reqID, applyResult{object: res.Object, err: err}})
+		case pb.EntryConfChange, pb.EntryConfChangeV2:
+			mc, err := s.applyConfChange(tx, e)
+			if err != nil {
+				return err
+			}
+			b.conf = mc.conf
+			b.confs = append(b.confs, mc)
+			if mc.reqID != 0 {
+				b.outcomes = append(b.outcomes, outcome{mc.reqID, applyResult{member: mc.added}})
+			}
+		}
+	}
+	return nil
+}
+
+// maybeSnapshot serialises the applied state every cfg.SnapshotEntries entries and compacts
+// the log, keeping cfg.CatchUpEntries behind for followers that lag a little.
+func (s *Store) maybeSnapshot(tx *bolt.Tx, b *batch, ents []*pb.Entry) error {
+	if b.snap != nil || b.applied-s.lastSnap < s.cfg.SnapshotEntries {
+		return nil
+	}
+	var err error
+	if b.snapData, err = encodeSnapshot(tx, s.ClusterID()); err != nil {
+		return err
+	}
+	b.snapAt = b.applied
+	if b.applied <= s.cfg.CatchUpEntries || b.applied-s.cfg.CatchUpEntries <= s.compactIndex {
+		return nil
+	}
+	compact := b.applied - s.cfg.CatchUpEntries
+	term, err := s.termOf(compact, ents)
+	if err != nil {
+		return fmt.Errorf("term of %d: %w", compact, err)
+	}
+	if err := compactLog(tx, compact); err != nil {
+		return err
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(keyCompactIndex, u64(compact)); err != nil {
+		return err
+	}
+	if err := meta.Put(keyCompactTerm, u64(term)); err != nil {
+		return err
+	}
+	b.compact = compact
+	return nil
+}
+
+// termOf is the term of entry i, from this Ready's entries or the storage.
+func (s *Store) termOf(i uint64, ents []*pb.Entry) (uint64, error) {
+	if len(ents) > 0 && ents[0].GetIndex() <= i && i <= ents[len(ents)-1].GetIndex() {
+		return ents[i-ents[0].GetIndex()].GetTerm(), nil
+	}
+	return s.ms.Term(i)
+}
+
+// publish makes a durable batch visible: raft's storage, watches, waiting proposers.
+func (s *Store) publish(rd raft.Ready, b *batch) error {
+	if b.snap != nil {
 		if err := s.ms.ApplySnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("raftstore: apply snapshot to storage: %w", err)
 		}
-		s.installSnapshot(rd.Snapshot, sd)
+		s.installSnapshot(rd.Snapshot, b.snap)
 	}
 	if err := s.ms.Append(rd.Entries); err != nil {
 		return fmt.Errorf("raftstore: append to storage: %w", err)
 	}
-	return s.ms.SetHardState(s.hard)
+	if s.hard != nil {
+		if err := s.ms.SetHardState(s.hard); err != nil {
+			return fmt.Errorf("raftstore: hard state to storage: %w", err)
+		}
+	}
+	s.loopApplied, s.loopRev, s.loopConfState = b.applied, b.rev, b.conf
+	if b.snapAt > 0 {
+		if _, err := s.ms.CreateSnapshot(b.snapAt, b.conf, b.snapData); err != nil {
+			return fmt.Errorf("raftstore: snapshot at %d: %w", b.snapAt, err)
+		}
+		s.lastSnap = b.snapAt
+		if b.compact > 0 {
+			if err := s.ms.Compact(b.compact); err != nil {
+				return fmt.Errorf("raftstore: compact log to %d: %w", b.compact, err)
+			}
+			s.compactIndex = b.compact
+		}
+		s.met.snapshotsTaken.Inc()
+		s.log.Debug("snapshot taken", "index", b.snapAt, "compactedTo", b.compact, "bytes", len(b.snapData))
+	}
+	for _, ev := range b.events {
+		s.history.Append(ev)
+	}
+	for _, mc := range b.confs {
+		s.publishMemberChange(mc)
+	}
+	s.mu.Lock()
+	s.revision = b.rev
+	s.conf = b.conf
+	if b.applied != s.applied {
+		s.setAppliedLocked(b.applied)
+	}
+	for _, o := range b.outcomes {
+		if ch, ok := s.waiters[o.reqID]; ok {
+			ch <- o.res // buffered, one result per request id
+			delete(s.waiters, o.reqID)
+		}
+	}
+	s.mu.Unlock()
+	s.met.appliedEntries.Add(float64(len(rd.CommittedEntries)))
+	return nil
 }
 
 // installSnapshot publishes a snapshot received from the leader, already on disk.
 func (s *Store) installSnapshot(snap *pb.Snapshot, sd *snapshotData) {
 	md := snap.GetMetadata()
-	s.loopApplied, s.loopRev, s.lastSnap, s.compactIndex = md.GetIndex(), sd.Revision, md.GetIndex(), md.GetIndex()
-	s.loopConfState = md.GetConfState()
+	s.lastSnap, s.compactIndex = md.GetIndex(), md.GetIndex()
 	members := map[uint64]Member{}
 	for _, m := range sd.Members {
 		members[m.ID] = m
@@ -446,159 +633,6 @@ func (s *Store) send(msgs []*pb.Message) {
 	for _, m := range msgs {
 		s.tr.send(m)
 	}
-}
-
-// outcome is one applied entry's answer to its proposer.
-type outcome struct {
-	reqID uint64
-	res   applyResult
-}
-
-// apply is step 3: committed entries go through store.Apply into the object table, in one
-// fsynced transaction with the applied index, the revision and the hard state.
-func (s *Store) apply(ents []*pb.Entry) error {
-	if len(ents) == 0 && !s.hardDirty {
-		return nil
-	}
-	start := time.Now()
-	var (
-		events   []store.RawEvent
-		outcomes []outcome
-		confs    []memberChange
-		snapData []byte
-		snapAt   uint64
-		compact  uint64
-		compactT uint64
-	)
-	applied, rev, conf := s.loopApplied, s.loopRev, s.loopConfState
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		table := boltTable{tx.Bucket(bucketObjects)}
-		for _, e := range ents {
-			if e.GetIndex() <= applied {
-				continue
-			}
-			applied = e.GetIndex()
-			switch e.GetType() {
-			case pb.EntryNormal:
-				if len(e.GetData()) == 0 {
-					continue // a new leader's empty entry
-				}
-				reqID, mut, err := decodeProposal(e.GetData())
-				if err != nil {
-					// Every replica fails the same way on the same bytes: skip it everywhere.
-					s.log.Error("undecodable entry skipped", "index", e.GetIndex(), "err", err)
-					continue
-				}
-				res, err := store.Apply(table, rev+1, mut)
-				var te *tableError
-				if errors.As(err, &te) {
-					return err
-				}
-				if err == nil && res.Event != nil {
-					rev++
-					events = append(events, *res.Event)
-				}
-				outcomes = append(outcomes, outcome{reqID, applyResult{object: res.Object, err: err}})
-			case pb.EntryConfChange, pb.EntryConfChangeV2:
-				mc, err := s.applyConfChange(tx, e)
-				if err != nil {
-					return err
-				}
-				conf = mc.conf
-				confs = append(confs, mc)
-				if mc.reqID != 0 {
-					outcomes = append(outcomes, outcome{mc.reqID, applyResult{member: mc.added}})
-				}
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		hs := s.hard
-		if hs != nil && hs.GetCommit() < applied {
-			// Never possible by raft's contract; guard the restart invariant anyway.
-			c := applied
-			hs = &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: &c}
-		}
-		if hs != nil {
-			if err := putProto(meta, keyHardState, hs); err != nil {
-				return err
-			}
-		}
-		if err := meta.Put(keyApplied, u64(applied)); err != nil {
-			return err
-		}
-		if err := meta.Put(keyRevision, u64(uint64(rev))); err != nil {
-			return err
-		}
-		if len(confs) > 0 {
-			if err := putProto(meta, keyConfState, conf); err != nil {
-				return err
-			}
-		}
-		if applied-s.lastSnap >= s.cfg.SnapshotEntries {
-			var err error
-			if snapData, err = encodeSnapshot(tx, s.ClusterID()); err != nil {
-				return err
-			}
-			snapAt = applied
-			if applied > s.cfg.CatchUpEntries && applied-s.cfg.CatchUpEntries > s.compactIndex {
-				compact = applied - s.cfg.CatchUpEntries
-				if compactT, err = s.ms.Term(compact); err != nil {
-					return fmt.Errorf("term of %d: %w", compact, err)
-				}
-				if err := compactLog(tx, compact); err != nil {
-					return err
-				}
-				if err := meta.Put(keyCompactIndex, u64(compact)); err != nil {
-					return err
-				}
-				if err := meta.Put(keyCompactTerm, u64(compactT)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("raftstore: apply: %w", err)
-	}
-	s.met.commitSeconds.WithLabelValues("apply").Observe(time.Since(start).Seconds())
-	s.hardDirty = false
-	s.loopApplied, s.loopRev, s.loopConfState = applied, rev, conf
-	if snapAt > 0 {
-		if _, err := s.ms.CreateSnapshot(snapAt, conf, snapData); err != nil {
-			return fmt.Errorf("raftstore: snapshot at %d: %w", snapAt, err)
-		}
-		s.lastSnap = snapAt
-		if compact > 0 {
-			if err := s.ms.Compact(compact); err != nil {
-				return fmt.Errorf("raftstore: compact log to %d: %w", compact, err)
-			}
-			s.compactIndex = compact
-		}
-		s.met.snapshotsTaken.Inc()
-		s.log.Debug("snapshot taken", "index", snapAt, "compactedTo", compact, "bytes", len(snapData))
-	}
-	for _, ev := range events {
-		s.history.Append(ev)
-	}
-	for _, mc := range confs {
-		s.publishMemberChange(mc)
-	}
-	s.mu.Lock()
-	s.revision = rev
-	s.conf = conf
-	if applied != s.applied {
-		s.setAppliedLocked(applied)
-	}
-	for _, o := range outcomes {
-		if ch, ok := s.waiters[o.reqID]; ok {
-			ch <- o.res // buffered, one result per request id
-			delete(s.waiters, o.reqID)
-		}
-	}
-	s.mu.Unlock()
-	s.met.appliedEntries.Add(float64(len(ents)))
-	return nil
 }
 
 // resolveReads hands ReadIndex answers to the reads waiting for them.
