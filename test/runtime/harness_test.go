@@ -103,7 +103,8 @@ func newCluster(t *testing.T) *cluster {
 	rec, err := node.New(node.Config{
 		Node: c.node, Advertise: "127.0.0.1", PublishIP: "127.0.0.1", NamePrefix: prefix,
 		Store: c.st, Docker: dc, Publish: func(rs []observed.Replica) { c.view.SetNodeReplicas(c.node, rs) },
-		Resync: 5 * time.Second, DrainDelay: 300 * time.Millisecond, StopTimeout: 2 * time.Second,
+		// A long resync: healing fast proves the reaction to Docker's event stream.
+		Resync: time.Minute, DrainDelay: 300 * time.Millisecond, StopTimeout: 2 * time.Second,
 		BackoffBase: 200 * time.Millisecond, BackoffMax: 2 * time.Second, Logger: logger,
 	})
 	if err != nil {

@@ -47,13 +47,14 @@ func TestLifecycle(t *testing.T) {
 	if out, err := exec.Command("docker", "kill", victim.ContainerID).CombinedOutput(); err != nil {
 		t.Fatalf("docker kill: %v %s", err, out)
 	}
-	c.waitFor("killed container running again", 30*time.Second, func() (bool, string) {
+	took = c.waitFor("killed container running again", 30*time.Second, func() (bool, string) {
 		rs := c.replicas(name)
 		if len(rs) != 1 || !rs[0].Ready() || rs[0].Restarts < 1 {
 			return false, fmt.Sprintf("%+v", rs)
 		}
 		return c.dockerMatches(c.get(name)) == "", ""
 	})
+	t.Logf("killed container running and ready again after %s (backoff base 200ms)", took.Round(time.Millisecond))
 
 	// Make it unhealthy: it is restarted (same container, new start) and healthy again.
 	r := c.replicas(name)[0]
@@ -232,4 +233,46 @@ func (l *load) stop() (int64, int64, map[string]int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.sent.Load(), l.failed.Load(), l.versions
+}
+
+// TestExecHealthNetworksVolumes: an exec health check is Docker's HEALTHCHECK and drives
+// readiness; networks and named volumes are created on demand and attached.
+func TestExecHealthNetworksVolumes(t *testing.T) {
+	c := newCluster(t)
+	sp := v1.ServiceSpec{
+		Image: "constellation-test/echo:1", Replicas: i32(2),
+		Ports: []v1.ServicePort{{ContainerPort: 8080}},
+		HealthCheck: &v1.HealthCheck{Exec: &v1.ExecHealthCheck{Command: []string{"/app", "-probe", "http://127.0.0.1:8080/healthz"}},
+			Interval: &v1.Duration{Duration: 300 * time.Millisecond}, Retries: i32(2)},
+		Networks: []string{c.prefix + "backend", c.prefix + "front"},
+		Volumes:  []v1.VolumeMount{{Source: c.prefix + "data", Target: "/data"}},
+	}
+	c.apply("exec", sp)
+	c.waitFor("exec-checked replicas ready", 60*time.Second, c.converged("exec"))
+	for _, r := range c.replicas("exec") {
+		ct, err := c.dc.Inspect(c.ctx, r.ContainerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct.Health != "healthy" || r.Health != v1.HealthHealthy {
+			t.Errorf("docker health %q, observed %q", ct.Health, r.Health)
+		}
+		if _, ok := ct.Networks[c.prefix+"backend"]; !ok {
+			t.Errorf("not on backend: %v", ct.Networks)
+		}
+		if _, ok := ct.Networks[c.prefix+"front"]; !ok {
+			t.Errorf("not on front: %v", ct.Networks)
+		}
+	}
+	out, err := exec.Command("docker", "volume", "inspect", "-f", "{{.Name}}", c.prefix+"data").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != c.prefix+"data" {
+		t.Errorf("volume: %v %s", err, out)
+	}
+	if _, err := c.st.Delete(c.ctx, v1.KindService, "exec", ""); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("containers removed", 30*time.Second, func() (bool, string) {
+		cs, err := c.dc.List(c.ctx, map[string]string{docker.LabelService: "exec", docker.LabelNode: c.node})
+		return err == nil && len(cs) == 0, fmt.Sprintf("%d containers", len(cs))
+	})
 }
