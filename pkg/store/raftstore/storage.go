@@ -180,12 +180,8 @@ func appendEntries(tx *bolt.Tx, ents []*pb.Entry) error {
 		return nil
 	}
 	lb := tx.Bucket(bucketLog)
-	first := u64(ents[0].GetIndex())
-	c := lb.Cursor()
-	for k, _ := c.Seek(first); k != nil; k, _ = c.Seek(first) {
-		if err := c.Delete(); err != nil {
-			return err
-		}
+	if err := deleteKeys(lb, func(c *bolt.Cursor) ([]byte, []byte) { return c.Seek(u64(ents[0].GetIndex())) }, func([]byte) bool { return true }); err != nil {
+		return err
 	}
 	for _, e := range ents {
 		b, err := proto.Marshal(e)
@@ -201,9 +197,19 @@ func appendEntries(tx *bolt.Tx, ents []*pb.Entry) error {
 
 // compactLog deletes log entries at or below index.
 func compactLog(tx *bolt.Tx, index uint64) error {
-	c := tx.Bucket(bucketLog).Cursor()
-	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= index; k, _ = c.First() {
-		if err := c.Delete(); err != nil {
+	return deleteKeys(tx.Bucket(bucketLog), (*bolt.Cursor).First, func(k []byte) bool { return binary.BigEndian.Uint64(k) <= index })
+}
+
+// deleteKeys deletes the keys from start on while keep says so. Keys are gathered first:
+// deleting under a live cursor makes bbolt walk the emptied pages again on every step.
+func deleteKeys(b *bolt.Bucket, start func(*bolt.Cursor) ([]byte, []byte), while func([]byte) bool) error {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := start(c); k != nil && while(k); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
 			return err
 		}
 	}
