@@ -67,6 +67,9 @@ func decodeMessage(b []byte, self uint64) (*pb.Message, error) {
 	if err := proto.Unmarshal(b, m); err != nil {
 		return nil, fmt.Errorf("raftstore: decode message: %w", err)
 	}
+	if _, ok := pb.MessageType_name[int32(m.GetType())]; !ok {
+		return nil, fmt.Errorf("raftstore: unknown message type %d", m.GetType())
+	}
 	if raft.IsLocalMsg(m.GetType()) {
 		return nil, fmt.Errorf("raftstore: peer sent local message %s", m.GetType())
 	}
