@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -42,9 +43,20 @@ func main() {
 	clients := flag.Int("clients", 64, "concurrent clients")
 	valueSize := flag.Int("value-size", 256, "value bytes")
 	keys := flag.Int("keys", 1000, "distinct keys written")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the Constellation members) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench-store:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*seqN, *concN, *clients, *valueSize, *keys); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-store:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
