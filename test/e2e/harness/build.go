@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,9 +35,10 @@ type Artifacts struct {
 var DefaultImages = []string{"constellation-test/echo:1", "constellation-test/echo:2"}
 
 var (
-	prepareOnce sync.Once
-	prepared    *Artifacts
-	prepareErr  error
+	artifactsDir atomic.Value // string: the process's build directory, removed by Cleanup
+	prepareOnce  sync.Once
+	prepared     *Artifacts
+	prepareErr   error
 )
 
 // Prepare builds everything a cluster needs, once per process: the agent and nodeinit (static),
@@ -56,6 +58,7 @@ func prepare(ctx context.Context, logf func(string, ...any)) (*Artifacts, error)
 	if err != nil {
 		return nil, err
 	}
+	artifactsDir.Store(dir)
 	a := &Artifacts{Root: root, Dir: dir, Images: DefaultImages}
 	a.Agent = filepath.Join(dir, "constellation-agent")
 	a.NodeInit = filepath.Join(dir, "nodeinit")

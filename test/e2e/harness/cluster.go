@@ -110,6 +110,7 @@ type Node struct {
 // must Close it (Start closes what it made if it fails). SIGINT/SIGTERM also close it.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	opts.defaults()
+	handleSignals()
 	art, err := Prepare(ctx, opts.Logf)
 	if err != nil {
 		return nil, err

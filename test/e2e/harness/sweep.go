@@ -166,25 +166,19 @@ func registerLive(c *Cluster) {
 	liveMu.Lock()
 	live[c] = true
 	liveMu.Unlock()
+}
+
+// handleSignals makes SIGINT/SIGTERM remove every open cluster and the build artifacts before
+// the process exits (go test's own handling would leave the containers running).
+func handleSignals() {
 	signalOnce.Do(func() {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 		go func() {
 			s := <-ch
 			fmt.Fprintf(os.Stderr, "harness: %v: removing e2e clusters\n", s)
-			liveMu.Lock()
-			cs := make([]*Cluster, 0, len(live))
-			for c := range live {
-				cs = append(cs, c)
-			}
-			liveMu.Unlock()
 			done := make(chan struct{})
-			go func() {
-				for _, c := range cs {
-					_ = c.Close()
-				}
-				close(done)
-			}()
+			go func() { Cleanup(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(90 * time.Second):
@@ -212,7 +206,7 @@ func Cleanup() {
 	for _, c := range cs {
 		_ = c.Close()
 	}
-	if prepared != nil && prepared.Dir != "" {
-		_ = os.RemoveAll(prepared.Dir)
+	if dir, _ := artifactsDir.Load().(string); dir != "" {
+		_ = os.RemoveAll(dir)
 	}
 }
