@@ -422,6 +422,11 @@ func (s *Store) persistAndApply(rd raft.Ready) (*batch, error) {
 		if err := s.applyEntries(tx, rd.CommittedEntries, b); err != nil {
 			return err
 		}
+		// The entries are committed (durable on a quorum) and their outcomes are decided:
+		// the proposers can have them now, without waiting for this commit's fsync. Reads
+		// that must see them (linearizable ones) wait for the applied index, published
+		// after the commit; a crash before it replays the same outcomes from the log.
+		s.release(b.outcomes)
 		meta := tx.Bucket(bucketMeta)
 		hs := s.hard
 		if hs != nil && hs.GetCommit() < b.applied {
@@ -586,15 +591,24 @@ func (s *Store) publish(rd raft.Ready, b *batch) error {
 	if b.applied != s.applied {
 		s.setAppliedLocked(b.applied)
 	}
-	for _, o := range b.outcomes {
+	s.mu.Unlock()
+	s.met.appliedEntries.Add(float64(len(rd.CommittedEntries)))
+	return nil
+}
+
+// release hands applied entries' outcomes to the proposers waiting on this member.
+func (s *Store) release(outcomes []outcome) {
+	if len(outcomes) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range outcomes {
 		if ch, ok := s.waiters[o.reqID]; ok {
 			ch <- o.res // buffered, one result per request id
 			delete(s.waiters, o.reqID)
 		}
 	}
-	s.mu.Unlock()
-	s.met.appliedEntries.Add(float64(len(rd.CommittedEntries)))
-	return nil
 }
 
 // installSnapshot publishes a snapshot received from the leader, already on disk.

@@ -77,7 +77,7 @@ func openDB(dir string) (*bolt.DB, error) {
 		return nil, fmt.Errorf("raftstore: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, "raft.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: 64 << 20})
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: open %s: %w", path, err)
 	}
