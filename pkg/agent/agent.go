@@ -20,6 +20,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
+	"github.com/constellation-sh/constellation/pkg/store/raftstore"
 	"github.com/constellation-sh/constellation/pkg/traefik"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -35,15 +36,20 @@ type Agent struct {
 	reg   *prometheus.Registry
 	token string
 
-	store    store.Store
-	view     *observed.Set
-	gossip   *gossip.Gossip
-	provider *traefik.Provider
-	api      *apiserver.Server
-	listener net.Listener
-	docker   *docker.Client // nil when Docker is disabled
+	store store.Store
+	raft  *raftstore.Store // nil on the in-memory store
+	// clusterTok authenticates raft peers, joins and /cluster/gossip.
+	clusterTok string
+	gossipKey  []byte
+	view       *observed.Set
+	gossip     *gossip.Gossip
+	provider   *traefik.Provider
+	api        *apiserver.Server
+	listener   net.Listener
+	docker     *docker.Client // nil when Docker is disabled
 
 	controllerLease *lease.Elector
+	joinPeers       []string // gossip peers learnt from the join path
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -90,6 +96,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 
+	handlers := map[string]http.Handler{
+		"GET " + traefik.ProviderPath: p,
+		"GET " + traefik.RoutesPath:   p.RoutesHandler(),
+		"GET /debug/observed":         http.HandlerFunc(a.serveObserved),
+		"GET /cluster/gossip":         http.HandlerFunc(a.serveGossipInfo),
+	}
+	if a.raft != nil {
+		handlers["POST /cluster/join"] = a.raft.JoinHandler()
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Store:      a.store,
 		Token:      a.token,
@@ -99,11 +114,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		Gatherer:   a.reg,
 		Registerer: a.reg,
 		Logger:     log.With("component", "api"),
-		Handlers: map[string]http.Handler{
-			"GET " + traefik.ProviderPath: p,
-			"GET " + traefik.RoutesPath:   p.RoutesHandler(),
-			"GET /debug/observed":         http.HandlerFunc(a.serveObserved),
-		},
+		Handlers:   handlers,
+		Public:     []string{"GET /cluster/gossip", "POST /cluster/join"},
 		// The provider's configuration holds basic-auth hashes and internal addresses: when the
 		// API has a token, Traefik must send it (providers.http.headers.Authorization).
 	})
@@ -127,8 +139,7 @@ func (a *Agent) openStore() error {
 		a.store = store.NewMemory()
 		return nil
 	}
-	// Until the replicated store is wired, the agent can only run on memory.
-	return errors.New("--store.memory=false: the replicated store is not available in this build; run with --store.memory")
+	return a.openRaft()
 }
 
 func (a *Agent) startGossip() error {
@@ -137,13 +148,44 @@ func (a *Agent) startGossip() error {
 	gc.BindAddress = a.cfg.Gossip.Address
 	gc.AdvertiseAddress = a.cfg.Node.AdvertiseAddress
 	gc.Labels = a.cfg.Node.Labels
-	gc.APIAddress = a.cfg.API.Address
-	gc.RaftAddress = a.cfg.Raft.Address
+	gc.APIAddress = advertised(a.cfg.API.Address, a.cfg.Node.AdvertiseAddress)
+	gc.RaftAddress = advertised(a.cfg.Raft.Address, a.cfg.Node.AdvertiseAddress)
 	gc.Version = Version
-	key, err := gossip.LoadOrCreateKey(a.cfg.DataDir)
-	if err != nil {
+	key, err := gossip.LoadKey(a.cfg.DataDir)
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrNotExist) && len(a.cfg.Join) > 0:
+		// A joining node gets the cluster's key through the authenticated join path.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		info, ferr := a.fetchGossipInfo(ctx)
+		cancel()
+		if ferr != nil {
+			return ferr
+		}
+		if key, err = gossip.DecodeKey(info.Key); err != nil {
+			return fmt.Errorf("gossip key from the cluster: %w", err)
+		}
+		if err := gossip.SaveKey(a.cfg.DataDir, key); err != nil {
+			return err
+		}
+		a.joinPeers = info.Peers
+	case errors.Is(err, os.ErrNotExist):
+		if key, err = gossip.LoadOrCreateKey(a.cfg.DataDir); err != nil {
+			return fmt.Errorf("gossip key: %w", err)
+		}
+	default:
 		return fmt.Errorf("gossip key: %w", err)
 	}
+	if a.cfg.Gossip.KeyFile != "" {
+		k, err := config.ReadSecretFile(a.cfg.Gossip.KeyFile)
+		if err != nil {
+			return fmt.Errorf("--gossip.keyFile: %w", err)
+		}
+		if key, err = gossip.DecodeKey(k); err != nil {
+			return fmt.Errorf("--gossip.keyFile: %w", err)
+		}
+	}
+	a.gossipKey = key
 	gc.EncryptionKey = key
 	g, err := gossip.New(gc, a.view, a.log, a.reg)
 	if err != nil {
@@ -185,6 +227,7 @@ func (a *Agent) View() observed.View { return a.view }
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go func() { _ = a.joinGossip(ctx, a.joinPeers) }()
 	if err := a.register(ctx); err != nil {
 		return err
 	}
@@ -324,6 +367,9 @@ func (a *Agent) serveObserved(w http.ResponseWriter, _ *http.Request) {
 
 // raftRole is the status controller's view of each node's role in the store.
 func (a *Agent) raftRole(node string) (v1.RaftRole, bool) {
+	if a.raft != nil {
+		return a.raftRoleOf(node)
+	}
 	if a.cfg.Store.Memory {
 		if node == a.cfg.Node.Name {
 			return v1.RaftLeader, true
