@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,18 @@ import (
 
 // startAgent runs a whole agent in-process on free loopback ports, without Docker.
 func startAgent(t *testing.T, name string, mut func(*config.Config)) (*Agent, *client.Client) {
+	t.Helper()
+	_, a := startAgentStoppable(t, name, mut)
+	c, err := client.New(client.Config{Server: a.APIAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, c
+}
+
+// startAgentStoppable starts an agent and returns a function that stops it (idempotent; the
+// test's cleanup stops it too).
+func startAgentStoppable(t *testing.T, name string, mut func(*config.Config)) (func(), *Agent) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Node.Name = name
@@ -40,17 +53,17 @@ func startAgent(t *testing.T, name string, mut func(*config.Config)) (*Agent, *c
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent %s: %v", name, err)
-		}
-	})
-	c, err := client.New(client.Config{Server: a.APIAddress()})
-	if err != nil {
-		t.Fatal(err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent %s: %v", name, err)
+			}
+		})
 	}
-	return a, c
+	t.Cleanup(stop)
+	return stop, a
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
