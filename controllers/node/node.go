@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -630,6 +632,12 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			return err
 		}
 		id, err := d.Create(ctx, cfg)
+		if errors.Is(err, docker.ErrNameConflict) {
+			// A container of another node identity (or not ours) holds the name on this
+			// engine: never touch it, use another name.
+			cfg.Name += "-" + randomSuffix()
+			id, err = d.Create(ctx, cfg)
+		}
 		if err != nil {
 			if errors.Is(err, docker.ErrUnavailable) {
 				return err
@@ -697,6 +705,12 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		return nil
 	}
 	return nil
+}
+
+func randomSuffix() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (r *Reconciler) clearReason(name string, idx int32) {

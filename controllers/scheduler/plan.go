@@ -28,7 +28,7 @@ type ReplicaInfo struct {
 	SpecHash string
 	Ready    bool
 	// Failed: the replica cannot become ready without an operator (image missing, crash loop,
-	// port conflict, missing volume or secret, or unhealthy through repeated restarts).
+	// port conflict, missing volume or secret, or unhealthy through repeated restarts). Other create errors are retried and only fail the rollout through the progress deadline.
 	Failed  bool
 	Reason  string
 	Message string
@@ -74,7 +74,6 @@ var failedReasons = map[string]bool{
 	v1.ReasonPortConflict:   true,
 	v1.ReasonVolumeNotFound: true,
 	"SecretNotFound":        true,
-	"CreateFailed":          true,
 }
 
 // IsFailedReason reports whether an observed replica reason means the replica is stuck.

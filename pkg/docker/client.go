@@ -25,6 +25,7 @@ var (
 	ErrPortConflict  = errors.New("docker: port already allocated")
 	ErrVolumeSource  = errors.New("docker: bind mount source does not exist")
 	ErrUnavailable   = errors.New("docker: daemon unavailable")
+	ErrNameConflict  = errors.New("docker: container name already in use")
 )
 
 // Container is what the controllers need to know of a container.
@@ -214,6 +215,9 @@ func (c *Client) Create(ctx context.Context, cfg CreateConfig) (string, error) {
 	if err != nil {
 		if cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "image") {
 			return "", fmt.Errorf("create container %s: %w: %w", cfg.Name, ErrImageNotFound, err)
+		}
+		if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in use") {
+			return "", fmt.Errorf("create container %s: %w: %w", cfg.Name, ErrNameConflict, err)
 		}
 		return "", wrap(err, "create container %s", cfg.Name)
 	}

@@ -14,11 +14,12 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/node"
+	nodectl "github.com/constellation-sh/constellation/controllers/node"
 	"github.com/constellation-sh/constellation/controllers/scheduler"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/observed"
@@ -39,18 +40,26 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// cluster is one node's runtime in one process.
+// cluster is the runtime of one or more nodes in one process, all on the local engine (each
+// node's containers carry its own constellation.node label).
 type cluster struct {
 	t      *testing.T
 	ctx    context.Context
 	prefix string
-	node   string
+	node   string // the first node
+	nodes  []string
 	st     *store.Memory
 	view   *observed.Set
 	dc     *docker.Client
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	agents map[string]context.CancelFunc // running node reconcilers
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T) *cluster { return newClusterN(t, 1) }
+
+func newClusterN(t *testing.T, n int) *cluster {
 	t.Helper()
 	if dockerErr != nil {
 		t.Fatal(dockerErr)
@@ -64,15 +73,21 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatalf("docker: %v", err)
 	}
 	prefix := fmt.Sprintf("ct%d-", time.Now().UnixNano()%1_000_000)
-	c := &cluster{t: t, ctx: ctx, prefix: prefix, node: prefix + "node", st: store.NewMemory(), view: observed.NewSet(), dc: dc}
+	c := &cluster{t: t, ctx: ctx, prefix: prefix, st: store.NewMemory(), view: observed.NewSet(), dc: dc, agents: map[string]context.CancelFunc{}}
+	for i := range n {
+		c.nodes = append(c.nodes, fmt.Sprintf("%snode%c", prefix, 'a'+i))
+	}
+	c.node = c.nodes[0]
 	t.Cleanup(func() {
 		cancel()
 		// Remove everything this run created, whatever happened.
 		cctx, ccancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer ccancel()
-		cs, _ := dc.List(cctx, map[string]string{docker.LabelNode: c.node})
-		for _, ct := range cs {
-			_ = dc.Remove(cctx, ct.ID)
+		for _, node := range c.nodes {
+			cs, _ := dc.List(cctx, map[string]string{docker.LabelNode: node})
+			for _, ct := range cs {
+				_ = dc.Remove(cctx, ct.ID)
+			}
 		}
 		for _, n := range []string{prefix + "backend", prefix + "front"} {
 			_ = dc.RemoveNetwork(cctx, n)
@@ -80,40 +95,70 @@ func newCluster(t *testing.T) *cluster {
 		_ = dc.RemoveVolume(cctx, prefix+"data")
 		dc.Close()
 	})
-	// The node is registered and alive.
-	o, err := c.st.Create(ctx, &v1.Node{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode}, Metadata: v1.ObjectMeta{Name: c.node}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := o.(*v1.Node)
-	n.Status.Conditions = []v1.Condition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}
-	if _, err := c.st.UpdateStatus(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	c.view.SetNode(observed.Node{Name: c.node, Advertise: "127.0.0.1", Alive: true})
-
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	c.logger = logger
+	for _, node := range c.nodes {
+		// The node is registered and alive.
+		o, err := c.st.Create(ctx, &v1.Node{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode}, Metadata: v1.ObjectMeta{Name: node}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd := o.(*v1.Node)
+		nd.Status.Conditions = []v1.Condition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}
+		if _, err := c.st.UpdateStatus(ctx, nd); err != nil {
+			t.Fatal(err)
+		}
+		c.startNode(node)
 	}
 	sched, err := scheduler.New(scheduler.Config{Store: c.st, View: c.view, Logger: logger, Resync: 5 * time.Second, ProgressDeadline: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := node.New(node.Config{
-		Node: c.node, Advertise: "127.0.0.1", PublishIP: "127.0.0.1", NamePrefix: prefix,
-		Store: c.st, Docker: dc, Publish: func(rs []observed.Replica) { c.view.SetNodeReplicas(c.node, rs) },
-		// A long resync: healing fast proves the reaction to Docker's event stream.
-		Resync: time.Minute, DrainDelay: 300 * time.Millisecond, StopTimeout: 2 * time.Second,
-		BackoffBase: 200 * time.Millisecond, BackoffMax: 2 * time.Second, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	go sched.Run(ctx)
-	go rec.Run(ctx)
 	go statusFold(ctx, c.st, c.view)
 	return c
+}
+
+// startNode starts node's agent (its node reconciler) and marks it alive in the view.
+func (c *cluster) startNode(node string) {
+	c.t.Helper()
+	rec, err := nodectl.New(nodectl.Config{
+		Node: node, Advertise: "127.0.0.1", PublishIP: "127.0.0.1", NamePrefix: c.prefix,
+		Store: c.st, Docker: c.dc, Publish: func(rs []observed.Replica) { c.view.SetNodeReplicas(node, rs) },
+		// A long resync: healing fast proves the reaction to Docker's event stream.
+		Resync: time.Minute, DrainDelay: 300 * time.Millisecond, StopTimeout: 2 * time.Second,
+		BackoffBase: 200 * time.Millisecond, BackoffMax: 2 * time.Second, Logger: c.logger,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	c.mu.Lock()
+	c.agents[node] = cancel
+	c.mu.Unlock()
+	go rec.Run(ctx)
+	c.view.SetNode(observed.Node{Name: node, Advertise: "127.0.0.1", Alive: true})
+}
+
+// killNode stops node's agent and has gossip declare it dead. Its containers keep running, as
+// on a node cut off from the cluster.
+func (c *cluster) killNode(node string) {
+	c.mu.Lock()
+	cancel := c.agents[node]
+	delete(c.agents, node)
+	c.mu.Unlock()
+	cancel()
+	c.view.SetNode(observed.Node{Name: node, Advertise: "127.0.0.1", Alive: false})
+}
+
+func (c *cluster) alive(node string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.agents[node]
+	return ok
 }
 
 // statusFold is a minimal stand-in for controllers/status: it writes readyReplicas and
@@ -241,28 +286,38 @@ func (c *cluster) converged(name string) func() (bool, string) {
 // dockerMatches compares Docker with the spec: exactly one running container per assignment,
 // with its index, spec hash and image, and nothing else of the service on the node.
 func (c *cluster) dockerMatches(svc *v1.Service) string {
-	cs, err := c.dc.List(c.ctx, map[string]string{docker.LabelService: svc.Metadata.Name, docker.LabelNode: c.node})
-	if err != nil {
-		return err.Error()
-	}
 	hash := spechash.OfService(svc)
-	var want, got []string
-	for _, a := range svc.Status.Assignments {
-		want = append(want, fmt.Sprintf("%d/%s/%s", a.Index, a.SpecHash, svc.Spec.Image))
-		if a.SpecHash != hash {
-			return "assignment with an old hash"
+	for _, node := range c.nodes {
+		if !c.alive(node) {
+			continue // a dead node's containers linger until its agent is back
+		}
+		cs, err := c.dc.List(c.ctx, map[string]string{docker.LabelService: svc.Metadata.Name, docker.LabelNode: node})
+		if err != nil {
+			return err.Error()
+		}
+		var want, got []string
+		for _, a := range svc.Status.Assignments {
+			if a.SpecHash != hash {
+				return "assignment with an old hash"
+			}
+			if a.Node == node {
+				want = append(want, fmt.Sprintf("%d/%s/%s", a.Index, a.SpecHash, svc.Spec.Image))
+			}
+		}
+		for _, ct := range cs {
+			if !ct.Running {
+				return "a container is not running: " + ct.Name + " " + ct.State
+			}
+			got = append(got, fmt.Sprintf("%s/%s/%s", ct.Labels[docker.LabelReplica], ct.Labels[docker.LabelSpecHash], ct.Image))
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if strings.Join(want, ",") != strings.Join(got, ",") {
+			return fmt.Sprintf("%s runs %v, assignments %v", node, got, want)
 		}
 	}
-	for _, ct := range cs {
-		if !ct.Running {
-			return "a container is not running: " + ct.Name + " " + ct.State
-		}
-		got = append(got, fmt.Sprintf("%s/%s/%s", ct.Labels[docker.LabelReplica], ct.Labels[docker.LabelSpecHash], ct.Image))
-	}
-	sort.Strings(want)
-	sort.Strings(got)
-	if int32(len(want)) != svc.Spec.DesiredReplicas() || strings.Join(want, ",") != strings.Join(got, ",") {
-		return fmt.Sprintf("docker runs %v, assignments %v, replicas %d", got, want, svc.Spec.DesiredReplicas())
+	if int32(len(svc.Status.Assignments)) != svc.Spec.DesiredReplicas() {
+		return fmt.Sprintf("%d assignments for %d replicas", len(svc.Status.Assignments), svc.Spec.DesiredReplicas())
 	}
 	return ""
 }

@@ -276,3 +276,71 @@ func TestExecHealthNetworksVolumes(t *testing.T) {
 		return err == nil && len(cs) == 0, fmt.Sprintf("%d containers", len(cs))
 	})
 }
+
+// perNode counts a service's assignments per node.
+func (c *cluster) perNode(name string) map[string]int {
+	m := map[string]int{}
+	for _, a := range c.get(name).Status.Assignments {
+		m[a.Node]++
+	}
+	return m
+}
+
+// TestTwoNodes runs two agents on the one engine: spread, a node lost (its replicas move; its
+// containers are left alone while it is cut off), the node back (its stale containers go and the
+// replicas spread back), and a drain under load.
+func TestTwoNodes(t *testing.T) {
+	c := newClusterN(t, 2)
+	a, b := c.nodes[0], c.nodes[1]
+	const name = "web"
+	c.apply(name, echoSpec("constellation-test/echo:1", 4))
+	c.waitFor("4 replicas over 2 nodes", 60*time.Second, c.converged(name))
+	if got := c.perNode(name); got[a] != 2 || got[b] != 2 {
+		t.Fatalf("spread %v", got)
+	}
+
+	c.killNode(b)
+	took := c.waitFor("replicas moved off the dead node", 60*time.Second, func() (bool, string) {
+		if got := c.perNode(name); got[a] != 4 {
+			return false, fmt.Sprint(got)
+		}
+		return c.converged(name)()
+	})
+	t.Logf("replicas of a dead node ready elsewhere after %s", took.Round(time.Millisecond))
+	if cs, err := c.dc.List(c.ctx, map[string]string{docker.LabelNode: b}); err != nil || len(cs) != 2 {
+		t.Fatalf("the cut-off node's containers should be left running: %v %d", err, len(cs))
+	}
+
+	c.startNode(b)
+	c.waitFor("spread back after the node returned", 90*time.Second, func() (bool, string) {
+		if got := c.perNode(name); got[a] != 2 || got[b] != 2 {
+			return false, fmt.Sprint(got)
+		}
+		return c.converged(name)()
+	})
+
+	// Drain b under load: its replicas move to a, new ones first.
+	load := startLoad(c.view, name, 5*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	o, err := c.st.Get(c.ctx, v1.KindNode, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb := o.(*v1.Node)
+	nb.Spec.Drain = true
+	if _, err := c.st.Update(c.ctx, nb); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("drained", 90*time.Second, func() (bool, string) {
+		if got := c.perNode(name); got[a] != 4 {
+			return false, fmt.Sprint(got)
+		}
+		return c.converged(name)()
+	})
+	time.Sleep(500 * time.Millisecond)
+	sent, failed, _ := load.stop()
+	t.Logf("drain under load: %d requests, %d failed", sent, failed)
+	if failed > 0 {
+		t.Errorf("%d of %d requests failed during the drain", failed, sent)
+	}
+}
