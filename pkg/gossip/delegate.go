@@ -3,7 +3,9 @@ package gossip
 import (
 	"bytes"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -125,17 +127,16 @@ func (g *Gossip) setMember(m *memberlist.Node, alive bool) {
 	}
 	g.members[m.Name] = &member{node: n, leaving: leaving || (!alive && old != nil && old.leaving), digest: d}
 	self := m.Name == g.cfg.NodeName
-	back := alive && !self && old != nil && !old.node.Alive
 	behind := alive && !self && g.nodes[m.Name].behind(d)
 	g.mu.Unlock()
-	switch {
-	case back:
-		// A node that comes back (restart, healed partition): exchange full state at once
-		// instead of at the next periodic push/pull.
-		g.requestSync(syncReq{node: m.Name, addr: n.Gossip, due: now, force: true})
-	case behind:
-		// Its broadcasts may still be on their way: look again a little later.
-		g.requestSync(syncReq{node: m.Name, addr: n.Gossip, due: now.Add(g.cfg.DigestInterval)})
+	if behind {
+		// The node's digest (in the alive message that announced it, or its metadata update)
+		// says we miss some of its replicas: a node that restarted or changed things while cut
+		// off, or a broadcast that did not reach us. Its broadcasts may still be on their way,
+		// so look again a little later (with jitter, so that a whole cluster does not pull from
+		// one node at once), and pull its state if still behind.
+		jitter := time.Duration(rand.Int64N(int64(g.cfg.DigestInterval)))
+		g.requestSync(syncReq{node: m.Name, addr: n.Gossip, due: now.Add(g.cfg.DigestInterval + jitter)})
 	}
 	if !alive {
 		g.metrics.events.WithLabelValues(n.State).Inc()

@@ -99,11 +99,11 @@ func (st *nodeState) behind(d digest) bool {
 	return d.Seq > st.seq || d.Hash != st.digest().Hash
 }
 
-// syncReq asks the loop for a full state exchange with a node, not before due.
+// syncReq asks the loop for a full state exchange with a node, not before due, if it is still
+// behind then.
 type syncReq struct {
 	node, addr string
 	due        time.Time
-	force      bool // exchange even if its digest says we are up to date
 }
 
 // nodeState is what we know of one node's replicas: live entries and tombstones, each with the
@@ -600,7 +600,6 @@ func (g *Gossip) loop() {
 		case r := <-g.syncCh:
 			if old, ok := pending[r.node]; ok && old.due.Before(r.due) {
 				r.due = old.due
-				r.force = r.force || old.force
 			}
 			pending[r.node] = r
 		case <-tick.C:
@@ -641,7 +640,7 @@ func (g *Gossip) runSyncs(pending map[string]syncReq) {
 		if r.due.After(now) {
 			continue
 		}
-		if !r.force && !g.isBehind(name) {
+		if !g.isBehind(name) {
 			delete(pending, name) // the broadcasts caught up meanwhile
 			continue
 		}
