@@ -287,3 +287,26 @@ func TestComputeDoesNotModifyInput(t *testing.T) {
 		t.Error("Compute modified its input")
 	}
 }
+
+func TestSpreadBackWaitsForTheNewReplica(t *testing.T) {
+	as := []v1.Assignment{{Index: 0, Node: "a", SpecHash: "h"}, {Index: 1, Node: "a", SpecHash: "h"}}
+	in := Input{Desired: 2, SpecHash: "h", MaxSurge: 1, Assignments: as, Observed: readyAll(as), Nodes: nodes("a", "b")}
+	p := Compute(in)
+	want := []v1.Assignment{{Index: 0, Node: "a", SpecHash: "h"}, {Index: 1, Node: "a", SpecHash: "h"}, {Index: 2, Node: "b", SpecHash: "h"}}
+	if !reflect.DeepEqual(p.Assignments, want) {
+		t.Fatalf("step 1: %v", p.Assignments)
+	}
+	// The new replica is starting: neither it nor the one it replaces goes.
+	in.Assignments = p.Assignments
+	in.Observed[2] = ReplicaInfo{Node: "b", SpecHash: "h"}
+	for i := 0; i < 3; i++ {
+		if p := Compute(in); !reflect.DeepEqual(p.Assignments, want) {
+			t.Fatalf("step 2: %v", p.Assignments)
+		}
+	}
+	in.Observed[2] = ReplicaInfo{Node: "b", SpecHash: "h", Ready: true}
+	p = Compute(in)
+	if got := perNodeCount(p.Assignments); got["a"] != 1 || got["b"] != 1 {
+		t.Fatalf("step 3: %v", p.Assignments)
+	}
+}
