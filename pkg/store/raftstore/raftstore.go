@@ -52,6 +52,10 @@ type Store struct {
 	lastSnap      uint64 // index of the newest snapshot in ms
 	compactIndex  uint64 // log entries at or below are deleted
 	loopConfState *pb.ConfState
+	tx            *bolt.Tx // open apply-only transaction, not yet committed
+	txStart       time.Time
+	pending       []*batch      // batches applied in tx, published when it commits
+	flushc        chan struct{} // a read waits for the applied index: commit tx now
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -112,6 +116,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		ms:       raft.NewMemoryStorage(),
 		reqBase:  randomID(),
 		stop:     make(chan struct{}),
+		flushc:   make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		waiters:  map[uint64]chan applyResult{},
 		reads:    map[uint64]chan uint64{},
@@ -296,19 +301,46 @@ func (s *Store) run() {
 	defer close(s.done)
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
+	fail := func(err error) {
+		s.log.Error("raft loop stopped", "err", err)
+		s.mu.Lock()
+		s.failed = err
+		s.mu.Unlock()
+		if s.tx != nil {
+			_ = s.tx.Rollback()
+			s.tx = nil
+		}
+	}
 	for {
 		select {
 		case <-ticker.C:
 			s.node.Tick()
 		case rd := <-s.node.Ready():
+			wasPending := s.tx != nil
 			if err := s.handleReady(rd); err != nil {
-				s.log.Error("raft loop stopped", "err", err)
-				s.mu.Lock()
-				s.failed = err
-				s.mu.Unlock()
+				fail(err)
+				return
+			}
+			if s.tx != nil && !wasPending {
+				flush.Reset(s.cfg.ApplyCommitDelay)
+			}
+		case <-flush.C:
+			if err := s.commitPending(); err != nil {
+				fail(err)
+				return
+			}
+		case <-s.flushc:
+			if err := s.commitPending(); err != nil {
+				fail(err)
 				return
 			}
 		case <-s.stop:
+			if err := s.commitPending(); err != nil {
+				fail(err)
+			}
 			return
 		}
 	}
@@ -336,8 +368,12 @@ func (s *Store) handleReady(rd raft.Ready) error {
 		return err
 	}
 	s.send(msgs)
-	if err := s.publish(rd, b); err != nil {
+	if err := s.publishRaft(rd, b); err != nil {
 		return err
+	}
+	s.pending = append(s.pending, b)
+	if s.tx == nil {
+		s.publishApplied()
 	}
 	s.resolveReads(rd.ReadStates)
 	s.node.Advance()
@@ -407,60 +443,102 @@ func (s *Store) persistAndApply(rd raft.Ready) (*batch, error) {
 		md := rd.Snapshot.GetMetadata()
 		b.applied, b.rev, b.conf = md.GetIndex(), b.snap.Revision, md.GetConfState()
 	}
-	start := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		// Step 1: persist.
-		if hasSnap {
-			if err := restoreSnapshot(tx, rd.Snapshot, b.snap); err != nil {
-				return fmt.Errorf("restore snapshot: %w", err)
-			}
+	// Apply-only batches (no entries, snapshot or vote to make durable) stay in an open
+	// transaction that the next batch needing durability commits, or the loop after
+	// ApplyCommitDelay, or at once when a read waits for them: their entries are already
+	// durable in the log, so one fsync can serve several batches.
+	durable := hasSnap || len(rd.Entries) > 0 || s.voteChanges(rd.HardState)
+	if s.tx == nil {
+		tx, err := s.db.Begin(true)
+		if err != nil {
+			return nil, fmt.Errorf("raftstore: begin: %w", err)
 		}
-		if err := appendEntries(tx, rd.Entries); err != nil {
-			return fmt.Errorf("append entries: %w", err)
-		}
-		// Step 3: apply.
-		if err := s.applyEntries(tx, rd.CommittedEntries, b); err != nil {
-			return err
-		}
-		// The entries are committed (durable on a quorum) and their outcomes are decided:
-		// the proposers can have them now, without waiting for this commit's fsync. Reads
-		// that must see them (linearizable ones) wait for the applied index, published
-		// after the commit; a crash before it replays the same outcomes from the log.
-		s.release(b.outcomes)
-		meta := tx.Bucket(bucketMeta)
-		hs := s.hard
-		if hs != nil && hs.GetCommit() < b.applied {
-			// Impossible by raft's contract; the restart invariant is guarded anyway.
-			c := b.applied
-			hs = &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: &c}
-		}
-		if hs != nil {
-			if err := putProto(meta, keyHardState, hs); err != nil {
-				return err
-			}
-		}
-		if err := meta.Put(keyApplied, u64(b.applied)); err != nil {
-			return err
-		}
-		if err := meta.Put(keyRevision, u64(uint64(b.rev))); err != nil {
-			return err
-		}
-		if len(b.confs) > 0 {
-			if err := putProto(meta, keyConfState, b.conf); err != nil {
-				return err
-			}
-		}
-		return s.maybeSnapshot(tx, b, rd.Entries)
-	})
-	if err != nil {
+		s.tx, s.txStart = tx, time.Now()
+	}
+	if err := s.writeBatch(s.tx, rd, b, hasSnap); err != nil {
+		_ = s.tx.Rollback()
+		s.tx = nil
 		return nil, fmt.Errorf("raftstore: persist and apply: %w", err)
 	}
-	s.met.commitSeconds.Observe(time.Since(start).Seconds())
+	if durable {
+		if err := s.commitTx(); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// writeBatch is the work of one Ready inside tx.
+func (s *Store) writeBatch(tx *bolt.Tx, rd raft.Ready, b *batch, hasSnap bool) error {
+	// Step 1: persist.
+	if hasSnap {
+		if err := restoreSnapshot(tx, rd.Snapshot, b.snap); err != nil {
+			return fmt.Errorf("restore snapshot: %w", err)
+		}
+	}
+	if err := appendEntries(tx, rd.Entries); err != nil {
+		return fmt.Errorf("append entries: %w", err)
+	}
+	// Step 3: apply.
+	if err := s.applyEntries(tx, rd.CommittedEntries, b); err != nil {
+		return err
+	}
+	// The entries are committed (durable on a quorum) and their outcomes are decided: the
+	// proposers can have them now, without waiting for this transaction's fsync. Reads that
+	// must see them (linearizable ones) wait for the applied index, published after the
+	// commit; a crash before it replays the same outcomes from the log.
+	s.release(b.outcomes)
+	meta := tx.Bucket(bucketMeta)
+	hs := s.hard
+	if hs != nil && hs.GetCommit() < b.applied {
+		// Impossible by raft's contract; the restart invariant is guarded anyway.
+		c := b.applied
+		hs = &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: &c}
+	}
+	if hs != nil {
+		if err := putProto(meta, keyHardState, hs); err != nil {
+			return err
+		}
+	}
+	if err := meta.Put(keyApplied, u64(b.applied)); err != nil {
+		return err
+	}
+	if err := meta.Put(keyRevision, u64(uint64(b.rev))); err != nil {
+		return err
+	}
+	if len(b.confs) > 0 {
+		if err := putProto(meta, keyConfState, b.conf); err != nil {
+			return err
+		}
+	}
+	return s.maybeSnapshot(tx, b, rd.Entries)
+}
+
+// commitTx commits (and fsyncs) the open transaction.
+func (s *Store) commitTx() error {
+	tx := s.tx
+	s.tx = nil
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("raftstore: commit: %w", err)
+	}
+	s.met.commitSeconds.Observe(time.Since(s.txStart).Seconds())
 	if s.hard != nil {
 		s.hardTerm, s.hardVote = s.hard.GetTerm(), s.hard.GetVote()
 	}
 	s.hardDirty = false
-	return b, nil
+	return nil
+}
+
+// commitPending commits an open apply-only transaction and publishes what it applied.
+func (s *Store) commitPending() error {
+	if s.tx == nil {
+		return nil
+	}
+	if err := s.commitTx(); err != nil {
+		return err
+	}
+	s.publishApplied()
+	return nil
 }
 
 // applyEntries runs committed entries through store.Apply into the object table.
@@ -548,8 +626,9 @@ func (s *Store) termOf(i uint64, ents []*pb.Entry) (uint64, error) {
 	return s.ms.Term(i)
 }
 
-// publish makes a durable batch visible: raft's storage, watches, waiting proposers.
-func (s *Store) publish(rd raft.Ready, b *batch) error {
+// publishRaft hands a batch to raft's storage (entries, snapshot, hard state) once its
+// entries are durable, and moves the loop's view of the applied state.
+func (s *Store) publishRaft(rd raft.Ready, b *batch) error {
 	if b.snap != nil {
 		if err := s.ms.ApplySnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("raftstore: apply snapshot to storage: %w", err)
@@ -579,21 +658,28 @@ func (s *Store) publish(rd raft.Ready, b *batch) error {
 		s.met.snapshotsTaken.Inc()
 		s.log.Debug("snapshot taken", "index", b.snapAt, "compactedTo", b.compact, "bytes", len(b.snapData))
 	}
-	for _, ev := range b.events {
-		s.history.Append(ev)
-	}
-	for _, mc := range b.confs {
-		s.publishMemberChange(mc)
-	}
-	s.mu.Lock()
-	s.revision = b.rev
-	s.conf = b.conf
-	if b.applied != s.applied {
-		s.setAppliedLocked(b.applied)
-	}
-	s.mu.Unlock()
 	s.met.appliedEntries.Add(float64(len(rd.CommittedEntries)))
 	return nil
+}
+
+// publishApplied makes committed batches visible to watches and reads, in order.
+func (s *Store) publishApplied() {
+	for _, b := range s.pending {
+		for _, ev := range b.events {
+			s.history.Append(ev)
+		}
+		for _, mc := range b.confs {
+			s.publishMemberChange(mc)
+		}
+		s.mu.Lock()
+		s.revision = b.rev
+		s.conf = b.conf
+		if b.applied != s.applied {
+			s.setAppliedLocked(b.applied)
+		}
+		s.mu.Unlock()
+	}
+	s.pending = s.pending[:0]
 }
 
 // release hands applied entries' outcomes to the proposers waiting on this member.
@@ -913,6 +999,10 @@ func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
 		}
 		if applied >= idx {
 			return nil
+		}
+		select {
+		case s.flushc <- struct{}{}:
+		default:
 		}
 		select {
 		case <-ch:
