@@ -33,7 +33,7 @@ type Docker interface {
 	EnsureImage(ctx context.Context, ref string) error
 	EnsureNetwork(ctx context.Context, name string) error
 	EnsureVolume(ctx context.Context, name string) error
-	LogTail(ctx context.Context, id string, lines int) (string, error)
+	LogTail(ctx context.Context, id string, since time.Time, lines int) (string, error)
 	Events(ctx context.Context, labels map[string]string) (<-chan docker.Event, <-chan error)
 }
 
@@ -412,7 +412,8 @@ func (r *Reconciler) account(ctx context.Context, name string, svc *v1.Service, 
 		r.mu.Unlock()
 		switch {
 		case !c.Running && (c.State == "exited" || c.State == "dead") && c.FinishedAt.After(st.lastFinished) && !c.FinishedAt.Before(c.StartedAt):
-			tail, _ := r.cfg.Docker.LogTail(ctx, c.ID, 5)
+			// The last lines of this run only.
+			tail, _ := r.cfg.Docker.LogTail(ctx, c.ID, c.StartedAt, 5)
 			r.mu.Lock()
 			st.lastFinished = c.FinishedAt
 			st.failures++

@@ -114,16 +114,28 @@ func (f *fakeDocker) Remove(_ context.Context, id string) error {
 func (f *fakeDocker) EnsureImage(context.Context, string) error   { return f.lockedErr() }
 func (f *fakeDocker) EnsureNetwork(context.Context, string) error { return f.lockedErr() }
 func (f *fakeDocker) EnsureVolume(context.Context, string) error  { return f.lockedErr() }
-func (f *fakeDocker) LogTail(context.Context, string, int) (string, error) {
+func (f *fakeDocker) LogTail(context.Context, string, time.Time, int) (string, error) {
 	return "last line", f.lockedErr()
 }
+
+// Events fails at once while the daemon is down, and ends (io.EOF) when it goes down.
 func (f *fakeDocker) Events(ctx context.Context, _ map[string]string) (<-chan docker.Event, <-chan error) {
 	errc := make(chan error, 1)
 	out := make(chan docker.Event)
 	go func() {
 		defer close(out)
-		<-ctx.Done()
-		errc <- ctx.Err()
+		for {
+			if err := f.lockedErr(); err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 	}()
 	return out, errc
 }
@@ -308,4 +320,70 @@ func TestReconcilerConvergesAndSurvivesOutages(t *testing.T) {
 	if len(f.published) != 0 {
 		t.Fatalf("published %+v", f.published)
 	}
+}
+
+// TestDaemonOutageReconnects runs the reconciler: Docker goes away, a container dies meanwhile,
+// Docker comes back: the event stream reconnects and the node converges, long before the resync.
+func TestDaemonOutageReconnects(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dock := newFakeDocker(time.Now)
+	st := store.NewMemory()
+	n := int32(2)
+	svc := &v1.Service{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService}, Metadata: v1.ObjectMeta{Name: "web"},
+		Spec: v1.ServiceSpec{Image: "echo:1", Replicas: &n}}
+	svc.Default()
+	o, err := st.Create(ctx, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc = o.(*v1.Service)
+	svc.Status.Assignments = []v1.Assignment{{Index: 0, Node: "n1", SpecHash: spechash.OfService(svc)}, {Index: 1, Node: "n1", SpecHash: spechash.OfService(svc)}}
+	if _, err := st.UpdateStatus(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var published []observed.Replica
+	rec, err := New(Config{Node: "n1", Store: st, Docker: dock, Resync: time.Hour, BackoffBase: 10 * time.Millisecond, MinReady: time.Millisecond,
+		Publish: func(rs []observed.Replica) { mu.Lock(); published = rs; mu.Unlock() },
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go rec.Run(ctx)
+	running := func() int {
+		cs, _ := dock.List(ctx, nil)
+		k := 0
+		for _, c := range cs {
+			if c.Running {
+				k++
+			}
+		}
+		return k
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	wait("2 running", func() bool { return running() == 2 })
+	dock.setDown(true)
+	time.Sleep(100 * time.Millisecond)
+	cs, _ := func() ([]docker.Container, error) {
+		dock.setDown(false)
+		defer dock.setDown(true)
+		return dock.List(ctx, nil)
+	}()
+	dock.crash(cs[0].ID, 1)
+	time.Sleep(300 * time.Millisecond) // the agent keeps failing while the daemon is away
+	mu.Lock()
+	if len(published) != 2 {
+		t.Errorf("published state lost during the outage: %+v", published)
+	}
+	mu.Unlock()
+	dock.setDown(false)
+	wait("converged after the daemon came back", func() bool { return running() == 2 })
 }

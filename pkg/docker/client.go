@@ -317,9 +317,14 @@ func (c *Client) RemoveVolume(ctx context.Context, name string) error {
 	return wrap(err, "remove volume %s", name)
 }
 
-// LogTail returns the last n lines of a container's stdout and stderr, interleaved by line.
-func (c *Client) LogTail(ctx context.Context, id string, n int) (string, error) {
-	rc, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+// LogTail returns the last n lines of a container's stdout and stderr written since since (the
+// zero time: all), interleaved by line.
+func (c *Client) LogTail(ctx context.Context, id string, since time.Time, n int) (string, error) {
+	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)}
+	if !since.IsZero() {
+		opts.Since = since.Format(time.RFC3339Nano)
+	}
+	rc, err := c.api.ContainerLogs(ctx, id, opts)
 	if err != nil {
 		return "", wrap(err, "logs of container %s", short(id))
 	}
