@@ -147,18 +147,14 @@ func BenchmarkSimulatedDeath(b *testing.B) {
 	for i := range 5 {
 		origin := nodes[rand.N(n)]
 		r := replica(origin.name, "web", int32(origin.name[1]-'0')*10+int32(origin.name[2]-'0'), v1.ReplicaRunning)
-		r.Health = v1.HealthUnhealthy
-		if i%2 == 1 {
-			r.Health = v1.HealthHealthy
-		}
+		r.Message = fmt.Sprintf("change %d", i)
 		start := time.Now()
 		origin.g.SetLocalReplicas([]observed.Replica{r})
 		eventually(b, 30*time.Second, "change propagated", func() error {
 			for _, nd := range nodes {
-				for _, x := range nd.set.NodeReplicas(origin.name) {
-					if x.Health != r.Health {
-						return fmt.Errorf("%s has not seen it", nd.name)
-					}
+				rs := nd.set.NodeReplicas(origin.name)
+				if len(rs) != 1 || rs[0].Message != r.Message {
+					return fmt.Errorf("%s has not seen it", nd.name)
 				}
 			}
 			return nil
