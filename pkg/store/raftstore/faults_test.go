@@ -272,7 +272,9 @@ func TestNoQuorumIsUnavailable(t *testing.T) {
 }
 
 func TestMembership(t *testing.T) {
-	c := newCluster(t, 2, nil)
+	c := newCluster(t, 2, func(cfg *Config) {
+		cfg.JoinExtra = func(req JoinRequest) map[string]string { return map[string]string{"hello": req.Name} }
+	})
 	// Two members: one voter and a learner (an even number of voters would only add a way
 	// to lose quorum).
 	roles := map[v1.RaftRole]int{}
@@ -285,14 +287,21 @@ func TestMembership(t *testing.T) {
 	if c.store(1).Role() != v1.RaftLearner {
 		t.Fatalf("joiner role %s, want learner", c.store(1).Role())
 	}
+	// A learner asking again gets its member back (a joiner that crashed before saving it).
+	m, err := c.store(0).AddLearner(tctx(t, 5*time.Second), JoinRequest{Name: "n1", RaftAddress: c.nodes[1].addr})
+	if err != nil || m.ID != c.store(1).ID() {
+		t.Fatalf("rejoin of a learner: %v %v", m, err)
+	}
+	if extra := c.store(1).JoinExtra(); extra["hello"] != "n1" {
+		t.Fatalf("join extra %v, want hello=n1", extra)
+	}
 	// A third member: both learners are promoted together.
 	c.add()
 	c.start(2, []string{c.nodes[0].api.URL})
 	c.waitVoters(3)
-	// Rejoining with the same name and address is idempotent.
-	m, err := c.store(0).AddLearner(tctx(t, 5*time.Second), JoinRequest{Name: "n2", RaftAddress: c.nodes[2].addr})
-	if err != nil || m.ID != c.store(2).ID() {
-		t.Fatalf("rejoin: %v %v", m, err)
+	// A voter asking to join again (it lost its data) is refused until removed.
+	if _, err := c.store(0).AddLearner(tctx(t, 5*time.Second), JoinRequest{Name: "n2", RaftAddress: c.nodes[2].addr}); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("rejoin of a voter: err = %v, want ErrAlreadyExists", err)
 	}
 	// Removing a voter: the remaining two are demoted to one voter and a learner.
 	if err := c.store(0).Remove(tctx(t, 10*time.Second), "n2"); err != nil {

@@ -177,6 +177,14 @@ func (s *Store) AddLearner(ctx context.Context, req JoinRequest) (Member, error)
 		if m.RaftAddress != req.RaftAddress {
 			return Member{}, fmt.Errorf("raftstore: join: %q is already a member at %s: %w", req.Name, m.RaftAddress, store.ErrAlreadyExists)
 		}
+		s.mu.Lock()
+		role := s.roleLocked(m.ID)
+		s.mu.Unlock()
+		if role != v1.RaftLearner {
+			// A voter that asks to join again has lost its state: letting it back with its
+			// old id would let it vote with a forgotten log.
+			return Member{}, fmt.Errorf("raftstore: join: %q is a voter already; remove it before it joins again: %w", req.Name, store.ErrAlreadyExists)
+		}
 		return m, nil
 	}
 	m := Member{ID: randomID(), Name: req.Name, RaftAddress: req.RaftAddress}

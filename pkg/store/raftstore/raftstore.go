@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,8 @@ type Store struct {
 	met     *metrics
 	reqBase uint64
 	reqSeq  atomic.Uint64
+	// joinExtra is JoinResponse.Extra from when this node joined (nil if it bootstrapped).
+	joinExtra map[string]string
 
 	stop      chan struct{} // closed by Close
 	done      chan struct{} // closed when the raft loop has returned
@@ -142,7 +145,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 	var peers []raft.Peer
 	switch {
 	case d.initialized() || (d.nodeID != 0 && d.joinPeers != nil):
-		s.id, s.clusterID = d.nodeID, d.clusterID
+		s.id, s.clusterID, s.joinExtra = d.nodeID, d.clusterID, d.joinExtra
 		for _, m := range d.joinPeers {
 			s.tr.setPeer(m.ID, m.RaftAddress)
 		}
@@ -156,7 +159,8 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		}
 		s.id, s.clusterID = resp.ID, resp.ClusterID
 		d.joinPeers = resp.Members
-		if err := saveIdentity(db, s.id, s.clusterID, resp.Members); err != nil {
+		s.joinExtra = resp.Extra
+		if err := saveIdentity(db, s.id, s.clusterID, resp.Members, resp.Extra); err != nil {
 			return fail(err)
 		}
 		for _, m := range resp.Members {
@@ -172,7 +176,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		if s.clusterID == "" {
 			s.clusterID = idString(randomID())
 		}
-		if err := saveIdentity(db, s.id, s.clusterID, nil); err != nil {
+		if err := saveIdentity(db, s.id, s.clusterID, nil, nil); err != nil {
 			return fail(err)
 		}
 		ctx, _ := json.Marshal(ccContext{Add: []Member{{ID: s.id, Name: cfg.NodeName, RaftAddress: advertise}}})
@@ -226,7 +230,7 @@ func advertiseAddress(advertise, listen, bound string) string {
 	return listen
 }
 
-func saveIdentity(db *bolt.DB, id uint64, clusterID string, joinPeers []Member) error {
+func saveIdentity(db *bolt.DB, id uint64, clusterID string, joinPeers []Member, extra map[string]string) error {
 	err := db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if err := meta.Put(keyNodeID, u64(id)); err != nil {
@@ -239,7 +243,11 @@ func saveIdentity(db *bolt.DB, id uint64, clusterID string, joinPeers []Member) 
 			return nil
 		}
 		b, _ := json.Marshal(joinPeers)
-		return meta.Put(keyPeers, b)
+		if err := meta.Put(keyPeers, b); err != nil {
+			return err
+		}
+		e, _ := json.Marshal(extra)
+		return meta.Put(keyJoinExtra, e)
 	})
 	if err != nil {
 		return fmt.Errorf("raftstore: save identity: %w", err)
@@ -1123,6 +1131,10 @@ func (s *Store) Close() error {
 	})
 	return err
 }
+
+// JoinExtra returns the Extra map of the join response this node received when it joined
+// (kept on disk, so it is there after restarts too), or nil for the node that bootstrapped.
+func (s *Store) JoinExtra() map[string]string { return maps.Clone(s.joinExtra) }
 
 // ID returns this member's raft id.
 func (s *Store) ID() uint64 { return s.id }

@@ -42,6 +42,7 @@ var (
 	keyCompactIndex = []byte("compactIndex")
 	keyCompactTerm  = []byte("compactTerm")
 	keyPeers        = []byte("joinPeers")
+	keyJoinExtra    = []byte("joinExtra")
 )
 
 // Member is one member of the cluster as the log records it.
@@ -109,6 +110,7 @@ type diskState struct {
 	entries      []*pb.Entry
 	members      map[uint64]Member
 	joinPeers    []Member
+	joinExtra    map[string]string
 }
 
 // initialized reports whether this node has raft state (so it must restart, not bootstrap).
@@ -138,6 +140,11 @@ func loadState(db *bolt.DB) (*diskState, error) {
 		d.revision = int64(getU64(meta, keyRevision))
 		d.compactIndex = getU64(meta, keyCompactIndex)
 		d.compactTerm = getU64(meta, keyCompactTerm)
+		if v := meta.Get(keyJoinExtra); v != nil {
+			if err := json.Unmarshal(v, &d.joinExtra); err != nil {
+				return fmt.Errorf("decode join extra: %w", err)
+			}
+		}
 		if v := meta.Get(keyPeers); v != nil {
 			if err := json.Unmarshal(v, &d.joinPeers); err != nil {
 				return fmt.Errorf("decode join peers: %w", err)
