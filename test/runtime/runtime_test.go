@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -342,5 +343,26 @@ func TestTwoNodes(t *testing.T) {
 	t.Logf("drain under load: %d requests, %d failed", sent, failed)
 	if failed > 0 {
 		t.Errorf("%d of %d requests failed during the drain", failed, sent)
+	}
+
+	// The agent of a restarts (the node stays alive): it adopts its running containers.
+	ids := func() string {
+		var out []string
+		for _, r := range c.replicas(name) {
+			out = append(out, r.ContainerID)
+		}
+		sort.Strings(out)
+		return strings.Join(out, ",")
+	}
+	before := ids()
+	c.mu.Lock()
+	cancel := c.agents[a]
+	c.mu.Unlock()
+	cancel()
+	c.startNode(a)
+	time.Sleep(2 * time.Second)
+	c.waitFor("converged after an agent restart", 30*time.Second, c.converged(name))
+	if after := ids(); after != before {
+		t.Errorf("an agent restart replaced containers: %s -> %s", before, after)
 	}
 }
