@@ -791,7 +791,8 @@ func (r *Reconciler) publish(name string, svc *v1.Service, desired map[int32]str
 		}
 		if st := states[idx]; st != nil {
 			rep.Restarts = st.failures
-			if !(c.Running && rep.Health == v1.HealthHealthy) || st.reason == v1.ReasonCrashLoop {
+			// A replica that is ready again shows no stale failure (its restart count stays).
+			if ready := c.Running && (rep.Health == v1.HealthHealthy || rep.Health == v1.HealthNone); !ready {
 				rep.Reason, rep.Message = st.reason, st.message
 			}
 			if st.reason == v1.ReasonCrashLoop && !c.Running {
