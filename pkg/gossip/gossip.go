@@ -157,6 +157,7 @@ func New(cfg Config, set *observed.Set, logger *slog.Logger, reg prometheus.Regi
 		members: map[string]*member{},
 	}
 	g.nodes[cfg.NodeName] = newNodeState(g.epoch)
+	g.announced = g.nodes[cfg.NodeName].digest() // what NodeMeta will say at start
 	mc, err := g.memberlistConfig()
 	if err != nil {
 		return nil, err
@@ -651,6 +652,11 @@ func (g *Gossip) runSyncs(pending map[string]syncReq) {
 		g.metrics.syncs.Inc()
 		go func() {
 			defer g.syncing.Store(false)
+			select {
+			case <-g.stop: // a push/pull after Shutdown would announce us alive again
+				return
+			default:
+			}
 			if _, err := g.ml.Join([]string{r.addr}); err != nil {
 				g.log.Debug("full state exchange", "node", r.node, "address", r.addr, "err", err)
 			}
