@@ -73,8 +73,9 @@ type Config struct {
 	// Resync re-reconciles every service this often. Default 30s.
 	Resync time.Duration
 	// DrainDelay: a running replica that no longer belongs is published as terminating this long
-	// before it is stopped, so that load balancers stop sending to it. Default 2s; negative
-	// disables.
+	// before it is stopped, so that load balancers stop sending to it. It should exceed the time
+	// the view takes to reach the load balancer: gossip propagation + Traefik's pollInterval
+	// (5s by default). Default 5s; negative disables.
 	DrainDelay time.Duration
 	// StopTimeout before SIGKILL. Default 10s.
 	StopTimeout time.Duration
@@ -121,7 +122,7 @@ func (c *Config) validate() error {
 	}
 	switch {
 	case c.DrainDelay == 0:
-		c.DrainDelay = 2 * time.Second
+		c.DrainDelay = 5 * time.Second
 	case c.DrainDelay < 0:
 		c.DrainDelay = 0
 	}
