@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,7 +243,7 @@ func TestReconcilerConvergesAndSurvivesOutages(t *testing.T) {
 	if err := f.reconcile(); err != nil {
 		t.Fatal(err)
 	}
-	if f.running() != 2 || len(f.published) != 2 || f.published[0].Ports["8080/tcp"] != "10.0.0.1:40001" {
+	if f.running() != 2 || len(f.published) != 2 || !strings.HasPrefix(f.published[0].Ports["8080/tcp"], "10.0.0.1:4000") {
 		t.Fatalf("running %d, published %+v", f.running(), f.published)
 	}
 	// A container without our labels is never touched.
