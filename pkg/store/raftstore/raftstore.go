@@ -444,6 +444,11 @@ func (s *Store) persistAndApply(rd raft.Ready) (*batch, error) {
 		return b, nil
 	}
 	if hasSnap {
+		// Batches still waiting for an fsync are published before the snapshot replaces
+		// what they applied, so watches see revisions in order.
+		if err := s.commitPending(); err != nil {
+			return nil, err
+		}
 		var err error
 		if b.snap, err = decodeSnapshot(rd.Snapshot.GetData()); err != nil {
 			return nil, err
