@@ -13,13 +13,15 @@ import (
 	"github.com/constellation-sh/constellation/pkg/store/storetest"
 )
 
+var benchMembers = 3
+
 // BenchmarkWrites measures updates through the leader of an in-process 3-member cluster
 // with the production timing defaults, at 1 and 64 concurrent writers. hack/bench-store
 // compares the same against etcd.
 func BenchmarkWrites(b *testing.B) {
 	for _, clients := range []int{1, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			c := newCluster(b, 3, func(cfg *Config) {
+			c := newCluster(b, benchMembers, func(cfg *Config) {
 				cfg.TickInterval, cfg.ElectionTicks = 100*time.Millisecond, 10
 			})
 			s := c.store(c.leader())
