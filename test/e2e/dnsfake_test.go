@@ -28,6 +28,7 @@ type dnsFake struct {
 	mu sync.Mutex
 	// guarded by mu:
 	writes []dnsWrite
+	reads  int
 }
 
 const dnsZone = "e2e.test"
@@ -45,12 +46,14 @@ func withDNSFake(f **dnsFake) func(c *harness.Cluster) ([]string, map[string]str
 		}
 		d := &dnsFake{url: "http://" + ln.Addr().String() + "/client/v4"}
 		d.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			d.mu.Lock()
 			if r.Method != http.MethodGet {
-				host, _, _ := net.SplitHostPort(r.RemoteAddr)
-				d.mu.Lock()
 				d.writes = append(d.writes, dnsWrite{time.Now(), host, r.Method, r.URL.Path})
-				d.mu.Unlock()
+			} else {
+				d.reads++
 			}
+			d.mu.Unlock()
 			cf.ServeHTTP(w, r)
 		})}
 		go func() { _ = d.srv.Serve(ln) }()
@@ -67,6 +70,13 @@ func (d *dnsFake) Writes() []dnsWrite {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]dnsWrite(nil), d.writes...)
+}
+
+// Reads counts the GET requests the fake answered.
+func (d *dnsFake) Reads() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.reads
 }
 
 func (d *dnsFake) Close() {
