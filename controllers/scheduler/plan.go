@@ -265,10 +265,12 @@ func Compute(in Input) Plan {
 		outdated = keep
 	}
 
-	// Create: up to desired current replicas, within desired+maxSurge in total.
+	// Create: up to desired current replicas, within desired+maxSurge in total. A failed
+	// rollout creates nothing while old replicas remain (the update is stopped); without old
+	// ones, replacing lost replicas and scaling go on.
 	var unplaced int32
 	var unplacedWhy string
-	if !rolloutFailed {
+	if !rolloutFailed || len(outdated) == 0 {
 		room := desired + surge - len(current) - len(outdated)
 		need := desired - len(current)
 		used := map[int32]bool{}

@@ -310,3 +310,16 @@ func TestSpreadBackWaitsForTheNewReplica(t *testing.T) {
 		t.Fatalf("step 3: %v", p.Assignments)
 	}
 }
+
+func TestFailedReplicaDoesNotBlockReplacementWithoutUpdate(t *testing.T) {
+	// No update in progress: one replica crash-loops, another was lost with its node.
+	as := []v1.Assignment{{Index: 0, Node: "a", SpecHash: "h"}, {Index: 1, Node: "b", SpecHash: "h"}}
+	obs := readyAll(as)
+	obs[0] = ReplicaInfo{Node: "a", SpecHash: "h", Failed: true, Reason: v1.ReasonCrashLoop}
+	p := Compute(Input{Desired: 2, SpecHash: "h", MaxSurge: 1, Assignments: as, Observed: obs,
+		Nodes: []NodeInfo{{Name: "a", Healthy: true}, {Name: "b"}, {Name: "c", Healthy: true}}})
+	want := []v1.Assignment{{Index: 0, Node: "a", SpecHash: "h"}, {Index: 1, Node: "c", SpecHash: "h"}}
+	if !reflect.DeepEqual(p.Assignments, want) || p.Progressing.Reason != v1.ReasonRolloutFailed {
+		t.Errorf("got %v %+v", p.Assignments, p.Progressing)
+	}
+}
