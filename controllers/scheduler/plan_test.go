@@ -323,3 +323,20 @@ func TestFailedReplicaDoesNotBlockReplacementWithoutUpdate(t *testing.T) {
 		t.Errorf("got %v %+v", p.Assignments, p.Progressing)
 	}
 }
+
+// BenchmarkCompute plans one rolling-update step of 500 replicas over 10 nodes.
+func BenchmarkCompute(b *testing.B) {
+	var ns []string
+	for i := range 10 {
+		ns = append(ns, fmt.Sprintf("n%d", i))
+	}
+	var as []v1.Assignment
+	for i := range int32(500) {
+		as = append(as, v1.Assignment{Index: i, Node: ns[int(i)%10], SpecHash: "old"})
+	}
+	in := Input{Desired: 500, SpecHash: "new", MaxSurge: 25, MaxUnavailable: 0, Assignments: as, Observed: readyAll(as), Nodes: nodes(ns...)}
+	b.ReportAllocs()
+	for b.Loop() {
+		Compute(in)
+	}
+}
