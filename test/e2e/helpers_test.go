@@ -214,3 +214,44 @@ func others(all []*harness.Node, not ...*harness.Node) []*harness.Node {
 	}
 	return out
 }
+
+// watchServers logs every change of the running Traefik's servers on each LB (polled every
+// 200ms) until stop is closed, so a failure can be matched with what Traefik routed to.
+func watchServers(t *testing.T, ctx context.Context, lbs []*harness.Node, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for _, lb := range lbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last := ""
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				servers, err := lb.TraefikServers(ctx)
+				cur := fmt.Sprint(servers)
+				if err != nil {
+					cur = "error: " + err.Error()
+				}
+				if cur != last {
+					t.Logf("%s %s traefik servers: %s", time.Now().Format("15:04:05.000"), lb.Name, cur)
+					last = cur
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+// logFailures logs the first n failures of a load run.
+func logFailures(t *testing.T, st harness.LoadStats, n int) {
+	for i, f := range st.Failures {
+		if i == n {
+			t.Logf("... %d more", len(st.Failures)-n)
+			break
+		}
+		t.Logf("failed %s via %s: %s", f.Time.Format("15:04:05.000"), f.Target, f.Reason)
+	}
+}

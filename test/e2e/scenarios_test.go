@@ -310,9 +310,12 @@ func TestScenario5RollingUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkOne(t, ctx, c.LBs(), host, "echo 1")
+	stopWatch := make(chan struct{})
+	watching := watchServers(t, ctx, c.LBs(), stopWatch)
 	load := harness.StartLoad(lbTargets(c.LBs(), host, "echo"), 25, 2*time.Second)
 	time.Sleep(3 * time.Second)
 	t0 := time.Now()
+	t.Logf("%s update to echo:2", t0.Format("15:04:05.000"))
 	if err := putService(ctx, c.Nodes[0], echoService(svc, "constellation-test/echo:2", 3, host)); err != nil {
 		load.Stop()
 		t.Fatal(err)
@@ -340,7 +343,10 @@ func TestScenario5RollingUpdate(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	st := load.Stop()
+	close(stopWatch)
+	watching.Wait()
 	t.Logf("rollout echo:1 -> echo:2 in %s; load: %s; answers: %v", rolled.Round(time.Millisecond), st, st.Bodies)
+	logFailures(t, st, 30)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,6 +402,27 @@ func TestScenario6AllNodesRestarted(t *testing.T) {
 	}
 	checkRoutes(t, ctx, c.LBs(), time.Minute)
 	t.Logf("every Service Ready and every route answering %s after the restart", time.Since(t0).Round(time.Millisecond))
+	// Exactly the desired number of containers per Service: the restarted nodes' old containers
+	// and any replacements did not both survive.
+	for _, name := range stackServices {
+		s, err := c.Nodes[0].Service(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int(s.Spec.DesiredReplicas())
+		if err := waitUntil(ctx, time.Minute, func() error {
+			running, err := runningReplicas(ctx, c.Nodes, name)
+			if err != nil {
+				return err
+			}
+			if k := countAll(running); k != want {
+				return fmt.Errorf("services/%s: %d running containers, want %d: %v", name, k, want, running)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 func checkOne(t *testing.T, ctx context.Context, lbs []*harness.Node, host, expect string) {
