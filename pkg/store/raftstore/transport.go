@@ -452,6 +452,16 @@ func (p *peer) dial(snapshot bool) (net.Conn, error) {
 	return c, nil
 }
 
+// dialCheck dials addr as if it were member id and closes the connection: for tests.
+func (t *transport) dialCheck(addr string, id uint64) error {
+	p := &peer{t: t, id: id, from: t.id, addr: addr, stop: make(chan struct{})}
+	c, err := p.dial(false)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
 func (p *peer) run() {
 	defer p.t.wg.Done()
 	backoff := 50 * time.Millisecond
