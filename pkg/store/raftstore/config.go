@@ -17,8 +17,9 @@ type Config struct {
 	DataDir string
 	// RaftAddress is the address the peer transport listens on. Default ":7481".
 	RaftAddress string
-	// AdvertiseRaftAddress is the address peers dial. Default: RaftAddress, with the address
-	// actually bound when its host or port is unspecified.
+	// AdvertiseRaftAddress is the address peers dial. Default: the address bound, with an
+	// unspecified host replaced by this host's first non-loopback IPv4 address (a guess: the
+	// agent should pass --node.advertiseAddress with the raft port).
 	AdvertiseRaftAddress string
 	// ClusterToken authenticates peers on the raft transport and joiners on JoinHandler.
 	// Required: every member of a cluster must carry the same token.

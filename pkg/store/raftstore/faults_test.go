@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -351,5 +352,18 @@ func TestRestartRecovers(t *testing.T) {
 	o, err := c.store(0).Create(tctx(t, 10*time.Second), storetest.Service("after", nil))
 	if err != nil || o.GetMetadata().ResourceVersion != strconv.FormatInt(before+1, 10) {
 		t.Fatalf("write after restart: %v %v, want revision %d", o, err, before+1)
+	}
+}
+
+func TestAdvertiseAddress(t *testing.T) {
+	for _, tt := range []struct{ advertise, bound, want string }{
+		{"10.0.0.5:7481", "[::]:7481", "10.0.0.5:7481"},
+		{"", "127.0.0.1:7481", "127.0.0.1:7481"},
+		{"", "[::]:7481", net.JoinHostPort(guessHostIP(), "7481")},
+		{"", "0.0.0.0:9000", net.JoinHostPort(guessHostIP(), "9000")},
+	} {
+		if got := advertiseAddress(tt.advertise, tt.bound); got != tt.want {
+			t.Errorf("advertiseAddress(%q, %q) = %q, want %q", tt.advertise, tt.bound, got, tt.want)
+		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"strings"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,7 +139,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 	if err != nil {
 		return nil, err
 	}
-	advertise := advertiseAddress(cfg.AdvertiseRaftAddress, cfg.RaftAddress, s.tr.addr())
+	advertise := advertiseAddress(cfg.AdvertiseRaftAddress, s.tr.addr())
 	fail := func(err error) (*Store, error) { s.tr.close(); return nil, err }
 
 	var peers []raft.Peer
@@ -220,14 +220,34 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 	return s, nil
 }
 
-func advertiseAddress(advertise, listen, bound string) string {
+// advertiseAddress is the address peers should dial: the configured one, else the bound
+// address, with an unspecified host ("", 0.0.0.0, ::) replaced by this host's first
+// non-loopback address (the agent should pass --node.advertiseAddress instead of relying on
+// the guess).
+func advertiseAddress(advertise, bound string) string {
 	if advertise != "" {
 		return advertise
 	}
-	if strings.HasPrefix(listen, ":") || strings.HasPrefix(listen, "0.0.0.0:") || strings.HasSuffix(listen, ":0") {
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
 		return bound
 	}
-	return listen
+	if ip := net.ParseIP(host); host != "" && ip != nil && !ip.IsUnspecified() {
+		return bound
+	}
+	return net.JoinHostPort(guessHostIP(), port)
+}
+
+func guessHostIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+				return n.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
 }
 
 func saveIdentity(db *bolt.DB, id uint64, clusterID string, joinPeers []Member, extra map[string]string) error {
