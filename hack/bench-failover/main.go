@@ -5,7 +5,8 @@
 //	go run ./hack/bench-failover [-agent bin/constellation-agent] [-trials 20] [-port 17400]
 //
 // It starts three agents on 127.0.0.1 (distinct ports, each with its own data directory under a
-// temporary directory), the second and third joining the first through --join. For each
+// temporary directory, one cluster token file for all, as --join requires), the second and
+// third joining the first through --join. For each
 // trial it waits until every agent's GET /debug/observed lists all three nodes alive, waits a
 // random 1-1.6 s (so the kill falls at a random phase of the failure detector's probe cycle),
 // sends SIGKILL to one agent (in turn), and polls both survivors' /debug/observed every 10 ms
@@ -84,6 +85,9 @@ func (a *agent) start() error {
 	if err != nil {
 		return err
 	}
+	if token != "" {
+		args = append(args, "--api.tokenFile="+tokenFile)
+	}
 	a.cmd = exec.Command(a.agentPath, args...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	if err := a.cmd.Start(); err != nil {
@@ -116,9 +120,19 @@ func checkRunning(agents []*agent) error {
 
 var client = &http.Client{Timeout: 500 * time.Millisecond}
 
+// token is the cluster's API token (empty for the stand-in), kept in tokenFile.
+var token, tokenFile string
+
 // view returns what the agent's observed view says of every node.
 func (a *agent) view() (map[string]node, error) {
-	resp, err := client.Get("http://" + a.api + "/debug/observed")
+	req, err := http.NewRequest(http.MethodGet, "http://"+a.api+"/debug/observed", nil)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +163,11 @@ func main() {
 	standin := flag.Bool("standin", false, "-agent is hack/bench-failover/standin (gossip only), not the agent")
 	flag.Parse()
 	label = "3 agents"
+	if !*standin {
+		b := make([]byte, 24)
+		_, _ = cryptorand.Read(b)
+		token = base64.RawURLEncoding.EncodeToString(b)
+	}
 	if *standin {
 		label = "3 gossip stand-in processes (pkg/gossip only, NOT the agent)"
 		key := make([]byte, 32)
@@ -177,6 +196,12 @@ func run(agentPath string, trials, port int, formTimeout, detectTimeout time.Dur
 		fmt.Fprintln(os.Stderr, "work directory:", work)
 	} else {
 		defer os.RemoveAll(work)
+	}
+	if token != "" {
+		tokenFile = filepath.Join(work, "token")
+		if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+			return err
+		}
 	}
 	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
 	var agents []*agent
