@@ -19,7 +19,7 @@
 //
 // -standin runs hack/bench-failover/standin instead of the agent: pkg/gossip alone, with the
 // agent's gossip defaults, in real processes killed with SIGKILL. It measures the gossip layer
-// while the agent cannot yet form a multi-node cluster; its figures are labelled as such.
+// without the rest of the agent; its figures are labelled as such.
 //
 //	go build -o bin/gossip-standin ./hack/bench-failover/standin
 //	go run ./hack/bench-failover -standin -agent bin/gossip-standin

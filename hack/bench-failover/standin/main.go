@@ -1,6 +1,6 @@
-// Command standin is a stand-in for constellation-agent in hack/bench-failover while the agent
-// cannot yet form a multi-node cluster: it runs only pkg/gossip, with the agent's gossip
-// defaults, and serves GET /debug/observed on --api.address as the agent does. It accepts the
+// Command standin is a stand-in for constellation-agent in hack/bench-failover that runs only
+// pkg/gossip, with the agent's gossip defaults, and serves GET /debug/observed on --api.address
+// as the agent does: it measures the gossip layer without the rest of the agent. It accepts the
 // agent's flags that bench-failover passes and ignores the others. --join takes a member's API
 // address, as the agent's does: the stand-in reads the member's gossip address from its
 // /debug/observed and joins it.
