@@ -126,7 +126,9 @@ func newClusterN(t *testing.T, n int) *cluster {
 func (c *cluster) startNode(node string) {
 	c.t.Helper()
 	rec, err := nodectl.New(nodectl.Config{
-		Node: node, Advertise: "127.0.0.1", PublishIP: "127.0.0.1", NamePrefix: c.prefix,
+		// Every simulated node shares the one engine: a per-node prefix keeps a replica moved
+		// between nodes from colliding with the name it had on the node it left.
+		Node: node, Advertise: "127.0.0.1", PublishIP: "127.0.0.1", NamePrefix: node + "-",
 		Store: c.st, Docker: c.dc, Publish: func(rs []observed.Replica) { c.view.SetNodeReplicas(node, rs) },
 		// A long resync: healing fast proves the reaction to Docker's event stream.
 		Resync: time.Minute, DrainDelay: 300 * time.Millisecond, StopTimeout: 2 * time.Second,
