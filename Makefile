@@ -26,25 +26,37 @@ test-deps: ## Install or start what the tests need (dockerd, Traefik, test image
 	hack/traefik.sh >/dev/null
 	hack/build-test-images.sh
 
-test: test-deps ## Every test CI runs, under the race detector.
+test: test-deps ## Every test CI runs: unit and integration under -race, then the short e2e suite.
 	$(GO) vet ./...
 	$(GO) test -race -timeout 25m $(GOTESTFLAGS) ./...
+	hack/e2e.sh short
 
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-fuzz: ## Run each fuzz target for a while (FUZZTIME, default 30s).
-	$(GO) test -run XXX -fuzz FuzzDecodeValidate -fuzztime $${FUZZTIME:-30s} ./api/v1/
+fuzz: ## Run every fuzz target for a while (FUZZTIME, default 30s each).
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg; \
+	  done; done
 
-bench: build test-deps ## Benchmarks that print figures (see docs/performance.md).
-	$(GO) test -run XXX -bench . -benchtime 1x ./pkg/traefik/
+bench: build test-deps ## Benchmarks that print figures and ratios (see docs/performance.md).
+	hack/bench-traefik
+	$(GO) run ./hack/bench-store
+	$(GO) run ./hack/bench-apply -replicas 1,10,50 -update-replicas 10
+	$(GO) run ./hack/bench-failover -agent bin/constellation-agent -trials 20
+	$(GO) test -run XXX -bench . -benchtime 2000x ./pkg/dns/cloudflare/
+	$(GO) test -run XXX -bench . ./controllers/dns/ ./controllers/scheduler/ ./pkg/gossip/
+	hack/bench-failover-e2e
 
-chaos: build test-deps ## Long fault-injection runs.
-	@echo "no chaos suites yet"
+chaos: build test-deps ## Long fault-injection runs: hundreds of linearizability histories, process crashes, CPU stress, every e2e scenario repeated.
+	$(GO) test -race -timeout 60m -run 'Linearizab|Crash' ./pkg/store/raftstore/ -args -chaos
+	$(GO) test -race -timeout 20m -run Stress ./pkg/gossip/ -args -gossip.stress=10s
+	hack/e2e.sh chaos
 
-e2e: build test-deps ## End-to-end suite in docker-in-docker.
-	@echo "no e2e suite yet"
+e2e: build test-deps ## Every end-to-end scenario once, in docker-in-docker.
+	hack/e2e.sh all
 
 clean:
 	rm -rf bin _data _out
