@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	dnsctl "github.com/constellation-sh/constellation/controllers/dns"
@@ -67,6 +68,9 @@ func (a *Agent) setupControllers() error {
 	st, err := status.New(status.Config{
 		Store: a.store, View: a.view, SpecHash: spechash.OfService,
 		RaftRole: a.raftRole, Active: el.IsLeader,
+		// Raft role changes (a learner promoted, a leader elected) arrive by no watch: a short
+		// resync picks them up. It writes only what changed.
+		Resync: 5 * time.Second,
 		Logger: a.log, Registerer: a.reg, LoopMetrics: loopMetrics,
 	})
 	if err != nil {
