@@ -49,7 +49,6 @@ type Store struct {
 	hard          *pb.HardState // latest hard state raft reported
 	hardTerm      uint64        // term and vote last written to disk
 	hardVote      uint64
-	hardDirty     bool   // hard carries a commit index not yet written
 	loopApplied   uint64 // applied index
 	loopRev       int64  // revision at loopApplied
 	lastSnap      uint64 // index of the newest snapshot in ms
@@ -69,7 +68,6 @@ type Store struct {
 	appliedC  chan struct{} // closed and replaced whenever applied moves
 	revision  int64
 	lead      uint64
-	state     raft.StateType
 	conf      *pb.ConfState
 	members   map[uint64]Member
 	closed    bool
@@ -412,7 +410,7 @@ func (s *Store) setSoftState(ss *raft.SoftState) {
 	s.loopLeader = ss.RaftState == raft.StateLeader
 	s.mu.Lock()
 	changed := s.lead != ss.Lead
-	s.lead, s.state = ss.Lead, ss.RaftState
+	s.lead = ss.Lead
 	s.mu.Unlock()
 	if changed {
 		s.met.leaderChanges.Inc()
@@ -454,7 +452,6 @@ type batch struct {
 func (s *Store) persistAndApply(rd raft.Ready) (*batch, error) {
 	if rd.HardState != nil {
 		s.hard = rd.HardState
-		s.hardDirty = true
 	}
 	hasSnap := rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot)
 	b := &batch{applied: s.loopApplied, rev: s.loopRev, conf: s.loopConfState}
@@ -558,7 +555,6 @@ func (s *Store) commitTx() error {
 	if s.hard != nil {
 		s.hardTerm, s.hardVote = s.hard.GetTerm(), s.hard.GetVote()
 	}
-	s.hardDirty = false
 	return nil
 }
 
