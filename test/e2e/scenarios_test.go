@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,59 +79,96 @@ func TestScenario3LeaderKilled(t *testing.T) {
 		started, done time.Time
 	}
 	var (
-		mu      sync.Mutex
-		acked   []ack
-		failed  int
-		stop    = make(chan struct{})
-		done    = make(chan struct{})
-		killed  time.Time
-		targets = c.Nodes
+		mu     sync.Mutex
+		acked  []ack
+		failed int
+		killed time.Time
+		seq    atomic.Int64
+		stop   = make(chan struct{})
+		wg     sync.WaitGroup
 	)
-	go func() { // the stream: one write at a time, rotating over the nodes, each with a 3s deadline
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
+	// The stream: one writer per node, each sending one write at a time with a 3s deadline, so
+	// the survivors' writers show when the cluster accepts writes again while the old leader's
+	// writer only loses its own requests (it stops at the kill, as a client of a dead node would).
+	stopLeader := make(chan struct{})
+	for _, n := range c.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := stop
+			if n == lead {
+				mine = stopLeader
 			}
-			mu.Lock()
-			n := targets[i%len(targets)]
-			mu.Unlock()
-			name := fmt.Sprintf("e2e-w-%05d", i)
-			started := time.Now()
-			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			_, err := n.Client().Put(wctx, secret(name, i), client.PutOptions{})
-			cancel()
-			mu.Lock()
-			if err == nil {
-				acked = append(acked, ack{name, started, time.Now()})
-			} else {
-				failed++
+			for {
+				select {
+				case <-mine:
+					return
+				case <-stop:
+					return
+				default:
+				}
+				i := int(seq.Add(1))
+				name := fmt.Sprintf("e2e-w-%05d", i)
+				started := time.Now()
+				wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				_, err := n.Client().Put(wctx, secret(name, i), client.PutOptions{})
+				cancel()
+				mu.Lock()
+				if err == nil {
+					acked = append(acked, ack{name, started, time.Now()})
+				} else {
+					failed++
+				}
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond)
 			}
-			mu.Unlock()
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
+		}()
+	}
 	time.Sleep(3 * time.Second)
 	mu.Lock()
-	killed = time.Now()
-	targets = survivors // a client would notice the dead node and move on; the cluster must still answer
 	before := len(acked)
 	mu.Unlock()
+	close(stopLeader)
 	if err := lead.Kill(ctx); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
 	killed = time.Now() // writes started from here on cannot have reached the old leader
 	mu.Unlock()
-	time.Sleep(15 * time.Second)
+	// Probes: a fresh write every 100ms (1s deadline each, alternating survivors), so the time
+	// writes resume is not hidden behind the stream's requests stuck on the dead leader.
+	var firstProbe time.Time
+	for i := 0; time.Since(killed) < 15*time.Second; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := int(seq.Add(1))
+			name := fmt.Sprintf("e2e-w-%05d", k)
+			started := time.Now()
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err := survivors[i%len(survivors)].Client().Put(pctx, secret(name, k), client.PutOptions{})
+			cancel()
+			if err == nil {
+				mu.Lock()
+				acked = append(acked, ack{name, started, time.Now()})
+				if firstProbe.IsZero() || time.Now().Before(firstProbe) {
+					firstProbe = time.Now()
+				}
+				mu.Unlock()
+			}
+		}()
+		time.Sleep(100 * time.Millisecond)
+	}
 	close(stop)
-	<-done
+	wg.Wait()
+	if !firstProbe.IsZero() {
+		t.Logf("writes resumed: first probe acknowledged %s after the kill", firstProbe.Sub(killed).Round(time.Millisecond))
+	}
 
 	mu.Lock()
 	defer mu.Unlock()
 	var firstAfter time.Time
+	sort.Slice(acked, func(i, j int) bool { return acked[i].done.Before(acked[j].done) })
 	maxGap, prev := time.Duration(0), time.Time{}
 	for _, a := range acked {
 		if !prev.IsZero() && a.done.Sub(prev) > maxGap {
