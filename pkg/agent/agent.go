@@ -228,9 +228,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { _ = a.joinGossip(ctx, a.joinPeers) }()
-	if err := a.register(ctx); err != nil {
-		return err
-	}
+	// Registration needs a quorum; the rest of the agent (the Docker reconciler, the Traefik
+	// provider on the local replica) must run without one, so it is retried in the background.
+	go a.register(ctx)
 
 	srv := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -286,14 +286,26 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // register creates or refreshes this node's Node object: labels from the configuration are
-// authoritative; cordon and drain set through ctl are kept.
-func (a *Agent) register(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		err := a.registerOnce(ctx)
-		if err == nil || !errors.Is(err, store.ErrConflict) {
-			return err
+// authoritative; cordon and drain set through ctl are kept. It retries until it succeeds or ctx
+// ends, so a node started while the store has no quorum registers when quorum returns.
+func (a *Agent) register(ctx context.Context) {
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := a.registerOnce(rctx)
+		cancel()
+		switch {
+		case err == nil:
+			a.log.Info("node registered", "node", a.cfg.Node.Name)
+			return
+		case ctx.Err() != nil:
+			return
+		case !errors.Is(err, store.ErrConflict) && attempt%5 == 0:
+			a.log.Warn("node registration failed, retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)):
 		}
 	}
 }

@@ -90,7 +90,7 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 	}
 	var curObj v1.Object
 	if cur != nil {
-		if curObj, err = decodeStored(cur); err != nil {
+		if curObj, err = decodeStored(m.Kind, cur); err != nil {
 			return Result{}, err
 		}
 	}
@@ -108,7 +108,7 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 		if m.ResourceVersion != "" {
 			return Result{}, fmt.Errorf("%s: %w: resourceVersion %s given for an object that does not exist", key, ErrConflict, m.ResourceVersion)
 		}
-		obj, err := decodeStored(m.Object)
+		obj, err := decodeStored(m.Kind, m.Object)
 		if err != nil {
 			return Result{}, err
 		}
@@ -122,11 +122,15 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 		if curObj == nil {
 			return Result{}, fmt.Errorf("%s: %w", key, ErrNotFound)
 		}
-		in, err := decodeStored(m.Object)
+		in, err := decodeStored(m.Kind, m.Object)
 		if err != nil {
 			return Result{}, err
 		}
-		next := curObj.DeepCopyObject()
+		// A second decode of the stored bytes is the cheapest deep copy.
+		next, err := decodeStored(m.Kind, cur)
+		if err != nil {
+			return Result{}, err
+		}
 		if m.Op == OpUpdate {
 			nm, im := next.GetMetadata(), in.GetMetadata()
 			nm.Labels, nm.Annotations, nm.Finalizers, nm.OwnerReferences = im.Labels, im.Annotations, im.Finalizers, im.OwnerReferences
@@ -138,7 +142,8 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 		} else {
 			setField(next, in, "Status")
 		}
-		if jsonEqual(curObj, next) {
+		// The stored bytes were written by put with the same encoder: equal bytes, no change.
+		if b, err := json.Marshal(next); err == nil && bytes.Equal(b, cur) {
 			return Result{Object: cur}, nil // nothing changed: no revision consumed
 		}
 		next.GetMetadata().ResourceVersion = rv
@@ -191,8 +196,22 @@ func remove(t Table, rev int64, obj v1.Object) (Result, error) {
 	return Result{Object: b, Event: &RawEvent{Type: Deleted, Kind: k.Kind, Name: k.Name, Revision: rev, Object: b}}, nil
 }
 
-// decodeStored decodes JSON the store wrote itself.
-func decodeStored(b []byte) (v1.Object, error) {
+// decodeStored decodes JSON the store wrote itself, of a known kind: no strictness needed, and
+// no second pass to find the kind (this is the hot path of every write and read).
+func decodeStored(kind string, b []byte) (v1.Object, error) {
+	info, ok := v1.LookupKind(kind)
+	if !ok || info.Kind != kind {
+		return nil, fmt.Errorf("store: decode stored object: %w %q", v1.ErrUnknownKind, kind)
+	}
+	obj := info.New()
+	if err := json.Unmarshal(b, obj); err != nil {
+		return nil, fmt.Errorf("store: decode stored %s: %w", kind, err)
+	}
+	return obj, nil
+}
+
+// DecodeObject decodes an object the store holds, for implementations.
+func DecodeObject(b []byte) (v1.Object, error) {
 	obj, err := v1.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("store: decode stored object: %w", err)
@@ -200,8 +219,8 @@ func decodeStored(b []byte) (v1.Object, error) {
 	return obj, nil
 }
 
-// DecodeObject decodes an object the store holds, for implementations.
-func DecodeObject(b []byte) (v1.Object, error) { return decodeStored(b) }
+// DecodeKind decodes an object of a known kind the store holds: faster than DecodeObject.
+func DecodeKind(kind string, b []byte) (v1.Object, error) { return decodeStored(kind, b) }
 
 func jsonEqual(a, b any) bool {
 	ab, err1 := json.Marshal(a)

@@ -148,7 +148,7 @@ func (h *History) Watch(ctx context.Context, kind string, fromRev int64) (<-chan
 				return
 			}
 			for _, ev := range evs {
-				obj, err := DecodeObject(ev.Object)
+				obj, err := DecodeKind(ev.Kind, ev.Object)
 				if err != nil {
 					obj = nil
 				}

@@ -97,7 +97,7 @@ func (m *Memory) applyMutation(mut Mutation) (v1.Object, error) {
 		m.rev++
 		m.history.Append(*res.Event)
 	}
-	return DecodeObject(res.Object)
+	return DecodeKind(mut.Kind, res.Object)
 }
 
 // Get implements Store.
@@ -115,7 +115,7 @@ func (m *Memory) Get(ctx context.Context, kind, name string, _ ...ReadOption) (v
 	if b == nil {
 		return nil, fmt.Errorf("%s: %w", v1.Key{Kind: kind, Name: name}, ErrNotFound)
 	}
-	return DecodeObject(b)
+	return DecodeKind(kind, b)
 }
 
 // List implements Store.
@@ -135,15 +135,15 @@ func (m *Memory) List(ctx context.Context, kind string, sel v1.Selector, _ ...Re
 	if closed {
 		return nil, 0, ErrClosed
 	}
-	out, err := decodeSelected(raw, sel)
+	out, err := decodeSelected(kind, raw, sel)
 	return out, rev, err
 }
 
-// decodeSelected decodes objects, keeps those sel matches and sorts them by name.
-func decodeSelected(raw [][]byte, sel v1.Selector) ([]v1.Object, error) {
+// decodeSelected decodes objects of kind, keeps those sel matches and sorts them by name.
+func decodeSelected(kind string, raw [][]byte, sel v1.Selector) ([]v1.Object, error) {
 	out := make([]v1.Object, 0, len(raw))
 	for _, b := range raw {
-		o, err := DecodeObject(b)
+		o, err := DecodeKind(kind, b)
 		if err != nil {
 			return nil, err
 		}

@@ -374,12 +374,17 @@ func (s *Store) run() {
 
 // handleReady processes one Ready in the order of the etcd-io/raft README: (1) persist the
 // snapshot, entries and hard state; (2) send messages; (3) apply committed entries; (4)
-// Advance. Steps 1 and 3 share one fsynced bbolt transaction (the README lets the steps run
-// in parallel except for step 2's rule): the log, the hard state, the objects and the
-// applied index can then never disagree on disk, and each Ready costs one commit, which is
-// what makes group commit pay. Step 2's rule holds: a follower sends nothing before that
-// commit; a leader whose term and vote are already on disk sends first, so its fsync
-// overlaps its followers' (raft thesis §10.2.1, allowed by the README).
+// Advance. Each Ready costs one fsynced bbolt commit, which is what makes group commit pay:
+//
+//   - a follower persists and commits, sends (its acknowledgements wait for nothing else),
+//     then applies into a transaction that the next Ready's commit carries;
+//   - a leader whose term and vote are already on disk sends first, so its fsync overlaps its
+//     followers' (raft thesis §10.2.1, allowed by the README), then persists and applies in
+//     one transaction, so its proposers hear back before that fsync;
+//   - a Ready with nothing to make durable only applies, into the open transaction.
+//
+// An open transaction is committed by the next Ready that needs durability, after
+// ApplyCommitDelay, or at once when a linearizable read waits for what it applied.
 func (s *Store) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		s.setSoftState(rd.SoftState)
@@ -389,11 +394,19 @@ func (s *Store) handleReady(rd raft.Ready) error {
 		s.send(msgs)
 		msgs = nil
 	}
-	b, err := s.persistAndApply(rd)
+	// A leader has sent already: it applies in the transaction that persists, so its
+	// proposers hear back before that fsync. A follower persists, sends (its
+	// acknowledgements wait for nothing else), then applies.
+	b, applied, err := s.persist(rd, msgs == nil)
 	if err != nil {
 		return err
 	}
 	s.send(msgs)
+	if !applied {
+		if err := s.apply(rd, b); err != nil {
+			return err
+		}
+	}
 	if err := s.publishRaft(rd, b); err != nil {
 		return err
 	}
@@ -448,8 +461,9 @@ type batch struct {
 	compact  uint64 // log compacted up to here
 }
 
-// persistAndApply is steps 1 and 3 in one transaction.
-func (s *Store) persistAndApply(rd raft.Ready) (*batch, error) {
+// persist is step 1, with step 3 in the same transaction when applyToo (a leader, or a
+// batch with nothing to make durable); it reports whether it applied.
+func (s *Store) persist(rd raft.Ready, applyToo bool) (*batch, bool, error) {
 	if rd.HardState != nil {
 		s.hard = rd.HardState
 	}
@@ -458,17 +472,17 @@ func (s *Store) persistAndApply(rd raft.Ready) (*batch, error) {
 	if !hasSnap && len(rd.Entries) == 0 && len(rd.CommittedEntries) == 0 && !s.voteChanges(rd.HardState) {
 		// Only the commit index moved: raft can relearn it; it is written with the next
 		// batch (it must only never be below the applied index on disk).
-		return b, nil
+		return b, true, nil
 	}
 	if hasSnap {
 		// Batches still waiting for an fsync are published before the snapshot replaces
 		// what they applied, so watches see revisions in order.
 		if err := s.commitPending(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		var err error
 		if b.snap, err = decodeSnapshot(rd.Snapshot.GetData()); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		md := rd.Snapshot.GetMetadata()
 		b.applied, b.rev, b.conf = md.GetIndex(), b.snap.Revision, md.GetConfState()
@@ -476,31 +490,58 @@ func (s *Store) persistAndApply(rd raft.Ready) (*batch, error) {
 	// Apply-only batches (no entries, snapshot or vote to make durable) stay in an open
 	// transaction that the next batch needing durability commits, or the loop after
 	// ApplyCommitDelay, or at once when a read waits for them: their entries are already
-	// durable in the log, so one fsync can serve several batches.
+	// durable in the log, so one fsync serves several batches.
 	durable := hasSnap || len(rd.Entries) > 0 || s.voteChanges(rd.HardState)
-	if s.tx == nil {
-		tx, err := s.db.Begin(true)
-		if err != nil {
-			return nil, fmt.Errorf("raftstore: begin: %w", err)
-		}
-		s.tx, s.txStart = tx, time.Now()
+	applyToo = applyToo || !durable
+	if err := s.begin(); err != nil {
+		return nil, false, err
 	}
-	if err := s.writeBatch(s.tx, rd, b, hasSnap); err != nil {
+	err := s.writePersist(s.tx, rd, b, hasSnap)
+	if err == nil && applyToo {
+		err = s.writeApply(s.tx, rd, b)
+	}
+	if err != nil {
 		_ = s.tx.Rollback()
 		s.tx = nil
-		return nil, fmt.Errorf("raftstore: persist and apply: %w", err)
+		return nil, false, fmt.Errorf("raftstore: persist: %w", err)
 	}
 	if durable {
 		if err := s.commitTx(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return b, nil
+	return b, applyToo, nil
 }
 
-// writeBatch is the work of one Ready inside tx.
-func (s *Store) writeBatch(tx *bolt.Tx, rd raft.Ready, b *batch, hasSnap bool) error {
-	// Step 1: persist.
+// apply is step 3 for a batch persisted without it: into a transaction the next fsync
+// carries (see persist).
+func (s *Store) apply(rd raft.Ready, b *batch) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	if err := s.writeApply(s.tx, rd, b); err != nil {
+		_ = s.tx.Rollback()
+		s.tx = nil
+		return fmt.Errorf("raftstore: apply: %w", err)
+	}
+	return nil
+}
+
+// begin opens the loop's write transaction unless one is open.
+func (s *Store) begin() error {
+	if s.tx != nil {
+		return nil
+	}
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("raftstore: begin: %w", err)
+	}
+	s.tx, s.txStart = tx, time.Now()
+	return nil
+}
+
+// writePersist is step 1 inside tx: snapshot, entries, hard state.
+func (s *Store) writePersist(tx *bolt.Tx, rd raft.Ready, b *batch, hasSnap bool) error {
 	if hasSnap {
 		if err := restoreSnapshot(tx, rd.Snapshot, b.snap); err != nil {
 			return fmt.Errorf("restore snapshot: %w", err)
@@ -509,7 +550,15 @@ func (s *Store) writeBatch(tx *bolt.Tx, rd raft.Ready, b *batch, hasSnap bool) e
 	if err := appendEntries(tx, rd.Entries); err != nil {
 		return fmt.Errorf("append entries: %w", err)
 	}
-	// Step 3: apply.
+	if s.hard != nil {
+		return putProto(tx.Bucket(bucketMeta), keyHardState, s.hard)
+	}
+	return nil
+}
+
+// writeApply is step 3 inside tx: committed entries into the object table, with the applied
+// index, revision and conf state.
+func (s *Store) writeApply(tx *bolt.Tx, rd raft.Ready, b *batch) error {
 	if err := s.applyEntries(tx, rd.CommittedEntries, b); err != nil {
 		return err
 	}
@@ -519,14 +568,11 @@ func (s *Store) writeBatch(tx *bolt.Tx, rd raft.Ready, b *batch, hasSnap bool) e
 	// commit; a crash before it replays the same outcomes from the log.
 	s.release(b.outcomes)
 	meta := tx.Bucket(bucketMeta)
-	hs := s.hard
-	if hs != nil && hs.GetCommit() < b.applied {
-		// Impossible by raft's contract; the restart invariant is guarded anyway.
+	if hs := s.hard; hs != nil && hs.GetCommit() < b.applied {
+		// Impossible by raft's contract; the restart invariant (commit >= applied on disk)
+		// is guarded anyway.
 		c := b.applied
-		hs = &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: &c}
-	}
-	if hs != nil {
-		if err := putProto(meta, keyHardState, hs); err != nil {
+		if err := putProto(meta, keyHardState, &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: &c}); err != nil {
 			return err
 		}
 	}
