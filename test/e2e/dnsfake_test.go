@@ -23,6 +23,7 @@ type dnsWrite struct {
 // node sent each write, so a test can check that at most one node acts as DNS writer.
 type dnsFake struct {
 	srv *http.Server
+	cf  *cloudflare.Server
 	url string
 
 	mu sync.Mutex
@@ -44,7 +45,7 @@ func withDNSFake(f **dnsFake) func(c *harness.Cluster) ([]string, map[string]str
 		if err != nil {
 			return nil, nil, fmt.Errorf("fake cloudflare on the gateway: %w", err)
 		}
-		d := &dnsFake{url: "http://" + ln.Addr().String() + "/client/v4"}
+		d := &dnsFake{cf: cf, url: "http://" + ln.Addr().String() + "/client/v4"}
 		d.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			host, _, _ := net.SplitHostPort(r.RemoteAddr)
 			d.mu.Lock()
@@ -83,4 +84,13 @@ func (d *dnsFake) Close() {
 	if d != nil {
 		_ = d.srv.Close()
 	}
+}
+
+// records lists the zone's records as "name content".
+func (d *dnsFake) records() []string {
+	var out []string
+	for _, r := range d.cf.Records(dnsZone) {
+		out = append(out, r.Name+" "+r.Content)
+	}
+	return out
 }

@@ -316,8 +316,18 @@ func TestScenario4MinorityPartition(t *testing.T) {
 	}); err != nil {
 		t.Error(err)
 	}
-	// The minority's Ready condition goes False, so the node records change: give the writer time.
-	time.Sleep(10 * time.Second)
+	// The partitioned node's Ready condition goes False (its node record goes) and a Lease it
+	// held moves (the lb record follows): the majority's DNS writer has work. Wait for it.
+	if err := waitUntil(ctx, time.Minute, func() error {
+		for _, w := range dns.Writes() {
+			if w.at.After(partitioned) && w.from != minority.IP {
+				return nil
+			}
+		}
+		return fmt.Errorf("no DNS write by a majority node since the partition")
+	}); err != nil {
+		t.Errorf("%v (records now %v)", err, dns.records())
+	}
 	healedAt := time.Now()
 	t.Logf("before healing: leases/controller held by %q, leases/lb by %q (as %s sees them)", holder(ctx, majority[0], "controller"), holder(ctx, majority[0], "lb"), majority[0].Name)
 	heal()

@@ -26,6 +26,9 @@ type Artifacts struct {
 	Agent, Ctl, NodeInit, Traefik string
 	// NodeImage is the node container image.
 	NodeImage string
+	// Init is the host's docker-init (tini), PID 1 of every node; under /usr like everything the
+	// nodes run from the host.
+	Init string
 	// Images are the workload images loaded into every node's dockerd, and ImagesTar their archive.
 	Images    []string
 	ImagesTar string
@@ -60,6 +63,9 @@ func prepare(ctx context.Context, logf func(string, ...any)) (*Artifacts, error)
 	}
 	artifactsDir.Store(dir)
 	a := &Artifacts{Root: root, Dir: dir, Images: DefaultImages}
+	if a.Init, err = hostTools(); err != nil {
+		return nil, err
+	}
 	a.Agent = filepath.Join(dir, "constellation-agent")
 	a.NodeInit = filepath.Join(dir, "nodeinit")
 	a.Ctl = filepath.Join(dir, "ctl")
@@ -204,4 +210,34 @@ func run(ctx context.Context, dir, name string, args ...string) (string, error) 
 		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
+}
+
+// hostTools checks that the host's /usr has what a node runs (the nodes mount it read-only) and
+// returns docker-init's path.
+func hostTools() (string, error) {
+	var missing []string
+	for _, tool := range []string{"dockerd", "containerd", "runc", "iptables", "ip", "tc"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			missing = append(missing, tool)
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(p); err != nil || !strings.HasPrefix(real, "/usr/") {
+			missing = append(missing, tool+" (not under /usr: "+p+")")
+		}
+	}
+	init := ""
+	for _, p := range []string{"/usr/bin/docker-init", "/usr/libexec/docker/docker-init", "/usr/sbin/docker-init"} {
+		if _, err := os.Stat(p); err == nil {
+			init = p
+			break
+		}
+	}
+	if init == "" {
+		missing = append(missing, "docker-init")
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("harness: the node containers run the host's /usr, which lacks %s (Debian: apt-get install docker.io iptables iproute2)", strings.Join(missing, ", "))
+	}
+	return init, nil
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/client"
 )
 
@@ -223,8 +224,66 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err
 		}
 	}
+	if !c.opts.MemoryStore {
+		if err := c.WaitFormed(ctx, c.opts.ReadyTimeout); err != nil {
+			return err
+		}
+	}
 	c.logf("harness: %s up: %d nodes on %s (%s) in %s; logs in %s", c.RunID, len(c.Nodes), c.Network, c.Subnet, time.Since(t0).Round(time.Millisecond), c.Dir)
 	return nil
+}
+
+// WaitFormed waits until every node is a raft voter (its Node object says raftRole leader or
+// follower, not learner), as the first node's API reports. Faults injected before that test a
+// cluster still forming: a node partitioned while the others are learners leaves no quorum.
+func (c *Cluster) WaitFormed(ctx context.Context, max time.Duration) error {
+	t0 := time.Now()
+	err := poll(ctx, max, 250*time.Millisecond, func() error {
+		var errs []string
+		for _, n := range c.Nodes {
+			roles, err := n.raftRoles(ctx)
+			if err != nil {
+				errs = append(errs, n.Name+": "+err.Error())
+				continue
+			}
+			var bad []string
+			leaders := 0
+			for _, m := range c.Nodes {
+				switch r := roles[m.Name]; r {
+				case "leader":
+					leaders++
+				case "follower":
+				default:
+					bad = append(bad, fmt.Sprintf("%s=%q", m.Name, r))
+				}
+			}
+			if len(bad) > 0 || leaders != 1 {
+				return fmt.Errorf("raft roles as %s sees them: %v (%d leaders; not voters: %s)", n.Name, roles, leaders, strings.Join(bad, ", "))
+			}
+			return nil
+		}
+		return fmt.Errorf("no node answered: %s", strings.Join(errs, "; "))
+	}, func(err error) error {
+		return fmt.Errorf("cluster not formed (every node a voter) after %s: %w", max, err)
+	})
+	if err == nil {
+		c.logf("harness: every node a raft voter after %s", time.Since(t0).Round(time.Millisecond))
+	}
+	return err
+}
+
+func (n *Node) raftRoles(ctx context.Context) (map[string]string, error) {
+	lr, err := n.Client().List(ctx, v1.KindNode, "")
+	if err != nil {
+		return nil, err
+	}
+	roles := map[string]string{}
+	for _, o := range lr.Items {
+		if nd, ok := o.(*v1.Node); ok {
+			roles[nd.Metadata.Name] = string(nd.Status.RaftRole)
+		}
+	}
+	return roles, nil
 }
 
 // agentArgs are the node's constellation-agent flags.
@@ -291,7 +350,7 @@ func (n *Node) create(ctx context.Context) error {
 	}
 	args = append(args, c.labels()...)
 	// docker-init (tini, from the host's /usr) is PID 1: it reaps orphans and forwards signals.
-	args = append(args, c.Art.NodeImage, "/usr/bin/docker-init", "--", "/opt/constellation/nodeinit", "--logDir=/var/log/e2e",
+	args = append(args, c.Art.NodeImage, c.Art.Init, "--", "/opt/constellation/nodeinit", "--logDir=/var/log/e2e",
 		"--dockerd="+dockerd, "--agent="+strings.Join(n.agentArgs(), " "))
 	if n.LB {
 		args = append(args, "--traefikConfig=/etc/constellation/traefik.toml")

@@ -50,7 +50,11 @@ func main() {
 	defer stop()
 
 	var procs []*proc
-	docker := &proc{name: "dockerd", bin: "/usr/sbin/dockerd", args: fields(*dockerdArgs), logDir: *logDir}
+	dockerdBin, err := exec.LookPath("dockerd")
+	if err != nil {
+		log.Fatalf("nodeinit: %v", err)
+	}
+	docker := &proc{name: "dockerd", bin: dockerdBin, args: fields(*dockerdArgs), logDir: *logDir}
 	procs = append(procs, docker)
 	docker.start(ctx)
 	waitDocker(ctx, 60*time.Second)
