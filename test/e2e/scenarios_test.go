@@ -573,3 +573,61 @@ func holder(ctx context.Context, n *harness.Node, lease string) string {
 	}
 	return obj.(*v1.Lease).Spec.HolderIdentity
 }
+
+// Scenario 7 (chaos): the dockerd of a node holding replicas restarts (its containers stop; the
+// node and its agent stay up): the Service is Ready again with exactly the desired containers.
+func TestScenario7DockerdRestarted(t *testing.T) {
+	c := startCluster(t, harness.Options{})
+	ctx := ctxFor(t, 10*time.Minute)
+	const svc, host = "e2e-dr", "dr.e2e.test"
+	if err := putService(ctx, c.Nodes[0], echoService(svc, "constellation-test/echo:1", 3, host)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := harness.WaitServiceReady(ctx, c.Nodes, svc, 2*time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	victim, lbs, err := pickVictim(ctx, c, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := harness.StartLoad(lbTargets(lbs, host, "echo"), 20, 2*time.Second)
+	time.Sleep(time.Second)
+	t0 := time.Now()
+	if err := victim.RestartDockerd(ctx); err != nil {
+		load.Stop()
+		t.Fatal(err)
+	}
+	t.Logf("%s's dockerd answering again after %s", victim.Name, time.Since(t0).Round(time.Millisecond))
+	var stable time.Time
+	err = waitUntil(ctx, 2*time.Minute, func() error {
+		s, err := lbs[0].Service(ctx, svc)
+		if err != nil {
+			return err
+		}
+		if err := harness.ServiceReady(s); err != nil {
+			stable = time.Time{}
+			return err
+		}
+		running, err := runningReplicas(ctx, c.Nodes, svc)
+		if err != nil {
+			return err
+		}
+		if k := countAll(running); k != 3 {
+			stable = time.Time{}
+			return fmt.Errorf("%d running containers, want 3: %v", k, running)
+		}
+		if stable.IsZero() {
+			stable = time.Now()
+		}
+		if time.Since(stable) < 3*time.Second {
+			return fmt.Errorf("settling")
+		}
+		return nil
+	})
+	st := load.Stop()
+	t.Logf("after restarting %s's dockerd: Ready with 3 containers %s after the restart; load %s", victim.Name, stable.Sub(t0).Round(time.Millisecond), st)
+	logFailures(t, st, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
