@@ -54,6 +54,13 @@ func Sweep(ctx context.Context, logf func(string, ...any)) {
 		_ = removeRun(ctx, id)
 	}
 	sweepCgroups(logf)
+	// Log directories failing runs kept, once a day old.
+	kept, _ := filepath.Glob(filepath.Join(os.TempDir(), runPrefix+"*-*"))
+	for _, d := range kept {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && time.Since(fi.ModTime()) > 24*time.Hour && !strings.Contains(d, "artifacts") {
+			_ = os.RemoveAll(d)
+		}
+	}
 	// Build artifacts of processes that died before their Cleanup.
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "cst-e2e-artifacts-*"))
 	for _, d := range dirs {
