@@ -361,6 +361,8 @@ func TestAdvertiseAddress(t *testing.T) {
 		{"", "127.0.0.1:7481", "127.0.0.1:7481"},
 		{"", "[::]:7481", net.JoinHostPort(guessHostIP(), "7481")},
 		{"", "0.0.0.0:9000", net.JoinHostPort(guessHostIP(), "9000")},
+		{":7481", "[::]:7481", net.JoinHostPort(guessHostIP(), "7481")},
+		{"node1.lan:0", "[::]:7481", "node1.lan:7481"},
 	} {
 		if got := advertiseAddress(tt.advertise, tt.bound); got != tt.want {
 			t.Errorf("advertiseAddress(%q, %q) = %q, want %q", tt.advertise, tt.bound, got, tt.want)

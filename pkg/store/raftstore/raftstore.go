@@ -219,21 +219,26 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 }
 
 // advertiseAddress is the address peers should dial: the configured one, else the bound
-// address, with an unspecified host ("", 0.0.0.0, ::) replaced by this host's first
-// non-loopback address (the agent should pass --node.advertiseAddress instead of relying on
-// the guess).
+// address; in either, an unspecified host ("", 0.0.0.0, ::) is replaced by this host's first
+// non-loopback address (a guess: the agent should pass --node.advertiseAddress), and a
+// missing or zero port by the bound one.
 func advertiseAddress(advertise, bound string) string {
-	if advertise != "" {
-		return advertise
+	_, boundPort, _ := net.SplitHostPort(bound)
+	a := advertise
+	if a == "" {
+		a = bound
 	}
-	host, port, err := net.SplitHostPort(bound)
+	host, port, err := net.SplitHostPort(a)
 	if err != nil {
-		return bound
+		return a
 	}
-	if ip := net.ParseIP(host); host != "" && ip != nil && !ip.IsUnspecified() {
-		return bound
+	if port == "" || port == "0" {
+		port = boundPort
 	}
-	return net.JoinHostPort(guessHostIP(), port)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = guessHostIP()
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func guessHostIP() string {
