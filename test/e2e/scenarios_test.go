@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -630,4 +631,92 @@ func TestScenario7DockerdRestarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Scenario 8 (chaos): a follower's data disk fills up. The cluster keeps accepting writes through
+// the other nodes and keeps serving; once space is freed the node catches up.
+func TestScenario8DiskFull(t *testing.T) {
+	c := startCluster(t, harness.Options{DataDiskSize: "512M"})
+	ctx := ctxFor(t, 10*time.Minute)
+	const svc, host = "e2e-df", "df.e2e.test"
+	if err := putService(ctx, c.Nodes[0], echoService(svc, "constellation-test/echo:1", 3, host)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := harness.WaitServiceReady(ctx, c.Nodes, svc, 2*time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	lead, err := leader(ctx, c, c.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim *harness.Node
+	for _, n := range c.Nodes {
+		if n != lead && !n.LB {
+			victim = n
+		}
+	}
+	if victim == nil {
+		victim = others(c.Nodes, lead)[0]
+	}
+	rest := others(c.Nodes, victim)
+	const writes = 96
+	var lbs []*harness.Node
+	for _, lb := range c.LBs() {
+		if lb != victim {
+			lbs = append(lbs, lb)
+		}
+	}
+	checkOne(t, ctx, lbs, host, "echo 1")
+	load := harness.StartLoad(lbTargets(lbs, host, "echo"), 20, 2*time.Second)
+	if err := victim.FillDisk(ctx); err != nil {
+		load.Stop()
+		t.Fatal(err)
+	}
+	t.Logf("%s's data disk is full (leader %s)", victim.Name, lead.Name)
+	// 1 MB each, 96 MB in all: more than the store preallocates, so the full disk bites.
+	big := strings.Repeat("x", 1<<20-64)
+	for i := range writes {
+		if err := waitUntil(ctx, 20*time.Second, func() error {
+			_, err := rest[i%len(rest)].Client().Put(ctx, spec.Secret(fmt.Sprintf("e2e-d-%02d", i), map[string]string{"blob": big}), client.PutOptions{})
+			return err
+		}); err != nil {
+			load.Stop()
+			t.Fatalf("write %d through the healthy nodes while %s's disk is full: %v", i, victim.Name, err)
+		}
+	}
+	time.Sleep(5 * time.Second)
+	st := load.Stop()
+	t.Logf("while %s's disk was full: %d writes of 1 MB through the others; load %s\n%s", victim.Name, writes, st, victim.LogTail("agent", 8))
+	logFailures(t, st, 10)
+	if st.Failed != 0 {
+		t.Errorf("%d requests failed while a follower's disk was full", st.Failed)
+	}
+	if err := victim.FreeDisk(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	caughtUp := func() error {
+		have, err := secretNames(ctx, victim, "e2e-d-")
+		if err != nil {
+			return err
+		}
+		if len(have) != writes {
+			return fmt.Errorf("%s sees %d of %d writes", victim.Name, len(have), writes)
+		}
+		return nil
+	}
+	if err := waitUntil(ctx, 60*time.Second, caughtUp); err != nil {
+		t.Errorf("60s after freeing the disk, %s has not recovered by itself: %v\n%s", victim.Name, err, victim.LogTail("agent", 5))
+		// Would an operator's restart of the agent (its supervisor restarts it) bring it back?
+		if _, err := victim.Exec(ctx, "sh", "-c", "kill $(pidof constellation-agent)"); err != nil {
+			t.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := waitUntil(ctx, 90*time.Second, caughtUp); err != nil {
+			t.Fatalf("not even after restarting its agent: %v\n%s", err, victim.LogTail("agent", 10))
+		}
+		t.Logf("%s caught up %s after its agent was restarted", victim.Name, time.Since(t1).Round(time.Millisecond))
+		return
+	}
+	t.Logf("%s caught up %s after its disk was freed", victim.Name, time.Since(t0).Round(time.Millisecond))
 }

@@ -54,6 +54,10 @@ type Options struct {
 	NodeAgentArgs map[string][]string
 	// TraefikPollInterval is the HTTP provider's poll interval. Default "1s".
 	TraefikPollInterval string
+	// DataDiskSize, when set (e.g. "128M"), gives every node's /var/lib/constellation its own
+	// ext4 file system of that size (a loop-mounted image in the run directory) instead of a
+	// volume on the host's disk, so FillDisk can fill it. It survives node restarts.
+	DataDiskSize string
 	// Setup, when set, runs once the network exists (c.Gateway is the host's address on it) and
 	// before any node starts: it returns extra agent flags for every node and files to place in
 	// every node's /etc/constellation (mode 0600), e.g. a fake Cloudflare API on the gateway.
@@ -326,6 +330,14 @@ func (n *Node) create(ctx context.Context) error {
 			return err
 		}
 	}
+	dataMount := n.Container + "-data:/var/lib/constellation"
+	if c.opts.DataDiskSize != "" {
+		dir, err := n.makeDataDisk(ctx, c.opts.DataDiskSize)
+		if err != nil {
+			return err
+		}
+		dataMount = dir + ":/var/lib/constellation"
+	}
 	dockerd := strings.Join([]string{
 		"--storage-driver=vfs",
 		"--cgroup-parent=/" + n.Container,
@@ -341,7 +353,7 @@ func (n *Node) create(ctx context.Context) error {
 		"-v", "/usr:/usr:ro", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 		"--tmpfs", "/run", "--tmpfs", "/tmp",
 		"-v", n.Container + "-docker:/var/lib/docker",
-		"-v", n.Container + "-data:/var/lib/constellation",
+		"-v", dataMount,
 		"-v", a.Agent + ":/opt/constellation/constellation-agent:ro",
 		"-v", a.NodeInit + ":/opt/constellation/nodeinit:ro",
 		"-v", a.Traefik + ":/opt/constellation/traefik:ro",
@@ -559,6 +571,7 @@ func (c *Cluster) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		errs = append(errs, removeRun(ctx, c.RunID))
+		errs = append(errs, unmountDisks(c.Dir))
 		if c.Dir != "" && !c.keepLogs() {
 			_ = os.RemoveAll(c.Dir)
 		}

@@ -2,7 +2,10 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -132,6 +135,67 @@ func (n *Node) DockerdPID(ctx context.Context) (string, error) {
 	return strings.TrimSpace(out), err
 }
 
-// FillDisk is not offered: the nodes' volumes live on the host's own file system (tens of GB
-// free here), and a size-limited one (tmpfs, loop device) would not survive a node restart.
-// See docs/e2e.md.
+// makeDataDisk creates and loop-mounts the node's data file system (Options.DataDiskSize).
+func (n *Node) makeDataDisk(ctx context.Context, size string) (string, error) {
+	img := filepath.Join(n.c.Dir, "disks", n.Name+".img")
+	dir := filepath.Join(n.c.Dir, "disks", n.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	for _, cmd := range [][]string{
+		{"truncate", "-s", size, img},
+		{"mkfs.ext4", "-q", "-F", img},
+		{"mount", "-o", "loop", img, dir},
+	} {
+		if _, err := run(ctx, "", cmd[0], cmd[1:]...); err != nil {
+			return "", fmt.Errorf("node %s data disk: %w", n.Name, err)
+		}
+	}
+	return dir, nil
+}
+
+// unmountDisks unmounts the data disks under a run directory (loop devices detach with them).
+func unmountDisks(runDir string) error {
+	if runDir == "" {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 && strings.HasPrefix(f[1], filepath.Join(runDir, "disks")+"/") {
+			if _, err := run(context.Background(), "", "umount", "-l", f[1]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FillDisk fills the node's data file system (needs Options.DataDiskSize) until no byte is
+// left, with one file; FreeDisk removes it.
+func (n *Node) FillDisk(ctx context.Context) error {
+	if n.c.opts.DataDiskSize == "" {
+		return fmt.Errorf("node %s: FillDisk needs Options.DataDiskSize (the default data volume is the host's disk)", n.Name)
+	}
+	// dd stops with "No space left on device" (exit 1): that is the point.
+	_, _ = n.Exec(ctx, "sh", "-c", "dd if=/dev/zero of=/var/lib/constellation/e2e-fill bs=1M 2>/dev/null; sync")
+	out, err := n.Exec(ctx, "df", "--output=avail", "-B1", "/var/lib/constellation")
+	if err != nil {
+		return err
+	}
+	f := strings.Fields(out)
+	if len(f) < 2 || f[len(f)-1] != "0" {
+		return fmt.Errorf("node %s: data disk not full: %q", n.Name, out)
+	}
+	return nil
+}
+
+// FreeDisk removes FillDisk's file.
+func (n *Node) FreeDisk(ctx context.Context) error {
+	_, err := n.Exec(ctx, "rm", "-f", "/var/lib/constellation/e2e-fill")
+	return err
+}

@@ -54,6 +54,20 @@ func Sweep(ctx context.Context, logf func(string, ...any)) {
 		_ = removeRun(ctx, id)
 	}
 	sweepCgroups(logf)
+	// Data disks of dead runs (their run directory's process is gone: no container left).
+	if b, err := os.ReadFile("/proc/mounts"); err == nil {
+		liveIDs := liveRunIDs()
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) > 1 && strings.HasPrefix(f[1], filepath.Join(os.TempDir(), runPrefix)) && strings.Contains(f[1], "/disks/") {
+				id := strings.TrimPrefix(f[1], filepath.Join(os.TempDir())+"/")
+				id = id[:min(len(id), len(runPrefix)+8)]
+				if !liveIDs[id] {
+					_, _ = run(ctx, "", "umount", "-l", f[1])
+				}
+			}
+		}
+	}
 	// Log directories failing runs kept, once a day old.
 	kept, _ := filepath.Glob(filepath.Join(os.TempDir(), runPrefix+"*-*"))
 	for _, d := range kept {
