@@ -369,3 +369,39 @@ func TestAdvertiseAddress(t *testing.T) {
 		}
 	}
 }
+
+// A storage failure stops the member's raft loop and says so; closing and opening it again on
+// the same data dir brings it back with everything it had.
+func TestReopenAfterStorageFailure(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.leader()
+	f := (lead + 1) % 3
+	if _, err := c.store(lead).Create(tctx(t, 10*time.Second), storetest.Service("before", nil)); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	// Pull the file from under the follower, as a failing disk would.
+	_ = c.store(f).db.Close()
+	if _, err := c.store(lead).Create(tctx(t, 10*time.Second), storetest.Service("during", nil)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.store(f).Failed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follower did not report its storage failure")
+	}
+	if c.store(f).Err() == nil {
+		t.Fatal("Err() is nil after a failure")
+	}
+	if _, err := c.store(f).Get(tctx(t, time.Second), v1.KindService, "before"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("read on a failed member: err = %v, want ErrUnavailable", err)
+	}
+	c.stop(f)
+	c.restart(f)
+	c.waitConverged()
+	for _, name := range []string{"before", "during"} {
+		if _, err := c.store(f).Get(tctx(t, 10*time.Second), v1.KindService, name); err != nil {
+			t.Fatalf("after reopening: %s: %v", name, err)
+		}
+	}
+}

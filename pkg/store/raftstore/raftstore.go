@@ -42,6 +42,7 @@ type Store struct {
 
 	stop      chan struct{} // closed by Close
 	done      chan struct{} // closed when the raft loop has returned
+	failedC   chan struct{} // closed when the raft loop stopped on a failure
 	closeOnce sync.Once
 
 	// Owned by the raft loop goroutine (and Open, before it starts):
@@ -118,6 +119,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		reqBase:  randomID(),
 		stop:     make(chan struct{}),
 		flushc:   make(chan struct{}, 1),
+		failedC:  make(chan struct{}),
 		done:     make(chan struct{}),
 		waiters:  map[uint64]chan applyResult{},
 		reads:    map[uint64]chan uint64{},
@@ -336,7 +338,7 @@ func (s *Store) run() {
 	flush.Stop()
 	defer flush.Stop()
 	fail := func(err error) {
-		s.log.Error("raft loop stopped", "err", err)
+		s.log.Error("raft loop stopped: close and reopen the store to recover", "err", err)
 		s.mu.Lock()
 		s.failed = err
 		s.mu.Unlock()
@@ -344,6 +346,7 @@ func (s *Store) run() {
 			_ = s.tx.Rollback()
 			s.tx = nil
 		}
+		close(s.failedC)
 	}
 	for {
 		select {
@@ -1202,6 +1205,19 @@ func (s *Store) Close() error {
 		}
 	})
 	return err
+}
+
+// Failed returns a channel closed when the raft loop stopped on a storage failure (a full
+// disk, an I/O error); Err says why. The member then answers nothing but ErrUnavailable
+// until it is closed and opened again on the same data dir: everything acknowledged is on
+// disk, and the failed batch was rolled back.
+func (s *Store) Failed() <-chan struct{} { return s.failedC }
+
+// Err returns the failure that stopped the raft loop, or nil.
+func (s *Store) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
 }
 
 // JoinExtra returns the Extra map of the join response this node received when it joined
