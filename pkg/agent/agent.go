@@ -260,10 +260,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 	}
 
+	var storeFailed <-chan struct{}
+	if a.raft != nil {
+		storeFailed = a.raft.Failed()
+	}
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+	case <-storeFailed:
+		// Everything acknowledged is on disk; the store only recovers by reopening its data dir.
+		// Exit so the supervisor restarts the agent; containers keep running meanwhile.
+		runErr = fmt.Errorf("store stopped on a storage failure (%v): restart the agent once the disk is fixed; running containers are not touched", a.raft.Err())
 	}
 	a.log.Info("agent stopping")
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
