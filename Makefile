@@ -51,8 +51,8 @@ bench: build test-deps ## Benchmarks that print figures and ratios (see docs/per
 	hack/bench-failover-e2e
 
 chaos: build test-deps ## Long fault-injection runs: hundreds of linearizability histories, process crashes, CPU stress, every e2e scenario repeated.
-	$(GO) test -race -timeout 60m -run 'Linearizab|Crash' ./pkg/store/raftstore/ -args -chaos
-	$(GO) test -race -timeout 20m -run Stress ./pkg/gossip/ -args -gossip.stress=10s
+	$(GO) test -race -timeout 120m -run 'TestLinearizable|TestProcessCrash' ./pkg/store/raftstore/ -args -chaos
+	$(GO) test -race -timeout 20m -run TestNoFalseDeathUnderCPUStress ./pkg/gossip/ -args -gossip.stress=10s -gossip.stress.procs=-1
 	hack/e2e.sh chaos
 
 e2e: build test-deps ## Every end-to-end scenario once, in docker-in-docker.
