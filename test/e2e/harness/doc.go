@@ -4,7 +4,7 @@
 //
 // It owns the node image (a `docker import` of an almost empty root with the host's /usr mounted
 // read-only: no registry is needed), the fault primitives (kill, stop/start, network disconnect,
-// dropped traffic, slowed traffic, dockerd restart), a load generator that counts every failed
+// dropped traffic, slowed traffic, dockerd restart, full data disk), a load generator that counts every failed
 // request, and the clean-up: every container, network and volume is named and labelled with a run
 // id, removed when the cluster closes, also on failure or interrupt, and swept at the next start if
 // a run died without cleaning (its process is gone).
