@@ -35,13 +35,13 @@ func (c *Controller) Run(ctx context.Context, opts runtime.Options) {
 	}()
 
 	coalesced := func(store.Event) { loop.EnqueueAfter(targetsKey, c.cfg.Coalesce) }
-	go c.watch(ctx, v1.KindDNSRecord, func(ev store.Event) {
+	go runtime.ListWatch(ctx, c.st, v1.KindDNSRecord, c.log, func(ev store.Event) {
 		if k, ok := c.recordChanged(ev); ok {
 			loop.Enqueue(k)
 		}
 	})
-	go c.watch(ctx, v1.KindNode, coalesced)
-	go c.watch(ctx, v1.KindLease, coalesced)
+	go runtime.ListWatch(ctx, c.st, v1.KindNode, c.log, coalesced)
+	go runtime.ListWatch(ctx, c.st, v1.KindLease, c.log, coalesced)
 	if c.view != nil {
 		go func() {
 			for {
@@ -76,37 +76,4 @@ func (c *Controller) recordChanged(ev store.Event) (Key, bool) {
 	old, seen := c.gens[md.Name]
 	c.gens[md.Name] = now
 	return k, !seen || old != now
-}
-
-// watch lists kind, hands every object to on as ADDED, then follows changes; after a watch
-// failure (history compacted, store restarted) it lists again.
-func (c *Controller) watch(ctx context.Context, kind string, on func(store.Event)) {
-	for ctx.Err() == nil {
-		objs, rev, err := c.st.List(ctx, kind, v1.Selector{}, store.Stale())
-		if err == nil {
-			for _, o := range objs {
-				on(store.Event{Type: store.Added, Object: o, Revision: rev})
-			}
-			var ch <-chan store.Event
-			if ch, err = c.st.Watch(ctx, kind, rev); err == nil {
-				for ev := range ch {
-					if ev.Type == store.Error {
-						err = ev.Err
-						break
-					}
-					on(ev)
-				}
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			c.log.Warn("watch failed, listing again", "kind", kind, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -193,29 +192,12 @@ func (c *Campaign) Run(ctx context.Context, opts runtime.Options) {
 		opts.Logger = c.log
 	}
 	loop := runtime.New[string]("lease-"+c.cfg.Lease, c, opts)
-	go func() {
-		for ctx.Err() == nil {
-			_, rev, err := c.st.List(ctx, v1.KindNode, v1.Selector{}, store.Stale())
-			if err == nil {
-				loop.Enqueue(c.cfg.Node)
-				var ch <-chan store.Event
-				if ch, err = c.st.Watch(ctx, v1.KindNode, rev); err == nil {
-					for ev := range ch {
-						if ev.Type == store.Error {
-							break
-						}
-						if ev.Object != nil && ev.Object.GetMetadata().Name == c.cfg.Node {
-							loop.Enqueue(c.cfg.Node)
-						}
-					}
-				}
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+	loop.Enqueue(c.cfg.Node)
+	go runtime.ListWatch(ctx, c.st, v1.KindNode, c.log, func(ev store.Event) {
+		if ev.Object.GetMetadata().Name == c.cfg.Node {
+			loop.Enqueue(c.cfg.Node)
 		}
-	}()
+	})
 	loop.Run(ctx)
 	close(c.stopCh)
 	c.stop()

@@ -226,7 +226,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 	r.enqueue = loop.Enqueue
 	r.mu.Unlock()
 	defer r.prober.stopAll()
-	go r.watchServices(ctx, loop)
+	go runtime.ListWatch(ctx, r.cfg.Store, v1.KindService, r.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
 	go r.watchEvents(ctx, loop)
 	go func() {
 		t := time.NewTicker(r.cfg.Resync)
@@ -263,31 +263,6 @@ func (r *Reconciler) enqueueAll(ctx context.Context, loop *runtime.Loop[string])
 	}
 	for n := range names {
 		loop.Enqueue(n)
-	}
-}
-
-func (r *Reconciler) watchServices(ctx context.Context, loop *runtime.Loop[string]) {
-	for ctx.Err() == nil {
-		objs, rev, err := r.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
-		if err == nil {
-			for _, o := range objs {
-				loop.Enqueue(o.GetMetadata().Name)
-			}
-			var ch <-chan store.Event
-			if ch, err = r.cfg.Store.Watch(ctx, v1.KindService, rev); err == nil {
-				for ev := range ch {
-					if ev.Type == store.Error {
-						err = ev.Err
-						break
-					}
-					loop.Enqueue(ev.Object.GetMetadata().Name)
-				}
-			}
-		}
-		if err != nil && ctx.Err() == nil {
-			r.log.Warn("watch services", "err", err)
-		}
-		sleep(ctx, time.Second)
 	}
 }
 

@@ -121,9 +121,9 @@ func New(cfg Config) (*Scheduler, error) {
 // be called again after a later election.
 func (s *Scheduler) Run(ctx context.Context) {
 	loop := runtime.New[string]("scheduler", s, runtime.Options{Logger: s.cfg.Logger, Metrics: s.cfg.LoopMetrics})
-	go watchKind(ctx, s.cfg.Store, v1.KindService, s.log, func(name string) { loop.Enqueue(name) }, nil)
+	go runtime.ListWatch(ctx, s.cfg.Store, v1.KindService, s.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
 	all := func() { s.enqueueAll(ctx, loop) }
-	go watchKind(ctx, s.cfg.Store, v1.KindNode, s.log, func(string) { all() }, all)
+	go runtime.ListWatch(ctx, s.cfg.Store, v1.KindNode, s.log, func(store.Event) { all() })
 	go func() {
 		t := time.NewTicker(s.cfg.Resync)
 		defer t.Stop()
@@ -162,40 +162,6 @@ func (s *Scheduler) enqueueAll(ctx context.Context, loop *runtime.Loop[string]) 
 	}
 	for _, o := range objs {
 		loop.Enqueue(o.GetMetadata().Name)
-	}
-}
-
-// watchKind lists then watches kind, calling onName for every object seen, and relists after a
-// watch ends; onRelist (if set) runs after each list.
-func watchKind(ctx context.Context, st Store, kind string, log *slog.Logger, onName func(string), onRelist func()) {
-	for ctx.Err() == nil {
-		objs, rev, err := st.List(ctx, kind, v1.Selector{}, store.Stale())
-		if err == nil {
-			for _, o := range objs {
-				onName(o.GetMetadata().Name)
-			}
-			if onRelist != nil {
-				onRelist()
-			}
-			var ch <-chan store.Event
-			ch, err = st.Watch(ctx, kind, rev)
-			if err == nil {
-				for ev := range ch {
-					if ev.Type == store.Error {
-						err = ev.Err
-						break
-					}
-					onName(ev.Object.GetMetadata().Name)
-				}
-			}
-		}
-		if err != nil && ctx.Err() == nil {
-			log.Warn("watch", "kind", kind, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
 	}
 }
 

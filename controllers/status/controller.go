@@ -156,7 +156,9 @@ func (c *Controller) Run(ctx context.Context) {
 	loop := runtime.New[v1.Key]("status", c, runtime.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
 	all := func() { c.enqueueAll(ctx, loop) }
 	for _, kind := range []string{v1.KindService, v1.KindNode} {
-		go watchKind(ctx, c.cfg.Store, kind, c.log, func(name string) { loop.Enqueue(v1.Key{Kind: kind, Name: name}) })
+		go runtime.ListWatch(ctx, c.cfg.Store, kind, c.log, func(ev store.Event) {
+			loop.Enqueue(v1.Key{Kind: kind, Name: ev.Object.GetMetadata().Name})
+		})
 	}
 	go func() {
 		t := time.NewTicker(c.cfg.Resync)
@@ -296,35 +298,4 @@ func nodeOf(v observed.View, name string) (observed.Node, bool) {
 		}
 	}
 	return observed.Node{}, false
-}
-
-// watchKind lists then watches kind, calling onName for every object seen, and relists after a
-// watch ends.
-func watchKind(ctx context.Context, st Store, kind string, log *slog.Logger, onName func(string)) {
-	for ctx.Err() == nil {
-		objs, rev, err := st.List(ctx, kind, v1.Selector{}, store.Stale())
-		if err == nil {
-			for _, o := range objs {
-				onName(o.GetMetadata().Name)
-			}
-			var ch <-chan store.Event
-			ch, err = st.Watch(ctx, kind, rev)
-			if err == nil {
-				for ev := range ch {
-					if ev.Type == store.Error {
-						err = ev.Err
-						break
-					}
-					onName(ev.Object.GetMetadata().Name)
-				}
-			}
-		}
-		if err != nil && ctx.Err() == nil {
-			log.Warn("watch", "kind", kind, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
 }

@@ -1,0 +1,60 @@
+package runtime
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/store"
+)
+
+// Source is what ListWatch reads: the List and Watch of a store.Store.
+type Source interface {
+	List(ctx context.Context, kind string, sel v1.Selector, opts ...store.ReadOption) ([]v1.Object, int64, error)
+	Watch(ctx context.Context, kind string, fromRev int64) (<-chan store.Event, error)
+}
+
+var _ Source = store.Store(nil)
+
+// RelistDelay is the wait before listing again after a watch ended or a list failed.
+const RelistDelay = time.Second
+
+// ListWatch feeds a controller from the store, as an informer would: it lists kind (a local,
+// possibly stale read, so controllers keep working from the local replica without quorum),
+// hands every object to on as an ADDED event, then follows changes. When the watch ends —
+// history compacted, the store restarted, a leader change on a follower — it lists again after
+// RelistDelay, so nothing is missed: controllers are level-triggered and only need to be woken.
+// It returns when ctx ends.
+func ListWatch(ctx context.Context, src Source, kind string, log *slog.Logger, on func(store.Event)) {
+	for ctx.Err() == nil {
+		objs, rev, err := src.List(ctx, kind, v1.Selector{}, store.Stale())
+		if err == nil {
+			for _, o := range objs {
+				on(store.Event{Type: store.Added, Object: o, Revision: rev})
+			}
+			var ch <-chan store.Event
+			if ch, err = src.Watch(ctx, kind, rev); err == nil {
+				for ev := range ch {
+					if ev.Type == store.Error {
+						err = ev.Err
+						break
+					}
+					if ev.Object != nil {
+						on(ev)
+					}
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && log != nil {
+			log.Warn("watch failed, listing again", "kind", kind, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(RelistDelay):
+		}
+	}
+}
