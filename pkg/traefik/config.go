@@ -16,9 +16,20 @@ type Config struct {
 
 // HTTPConfig is the http section.
 type HTTPConfig struct {
-	Routers     map[string]*Router     `json:"routers,omitempty"`
-	Services    map[string]*Service    `json:"services,omitempty"`
-	Middlewares map[string]*Middleware `json:"middlewares,omitempty"`
+	Routers           map[string]*Router           `json:"routers,omitempty"`
+	Services          map[string]*Service          `json:"services,omitempty"`
+	Middlewares       map[string]*Middleware       `json:"middlewares,omitempty"`
+	ServersTransports map[string]*ServersTransport `json:"serversTransports,omitempty"`
+}
+
+// ServersTransport tunes how Traefik connects to servers.
+type ServersTransport struct {
+	ForwardingTimeouts *ForwardingTimeouts `json:"forwardingTimeouts,omitempty"`
+}
+
+// ForwardingTimeouts bounds the phases of a forwarded request.
+type ForwardingTimeouts struct {
+	DialTimeout string `json:"dialTimeout,omitempty"`
 }
 
 // Router is an HTTP router.
@@ -44,10 +55,11 @@ type Service struct {
 // LoadBalancer spreads requests over servers. Servers is always present, possibly empty: an
 // empty list makes Traefik answer 503 on the service's routers instead of dropping them (404).
 type LoadBalancer struct {
-	Servers        []Server     `json:"servers"`
-	PassHostHeader bool         `json:"passHostHeader"`
-	Sticky         *Sticky      `json:"sticky,omitempty"`
-	HealthCheck    *HealthCheck `json:"healthCheck,omitempty"`
+	Servers          []Server     `json:"servers"`
+	PassHostHeader   bool         `json:"passHostHeader"`
+	ServersTransport string       `json:"serversTransport,omitempty"`
+	Sticky           *Sticky      `json:"sticky,omitempty"`
+	HealthCheck      *HealthCheck `json:"healthCheck,omitempty"`
 }
 
 // Server is one upstream URL.

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -469,6 +470,34 @@ func TestRealTraefik(t *testing.T) {
 		}
 		if code, _, _, _ := get(tr.web, "nobody.test", "/", "", ""); code != 404 {
 			t.Errorf("GET nobody.test = %d, want 404", code)
+		}
+	})
+
+	// Between a node's death and gossip noticing it, its servers are still in the config. The
+	// failover transport and the default retry send those requests to a live server instead.
+	t.Run("DeadServerIsRetriedOnALiveOne", func(t *testing.T) {
+		dead := "127.0.0.1:" + strconv.Itoa(freeTCPPort(t)) // nothing listens there
+		replicas(web0r, running("web", 1, map[string]string{"8080/tcp": dead}))
+		defer replicas(web0r, web1r)
+		eventually(t, 15*time.Second, "traefik loads the dead server", func() error {
+			var svc struct {
+				LoadBalancer struct{ Servers []struct{ URL string } }
+			}
+			if err := apiGet(tr.api, "/api/http/services/web-http-0@http", &svc); err != nil {
+				return err
+			}
+			for _, s := range svc.LoadBalancer.Servers {
+				if s.URL == "http://"+dead {
+					return nil
+				}
+			}
+			return fmt.Errorf("servers %v", svc.LoadBalancer.Servers)
+		})
+		for i := 0; i < 20; i++ {
+			code, body, _, err := get(tr.web, "web.test", "/", "", "")
+			if err != nil || code != 200 || !strings.HasPrefix(body, "web-0 ") {
+				t.Fatalf("request %d with one dead server: %d %q %v, want web-0 through the retry", i, code, body, err)
+			}
 		}
 	})
 

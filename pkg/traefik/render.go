@@ -296,9 +296,14 @@ func (r *renderer) httpRoute(s *v1.Service, i int, claims *claims) {
 			}
 		}
 	}
+	if h.Middlewares == nil || h.Middlewares.RetryAttempts == 0 {
+		mid := id + "-retry"
+		hc.Middlewares[mid] = &Middleware{Retry: &Retry{Attempts: DefaultRetryAttempts}}
+		router.Middlewares = append(router.Middlewares, mid)
+	}
 	hc.Routers[id] = router
 
-	lb := &LoadBalancer{Servers: []Server{}, PassHostHeader: true}
+	lb := &LoadBalancer{Servers: []Server{}, PassHostHeader: true, ServersTransport: FailoverTransport}
 	for _, a := range r.addresses(name, port) {
 		lb.Servers = append(lb.Servers, Server{URL: "http://" + a})
 	}
@@ -405,9 +410,23 @@ func sortedCopy(s []string) []string {
 	return compact(out)
 }
 
+// FailoverTransport is the servers transport every HTTP service uses: a dial to a node that
+// died (no RST, the SYN is simply lost) gives up after FailoverDialTimeout instead of Traefik's
+// 30 s, and the route's retry middleware sends the request to another server. Between a node's
+// death and gossip removing its servers (about 1.5 s) requests are then delayed, not failed.
+const (
+	FailoverTransport   = "constellation-failover"
+	FailoverDialTimeout = "1s"
+	// DefaultRetryAttempts is the retry middleware's attempts on routes that ask for none.
+	DefaultRetryAttempts = 2
+)
+
 func (r *renderer) httpConfig() *HTTPConfig {
 	if r.cfg.HTTP == nil {
-		r.cfg.HTTP = &HTTPConfig{Routers: map[string]*Router{}, Services: map[string]*Service{}, Middlewares: map[string]*Middleware{}}
+		r.cfg.HTTP = &HTTPConfig{Routers: map[string]*Router{}, Services: map[string]*Service{}, Middlewares: map[string]*Middleware{},
+			ServersTransports: map[string]*ServersTransport{
+				FailoverTransport: {ForwardingTimeouts: &ForwardingTimeouts{DialTimeout: FailoverDialTimeout}},
+			}}
 	}
 	return r.cfg.HTTP
 }
