@@ -112,7 +112,7 @@ func (a *Agent) setupControllers() error {
 	})
 
 	// Nodes labelled role=lb campaign for the "lb" Lease that DNS records can follow.
-	camp, err := leasectl.New(a.store, leasectl.Config{Node: a.cfg.Node.Name}, func() (leasectl.Elector, error) {
+	camp, err := leasectl.New(a.store, leasectl.Config{Node: a.cfg.Node.Name, Logger: a.log}, func() (leasectl.Elector, error) {
 		c := lease.DefaultConfig(v1.LeaseLB, a.cfg.Node.Name)
 		c.Logger = a.log
 		return lease.New(a.store, c)
