@@ -249,7 +249,7 @@ type ServiceStatus struct {
 	// update. Written by the scheduler only.
 	CurrentRevision  *ServiceRevision `json:"currentRevision,omitempty"`
 	PreviousRevision *ServiceRevision `json:"previousRevision,omitempty"`
-	Conditions  []Condition  `json:"conditions,omitempty"`
+	Conditions       []Condition      `json:"conditions,omitempty"`
 }
 
 // ReplicaState is a replica's container state.
