@@ -26,8 +26,7 @@ test-deps: ## Install or start what the tests need (dockerd, Traefik, test image
 	hack/traefik.sh >/dev/null
 	hack/build-test-images.sh
 
-test: test-deps ## Every test CI runs: unit and integration under -race, then the short e2e suite.
-	$(GO) vet ./...
+test: test-deps lint ## Every test CI runs: gofmt and vet, unit and integration under -race, then the short e2e suite.
 	$(GO) test -race -timeout 25m $(GOTESTFLAGS) ./...
 	hack/e2e.sh short
 
