@@ -534,8 +534,8 @@ func (c *Cluster) NodeByIP(ip string) *Node {
 	return nil
 }
 
-// Ctl runs bin/ctl against the given node with the cluster token; dir is its working directory
-// (the repository root when empty). It returns combined output.
+// Ctl runs ctl (built from the tree) from outside the cluster against the given node, with the
+// cluster token, in the repository root (so `-f specs/hello` works). It returns combined output.
 func (c *Cluster) Ctl(ctx context.Context, n *Node, args ...string) (string, error) {
 	full := append([]string{"--server", n.APIURL(), "--token", c.Token}, args...)
 	cmd := execCommand(ctx, c.Art.Ctl, full...)
@@ -562,8 +562,8 @@ func (c *Cluster) DumpLogs(lines int) string {
 	return b.String()
 }
 
-// Close removes every container, volume and the network of the run. It keeps c.Dir (logs) when
-// keepLogs is set by KeepLogs, else removes it too. Safe to call more than once.
+// Close removes every container, volume, data disk and the network of the run, and c.Dir unless
+// KeepLogs was called (or CONSTELLATION_E2E_KEEP_LOGS is set). Safe to call more than once.
 func (c *Cluster) Close() error {
 	var errs []error
 	c.closeOnce.Do(func() {
