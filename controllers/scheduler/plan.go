@@ -20,6 +20,8 @@ type NodeInfo struct {
 	Unschedulable bool
 	// Drain: no new replicas, and the ones there are moved (new one first, as in an update).
 	Drain bool
+	// NoRuntime: the node's agent runs without Docker (control plane only) and takes no replicas.
+	NoRuntime bool
 }
 
 // ReplicaInfo is the observed state of the replica of one assignment.
@@ -107,9 +109,11 @@ func Compute(in Input) Plan {
 	}
 	canStay := func(name string) bool {
 		n, ok := nodes[name]
-		return ok && n.Healthy && !n.Drain && matches(n)
+		return ok && n.Healthy && !n.Drain && !n.NoRuntime && matches(n)
 	}
-	eligible := func(n NodeInfo) bool { return n.Healthy && !n.Unschedulable && !n.Drain && matches(n) }
+	eligible := func(n NodeInfo) bool {
+		return n.Healthy && !n.Unschedulable && !n.Drain && !n.NoRuntime && matches(n)
+	}
 
 	as := append([]v1.Assignment(nil), in.Assignments...)
 	sort.Slice(as, func(i, j int) bool { return as[i].Index < as[j].Index })

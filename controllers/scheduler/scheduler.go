@@ -258,13 +258,15 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 		if info.Labels == nil && inView {
 			info.Labels = vn.Labels
 		}
+		info.NoRuntime = inView && vn.Labels[observed.LabelRuntime] == observed.RuntimeNone
 		seen[info.Name] = true
 		in.Nodes = append(in.Nodes, info)
 	}
 	// A node gossip knows but that has not registered its Node object yet still counts.
 	for name, vn := range viewNodes {
 		if !seen[name] {
-			in.Nodes = append(in.Nodes, NodeInfo{Name: name, Labels: vn.Labels, Healthy: vn.Alive})
+			in.Nodes = append(in.Nodes, NodeInfo{Name: name, Labels: vn.Labels, Healthy: vn.Alive,
+				NoRuntime: vn.Labels[observed.LabelRuntime] == observed.RuntimeNone})
 		}
 	}
 	sortNodes(in.Nodes)

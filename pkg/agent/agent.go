@@ -148,6 +148,13 @@ func (a *Agent) startGossip() error {
 	gc.BindAddress = a.cfg.Gossip.Address
 	gc.AdvertiseAddress = a.cfg.Node.AdvertiseAddress
 	gc.Labels = a.cfg.Node.Labels
+	if a.cfg.Docker.Disabled {
+		// Gossip-only label: the scheduler places no replica on a node without Docker.
+		gc.Labels = map[string]string{observed.LabelRuntime: observed.RuntimeNone}
+		for k, v := range a.cfg.Node.Labels {
+			gc.Labels[k] = v
+		}
+	}
 	gc.APIAddress = advertised(a.cfg.API.Address, a.cfg.Node.AdvertiseAddress)
 	gc.RaftAddress = advertised(a.cfg.Raft.Address, a.cfg.Node.AdvertiseAddress)
 	gc.Version = Version

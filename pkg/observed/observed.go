@@ -55,6 +55,13 @@ func itoa(i int) string {
 	return string(b[n:])
 }
 
+// LabelRuntime is the gossip label an agent sets to RuntimeNone when it runs without Docker
+// (control plane only), so that the scheduler places no replica on it.
+const (
+	LabelRuntime = "constellation.io/runtime"
+	RuntimeNone  = "none"
+)
+
 // Node is a member of the cluster as gossip sees it.
 type Node struct {
 	Name      string            `json:"name"`
