@@ -61,6 +61,8 @@ cat >"$run/traefik.toml" <<TOML
   address = "127.0.0.1:8001"
 [api]
   insecure = true
+[providers]
+  providersThrottleDuration = "200ms"
 [providers.http]
   endpoint = "$CONSTELLATION_SERVER/api/providers/traefik"
   pollInterval = "2s"

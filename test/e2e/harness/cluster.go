@@ -182,6 +182,10 @@ func (c *Cluster) start(ctx context.Context) error {
 [api]
   insecure = true
 [ping]
+[providers]
+  # Traefik applies at most one configuration per provider per throttle period (default 2s): a
+  # shorter one lets a dead node's endpoints leave within the poll interval (docs/traefik.md).
+  providersThrottleDuration = "200ms"
 [providers.http]
   endpoint = "http://127.0.0.1:%d/api/providers/traefik"
   pollInterval = %q
