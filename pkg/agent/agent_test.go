@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,7 +47,11 @@ func startAgentStoppable(t *testing.T, name string, mut func(*config.Config)) (f
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	logger := slog.New(slog.DiscardHandler)
+	if os.Getenv("CONSTELLATION_TEST_AGENT_LOGS") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("agent", name)
+	}
+	a, err := New(cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +73,14 @@ func startAgentStoppable(t *testing.T, name string, mut func(*config.Config)) (f
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	eventuallyWithin(t, 20*time.Second, what, cond)
+}
+
+// eventuallyWithin polls cond until it holds or d passes. The bounds are generous: they catch a
+// stall, not a slow machine (the times that matter are logged, and measured by benchmarks).
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

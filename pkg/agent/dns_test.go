@@ -56,6 +56,17 @@ func TestLBRecordFollowsTheLBLeaderAcrossWholeAgents(t *testing.T) {
 		}
 		agents[name], stops[name] = a, stop
 	}
+	// Joined nodes start as learners: stopping the holder before they are voters would leave no
+	// quorum (a one-voter cluster), which is not what this test is about.
+	eventuallyWithin(t, 60*time.Second, "three voters", func() bool {
+		voters := 0
+		for _, m := range agents["n1"].raft.Members() {
+			if m.Role == v1.RaftLeader || m.Role == v1.RaftFollower {
+				voters++
+			}
+		}
+		return voters == 3
+	})
 	st := agents["n1"].Store()
 	ctx := context.Background()
 	rec := &v1.DNSRecord{Spec: v1.DNSRecordSpec{Zone: zone, Name: "lb." + zone, Type: v1.RecordA, Target: &v1.DNSTarget{Lease: v1.LeaseLB}}}
@@ -81,7 +92,7 @@ func TestLBRecordFollowsTheLBLeaderAcrossWholeAgents(t *testing.T) {
 		return holder, content
 	}
 	var holder string
-	eventually(t, "lb.example.com on the lb holder", func() bool {
+	eventuallyWithin(t, 60*time.Second, "lb.example.com on the lb holder", func() bool {
 		h, content := holderAndRecord(agents["n1"])
 		holder = h
 		return h != "" && content == agents[h].cfg.Node.AdvertiseAddress
@@ -98,7 +109,9 @@ func TestLBRecordFollowsTheLBLeaderAcrossWholeAgents(t *testing.T) {
 	start := time.Now()
 	stops[holder]()
 	var next string
-	eventually(t, "lb.example.com on the new holder", func() bool {
+	// A killed holder's lease must expire (6 s) and, when it also held the controller lease, the
+	// DNS controller must move too; under a loaded `go test ./...` that can take a while.
+	eventuallyWithin(t, 60*time.Second, "lb.example.com on the new holder", func() bool {
 		h, content := holderAndRecord(survivor)
 		next = h
 		return h != "" && h != holder && content == agents[h].cfg.Node.AdvertiseAddress
