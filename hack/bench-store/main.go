@@ -291,16 +291,7 @@ func startConstellation(dir, value string, keys int) (writer, func(), error) {
 	url := apiURLs[lead] + "/put/"
 	w := func(ctx context.Context, client *http.Client, i int) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%sk%d", url, i%keys), strings.NewReader(value))
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("put: %s: %s", resp.Status, b)
-		}
-		return nil
+		return doOK(client, req, "put")
 	}
 	return w, stop, nil
 }
@@ -415,16 +406,21 @@ func startEtcd(dir, value string, keys int) (writer, func(), error) {
 		})
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("etcd put: %s: %s", resp.Status, b)
-		}
-		return nil
+		return doOK(client, req, "etcd put")
 	}
 	return w, stop, nil
+}
+
+// doOK sends req and wants 200 OK; anything else is an error naming what.
+func doOK(client *http.Client, req *http.Request, what string) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", what, resp.Status, b)
+	}
+	return nil
 }

@@ -115,9 +115,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		Registerer: a.reg,
 		Logger:     log.With("component", "api"),
 		Handlers:   handlers,
-		Public:     []string{"GET /cluster/gossip", "POST /cluster/join"},
-		// The provider's configuration holds basic-auth hashes and internal addresses: when the
-		// API has a token, Traefik must send it (providers.http.headers.Authorization).
+		// The join paths check the cluster token themselves. The Traefik provider is not public:
+		// its configuration holds basic-auth hashes and internal addresses, so when the API has a
+		// token Traefik must send it (providers.http.headers.Authorization).
+		Public: []string{"GET /cluster/gossip", "POST /cluster/join"},
 	})
 	if err != nil {
 		a.shutdownEarly()

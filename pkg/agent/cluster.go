@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -205,13 +204,4 @@ func (a *Agent) raftRoleOf(node string) (v1.RaftRole, bool) {
 		}
 	}
 	return v1.RaftNone, true
-}
-
-func portOf(addr string) int {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(p)
-	return n
 }
