@@ -41,7 +41,24 @@ const (
 	ReasonNodeDead    = "NodeDead"
 	ReasonNodeLeft    = "NodeLeft"
 	ReasonNodeUnknown = "NodeStatusUnknown"
+	// ReasonNodeRestarting: the agent stopped gracefully (an upgrade, a config change) and said
+	// its containers keep running; the node keeps its replicas for the restart grace period.
+	ReasonNodeRestarting = "AgentRestarting"
 )
+
+// EffectiveLabels returns the labels every consumer matches a node by (placement, DNS node
+// selectors, the lb campaign, ctl): metadata.labels overlaid with spec.labels, spec winning.
+// The result is a new map; n is not modified.
+func (n *Node) EffectiveLabels() map[string]string {
+	out := make(map[string]string, len(n.Metadata.Labels)+len(n.Spec.Labels))
+	for k, v := range n.Metadata.Labels {
+		out[k] = v
+	}
+	for k, v := range n.Spec.Labels {
+		out[k] = v
+	}
+	return out
+}
 
 // NodeStatus is what the cluster observes of the node.
 type NodeStatus struct {

@@ -231,6 +231,9 @@ const (
 	ReasonReplicasNotReady = "ReplicasNotReady"
 	ReasonVolumeNotFound   = "VolumeNotFound"
 	ReasonScaledToZero     = "ScaledToZero"
+	// ReasonDisruptionBrake: more than half of the nodes look lost at once, so the scheduler
+	// re-places nothing (the view is more likely wrong than half the cluster gone).
+	ReasonDisruptionBrake = "DisruptionBrake"
 )
 
 // ServiceStatus is what the cluster observed.

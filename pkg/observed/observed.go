@@ -62,6 +62,16 @@ const (
 	RuntimeNone  = "none"
 )
 
+// Node states, the failure detector's word in Node.State.
+const (
+	StateAlive = "alive"
+	StateDead  = "dead"
+	StateLeft  = "left"
+	// StateRestarting: the node's agent left gracefully saying it will be back and that its
+	// containers keep running. How long that is believed is pkg/nodehealth's decision.
+	StateRestarting = "restarting"
+)
+
 // Node is a member of the cluster as gossip sees it.
 type Node struct {
 	Name      string            `json:"name"`
@@ -73,7 +83,7 @@ type Node struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 	// Alive is false once the failure detector declares the node dead or it left.
 	Alive bool `json:"alive"`
-	// State is the failure detector's word: alive, suspect, dead, left.
+	// State is the failure detector's word: alive, dead, left, restarting.
 	State string `json:"state"`
 	// LastChange is when this agent saw State last change (zero when unknown).
 	LastChange time.Time `json:"lastChange,omitempty"`
@@ -83,7 +93,8 @@ type Node struct {
 type View interface {
 	// Nodes returns every known node, sorted by name.
 	Nodes() []Node
-	// Replicas returns the replicas reported by live nodes, sorted by service and index.
+	// Replicas returns the replicas reported by live and restarting nodes (a restarting agent's
+	// containers keep running), sorted by service and index.
 	Replicas() []Replica
 	// Changed returns a channel closed at the next change.
 	Changed() <-chan struct{}
@@ -164,13 +175,13 @@ func (s *Set) Nodes() []Node {
 	return out
 }
 
-// Replicas implements View: only replicas of nodes known and alive.
+// Replicas implements View: only replicas of nodes known and alive or restarting.
 func (s *Set) Replicas() []Replica {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Replica
 	for node, rs := range s.replicas {
-		if n, ok := s.nodes[node]; !ok || !n.Alive {
+		if n, ok := s.nodes[node]; !ok || !(n.Alive || n.State == StateRestarting) {
 			continue
 		}
 		for _, r := range rs {
