@@ -13,9 +13,12 @@ import (
 type NodeInfo struct {
 	Name   string
 	Labels map[string]string
-	// Healthy: alive in the observed view and not NotReady. Replicas on unhealthy nodes are lost
-	// and placed elsewhere.
+	// Healthy: Ready by pkg/nodehealth: it takes new replicas.
 	Healthy bool
+	// Held: not Healthy, but the replicas there stay where they are (its agent is restarting
+	// within the grace, it is not observed, or it is lost while the disruption brake holds).
+	// A node neither Healthy nor Held is lost: its replicas are placed elsewhere.
+	Held bool
 	// Unschedulable (cordoned): no new replicas; the ones there stay.
 	Unschedulable bool
 	// Drain: no new replicas, and the ones there are moved (new one first, as in an update).
@@ -109,7 +112,7 @@ func Compute(in Input) Plan {
 	}
 	canStay := func(name string) bool {
 		n, ok := nodes[name]
-		return ok && n.Healthy && !n.Drain && !n.NoRuntime && matches(n)
+		return ok && (n.Healthy || n.Held) && !n.Drain && !n.NoRuntime && matches(n)
 	}
 	eligible := func(n NodeInfo) bool {
 		return n.Healthy && !n.Unschedulable && !n.Drain && !n.NoRuntime && matches(n)
@@ -121,7 +124,7 @@ func Compute(in Input) Plan {
 	var failed []string
 	for _, a := range as {
 		n, ok := nodes[a.Node]
-		if !ok || !n.Healthy {
+		if !ok || !(n.Healthy || n.Held) {
 			continue // lost with its node: placed again below
 		}
 		s := slot{a: a, current: a.SpecHash == in.SpecHash && canStay(a.Node)}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +15,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
@@ -40,6 +43,8 @@ type Config struct {
 	IsLeader func() bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Health holds the node-health timings (the restart grace). Default nodehealth.DefaultPolicy.
+	Health nodehealth.Policy
 	// ProgressDeadline: a rollout that makes no progress for this long fails. Default 5m.
 	ProgressDeadline time.Duration
 	// Resync enqueues every Service this often. Default 30s.
@@ -89,6 +94,8 @@ type Scheduler struct {
 	log      *slog.Logger
 	unplaced *prometheus.GaugeVec
 	writes   prometheus.Counter
+	brake    prometheus.Gauge
+	braked   atomic.Bool // the brake held at the last reconcile (for logging transitions)
 }
 
 var _ reconcile.TypedReconciler[string] = (*Scheduler)(nil)
@@ -105,12 +112,19 @@ func New(cfg Config) (*Scheduler, error) {
 		writes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "constellation_scheduler_assignment_writes_total", Help: "Status writes of new placements.",
 		}),
+		brake: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "constellation_scheduler_disruption_brake",
+			Help: "1 while more than half of the nodes look lost at once and the scheduler re-places nothing.",
+		}),
 	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(s.unplaced); err != nil {
 			return nil, fmt.Errorf("scheduler: register metrics: %w", err)
 		}
 		if err := cfg.Registerer.Register(s.writes); err != nil {
+			return nil, fmt.Errorf("scheduler: register metrics: %w", err)
+		}
+		if err := cfg.Registerer.Register(s.brake); err != nil {
 			return nil, fmt.Errorf("scheduler: register metrics: %w", err)
 		}
 	}
@@ -186,7 +200,7 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	next.Default()
 	if errs := next.Validate(); len(errs) > 0 {
 		setCondition(&next.Status.Conditions, v1.Condition{Type: v1.ServiceProgressing, Status: v1.ConditionFalse,
-			Reason: "InvalidSpec", Message: errs.ToAggregate("services", name).Error()}, now)
+			Reason: v1.ReasonInvalidSpec, Message: errs.ToAggregate("services", name).Error()}, now)
 		return reconcile.Result{}, s.write(ctx, svc, next)
 	}
 	hash := spechash.OfService(next)
@@ -195,11 +209,18 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 		next.Status.CurrentRevision = &v1.ServiceRevision{SpecHash: hash, Spec: svc.DeepCopyObject().(*v1.Service).Spec}
 	}
 
-	in, err := s.input(ctx, next, hash, now)
+	in, health, err := s.input(ctx, next, hash, now)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	plan := Compute(in)
+	if held := heldByBrake(health, plan.Assignments); len(held) > 0 {
+		// Say why replicas sit on nodes that look lost, rather than claim progress.
+		plan.Progressing = v1.Condition{Type: v1.ServiceProgressing, Status: v1.ConditionFalse, Reason: v1.ReasonDisruptionBrake,
+			Message: fmt.Sprintf("replicas %s stay where they are: %s", strings.Join(held, ", "), health.BrakeMessage())}
+		plan.Complete = false
+	}
+	s.noteBrake(health)
 	next.Status.Assignments = plan.Assignments
 	setCondition(&next.Status.Conditions, plan.Progressing, now)
 	s.unplaced.WithLabelValues(name).Set(float64(plan.Unplaced))
@@ -209,15 +230,20 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	} else if err != nil {
 		return reconcile.Result{}, err
 	}
+	res := reconcile.Result{}
 	if !plan.Complete {
 		// Poll while rolling: readiness arrives through the view, the deadline through time.
-		return reconcile.Result{RequeueAfter: 2 * time.Second}, nil
+		res.RequeueAfter = 2 * time.Second
 	}
-	return reconcile.Result{}, nil
+	if t := health.NextRecheck(); !t.IsZero() && (res.RequeueAfter == 0 || t.Sub(now) < res.RequeueAfter) {
+		// A restart grace ends: the node may be lost by then, with nothing else to wake us.
+		res.RequeueAfter = max(t.Sub(now), 10*time.Millisecond)
+	}
+	return res, nil
 }
 
 // input gathers the planner's input for svc.
-func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now time.Time) (Input, error) {
+func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now time.Time) (Input, nodehealth.Report, error) {
 	sp := &svc.Spec
 	in := Input{
 		Desired: sp.DesiredReplicas(), SpecHash: hash,
@@ -233,43 +259,18 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 	}
 	nodeObjs, _, err := s.cfg.Store.List(ctx, v1.KindNode, v1.Selector{}, store.Stale())
 	if err != nil {
-		return in, fmt.Errorf("list nodes: %w", err)
+		return in, nodehealth.Report{}, fmt.Errorf("list nodes: %w", err)
 	}
-	var viewNodes map[string]observed.Node
-	if s.cfg.View != nil {
-		viewNodes = map[string]observed.Node{}
-		for _, n := range s.cfg.View.Nodes() {
-			viewNodes[n.Name] = n
-		}
-	}
-	seen := map[string]bool{}
+	nodes := make([]*v1.Node, 0, len(nodeObjs))
 	for _, o := range nodeObjs {
-		n := o.(*v1.Node)
-		info := NodeInfo{Name: n.Metadata.Name, Labels: n.Spec.Labels, Unschedulable: n.Spec.Unschedulable, Drain: n.Spec.Drain}
-		ready := v1.FindCondition(n.Status.Conditions, v1.NodeReady)
-		vn, inView := viewNodes[n.Metadata.Name]
-		switch {
-		case ready != nil && ready.Status == v1.ConditionFalse:
-		case inView:
-			info.Healthy = vn.Alive
-		default:
-			info.Healthy = ready != nil && ready.Status == v1.ConditionTrue
-		}
-		if info.Labels == nil && inView {
-			info.Labels = vn.Labels
-		}
-		info.NoRuntime = inView && vn.Labels[observed.LabelRuntime] == observed.RuntimeNone
-		seen[info.Name] = true
-		in.Nodes = append(in.Nodes, info)
+		nodes = append(nodes, o.(*v1.Node))
 	}
-	// A node gossip knows but that has not registered its Node object yet still counts.
-	for name, vn := range viewNodes {
-		if !seen[name] {
-			in.Nodes = append(in.Nodes, NodeInfo{Name: name, Labels: vn.Labels, Healthy: vn.Alive,
-				NoRuntime: vn.Labels[observed.LabelRuntime] == observed.RuntimeNone})
-		}
+	health := nodehealth.Input{Nodes: nodes, Now: now, Policy: s.cfg.Health, NoView: s.cfg.View == nil}
+	if s.cfg.View != nil {
+		health.View = s.cfg.View.Nodes()
 	}
-	sortNodes(in.Nodes)
+	rep := nodehealth.Evaluate(health)
+	in.Nodes = nodeInfos(rep)
 	if s.cfg.View != nil {
 		byIndex := map[int32][]observed.Replica{}
 		for _, r := range s.cfg.View.Replicas() {
@@ -292,7 +293,7 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 	}
 	svcs, _, err := s.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
 	if err != nil {
-		return in, fmt.Errorf("list services: %w", err)
+		return in, rep, fmt.Errorf("list services: %w", err)
 	}
 	for _, o := range svcs {
 		if o.GetMetadata().Name == svc.Metadata.Name {
@@ -302,7 +303,7 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 			in.Load[a.Node]++
 		}
 	}
-	return in, nil
+	return in, rep, nil
 }
 
 // write stores next's status when it differs from old's, with compare-and-swap on old's
@@ -344,10 +345,48 @@ func setCondition(conds *[]v1.Condition, c v1.Condition, now time.Time) {
 	*conds = append(*conds, c)
 }
 
-func sortNodes(ns []NodeInfo) {
-	for i := 1; i < len(ns); i++ {
-		for j := i; j > 0 && ns[j].Name < ns[j-1].Name; j-- {
-			ns[j], ns[j-1] = ns[j-1], ns[j]
+// nodeInfos turns the node-health report into what placement needs. A node takes new replicas
+// only when Ready; the replicas on it stay unless the report lets consumers act on its loss
+// (Lost, and the disruption brake not holding). Sorted by name, as the report is.
+func nodeInfos(rep nodehealth.Report) []NodeInfo {
+	out := make([]NodeInfo, 0, len(rep.Nodes))
+	for _, n := range rep.Nodes {
+		out = append(out, NodeInfo{
+			Name: n.Name, Labels: n.Labels, Unschedulable: n.Unschedulable, Drain: n.Drain, NoRuntime: n.NoRuntime,
+			Healthy: n.Verdict == nodehealth.Ready,
+			Held:    n.Verdict != nodehealth.Ready && rep.Keeps(n.Name),
+		})
+	}
+	return out
+}
+
+// heldByBrake lists the replicas ("2 on n3") the plan keeps on nodes that are lost but held
+// by the disruption brake.
+func heldByBrake(rep nodehealth.Report, as []v1.Assignment) []string {
+	if !rep.Braked {
+		return nil
+	}
+	var out []string
+	for _, a := range as {
+		if rep.Verdict(a.Node) == nodehealth.Lost {
+			out = append(out, fmt.Sprintf("%d on %s", a.Index, a.Node))
+		}
+	}
+	return out
+}
+
+// noteBrake logs when the disruption brake engages or releases, and exports it as a gauge.
+func (s *Scheduler) noteBrake(rep nodehealth.Report) {
+	v := 0.0
+	if rep.Braked {
+		v = 1
+	}
+	s.brake.Set(v)
+	if was := s.braked.Swap(rep.Braked); was != rep.Braked {
+		if rep.Braked {
+			s.log.Warn("disruption brake engaged: not re-placing replicas from lost nodes", "notReady", rep.NotReady, "nodes", rep.Total, "detail", rep.BrakeMessage())
+		} else {
+			s.log.Info("disruption brake released", "notReady", rep.NotReady, "nodes", rep.Total)
 		}
 	}
 }

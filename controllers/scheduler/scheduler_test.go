@@ -41,6 +41,9 @@ func TestReconcileWritesAssignmentsAndUndo(t *testing.T) {
 	addNode(t, st, "a")
 	addNode(t, st, "b")
 	view := observed.NewSet()
+	// Nodes take new replicas only once gossip sees them (a Ready Node object alone is not seen).
+	view.SetNode(observed.Node{Name: "a", Alive: true})
+	view.SetNode(observed.Node{Name: "b", Alive: true})
 	now := time.Unix(1000, 0)
 	s, err := New(Config{Store: st, View: view, Now: func() time.Time { return now }})
 	if err != nil {

@@ -186,6 +186,12 @@ func FoldNode(node *v1.Node, obs *observed.Node, role *v1.RaftRole, now time.Tim
 	ready := v1.Condition{Type: v1.NodeReady}
 	if obs == nil {
 		out.GossipState = GossipUnknown
+		// "I cannot see it" is not "it is gone": a verdict recorded on positive evidence (dead,
+		// left, restarting since) stays, so that pkg/nodehealth still reads it when gossip has
+		// forgotten the node; only a Ready node becomes Unknown.
+		if c := v1.FindCondition(out.Conditions, v1.NodeReady); c != nil && (c.Status == v1.ConditionFalse || c.Reason == v1.ReasonNodeRestarting) {
+			return out
+		}
 		ready.Status, ready.Reason, ready.Message = v1.ConditionUnknown, v1.ReasonNodeUnknown, "not a member of the gossip cluster seen by the status controller"
 		setCondition(&out.Conditions, ready, now)
 		return out
@@ -200,7 +206,10 @@ func FoldNode(node *v1.Node, obs *observed.Node, role *v1.RaftRole, now time.Tim
 			t := now.UTC()
 			out.LastSeen = &t
 		}
-	case obs.State == "left":
+	case obs.State == observed.StateRestarting:
+		ready.Status, ready.Reason, ready.Message = v1.ConditionUnknown, v1.ReasonNodeRestarting, "agent stopped gracefully to restart; its containers keep running"
+		out.LastSeen = lastSeenAt(out.LastSeen, obs.LastChange)
+	case obs.State == observed.StateLeft:
 		ready.Status, ready.Reason, ready.Message = v1.ConditionFalse, v1.ReasonNodeLeft, "left the cluster"
 		out.LastSeen = lastSeenAt(out.LastSeen, obs.LastChange)
 	default:

@@ -116,6 +116,20 @@ type Config struct {
 	// cannot resurrect it. Default 5m.
 	TombstoneTTL time.Duration
 
+	// StateFile is where LeaveForRestart saves this node's replicas, and where New reads them
+	// back: the restarted agent announces the replicas its containers still run from its first
+	// message, instead of an empty set that would pull them from every load balancer until the
+	// node reconciler has published again. Default "": nothing is saved.
+	StateFile string
+	// StateMaxAge: a saved state older than this is ignored (the containers may be long gone).
+	// Default 10m.
+	StateMaxAge time.Duration
+	// ForgetLeftAfter is how long a node that left (for good or to restart) is remembered
+	// before its membership and replica state are pruned; nodes declared dead are kept for
+	// ReconnectTimeout, since they are retried. The store's Node object keeps the verdict.
+	// Default 1h.
+	ForgetLeftAfter time.Duration
+
 	// Transport replaces the network transport (tests: an in-memory network or a transport that
 	// drops packets). When set, BindAddress and AdvertisePort are ignored. Default nil.
 	Transport memberlist.Transport
@@ -147,6 +161,8 @@ func DefaultConfig() Config {
 		MaxMessageSize:          1024,
 		MaxStateSize:            4 << 20,
 		TombstoneTTL:            5 * time.Minute,
+		StateMaxAge:             10 * time.Minute,
+		ForgetLeftAfter:         time.Hour,
 		Now:                     time.Now,
 	}
 }
@@ -189,6 +205,8 @@ func (c *Config) validate() error {
 	pos("tcpTimeout", c.TCPTimeout)
 	pos("tombstoneTTL", c.TombstoneTTL)
 	pos("digestInterval", c.DigestInterval)
+	pos("stateMaxAge", c.StateMaxAge)
+	pos("forgetLeftAfter", c.ForgetLeftAfter)
 	if c.ProbeTimeout > 0 && c.ProbeInterval > 0 && 2*c.ProbeTimeout >= c.ProbeInterval {
 		bad("probeTimeout", "must be below probeInterval/2 (%s) so indirect nacks return in time, got %s", c.ProbeInterval/2, c.ProbeTimeout)
 	}
@@ -223,7 +241,7 @@ func (c *Config) validate() error {
 		bad("now", "required")
 	}
 	if len(errs) == 0 {
-		m := c.meta(true)
+		m := c.meta(true, true)
 		m.Digest = digest{Epoch: math.MaxInt64, Seq: math.MaxUint64, Hash: math.MaxUint64}
 		if b, err := encodeMeta(m); err != nil {
 			bad("labels", "%v", err)
@@ -234,8 +252,9 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *Config) meta(leaving bool) nodeMeta {
+func (c *Config) meta(leaving, restarting bool) nodeMeta {
 	return nodeMeta{
+		Restarting: restarting,
 		Name:      c.NodeName,
 		Labels:    c.Labels,
 		Advertise: c.AdvertiseAddress,

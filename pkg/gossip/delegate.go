@@ -20,7 +20,7 @@ func (d *delegate) g() *Gossip { return (*Gossip)(d) }
 func (d *delegate) NodeMeta(limit int) []byte {
 	g := d.g()
 	g.mu.Lock()
-	meta := g.cfg.meta(g.leaving)
+	meta := g.cfg.meta(g.leaving, g.restarting)
 	meta.Digest = g.nodes[g.cfg.NodeName].digest()
 	g.mu.Unlock()
 	b, err := encodeMeta(meta)
@@ -108,15 +108,21 @@ func (g *Gossip) requestSync(r syncReq) {
 }
 
 func (g *Gossip) setMember(m *memberlist.Node, alive bool) {
-	n, leaving, d := g.nodeFromMember(m)
+	n, meta, d := g.nodeFromMember(m)
 	now := g.cfg.Now()
 	g.mu.Lock()
 	old := g.members[m.Name]
 	n.Alive = alive
+	// A departure is read from the metadata the node announced before it went: the node event
+	// of the leave itself may carry it, or only the update before it did.
+	leaving := meta.Leaving || (!alive && old != nil && old.leaving)
+	restarting := meta.Restarting || (!alive && old != nil && old.restarting)
 	switch {
 	case alive:
 		n.State = StateAlive
-	case leaving || (old != nil && old.leaving):
+	case leaving && restarting:
+		n.State = StateRestarting
+	case leaving:
 		n.State = StateLeft
 	default:
 		n.State = StateDead
@@ -125,7 +131,7 @@ func (g *Gossip) setMember(m *memberlist.Node, alive bool) {
 	if old != nil && old.node.State == n.State {
 		n.LastChange = old.node.LastChange
 	}
-	g.members[m.Name] = &member{node: n, leaving: leaving || (!alive && old != nil && old.leaving), digest: d}
+	g.members[m.Name] = &member{node: n, leaving: leaving, restarting: restarting && leaving, digest: d}
 	self := m.Name == g.cfg.NodeName
 	behind := alive && !self && g.nodes[m.Name].behind(d)
 	g.mu.Unlock()

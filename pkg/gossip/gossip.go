@@ -24,9 +24,10 @@ import (
 // Node states as this package reports them in observed.Node.State. memberlist v0.7 does not
 // expose its internal "suspect" state, so a node is alive until it is declared dead.
 const (
-	StateAlive = "alive"
-	StateDead  = "dead"
-	StateLeft  = "left"
+	StateAlive      = observed.StateAlive
+	StateDead       = observed.StateDead
+	StateLeft       = observed.StateLeft
+	StateRestarting = observed.StateRestarting
 )
 
 // Gossip is one agent's membership and observed-state gossip. Its methods are safe for
@@ -52,9 +53,11 @@ type Gossip struct {
 	epoch   int64                 // this process's epoch: replicas from an older one are stale
 	nodes   map[string]*nodeState // replica state per node, ourselves included
 	members map[string]*member    // what memberlist told us about each node
-	leaving bool
+	leaving    bool
+	restarting bool // with leaving: the departure is a restart (LeaveForRestart)
 	// announced is the replica version last put in our metadata.
 	announced digest
+	restored  []observed.Replica // taken over from the previous run's saved state
 }
 
 // digest summarises one node's replica state in its memberlist metadata: its epoch, its
@@ -123,7 +126,8 @@ type rkey struct {
 // member is what memberlist events told us about a node.
 type member struct {
 	node    observed.Node
-	leaving bool   // its last metadata announced a graceful leave
+	leaving    bool   // its last metadata announced a graceful leave
+	restarting bool   // ... and that it is a restart, its containers running on
 	digest  digest // its last announced replica digest
 }
 
@@ -157,6 +161,17 @@ func New(cfg Config, set *observed.Set, logger *slog.Logger, reg prometheus.Regi
 		members: map[string]*member{},
 	}
 	g.nodes[cfg.NodeName] = newNodeState(g.epoch)
+	if cfg.StateFile != "" {
+		rs, err := loadSavedState(cfg.StateFile, cfg.NodeName, cfg.Now(), cfg.StateMaxAge)
+		if err != nil {
+			logger.Warn("ignoring the state saved by the previous run", "err", err)
+		}
+		g.restoreLocked(rs)
+		if len(g.restored) > 0 {
+			logger.Info("announcing the replicas the previous run saved", "replicas", len(g.restored))
+			set.SetNodeReplicas(cfg.NodeName, liveReplicas(cfg.NodeName, g.nodes[cfg.NodeName]))
+		}
+	}
 	g.announced = g.nodes[cfg.NodeName].digest() // what NodeMeta will say at start
 	mc, err := g.memberlistConfig()
 	if err != nil {
@@ -596,6 +611,7 @@ func (g *Gossip) loop() {
 			return
 		case <-gc.C:
 			g.collectTombstones()
+			g.pruneDeparted()
 		case <-announce.C:
 			g.announce()
 		case r := <-g.syncCh:
@@ -774,9 +790,9 @@ func (g *Gossip) keyring(f func(*memberlist.Keyring) error) error {
 	return nil
 }
 
-// nodeFromMember converts a memberlist node, decoding its metadata: it also returns whether
-// the node announced a graceful leave and its replica digest.
-func (g *Gossip) nodeFromMember(m *memberlist.Node) (observed.Node, bool, digest) {
+// nodeFromMember converts a memberlist node, decoding its metadata: it also returns the
+// metadata (a graceful leave, a restart) and its replica digest.
+func (g *Gossip) nodeFromMember(m *memberlist.Node) (observed.Node, nodeMeta, digest) {
 	n := observed.Node{Name: m.Name, Gossip: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))}
 	meta, err := decodeMeta(m.Meta, memberlist.MetaMaxSize)
 	if err != nil {
@@ -785,14 +801,14 @@ func (g *Gossip) nodeFromMember(m *memberlist.Node) (observed.Node, bool, digest
 			g.log.Warn("dropped malformed node metadata", "node", m.Name, "err", err)
 		}
 		n.Advertise = m.Addr.String()
-		return n, false, digest{}
+		return n, nodeMeta{}, digest{}
 	}
 	n.Advertise = meta.Advertise
 	if n.Advertise == "" {
 		n.Advertise = m.Addr.String()
 	}
 	n.API, n.Raft, n.Version, n.Labels = meta.API, meta.Raft, meta.Version, meta.Labels
-	return n, meta.Leaving, meta.Digest
+	return n, meta, meta.Digest
 }
 
 // broadcast is one update message in the transmit queue. A newer update of the same replica

@@ -114,6 +114,9 @@ type nodeMeta struct {
 	Version   string            `json:"v,omitempty"`
 	// Leaving announces a graceful leave, so that the others report "left", not "dead".
 	Leaving bool `json:"lv,omitempty"`
+	// Restarting, with Leaving, says the agent will be back and its containers keep running:
+	// the others report "restarting", and pkg/nodehealth keeps its replicas for a grace period.
+	Restarting bool `json:"rs,omitempty"`
 	// Digest summarises the node's replica state (anti-entropy).
 	Digest digest `json:"d,omitzero"`
 }
