@@ -255,13 +255,13 @@ func (c *Config) validate() error {
 func (c *Config) meta(leaving, restarting bool) nodeMeta {
 	return nodeMeta{
 		Restarting: restarting,
-		Name:      c.NodeName,
-		Labels:    c.Labels,
-		Advertise: c.AdvertiseAddress,
-		API:       c.APIAddress,
-		Raft:      c.RaftAddress,
-		Version:   c.Version,
-		Leaving:   leaving,
+		Name:       c.NodeName,
+		Labels:     c.Labels,
+		Advertise:  c.AdvertiseAddress,
+		API:        c.APIAddress,
+		Raft:       c.RaftAddress,
+		Version:    c.Version,
+		Leaving:    leaving,
 	}
 }
 

@@ -50,9 +50,9 @@ type Gossip struct {
 
 	mu sync.Mutex
 	// guarded by mu:
-	epoch   int64                 // this process's epoch: replicas from an older one are stale
-	nodes   map[string]*nodeState // replica state per node, ourselves included
-	members map[string]*member    // what memberlist told us about each node
+	epoch      int64                 // this process's epoch: replicas from an older one are stale
+	nodes      map[string]*nodeState // replica state per node, ourselves included
+	members    map[string]*member    // what memberlist told us about each node
 	leaving    bool
 	restarting bool // with leaving: the departure is a restart (LeaveForRestart)
 	// announced is the replica version last put in our metadata.
@@ -125,10 +125,10 @@ type rkey struct {
 
 // member is what memberlist events told us about a node.
 type member struct {
-	node    observed.Node
+	node       observed.Node
 	leaving    bool   // its last metadata announced a graceful leave
 	restarting bool   // ... and that it is a restart, its containers running on
-	digest  digest // its last announced replica digest
+	digest     digest // its last announced replica digest
 }
 
 func newNodeState(epoch int64) *nodeState {
