@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -52,6 +53,9 @@ type ProviderConfig struct {
 	Registerer prometheus.Registerer
 	// Now is the clock, for timestamps in Ready and metrics. Default time.Now.
 	Now func() time.Time
+	// Health holds the node-health timings: a restarting node's endpoints are kept for its
+	// restart grace. Default nodehealth.DefaultPolicy.
+	Health nodehealth.Policy
 	// Resync re-lists everything this often even without a change notification. Default 30s.
 	Resync time.Duration
 	// Debounce is the minimum time between two renders: bursts of changes coalesce. Default 100ms.
@@ -343,7 +347,8 @@ func (p *Provider) render() (err error) {
 			p.metrics.renders.WithLabelValues("error").Inc()
 		}
 	}()
-	st := State{Services: p.services, Secrets: p.secrets, Nodes: p.cfg.View.Nodes(), Replicas: p.cfg.View.Replicas(), EntryPoints: p.cfg.EntryPoints}
+	st := State{Services: p.services, Secrets: p.secrets, Nodes: p.cfg.View.Nodes(), Replicas: p.cfg.View.Replicas(), EntryPoints: p.cfg.EntryPoints,
+		Now: p.cfg.Now(), Health: p.cfg.Health}
 	cfg, problems := Render(st)
 	body, err := Encode(cfg)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
 )
 
@@ -21,6 +22,10 @@ type State struct {
 	Secrets  []*v1.Secret
 	Nodes    []observed.Node
 	Replicas []observed.Replica
+	// Now and Health judge the nodes (pkg/nodehealth): replicas of a node whose agent is
+	// restarting stay servers for the restart grace, since its containers keep running.
+	Now    time.Time
+	Health nodehealth.Policy
 	// EntryPoints, when not empty, are the entry points the local Traefik defines: a route naming
 	// another one is left out (Traefik would disable its router). Empty: any name is accepted.
 	EntryPoints []string
@@ -57,8 +62,9 @@ func objectName(svc, proto string, i int) string {
 
 // Render turns state into Traefik's dynamic configuration. It is pure and deterministic: the
 // same state gives an equal Config (and Encode gives the same bytes). Only replicas that are
-// Ready on a node known and alive become servers; a route whose Service has none keeps its
-// router, with an empty server list, so Traefik answers 503 rather than 404.
+// Ready on a node known and alive (or restarting within its grace) become servers; a route
+// whose Service has none keeps its router, with an empty server list, so Traefik answers 503
+// rather than 404.
 func Render(st State) (*Config, []Problem) {
 	r := newRenderer(st)
 	// The oldest Service wins a conflict, so a newcomer cannot steal a live host.
@@ -80,10 +86,10 @@ func Render(st State) (*Config, []Problem) {
 
 func newRenderer(st State) *renderer {
 	r := &renderer{
-		secrets: make(map[string]*v1.Secret, len(st.Secrets)),
-		alive:   make(map[string]observed.Node, len(st.Nodes)),
-		byName:  make(map[string][]observed.Replica),
-		cfg:     &Config{},
+		secrets:  make(map[string]*v1.Secret, len(st.Secrets)),
+		routable: make(map[string]observed.Node, len(st.Nodes)),
+		byName:   make(map[string][]observed.Replica),
+		cfg:      &Config{},
 	}
 	for _, s := range st.Secrets {
 		r.secrets[s.Metadata.Name] = s
@@ -94,13 +100,16 @@ func newRenderer(st State) *renderer {
 			r.entryPoints[ep] = true
 		}
 	}
+	// The data plane follows gossip's verdicts without the disruption brake: an endpoint of a
+	// dead node must leave every load balancer within the detection time.
+	health := nodehealth.Evaluate(nodehealth.Input{View: st.Nodes, Now: st.Now, Policy: st.Health})
 	for _, n := range st.Nodes {
-		if n.Alive {
-			r.alive[n.Name] = n
+		if v := health.Verdict(n.Name); v == nodehealth.Ready || v == nodehealth.Restarting {
+			r.routable[n.Name] = n
 		}
 	}
 	for _, rep := range st.Replicas {
-		if _, ok := r.alive[rep.Node]; ok && rep.Ready() {
+		if _, ok := r.routable[rep.Node]; ok && rep.Ready() {
 			r.byName[rep.Service] = append(r.byName[rep.Service], rep)
 		}
 	}
@@ -122,7 +131,7 @@ func olderFirst(a, b *v1.Service) bool {
 
 type renderer struct {
 	secrets  map[string]*v1.Secret
-	alive    map[string]observed.Node
+	routable map[string]observed.Node // nodes whose replicas may be servers
 	byName   map[string][]observed.Replica
 	cfg      *Config
 	problems []Problem
@@ -373,7 +382,7 @@ func (r *renderer) addresses(svc string, port v1.ServicePort) []string {
 			continue
 		}
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-			adv := r.alive[rep.Node].Advertise
+			adv := r.routable[rep.Node].Advertise
 			if h, _, err := net.SplitHostPort(adv); err == nil {
 				adv = h
 			}

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
 )
 
@@ -152,6 +154,35 @@ func TestRenderHealthAware(t *testing.T) {
 	body, _ := Encode(cfg)
 	if !bytes.Contains(body, []byte(`"servers":[]`)) {
 		t.Fatalf("encoded config lacks an explicit empty servers list:\n%s", body)
+	}
+}
+
+// An agent restart keeps its node's endpoints for the restart grace (its containers keep
+// running); past the grace, or for a dead node, they leave at once.
+func TestRenderKeepsRestartingNodesEndpoints(t *testing.T) {
+	st := loadFixture(t, "testdata/render/basic.json")
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	st.Health = nodehealth.Policy{RestartGrace: time.Minute}
+	servers := func() string {
+		cfg, _ := Render(st)
+		var out []string
+		for _, s := range cfg.HTTP.Services["web-http-0"].LoadBalancer.Servers {
+			out = append(out, s.URL)
+		}
+		return strings.Join(out, " ")
+	}
+	for i := range st.Nodes {
+		if st.Nodes[i].Name == "n3" {
+			st.Nodes[i].State, st.Nodes[i].LastChange = observed.StateRestarting, t0
+		}
+	}
+	st.Now = t0.Add(59 * time.Second)
+	if got := servers(); !strings.Contains(got, "10.0.0.3") {
+		t.Fatalf("a restarting node's endpoint left within the grace: %s", got)
+	}
+	st.Now = t0.Add(61 * time.Second)
+	if got := servers(); strings.Contains(got, "10.0.0.3") {
+		t.Fatalf("a restarting node's endpoint stayed past the grace: %s", got)
 	}
 }
 
