@@ -122,14 +122,7 @@ func (c *Campaign) Reconcile(ctx context.Context, node string) (reconcile.Result
 		return reconcile.Result{}, fmt.Errorf("get nodes/%s: %w", node, err)
 	default:
 		n := obj.(*v1.Node)
-		labels := map[string]string{}
-		for k, v := range n.Metadata.Labels {
-			labels[k] = v
-		}
-		for k, v := range n.Spec.Labels {
-			labels[k] = v
-		}
-		want = labels[c.cfg.RoleLabel] == c.cfg.Role && n.Metadata.DeletionTimestamp == nil
+		want = n.EffectiveLabels()[c.cfg.RoleLabel] == c.cfg.Role && n.Metadata.DeletionTimestamp == nil
 	}
 	if want {
 		return reconcile.Result{}, c.start(ctx)

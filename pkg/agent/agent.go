@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -28,6 +29,10 @@ import (
 
 // Version is the agent's version, set at build time with -ldflags.
 var Version = "dev"
+
+// GossipStateFile is the file in the data dir where a gracefully stopping agent keeps the
+// replicas it publishes, for its next run to announce at once.
+const GossipStateFile = "gossip-state.json"
 
 // Agent is one node's control plane.
 type Agent struct {
@@ -84,7 +89,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		a.store.Close()
 		return nil, err
 	}
-	p, err := traefik.NewProvider(traefik.ProviderConfig{Store: a.store, View: a.view, Logger: log, Registerer: a.reg})
+	p, err := traefik.NewProvider(traefik.ProviderConfig{Store: a.store, View: a.view, Logger: log, Registerer: a.reg, Health: a.health()})
 	if err != nil {
 		a.shutdownEarly()
 		return nil, err
@@ -159,6 +164,9 @@ func (a *Agent) startGossip() error {
 	gc.APIAddress = advertised(a.cfg.API.Address, a.cfg.Node.AdvertiseAddress)
 	gc.RaftAddress = advertised(a.cfg.Raft.Address, a.cfg.Node.AdvertiseAddress)
 	gc.Version = Version
+	// What this node publishes survives an agent restart (LeaveForRestart saves it, the next
+	// run announces it at once).
+	gc.StateFile = filepath.Join(a.cfg.DataDir, GossipStateFile)
 	key, err := gossip.LoadKey(a.cfg.DataDir)
 	switch {
 	case err == nil:
@@ -287,7 +295,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	_ = srv.Shutdown(shutdownCtx)
 	cancel()
 	wg.Wait()
-	if err := a.gossip.Leave(2 * time.Second); err != nil {
+	// The containers keep running: tell the others this is a restart, not a departure, so that
+	// nothing is re-placed, unrouted or deleted within the restart grace.
+	if err := a.gossip.LeaveForRestart(2 * time.Second); err != nil {
 		a.log.Warn("gossip leave", "err", err)
 	}
 	_ = a.gossip.Shutdown()

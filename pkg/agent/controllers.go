@@ -17,6 +17,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/lease"
+	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -59,7 +60,7 @@ func (a *Agent) setupControllers() error {
 	a.controllerLease = el
 
 	sched, err := scheduler.New(scheduler.Config{
-		Store: a.store, View: a.view, IsLeader: el.IsLeader,
+		Store: a.store, View: a.view, IsLeader: el.IsLeader, Health: a.health(),
 		Logger: a.log, Registerer: a.reg, LoopMetrics: loopMetrics,
 	})
 	if err != nil {
@@ -125,6 +126,11 @@ func (a *Agent) setupControllers() error {
 		return nil
 	})
 	return nil
+}
+
+// health is the node-health policy every consumer of node verdicts uses.
+func (a *Agent) health() nodehealth.Policy {
+	return nodehealth.Policy{RestartGrace: a.cfg.Node.RestartGrace}
 }
 
 // undo is POST /apis/v1/services/{name}/undo.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/traefik/paerser/env"
 	"github.com/traefik/paerser/file"
@@ -52,6 +53,12 @@ type Node struct {
 	// AdvertiseAddress is the IP other nodes and Traefik reach this node's containers at.
 	// Default: the host part of the API address when it is not a wildcard, else 127.0.0.1.
 	AdvertiseAddress string `description:"IP other nodes reach this node at"`
+	// RestartGrace is how long the cluster keeps a node whose agent stopped gracefully (an
+	// upgrade, a restart by its supervisor; its containers keep running) as it was: replicas not
+	// re-placed, endpoints kept in every Traefik, DNS records kept. A node killed outright is
+	// re-placed within gossip's detection time regardless. The controller-lease holder's value
+	// counts. Default 60s.
+	RestartGrace time.Duration `description:"How long a gracefully stopped (restarting) agent's replicas, endpoints and DNS records are kept before re-placing"`
 }
 
 // API is the HTTP API.
@@ -125,7 +132,7 @@ func Default() *Config {
 	host, _ := os.Hostname()
 	return &Config{
 		DataDir: "/var/lib/constellation",
-		Node:    Node{Name: strings.ToLower(host)},
+		Node:    Node{Name: strings.ToLower(host), RestartGrace: 60 * time.Second},
 		API:     API{Address: "127.0.0.1:7480"},
 		Raft:    Raft{Address: ":7481"},
 		Gossip:  Gossip{Address: ":7482"},
@@ -191,6 +198,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--node.name: required (the host name could not be read)"))
 	}
 	c.Node.Name = strings.ToLower(c.Node.Name)
+	if c.Node.RestartGrace < 0 {
+		errs = append(errs, fmt.Errorf("--node.restartGrace: must not be negative, got %s", c.Node.RestartGrace))
+	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--dataDir: required"))
 	} else if abs, err := filepath.Abs(c.DataDir); err == nil {

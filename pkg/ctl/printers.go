@@ -265,28 +265,21 @@ func nodeRow(o v1.Object, wide bool, now time.Time) []string {
 		age(now, n.Metadata.CreationTimestamp),
 	}
 	if wide {
-		r = append(r, labelString(nodeLabels(n)))
+		r = append(r, labelString(n.EffectiveLabels()))
 	}
 	return r
 }
 
-// nodeLabels are the node's spec labels (what placement matches) over its metadata labels.
-func nodeLabels(n *v1.Node) map[string]string {
-	m := map[string]string{}
-	for k, v := range n.Metadata.Labels {
-		m[k] = v
-	}
-	for k, v := range n.Spec.Labels {
-		m[k] = v
-	}
-	return m
-}
-
 func nodeStatus(n *v1.Node) string {
 	st := "NotReady"
-	if c := v1.FindCondition(n.Status.Conditions, v1.NodeReady); c != nil && c.Status == v1.ConditionTrue {
+	switch c := v1.FindCondition(n.Status.Conditions, v1.NodeReady); {
+	case c == nil:
+		st = "Unknown"
+	case c.Reason == v1.ReasonNodeRestarting:
+		st = "Restarting" // its containers keep running; nothing moves within the restart grace
+	case c.Status == v1.ConditionTrue:
 		st = "Ready"
-	} else if c == nil {
+	case c.Status == v1.ConditionUnknown:
 		st = "Unknown"
 	}
 	if n.Spec.Unschedulable || n.Spec.Drain {
