@@ -23,10 +23,11 @@ type fakeEngine struct {
 	*httptest.Server
 	mu       sync.Mutex
 	handlers map[string]http.HandlerFunc // by path suffix
+	stop     chan struct{}                // ends hanging requests when the test is over
 }
 
 func newFakeEngine(t *testing.T) *fakeEngine {
-	e := &fakeEngine{handlers: map[string]http.HandlerFunc{}}
+	e := &fakeEngine{handlers: map[string]http.HandlerFunc{}, stop: make(chan struct{})}
 	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		var h http.HandlerFunc
@@ -40,9 +41,13 @@ func newFakeEngine(t *testing.T) *fakeEngine {
 			h(w, r)
 			return
 		}
-		<-r.Context().Done() // hang
+		select { // hang
+		case <-r.Context().Done():
+		case <-e.stop:
+		}
 	}))
 	t.Cleanup(e.Close)
+	t.Cleanup(func() { close(e.stop) }) // runs before Close
 	return e
 }
 
