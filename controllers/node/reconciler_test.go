@@ -28,12 +28,17 @@ type fakeDocker struct {
 	ctrs   map[string]*docker.Container
 	now    func() time.Time
 	events chan docker.Event
+	// missing images are absent until pulled; every other image is present.
+	missing map[string]bool
+	pulls   int
+	// hostPort, when set, chooses the published host port of a new container.
+	hostPort func() string
 }
 
 var _ Docker = (*fakeDocker)(nil)
 
 func newFakeDocker(now func() time.Time) *fakeDocker {
-	return &fakeDocker{ctrs: map[string]*docker.Container{}, now: now, events: make(chan docker.Event)}
+	return &fakeDocker{ctrs: map[string]*docker.Container{}, now: now, events: make(chan docker.Event), missing: map[string]bool{}}
 }
 
 func (f *fakeDocker) err() error {
@@ -71,8 +76,12 @@ func (f *fakeDocker) Create(_ context.Context, cfg docker.CreateConfig) (string,
 	}
 	f.next++
 	id := fmt.Sprintf("c%d", f.next)
+	port := fmt.Sprint(40000 + f.next)
+	if f.hostPort != nil {
+		port = f.hostPort()
+	}
 	f.ctrs[id] = &docker.Container{ID: id, Name: cfg.Name, Image: cfg.Config.Image, Labels: cfg.Config.Labels, State: "created",
-		Ports: map[string]docker.HostPort{"8080/tcp": {IP: "0.0.0.0", Port: fmt.Sprint(40000 + f.next)}}}
+		Ports: map[string]docker.HostPort{"8080/tcp": {IP: "0.0.0.0", Port: port}}}
 	return id, nil
 }
 
@@ -112,7 +121,23 @@ func (f *fakeDocker) Remove(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeDocker) EnsureImage(context.Context, string) error   { return f.lockedErr() }
+func (f *fakeDocker) HasImage(_ context.Context, ref string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.missing[ref], f.err()
+}
+
+func (f *fakeDocker) PullImage(_ context.Context, ref string, progress func(docker.PullProgress)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.err(); err != nil {
+		return err
+	}
+	f.pulls++
+	delete(f.missing, ref)
+	return nil
+}
+
 func (f *fakeDocker) EnsureNetwork(context.Context, string) error { return f.lockedErr() }
 func (f *fakeDocker) EnsureVolume(context.Context, string) error  { return f.lockedErr() }
 func (f *fakeDocker) LogTail(context.Context, string, time.Time, int) (string, error) {
