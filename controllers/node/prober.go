@@ -35,8 +35,8 @@ type probe struct {
 	// of the agent's, run only while the engine does not answer (observe.go).
 	fallback bool
 	cancel   context.CancelFunc
-	health v1.Health // guarded by prober.mu
-	msg    string    // last failure, guarded by prober.mu
+	health   v1.Health // guarded by prober.mu
+	msg      string    // last failure, guarded by prober.mu
 }
 
 func newProber(onChange func(string), now func() time.Time) *prober {

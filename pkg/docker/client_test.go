@@ -23,7 +23,7 @@ type fakeEngine struct {
 	*httptest.Server
 	mu       sync.Mutex
 	handlers map[string]http.HandlerFunc // by path suffix
-	stop     chan struct{}                // ends hanging requests when the test is over
+	stop     chan struct{}               // ends hanging requests when the test is over
 }
 
 func newFakeEngine(t *testing.T) *fakeEngine {
