@@ -207,6 +207,8 @@ type Reconciler struct {
 	puller  *puller
 	backoff func(int) time.Duration
 	enqueue func(string)
+	// pullRefresh: see defaultPullRefresh (tests shorten it).
+	pullRefresh time.Duration
 
 	mu sync.Mutex
 	// published replicas by service; guarded by mu.
@@ -231,12 +233,13 @@ func New(cfg Config) (*Reconciler, error) {
 	}
 	r := &Reconciler{
 		cfg: cfg, log: cfg.Logger.With("controller", "node", "node", cfg.Node),
-		backoff:   backoff(cfg.BackoffBase, cfg.BackoffMax),
-		enqueue:   func(string) {},
-		published: map[string][]observed.Replica{},
-		states:    map[string]map[int32]*replicaState{},
-		draining:  map[string]drain{},
-		lastSeen:  map[string][]docker.Container{},
+		backoff:     backoff(cfg.BackoffBase, cfg.BackoffMax),
+		pullRefresh: defaultPullRefresh,
+		enqueue:     func(string) {},
+		published:   map[string][]observed.Replica{},
+		states:      map[string]map[int32]*replicaState{},
+		draining:    map[string]drain{},
+		lastSeen:    map[string][]docker.Container{},
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "constellation_node_container_actions_total", Help: "Container actions by kind and outcome.",
 		}, []string{"action", "outcome"}),
@@ -357,9 +360,9 @@ var (
 	errCallTimeout      = errors.New("docker call deadline exceeded")
 )
 
-// pullRefresh is how often a replica waiting for its image is reconciled again, so that the
-// pull's progress in its message stays current.
-const pullRefresh = 5 * time.Second
+// defaultPullRefresh is how often a replica waiting for its image is reconciled again, so
+// that the pull's progress in its message stays current.
+const defaultPullRefresh = 5 * time.Second
 
 // Reconcile converges the containers of one Service on this node, within ReconcileTimeout
 // (controller-runtime's ReconciliationTimeout): the loop hands every pass its long-lived Run
@@ -437,7 +440,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string, now time.Time) 
 	requeue(minReadyWait)
 	if pulling {
 		// The puller enqueues the service when the pull ends; this only refreshes progress.
-		requeue(pullRefresh)
+		requeue(r.pullRefresh)
 	}
 	// Starting replicas are watched by the prober (or Docker's health events); exits by events.
 	return res, nil
