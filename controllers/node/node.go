@@ -486,6 +486,7 @@ func (r *Reconciler) drainsOf(name string, cs []docker.Container, desired map[in
 		}
 		if idx, ok := replicaIndex(c); ok && desired[idx] != "" && desired[idx] == c.Labels[docker.LabelSpecHash] {
 			delete(r.draining, c.ID)
+			r.log.Info("container desired again, drain cancelled", "service", name, "index", idx, "container", c.ID)
 			continue
 		}
 		out[c.ID] = d.since
@@ -799,6 +800,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		r.mu.Lock()
 		r.draining[a.ContainerID] = drain{service: name, since: now}
 		r.mu.Unlock()
+		r.log.Info("container no longer belongs here, draining", "service", name, "index", a.Index, "container", a.ContainerID, "for", r.cfg.DrainDelay)
 		return nil
 	case ActRemove:
 		if c.Running {
