@@ -238,8 +238,9 @@ func (f *fixture) replica(idx int32) observed.Replica {
 func TestEngineOutageNoCheckTCPFallback(t *testing.T) {
 	f := newFixture(t)
 	l0, l1 := listener(t), listener(t)
+	byPort := map[string]net.Listener{portOf(t, l0.Addr().String()): l0, portOf(t, l1.Addr().String()): l1}
 	ports := []string{portOf(t, l0.Addr().String()), portOf(t, l1.Addr().String())}
-	f.dock.hostPort = func() string { p := ports[0]; ports = ports[1:]; return p }
+	f.dock.hostPort = func() string { p := ports[0]; ports = ports[1:]; return p } // under f.dock.mu
 	f.service(2, "echo:1")
 	for range 2 {
 		if err := f.reconcile(); err != nil {
@@ -252,7 +253,7 @@ func TestEngineOutageNoCheckTCPFallback(t *testing.T) {
 	}
 	// dockerd dies and replica 1's process with it; replica 0 runs on (live-restore).
 	f.dock.setDown(true)
-	l1.Close()
+	byPort[portOf(t, f.replica(1).Ports["8080/tcp"])].Close() // creates run in parallel: look the port up
 	if err := f.reconcile(); !errors.Is(err, docker.ErrUnavailable) {
 		t.Fatalf("err = %v", err)
 	}

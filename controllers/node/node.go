@@ -405,7 +405,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string, now time.Time) 
 	labels := map[string]string{docker.LabelService: name, docker.LabelNode: r.cfg.Node}
 	cs, err := r.cfg.Docker.List(ctx, labels)
 	if err != nil {
-		if errors.Is(err, docker.ErrUnavailable) {
+		if errors.Is(err, docker.ErrUnavailable) || errors.Is(context.Cause(ctx), errReconcileTimeout) {
 			// Cannot see is not gone, and not healthy either: publish what was last seen
 			// with the health the agent's own probes still see (observe.go).
 			r.publishBlind(name, svc, desired)
