@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/spechash"
@@ -260,5 +261,42 @@ func TestPullTimeoutIsAReplicaFailure(t *testing.T) {
 	}
 	if r := f.published[0]; r.Reason != "CreateFailed" || r.State != v1.ReplicaFailed || !strings.Contains(r.Message, "image pull timed out") {
 		t.Fatalf("after the pull timed out: %+v", r)
+	}
+}
+
+// nodeListHangDocker: the node-wide container list (no service label: the resync's) blocks
+// until its context ends.
+type nodeListHangDocker struct{ *fakeDocker }
+
+func (n nodeListHangDocker) List(ctx context.Context, labels map[string]string) ([]docker.Container, error) {
+	if labels[docker.LabelService] == "" {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return n.fakeDocker.List(ctx, labels)
+}
+
+// TestResyncIsBounded: the resync (also run after the event stream reconnects) lists the node's
+// containers outside the workers; an engine that never answers it must not stop the resync,
+// and the Services of the store are still enqueued. Before, enqueueAll blocked for good.
+func TestResyncIsBounded(t *testing.T) {
+	st := store.NewMemory()
+	assignedService(t, st, "a", "echo:1")
+	assignedService(t, st, "b", "echo:1")
+	rec, err := New(Config{Node: "n1", Store: st, Docker: nodeListHangDocker{newFakeDocker(time.Now)}, CallTimeout: 50 * time.Millisecond,
+		Publish: func([]observed.Replica) {}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := runtime.New[string]("node-test", rec, runtime.Options{})
+	done := make(chan struct{})
+	go func() { rec.enqueueAll(context.Background(), loop); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the resync still blocked after 10s on a container list that never answers")
+	}
+	if n := loop.Len(); n != 2 {
+		t.Fatalf("%d services enqueued by the resync, want 2", n)
 	}
 }
