@@ -112,6 +112,9 @@ func (p *puller) run(base context.Context, ref string, j *pullJob) {
 		waiters = append(waiters, w)
 	}
 	sort.Strings(waiters)
+	if err == nil {
+		delete(p.failed, ref) // the image is here: older failures are moot
+	}
 	if err != nil && base.Err() == nil {
 		m := p.failed[ref]
 		if m == nil {
