@@ -14,5 +14,11 @@
 // exponential backoff; after CrashLoopThreshold failures in a row the replica is reported with
 // reason CrashLoop, its exit code and its last log lines.
 //
+// Every pass is bounded (Config.ReconcileTimeout) and every Docker call of pkg/docker has its own
+// deadline; images are pulled in the background (puller.go: one pull per image, replicas
+// reported ImagePulling with progress). While the engine does not answer, a pass still publishes
+// the last container list with the health the agent's probes establish without Docker
+// (observe.go): Unknown, never the last Ready, where nothing can tell.
+//
 // It imports api/v1, pkg/store, pkg/observed, pkg/spechash, pkg/docker and controllers/runtime.
 package node

@@ -30,7 +30,10 @@ type Docker interface {
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	Remove(ctx context.Context, id string) error
-	EnsureImage(ctx context.Context, ref string) error
+	// HasImage is a short local check; PullImage may take minutes and runs off the workers
+	// (puller.go).
+	HasImage(ctx context.Context, ref string) (bool, error)
+	PullImage(ctx context.Context, ref string, progress func(docker.PullProgress)) error
 	EnsureNetwork(ctx context.Context, name string) error
 	EnsureVolume(ctx context.Context, name string) error
 	LogTail(ctx context.Context, id string, since time.Time, lines int) (string, error)
@@ -89,6 +92,20 @@ type Config struct {
 	CrashLoopThreshold int
 	// Workers reconcile services in parallel. Default 2.
 	Workers int
+	// ReconcileTimeout bounds one pass over one Service, whatever the engine does: a pass that
+	// runs out of it fails (and is retried with backoff) and frees its worker. It must exceed
+	// the longest Docker call of a pass (a create, pkg/docker: 2m). Default 3m.
+	ReconcileTimeout time.Duration
+	// CallTimeout bounds the reconciler's Docker calls outside a pass: the container list of
+	// the resync and of the event stream's reconnect. Default 30s.
+	CallTimeout time.Duration
+	// PullTimeout bounds one image pull, which runs in the background (one per image at a
+	// time); the replicas waiting for it are reported ImagePulling with its progress. Default
+	// 10m.
+	PullTimeout time.Duration
+	// SlowReconcile: a pass taking at least this long is logged at Warn with the service and
+	// its duration. Default 5s.
+	SlowReconcile time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives metrics. Nil: not registered.
@@ -144,13 +161,28 @@ func (c *Config) validate() error {
 	if c.Workers <= 0 {
 		c.Workers = 2
 	}
+	if c.ReconcileTimeout <= 0 {
+		c.ReconcileTimeout = 3 * time.Minute
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 30 * time.Second
+	}
+	if c.PullTimeout <= 0 {
+		c.PullTimeout = 10 * time.Minute
+	}
+	if c.SlowReconcile <= 0 {
+		c.SlowReconcile = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.Secret == nil {
 		st := c.Store
 		c.Secret = func(ctx context.Context, name, key string) (string, error) {
-			o, err := st.Get(ctx, v1.KindSecret, name)
+			// From the local replica, like the Service itself: creating a container must never
+			// need quorum (a linearizable read waits up to the store's request timeout when
+			// the cluster has none, e.g. while nodes come back one by one after a reboot).
+			o, err := st.Get(ctx, v1.KindSecret, name, store.Stale())
 			if errors.Is(err, store.ErrNotFound) {
 				return "", docker.ErrSecretNotFound
 			}
@@ -172,16 +204,22 @@ type Reconciler struct {
 	cfg     Config
 	log     *slog.Logger
 	prober  *prober
+	puller  *puller
 	backoff func(int) time.Duration
 	enqueue func(string)
+	// pullRefresh: see defaultPullRefresh (tests shorten it).
+	pullRefresh time.Duration
 
 	mu sync.Mutex
 	// published replicas by service; guarded by mu.
 	published map[string][]observed.Replica
 	// states of replicas by service and index; guarded by mu.
 	states map[string]map[int32]*replicaState
-	// draining containers and when their drain started; guarded by mu.
-	draining map[string]time.Time
+	// draining containers by ID: their service and when their drain started; guarded by mu.
+	draining map[string]drain
+	// lastSeen is the last container list of each service, published (with the agent's own
+	// probes folded in) while the engine does not answer; guarded by mu.
+	lastSeen map[string][]docker.Container
 
 	actions *prometheus.CounterVec
 }
@@ -195,21 +233,25 @@ func New(cfg Config) (*Reconciler, error) {
 	}
 	r := &Reconciler{
 		cfg: cfg, log: cfg.Logger.With("controller", "node", "node", cfg.Node),
-		backoff:   backoff(cfg.BackoffBase, cfg.BackoffMax),
-		enqueue:   func(string) {},
-		published: map[string][]observed.Replica{},
-		states:    map[string]map[int32]*replicaState{},
-		draining:  map[string]time.Time{},
+		backoff:     backoff(cfg.BackoffBase, cfg.BackoffMax),
+		pullRefresh: defaultPullRefresh,
+		enqueue:     func(string) {},
+		published:   map[string][]observed.Replica{},
+		states:      map[string]map[int32]*replicaState{},
+		draining:    map[string]drain{},
+		lastSeen:    map[string][]docker.Container{},
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "constellation_node_container_actions_total", Help: "Container actions by kind and outcome.",
 		}, []string{"action", "outcome"}),
 	}
-	r.prober = newProber(func(svc string) {
+	wake := func(svc string) {
 		r.mu.Lock()
 		enqueue := r.enqueue
 		r.mu.Unlock()
 		enqueue(svc)
-	}, cfg.Now)
+	}
+	r.prober = newProber(wake, cfg.Now)
+	r.puller = newPuller(cfg.Docker.PullImage, cfg.PullTimeout, cfg.Now, r.log, wake)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(r.actions); err != nil {
 			return nil, fmt.Errorf("node reconciler: register metrics: %w", err)
@@ -225,6 +267,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 	r.mu.Lock()
 	r.enqueue = loop.Enqueue
 	r.mu.Unlock()
+	r.puller.setBase(ctx)
 	defer r.prober.stopAll()
 	go runtime.ListWatch(ctx, r.cfg.Store, v1.KindService, r.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
 	go r.watchEvents(ctx, loop)
@@ -243,13 +286,19 @@ func (r *Reconciler) Run(ctx context.Context) {
 	loop.Run(ctx)
 }
 
-func (r *Reconciler) enqueueAll(ctx context.Context, loop *runtime.Loop[string]) {
+// enqueueAll enqueues every Service of the store and every service found on this node's
+// container labels. It runs on the resync timer and after the event stream reconnects, outside
+// the workers, and is bounded by CallTimeout: an engine that does not answer must not stop the
+// resync or the reconnect loop.
+func (r *Reconciler) enqueueAll(parent context.Context, loop *runtime.Loop[string]) {
+	ctx, cancel := context.WithTimeoutCause(parent, r.cfg.CallTimeout, fmt.Errorf("node %s: resync: %w after %s", r.cfg.Node, errCallTimeout, r.cfg.CallTimeout))
+	defer cancel()
 	names := map[string]bool{}
 	if objs, _, err := r.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale()); err == nil {
 		for _, o := range objs {
 			names[o.GetMetadata().Name] = true
 		}
-	} else if ctx.Err() == nil {
+	} else if parent.Err() == nil {
 		r.log.Warn("list services", "err", err)
 	}
 	if cs, err := r.cfg.Docker.List(ctx, map[string]string{docker.LabelNode: r.cfg.Node}); err == nil {
@@ -258,8 +307,8 @@ func (r *Reconciler) enqueueAll(ctx context.Context, loop *runtime.Loop[string])
 				names[s] = true
 			}
 		}
-	} else if ctx.Err() == nil {
-		r.log.Warn("list containers", "err", err)
+	} else if parent.Err() == nil {
+		r.log.Warn("list containers for the resync", "err", err, "cause", context.Cause(ctx))
 	}
 	for n := range names {
 		loop.Enqueue(n)
@@ -305,9 +354,35 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Reconcile converges the containers of one Service on this node.
+// errReconcileTimeout and errCallTimeout are the causes of the reconciler's own deadlines.
+var (
+	errReconcileTimeout = errors.New("reconcile deadline exceeded")
+	errCallTimeout      = errors.New("docker call deadline exceeded")
+)
+
+// defaultPullRefresh is how often a replica waiting for its image is reconciled again, so
+// that the pull's progress in its message stays current.
+const defaultPullRefresh = 5 * time.Second
+
+// Reconcile converges the containers of one Service on this node, within ReconcileTimeout
+// (controller-runtime's ReconciliationTimeout): the loop hands every pass its long-lived Run
+// context, and one engine call that never returns would otherwise hold a worker for good.
 func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
-	now := r.cfg.Now()
+	start := r.cfg.Now()
+	cause := fmt.Errorf("reconcile service %q: %w after %s", name, errReconcileTimeout, r.cfg.ReconcileTimeout)
+	pctx, cancel := context.WithTimeoutCause(ctx, r.cfg.ReconcileTimeout, cause)
+	defer cancel()
+	res, err := r.reconcile(pctx, name, start)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), cause) {
+		err = fmt.Errorf("%w: %w", cause, err)
+	}
+	if took := r.cfg.Now().Sub(start); took >= r.cfg.SlowReconcile {
+		r.log.Warn("slow reconcile", "service", name, "duration", took.Round(time.Millisecond), "err", err)
+	}
+	return res, err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, name string, now time.Time) (reconcile.Result, error) {
 	var svc *v1.Service
 	desired := map[int32]string{}
 	obj, err := r.cfg.Store.Get(ctx, v1.KindService, name, store.Stale())
@@ -330,19 +405,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Resu
 	labels := map[string]string{docker.LabelService: name, docker.LabelNode: r.cfg.Node}
 	cs, err := r.cfg.Docker.List(ctx, labels)
 	if err != nil {
+		if errors.Is(err, docker.ErrUnavailable) || errors.Is(context.Cause(ctx), errReconcileTimeout) {
+			// Cannot see is not gone, and not healthy either: publish what was last seen
+			// with the health the agent's own probes still see (observe.go).
+			r.publishBlind(name, svc, desired)
+		}
 		return reconcile.Result{}, fmt.Errorf("list containers of %q: %w", name, err)
 	}
+	r.seen(name, cs)
 	// Account for exits and healthy stretches before planning.
 	states := r.account(ctx, name, svc, cs, now)
 	health, _ := r.health(name, svc, cs, now)
-	r.mu.Lock()
-	draining := map[string]time.Time{}
-	for _, c := range cs {
-		if t, ok := r.draining[c.ID]; ok {
-			draining[c.ID] = t
-		}
-	}
-	r.mu.Unlock()
+	draining := r.drainsOf(name, cs, desired)
 	p := plan(planInput{Desired: desired, Containers: cs, Health: health, States: states,
 		Draining: draining, DrainDelay: r.cfg.DrainDelay, Now: now, Backoff: r.backoff})
 
@@ -353,15 +427,77 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Resu
 		if cs, err = r.cfg.Docker.List(ctx, labels); err != nil {
 			return reconcile.Result{}, fmt.Errorf("list containers of %q: %w", name, err)
 		}
+		r.seen(name, cs)
 	}
 	health, minReadyWait := r.health(name, svc, cs, r.cfg.Now())
-	r.publish(name, svc, desired, cs, health)
+	pulling := r.publish(name, svc, desired, cs, health)
 	res := reconcile.Result{RequeueAfter: p.Wait}
-	if minReadyWait > 0 && (res.RequeueAfter == 0 || minReadyWait < res.RequeueAfter) {
-		res.RequeueAfter = minReadyWait
+	requeue := func(d time.Duration) {
+		if d > 0 && (res.RequeueAfter == 0 || d < res.RequeueAfter) {
+			res.RequeueAfter = d
+		}
+	}
+	requeue(minReadyWait)
+	if pulling {
+		// The puller enqueues the service when the pull ends; this only refreshes progress.
+		requeue(r.pullRefresh)
 	}
 	// Starting replicas are watched by the prober (or Docker's health events); exits by events.
 	return res, nil
+}
+
+// seen records cs as the last container list of service name, and stops what the reconciler
+// kept for containers of it that are gone, even when they were removed behind its back (a
+// `docker rm`, an engine reset): their probes and drain entries.
+func (r *Reconciler) seen(name string, cs []docker.Container) {
+	keep := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		if c.Running {
+			keep[c.ID] = true
+		}
+	}
+	r.prober.forgetService(name, keep)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(cs) == 0 {
+		delete(r.lastSeen, name)
+	} else {
+		r.lastSeen[name] = append([]docker.Container(nil), cs...)
+	}
+	for id, d := range r.draining {
+		if d.service == name && !keep[id] {
+			delete(r.draining, id)
+		}
+	}
+}
+
+// drainsOf returns when the drains of service name's containers started. A container that is
+// desired again (the Service re-created or rolled back while it drained: same index, same spec
+// hash) is not draining any more: it is adopted as it is. Before, its entry stayed and it was
+// published as terminating for good.
+func (r *Reconciler) drainsOf(name string, cs []docker.Container, desired map[int32]string) map[string]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]time.Time{}
+	for _, c := range cs {
+		d, ok := r.draining[c.ID]
+		if !ok {
+			continue
+		}
+		if idx, ok := replicaIndex(c); ok && desired[idx] != "" && desired[idx] == c.Labels[docker.LabelSpecHash] {
+			delete(r.draining, c.ID)
+			r.log.Info("container desired again, drain cancelled", "service", name, "index", idx, "container", c.ID)
+			continue
+		}
+		out[c.ID] = d.since
+	}
+	return out
+}
+
+// drain is a container being drained before it is removed.
+type drain struct {
+	service string
+	since   time.Time
 }
 
 // account updates replica states from what Docker shows: a new exit counts as a failure, and
@@ -431,6 +567,8 @@ func (r *Reconciler) health(name string, svc *v1.Service, cs []docker.Container,
 	var wait time.Duration
 	var stop []string
 	for _, c := range cs {
+		// The engine answers: outage probes (observe.go) have no say any more.
+		r.prober.forgetFallback(c.ID)
 		var spec *v1.ServiceSpec
 		if svc != nil {
 			spec, _ = spechash.Lookup(svc, c.Labels[docker.LabelSpecHash])
@@ -602,10 +740,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			r.fail(name, a.Index, reasonOf(err), err, now)
 			return err
 		}
-		if err := d.EnsureImage(ctx, s.Spec.Image); err != nil {
-			if !errors.Is(err, docker.ErrUnavailable) {
-				r.fail(name, a.Index, reasonOf(err), err, now)
-			}
+		if ready, err := r.image(ctx, name, a.Index, s.Spec.Image, now); !ready {
 			return err
 		}
 		id, err := d.Create(ctx, cfg)
@@ -663,8 +798,9 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		return d.Start(ctx, a.ContainerID)
 	case ActDrain:
 		r.mu.Lock()
-		r.draining[a.ContainerID] = now
+		r.draining[a.ContainerID] = drain{service: name, since: now}
 		r.mu.Unlock()
+		r.log.Info("container no longer belongs here, draining", "service", name, "index", a.Index, "container", a.ContainerID, "for", r.cfg.DrainDelay)
 		return nil
 	case ActRemove:
 		if c.Running {
@@ -684,6 +820,45 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 	return nil
 }
 
+// image reports whether ref is present for replica idx of service name. When it is not, a pull
+// runs in the background (one per image, shared by every service waiting for it) and the
+// replica is marked ImagePulling with its progress until the pull ends and wakes the service;
+// a failed pull is recorded as the replica's failure, once, and backs off like any other.
+func (r *Reconciler) image(ctx context.Context, name string, idx int32, ref string, now time.Time) (bool, error) {
+	ok, err := r.cfg.Docker.HasImage(ctx, ref)
+	if err != nil {
+		if !errors.Is(err, docker.ErrUnavailable) {
+			r.fail(name, idx, reasonOf(err), err, now)
+		}
+		return false, err
+	}
+	st := r.state(name, idx)
+	if ok {
+		r.mu.Lock()
+		st.pulling = ""
+		r.mu.Unlock()
+		return true, nil
+	}
+	ps := r.puller.request(ref, name)
+	r.mu.Lock()
+	st.pulling = ""
+	r.mu.Unlock()
+	if ps.Err != nil {
+		if !errors.Is(ps.Err, docker.ErrUnavailable) {
+			r.fail(name, idx, reasonOf(ps.Err), ps.Err, now)
+		}
+		return false, ps.Err
+	}
+	msg := fmt.Sprintf("pulling image %s for %s", ref, now.Sub(ps.Started).Round(time.Second))
+	if ps.Progress.Layers > 0 {
+		msg += ": " + ps.Progress.String()
+	}
+	r.mu.Lock()
+	st.pulling = msg
+	r.mu.Unlock()
+	return false, nil
+}
+
 func randomSuffix() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
@@ -699,8 +874,14 @@ func (r *Reconciler) clearReason(name string, idx int32) {
 	}
 }
 
-// publish records the service's replicas on this node and hands all of them to Publish.
-func (r *Reconciler) publish(name string, svc *v1.Service, desired map[int32]string, cs []docker.Container, health map[string]v1.Health) {
+// publish records the service's replicas on this node and hands all of them to Publish. It
+// reports whether a replica waits for its image.
+func (r *Reconciler) publish(name string, svc *v1.Service, desired map[int32]string, cs []docker.Container, health map[string]v1.Health) bool {
+	return r.publishWith(name, svc, desired, cs, health, false)
+}
+
+// publishWith is publish; blind says cs is the last list seen, the engine not answering now.
+func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32]string, cs []docker.Container, health map[string]v1.Health, blind bool) (pulling bool) {
 	now := r.cfg.Now()
 	var ports []v1.ServicePort
 	if svc != nil {
@@ -776,6 +957,12 @@ func (r *Reconciler) publish(name string, svc *v1.Service, desired map[int32]str
 				rep.ExitCode = st.exitCode
 			}
 		}
+		if blind && rep.Reason == "" && c.Running && !rep.Ready() {
+			rep.Reason, rep.Message = v1.ReasonEngineUnavailable, "the Docker engine does not answer: shown as last seen"
+			if rep.Health == v1.HealthUnknown {
+				rep.Message += ", health unknown"
+			}
+		}
 		if rep.Reason == "" && c.Running && rep.Health == v1.HealthUnhealthy {
 			rep.Reason = v1.ReasonUnhealthy
 			if _, msg := r.prober.status(c.ID); msg != "" {
@@ -792,7 +979,12 @@ func (r *Reconciler) publish(name string, svc *v1.Service, desired map[int32]str
 			continue
 		}
 		rep := observed.Replica{Service: name, Index: idx, Node: r.cfg.Node, SpecHash: hash, State: v1.ReplicaPending, Health: v1.HealthNone, UpdatedAt: now}
-		if st := states[idx]; st != nil && st.reason != "" {
+		if st := states[idx]; st != nil && st.pulling != "" {
+			// Waiting for its image: pending, not failed (the scheduler does not count it
+			// against the rollout), with the pull's progress for ctl describe.
+			rep.Reason, rep.Message, rep.Restarts = v1.ReasonImagePulling, st.pulling, st.failures
+			pulling = true
+		} else if st != nil && st.reason != "" {
 			rep.State, rep.Reason, rep.Message, rep.Restarts = v1.ReplicaFailed, st.reason, st.message, st.failures
 		}
 		out = append(out, rep)
@@ -821,6 +1013,7 @@ func (r *Reconciler) publish(name string, svc *v1.Service, desired map[int32]str
 		return all[i].Index < all[j].Index
 	})
 	r.cfg.Publish(all)
+	return pulling
 }
 
 // portsOf lists the port keys ("8080/tcp") of the spec, or every published port of c.

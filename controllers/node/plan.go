@@ -41,6 +41,9 @@ type replicaState struct {
 	// reason and message describe the last failure for status.
 	reason, message string
 	exitCode        int
+	// pulling, when set, is the progress of the pull of the replica's image it waits for (it
+	// is not a failure).
+	pulling string
 }
 
 // planInput is the pure planner's input for one service on this node.

@@ -29,10 +29,14 @@ type prober struct {
 }
 
 type probe struct {
-	key    string // container ID + start time: a restart is a new probe
-	cancel context.CancelFunc
-	health v1.Health // guarded by prober.mu
-	msg    string    // last failure, guarded by prober.mu
+	key     string // container ID + start time: a restart is a new probe
+	service string
+	// fallback: a TCP connect to the first declared TCP port of a container without a check
+	// of the agent's, run only while the engine does not answer (observe.go).
+	fallback bool
+	cancel   context.CancelFunc
+	health   v1.Health // guarded by prober.mu
+	msg      string    // last failure, guarded by prober.mu
 }
 
 func newProber(onChange func(string), now func() time.Time) *prober {
@@ -68,8 +72,23 @@ func target(c docker.Container, spec *v1.ServiceSpec, hc *v1.HealthCheck) (strin
 	} else {
 		return "", fmt.Errorf("health check port %q is not a port of the service", portRef)
 	}
-	// The container's own address first: Docker's userland proxy accepts connections on a
-	// published port even when nothing listens behind it, which would fool a TCP check.
+	addr, err := containerAddr(c, cport)
+	if err != nil {
+		return "", err
+	}
+	if hc.HTTP != nil {
+		if path == "" {
+			path = "/"
+		}
+		return "http://" + addr + path, nil
+	}
+	return addr, nil
+}
+
+// containerAddr returns where container port cport of c answers: the container's own address
+// first (Docker's userland proxy accepts connections on a published port even when nothing
+// listens behind it, which would fool a TCP check), else the published port.
+func containerAddr(c docker.Container, cport int32) (string, error) {
 	addr := ""
 	for _, name := range sortedKeys(c.Networks) {
 		if ip := c.Networks[name]; ip != "" {
@@ -87,33 +106,45 @@ func target(c docker.Container, spec *v1.ServiceSpec, hc *v1.HealthCheck) (strin
 	if addr == "" {
 		return "", fmt.Errorf("container port %d is neither published nor reachable", cport)
 	}
-	if hc.HTTP != nil {
-		if path == "" {
-			path = "/"
-		}
-		return "http://" + addr + path, nil
-	}
 	return addr, nil
 }
 
 // ensure starts probing c (running, with an HTTP or TCP check) unless it already is.
 func (p *prober) ensure(service string, c docker.Container, spec *v1.ServiceSpec) {
-	hc := spec.HealthCheck
+	tgt, err := target(c, spec, spec.HealthCheck)
+	p.ensureProbe(service, c, spec.HealthCheck, tgt, err, false)
+}
+
+// ensureFallback starts the outage probe of c: a TCP connect to port every 2s, unhealthy at
+// the first failure (the agent cannot see the container, so one failed connect is enough
+// doubt), unless c is probed already.
+func (p *prober) ensureFallback(service string, c docker.Container, port int32) {
+	one := int32(1)
+	// Neither HTTP nor TCP set: check() connects over TCP to the target.
+	hc := &v1.HealthCheck{Retries: &one}
+	tgt, err := containerAddr(c, port)
+	p.ensureProbe(service, c, hc, tgt, err, true)
+}
+
+// ensureProbe starts probing tgt with hc's timing unless c is probed so already; a target
+// error makes the probe unhealthy at once, with the error as its message.
+func (p *prober) ensureProbe(service string, c docker.Container, hc *v1.HealthCheck, tgt string, tgtErr error, fallback bool) {
 	key := c.ID + "@" + c.StartedAt.String()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old, ok := p.probes[c.ID]; ok {
-		if old.key == key {
+		// A running probe of the same container run stays, except that a check of the
+		// service replaces an outage probe (never the other way round).
+		if old.key == key && (old.fallback == fallback || !old.fallback) {
 			return
 		}
 		old.cancel()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := &probe{key: key, cancel: cancel, health: v1.HealthStarting}
+	pr := &probe{key: key, service: service, fallback: fallback, cancel: cancel, health: v1.HealthStarting}
 	p.probes[c.ID] = pr
-	tgt, err := target(c, spec, hc)
-	if err != nil {
-		pr.health, pr.msg = v1.HealthUnhealthy, err.Error()
+	if tgtErr != nil {
+		pr.health, pr.msg = v1.HealthUnhealthy, tgtErr.Error()
 		return
 	}
 	go p.run(ctx, service, pr, tgt, hc, c.StartedAt)
@@ -129,6 +160,36 @@ func (p *prober) forget(keep map[string]bool) {
 			delete(p.probes, id)
 		}
 	}
+}
+
+// forgetService stops probing containers of service that are not in keep: containers that
+// are gone, however they went.
+func (p *prober) forgetService(service string, keep map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, pr := range p.probes {
+		if pr.service == service && !keep[id] {
+			pr.cancel()
+			delete(p.probes, id)
+		}
+	}
+}
+
+// forgetFallback stops c's outage probe, if it has one (the engine answers again).
+func (p *prober) forgetFallback(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr, ok := p.probes[id]; ok && pr.fallback {
+		pr.cancel()
+		delete(p.probes, id)
+	}
+}
+
+// count returns the number of probes (for tests).
+func (p *prober) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.probes)
 }
 
 // forgetIDs stops probing the given containers.
@@ -151,6 +212,16 @@ func (p *prober) status(id string) (v1.Health, string) {
 		return pr.health, pr.msg
 	}
 	return "", ""
+}
+
+// statusKind is status, and whether the probe is an outage probe.
+func (p *prober) statusKind(id string) (v1.Health, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr, ok := p.probes[id]; ok {
+		return pr.health, pr.fallback
+	}
+	return "", false
 }
 
 func sortedKeys(m map[string]string) []string {

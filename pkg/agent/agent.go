@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -106,6 +107,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		"GET " + traefik.RoutesPath:   p.RoutesHandler(),
 		"GET /debug/observed":         http.HandlerFunc(a.serveObserved),
 		"GET /cluster/gossip":         http.HandlerFunc(a.serveGossipInfo),
+		// Profiles (a hung call shows in /debug/pprof/goroutine?debug=2), behind the token
+		// like the rest of the API: they expose command lines and memory.
+		"GET /debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"GET /debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
+		"GET /debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+		"GET /debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
+		"POST /debug/pprof/symbol": http.HandlerFunc(pprof.Symbol),
+		"GET /debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
 	}
 	if a.raft != nil {
 		handlers["POST /cluster/join"] = a.raft.JoinHandler()

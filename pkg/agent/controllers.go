@@ -28,7 +28,7 @@ func (a *Agent) setupControllers() error {
 	loopMetrics := runtime.NewMetrics(a.reg)
 
 	if !a.cfg.Docker.Disabled {
-		dc, err := docker.New(a.cfg.Docker.Host)
+		dc, err := docker.NewWithOptions(docker.Options{Host: a.cfg.Docker.Host, Logger: a.log})
 		if err != nil {
 			return fmt.Errorf("--docker.host: %w", err)
 		}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 )
 
@@ -68,23 +71,128 @@ type Event struct {
 	Time   time.Time
 }
 
-// Client talks to one Docker engine.
+// Client talks to one Docker engine. Every call but the event stream is bounded by a deadline
+// (Timeouts): a daemon that accepts connections but does not answer (socket-activated and still
+// starting, wedged on a storage driver, ...) must not hold a reconcile worker forever. A call
+// that runs out of time fails with ErrTimeout, which also matches ErrUnavailable: callers treat
+// an engine that does not answer like one that is gone (keep state, retry later), never as a
+// verdict on the replica.
 type Client struct {
 	api *client.Client
+	t   Timeouts
+	log *slog.Logger
+	now func() time.Time
+}
+
+// Timeouts bound the calls to the engine. Zero fields take the defaults given.
+type Timeouts struct {
+	// Call bounds a short call: ping, list (with its inspects), inspect, start, remove, logs,
+	// image/network/volume inspect and create. Default 30s.
+	Call time.Duration
+	// StopGrace is added to a stop's own timeout, after which the engine kills the container
+	// and answers. Default 5s.
+	StopGrace time.Duration
+	// Create bounds a container create with its network attachments (the engine may copy up
+	// image layers or wait on a storage driver). Default 2m.
+	Create time.Duration
+	// Pull bounds an image pull. Default 10m.
+	Pull time.Duration
+	// Slow: any call taking at least this long is logged at Warn with its name, object and
+	// duration. Default 5s.
+	Slow time.Duration
+}
+
+// DefaultTimeouts returns the defaults documented on Timeouts.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{Call: 30 * time.Second, StopGrace: 5 * time.Second, Create: 2 * time.Minute, Pull: 10 * time.Minute, Slow: 5 * time.Second}
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	d := DefaultTimeouts()
+	if t.Call <= 0 {
+		t.Call = d.Call
+	}
+	if t.StopGrace <= 0 {
+		t.StopGrace = d.StopGrace
+	}
+	if t.Create <= 0 {
+		t.Create = d.Create
+	}
+	if t.Pull <= 0 {
+		t.Pull = d.Pull
+	}
+	if t.Slow <= 0 {
+		t.Slow = d.Slow
+	}
+	return t
+}
+
+// Options configure a Client. Zero values take the defaults given.
+type Options struct {
+	// Host is the engine's address. Default: DOCKER_HOST, else the local socket.
+	Host string
+	// Timeouts bound each call. Default DefaultTimeouts().
+	Timeouts Timeouts
+	// Logger receives slow-call warnings. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock slow calls are measured with. Default time.Now.
+	Now func() time.Time
+	// ClientOpts are passed to the moby client after the defaults (tests point it at a fake
+	// engine with client.WithHTTPClient).
+	ClientOpts []client.Opt
 }
 
 // New connects to host ("" means DOCKER_HOST, else the local socket), negotiating the API
-// version on the first request.
-func New(host string) (*Client, error) {
+// version on the first request, with the default timeouts.
+func New(host string) (*Client, error) { return NewWithOptions(Options{Host: host}) }
+
+// NewWithOptions is New with timeouts, a logger and extra client options.
+func NewWithOptions(o Options) (*Client, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if host != "" {
-		opts = append(opts, client.WithHost(host))
+	if o.Host != "" {
+		opts = append(opts, client.WithHost(o.Host))
 	}
+	opts = append(opts, o.ClientOpts...)
 	c, err := client.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Client{api: c}, nil
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Client{api: c, t: o.Timeouts.withDefaults(), log: o.Logger.With("component", "docker"), now: o.Now}, nil
+}
+
+// ErrTimeout is returned (wrapped, together with ErrUnavailable) when the engine did not answer
+// a call within its deadline.
+var ErrTimeout = errors.New("docker: no answer within the call's deadline")
+
+// callTimeout is the cancellation cause of a call's own deadline, so that it can be told apart
+// from the caller's context ending.
+type callTimeout struct{ d time.Duration }
+
+func (e *callTimeout) Error() string { return fmt.Sprintf("docker call deadline (%s) exceeded", e.d) }
+
+// call runs fn under a deadline of d, logs it when slow, and turns its own deadline running out
+// into ErrTimeout (and ErrUnavailable). op and obj name the call in logs ("list containers",
+// "web-0-1a2b3c4d").
+func (c *Client) call(ctx context.Context, op, obj string, d time.Duration, fn func(context.Context) error) error {
+	cause := &callTimeout{d: d}
+	cctx, cancel := context.WithTimeoutCause(ctx, d, cause)
+	defer cancel()
+	start := c.now()
+	err := fn(cctx)
+	took := c.now().Sub(start)
+	if took >= c.t.Slow {
+		c.log.Warn("slow docker call", "call", op, "object", obj, "duration", took.Round(time.Millisecond), "err", err)
+	}
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(cctx), cause) {
+		return fmt.Errorf("%s %s: %w after %s: %w: %w", op, obj, ErrTimeout, d, ErrUnavailable, err)
+	}
+	return err
 }
 
 // Close releases the client's connections.
@@ -95,8 +203,10 @@ func (c *Client) APIVersion() string { return c.api.ClientVersion() }
 
 // Ping checks the daemon answers.
 func (c *Client) Ping(ctx context.Context) error {
-	_, err := c.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
-	return wrap(err, "ping")
+	return c.call(ctx, "ping", "", c.t.Call, func(ctx context.Context) error {
+		_, err := c.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+		return wrap(err, "ping")
+	})
 }
 
 // wrap maps Docker's errors to this package's sentinels.
@@ -121,6 +231,25 @@ func wrap(err error, format string, args ...any) error {
 
 // List returns the containers (running or not) carrying all of labels.
 func (c *Client) List(ctx context.Context, labels map[string]string) ([]Container, error) {
+	var out []Container
+	err := c.call(ctx, "list containers", labelString(labels), c.t.Call, func(ctx context.Context) error {
+		var err error
+		out, err = c.list(ctx, labels)
+		return err
+	})
+	return out, err
+}
+
+func labelString(labels map[string]string) string {
+	parts := make([]string, 0, len(labels))
+	for k, v := range labels {
+		parts = append(parts, k+"="+v)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (c *Client) list(ctx context.Context, labels map[string]string) ([]Container, error) {
 	f := client.Filters{}
 	for k, v := range labels {
 		f.Add("label", k+"="+v)
@@ -131,7 +260,7 @@ func (c *Client) List(ctx context.Context, labels map[string]string) ([]Containe
 	}
 	out := make([]Container, 0, len(res.Items))
 	for _, s := range res.Items {
-		ct, err := c.Inspect(ctx, s.ID)
+		ct, err := c.inspect(ctx, s.ID)
 		if errors.Is(err, ErrNotFound) {
 			continue // removed since the list
 		}
@@ -145,6 +274,16 @@ func (c *Client) List(ctx context.Context, labels map[string]string) ([]Containe
 
 // Inspect returns one container.
 func (c *Client) Inspect(ctx context.Context, id string) (Container, error) {
+	var out Container
+	err := c.call(ctx, "inspect container", short(id), c.t.Call, func(ctx context.Context) error {
+		var err error
+		out, err = c.inspect(ctx, id)
+		return err
+	})
+	return out, err
+}
+
+func (c *Client) inspect(ctx context.Context, id string) (Container, error) {
 	res, err := c.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return Container{}, wrap(err, "inspect container %s", short(id))
@@ -209,6 +348,16 @@ func fromInspect(r container.InspectResponse) Container {
 
 // Create creates (does not start) a container and attaches its extra networks.
 func (c *Client) Create(ctx context.Context, cfg CreateConfig) (string, error) {
+	var id string
+	err := c.call(ctx, "create container", cfg.Name, c.t.Create, func(ctx context.Context) error {
+		var err error
+		id, err = c.create(ctx, cfg)
+		return err
+	})
+	return id, err
+}
+
+func (c *Client) create(ctx context.Context, cfg CreateConfig) (string, error) {
 	res, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: cfg.Name, Config: cfg.Config, HostConfig: cfg.HostConfig, NetworkingConfig: cfg.Networking,
 	})
@@ -231,49 +380,164 @@ func (c *Client) Create(ctx context.Context, cfg CreateConfig) (string, error) {
 
 // Start starts a created or stopped container.
 func (c *Client) Start(ctx context.Context, id string) error {
-	_, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{})
-	return wrap(err, "start container %s", short(id))
+	return c.call(ctx, "start container", short(id), c.t.Call, func(ctx context.Context) error {
+		_, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{})
+		return wrap(err, "start container %s", short(id))
+	})
 }
 
-// Stop sends SIGTERM, then SIGKILL after timeout.
+// Stop sends SIGTERM, then SIGKILL after timeout. The call is bounded by timeout +
+// Timeouts.StopGrace: the engine answers once the container is gone.
 func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	secs := int(timeout / time.Second)
-	_, err := c.api.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
-	return wrap(err, "stop container %s", short(id))
+	return c.call(ctx, "stop container", short(id), timeout+c.t.StopGrace, func(ctx context.Context) error {
+		_, err := c.api.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
+		return wrap(err, "stop container %s", short(id))
+	})
 }
 
 // Remove force-removes a container and its anonymous volumes. A container already gone is not
 // an error.
 func (c *Client) Remove(ctx context.Context, id string) error {
-	_, err := c.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
-	return wrap(err, "remove container %s", short(id))
+	return c.call(ctx, "remove container", short(id), c.t.Call, func(ctx context.Context) error {
+		_, err := c.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return wrap(err, "remove container %s", short(id))
+	})
 }
 
-// EnsureImage makes sure ref is present locally, pulling it when it is not. ErrImageNotFound when
-// it is neither local nor pullable.
-func (c *Client) EnsureImage(ctx context.Context, ref string) error {
-	if _, err := c.api.ImageInspect(ctx, ref); err == nil {
+// HasImage reports whether ref is present locally (a short, bounded inspect).
+func (c *Client) HasImage(ctx context.Context, ref string) (bool, error) {
+	var ok bool
+	err := c.call(ctx, "inspect image", ref, c.t.Call, func(ctx context.Context) error {
+		_, err := c.api.ImageInspect(ctx, ref)
+		switch {
+		case err == nil:
+			ok = true
+		case cerrdefs.IsNotFound(err):
+		default:
+			return wrap(err, "inspect image %s", ref)
+		}
 		return nil
-	} else if !cerrdefs.IsNotFound(err) {
-		return wrap(err, "inspect image %s", ref)
+	})
+	return ok, err
+}
+
+// PullProgress is how far a pull has come, summed over its layers from the engine's JSON
+// progress stream.
+type PullProgress struct {
+	// Layers seen so far, and how many of them are complete (downloaded and extracted, or
+	// already present).
+	Layers, LayersDone int
+	// BytesDone and BytesTotal of the layers' downloads whose size is known.
+	BytesDone, BytesTotal int64
+}
+
+// String is "2/5 layers, 12.3/40.1 MB".
+func (p PullProgress) String() string {
+	s := fmt.Sprintf("%d/%d layers", p.LayersDone, p.Layers)
+	if p.BytesTotal > 0 {
+		s += fmt.Sprintf(", %.1f/%.1f MB", float64(p.BytesDone)/1e6, float64(p.BytesTotal)/1e6)
 	}
-	resp, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{})
-	if err != nil {
-		return fmt.Errorf("pull image %s: %w: %w", ref, ErrImageNotFound, err)
+	return s
+}
+
+// PullImage pulls ref, bounded by Timeouts.Pull, calling progress (when not nil) after every
+// progress message. ErrImageNotFound when the engine cannot get it; ErrTimeout (and
+// ErrUnavailable) when it ran out of time.
+func (c *Client) PullImage(ctx context.Context, ref string, progress func(PullProgress)) error {
+	return c.call(ctx, "pull image", ref, c.t.Pull, func(ctx context.Context) error {
+		resp, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{})
+		if err != nil {
+			if client.IsErrConnectionFailed(err) || ctx.Err() != nil {
+				return wrap(err, "pull image %s", ref)
+			}
+			return fmt.Errorf("pull image %s: %w: %w", ref, ErrImageNotFound, err)
+		}
+		defer resp.Close()
+		var t pullTracker
+		for m, err := range resp.JSONMessages(ctx) {
+			if err != nil {
+				if ctx.Err() != nil {
+					return wrap(err, "pull image %s", ref)
+				}
+				return fmt.Errorf("pull image %s: %w: %w", ref, ErrImageNotFound, err)
+			}
+			if m.Error != nil {
+				return fmt.Errorf("pull image %s: %w: %s", ref, ErrImageNotFound, m.Error.Message)
+			}
+			if t.add(m) && progress != nil {
+				progress(t.progress())
+			}
+		}
+		return nil
+	})
+}
+
+// pullTracker folds the engine's per-layer progress messages into one PullProgress.
+type pullTracker struct {
+	order  []string
+	layers map[string]*layerProgress
+}
+
+type layerProgress struct {
+	done           bool
+	current, total int64
+}
+
+// add records one message and reports whether it was about a layer.
+func (t *pullTracker) add(m jsonstream.Message) bool {
+	if m.ID == "" || strings.HasPrefix(m.Status, "Pulling from") {
+		return false
 	}
-	defer resp.Close()
-	if err := resp.Wait(ctx); err != nil {
-		return fmt.Errorf("pull image %s: %w: %w", ref, ErrImageNotFound, err)
+	if t.layers == nil {
+		t.layers = map[string]*layerProgress{}
 	}
-	return nil
+	l, ok := t.layers[m.ID]
+	if !ok {
+		l = &layerProgress{}
+		t.layers[m.ID] = l
+		t.order = append(t.order, m.ID)
+	}
+	switch {
+	case m.Status == "Pull complete" || m.Status == "Already exists":
+		l.done = true
+		if l.total > 0 {
+			l.current = l.total
+		}
+	case m.Status == "Download complete":
+		if l.total > 0 {
+			l.current = l.total
+		}
+	case strings.HasPrefix(m.Status, "Downloading") && m.Progress != nil:
+		l.current, l.total = m.Progress.Current, m.Progress.Total
+	}
+	return true
+}
+
+func (t *pullTracker) progress() PullProgress {
+	var p PullProgress
+	for _, id := range t.order {
+		l := t.layers[id]
+		p.Layers++
+		if l.done {
+			p.LayersDone++
+		}
+		p.BytesDone += l.current
+		p.BytesTotal += l.total
+	}
+	return p
 }
 
 // EnsureNetwork creates the bridge network name unless it exists. Networks the agent creates are
 // labelled constellation.managed=true; an existing network of the same name is used as is.
 func (c *Client) EnsureNetwork(ctx context.Context, name string) error {
+	return c.call(ctx, "ensure network", name, c.t.Call, func(ctx context.Context) error { return c.ensureNetwork(ctx, name) })
+}
+
+func (c *Client) ensureNetwork(ctx context.Context, name string) error {
 	if _, err := c.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
 		return nil
 	} else if !cerrdefs.IsNotFound(err) {
@@ -290,15 +554,21 @@ func (c *Client) EnsureNetwork(ctx context.Context, name string) error {
 
 // RemoveNetwork removes a network; a network already gone is not an error.
 func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
-	_, err := c.api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
-	return wrap(err, "remove network %s", name)
+	return c.call(ctx, "remove network", name, c.t.Call, func(ctx context.Context) error {
+		_, err := c.api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return wrap(err, "remove network %s", name)
+	})
 }
 
 // EnsureVolume creates the named volume unless it exists.
 func (c *Client) EnsureVolume(ctx context.Context, name string) error {
+	return c.call(ctx, "ensure volume", name, c.t.Call, func(ctx context.Context) error { return c.ensureVolume(ctx, name) })
+}
+
+func (c *Client) ensureVolume(ctx context.Context, name string) error {
 	if _, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{}); err == nil {
 		return nil
 	} else if !cerrdefs.IsNotFound(err) {
@@ -310,16 +580,28 @@ func (c *Client) EnsureVolume(ctx context.Context, name string) error {
 
 // RemoveVolume removes a volume; a volume already gone is not an error.
 func (c *Client) RemoveVolume(ctx context.Context, name string) error {
-	_, err := c.api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true})
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
-	return wrap(err, "remove volume %s", name)
+	return c.call(ctx, "remove volume", name, c.t.Call, func(ctx context.Context) error {
+		_, err := c.api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return wrap(err, "remove volume %s", name)
+	})
 }
 
 // LogTail returns the last n lines of a container's stdout and stderr written since since (the
 // zero time: all), interleaved by line.
 func (c *Client) LogTail(ctx context.Context, id string, since time.Time, n int) (string, error) {
+	var out string
+	err := c.call(ctx, "logs of container", short(id), c.t.Call, func(ctx context.Context) error {
+		var err error
+		out, err = c.logTail(ctx, id, since, n)
+		return err
+	})
+	return out, err
+}
+
+func (c *Client) logTail(ctx context.Context, id string, since time.Time, n int) (string, error) {
 	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)}
 	if !since.IsZero() {
 		opts.Since = since.Format(time.RFC3339Nano)

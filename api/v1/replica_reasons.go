@@ -1,0 +1,15 @@
+package v1
+
+// HealthUnknown: the node cannot tell (its Docker engine does not answer and no probe of the
+// agent's own vouches for the replica). Such a replica is not ready: it receives no traffic.
+const HealthUnknown Health = "unknown"
+
+// Reasons a node reports on its replicas.
+const (
+	// ReasonImagePulling: the replica waits for its image, pulled in the background; the
+	// message shows the pull's progress.
+	ReasonImagePulling = "ImagePulling"
+	// ReasonEngineUnavailable: the node's Docker engine does not answer; the replica is shown
+	// as last seen, with the health the agent's probes still see.
+	ReasonEngineUnavailable = "EngineUnavailable"
+)
