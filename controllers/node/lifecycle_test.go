@@ -344,3 +344,47 @@ func TestEngineOutageHTTPProbeDecides(t *testing.T) {
 		t.Fatalf("failing replica during the outage: %+v, want unhealthy", r)
 	}
 }
+
+// TestRestoredReplicasAreKept: an agent restarted on the same node starts from what its
+// previous run published (gossip's saved state). Reconciling one Service must not withdraw the
+// others' replicas, and an adopted container whose agent-side probe had passed stays healthy
+// instead of flickering through "starting" (which would pull it from every load balancer).
+func TestRestoredReplicasAreKept(t *testing.T) {
+	f := newFixture(t)
+	f.serviceWith(1, "echo:1", func(sp *v1.ServiceSpec) {
+		sp.HealthCheck = &v1.HealthCheck{HTTP: &v1.HTTPHealthCheck{Path: "/healthz"}}
+	})
+	if err := f.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.published) != 1 {
+		t.Fatalf("published %+v", f.published)
+	}
+	web := f.published[0]
+	web.Health = v1.HealthHealthy // what the previous run's probe had found
+	other := observed.Replica{Service: "other", Index: 0, Node: "n1", ContainerID: "c-other", State: v1.ReplicaRunning, Health: v1.HealthNone}
+	f.restart(func(c *Config) { c.Restored = []observed.Replica{web, other} })
+	f.published = nil
+	if err := f.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]observed.Replica{}
+	for _, r := range f.published {
+		got[r.Service] = r
+	}
+	if _, ok := got["other"]; !ok {
+		t.Fatalf("reconciling web withdrew the restored replica of other: %+v", f.published)
+	}
+	if w := got["web"]; w.ContainerID != web.ContainerID || w.Health != v1.HealthHealthy {
+		t.Fatalf("web after the restart: %+v, want container %s adopted and healthy", w, web.ContainerID)
+	}
+	// other is reconciled too (it was enqueued at start): it no longer exists, so it goes.
+	if _, err := f.rec.Reconcile(f.ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.published {
+		if r.Service == "other" {
+			t.Fatalf("a restored Service that no longer exists stayed published: %+v", f.published)
+		}
+	}
+}

@@ -112,6 +112,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
 	LoopMetrics *runtime.Metrics
+	// Restored are the replicas the previous run of this agent published before it stopped
+	// for a restart (gossip.Restored). The reconciler starts from them: publishing one Service
+	// keeps the others' replicas until each has been reconciled, and an adopted container whose
+	// agent-side probe had passed starts healthy, not "starting". Default none.
+	Restored []observed.Replica
 }
 
 func (c *Config) validate() error {
@@ -251,6 +256,13 @@ func New(cfg Config) (*Reconciler, error) {
 		enqueue(svc)
 	}
 	r.prober = newProber(wake, cfg.Now)
+	r.prober.prior = map[string]v1.Health{}
+	for _, rep := range cfg.Restored {
+		r.published[rep.Service] = append(r.published[rep.Service], rep)
+		if rep.ContainerID != "" {
+			r.prober.prior[rep.ContainerID] = rep.Health
+		}
+	}
 	r.puller = newPuller(cfg.Docker.PullImage, cfg.PullTimeout, cfg.Now, r.log, wake)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(r.actions); err != nil {
@@ -271,6 +283,10 @@ func (r *Reconciler) Run(ctx context.Context) {
 	defer r.prober.stopAll()
 	go runtime.ListWatch(ctx, r.cfg.Store, v1.KindService, r.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
 	go r.watchEvents(ctx, loop)
+	for _, rep := range r.cfg.Restored {
+		// Each restored Service is reconciled once, so that one deleted meanwhile is withdrawn.
+		loop.Enqueue(rep.Service)
+	}
 	go func() {
 		t := time.NewTicker(r.cfg.Resync)
 		defer t.Stop()

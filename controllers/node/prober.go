@@ -26,6 +26,10 @@ type prober struct {
 	mu sync.Mutex
 	// probes by container ID; guarded by mu.
 	probes map[string]*probe
+	// prior is the health the previous run of the agent published for containers it left
+	// running (Config.Restored), by container ID; a first probe of one starts from it instead of
+	// "starting", so an agent restart does not flicker its endpoints. Used once; guarded by mu.
+	prior map[string]v1.Health
 }
 
 type probe struct {
@@ -142,6 +146,12 @@ func (p *prober) ensureProbe(service string, c docker.Container, hc *v1.HealthCh
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr := &probe{key: key, service: service, fallback: fallback, cancel: cancel, health: v1.HealthStarting}
+	if h, ok := p.prior[c.ID]; ok && !fallback {
+		delete(p.prior, c.ID)
+		if h == v1.HealthHealthy || h == v1.HealthUnhealthy {
+			pr.health = h
+		}
+	}
 	p.probes[c.ID] = pr
 	if tgtErr != nil {
 		pr.health, pr.msg = v1.HealthUnhealthy, tgtErr.Error()

@@ -39,6 +39,7 @@ func (a *Agent) setupControllers() error {
 			Store:       a.store,
 			Docker:      dc,
 			Publish:     a.gossip.SetLocalReplicas,
+			Restored:    a.gossip.Restored(),
 			Logger:      a.log,
 			Registerer:  a.reg,
 			LoopMetrics: loopMetrics,
