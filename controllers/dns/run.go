@@ -10,7 +10,7 @@ import (
 )
 
 // Run reconciles until ctx ends: every DNSRecord at start and when its spec changes or it is
-// being deleted, again every Resync, and the targets pass after nodes, leases or the gossip view
+// being deleted, every zone in use (one listing each) every Resync, and the targets pass after nodes, leases or the gossip view
 // change. The agent calls it inside the "controller" Lease's leader function, so ctx ends when
 // leadership does; Run can be called again for the next term and starts from scratch.
 func (c *Controller) Run(ctx context.Context, opts runtime.Options) {
@@ -58,6 +58,9 @@ func (c *Controller) Run(ctx context.Context, opts runtime.Options) {
 	if c.cfg.NodeRecordsZone != "" {
 		loop.Enqueue(nodeRecordsKey)
 	}
+	// Every record is converged once at start (the DNSRecord watch lists them all); the first
+	// zone pass comes a Resync later.
+	loop.EnqueueAfter(resyncKey, c.cfg.Resync)
 	loop.Run(ctx)
 }
 
