@@ -29,7 +29,7 @@ var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level
 // a step clock shared by the store, the client and the controller: waits for the budget and for
 // Retry-After advance it instead of sleeping.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	clock  *cloudflare.StepClock
 	st     *store.Memory
@@ -40,7 +40,7 @@ type env struct {
 	cfg    Config
 }
 
-func newEnv(t *testing.T, cfg Config, ccfg cloudflare.Config, opts ...Option) *env {
+func newEnv(t testing.TB, cfg Config, ccfg cloudflare.Config, opts ...Option) *env {
 	t.Helper()
 	clock := cloudflare.NewStepClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	e := &env{t: t, ctx: context.Background(), clock: clock, st: store.NewMemory(store.WithClock(clock.Now)), view: observed.NewSet(), cfg: cfg}
