@@ -94,7 +94,7 @@ func TestZoneResyncCorrectsDrift(t *testing.T) {
 	if got, w := e.listCalls(), e.cf.Writes(); got != 1 || w != 2 {
 		t.Fatalf("the drift resync cost %d list calls and %d writes, want 1 and 2", got, w)
 	}
-	if d := e.get("r3"); len(d.Status.Records) != 1 || d.Status.Records[0].ID != e.records("r3."+zone)[0].ID {
+	if d := e.get("r3"); len(d.Status.Records) != 1 || d.Status.Records[0].ID != e.records("r3." + zone)[0].ID {
 		t.Fatalf("status of the recreated record: %+v", d.Status.Records)
 	}
 }
