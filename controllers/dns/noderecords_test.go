@@ -33,15 +33,16 @@ func value(t *testing.T, c prometheus.Collector) float64 {
 // node is not in its gossip view, False on gossip's dead or left verdict.
 func (e *env) setReady(name string, st v1.ConditionStatus) {
 	e.t.Helper()
-	obj, err := e.st.Get(e.ctx, v1.KindNode, name)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	n := obj.(*v1.Node)
-	v1.SetCondition(&n.Status.Conditions, v1.Condition{Type: v1.NodeReady, Status: st, LastTransitionTime: e.clock.Now()})
-	if _, err := e.st.UpdateStatus(e.ctx, n); err != nil {
-		e.t.Fatal(err)
-	}
+	e.retry(func() error {
+		obj, err := e.st.Get(e.ctx, v1.KindNode, name)
+		if err != nil {
+			return err
+		}
+		n := obj.(*v1.Node)
+		v1.SetCondition(&n.Status.Conditions, v1.Condition{Type: v1.NodeReady, Status: st, LastTransitionTime: e.clock.Now()})
+		_, err = e.st.UpdateStatus(e.ctx, n)
+		return err
+	})
 }
 
 // nodeRecordNames returns the names of the per-node records in the fake.
