@@ -60,6 +60,19 @@ func TestZoneResyncCost(t *testing.T) {
 			t.Fatalf("r%d: %+v", i, c)
 		}
 	}
+	// Nor does a resync of converged records write their status again (only lastSyncTime
+	// would change) until StatusRefresh has passed.
+	rv := e.get("r0").Metadata.ResourceVersion
+	e.clock.Advance(e.ctl.cfg.Resync)
+	e.reconcile(zoneKey)
+	if got := e.get("r0").Metadata.ResourceVersion; got != rv {
+		t.Fatalf("a converged record's status was rewritten by the resync: rv %s → %s", rv, got)
+	}
+	e.clock.Advance(e.ctl.cfg.StatusRefresh)
+	e.reconcile(zoneKey)
+	if d := e.get("r0"); d.Metadata.ResourceVersion == rv || !d.Status.LastSyncTime.Equal(e.clock.Now()) {
+		t.Fatalf("lastSyncTime not refreshed after StatusRefresh: %+v", d.Status)
+	}
 }
 
 // TestZoneResyncCorrectsDrift: one record deleted by hand, one edited by hand (content, TTL),
