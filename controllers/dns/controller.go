@@ -444,13 +444,14 @@ func (c *Controller) syncRecord(ctx context.Context, rec *v1.DNSRecord, cl Clust
 		c.syncs.WithLabelValues("record", "no_target").Inc()
 		return c.writeStatus(ctx, rec, kept, v1.ConditionFalse, v1.ReasonNoTarget, want.NoTarget, true, requeue)
 	}
-	records := want.Records
+	records, braked := want.Records, ""
 	if rec.Spec.Target != nil && len(rec.Spec.Target.NodeSelector) > 0 {
 		if b := cl.brake(); b.on {
 			// More than half the nodes look lost: add what matches, remove nothing.
 			records = KeepOwned(records, have, owner)
-			if len(records) > len(want.Records) {
-				c.brakeHeld(log, "selector record", b.lost, b.total, len(records)-len(want.Records))
+			if held := len(records) - len(want.Records); held > 0 {
+				c.brakeHeld(log, "selector record", b.lost, b.total, held)
+				braked = fmt.Sprintf("; disruption brake: %d of %d nodes look lost, %d address(es) of theirs kept", b.lost, b.total, held)
 			}
 		}
 	}
@@ -467,7 +468,7 @@ func (c *Controller) syncRecord(ctx context.Context, rec *v1.DNSRecord, cl Clust
 		return c.writeStatus(ctx, rec, result, v1.ConditionFalse, v1.ReasonForeignRecord, foreignMessage(plan), true, requeue)
 	}
 	c.syncs.WithLabelValues("record", "synced").Inc()
-	return c.writeStatus(ctx, rec, result, v1.ConditionTrue, v1.ReasonSynced, fmt.Sprintf("%d record(s) in Cloudflare", len(result)), true, requeue)
+	return c.writeStatus(ctx, rec, result, v1.ConditionTrue, v1.ReasonSynced, fmt.Sprintf("%d record(s) in Cloudflare%s", len(result), braked), true, requeue)
 }
 
 // brakeHeld says that the disruption brake kept held records from being deleted.

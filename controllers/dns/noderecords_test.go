@@ -141,6 +141,9 @@ func TestDisruptionBrake(t *testing.T) {
 	if w := e.cf.Writes(); w != 0 {
 		t.Fatalf("%d writes under the brake", w)
 	}
+	if c := synced(e.get("web")); c == nil || !strings.Contains(c.Message, "disruption brake: 2 of 3 nodes look lost") {
+		t.Fatalf("the selector record does not say it is braked: %+v", c)
+	}
 	if on, held := value(t, e.ctl.brakeOn), value(t, e.ctl.brakedDeletes); on != 1 || held != 4 {
 		t.Fatalf("brake gauge %v (want 1), held deletions %v (want 2 node records + 2 selector addresses)", on, held)
 	}
