@@ -11,6 +11,7 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/store"
 	fake "github.com/constellation-sh/constellation/test/fakes/cloudflare"
 )
 
@@ -226,5 +227,55 @@ func BenchmarkZoneResync(b *testing.B) {
 			b.ReportMetric(float64(calls), "calls/resync")
 			b.ReportMetric(float64(perRecord), "calls/per-record-resync")
 		})
+	}
+}
+
+// TestTakeoverCostsOneListPerZone: a controller starting its term over 30 records converged by
+// the previous leader lists the zone once (3 pages of 10), not each record; a record whose spec
+// changes meanwhile still gets its own reconcile.
+func TestTakeoverCostsOneListPerZone(t *testing.T) {
+	e := newEnv(t, Config{}, cloudflare.Config{PageSize: 10})
+	e.converged(30)
+	e.reconcile(zoneKey) // the previous leader's last pass: statuses written
+	next, err := New(e.st, e.view, e.client, Config{Coalesce: 10 * time.Millisecond}, WithClock(e.clock), WithLogger(testLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cf.ResetCalls()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); next.Run(ctx, runtime.Options{Logger: testLog}) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the first zone pass", func() bool { return value(t, next.syncs.WithLabelValues("zone", "synced")) >= 1 })
+	// A spec change is queued behind whatever the start enqueued (one worker, FIFO): once it
+	// is in Cloudflare, any per-record reconcile of the takeover would have run too.
+	e.record("r5", v1.DNSRecordSpec{Zone: zone, Name: "r5." + zone, Type: v1.RecordA, Content: "192.0.2.55"})
+	waitFor(t, "r5's new content", func() bool {
+		rs := e.records("r5." + zone)
+		return len(rs) == 1 && rs[0].Content == "192.0.2.55"
+	})
+	if got := e.listCalls(); got != 3+1 {
+		t.Fatalf("takeover of 30 records and one spec change: %d list calls, want 3 (one zone listing) + 1", got)
+	}
+}
+
+func TestRecordChangedLeavesSettledRecordsToTheZonePass(t *testing.T) {
+	e := newEnv(t, Config{}, cloudflare.Config{})
+	e.converged(1)
+	e.record("fresh", v1.DNSRecordSpec{Zone: zone, Name: "fresh." + zone, Type: v1.RecordA, Content: "192.0.2.1"})
+	added := func(name string) bool {
+		_, ok := e.ctl.recordChanged(store.Event{Type: store.Added, Object: e.get(name)})
+		return ok
+	}
+	if !added("r0") || !added("fresh") {
+		t.Fatal("records without a status of their generation must be reconciled on their own")
+	}
+	e.reconcile(zoneKey)
+	e.ctl.gens = map[string]genSeen{} // a new term
+	if added("r0") {
+		t.Fatal("a settled record was enqueued on its own at the start of a term")
+	}
+	if !added("fresh") {
+		t.Fatal("a record the zone pass did not converge (no finalizer yet) was not enqueued")
 	}
 }
