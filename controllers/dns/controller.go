@@ -31,6 +31,11 @@ const (
 	// KindTargets: recompute wanted records after nodes or leases changed (no API calls) and
 	// enqueue those that changed.
 	KindTargets = "Targets"
+	// KindResync: every Resync, enqueue one KindZone key per zone in use (no API calls).
+	KindResync = "Resync"
+	// KindZone: list one zone (Key.Name) once and converge every record in it: the drift
+	// correction, costing zones × pages calls whatever the number of records.
+	KindZone = "Zone"
 )
 
 // Key is what the queue holds.
@@ -49,6 +54,7 @@ func (k Key) String() string {
 var (
 	nodeRecordsKey = Key{Kind: KindNodeRecords}
 	targetsKey     = Key{Kind: KindTargets}
+	resyncKey      = Key{Kind: KindResync}
 )
 
 // Provider is what the controller needs of Cloudflare.
@@ -97,7 +103,10 @@ type Config struct {
 	// Cluster names the cluster in ownership comments: a DNS label of at most 16 characters.
 	// Default "constellation".
 	Cluster string
-	// Resync is how often each record is listed again to correct drift. Default 5m.
+	// Resync is how often each zone in use is listed (once, paginated) to correct drift: a
+	// record edited or deleted by hand is restored within about Resync. Default 1m; the cost
+	// is zones × ceil(records/pageSize) list calls per Resync (one zone of 1,000 records: 10
+	// calls a minute, 50 of the budget's 1,000 per 5 minutes).
 	Resync time.Duration
 	// Coalesce is the delay before acting on node and lease changes, so that a burst of them
 	// costs one pass. Default 1s.
@@ -111,6 +120,10 @@ type Config struct {
 	NodeRecordsTTL int
 	// ReconcileTimeout bounds one reconcile, waits for the request budget included. Default 30s.
 	ReconcileTimeout time.Duration
+	// StatusRefresh is how stale status.lastSyncTime may grow on a record found converged
+	// again and again with nothing else to report: it is rewritten when the status changes
+	// otherwise, or when older than this. Default 10m.
+	StatusRefresh time.Duration
 	// ConflictRequeue is how soon a reconcile that hit a store conflict or a record that
 	// appeared meanwhile runs again. Default 1s.
 	ConflictRequeue time.Duration
@@ -118,8 +131,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Cluster: "constellation", Resync: 5 * time.Minute, Coalesce: time.Second, NodeGrace: 30 * time.Second,
-		NodeRecordsTTL: 60, ReconcileTimeout: 30 * time.Second, ConflictRequeue: time.Second}
+	return Config{Cluster: "constellation", Resync: time.Minute, Coalesce: time.Second, NodeGrace: 30 * time.Second,
+		NodeRecordsTTL: 60, ReconcileTimeout: 30 * time.Second, ConflictRequeue: time.Second, StatusRefresh: 10 * time.Minute}
 }
 
 func (c *Config) validate() error {
@@ -147,6 +160,9 @@ func (c *Config) validate() error {
 	}
 	if c.ConflictRequeue <= 0 {
 		c.ConflictRequeue = d.ConflictRequeue
+	}
+	if c.StatusRefresh <= 0 {
+		c.StatusRefresh = d.StatusRefresh
 	}
 	if !v1.IsDNSLabel(c.Cluster) || len(c.Cluster) > 16 {
 		return fmt.Errorf("dns: cluster must be a DNS label of at most 16 characters (it goes in 100-character record comments), got %q", c.Cluster)
@@ -189,6 +205,10 @@ type Controller struct {
 	writes    *prometheus.CounterVec
 	driftG    prometheus.GaugeFunc
 	foreignG  prometheus.GaugeFunc
+	// brakeOn is 1 while the disruption brake is on; brakedDeletes counts the record
+	// deletions it held back (once per pass that held them).
+	brakeOn       prometheus.Gauge
+	brakedDeletes prometheus.Counter
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -220,7 +240,7 @@ func New(st Store, view observed.View, p Provider, cfg Config, opts ...Option) (
 	c.log = c.log.With("controller", "dns")
 	c.syncs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "constellation_dns_syncs_total",
-		Help: "DNS reconciles by kind (record, node_records) and result (synced, foreign, no_target, rate_limited, error, not_leader).",
+		Help: "DNS reconciles by kind (record, node_records, zone) and result (synced, foreign, no_target, braked, rate_limited, error, not_leader).",
 	}, []string{"kind", "result"})
 	c.corrected = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "constellation_dns_records_corrected_total",
@@ -238,12 +258,20 @@ func New(st Store, view observed.View, p Provider, cfg Config, opts ...Option) (
 		Name: "constellation_dns_foreign_records",
 		Help: "Records not owned by this cluster standing in the way of a wanted record.",
 	}, func() float64 { return c.sum(c.foreign) })
+	c.brakeOn = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "constellation_dns_deletion_brake",
+		Help: "1 while more than half the nodes look lost at once and DNS deletes no record that follows nodes (the disruption brake), else 0.",
+	})
+	c.brakedDeletes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "constellation_dns_deletions_braked_total",
+		Help: "Record deletions held back by the disruption brake, counted once per pass that held them.",
+	})
 	return c, nil
 }
 
 // Collectors returns the controller's metrics, for the agent to register.
 func (c *Controller) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.syncs, c.corrected, c.writes, c.driftG, c.foreignG}
+	return []prometheus.Collector{c.syncs, c.corrected, c.writes, c.driftG, c.foreignG, c.brakeOn, c.brakedDeletes}
 }
 
 func (c *Controller) sum(m map[Key]int) float64 {
@@ -280,6 +308,14 @@ func (c *Controller) Reconcile(ctx context.Context, key Key) (reconcile.Result, 
 	switch key.Kind {
 	case KindTargets:
 		return c.reconcileTargets(ctx)
+	case KindResync:
+		return c.reconcileResync(ctx)
+	case KindZone:
+		if !c.leader.IsLeader() {
+			c.syncs.WithLabelValues("zone", "not_leader").Inc()
+			return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
+		}
+		return c.reconcileZone(ctx, key.Name)
 	case KindNodeRecords:
 		if !c.leader.IsLeader() {
 			c.syncs.WithLabelValues("node_records", "not_leader").Inc()
@@ -317,6 +353,11 @@ func (c *Controller) snapshot(ctx context.Context) (Cluster, error) {
 	}
 	if c.view != nil {
 		cl.View = c.view.Nodes()
+	}
+	if cl.brake().on {
+		c.brakeOn.Set(1)
+	} else {
+		c.brakeOn.Set(0)
 	}
 	return cl, nil
 }
@@ -371,19 +412,29 @@ func (c *Controller) reconcileRecord(ctx context.Context, key Key) (reconcile.Re
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	want := WantedRecords(rec, cl, owner)
 	zoneID, err := c.p.ZoneID(ctx, rec.Spec.Zone)
 	if err != nil {
-		return c.providerFailed(ctx, rec, key, err)
+		return c.providerFailed(ctx, rec, err)
 	}
 	have, err := c.p.ListRecords(ctx, zoneID, cloudflare.Filter{Name: strings.TrimSuffix(strings.ToLower(rec.Spec.Name), "."), Comment: owner, MatchAny: true})
 	if err != nil {
-		return c.providerFailed(ctx, rec, key, err)
+		return c.providerFailed(ctx, rec, err)
 	}
+	return c.syncRecord(ctx, rec, cl, zoneID, have)
+}
 
-	requeue := reconcile.Result{RequeueAfter: c.cfg.Resync}
+// syncRecord converges one (finalized, valid) DNSRecord given have, the zone's records at its
+// name or with its owner comment, and writes its status. The result asks for no resync: the
+// zone pass (reconcileZone) lists every zone each Resync and corrects drift for all records
+// at once; it only asks to come back when the wanted records may change by themselves.
+func (c *Controller) syncRecord(ctx context.Context, rec *v1.DNSRecord, cl Cluster, zoneID string, have []cloudflare.Record) (reconcile.Result, error) {
+	key := Key{KindDNSRecord, rec.Metadata.Name}
+	owner := Owner(c.cfg.Cluster, rec.Metadata.Name)
+	log := c.log.With("dnsrecord", rec.Metadata.Name)
+	want := WantedRecords(rec, cl, owner)
+	var requeue reconcile.Result
 	if !want.RecheckAt.IsZero() {
-		requeue.RequeueAfter = min(requeue.RequeueAfter, max(want.RecheckAt.Sub(cl.Now), 10*time.Millisecond))
+		requeue.RequeueAfter = max(want.RecheckAt.Sub(cl.Now), 10*time.Millisecond)
 	}
 
 	if want.NoTarget != "" {
@@ -393,12 +444,23 @@ func (c *Controller) reconcileRecord(ctx context.Context, key Key) (reconcile.Re
 		c.syncs.WithLabelValues("record", "no_target").Inc()
 		return c.writeStatus(ctx, rec, kept, v1.ConditionFalse, v1.ReasonNoTarget, want.NoTarget, true, requeue)
 	}
+	records, braked := want.Records, ""
+	if rec.Spec.Target != nil && len(rec.Spec.Target.NodeSelector) > 0 {
+		if b := cl.brake(); b.on {
+			// More than half the nodes look lost: add what matches, remove nothing.
+			records = KeepOwned(records, have, owner)
+			if held := len(records) - len(want.Records); held > 0 {
+				c.brakeHeld(log, "selector record", b.lost, b.total, held)
+				braked = fmt.Sprintf("; disruption brake: %d of %d nodes look lost, %d address(es) of theirs kept", b.lost, b.total, held)
+			}
+		}
+	}
 
-	plan := Compute(want.Records, have, owner)
+	plan := Compute(records, have, owner)
 	result, err := c.apply(ctx, zoneID, plan, log)
 	if err != nil {
 		c.record(key, "", plan.Changes()+len(plan.Blocked), len(plan.Foreign))
-		return c.providerFailed(ctx, rec, key, err)
+		return c.providerFailed(ctx, rec, err)
 	}
 	c.record(key, want.Digest(), len(plan.Blocked), len(plan.Foreign))
 	if len(plan.Foreign) > 0 {
@@ -406,17 +468,14 @@ func (c *Controller) reconcileRecord(ctx context.Context, key Key) (reconcile.Re
 		return c.writeStatus(ctx, rec, result, v1.ConditionFalse, v1.ReasonForeignRecord, foreignMessage(plan), true, requeue)
 	}
 	c.syncs.WithLabelValues("record", "synced").Inc()
-	return c.writeStatus(ctx, rec, result, v1.ConditionTrue, v1.ReasonSynced, fmt.Sprintf("%d record(s) in Cloudflare", len(result)), true, requeue)
+	return c.writeStatus(ctx, rec, result, v1.ConditionTrue, v1.ReasonSynced, fmt.Sprintf("%d record(s) in Cloudflare%s", len(result), braked), true, requeue)
 }
 
-func ownedBy(rs []cloudflare.Record, owner string) []cloudflare.Record {
-	var out []cloudflare.Record
-	for _, r := range rs {
-		if r.Comment == owner {
-			out = append(out, r)
-		}
-	}
-	return out
+// brakeHeld says that the disruption brake kept held records from being deleted.
+func (c *Controller) brakeHeld(log *slog.Logger, what string, lost, total, held int) {
+	c.brakedDeletes.Add(float64(held))
+	log.Warn("disruption brake: more than half the nodes look lost, deleting no DNS record",
+		"records", what, "lostNodes", lost, "nodes", total, "heldRecords", held)
 }
 
 func foreignMessage(p Plan) string {
@@ -439,7 +498,7 @@ func (c *Controller) cleanup(ctx context.Context, rec *v1.DNSRecord, owner strin
 		return reconcile.Result{}, true, nil // nothing of ours can be left in a zone that is gone
 	}
 	if err != nil {
-		res, err = c.providerFailed(ctx, rec, Key{KindDNSRecord, rec.Metadata.Name}, err)
+		res, err = c.providerFailed(ctx, rec, err)
 		return res, false, err
 	}
 	have, err := c.p.ListRecords(ctx, zoneID, cloudflare.Filter{Comment: owner})
@@ -447,7 +506,7 @@ func (c *Controller) cleanup(ctx context.Context, rec *v1.DNSRecord, owner strin
 		_, err = c.apply(ctx, zoneID, Plan{Delete: ownedBy(have, owner)}, c.log.With("dnsrecord", rec.Metadata.Name))
 	}
 	if err != nil {
-		res, err = c.providerFailed(ctx, rec, Key{KindDNSRecord, rec.Metadata.Name}, err)
+		res, err = c.providerFailed(ctx, rec, err)
 		return res, false, err
 	}
 	return reconcile.Result{}, true, nil
@@ -501,38 +560,83 @@ func (c *Controller) wrote(op string) {
 	c.corrected.Inc()
 }
 
-// providerFailed turns a Cloudflare error into a condition and a requeue.
-func (c *Controller) providerFailed(ctx context.Context, rec *v1.DNSRecord, key Key, err error) (reconcile.Result, error) {
+// providerOutcome is what a Cloudflare error means for a reconcile: one mapping for the
+// DNSRecords and the per-node records.
+type providerOutcome struct {
+	// result labels constellation_dns_syncs_total ("" when the reconcile was cut short and
+	// counts as nothing).
+	result string
+	// reason and message make the Synced=False condition of a DNSRecord ("" writes none).
+	reason, message string
+	// res is the requeue when the error is not returned.
+	res reconcile.Result
+	// retry: return the error, so the loop retries with its backoff.
+	retry bool
+}
+
+// classify maps a Cloudflare error met while converging records in zone.
+func (c *Controller) classify(ctx context.Context, zone string, err error) providerOutcome {
 	var rl *cloudflare.RateLimitError
 	switch {
 	case errors.Is(err, ErrNotLeader):
-		c.syncs.WithLabelValues("record", "not_leader").Inc()
-		return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
+		return providerOutcome{result: "not_leader", res: reconcile.Result{RequeueAfter: c.cfg.Resync}}
 	case errors.As(err, &rl):
-		c.syncs.WithLabelValues("record", "rate_limited").Inc()
-		after := max(rl.RetryAfter, time.Second)
-		return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonRateLimited, err.Error(), false, reconcile.Result{RequeueAfter: after})
+		return providerOutcome{result: "rate_limited", reason: v1.ReasonRateLimited, message: err.Error(),
+			res: reconcile.Result{RequeueAfter: max(rl.RetryAfter, time.Second)}}
 	case errors.Is(err, cloudflare.ErrZoneNotFound):
 		if f, ok := c.p.(interface{ ForgetZone(string) }); ok {
-			f.ForgetZone(rec.Spec.Zone)
+			f.ForgetZone(zone)
 		}
-		c.syncs.WithLabelValues("record", "error").Inc()
-		return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonZoneNotFound, fmt.Sprintf("zone %q not found with this token", rec.Spec.Zone), false, reconcile.Result{RequeueAfter: c.cfg.Resync})
+		return providerOutcome{result: "error", reason: v1.ReasonZoneNotFound, message: fmt.Sprintf("zone %q not found with this token", zone),
+			res: reconcile.Result{RequeueAfter: c.cfg.Resync}}
 	case errors.Is(err, cloudflare.ErrRecordConflict):
 		// A record appeared between our list and our write: list again soon.
-		c.syncs.WithLabelValues("record", "foreign").Inc()
-		return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonForeignRecord, err.Error(), false, reconcile.Result{RequeueAfter: c.cfg.ConflictRequeue})
+		return providerOutcome{result: "foreign", reason: v1.ReasonForeignRecord, message: err.Error(),
+			res: reconcile.Result{RequeueAfter: c.cfg.ConflictRequeue}}
 	case errors.Is(err, cloudflare.ErrAuth):
-		c.syncs.WithLabelValues("record", "error").Inc()
-		return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonAPIError, err.Error(), false, reconcile.Result{RequeueAfter: c.cfg.Resync})
+		// Retrying sooner will not make the token valid: pace it at the resync.
+		return providerOutcome{result: "error", reason: v1.ReasonAPIError, message: err.Error(),
+			res: reconcile.Result{RequeueAfter: c.cfg.Resync}}
 	case ctx.Err() != nil:
-		return reconcile.Result{}, err
+		return providerOutcome{retry: true}
 	}
-	c.syncs.WithLabelValues("record", "error").Inc()
-	if _, serr := c.writeStatus(ctx, rec, nil, v1.ConditionFalse, v1.ReasonAPIError, err.Error(), false, reconcile.Result{}); serr != nil {
-		c.log.Warn("write status", "dnsrecord", rec.Metadata.Name, "err", serr)
+	return providerOutcome{result: "error", reason: v1.ReasonAPIError, message: err.Error(), retry: true}
+}
+
+// providerFailed turns a Cloudflare error met converging rec into its condition and a requeue.
+func (c *Controller) providerFailed(ctx context.Context, rec *v1.DNSRecord, err error) (reconcile.Result, error) {
+	o := c.classify(ctx, rec.Spec.Zone, err)
+	if o.result != "" {
+		c.syncs.WithLabelValues("record", o.result).Inc()
 	}
-	return reconcile.Result{}, fmt.Errorf("dnsrecords/%s: %w", rec.Metadata.Name, err)
+	if o.retry {
+		if o.reason != "" {
+			if _, serr := c.writeStatus(ctx, rec, nil, v1.ConditionFalse, o.reason, o.message, false, reconcile.Result{}); serr != nil {
+				c.log.Warn("write status", "dnsrecord", rec.Metadata.Name, "err", serr)
+			}
+		}
+		return reconcile.Result{}, fmt.Errorf("dnsrecords/%s: %w", rec.Metadata.Name, err)
+	}
+	if o.reason == "" {
+		return o.res, nil
+	}
+	return c.writeStatus(ctx, rec, nil, v1.ConditionFalse, o.reason, o.message, false, o.res)
+}
+
+// nodeRecordsFailed turns a Cloudflare error met converging the per-node records into a log
+// line and a requeue (they have no object to carry a condition).
+func (c *Controller) nodeRecordsFailed(ctx context.Context, err error) (reconcile.Result, error) {
+	o := c.classify(ctx, c.cfg.NodeRecordsZone, err)
+	if o.result != "" {
+		c.syncs.WithLabelValues("node_records", o.result).Inc()
+	}
+	if o.retry {
+		return reconcile.Result{}, fmt.Errorf("node records in %s: %w", c.cfg.NodeRecordsZone, err)
+	}
+	if o.reason != "" && o.reason != v1.ReasonRateLimited {
+		c.log.Warn("per-node records not converged", "zone", c.cfg.NodeRecordsZone, "reason", o.reason, "err", err)
+	}
+	return o.res, nil
 }
 
 // storeError: a conflict is a short requeue, anything else an error.
@@ -561,7 +665,11 @@ func (c *Controller) writeStatus(ctx context.Context, rec *v1.DNSRecord, records
 		if !slices.Equal(prs, s.Records) {
 			s.Records, changed = prs, true
 		}
-		s.LastSyncTime, changed = &now, true
+		// A record that stays converged would otherwise cost a store write at every zone
+		// resync (1,000 records: 1,000 raft writes a minute) only to move lastSyncTime.
+		if changed || s.LastSyncTime == nil || now.Sub(*s.LastSyncTime) >= c.cfg.StatusRefresh || s.LastSyncTime.After(now) {
+			s.LastSyncTime, changed = &now, true
+		}
 	}
 	if s.ObservedGeneration != rec.Metadata.Generation {
 		s.ObservedGeneration, changed = rec.Metadata.Generation, true
@@ -585,89 +693,45 @@ func (c *Controller) reconcileNodeRecords(ctx context.Context) (reconcile.Result
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	want := WantedNodeRecords(c.cfg.NodeRecordsZone, c.cfg.NodeRecordsTTL, c.cfg.Cluster, cl)
-	fail := func(err error) (reconcile.Result, error) {
-		var rl *cloudflare.RateLimitError
-		switch {
-		case errors.Is(err, ErrNotLeader):
-			c.syncs.WithLabelValues("node_records", "not_leader").Inc()
-			return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
-		case errors.As(err, &rl):
-			c.syncs.WithLabelValues("node_records", "rate_limited").Inc()
-			return reconcile.Result{RequeueAfter: max(rl.RetryAfter, time.Second)}, nil
-		case errors.Is(err, cloudflare.ErrRecordConflict):
-			c.syncs.WithLabelValues("node_records", "foreign").Inc()
-			return reconcile.Result{RequeueAfter: c.cfg.ConflictRequeue}, nil
-		}
-		c.syncs.WithLabelValues("node_records", "error").Inc()
-		return reconcile.Result{}, fmt.Errorf("node records in %s: %w", c.cfg.NodeRecordsZone, err)
-	}
 	zoneID, err := c.p.ZoneID(ctx, c.cfg.NodeRecordsZone)
 	if err != nil {
-		return fail(err)
+		return c.nodeRecordsFailed(ctx, err)
 	}
 	have, err := c.p.ListRecords(ctx, zoneID, cloudflare.Filter{})
 	if err != nil {
-		return fail(err)
+		return c.nodeRecordsFailed(ctx, err)
 	}
-	plan := PlanNodeRecords(want.Records, have, NodeOwner(c.cfg.Cluster, ""))
-	if _, err := c.apply(ctx, zoneID, plan, c.log.With("nodeRecords", c.cfg.NodeRecordsZone)); err != nil {
-		c.record(nodeRecordsKey, "", plan.Changes()+len(plan.Blocked), len(plan.Foreign))
-		return fail(err)
-	}
-	c.record(nodeRecordsKey, want.Digest(), len(plan.Blocked), len(plan.Foreign))
-	if len(plan.Foreign) > 0 {
-		c.log.Warn("per-node records blocked by records this cluster does not own", "detail", foreignMessage(plan))
-		c.syncs.WithLabelValues("node_records", "foreign").Inc()
-	} else {
-		c.syncs.WithLabelValues("node_records", "synced").Inc()
-	}
-	res := reconcile.Result{RequeueAfter: c.cfg.Resync}
-	if !want.RecheckAt.IsZero() {
-		res.RequeueAfter = min(res.RequeueAfter, max(want.RecheckAt.Sub(cl.Now), 10*time.Millisecond))
-	}
-	return res, nil
+	return c.syncNodeRecords(ctx, cl, zoneID, have)
 }
 
-// PlanNodeRecords plans per-node records: each node's record is owned through its own comment
-// (ownerPrefix + node name); have is the whole zone. Records with the prefix but no wanted
-// record (a node gone or not Ready past the grace period) are deleted.
-func PlanNodeRecords(wanted, have []cloudflare.Record, ownerPrefix string) Plan {
-	byOwner := map[string][]cloudflare.Record{}
-	names := map[string]string{} // name → owner
-	for _, w := range wanted {
-		byOwner[w.Comment] = append(byOwner[w.Comment], w)
-		names[Normalize(w).Name] = w.Comment
+// syncNodeRecords converges the per-node records given have, the whole zone.
+func (c *Controller) syncNodeRecords(ctx context.Context, cl Cluster, zoneID string, have []cloudflare.Record) (reconcile.Result, error) {
+	want := WantedNodeRecords(c.cfg.NodeRecordsZone, c.cfg.NodeRecordsTTL, c.cfg.Cluster, cl)
+	log := c.log.With("nodeRecords", c.cfg.NodeRecordsZone)
+	plan, brake := PlanNodeRecords(want, have, NodeOwner(c.cfg.Cluster, ""))
+	if brake.On() {
+		c.brakeOn.Set(1)
+		c.brakeHeld(log, "per-node records", brake.Lost, brake.Total, len(brake.Held))
 	}
-	for _, h := range have {
-		if strings.HasPrefix(h.Comment, ownerPrefix) {
-			if _, ok := byOwner[h.Comment]; !ok {
-				byOwner[h.Comment] = nil
-			}
-		}
+	if _, err := c.apply(ctx, zoneID, plan, log); err != nil {
+		c.record(nodeRecordsKey, "", plan.Changes()+len(plan.Blocked), len(plan.Foreign))
+		return c.nodeRecordsFailed(ctx, err)
 	}
-	owners := make([]string, 0, len(byOwner))
-	for o := range byOwner {
-		owners = append(owners, o)
+	c.record(nodeRecordsKey, want.Digest(), len(plan.Blocked), len(plan.Foreign))
+	switch {
+	case len(plan.Foreign) > 0:
+		log.Warn("per-node records blocked by records this cluster does not own", "detail", foreignMessage(plan))
+		c.syncs.WithLabelValues("node_records", "foreign").Inc()
+	case brake.On():
+		c.syncs.WithLabelValues("node_records", "braked").Inc()
+	default:
+		c.syncs.WithLabelValues("node_records", "synced").Inc()
 	}
-	slices.Sort(owners)
-	var all Plan
-	for _, o := range owners {
-		var obs []cloudflare.Record
-		for _, h := range have {
-			if h.Comment == o || names[Normalize(h).Name] == o {
-				obs = append(obs, h)
-			}
-		}
-		p := Compute(byOwner[o], obs, o)
-		all.Create = append(all.Create, p.Create...)
-		all.Update = append(all.Update, p.Update...)
-		all.Delete = append(all.Delete, p.Delete...)
-		all.Keep = append(all.Keep, p.Keep...)
-		all.Foreign = append(all.Foreign, p.Foreign...)
-		all.Blocked = append(all.Blocked, p.Blocked...)
+	var res reconcile.Result
+	if !want.RecheckAt.IsZero() {
+		res.RequeueAfter = max(want.RecheckAt.Sub(cl.Now), 10*time.Millisecond)
 	}
-	return all
+	return res, nil
 }
 
 // reconcileTargets recomputes, in memory, the wanted records of every DNSRecord that follows a

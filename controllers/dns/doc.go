@@ -17,7 +17,14 @@
 // coalescing pass, at most once per Config.Coalesce, recomputes each record's wanted contents in
 // memory and enqueues only the records whose wanted contents changed; a node that is not Ready
 // keeps its records for Config.NodeGrace, so a flapping node costs nothing. Drift is corrected by
-// a resync of every record each Config.Resync.
+// the zone resync (resync.go): each Config.Resync every zone in use is listed once, paginated,
+// and all its records are converged from that listing, so a resync costs zones × pages calls
+// whatever the number of records.
+//
+// Cannot see is not gone: a node's own record is deleted only when nodeLost says the node is
+// lost (a positive verdict past the grace period, or its Node object deleted), never because
+// this agent's gossip view lacks it; and when more than half the nodes look lost at once the
+// disruption brake deletes no record that follows nodes (targets.go, plan.go).
 //
 // It imports api/v1, pkg/store, pkg/observed, pkg/dns/cloudflare and controllers/runtime; nothing
 // imports it but the agent.

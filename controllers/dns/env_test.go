@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -29,7 +30,7 @@ var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level
 // a step clock shared by the store, the client and the controller: waits for the budget and for
 // Retry-After advance it instead of sleeping.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	clock  *cloudflare.StepClock
 	st     *store.Memory
@@ -40,7 +41,7 @@ type env struct {
 	cfg    Config
 }
 
-func newEnv(t *testing.T, cfg Config, ccfg cloudflare.Config, opts ...Option) *env {
+func newEnv(t testing.TB, cfg Config, ccfg cloudflare.Config, opts ...Option) *env {
 	t.Helper()
 	clock := cloudflare.NewStepClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	e := &env{t: t, ctx: context.Background(), clock: clock, st: store.NewMemory(store.WithClock(clock.Now)), view: observed.NewSet(), cfg: cfg}
@@ -63,56 +64,67 @@ func newEnv(t *testing.T, cfg Config, ccfg cloudflare.Config, opts ...Option) *e
 
 func (e *env) node(name, addr string, labels map[string]string, ready bool) {
 	e.t.Helper()
-	n := &v1.Node{}
-	n.Metadata.Name = name
-	n.Spec.Labels = labels
-	n.Default()
-	obj, err := e.st.Get(e.ctx, v1.KindNode, name)
-	if errors.Is(err, store.ErrNotFound) {
-		obj, err = e.st.Create(e.ctx, n)
-	} else if err == nil {
-		cur := obj.(*v1.Node)
-		cur.Spec.Labels = labels
-		obj, err = e.st.Update(e.ctx, cur)
-	}
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cur := obj.(*v1.Node)
-	cur.Status.Addresses.Advertise = addr
 	st := v1.ConditionFalse
 	if ready {
 		st = v1.ConditionTrue
 	}
-	v1.SetCondition(&cur.Status.Conditions, v1.Condition{Type: v1.NodeReady, Status: st, LastTransitionTime: e.clock.Now()})
-	if _, err := e.st.UpdateStatus(e.ctx, cur); err != nil {
+	e.retry(func() error {
+		obj, err := e.st.Get(e.ctx, v1.KindNode, name)
+		if errors.Is(err, store.ErrNotFound) {
+			n := &v1.Node{}
+			n.Metadata.Name = name
+			n.Spec.Labels = labels
+			n.Default()
+			obj, err = e.st.Create(e.ctx, n)
+		} else if err == nil {
+			cur := obj.(*v1.Node)
+			cur.Spec.Labels = labels
+			obj, err = e.st.Update(e.ctx, cur)
+		}
+		if err != nil {
+			return err
+		}
+		cur := obj.(*v1.Node)
+		cur.Status.Addresses.Advertise = addr
+		v1.SetCondition(&cur.Status.Conditions, v1.Condition{Type: v1.NodeReady, Status: st, LastTransitionTime: e.clock.Now()})
+		_, err = e.st.UpdateStatus(e.ctx, cur)
+		return err
+	})
+}
+
+// retry runs the read-modify-write f again on a fresh read when it lost a race with another
+// writer (store.ErrConflict): a controller running alongside writes the same objects.
+func (e *env) retry(f func() error) {
+	e.t.Helper()
+	b := retry.DefaultRetry
+	b.Steps = 10
+	if err := retry.OnError(b, func(err error) bool { return errors.Is(err, store.ErrConflict) }, f); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
 func (e *env) lease(name, holder string) {
 	e.t.Helper()
-	obj, err := e.st.Get(e.ctx, v1.KindLease, name)
-	if errors.Is(err, store.ErrNotFound) {
-		l := &v1.Lease{}
-		l.Metadata.Name = name
-		l.Spec.HolderIdentity = holder
-		l.Default()
-		if _, err := e.st.Create(e.ctx, l); err != nil {
-			e.t.Fatal(err)
+	e.retry(func() error {
+		obj, err := e.st.Get(e.ctx, v1.KindLease, name)
+		if errors.Is(err, store.ErrNotFound) {
+			l := &v1.Lease{}
+			l.Metadata.Name = name
+			l.Spec.HolderIdentity = holder
+			l.Default()
+			_, err = e.st.Create(e.ctx, l)
+			return err
 		}
-		return
-	}
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	l := obj.(*v1.Lease)
-	l.Spec.HolderIdentity = holder
-	l.Spec.LeaseTransitions++
-	l.Default()
-	if _, err := e.st.Update(e.ctx, l); err != nil {
-		e.t.Fatal(err)
-	}
+		if err != nil {
+			return err
+		}
+		l := obj.(*v1.Lease)
+		l.Spec.HolderIdentity = holder
+		l.Spec.LeaseTransitions++
+		l.Default()
+		_, err = e.st.Update(e.ctx, l)
+		return err
+	})
 }
 
 func (e *env) record(name string, spec v1.DNSRecordSpec) {
@@ -120,17 +132,20 @@ func (e *env) record(name string, spec v1.DNSRecordSpec) {
 	d := &v1.DNSRecord{Spec: spec}
 	d.Metadata.Name = name
 	d.Default()
-	if obj, err := e.st.Get(e.ctx, v1.KindDNSRecord, name); err == nil {
+	e.retry(func() error {
+		obj, err := e.st.Get(e.ctx, v1.KindDNSRecord, name)
+		if errors.Is(err, store.ErrNotFound) {
+			_, err = e.st.Create(e.ctx, d.DeepCopyObject())
+			return err
+		}
+		if err != nil {
+			return err
+		}
 		cur := obj.(*v1.DNSRecord)
 		cur.Spec = d.Spec
-		if _, err := e.st.Update(e.ctx, cur); err != nil {
-			e.t.Fatal(err)
-		}
-		return
-	}
-	if _, err := e.st.Create(e.ctx, d); err != nil {
-		e.t.Fatal(err)
-	}
+		_, err = e.st.Update(e.ctx, cur)
+		return err
+	})
 }
 
 func (e *env) get(name string) *v1.DNSRecord {

@@ -2,6 +2,7 @@ package dns
 
 import (
 	"net"
+	"slices"
 	"sort"
 	"strings"
 
@@ -101,6 +102,107 @@ func Compute(wanted, observed []cloudflare.Record, owner string) Plan {
 	}
 	sortRecords(p.Foreign)
 	return p
+}
+
+// Brake reports what the disruption brake did to a per-node records plan.
+type Brake struct {
+	// Lost and Total: nodes that look lost (judged lost, or with a record but no Node object and
+	// not in gossip) and nodes known in all.
+	Lost, Total int
+	// Held are the owned records the plan would have deleted and keeps instead.
+	Held []cloudflare.Record
+}
+
+// On reports whether the brake held anything back.
+func (b Brake) On() bool { return len(b.Held) > 0 }
+
+// PlanNodeRecords plans the per-node records. Each node's record is owned through its own
+// comment (ownerPrefix + node name); have is the whole zone. A node's record is deleted only
+// when the node is lost (w.Keep does not hold it and no record is wanted for it): a node that
+// is merely not seen keeps its record untouched. When more than half of the nodes look lost
+// at once (braked), the plan deletes nothing at all and reports what it held back.
+func PlanNodeRecords(w NodeRecordsWant, have []cloudflare.Record, ownerPrefix string) (Plan, Brake) {
+	byOwner := map[string][]cloudflare.Record{}
+	names := map[string]string{} // name → owner
+	for _, r := range w.Records {
+		byOwner[r.Comment] = append(byOwner[r.Comment], r)
+		names[Normalize(r).Name] = r.Comment
+	}
+	brake := Brake{Lost: w.Lost, Total: len(w.Known)}
+	for _, h := range have {
+		if !strings.HasPrefix(h.Comment, ownerPrefix) {
+			continue
+		}
+		if _, ok := byOwner[h.Comment]; !ok {
+			byOwner[h.Comment] = nil
+			if !w.Known[h.Comment] {
+				// A record of a node with no Node object and not in gossip: deleted.
+				brake.Lost++
+				brake.Total++
+			}
+		}
+	}
+	owners := make([]string, 0, len(byOwner))
+	for o := range byOwner {
+		owners = append(owners, o)
+	}
+	slices.Sort(owners)
+	var all Plan
+	for _, o := range owners {
+		var obs []cloudflare.Record
+		for _, h := range have {
+			if h.Comment == o || names[Normalize(h).Name] == o {
+				obs = append(obs, h)
+			}
+		}
+		if len(byOwner[o]) == 0 && w.Keep[o] {
+			// Neither Ready nor lost: leave its records exactly as they are.
+			all.Keep = append(all.Keep, ownedBy(obs, o)...)
+			continue
+		}
+		p := Compute(byOwner[o], obs, o)
+		all.Create = append(all.Create, p.Create...)
+		all.Update = append(all.Update, p.Update...)
+		all.Delete = append(all.Delete, p.Delete...)
+		all.Keep = append(all.Keep, p.Keep...)
+		all.Foreign = append(all.Foreign, p.Foreign...)
+		all.Blocked = append(all.Blocked, p.Blocked...)
+	}
+	if braked(brake.Lost, brake.Total) {
+		brake.Held, all.Keep, all.Delete = all.Delete, append(all.Keep, all.Delete...), nil
+		sortRecords(all.Keep)
+	}
+	return all, brake
+}
+
+// KeepOwned returns wanted plus, for every owned record in have of wanted's name and type
+// whose content wanted drops, a wanted record with that content: planned with Compute, it adds
+// what is new and removes nothing. The disruption brake uses it for records that follow nodes.
+func KeepOwned(wanted, have []cloudflare.Record, owner string) []cloudflare.Record {
+	if len(wanted) == 0 {
+		return wanted
+	}
+	out := normalizeAll(wanted)
+	base := out[0]
+	for _, h := range normalizeAll(have) {
+		if h.Comment != owner || !sameRRSet(h, base) || slices.ContainsFunc(out, func(w cloudflare.Record) bool { return w.Content == h.Content }) {
+			continue
+		}
+		k := base
+		k.Content = h.Content
+		out = append(out, k)
+	}
+	return out
+}
+
+func ownedBy(rs []cloudflare.Record, owner string) []cloudflare.Record {
+	var out []cloudflare.Record
+	for _, r := range rs {
+		if r.Comment == owner {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // inTheWay returns the foreign records that conflict with w: the same name and type for A and

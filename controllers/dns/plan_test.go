@@ -111,17 +111,102 @@ func TestCompute(t *testing.T) {
 
 func TestPlanNodeRecords(t *testing.T) {
 	pre := NodeOwner("c", "")
-	want := []cloudflare.Record{r("", "A", "n1.example.com", "10.0.0.1", pre+"n1"), r("", "A", "n2.example.com", "10.0.0.2", pre+"n2"), r("", "A", "n4.example.com", "10.0.0.4", pre+"n4")}
-	have := []cloudflare.Record{
-		r("1", "A", "n1.example.com", "10.0.0.1", pre+"n1"), // right
-		r("2", "A", "n2.example.com", "10.0.9.9", pre+"n2"), // drifted
-		r("3", "A", "n3.example.com", "10.0.0.3", pre+"n3"), // node gone
-		r("4", "A", "n4.example.com", "10.7.7.7", "mine!"),  // foreign in the way
-		r("5", "A", "www.example.com", "10.0.0.5", "other"), // unrelated
+	rec := func(id, node, content string, comment ...string) cloudflare.Record {
+		c := pre + node
+		if len(comment) > 0 {
+			c = comment[0]
+		}
+		return r(id, "A", node+".example.com", content, c)
 	}
-	p := PlanNodeRecords(want, have, pre)
-	if got := show(p.Keep) + "|" + show(p.Update) + "|" + show(p.Delete) + "|" + show(p.Create) + "|" + show(p.Foreign); got != "1:A 10.0.0.1|2:A 10.0.0.2|3:A 10.0.0.3||4:A 10.7.7.7" {
+	set := func(nodes ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, n := range nodes {
+			m[pre+n] = true
+		}
+		return m
+	}
+	unrelated := r("9", "A", "www.example.com", "10.0.0.9", "other")
+	for _, tc := range []struct {
+		name string
+		want NodeRecordsWant
+		have []cloudflare.Record
+		// keep|update|delete|create|foreign, then held by the brake
+		plan, held string
+	}{
+		{name: "right, drifted, foreign in the way, unrelated",
+			want: NodeRecordsWant{Want: Want{Records: []cloudflare.Record{rec("", "n1", "10.0.0.1"), rec("", "n2", "10.0.0.2"), rec("", "n4", "10.0.0.4")}},
+				Known: set("n1", "n2", "n4")},
+			have: []cloudflare.Record{rec("1", "n1", "10.0.0.1"), rec("2", "n2", "10.0.9.9"), rec("4", "n4", "10.7.7.7", "mine!"), unrelated},
+			plan: "1:A 10.0.0.1|2:A 10.0.0.2|||4:A 10.7.7.7"},
+		{name: "a lost node's record goes",
+			want: NodeRecordsWant{Want: Want{Records: []cloudflare.Record{rec("", "n1", "10.0.0.1"), rec("", "n2", "10.0.0.2")}},
+				Known: set("n1", "n2", "n3"), Lost: 1},
+			have: []cloudflare.Record{rec("1", "n1", "10.0.0.1"), rec("2", "n2", "10.0.0.2"), rec("3", "n3", "10.0.0.3")},
+			plan: "1:A 10.0.0.1,2:A 10.0.0.2||3:A 10.0.0.3||"},
+		{name: "a deleted node's record goes (no Node object, not in gossip)",
+			want: NodeRecordsWant{Want: Want{Records: []cloudflare.Record{rec("", "n1", "10.0.0.1"), rec("", "n2", "10.0.0.2")}},
+				Known: set("n1", "n2")},
+			have: []cloudflare.Record{rec("1", "n1", "10.0.0.1"), rec("2", "n2", "10.0.0.2"), rec("3", "n3", "10.0.0.3")},
+			plan: "1:A 10.0.0.1,2:A 10.0.0.2||3:A 10.0.0.3||"},
+		{name: "partial view: nodes not seen keep their records untouched, even drifted ones",
+			want: NodeRecordsWant{Want: Want{Records: []cloudflare.Record{rec("", "n1", "10.0.0.1")}},
+				Known: set("n1", "n2", "n3"), Keep: set("n2", "n3")},
+			have: []cloudflare.Record{rec("1", "n1", "10.0.0.1"), rec("2", "n2", "10.0.0.2"), rec("3", "n3", "10.0.8.8")},
+			plan: "1:A 10.0.0.1,2:A 10.0.0.2,3:A 10.0.8.8||||"},
+		{name: "partial view: a node not seen without a record gets none",
+			want: NodeRecordsWant{Want: Want{Records: []cloudflare.Record{rec("", "n1", "10.0.0.1")}},
+				Known: set("n1", "n2"), Keep: set("n2")},
+			have: []cloudflare.Record{rec("1", "n1", "10.0.0.1")},
+			plan: "1:A 10.0.0.1||||"},
+		{name: "empty view and nothing wanted, all unknown: nothing deleted",
+			want: NodeRecordsWant{Known: set("n1", "n2", "n3"), Keep: set("n1", "n2", "n3")},
+			have: []cloudflare.Record{rec("1", "n1", "10.0.0.1"), rec("2", "n2", "10.0.0.2"), rec("3", "n3", "10.0.0.3")},
+			plan: "1:A 10.0.0.1,2:A 10.0.0.2,3:A 10.0.0.3||||"},
+		{name: "brake: two of three lost at once, nothing deleted, a new address still written",
+			want: NodeRecordsWant{Want: Want{Records: []cloudflare.Record{rec("", "n1", "10.0.1.1")}},
+				Known: set("n1", "n2", "n3"), Lost: 2},
+			have: []cloudflare.Record{rec("1", "n1", "10.0.0.1"), rec("2", "n2", "10.0.0.2"), rec("3", "n3", "10.0.0.3")},
+			plan: "2:A 10.0.0.2,3:A 10.0.0.3|1:A 10.0.1.1|||", held: "2:A 10.0.0.2,3:A 10.0.0.3"},
+		{name: "brake: the store shows no Node objects and gossip nothing: nothing deleted",
+			want: NodeRecordsWant{Known: set()},
+			have: []cloudflare.Record{rec("1", "n1", "10.0.0.1"), rec("2", "n2", "10.0.0.2")},
+			plan: "1:A 10.0.0.1,2:A 10.0.0.2||||", held: "1:A 10.0.0.1,2:A 10.0.0.2"},
+		{name: "no brake at exactly half",
+			want: NodeRecordsWant{Want: Want{Records: []cloudflare.Record{rec("", "n1", "10.0.0.1")}},
+				Known: set("n1", "n2"), Lost: 1},
+			have: []cloudflare.Record{rec("1", "n1", "10.0.0.1"), rec("2", "n2", "10.0.0.2")},
+			plan: "1:A 10.0.0.1||2:A 10.0.0.2||"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, b := PlanNodeRecords(tc.want, tc.have, pre)
+			if got := show(p.Keep) + "|" + show(p.Update) + "|" + show(p.Delete) + "|" + show(p.Create) + "|" + show(p.Foreign); got != tc.plan {
+				t.Errorf("plan: %s, want %s", got, tc.plan)
+			}
+			if got := show(b.Held); got != tc.held || b.On() != (tc.held != "") {
+				t.Errorf("held by the brake: %q (on %v), want %q", got, b.On(), tc.held)
+			}
+			for _, x := range append(append([]cloudflare.Record(nil), p.Update...), p.Delete...) {
+				if !strings.HasPrefix(x.Comment, pre) {
+					t.Errorf("plan touches foreign record %s", x.ID)
+				}
+			}
+		})
+	}
+}
+
+func TestKeepOwned(t *testing.T) {
+	const n = "web.example.com"
+	want := []cloudflare.Record{r("", "A", n, "10.0.0.1"), r("", "A", n, "10.0.0.4")}
+	have := []cloudflare.Record{r("1", "A", n, "10.0.0.1"), r("2", "A", n, "10.0.0.2"), r("3", "TXT", n, "v=spf1 -all", "foreign"),
+		r("5", "AAAA", n, "2001:db8::5"), r("6", "A", "old.example.com", "10.0.0.6")}
+	p := Compute(KeepOwned(want, have, own), have, own)
+	// Nothing of ours at this name and type goes; the new address is added; a record of ours
+	// under another name or type (a spec change, not a node loss) still goes.
+	if got := show(p.Keep) + "|" + show(p.Create) + "|" + show(p.Update) + "|" + show(p.Delete); got != "1:A 10.0.0.1,2:A 10.0.0.2|:A 10.0.0.4||6:A 10.0.0.6,5:AAAA 2001:db8::5" {
 		t.Fatalf("plan: %s", got)
+	}
+	if len(KeepOwned(nil, have, own)) != 0 {
+		t.Fatal("nothing wanted (NoTarget) must stay nothing")
 	}
 }
 

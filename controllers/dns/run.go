@@ -2,6 +2,7 @@ package dns
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -10,7 +11,7 @@ import (
 )
 
 // Run reconciles until ctx ends: every DNSRecord at start and when its spec changes or it is
-// being deleted, again every Resync, and the targets pass after nodes, leases or the gossip view
+// being deleted, every zone in use (one listing each) every Resync, and the targets pass after nodes, leases or the gossip view
 // change. The agent calls it inside the "controller" Lease's leader function, so ctx ends when
 // leadership does; Run can be called again for the next term and starts from scratch.
 func (c *Controller) Run(ctx context.Context, opts runtime.Options) {
@@ -58,11 +59,16 @@ func (c *Controller) Run(ctx context.Context, opts runtime.Options) {
 	if c.cfg.NodeRecordsZone != "" {
 		loop.Enqueue(nodeRecordsKey)
 	}
+	// The first zone pass runs at once: it converges, one listing per zone, every record this
+	// term has not seen change (recordChanged leaves those to it), so that taking over costs
+	// zones × pages calls rather than one per record.
+	loop.Enqueue(resyncKey)
 	loop.Run(ctx)
 }
 
-// recordChanged reports whether a DNSRecord event needs a reconcile: a new record, a new spec
-// (generation), deletion starting or done. Our own status writes do not.
+// recordChanged reports whether a DNSRecord event needs a reconcile of its own: a new record
+// (unless settled: the zone pass converges it), a new spec (generation), deletion starting or
+// done. Our own status writes do not.
 func (c *Controller) recordChanged(ev store.Event) (Key, bool) {
 	md := ev.Object.GetMetadata()
 	k := Key{KindDNSRecord, md.Name}
@@ -75,5 +81,17 @@ func (c *Controller) recordChanged(ev store.Event) (Key, bool) {
 	}
 	old, seen := c.gens[md.Name]
 	c.gens[md.Name] = now
-	return k, !seen || old != now
+	if !seen {
+		return k, !settled(ev.Object)
+	}
+	return k, old != now
+}
+
+// settled reports whether obj is a DNSRecord whose current generation a previous reconcile
+// already converged (finalizer on, not being deleted, status observed this generation): at the
+// start of a term the zone pass checks those, one listing per zone, instead of a list each.
+func settled(obj v1.Object) bool {
+	d, ok := obj.(*v1.DNSRecord)
+	return ok && d.Metadata.DeletionTimestamp == nil && slices.Contains(d.Metadata.Finalizers, Finalizer) &&
+		d.Status.ObservedGeneration == d.Metadata.Generation && v1.FindCondition(d.Status.Conditions, v1.DNSSynced) != nil
 }

@@ -32,6 +32,15 @@ type NodeState struct {
 	Present bool
 	// RecheckAt is when Present turns false by itself (the grace period ends); zero if never.
 	RecheckAt time.Time
+	// Known: the node has a Node object or is in the gossip view.
+	Known bool
+	// Down: a positive verdict that the node is not there: gossip declared it dead or it left,
+	// or its Node object's Ready condition is False (the status controller writes False only
+	// on such a verdict; Unknown means "not seen", which is not a verdict). Absence from this
+	// agent's gossip view is not Down.
+	Down bool
+	// DownSince is when the earliest of those verdicts was given (zero when unknown).
+	DownSince time.Time
 }
 
 // NodeStates merges Node objects and the gossip view. A node is Ready when its Node object's
@@ -57,7 +66,7 @@ func (c Cluster) NodeStates() []NodeState {
 	}
 	out := make([]NodeState, 0, len(byName))
 	for name, b := range byName {
-		st := NodeState{Name: name, Labels: map[string]string{}}
+		st := NodeState{Name: name, Labels: map[string]string{}, Known: true}
 		ready := true
 		var since time.Time // when it stopped being Ready, by the earliest account
 		if v := b.view; v != nil {
@@ -67,6 +76,7 @@ func (c Cluster) NodeStates() []NodeState {
 			st.Address = v.Advertise
 			if !v.Alive {
 				ready, since = false, v.LastChange
+				st.Down, st.DownSince = true, v.LastChange
 			}
 		}
 		if n := b.node; n != nil {
@@ -84,6 +94,9 @@ func (c Cluster) NodeStates() []NodeState {
 				ready = false
 				if cond != nil {
 					since = earliest(since, cond.LastTransitionTime)
+				}
+				if cond != nil && cond.Status == v1.ConditionFalse {
+					st.Down, st.DownSince = true, earliest(st.DownSince, cond.LastTransitionTime)
 				}
 			}
 		}
@@ -205,13 +218,75 @@ func WantedRecords(d *v1.DNSRecord, c Cluster, owner string) Want {
 	return w
 }
 
-// WantedNodeRecords returns <node>.<zone> for every present node with an address, and when that
-// set may change by itself.
-func WantedNodeRecords(zone string, ttl int, cluster string, c Cluster) Want {
-	var w Want
+// nodeLost is the one place DNS decides that a node is gone for good, so that its own record
+// may be deleted: a positive verdict (Down) that has lasted the grace period. A node this
+// agent merely cannot see (absent from its gossip view, Ready condition Unknown or missing) is
+// never lost: a holder with a partial view must not wipe the records of nodes that are fine.
+// A verdict without a time cannot be timed, so it counts at once (as it does for Present).
+// The shared node-health rule (pkg/nodehealth) is meant to replace this function.
+func (c Cluster) nodeLost(n NodeState) bool {
+	if !n.Known {
+		return true // no Node object and not in gossip: deleted
+	}
+	return n.Down && !n.Present && (n.DownSince.IsZero() || c.Now.Sub(n.DownSince) >= c.Grace)
+}
+
+// braked is the disruption brake: when more than half of the nodes look lost at once, the
+// likelier story is that this agent is cut off (its gossip isolated, its store behind), not
+// that the cluster died, and DNS deletes nothing until the picture clears
+// (kube-controller-manager's --unhealthy-zone-threshold, Nomad's heartbeat grace).
+func braked(lost, total int) bool { return lost > 0 && 2*lost > total }
+
+type brakeState struct {
+	lost, total int
+	on          bool
+}
+
+// brake applies the disruption brake to the nodes the cluster knows.
+func (c Cluster) brake() brakeState {
+	var b brakeState
+	for _, n := range c.NodeStates() {
+		b.total++
+		if c.nodeLost(n) {
+			b.lost++
+		}
+	}
+	b.on = braked(b.lost, b.total)
+	return b
+}
+
+// NodeRecordsWant is what the per-node records should be.
+type NodeRecordsWant struct {
+	Want
+	// Keep holds the owners (NodeOwner) of the nodes that are neither Ready nor lost: their
+	// records stay exactly as they are, neither deleted nor changed.
+	Keep map[string]bool
+	// Known holds the owners of every node the cluster knows (Node object or gossip).
+	Known map[string]bool
+	// Lost is how many known nodes nodeLost judges lost, of len(Known).
+	Lost int
+}
+
+// WantedNodeRecords returns <node>.<zone> for every present node with an address, the nodes
+// whose records must be left alone, and when that may change by itself.
+func WantedNodeRecords(zone string, ttl int, cluster string, c Cluster) NodeRecordsWant {
+	w := NodeRecordsWant{Keep: map[string]bool{}, Known: map[string]bool{}}
 	zone = strings.TrimSuffix(strings.ToLower(zone), ".")
 	for _, n := range c.NodeStates() {
-		if !n.Present || !v1.IsDNSLabel(n.Name) {
+		owner := NodeOwner(cluster, n.Name)
+		w.Known[owner] = true
+		if c.nodeLost(n) {
+			w.Lost++
+			continue
+		}
+		if !n.Present {
+			w.Keep[owner] = true
+			if n.Down && !n.DownSince.IsZero() {
+				w.RecheckAt = earliest(w.RecheckAt, n.DownSince.Add(c.Grace))
+			}
+			continue
+		}
+		if !v1.IsDNSLabel(n.Name) {
 			continue
 		}
 		typ := string(v1.RecordA)
@@ -219,13 +294,24 @@ func WantedNodeRecords(zone string, ttl int, cluster string, c Cluster) Want {
 		if !ok {
 			typ = string(v1.RecordAAAA)
 			if addr, ok = addressFor(n.Address, typ); !ok {
+				w.Keep[owner] = true // Ready without a usable address: not a reason to delete
 				continue
 			}
 		}
-		w.Records = append(w.Records, Normalize(cloudflare.Record{Type: typ, Name: n.Name + "." + zone, Content: addr, TTL: ttl, Comment: NodeOwner(cluster, n.Name)}))
+		w.Records = append(w.Records, Normalize(cloudflare.Record{Type: typ, Name: n.Name + "." + zone, Content: addr, TTL: ttl, Comment: owner}))
 		w.RecheckAt = earliest(w.RecheckAt, n.RecheckAt)
 	}
 	return w
+}
+
+// Digest identifies the wanted state, to tell whether it changed.
+func (w NodeRecordsWant) Digest() string {
+	keep := make([]string, 0, len(w.Keep))
+	for o := range w.Keep {
+		keep = append(keep, o)
+	}
+	sort.Strings(keep)
+	return w.Want.Digest() + fmt.Sprintf("keep:%s|lost:%d/%d", strings.Join(keep, ","), w.Lost, len(w.Known))
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -2,6 +2,7 @@ package dnstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/util/retry"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/dns"
@@ -230,6 +233,28 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// updateOrCreate reads kind/name, lets change build the object to write from it (nil: it does
+// not exist yet) and writes it, compare-and-swap on the resourceVersion read; on a conflict
+// (someone wrote in between) it reads and changes again.
+func updateOrCreate(ctx context.Context, st store.Store, kind, name string, change func(v1.Object) v1.Object) error {
+	backoff := retry.DefaultRetry
+	backoff.Steps = 10
+	return retry.OnError(backoff, func(err error) bool {
+		return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists)
+	}, func() error {
+		cur, err := st.Get(ctx, kind, name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			_, err = st.Create(ctx, change(nil))
+			return err
+		case err != nil:
+			return err
+		}
+		_, err = st.Update(ctx, change(cur.DeepCopyObject()))
+		return err
+	})
+}
+
 func addr(node string) string { return "10.0.0." + node[1:] }
 
 // TestLBRecordFollowsLeaderThroughKill: three agents campaign for lb and for controller; lb.<zone>
@@ -295,19 +320,21 @@ func TestOneWriterUnderPartition(t *testing.T) {
 	names := []string{"r1", "r2", "r3"}
 	put := func(i int) {
 		for _, n := range names {
-			d := &v1.DNSRecord{Spec: v1.DNSRecordSpec{Zone: zone, Name: n + "." + zone, Type: v1.RecordTXT, Content: fmt.Sprintf("v%d", i)}}
-			d.Metadata.Name = n
-			d.Default()
-			if obj, err := c.st.Get(ctx, v1.KindDNSRecord, n); err == nil {
-				cur := obj.(*v1.DNSRecord)
-				cur.Spec = d.Spec
-				_, err = c.st.Update(ctx, cur)
-				if err != nil {
-					t.Fatal(err)
+			spec := v1.DNSRecordSpec{Zone: zone, Name: n + "." + zone, Type: v1.RecordTXT, Content: fmt.Sprintf("v%d", i)}
+			// The controller writes these objects too (finalizer, status): a read-modify-write
+			// that loses the race is retried on a fresh read, as any client must.
+			if err := updateOrCreate(ctx, c.st, v1.KindDNSRecord, n, func(o v1.Object) v1.Object {
+				if o == nil {
+					d := &v1.DNSRecord{Spec: spec}
+					d.Metadata.Name = n
+					d.Default()
+					return d
 				}
-				continue
-			}
-			if _, err := c.st.Create(ctx, d); err != nil {
+				d := o.(*v1.DNSRecord)
+				d.Spec = spec
+				d.Default()
+				return d
+			}); err != nil {
 				t.Fatal(err)
 			}
 		}

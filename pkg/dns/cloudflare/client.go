@@ -287,13 +287,18 @@ func (c *Client) ForgetZone(name string) {
 	delete(c.zones, strings.TrimSuffix(strings.ToLower(name), "."))
 }
 
-// ListRecords returns every record of the zone matching f, following pagination.
+// ListRecords returns every record of the zone matching f, following pagination: one call per
+// page of Config.PageSize records. Pages are offsets, so a record created or deleted between two
+// page requests shifts the rest: a record may then come twice (kept once here: a planner that
+// saw it twice would delete the copy, which is the same record) or be missed until the next
+// listing (a create that collides with it is refused as a conflict and retried).
 func (c *Client) ListRecords(ctx context.Context, zoneID string, f Filter) ([]Record, error) {
 	p := cf.ListDNSRecordsParams{Name: f.Name, Type: f.Type, Content: f.Content, Comment: f.Comment}
 	if f.MatchAny {
 		p.Match = "any"
 	}
 	var out []Record
+	seen := map[string]bool{}
 	for page := 1; ; page++ {
 		p.ResultInfo = cf.ResultInfo{Page: page, PerPage: c.cfg.PageSize}
 		recs, info, err := c.api.ListDNSRecords(ctx, cf.ZoneIdentifier(zoneID), p)
@@ -301,6 +306,10 @@ func (c *Client) ListRecords(ctx context.Context, zoneID string, f Filter) ([]Re
 			return nil, c.wrap("list records", err)
 		}
 		for _, r := range recs {
+			if seen[r.ID] {
+				continue
+			}
+			seen[r.ID] = true
 			out = append(out, fromCF(r))
 		}
 		if info == nil || len(recs) == 0 || page >= info.TotalPages {

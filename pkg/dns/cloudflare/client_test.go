@@ -380,3 +380,53 @@ func labels(m *dto.Metric) map[string]string {
 	}
 	return out
 }
+
+// shiftingTransport adds a record that sorts first after the first page is answered, as an
+// operator's edit between two page requests would: offset pagination then repeats the last
+// record of page 1 at the top of page 2.
+type shiftingTransport struct {
+	fake *fake.Server
+	done bool
+}
+
+func (s *shiftingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && !s.done && r.Method == http.MethodGet && r.URL.Query().Get("page") == "1" && strings.HasSuffix(r.URL.Path, "/dns_records") {
+		s.done = true
+		if _, perr := s.fake.PutRecord("example.com", fake.Record{Type: "A", Name: "a", Content: "192.0.2.1", TTL: 60}); perr != nil {
+			return nil, perr
+		}
+	}
+	return res, err
+}
+
+// TestListRecordsShiftedPages: a record appearing between two page requests must not make a
+// record show twice in the listing (a planner seeing our record twice would keep one copy and
+// delete the other, which is the same record).
+func TestListRecordsShiftedPages(t *testing.T) {
+	e := newEnv(t, cloudflare.Config{})
+	for i := range 7 {
+		if _, err := e.fake.PutRecord("example.com", fake.Record{Type: "A", Name: fmt.Sprintf("r%d", i), Content: fmt.Sprintf("10.0.0.%d", i), TTL: 60}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := cloudflare.New(cloudflare.NewToken(secretToken), cloudflare.Config{APIURL: e.url, PageSize: 5},
+		cloudflare.WithClock(e.clock), cloudflare.WithTransport(&shiftingTransport{fake: e.fake}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := c.ListRecords(context.Background(), e.zone, cloudflare.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if seen[r.ID] {
+			t.Fatalf("record %s (%s) listed twice across pages", r.ID, r.Name)
+		}
+		seen[r.ID] = true
+	}
+	if len(recs) < 7 {
+		t.Fatalf("%d records listed, want at least the 7 there before", len(recs))
+	}
+}
