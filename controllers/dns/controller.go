@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -111,8 +112,10 @@ type Config struct {
 	// Coalesce is the delay before acting on node and lease changes, so that a burst of them
 	// costs one pass. Default 1s.
 	Coalesce time.Duration
-	// NodeGrace is how long a node that stopped being Ready keeps its records. Default 30s.
+	// NodeGrace is how long a lost node (pkg/nodehealth) keeps its records. Default 30s.
 	NodeGrace time.Duration
+	// Health holds the node-health timings (the restart grace). Default nodehealth.DefaultPolicy.
+	Health nodehealth.Policy
 	// NodeRecordsZone, when set, asks for <node>.<zone> A (or AAAA) records for every Ready
 	// node. Default "" (none). The agent's --dns.nodeRecords.zone.
 	NodeRecordsZone string
@@ -335,7 +338,7 @@ func (c *Controller) Reconcile(ctx context.Context, key Key) (reconcile.Result, 
 // snapshot reads the cluster: Node and Lease objects (stale reads are fine: the next change
 // wakes us again) and the gossip view.
 func (c *Controller) snapshot(ctx context.Context) (Cluster, error) {
-	cl := Cluster{Leases: map[string]*v1.Lease{}, Now: c.clock.Now(), Grace: c.cfg.NodeGrace}
+	cl := Cluster{Leases: map[string]*v1.Lease{}, Now: c.clock.Now(), Grace: c.cfg.NodeGrace, Health: c.cfg.Health}
 	nodes, _, err := c.st.List(ctx, v1.KindNode, v1.Selector{}, store.Stale())
 	if err != nil {
 		return cl, fmt.Errorf("list nodes: %w", err)

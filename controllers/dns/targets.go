@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
 )
 
@@ -19,8 +20,10 @@ type Cluster struct {
 	// View is gossip's view of the nodes (nil when there is none).
 	View []observed.Node
 	Now  time.Time
-	// Grace: a node that stopped being Ready less than Grace ago still counts as Ready.
+	// Grace: a node lost less than Grace ago still counts as Present.
 	Grace time.Duration
+	// Health holds the node-health timings (the restart grace).
+	Health nodehealth.Policy
 }
 
 // NodeState is a node as DNS sees it.
@@ -28,89 +31,44 @@ type NodeState struct {
 	Name    string
 	Labels  map[string]string
 	Address string // the advertise address, without port
-	// Present: Ready, or not Ready for less than the grace period.
+	// Present: its addresses belong in records (see NodeStates).
 	Present bool
+	// NotReady: its verdict is not Ready; counted by the disruption brake.
+	NotReady bool
 	// RecheckAt is when Present turns false by itself (the grace period ends); zero if never.
 	RecheckAt time.Time
 	// Known: the node has a Node object or is in the gossip view.
 	Known bool
-	// Down: a positive verdict that the node is not there: gossip declared it dead or it left,
-	// or its Node object's Ready condition is False (the status controller writes False only
-	// on such a verdict; Unknown means "not seen", which is not a verdict). Absence from this
-	// agent's gossip view is not Down.
+	// Down: pkg/nodehealth judged it Lost, a positive verdict (dead, left for good, restarting
+	// past its grace, or a loss recorded in its Node object). Absence from this agent's gossip
+	// view is not Down.
 	Down bool
 	// DownSince is when the earliest of those verdicts was given (zero when unknown).
 	DownSince time.Time
 }
 
-// NodeStates merges Node objects and the gossip view. A node is Ready when its Node object's
-// Ready condition is True (for a node only gossip knows: when gossip sees it alive) and gossip
-// does not see it dead. A node not Ready since less than Grace ago is still Present.
+// NodeStates gives every node DNS's view of it, from the one node-health rule
+// (pkg/nodehealth): a Ready, restarting (within its restart grace) or merely unseen node is
+// Present, since "I cannot see it" is not "it is gone" and its addresses stay where they are; a
+// Lost node stays Present for Grace after its loss (a flap does not rewrite records).
 func (c Cluster) NodeStates() []NodeState {
-	type both struct {
-		view *observed.Node
-		node *v1.Node
-	}
-	byName := map[string]*both{}
-	get := func(name string) *both {
-		if byName[name] == nil {
-			byName[name] = &both{}
-		}
-		return byName[name]
-	}
-	for i := range c.View {
-		get(c.View[i].Name).view = &c.View[i]
-	}
-	for _, n := range c.Nodes {
-		get(n.Metadata.Name).node = n
-	}
-	out := make([]NodeState, 0, len(byName))
-	for name, b := range byName {
-		st := NodeState{Name: name, Labels: map[string]string{}, Known: true}
-		ready := true
-		var since time.Time // when it stopped being Ready, by the earliest account
-		if v := b.view; v != nil {
-			for k, val := range v.Labels {
-				st.Labels[k] = val
-			}
-			st.Address = v.Advertise
-			if !v.Alive {
-				ready, since = false, v.LastChange
-				st.Down, st.DownSince = true, v.LastChange
-			}
-		}
-		if n := b.node; n != nil {
-			for k, val := range n.Metadata.Labels {
-				st.Labels[k] = val
-			}
-			for k, val := range n.Spec.Labels {
-				st.Labels[k] = val
-			}
-			if a := n.Status.Addresses.Advertise; a != "" {
-				st.Address = a
-			}
-			cond := v1.FindCondition(n.Status.Conditions, v1.NodeReady)
-			if cond == nil || cond.Status != v1.ConditionTrue {
-				ready = false
-				if cond != nil {
-					since = earliest(since, cond.LastTransitionTime)
-				}
-				if cond != nil && cond.Status == v1.ConditionFalse {
-					st.Down, st.DownSince = true, earliest(st.DownSince, cond.LastTransitionTime)
-				}
-			}
-		}
-		st.Address = hostOnly(st.Address)
-		switch {
-		case ready:
+	rep := nodehealth.Evaluate(nodehealth.Input{Nodes: c.Nodes, View: c.View, NoView: c.View == nil, Now: c.Now, Policy: c.Health})
+	out := make([]NodeState, 0, len(rep.Nodes))
+	for _, n := range rep.Nodes {
+		st := NodeState{Name: n.Name, Labels: n.Labels, Address: n.Address, Known: true, NotReady: n.Verdict != nodehealth.Ready}
+		switch n.Verdict {
+		case nodehealth.Ready, nodehealth.Unknown:
 			st.Present = true
-		case !since.IsZero() && c.Now.Sub(since) < c.Grace:
-			st.Present = true
-			st.RecheckAt = since.Add(c.Grace)
+		case nodehealth.Restarting:
+			st.Present, st.RecheckAt = true, n.RecheckAt
+		case nodehealth.Lost:
+			st.Down, st.DownSince = true, n.Since
+			if !n.Since.IsZero() && c.Now.Sub(n.Since) < c.Grace {
+				st.Present, st.RecheckAt = true, n.Since.Add(c.Grace)
+			}
 		}
 		out = append(out, st)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
@@ -218,20 +176,14 @@ func WantedRecords(d *v1.DNSRecord, c Cluster, owner string) Want {
 	return w
 }
 
-// nodeLost is the one place DNS decides that a node is gone for good, so that its own record
-// may be deleted: a positive verdict (Down) that has lasted the grace period. A node this
-// agent merely cannot see (absent from its gossip view, Ready condition Unknown or missing) is
-// never lost: a holder with a partial view must not wipe the records of nodes that are fine.
-// A verdict without a time cannot be timed, so it counts at once (as it does for Present).
-// The shared node-health rule (pkg/nodehealth) is meant to replace this function.
+// nodeLost reports whether a node's own record may be deleted: pkg/nodehealth judged it Lost
+// and its DNS grace has passed (or it has no Node object and gossip does not know it).
 func (c Cluster) nodeLost(n NodeState) bool {
-	if !n.Known {
-		return true // no Node object and not in gossip: deleted
-	}
-	return n.Down && !n.Present && (n.DownSince.IsZero() || c.Now.Sub(n.DownSince) >= c.Grace)
+	return !n.Known || (n.Down && !n.Present)
 }
 
-// braked is the disruption brake: when more than half of the nodes look lost at once, the
+// braked is the disruption brake (the rule of nodehealth.Report.Braked, counted over what DNS
+// knows): when more than half of the nodes look lost at once, the
 // likelier story is that this agent is cut off (its gossip isolated, its store behind), not
 // that the cluster died, and DNS deletes nothing until the picture clears
 // (kube-controller-manager's --unhealthy-zone-threshold, Nomad's heartbeat grace).
@@ -247,7 +199,7 @@ func (c Cluster) brake() brakeState {
 	var b brakeState
 	for _, n := range c.NodeStates() {
 		b.total++
-		if c.nodeLost(n) {
+		if n.NotReady {
 			b.lost++
 		}
 	}
@@ -263,7 +215,8 @@ type NodeRecordsWant struct {
 	Keep map[string]bool
 	// Known holds the owners of every node the cluster knows (Node object or gossip).
 	Known map[string]bool
-	// Lost is how many known nodes nodeLost judges lost, of len(Known).
+	// Lost is how many known nodes look lost (not Ready), of len(Known): the disruption brake
+	// counts them.
 	Lost int
 }
 
@@ -275,8 +228,10 @@ func WantedNodeRecords(zone string, ttl int, cluster string, c Cluster) NodeReco
 	for _, n := range c.NodeStates() {
 		owner := NodeOwner(cluster, n.Name)
 		w.Known[owner] = true
-		if c.nodeLost(n) {
+		if n.NotReady {
 			w.Lost++
+		}
+		if c.nodeLost(n) {
 			continue
 		}
 		if !n.Present {

@@ -90,7 +90,7 @@ func (a *Agent) setupControllers() error {
 			return fmt.Errorf("--dns.cloudflare.apiURL: %w", err)
 		}
 		a.reg.MustRegister(cf.Collectors()...)
-		dc, err := dnsctl.New(a.store, a.view, cf, dnsctl.Config{NodeRecordsZone: a.cfg.DNS.NodeRecords.Zone},
+		dc, err := dnsctl.New(a.store, a.view, cf, dnsctl.Config{NodeRecordsZone: a.cfg.DNS.NodeRecords.Zone, Health: a.health()},
 			dnsctl.WithLeader(el), dnsctl.WithLogger(a.log))
 		if err != nil {
 			return fmt.Errorf("dns controller: %w", err)

@@ -60,7 +60,8 @@ type Input struct {
 	// View is this agent's gossip view.
 	View []observed.Node
 	// NoView: there is no gossip at all (a store-only test or tool); the store's Ready condition
-	// is then taken as observed truth.
+	// is then taken as observed truth. An empty View counts as none: an agent's own gossip
+	// always lists the agent itself.
 	NoView bool
 	Now    time.Time
 	Policy Policy
@@ -104,6 +105,9 @@ type Report struct {
 // Evaluate gives every node its verdict. It is pure: the same input gives the same report.
 func Evaluate(in Input) Report {
 	p := in.Policy.withDefaults()
+	if len(in.View) == 0 {
+		in.NoView = true
+	}
 	type both struct {
 		view *observed.Node
 		node *v1.Node

@@ -45,12 +45,13 @@ func TestVerdicts(t *testing.T) {
 		{name: "left without the restart marker", view: ptr(gone("n", observed.StateLeft, t0)), now: t0, want: Lost, reason: v1.ReasonNodeLeft},
 		{name: "restarting inside the grace", view: ptr(gone("n", observed.StateRestarting, t0)), now: t0.Add(29 * time.Second), want: Restarting, reason: v1.ReasonNodeRestarting, recheck: t0.Add(grace)},
 		{name: "restarting past the grace", view: ptr(gone("n", observed.StateRestarting, t0)), now: t0.Add(grace), want: Lost, reason: v1.ReasonNodeRestarting},
-		{name: "Ready in the store, absent from the view: unknown, not lost", node: node("n", v1.ConditionTrue, v1.ReasonNodeAlive, t0), now: t0.Add(time.Hour), want: Unknown},
-		{name: "Unknown in the store, absent from the view", node: node("n", v1.ConditionUnknown, v1.ReasonNodeUnknown, t0), now: t0.Add(time.Hour), want: Unknown},
-		{name: "no condition, absent from the view", node: node("n", "", "", t0), now: t0, want: Unknown},
-		{name: "recorded dead, forgotten by gossip", node: node("n", v1.ConditionFalse, v1.ReasonNodeDead, t0), now: t0.Add(time.Hour), want: Lost, reason: v1.ReasonNodeDead},
-		{name: "recorded restarting, forgotten by gossip, inside the grace", node: node("n", v1.ConditionUnknown, v1.ReasonNodeRestarting, t0), now: t0.Add(10 * time.Second), want: Restarting, recheck: t0.Add(grace)},
-		{name: "recorded restarting, forgotten by gossip, past the grace", node: node("n", v1.ConditionUnknown, v1.ReasonNodeRestarting, t0), now: t0.Add(time.Minute), want: Lost},
+		{name: "Ready in the store, absent from the view: unknown, not lost", node: node("n", v1.ConditionTrue, v1.ReasonNodeAlive, t0), view: ptr(alive("self")), now: t0.Add(time.Hour), want: Unknown},
+		{name: "Unknown in the store, absent from the view", node: node("n", v1.ConditionUnknown, v1.ReasonNodeUnknown, t0), view: ptr(alive("self")), now: t0.Add(time.Hour), want: Unknown},
+		{name: "no condition, absent from the view", node: node("n", "", "", t0), view: ptr(alive("self")), now: t0, want: Unknown},
+		{name: "an empty view is no gossip at all: the store's Ready counts", node: node("n", v1.ConditionTrue, v1.ReasonNodeAlive, t0), now: t0, want: Ready},
+		{name: "recorded dead, forgotten by gossip", node: node("n", v1.ConditionFalse, v1.ReasonNodeDead, t0), view: ptr(alive("self")), now: t0.Add(time.Hour), want: Lost, reason: v1.ReasonNodeDead},
+		{name: "recorded restarting, forgotten by gossip, inside the grace", node: node("n", v1.ConditionUnknown, v1.ReasonNodeRestarting, t0), view: ptr(alive("self")), now: t0.Add(10 * time.Second), want: Restarting, recheck: t0.Add(grace)},
+		{name: "recorded restarting, forgotten by gossip, past the grace", node: node("n", v1.ConditionUnknown, v1.ReasonNodeRestarting, t0), view: ptr(alive("self")), now: t0.Add(time.Minute), want: Lost},
 		{name: "no gossip at all: the store's Ready counts", node: node("n", v1.ConditionTrue, v1.ReasonNodeAlive, t0), noView: true, now: t0, want: Ready},
 		{name: "no gossip at all: the store's NotReady counts", node: node("n", v1.ConditionFalse, v1.ReasonNodeDead, t0), noView: true, now: t0, want: Lost},
 	}
@@ -61,7 +62,7 @@ func TestVerdicts(t *testing.T) {
 				in.Nodes = []*v1.Node{c.node}
 			}
 			if c.view != nil {
-				in.View = []observed.Node{*c.view}
+				in.View = []observed.Node{*c.view} // "self": the agent's own entry; n is absent
 			}
 			n, ok := Evaluate(in).Get("n")
 			if !ok {
