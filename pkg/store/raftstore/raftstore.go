@@ -983,6 +983,16 @@ func (s *Store) write(ctx context.Context, mut store.Mutation) (v1.Object, error
 	return store.DecodeObject(r.object)
 }
 
+// WriteMutation proposes a Mutation as it is, as a proposer of another version would have
+// logged it (its object may carry fields this version does not know). It implements
+// storetest.MutationWriter.
+func (s *Store) WriteMutation(ctx context.Context, mut store.Mutation) (v1.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.write(ctx, mut)
+}
+
 func (s *Store) mutation(ctx context.Context, op store.Op, obj v1.Object) (v1.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
