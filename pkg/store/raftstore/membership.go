@@ -196,8 +196,96 @@ func (s *Store) AddLearner(ctx context.Context, req JoinRequest) (Member, error)
 	return m, nil
 }
 
-// Remove takes the named member out of the cluster. Removing a voter may leave an even number
-// of voters until a learner can be promoted.
+// ErrRemoveRefused is returned by RemoveMember when removing the member would break quorum, or
+// is otherwise unsafe; the error's text says why.
+var ErrRemoveRefused = errors.New("raftstore: removal refused")
+
+// RemoveOptions are what RemoveMember checks against.
+type RemoveOptions struct {
+	// Alive reports whether a member is known to be alive (the agent asks gossip). This node
+	// counts as alive whatever it says. Nil: every member counts as dead but this one.
+	Alive func(name string) bool
+	// Force removes a member that Alive says is alive. It never overrides the quorum checks: a
+	// change that cannot commit, or that leaves a voter set without a live majority, is refused.
+	Force bool
+}
+
+// RemoveMember removes the named member after checking that the cluster survives it: the
+// member is not this node, not the last voter, not alive (unless Force), and both the voters
+// before the change (which must commit it) and those after keep a live majority. A refusal
+// wraps ErrRemoveRefused with a one-line reason; an unknown name is store.ErrNotFound.
+func (s *Store) RemoveMember(ctx context.Context, name string, opts RemoveOptions) error {
+	s.mu.Lock()
+	var target Member
+	found := false
+	names := map[uint64]string{}
+	for id, m := range s.members {
+		names[id] = m.Name
+		if m.Name == name {
+			target, found = m, true
+		}
+	}
+	conf := &pb.ConfState{
+		Voters: slices.Clone(s.conf.GetVoters()), VotersOutgoing: slices.Clone(s.conf.GetVotersOutgoing()),
+		LearnersNext: slices.Clone(s.conf.GetLearnersNext()),
+	}
+	self := s.id
+	s.mu.Unlock()
+	if !found {
+		return fmt.Errorf("raftstore: remove %q: not a member: %w", name, store.ErrNotFound)
+	}
+	alive := func(id uint64) bool {
+		return id == self || (opts.Alive != nil && opts.Alive(names[id]))
+	}
+	if err := checkRemoval(conf, target.ID, self, alive, opts.Force); err != nil {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	return s.Remove(ctx, name)
+}
+
+// checkRemoval decides whether removing id from conf is safe, as the reason to refuse it.
+func checkRemoval(conf *pb.ConfState, id, self uint64, alive func(uint64) bool, force bool) error {
+	refuse := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrRemoveRefused, fmt.Sprintf(format, args...))
+	}
+	if id == self {
+		return refuse("it is the member answering this request; send it to another member (--server)")
+	}
+	if len(conf.GetVotersOutgoing()) > 0 || len(conf.GetLearnersNext()) > 0 {
+		return refuse("a membership change is in progress; try again in a few seconds")
+	}
+	if alive(id) && !force {
+		return refuse("the node is alive (gossip sees it); stop it first, or use --force to remove a live member")
+	}
+	voters := conf.GetVoters()
+	if !slices.Contains(voters, id) {
+		return nil // a learner: quorum does not depend on it
+	}
+	if len(voters) == 1 {
+		return refuse("it is the only voter: the cluster would have no store left")
+	}
+	live := 0
+	for _, v := range voters {
+		if alive(v) {
+			live++
+		}
+	}
+	// The change commits under the current voters, then the remaining ones must elect and commit.
+	if q := len(voters)/2 + 1; live < q {
+		return refuse("only %d of %d voters are alive, below the quorum of %d that must commit the change", live, len(voters), q)
+	}
+	after, liveAfter := len(voters)-1, live
+	if alive(id) {
+		liveAfter--
+	}
+	if q := after/2 + 1; liveAfter < q {
+		return refuse("it would leave %d voters with %d alive, below their quorum of %d", after, liveAfter, q)
+	}
+	return nil
+}
+
+// Remove takes the named member out of the cluster without the checks of RemoveMember.
+// Removing a voter may leave an even number of voters until a learner can be promoted.
 func (s *Store) Remove(ctx context.Context, name string) error {
 	m, ok := s.memberByName(name)
 	if !ok {
