@@ -196,14 +196,27 @@ func (s *Store) AddLearner(ctx context.Context, req JoinRequest) (Member, error)
 	return m, nil
 }
 
-// ErrRemoveRefused is returned by RemoveMember when removing the member would break quorum, or
-// is otherwise unsafe; the error's text says why.
+// ErrRemoveRefused is what a *RemoveRefusedError matches with errors.Is.
 var ErrRemoveRefused = errors.New("raftstore: removal refused")
+
+// RemoveRefusedError is RemoveMember's refusal: removing the member would break quorum, or is
+// otherwise unsafe. Reason is one line for the operator.
+type RemoveRefusedError struct {
+	Name   string
+	Reason string
+}
+
+func (e *RemoveRefusedError) Error() string {
+	return fmt.Sprintf("raftstore: remove %s: refused: %s", e.Name, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrRemoveRefused) hold.
+func (e *RemoveRefusedError) Is(target error) bool { return target == ErrRemoveRefused }
 
 // RemoveOptions are what RemoveMember checks against.
 type RemoveOptions struct {
-	// Alive reports whether a member is known to be alive (the agent asks gossip). This node
-	// counts as alive whatever it says. Nil: every member counts as dead but this one.
+	// Alive reports whether a member is known to be alive (the agent asks gossip). This node,
+	// and on the leader any member raft heard from recently, count as alive whatever it says.
 	Alive func(name string) bool
 	// Force removes a member that Alive says is alive. It never overrides the quorum checks: a
 	// change that cannot commit, or that leaves a voter set without a live majority, is refused.
@@ -234,20 +247,26 @@ func (s *Store) RemoveMember(ctx context.Context, name string, opts RemoveOption
 	if !found {
 		return fmt.Errorf("raftstore: remove %q: not a member: %w", name, store.ErrNotFound)
 	}
+	// While this node leads, raft knows too: a member it heard from within the last election
+	// timeout (CheckQuorum resets the mark every timeout) is alive, whatever gossip says.
+	st := s.node.Status()
 	alive := func(id uint64) bool {
-		return id == self || (opts.Alive != nil && opts.Alive(names[id]))
+		if id == self || (opts.Alive != nil && opts.Alive(names[id])) {
+			return true
+		}
+		pr, ok := st.Progress[id]
+		return st.RaftState == raft.StateLeader && ok && pr.RecentActive
 	}
-	if err := checkRemoval(conf, target.ID, self, alive, opts.Force); err != nil {
-		return fmt.Errorf("remove %s: %w", name, err)
+	if reason := checkRemoval(conf, target.ID, self, alive, opts.Force); reason != "" {
+		return &RemoveRefusedError{Name: name, Reason: reason}
 	}
 	return s.Remove(ctx, name)
 }
 
-// checkRemoval decides whether removing id from conf is safe, as the reason to refuse it.
-func checkRemoval(conf *pb.ConfState, id, self uint64, alive func(uint64) bool, force bool) error {
-	refuse := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrRemoveRefused, fmt.Sprintf(format, args...))
-	}
+// checkRemoval decides whether removing id from conf is safe: it returns the reason to refuse
+// it, or "".
+func checkRemoval(conf *pb.ConfState, id, self uint64, alive func(uint64) bool, force bool) string {
+	refuse := fmt.Sprintf
 	if id == self {
 		return refuse("it is the member answering this request; send it to another member (--server)")
 	}
@@ -255,11 +274,11 @@ func checkRemoval(conf *pb.ConfState, id, self uint64, alive func(uint64) bool, 
 		return refuse("a membership change is in progress; try again in a few seconds")
 	}
 	if alive(id) && !force {
-		return refuse("the node is alive (gossip sees it); stop it first, or use --force to remove a live member")
+		return refuse("the node is alive (gossip or raft heard from it recently); stop it first, or use --force to remove a live member")
 	}
 	voters := conf.GetVoters()
 	if !slices.Contains(voters, id) {
-		return nil // a learner: quorum does not depend on it
+		return "" // a learner: quorum does not depend on it
 	}
 	if len(voters) == 1 {
 		return refuse("it is the only voter: the cluster would have no store left")
@@ -281,7 +300,7 @@ func checkRemoval(conf *pb.ConfState, id, self uint64, alive func(uint64) bool, 
 	if q := after/2 + 1; liveAfter < q {
 		return refuse("it would leave %d voters with %d alive, below their quorum of %d", after, liveAfter, q)
 	}
-	return nil
+	return ""
 }
 
 // Remove takes the named member out of the cluster without the checks of RemoveMember.
