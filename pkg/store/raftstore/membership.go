@@ -247,15 +247,18 @@ func (s *Store) RemoveMember(ctx context.Context, name string, opts RemoveOption
 	if !found {
 		return fmt.Errorf("raftstore: remove %q: not a member: %w", name, store.ErrNotFound)
 	}
-	// While this node leads, raft knows too: a member it heard from within the last election
-	// timeout (CheckQuorum resets the mark every timeout) is alive, whatever gossip says.
+	// Two signals, each used in the direction that refuses more. The target counts as alive if
+	// gossip or, while this node leads, raft heard from it recently (CheckQuorum resets that
+	// mark every election timeout). Another voter counts toward a quorum only if both agree it
+	// is alive: a graceful stop leaves gossip at once while raft still has it as recently active
+	// for an election timeout, and counting it then would let a second removal break quorum.
 	st := s.node.Status()
-	alive := func(id uint64) bool {
-		if id == self || (opts.Alive != nil && opts.Alive(names[id])) {
-			return true
-		}
-		pr, ok := st.Progress[id]
-		return st.RaftState == raft.StateLeader && ok && pr.RecentActive
+	leading := st.RaftState == raft.StateLeader
+	gossip := func(id uint64) bool { return opts.Alive != nil && opts.Alive(names[id]) }
+	heard := func(id uint64) bool { pr, ok := st.Progress[id]; return ok && pr.RecentActive }
+	alive := livenessCheck{
+		any:  func(id uint64) bool { return id == self || gossip(id) || (leading && heard(id)) },
+		sure: func(id uint64) bool { return id == self || (gossip(id) && (!leading || heard(id))) },
 	}
 	if reason := checkRemoval(conf, target.ID, self, alive, opts.Force); reason != "" {
 		return &RemoveRefusedError{Name: name, Reason: reason}
@@ -263,9 +266,16 @@ func (s *Store) RemoveMember(ctx context.Context, name string, opts RemoveOption
 	return s.Remove(ctx, name)
 }
 
+// livenessCheck answers "is this member alive" two ways: any (some signal says so) and sure
+// (every signal says so).
+type livenessCheck struct {
+	any, sure func(id uint64) bool
+}
+
 // checkRemoval decides whether removing id from conf is safe: it returns the reason to refuse
-// it, or "".
-func checkRemoval(conf *pb.ConfState, id, self uint64, alive func(uint64) bool, force bool) string {
+// it, or "". Whether the target is alive is alive.any (refuse a live one); the quorum counts
+// use alive.sure (count only members known to be alive).
+func checkRemoval(conf *pb.ConfState, id, self uint64, alive livenessCheck, force bool) string {
 	refuse := fmt.Sprintf
 	if id == self {
 		return refuse("it is the member answering this request; send it to another member (--server)")
@@ -273,7 +283,7 @@ func checkRemoval(conf *pb.ConfState, id, self uint64, alive func(uint64) bool, 
 	if len(conf.GetVotersOutgoing()) > 0 || len(conf.GetLearnersNext()) > 0 {
 		return refuse("a membership change is in progress; try again in a few seconds")
 	}
-	if alive(id) && !force {
+	if alive.any(id) && !force {
 		return refuse("the node is alive (gossip or raft heard from it recently); stop it first, or use --force to remove a live member")
 	}
 	voters := conf.GetVoters()
@@ -283,20 +293,20 @@ func checkRemoval(conf *pb.ConfState, id, self uint64, alive func(uint64) bool, 
 	if len(voters) == 1 {
 		return refuse("it is the only voter: the cluster would have no store left")
 	}
-	live := 0
+	live, liveAfter := 0, 0
 	for _, v := range voters {
-		if alive(v) {
+		if alive.sure(v) {
 			live++
+			if v != id {
+				liveAfter++
+			}
 		}
 	}
 	// The change commits under the current voters, then the remaining ones must elect and commit.
 	if q := len(voters)/2 + 1; live < q {
 		return refuse("only %d of %d voters are alive, below the quorum of %d that must commit the change", live, len(voters), q)
 	}
-	after, liveAfter := len(voters)-1, live
-	if alive(id) {
-		liveAfter--
-	}
+	after := len(voters) - 1
 	if q := after/2 + 1; liveAfter < q {
 		return refuse("it would leave %d voters with %d alive, below their quorum of %d", after, liveAfter, q)
 	}

@@ -114,14 +114,20 @@ func TestCheckRemoval(t *testing.T) {
 	conf := func(voters, learners []uint64) *pb.ConfState {
 		return &pb.ConfState{Voters: voters, Learners: learners}
 	}
-	aliveSet := func(ids ...uint64) func(uint64) bool {
-		return func(id uint64) bool { return slices.Contains(ids, id) }
+	aliveSet := func(ids ...uint64) livenessCheck {
+		f := func(id uint64) bool { return slices.Contains(ids, id) }
+		return livenessCheck{any: f, sure: f}
+	}
+	// Gossip saw 3 leave (a graceful stop) while raft still has it as recently active.
+	leaving := livenessCheck{
+		any:  func(id uint64) bool { return id <= 3 },
+		sure: func(id uint64) bool { return id <= 2 },
 	}
 	tests := []struct {
 		name  string
 		conf  *pb.ConfState
 		id    uint64
-		alive func(uint64) bool
+		alive livenessCheck
 		force bool
 		want  string // "" for allowed
 	}{
@@ -136,6 +142,8 @@ func TestCheckRemoval(t *testing.T) {
 		{"live voter while another is dead", conf([]uint64{1, 2, 3}, nil), 2, aliveSet(1, 2), true, "would leave 2 voters with 1 alive"},
 		{"dead voter of four with another dead", conf([]uint64{1, 2, 3, 4}, nil), 4, aliveSet(1, 2), false, "only 2 of 4 voters are alive"},
 		{"dead voter of five, two dead", conf([]uint64{1, 2, 3, 4, 5}, nil), 5, aliveSet(1, 2, 3), false, ""},
+		{"live voter while another is leaving", conf([]uint64{1, 2, 3}, nil), 2, leaving, true, "would leave 2 voters with 1 alive"},
+		{"leaving voter needs force", conf([]uint64{1, 2, 3}, nil), 3, leaving, false, "alive"},
 		{"joint config", &pb.ConfState{Voters: []uint64{1, 2, 3}, VotersOutgoing: []uint64{1, 2}}, 3, aliveSet(1, 2), false, "in progress"},
 	}
 	for _, tt := range tests {
