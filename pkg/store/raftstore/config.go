@@ -60,6 +60,11 @@ type Config struct {
 	// PromoteInterval is how often the leader considers promoting caught-up learners.
 	// Default 1s.
 	PromoteInterval time.Duration
+	// PeerTimeout is how long a peer stream may stay silent before it is taken for dead and
+	// redialled: a half-open connection (the peer's machine gone, a path that drops packets
+	// without a reset) is otherwise written into for as long as TCP retransmits. Both ends send
+	// a keepalive every PeerTimeout/4 when they have nothing else to say. Default 5s.
+	PeerTimeout time.Duration
 
 	// TLSCertFile, TLSKeyFile and TLSCAFile turn on mutual TLS on the peer transport: every
 	// member presents its certificate and verifies the peer's against the CA. All three or
@@ -86,6 +91,7 @@ func DefaultConfig() Config {
 		ApplyCommitDelay: 2 * time.Millisecond,
 		MaxVoters:        5,
 		PromoteInterval:  time.Second,
+		PeerTimeout:      5 * time.Second,
 		Now:              time.Now,
 	}
 }
@@ -142,6 +148,9 @@ func (c *Config) validate() error {
 	}
 	if c.PromoteInterval <= 0 {
 		c.PromoteInterval = d.PromoteInterval
+	}
+	if c.PeerTimeout <= 0 {
+		c.PeerTimeout = d.PeerTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now

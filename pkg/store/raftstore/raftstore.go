@@ -135,6 +135,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		listen: cfg.RaftAddress, token: cfg.ClusterToken, serverTLS: serverTLS, clientTLS: clientTLS,
 		clusterID: s.ClusterID, log: logger, met: s.met,
 		propTimeout: cfg.TickInterval * time.Duration(cfg.ElectionTicks),
+		peerTimeout: cfg.PeerTimeout,
 	})
 	if err != nil {
 		return nil, err
