@@ -158,3 +158,33 @@ func TestCheckRemoval(t *testing.T) {
 		})
 	}
 }
+
+// A 3-voter cluster loses a voter for good and gains a replacement under another name before
+// anyone removes the dead one: the leader swaps the silent voter for the caught-up learner
+// after DeadVoterTimeout, so the cluster has three live voters again (growing to five would
+// need two learners).
+func TestSilentVoterReplacedByLearner(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.DeadVoterTimeout = 500 * time.Millisecond })
+	lead := c.leader()
+	lost := (lead + 1) % 3
+	lostID := c.store(lost).ID()
+	c.stop(lost)
+	c.add()
+	c.start(3, []string{c.nodes[lead].api.URL})
+	waitFor(t, 20*time.Second, "the replacement to become a voter", func() bool {
+		r := c.store(3).Role()
+		return r == v1.RaftFollower || r == v1.RaftLeader
+	})
+	c.waitVoters(3)
+	c.store(lead).mu.Lock()
+	conf := c.store(lead).conf
+	c.store(lead).mu.Unlock()
+	if slices.Contains(conf.GetVoters(), lostID) || !slices.Contains(conf.GetLearners(), lostID) {
+		t.Fatalf("conf %v: the silent voter %x should be a learner now", conf, lostID)
+	}
+	// Three live voters: the cluster survives losing one more.
+	c.stop((lead + 2) % 3)
+	if _, err := c.store(3).Create(tctx(t, 20*time.Second), storetest.Service("after", nil)); err != nil {
+		t.Fatalf("write with one of the three live voters down: %v", err)
+	}
+}
