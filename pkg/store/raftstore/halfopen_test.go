@@ -1,6 +1,8 @@
 package raftstore
 
 import (
+	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -157,4 +159,89 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Rolling upgrades: a member of an earlier version neither asks for keepalives nor sends them.
+// A stream from this version to such a receiver runs without them (no empty frame it would
+// choke on, no timeout on its silence), and a stream from such a sender is not timed out.
+func TestKeepalivesNegotiated(t *testing.T) {
+	const peerTimeout = 400 * time.Millisecond
+	c := newCluster(t, 1, func(cfg *Config) { cfg.PeerTimeout = peerTimeout })
+	s := c.store(0)
+
+	// An old receiver: reads the hello, answers helloOK, then only reads frames.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type seen struct {
+		conns, empty int
+		asked        bool
+	}
+	got := make(chan seen, 1)
+	go func() {
+		var st seen
+		defer func() { got <- st }()
+		_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * peerTimeout))
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		st.conns++
+		b, err := readFrame(conn, maxHelloFrame)
+		if err != nil {
+			return
+		}
+		h, _ := decodeHello(b)
+		st.asked = h.Keepalive
+		_, _ = conn.Write([]byte{helloOK})
+		_ = conn.SetReadDeadline(time.Now().Add(4 * peerTimeout))
+		for {
+			b, err := readFrame(conn, maxMessageFrame)
+			if err != nil {
+				break
+			}
+			if len(b) == 0 {
+				st.empty++
+			}
+		}
+		// A second connection within the window would mean the sender gave up on a silent
+		// old receiver.
+		_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(2 * peerTimeout))
+		if again, err := ln.Accept(); err == nil {
+			st.conns++
+			again.Close()
+		}
+	}()
+	s.tr.setPeer(0xdead, ln.Addr().String())
+	r := <-got
+	if !r.asked || r.conns != 1 || r.empty != 0 {
+		t.Fatalf("to an old receiver: asked for keepalives %v, %d connections, %d empty frames; want asked, 1 connection, no empty frame", r.asked, r.conns, r.empty)
+	}
+
+	// An old sender: its hello asks for nothing; it then stays silent longer than the timeout.
+	conn, err := net.Dial("tcp", c.nodes[0].addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h, _ := json.Marshal(hello{Version: helloVersion, From: 0xbeef, To: s.ID(), ClusterID: s.ClusterID(), Token: "test-token"})
+	if err := writeFrame(conn, h); err != nil {
+		t.Fatal(err)
+	}
+	var ack [1]byte
+	if _, err := io.ReadFull(conn, ack[:]); err != nil || ack[0] != helloOK {
+		t.Fatalf("ack %v, err %v; want helloOK", ack[0], err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(3 * peerTimeout))
+	if n, err := conn.Read(ack[:]); n != 0 || !isTimeout(err) {
+		t.Fatalf("old sender's silent stream: read %d bytes, err %v; want it left open and silent", n, err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
