@@ -35,8 +35,8 @@ func TestRemoveDeadNodeAndReplaceIt(t *testing.T) {
 		}
 	}
 	a1, _ := startAgent(t, "n1", withRaft(""))
-	stop2, a2 := startAgentStoppable(t, "n2", withRaft(a1.APIAddress()))
-	stop3, a3 := startAgentStoppable(t, "n3", withRaft(a1.APIAddress()))
+	stop2, _ := startAgentStoppable(t, "n2", withRaft(a1.APIAddress()))
+	stop3, _ := startAgentStoppable(t, "n3", withRaft(a1.APIAddress()))
 	c1, err := client.New(client.Config{Server: a1.APIAddress(), Token: "cluster-secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +55,15 @@ func TestRemoveDeadNodeAndReplaceIt(t *testing.T) {
 	for _, name := range []string{"n2", "n3"} {
 		eventually(t, "Node "+name+" registered", func() bool { _, err := c1.Get(ctx, v1.KindNode, name); return err == nil })
 	}
+	eventually(t, "every node alive in n1's gossip view", func() bool {
+		alive := 0
+		for _, n := range a1.View().Nodes() {
+			if n.Alive {
+				alive++
+			}
+		}
+		return alive == 3
+	})
 	refused := func(name string, force bool, want string) {
 		t.Helper()
 		_, err := c1.RemoveNode(ctx, name, client.RemoveNodeOptions{Force: force})
@@ -66,7 +75,6 @@ func TestRemoveDeadNodeAndReplaceIt(t *testing.T) {
 	refused("n1", true, "answering this request")
 
 	stop3()
-	_ = a3
 	gossipDead := func(name string) func() bool {
 		return func() bool {
 			for _, n := range a1.View().Nodes() {
@@ -80,7 +88,6 @@ func TestRemoveDeadNodeAndReplaceIt(t *testing.T) {
 	eventuallyWithin(t, 60*time.Second, "n3 dead in n1's gossip view", gossipDead("n3"))
 	// With n3 dead, removing live n2 (even forced) would leave two voters with one alive.
 	refused("n2", true, "would leave 2 voters with 1 alive")
-	_ = a2
 
 	var res client.MemberRemoval
 	eventually(t, "n3 removed", func() bool {

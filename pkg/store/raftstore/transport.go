@@ -539,6 +539,10 @@ func (p *peer) run() {
 			return
 		default:
 		}
+		select {
+		case <-p.redial: // this dial reads the current address already
+		default:
+		}
 		c, keepalive, err := p.dial(false)
 		if err != nil {
 			p.t.cfg.log.Debug("raft peer unreachable", "peer", idString(p.id), "err", err)
