@@ -217,7 +217,8 @@ func (e *RemoveRefusedError) Is(target error) bool { return target == ErrRemoveR
 // RemoveOptions are what RemoveMember checks against.
 type RemoveOptions struct {
 	// Alive reports whether a member is known to be alive (the agent asks gossip). This node,
-	// and on the leader any member raft heard from recently, count as alive whatever it says.
+	// and a member the raft transport heard from within PeerTimeout, count as alive whatever it
+	// says (for the quorum counts, both must agree).
 	Alive func(name string) bool
 	// Force removes a member that Alive says is alive. It never overrides the quorum checks: a
 	// change that cannot commit, or that leaves a voter set without a live majority, is refused.
@@ -248,18 +249,19 @@ func (s *Store) RemoveMember(ctx context.Context, name string, opts RemoveOption
 	if !found {
 		return fmt.Errorf("raftstore: remove %q: not a member: %w", name, store.ErrNotFound)
 	}
-	// Two signals, each used in the direction that refuses more. The target counts as alive if
-	// gossip or, while this node leads, raft heard from it recently (CheckQuorum resets that
-	// mark every election timeout). Another voter counts toward a quorum only if both agree it
-	// is alive: a graceful stop leaves gossip at once while raft still has it as recently active
-	// for an election timeout, and counting it then would let a second removal break quorum.
-	st := s.node.Status()
-	leading := st.RaftState == raft.StateLeader
+	// Two signals, each used in the direction that refuses more: gossip, and the raft transport
+	// (a member whose stream to this one carried a frame or a keepalive within PeerTimeout).
+	// The target counts as alive if either says so; another voter counts toward a quorum only
+	// if both do. A graceful stop leaves gossip at once while the transport heard the member a
+	// moment ago, and counting it then would let a second removal break quorum.
+	heard := func(id uint64) bool {
+		at := s.tr.lastHeard(id)
+		return !at.IsZero() && time.Since(at) < s.cfg.PeerTimeout
+	}
 	gossip := func(id uint64) bool { return opts.Alive != nil && opts.Alive(names[id]) }
-	heard := func(id uint64) bool { pr, ok := st.Progress[id]; return ok && pr.RecentActive }
 	alive := livenessCheck{
-		any:  func(id uint64) bool { return id == self || gossip(id) || (leading && heard(id)) },
-		sure: func(id uint64) bool { return id == self || (gossip(id) && (!leading || heard(id))) },
+		any:  func(id uint64) bool { return id == self || gossip(id) || heard(id) },
+		sure: func(id uint64) bool { return id == self || (gossip(id) && heard(id)) },
 	}
 	if reason := checkRemoval(conf, target.ID, self, alive, opts.Force); reason != "" {
 		return &RemoveRefusedError{Name: name, Reason: reason}

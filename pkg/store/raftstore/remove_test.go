@@ -27,21 +27,18 @@ func (c *cluster) aliveRunning(name string) bool {
 // A voter lost for good (its disk with it) is removed, and a replacement with the same name and
 // a fresh data dir joins and becomes a voter: the cluster is back to three voters.
 func TestReplaceLostVoter(t *testing.T) {
-	c := newCluster(t, 3, nil)
+	const peerTimeout = 500 * time.Millisecond
+	c := newCluster(t, 3, func(cfg *Config) { cfg.PeerTimeout = peerTimeout })
 	lead := c.leader()
 	lost, live := (lead+1)%3, (lead+2)%3
-	lostID := c.store(lost).ID()
-	c.stop(lost)
+	lostID, liveID := c.store(lost).ID(), c.store(live).ID()
 	ask := c.store(lead)
-	stopped := time.Now()
-	// The leader counts a member it heard from within an election timeout as alive.
-	deadline := time.Now().Add(10 * time.Second)
-	for pr := ask.node.Status().Progress[lostID]; pr.RecentActive; pr = ask.node.Status().Progress[lostID] {
-		if time.Now().After(deadline) {
-			t.Fatal("the leader still hears from the stopped member after 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the other members heard on the transport", func() bool {
+		return time.Since(ask.tr.lastHeard(lostID)) < peerTimeout && time.Since(ask.tr.lastHeard(liveID)) < peerTimeout
+	})
+	c.stop(lost)
+	// A member the transport heard from within PeerTimeout still counts as alive.
+	time.Sleep(2 * peerTimeout)
 	opts := RemoveOptions{Alive: c.aliveRunning}
 
 	refusals := []struct {
@@ -53,7 +50,6 @@ func TestReplaceLostVoter(t *testing.T) {
 		{c.nodes[live].name, true, "would leave 2 voters with 1 alive"},
 		{c.nodes[lead].name, true, "answering this request"},
 	}
-	t.Logf("the leader counts the stopped member dead after %v", time.Since(stopped))
 	for _, r := range refusals {
 		o := opts
 		o.Force = r.force

@@ -152,7 +152,8 @@ type transport struct {
 	// guarded by mu:
 	peers   map[uint64]*peer
 	inbound map[net.Conn]struct{}
-	started bool // peers' goroutines run once the node exists
+	heard   map[uint64]time.Time // member → when a frame (or keepalive) last arrived from it
+	started bool                 // peers' goroutines run once the node exists
 	closed  bool
 }
 
@@ -165,7 +166,7 @@ func newTransport(cfg transportConfig) (*transport, error) {
 		ln = tls.NewListener(ln, cfg.serverTLS)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &transport{cfg: cfg, ln: ln, ctx: ctx, stop: stop, props: make(chan *pb.Message, peerQueue), peers: map[uint64]*peer{}, inbound: map[net.Conn]struct{}{}}, nil
+	return &transport{cfg: cfg, ln: ln, ctx: ctx, stop: stop, props: make(chan *pb.Message, peerQueue), peers: map[uint64]*peer{}, inbound: map[net.Conn]struct{}{}, heard: map[uint64]time.Time{}}, nil
 }
 
 func (t *transport) addr() string { return t.ln.Addr().String() }
@@ -291,6 +292,7 @@ func (t *transport) serve(c net.Conn) error {
 			}
 			return err
 		}
+		t.markHeard(h.From)
 		if len(b) == 0 {
 			continue // a keepalive
 		}
@@ -312,6 +314,22 @@ func (t *transport) serve(c net.Conn) error {
 			return err
 		}
 	}
+}
+
+func (t *transport) markHeard(id uint64) {
+	now := time.Now()
+	t.mu.Lock()
+	t.heard[id] = now
+	t.mu.Unlock()
+}
+
+// lastHeard returns when a frame last arrived from member id on its stream to this one (zero:
+// never since this transport started). With keepalives a live peer is heard at least every
+// peerTimeout/4, on every member, leader or not.
+func (t *transport) lastHeard(id uint64) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.heard[id]
 }
 
 // sendKeepalives writes one byte on an accepted stream every keepaliveEvery until done, so
