@@ -28,8 +28,17 @@ func (e *DecodeError) Error() string {
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Decode decodes one JSON object strictly: its kind picks the type, unknown fields and trailing
-// data are errors. It does not default or validate.
-func Decode(data []byte) (Object, error) {
+// data are errors. It does not default or validate. It is for user input (the API, ctl); what a
+// store wrote is read with DecodeLenient.
+func Decode(data []byte) (Object, error) { return decode(data, true) }
+
+// DecodeLenient decodes one JSON object like Decode but ignores fields this version does not
+// know. It is for the storage path: an object written by a newer agent (through the raft log or
+// a snapshot) must still be readable by an older one during a rolling upgrade; strictness
+// belongs at the API boundary, where a typo should be an error.
+func DecodeLenient(data []byte) (Object, error) { return decode(data, false) }
+
+func decode(data []byte, strict bool) (Object, error) {
 	var head TypeMeta
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, &DecodeError{Err: fmt.Errorf("malformed JSON: %w", err)}
@@ -42,16 +51,20 @@ func Decode(data []byte) (Object, error) {
 		return nil, &DecodeError{Field: "kind", Err: fmt.Errorf("%w %q (known: %s)", ErrUnknownKind, head.Kind, kindList())}
 	}
 	obj := info.New()
-	if err := DecodeInto(data, obj); err != nil {
+	if err := decodeInto(data, obj, strict); err != nil {
 		return nil, err
 	}
 	return obj, nil
 }
 
 // DecodeInto decodes data into obj strictly.
-func DecodeInto(data []byte, obj Object) error {
+func DecodeInto(data []byte, obj Object) error { return decodeInto(data, obj, true) }
+
+func decodeInto(data []byte, obj Object, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(obj); err != nil {
 		return &DecodeError{Field: fieldOf(err), Err: cleanJSONError(err)}
 	}

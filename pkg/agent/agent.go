@@ -119,6 +119,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	if a.raft != nil {
 		handlers["POST /cluster/join"] = a.raft.JoinHandler()
 	}
+	handlers["DELETE "+MemberRemovalPath] = http.HandlerFunc(a.serveRemoveMember)
 	api, err := apiserver.New(apiserver.Config{
 		Store:      a.store,
 		Token:      a.token,

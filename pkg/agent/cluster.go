@@ -205,3 +205,98 @@ func (a *Agent) raftRoleOf(node string) (v1.RaftRole, bool) {
 	}
 	return v1.RaftNone, true
 }
+
+// MemberRemovalPath is where `ctl node remove` asks an agent to take a node out of the cluster.
+const MemberRemovalPath = "/cluster/members/{name}"
+
+// memberRemoval is the answer of DELETE /cluster/members/{name}.
+type memberRemoval struct {
+	Name string `json:"name"`
+	// RemovedMember: the node was a raft member and no longer is.
+	RemovedMember bool `json:"removedMember"`
+	// DeletedNode: its Node object was deleted.
+	DeletedNode bool `json:"deletedNode"`
+}
+
+// serveRemoveMember is DELETE /cluster/members/{name}[?force=true]: it removes a node that is
+// gone for good from raft, then deletes its Node object, so that a replacement can join under
+// the same name with a fresh data dir. It is authenticated like the rest of the API. The raft
+// store refuses a removal that would break quorum, the last voter, the member answering, and a
+// live node unless force is set; a node that is not a raft member only loses its Node object
+// (under the same liveness check).
+func (a *Agent) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !v1.IsDNSLabel(name) {
+		writeClusterError(w, http.StatusBadRequest, fmt.Sprintf("nodes/%s: name is not a DNS label", name))
+		return
+	}
+	force := r.URL.Query().Get("force") == "true"
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	alive := func(node string) bool {
+		for _, n := range a.view.Nodes() {
+			if n.Name == node {
+				return n.Alive
+			}
+		}
+		return false
+	}
+	out := memberRemoval{Name: name}
+	member := false
+	if a.raft != nil {
+		err := a.raft.RemoveMember(ctx, name, raftstore.RemoveOptions{Alive: alive, Force: force})
+		switch {
+		case err == nil:
+			out.RemovedMember, member = true, true
+			a.log.Warn("removed a member from the cluster", "node", name, "force", force)
+		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, raftstore.ErrRemoveRefused):
+			msg := err.Error()
+			if re := (*raftstore.RemoveRefusedError)(nil); errors.As(err, &re) {
+				msg = re.Reason
+			}
+			writeClusterError(w, http.StatusConflict, fmt.Sprintf("nodes/%s: removal refused: %s", name, msg))
+			return
+		case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed), ctx.Err() != nil:
+			writeClusterError(w, http.StatusServiceUnavailable, fmt.Sprintf("nodes/%s: remove from raft: %v", name, err))
+			return
+		default:
+			writeClusterError(w, http.StatusInternalServerError, fmt.Sprintf("nodes/%s: remove from raft: %v", name, err))
+			return
+		}
+	}
+	if !member && name == a.cfg.Node.Name {
+		writeClusterError(w, http.StatusConflict, fmt.Sprintf("nodes/%s: removal refused: it is the node answering this request; send it to another node (--server)", name))
+		return
+	}
+	if !member && alive(name) && !force {
+		writeClusterError(w, http.StatusConflict, fmt.Sprintf("nodes/%s: removal refused: the node is alive (gossip sees it); stop it first, or use --force", name))
+		return
+	}
+	_, err := a.store.Delete(ctx, v1.KindNode, name, "")
+	switch {
+	case err == nil:
+		out.DeletedNode = true
+	case errors.Is(err, store.ErrNotFound):
+		if !member {
+			writeClusterError(w, http.StatusNotFound, fmt.Sprintf("nodes/%s: neither a raft member nor a Node object", name))
+			return
+		}
+	default:
+		code := http.StatusInternalServerError
+		if errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
+			code = http.StatusServiceUnavailable
+		}
+		// The raft member may be gone already: say so, the operator retries for the Node.
+		writeClusterError(w, code, fmt.Sprintf("nodes/%s: removed from raft: %v; delete Node object: %v", name, member, err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func writeClusterError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

@@ -150,6 +150,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.cordonCommand(),
 		a.uncordonCommand(),
 		a.drainCommand(),
+		a.nodeGroupCommand(),
 		a.rolloutCommand(),
 		a.versionCommand(),
 	)

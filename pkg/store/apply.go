@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -81,22 +80,61 @@ func NewMutation(op Op, obj v1.Object, now time.Time, uid string) (Mutation, err
 	return m, nil
 }
 
+// stored is an object as Apply handles it: the store owns metadata, so it is typed; spec and
+// status are carried as the proposer encoded them. A replica therefore never drops a field it
+// does not know inside spec or status (a newer proposer's), and every replica that applies the
+// same Mutation stores the same bytes and makes the same no-op decision whatever its version
+// (a typed re-encode would strip such fields on older replicas only, so an update that touched
+// nothing else would consume a revision on some replicas and not on others). Encoded, it is
+// byte-for-byte what json.Marshal of the typed object gives: the field order of TypeMeta,
+// Metadata, Spec, Status. Unknown top-level and metadata fields are dropped (docs/store.md).
+type stored struct {
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Metadata   v1.ObjectMeta   `json:"metadata"`
+	Spec       json.RawMessage `json:"spec"`
+	Status     json.RawMessage `json:"status"`
+}
+
+func decodeRaw(kind string, b []byte) (*stored, error) {
+	var o stored
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, fmt.Errorf("store: decode stored %s: %w", kind, err)
+	}
+	if o.Kind != kind {
+		return nil, fmt.Errorf("store: decode stored %s: object says kind %q", kind, o.Kind)
+	}
+	// An absent or null part is the zero value, as a typed decode would make it.
+	if len(o.Spec) == 0 || bytes.Equal(o.Spec, []byte("null")) {
+		o.Spec = json.RawMessage("{}")
+	}
+	if len(o.Status) == 0 || bytes.Equal(o.Status, []byte("null")) {
+		o.Status = json.RawMessage("{}")
+	}
+	return &o, nil
+}
+
+func (o *stored) key() v1.Key { return v1.Key{Kind: o.Kind, Name: o.Metadata.Name} }
+
 // Apply applies m at revision rev (the next revision) to t. Errors such as ErrConflict are
 // outcomes, the same on every replica; errors from t are failures.
 func Apply(t Table, rev int64, m Mutation) (Result, error) {
+	if info, ok := v1.LookupKind(m.Kind); !ok || info.Kind != m.Kind {
+		return Result{}, fmt.Errorf("store: %w %q", v1.ErrUnknownKind, m.Kind)
+	}
 	cur, err := t.Get(m.Kind, m.Name)
 	if err != nil {
 		return Result{}, fmt.Errorf("store: read %s/%s: %w", m.Kind, m.Name, err)
 	}
-	var curObj v1.Object
+	var curObj *stored
 	if cur != nil {
-		if curObj, err = decodeStored(m.Kind, cur); err != nil {
+		if curObj, err = decodeRaw(m.Kind, cur); err != nil {
 			return Result{}, err
 		}
 	}
 	key := v1.Key{Kind: m.Kind, Name: m.Name}
-	if m.ResourceVersion != "" && curObj != nil && curObj.GetMetadata().ResourceVersion != m.ResourceVersion {
-		return Result{}, fmt.Errorf("%s: %w: have %s, got %s", key, ErrConflict, curObj.GetMetadata().ResourceVersion, m.ResourceVersion)
+	if m.ResourceVersion != "" && curObj != nil && curObj.Metadata.ResourceVersion != m.ResourceVersion {
+		return Result{}, fmt.Errorf("%s: %w: have %s, got %s", key, ErrConflict, curObj.Metadata.ResourceVersion, m.ResourceVersion)
 	}
 	rv := strconv.FormatInt(rev, 10)
 
@@ -108,11 +146,11 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 		if m.ResourceVersion != "" {
 			return Result{}, fmt.Errorf("%s: %w: resourceVersion %s given for an object that does not exist", key, ErrConflict, m.ResourceVersion)
 		}
-		obj, err := decodeStored(m.Kind, m.Object)
+		obj, err := decodeRaw(m.Kind, m.Object)
 		if err != nil {
 			return Result{}, err
 		}
-		md := obj.GetMetadata()
+		md := &obj.Metadata
 		now := m.Now
 		md.UID, md.Generation, md.ResourceVersion = m.UID, 1, rv
 		md.CreationTimestamp, md.DeletionTimestamp = &now, nil
@@ -122,41 +160,36 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 		if curObj == nil {
 			return Result{}, fmt.Errorf("%s: %w", key, ErrNotFound)
 		}
-		in, err := decodeStored(m.Kind, m.Object)
+		in, err := decodeRaw(m.Kind, m.Object)
 		if err != nil {
 			return Result{}, err
 		}
-		// A second decode of the stored bytes is the cheapest deep copy.
-		next, err := decodeStored(m.Kind, cur)
-		if err != nil {
-			return Result{}, err
-		}
+		next := *curObj // curObj is Apply's own decode: sharing its memory is safe
 		if m.Op == OpUpdate {
-			nm, im := next.GetMetadata(), in.GetMetadata()
+			nm, im := &next.Metadata, in.Metadata
 			nm.Labels, nm.Annotations, nm.Finalizers, nm.OwnerReferences = im.Labels, im.Annotations, im.Finalizers, im.OwnerReferences
-			specChanged := !jsonEqual(v1.SpecOf(curObj), v1.SpecOf(in))
-			setField(next, in, "Spec")
-			if specChanged {
+			if !rawEqual(curObj.Spec, in.Spec) {
 				nm.Generation++
 			}
+			next.Spec = in.Spec
 		} else {
-			setField(next, in, "Status")
+			next.Status = in.Status
 		}
 		// The stored bytes were written by put with the same encoder: equal bytes, no change.
-		if b, err := json.Marshal(next); err == nil && bytes.Equal(b, cur) {
+		if b, err := json.Marshal(&next); err == nil && bytes.Equal(b, cur) {
 			return Result{Object: cur}, nil // nothing changed: no revision consumed
 		}
-		next.GetMetadata().ResourceVersion = rv
-		if next.GetMetadata().DeletionTimestamp != nil && len(next.GetMetadata().Finalizers) == 0 {
-			return remove(t, rev, next)
+		next.Metadata.ResourceVersion = rv
+		if next.Metadata.DeletionTimestamp != nil && len(next.Metadata.Finalizers) == 0 {
+			return remove(t, rev, &next)
 		}
-		return put(t, rev, Modified, next)
+		return put(t, rev, Modified, &next)
 
 	case OpDelete:
 		if curObj == nil {
 			return Result{}, fmt.Errorf("%s: %w", key, ErrNotFound)
 		}
-		md := curObj.GetMetadata()
+		md := &curObj.Metadata
 		if len(md.Finalizers) > 0 {
 			if md.DeletionTimestamp != nil {
 				return Result{Object: cur}, nil
@@ -172,32 +205,45 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 	return Result{}, fmt.Errorf("store: unknown op %q", m.Op)
 }
 
-func put(t Table, rev int64, typ EventType, obj v1.Object) (Result, error) {
+func put(t Table, rev int64, typ EventType, obj *stored) (Result, error) {
 	b, err := json.Marshal(obj)
 	if err != nil {
-		return Result{}, fmt.Errorf("store: encode %s: %w", v1.KeyOf(obj), err)
+		return Result{}, fmt.Errorf("store: encode %s: %w", obj.key(), err)
 	}
-	k := v1.KeyOf(obj)
+	k := obj.key()
 	if err := t.Put(k.Kind, k.Name, b); err != nil {
 		return Result{}, fmt.Errorf("store: write %s: %w", k, err)
 	}
 	return Result{Object: b, Event: &RawEvent{Type: typ, Kind: k.Kind, Name: k.Name, Revision: rev, Object: b}}, nil
 }
 
-func remove(t Table, rev int64, obj v1.Object) (Result, error) {
+func remove(t Table, rev int64, obj *stored) (Result, error) {
 	b, err := json.Marshal(obj)
 	if err != nil {
-		return Result{}, fmt.Errorf("store: encode %s: %w", v1.KeyOf(obj), err)
+		return Result{}, fmt.Errorf("store: encode %s: %w", obj.key(), err)
 	}
-	k := v1.KeyOf(obj)
+	k := obj.key()
 	if err := t.Delete(k.Kind, k.Name); err != nil {
 		return Result{}, fmt.Errorf("store: delete %s: %w", k, err)
 	}
 	return Result{Object: b, Event: &RawEvent{Type: Deleted, Kind: k.Kind, Name: k.Name, Revision: rev, Object: b}}, nil
 }
 
-// decodeStored decodes JSON the store wrote itself, of a known kind: no strictness needed, and
-// no second pass to find the kind (this is the hot path of every write and read).
+// rawEqual compares two JSON values as the encoder would write them.
+func rawEqual(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return false
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// decodeStored decodes JSON the store wrote itself, of a known kind: leniently (a newer version
+// may have written fields this one does not know), and with no second pass to find the kind
+// (this is the hot path of every read).
 func decodeStored(kind string, b []byte) (v1.Object, error) {
 	info, ok := v1.LookupKind(kind)
 	if !ok || info.Kind != kind {
@@ -210,9 +256,11 @@ func decodeStored(kind string, b []byte) (v1.Object, error) {
 	return obj, nil
 }
 
-// DecodeObject decodes an object the store holds, for implementations.
+// DecodeObject decodes an object the store holds, for implementations. It is lenient: fields
+// this version does not know (written by a newer version, through the log or a snapshot) are
+// ignored rather than failing every read of the kind.
 func DecodeObject(b []byte) (v1.Object, error) {
-	obj, err := v1.Decode(b)
+	obj, err := v1.DecodeLenient(b)
 	if err != nil {
 		return nil, fmt.Errorf("store: decode stored object: %w", err)
 	}
@@ -221,15 +269,3 @@ func DecodeObject(b []byte) (v1.Object, error) {
 
 // DecodeKind decodes an object of a known kind the store holds: faster than DecodeObject.
 func DecodeKind(kind string, b []byte) (v1.Object, error) { return decodeStored(kind, b) }
-
-func jsonEqual(a, b any) bool {
-	ab, err1 := json.Marshal(a)
-	bb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && bytes.Equal(ab, bb)
-}
-
-// setField moves the named top-level field (Spec or Status) of src into dst, of the same kind.
-// src is a fresh decode owned by Apply, so sharing its memory is safe.
-func setField(dst, src v1.Object, name string) {
-	reflect.ValueOf(dst).Elem().FieldByName(name).Set(reflect.ValueOf(src).Elem().FieldByName(name))
-}

@@ -83,6 +83,15 @@ func (m *Memory) write(ctx context.Context, op Op, obj v1.Object) (v1.Object, er
 	return m.applyMutation(mut)
 }
 
+// WriteMutation applies a Mutation as it arrived from a proposer, e.g. one of a newer version
+// whose object carries fields this version does not know. It implements storetest.MutationWriter.
+func (m *Memory) WriteMutation(ctx context.Context, mut Mutation) (v1.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return m.applyMutation(mut)
+}
+
 func (m *Memory) applyMutation(mut Mutation) (v1.Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

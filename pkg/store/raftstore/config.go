@@ -60,6 +60,17 @@ type Config struct {
 	// PromoteInterval is how often the leader considers promoting caught-up learners.
 	// Default 1s.
 	PromoteInterval time.Duration
+	// DeadVoterTimeout is how long the leader must not have heard from a voter before it swaps
+	// it for a caught-up learner (one joint change: the learner becomes a voter, the silent
+	// voter a learner), so that a cluster that lost a voter and gained a replacement under
+	// another name gets its fault tolerance back without waiting for `ctl node remove`. Only
+	// with a learner ready; the voter count does not change. Default 1m.
+	DeadVoterTimeout time.Duration
+	// PeerTimeout is how long a peer stream may stay silent before it is taken for dead and
+	// redialled: a half-open connection (the peer's machine gone, a path that drops packets
+	// without a reset) is otherwise written into for as long as TCP retransmits. Both ends send
+	// a keepalive every PeerTimeout/4 when they have nothing else to say. Default 5s.
+	PeerTimeout time.Duration
 
 	// TLSCertFile, TLSKeyFile and TLSCAFile turn on mutual TLS on the peer transport: every
 	// member presents its certificate and verifies the peer's against the CA. All three or
@@ -86,6 +97,8 @@ func DefaultConfig() Config {
 		ApplyCommitDelay: 2 * time.Millisecond,
 		MaxVoters:        5,
 		PromoteInterval:  time.Second,
+		PeerTimeout:      5 * time.Second,
+		DeadVoterTimeout: time.Minute,
 		Now:              time.Now,
 	}
 }
@@ -142,6 +155,12 @@ func (c *Config) validate() error {
 	}
 	if c.PromoteInterval <= 0 {
 		c.PromoteInterval = d.PromoteInterval
+	}
+	if c.DeadVoterTimeout <= 0 {
+		c.DeadVoterTimeout = d.DeadVoterTimeout
+	}
+	if c.PeerTimeout <= 0 {
+		c.PeerTimeout = d.PeerTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now

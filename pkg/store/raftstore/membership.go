@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -196,8 +197,127 @@ func (s *Store) AddLearner(ctx context.Context, req JoinRequest) (Member, error)
 	return m, nil
 }
 
-// Remove takes the named member out of the cluster. Removing a voter may leave an even number
-// of voters until a learner can be promoted.
+// ErrRemoveRefused is what a *RemoveRefusedError matches with errors.Is.
+var ErrRemoveRefused = errors.New("raftstore: removal refused")
+
+// RemoveRefusedError is RemoveMember's refusal: removing the member would break quorum, or is
+// otherwise unsafe. Reason is one line for the operator.
+type RemoveRefusedError struct {
+	Name   string
+	Reason string
+}
+
+func (e *RemoveRefusedError) Error() string {
+	return fmt.Sprintf("raftstore: remove %s: refused: %s", e.Name, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrRemoveRefused) hold.
+func (e *RemoveRefusedError) Is(target error) bool { return target == ErrRemoveRefused }
+
+// RemoveOptions are what RemoveMember checks against.
+type RemoveOptions struct {
+	// Alive reports whether a member is known to be alive (the agent asks gossip). This node,
+	// and a member the raft transport heard from within PeerTimeout, count as alive whatever it
+	// says (for the quorum counts, both must agree).
+	Alive func(name string) bool
+	// Force removes a member that Alive says is alive. It never overrides the quorum checks: a
+	// change that cannot commit, or that leaves a voter set without a live majority, is refused.
+	Force bool
+}
+
+// RemoveMember removes the named member after checking that the cluster survives it: the
+// member is not this node, not the last voter, not alive (unless Force), and both the voters
+// before the change (which must commit it) and those after keep a live majority. A refusal
+// wraps ErrRemoveRefused with a one-line reason; an unknown name is store.ErrNotFound.
+func (s *Store) RemoveMember(ctx context.Context, name string, opts RemoveOptions) error {
+	s.mu.Lock()
+	var target Member
+	found := false
+	names := map[uint64]string{}
+	for id, m := range s.members {
+		names[id] = m.Name
+		if m.Name == name {
+			target, found = m, true
+		}
+	}
+	conf := &pb.ConfState{
+		Voters: slices.Clone(s.conf.GetVoters()), VotersOutgoing: slices.Clone(s.conf.GetVotersOutgoing()),
+		LearnersNext: slices.Clone(s.conf.GetLearnersNext()),
+	}
+	self := s.id
+	s.mu.Unlock()
+	if !found {
+		return fmt.Errorf("raftstore: remove %q: not a member: %w", name, store.ErrNotFound)
+	}
+	// Two signals, each used in the direction that refuses more: gossip, and the raft transport
+	// (a member whose stream to this one carried a frame or a keepalive within PeerTimeout).
+	// The target counts as alive if either says so; another voter counts toward a quorum only
+	// if both do. A graceful stop leaves gossip at once while the transport heard the member a
+	// moment ago, and counting it then would let a second removal break quorum.
+	heard := func(id uint64) bool {
+		at := s.tr.lastHeard(id)
+		return !at.IsZero() && time.Since(at) < s.cfg.PeerTimeout
+	}
+	gossip := func(id uint64) bool { return opts.Alive != nil && opts.Alive(names[id]) }
+	alive := livenessCheck{
+		any:  func(id uint64) bool { return id == self || gossip(id) || heard(id) },
+		sure: func(id uint64) bool { return id == self || (gossip(id) && heard(id)) },
+	}
+	if reason := checkRemoval(conf, target.ID, self, alive, opts.Force); reason != "" {
+		return &RemoveRefusedError{Name: name, Reason: reason}
+	}
+	return s.Remove(ctx, name)
+}
+
+// livenessCheck answers "is this member alive" two ways: any (some signal says so) and sure
+// (every signal says so).
+type livenessCheck struct {
+	any, sure func(id uint64) bool
+}
+
+// checkRemoval decides whether removing id from conf is safe: it returns the reason to refuse
+// it, or "". Whether the target is alive is alive.any (refuse a live one); the quorum counts
+// use alive.sure (count only members known to be alive).
+func checkRemoval(conf *pb.ConfState, id, self uint64, alive livenessCheck, force bool) string {
+	refuse := fmt.Sprintf
+	if id == self {
+		return refuse("it is the member answering this request; send it to another member (--server)")
+	}
+	if len(conf.GetVotersOutgoing()) > 0 || len(conf.GetLearnersNext()) > 0 {
+		return refuse("a membership change is in progress; try again in a few seconds")
+	}
+	if alive.any(id) && !force {
+		return refuse("the node is alive (gossip or raft heard from it recently); stop it first, or use --force to remove a live member")
+	}
+	voters := conf.GetVoters()
+	if !slices.Contains(voters, id) {
+		return "" // a learner: quorum does not depend on it
+	}
+	if len(voters) == 1 {
+		return refuse("it is the only voter: the cluster would have no store left")
+	}
+	live, liveAfter := 0, 0
+	for _, v := range voters {
+		if alive.sure(v) {
+			live++
+			if v != id {
+				liveAfter++
+			}
+		}
+	}
+	// The change commits under the current voters, then the remaining ones must elect and commit.
+	if q := len(voters)/2 + 1; live < q {
+		return refuse("only %d of %d voters are alive, below the quorum of %d that must commit the change", live, len(voters), q)
+	}
+	after := len(voters) - 1
+	if q := after/2 + 1; liveAfter < q {
+		return refuse("it would leave %d voters with %d alive, below their quorum of %d", after, liveAfter, q)
+	}
+	return ""
+}
+
+// Remove takes the named member out of the cluster without the checks of RemoveMember.
+// Removing a voter may leave an even number of voters until a learner can be promoted.
 func (s *Store) Remove(ctx context.Context, name string) error {
 	m, ok := s.memberByName(name)
 	if !ok {
@@ -270,13 +390,20 @@ func (s *Store) roleLocked(id uint64) v1.RaftRole {
 func (s *Store) membershipLoop() {
 	t := time.NewTicker(s.cfg.PromoteInterval)
 	defer t.Stop()
+	silent := map[uint64]time.Time{} // voter → when the leader first found it not recently active
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 		}
-		changes, what := s.planVoters(s.node.Status())
+		st := s.node.Status()
+		now := s.cfg.Now()
+		trackSilent(silent, st, now)
+		changes, what := s.planVoters(st, func(id uint64) bool {
+			since, ok := silent[id]
+			return ok && now.Sub(since) >= s.cfg.DeadVoterTimeout
+		})
 		if len(changes) == 0 {
 			continue
 		}
@@ -291,11 +418,37 @@ func (s *Store) membershipLoop() {
 	}
 }
 
+// trackSilent records, while this node leads, since when each voter has not been recently
+// active (raft's CheckQuorum mark); it forgets voters that answer again, and everything when
+// this node does not lead (its view would be stale).
+func trackSilent(silent map[uint64]time.Time, st raft.Status, now time.Time) {
+	if st.RaftState != raft.StateLeader {
+		clear(silent)
+		return
+	}
+	for id := range silent {
+		if _, voter := st.Config.Voters[0][id]; !voter {
+			delete(silent, id)
+		}
+	}
+	for id := range st.Config.Voters[0] {
+		pr, ok := st.Progress[id]
+		switch {
+		case id == st.ID || (ok && pr.RecentActive):
+			delete(silent, id)
+		case silent[id].IsZero():
+			silent[id] = now
+		}
+	}
+}
+
 // planVoters decides voter changes, as the leader: learners whose log is within a few entries
 // of the leader's and that answered recently are promoted, one when voters are even, two when
-// odd, up to cfg.MaxVoters; with an even number of voters and no learner to promote, the
-// voter furthest behind is demoted (two voters only add a way to lose quorum).
-func (s *Store) planVoters(st raft.Status) ([]*pb.ConfChangeSingle, string) {
+// odd, up to cfg.MaxVoters; with an odd number of voters, a voter that has been silent for
+// DeadVoterTimeout (dead says which) is swapped for a ready learner; with an even number of
+// voters and no learner to promote, the voter furthest behind is demoted (two voters only add
+// a way to lose quorum).
+func (s *Store) planVoters(st raft.Status, dead func(id uint64) bool) ([]*pb.ConfChangeSingle, string) {
 	if st.RaftState != raft.StateLeader || len(st.Config.Voters[1]) > 0 || st.HardState == nil {
 		return nil, ""
 	}
@@ -318,6 +471,20 @@ func (s *Store) planVoters(st raft.Status) ([]*pb.ConfChangeSingle, string) {
 			out = append(out, change(pb.ConfChangeType_ConfChangeAddNode, id))
 		}
 		return out, fmt.Sprintf("promote %x", ready[:need])
+	}
+	if voters%2 == 1 && len(ready) > 0 {
+		// Growing needs two learners; one is enough to put a live member in a dead voter's
+		// place (a 3-voter cluster that lost one and got a replacement would otherwise stay
+		// one failure from losing quorum until the dead one is removed).
+		ids := slices.Sorted(maps.Keys(st.Config.Voters[0]))
+		for _, id := range ids {
+			if id != st.ID && dead(id) {
+				return []*pb.ConfChangeSingle{
+					change(pb.ConfChangeType_ConfChangeAddNode, ready[0]),
+					change(pb.ConfChangeType_ConfChangeAddLearnerNode, id),
+				}, fmt.Sprintf("replace silent voter %x with %x", id, ready[0])
+			}
+		}
 	}
 	if voters%2 == 1 || voters < 2 {
 		return nil, ""

@@ -17,6 +17,7 @@ type metrics struct {
 	messagesSent      prometheus.Counter
 	messagesDropped   *prometheus.CounterVec
 	transportRejected prometheus.Counter
+	peerTimeouts      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,10 +37,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		messagesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "peer_messages_dropped_total", Help: "Raft messages dropped before sending."},
 			[]string{"reason"}),
 		transportRejected: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "peer_connections_rejected_total", Help: "Peer connections refused (token or cluster mismatch)."}),
+		peerTimeouts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "peer_stream_timeouts_total",
+			Help: "Peer streams closed because the other end was silent for the peer timeout (a half-open connection)."}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.proposals, m.appliedEntries, m.appliedIndex, m.isLeader, m.leaderChanges, m.commitSeconds,
-			m.snapshotsTaken, m.snapshotsSent, m.snapshotsReceived, m.messagesSent, m.messagesDropped, m.transportRejected} {
+			m.snapshotsTaken, m.snapshotsSent, m.snapshotsReceived, m.messagesSent, m.messagesDropped, m.transportRejected, m.peerTimeouts} {
 			reg.MustRegister(c)
 		}
 	}

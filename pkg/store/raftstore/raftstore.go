@@ -135,6 +135,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		listen: cfg.RaftAddress, token: cfg.ClusterToken, serverTLS: serverTLS, clientTLS: clientTLS,
 		clusterID: s.ClusterID, log: logger, met: s.met,
 		propTimeout: cfg.TickInterval * time.Duration(cfg.ElectionTicks),
+		peerTimeout: cfg.PeerTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -981,6 +982,16 @@ func (s *Store) write(ctx context.Context, mut store.Mutation) (v1.Object, error
 		return nil, r.err
 	}
 	return store.DecodeObject(r.object)
+}
+
+// WriteMutation proposes a Mutation as it is, as a proposer of another version would have
+// logged it (its object may carry fields this version does not know). It implements
+// storetest.MutationWriter.
+func (s *Store) WriteMutation(ctx context.Context, mut store.Mutation) (v1.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.write(ctx, mut)
 }
 
 func (s *Store) mutation(ctx context.Context, op store.Op, obj v1.Object) (v1.Object, error) {

@@ -28,6 +28,14 @@ import (
 // acknowledges them so the sender can report the outcome to raft.
 //
 //	frame := uint32 big-endian length | payload
+//
+// Keepalives (a sender that asks for them in its hello, answered helloKeepalive): the sender
+// writes an empty frame when it has had nothing to send for peerTimeout/4, and the receiver
+// writes one byte (helloOK) as often. Each end reads with a deadline of peerTimeout refreshed
+// by whatever arrives, so a half-open connection (the peer gone without a reset, a path that
+// drops everything) is closed and redialled within peerTimeout, as etcd's rafthttp does with
+// its stream read and write timeouts. A peer of an earlier version never asks, or answers
+// helloOK, and the connection runs without keepalives, as before.
 const (
 	maxHelloFrame    = 4 << 10
 	maxMessageFrame  = 64 << 20
@@ -36,6 +44,7 @@ const (
 	maxBatch         = 512
 	helloVersion     = 1
 	helloOK          = 1
+	helloKeepalive   = 2
 )
 
 type hello struct {
@@ -45,6 +54,8 @@ type hello struct {
 	ClusterID string `json:"clusterID,omitempty"`
 	Token     string `json:"token"`
 	Snapshot  bool   `json:"snapshot,omitempty"`
+	// Keepalive asks for keepalives both ways; a receiver that knows them answers helloKeepalive.
+	Keepalive bool `json:"keepalive,omitempty"`
 }
 
 func decodeHello(b []byte) (hello, error) {
@@ -118,7 +129,12 @@ type transportConfig struct {
 	met       *metrics
 	// propTimeout bounds how long a forwarded proposal waits to be stepped.
 	propTimeout time.Duration
+	// peerTimeout is how long a stream may stay silent before it is closed (Config.PeerTimeout).
+	peerTimeout time.Duration
 }
+
+// keepaliveEvery is how often an idle end of a stream says it is alive.
+func (c *transportConfig) keepaliveEvery() time.Duration { return c.peerTimeout / 4 }
 
 type transport struct {
 	cfg   transportConfig
@@ -136,7 +152,8 @@ type transport struct {
 	// guarded by mu:
 	peers   map[uint64]*peer
 	inbound map[net.Conn]struct{}
-	started bool // peers' goroutines run once the node exists
+	heard   map[uint64]time.Time // member → when a frame (or keepalive) last arrived from it
+	started bool                 // peers' goroutines run once the node exists
 	closed  bool
 }
 
@@ -149,7 +166,7 @@ func newTransport(cfg transportConfig) (*transport, error) {
 		ln = tls.NewListener(ln, cfg.serverTLS)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &transport{cfg: cfg, ln: ln, ctx: ctx, stop: stop, props: make(chan *pb.Message, peerQueue), peers: map[uint64]*peer{}, inbound: map[net.Conn]struct{}{}}, nil
+	return &transport{cfg: cfg, ln: ln, ctx: ctx, stop: stop, props: make(chan *pb.Message, peerQueue), peers: map[uint64]*peer{}, inbound: map[net.Conn]struct{}{}, heard: map[uint64]time.Time{}}, nil
 }
 
 func (t *transport) addr() string { return t.ln.Addr().String() }
@@ -231,10 +248,15 @@ func (t *transport) serve(c net.Conn) error {
 		_, _ = c.Write([]byte{0})
 		return fmt.Errorf("peer %x: dialled %x, this is %x", h.From, h.To, t.id)
 	}
-	if _, err := c.Write([]byte{helloOK}); err != nil {
+	keepalive := h.Keepalive && !h.Snapshot
+	ack := byte(helloOK)
+	if keepalive {
+		ack = helloKeepalive
+	}
+	if _, err := c.Write([]byte{ack}); err != nil {
 		return err
 	}
-	t.cfg.log.Debug("raft peer accepted", "peer", idString(h.From), "snapshot", h.Snapshot)
+	t.cfg.log.Debug("raft peer accepted", "peer", idString(h.From), "snapshot", h.Snapshot, "keepalive", keepalive)
 	if h.Snapshot {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Minute))
 		b, err := readFrame(r, maxSnapshotFrame)
@@ -252,10 +274,27 @@ func (t *transport) serve(c net.Conn) error {
 		return err
 	}
 	_ = c.SetReadDeadline(time.Time{})
+	if keepalive {
+		done := make(chan struct{})
+		defer close(done)
+		go t.sendKeepalives(c, done)
+	}
 	for {
+		if keepalive {
+			_ = c.SetReadDeadline(time.Now().Add(t.cfg.peerTimeout))
+		}
 		b, err := readFrame(r, maxMessageFrame)
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.cfg.met.peerTimeouts.Inc()
+				return fmt.Errorf("peer %x silent for %v: %w", h.From, t.cfg.peerTimeout, err)
+			}
 			return err
+		}
+		t.markHeard(h.From)
+		if len(b) == 0 {
+			continue // a keepalive
 		}
 		m, err := decodeMessage(b, t.id)
 		if err != nil {
@@ -273,6 +312,44 @@ func (t *transport) serve(c net.Conn) error {
 		}
 		if err := t.node.Step(t.ctx, m); err != nil {
 			return err
+		}
+	}
+}
+
+func (t *transport) markHeard(id uint64) {
+	now := time.Now()
+	t.mu.Lock()
+	t.heard[id] = now
+	t.mu.Unlock()
+}
+
+// lastHeard returns when a frame last arrived from member id on its stream to this one (zero:
+// never since this transport started). With keepalives a live peer is heard at least every
+// peerTimeout/4, on every member, leader or not.
+func (t *transport) lastHeard(id uint64) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.heard[id]
+}
+
+// sendKeepalives writes one byte on an accepted stream every keepaliveEvery until done, so
+// that the sender can tell a live receiver from a half-open connection. A write that cannot
+// finish within peerTimeout closes the connection (serve's read then fails).
+func (t *transport) sendKeepalives(c net.Conn, done <-chan struct{}) {
+	tick := time.NewTicker(t.cfg.keepaliveEvery())
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(t.cfg.peerTimeout))
+		if _, err := c.Write([]byte{helloOK}); err != nil {
+			_ = c.Close()
+			return
 		}
 	}
 }
@@ -305,7 +382,7 @@ func (t *transport) setPeer(id uint64, addr string) {
 		p.setAddr(addr)
 		return
 	}
-	p := &peer{t: t, id: id, from: t.id, addr: addr, q: make(chan []byte, peerQueue), stop: make(chan struct{})}
+	p := &peer{t: t, id: id, from: t.id, addr: addr, q: make(chan []byte, peerQueue), stop: make(chan struct{}), redial: make(chan struct{}, 1)}
 	t.peers[id] = p
 	if t.started {
 		t.wg.Add(1)
@@ -390,16 +467,26 @@ type peer struct {
 	from uint64
 	q    chan []byte
 	stop chan struct{}
+	// redial ends the current stream so that the next one dials the new address.
+	redial chan struct{}
 
 	mu sync.Mutex
 	// guarded by mu:
 	addr string
 }
 
+// setAddr changes where the peer is dialled; a stream open to the old address is ended.
 func (p *peer) setAddr(a string) {
 	p.mu.Lock()
+	changed := p.addr != a
 	p.addr = a
 	p.mu.Unlock()
+	if changed {
+		select {
+		case p.redial <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (p *peer) getAddr() string {
@@ -408,8 +495,9 @@ func (p *peer) getAddr() string {
 	return p.addr
 }
 
-// dial connects and authenticates to the peer.
-func (p *peer) dial(snapshot bool) (net.Conn, error) {
+// dial connects and authenticates to the peer. keepalive reports whether the peer agreed to
+// keepalives (a stream of this version; never for a snapshot).
+func (p *peer) dial(snapshot bool) (c net.Conn, keepalive bool, err error) {
 	d := net.Dialer{Timeout: 2 * time.Second}
 	ctx, cancel := context.WithCancel(p.t.ctx)
 	defer cancel()
@@ -420,8 +508,6 @@ func (p *peer) dial(snapshot bool) (net.Conn, error) {
 		case <-ctx.Done():
 		}
 	}()
-	var c net.Conn
-	var err error
 	if p.t.cfg.clientTLS != nil {
 		td := tls.Dialer{NetDialer: &d, Config: p.t.cfg.clientTLS}
 		c, err = td.DialContext(ctx, "tcp", p.getAddr())
@@ -429,33 +515,33 @@ func (p *peer) dial(snapshot bool) (net.Conn, error) {
 		c, err = d.DialContext(ctx, "tcp", p.getAddr())
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	h, _ := json.Marshal(hello{Version: helloVersion, From: p.from, To: p.id, ClusterID: p.t.cfg.clusterID(), Token: p.t.cfg.token, Snapshot: snapshot})
+	h, _ := json.Marshal(hello{Version: helloVersion, From: p.from, To: p.id, ClusterID: p.t.cfg.clusterID(), Token: p.t.cfg.token, Snapshot: snapshot, Keepalive: !snapshot})
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if err := writeFrame(c, h); err != nil {
 		_ = c.Close()
-		return nil, err
+		return nil, false, err
 	}
 	var ok [1]byte
-	if _, err := io.ReadFull(c, ok[:]); err != nil || ok[0] != helloOK {
+	if _, err := io.ReadFull(c, ok[:]); err != nil || (ok[0] != helloOK && ok[0] != helloKeepalive) {
 		_ = c.Close()
 		if err == nil {
 			err = errors.New("peer refused the connection (cluster token, cluster id or node id mismatch)")
 		}
-		return nil, fmt.Errorf("handshake with %x at %s: %w", p.id, p.getAddr(), err)
+		return nil, false, fmt.Errorf("handshake with %x at %s: %w", p.id, p.getAddr(), err)
 	}
 	_ = c.SetDeadline(time.Time{})
-	return c, nil
+	return c, ok[0] == helloKeepalive, nil
 }
 
 // dialCheck dials addr as if it were member id and closes the connection: for tests.
 func (t *transport) dialCheck(addr string, id uint64) error {
 	p := &peer{t: t, id: id, from: t.id, addr: addr, stop: make(chan struct{})}
-	c, err := p.dial(false)
+	c, _, err := p.dial(false)
 	if err != nil {
 		return err
 	}
@@ -471,7 +557,11 @@ func (p *peer) run() {
 			return
 		default:
 		}
-		c, err := p.dial(false)
+		select {
+		case <-p.redial: // this dial reads the current address already
+		default:
+		}
+		c, keepalive, err := p.dial(false)
 		if err != nil {
 			p.t.cfg.log.Debug("raft peer unreachable", "peer", idString(p.id), "err", err)
 			p.t.node.ReportUnreachable(p.id)
@@ -485,7 +575,7 @@ func (p *peer) run() {
 		}
 		backoff = 50 * time.Millisecond
 		p.t.cfg.log.Debug("raft peer connected", "peer", idString(p.id), "queued", len(p.q))
-		err = p.writeLoop(c)
+		err = p.writeLoop(c, keepalive)
 		_ = c.Close()
 		if err == nil {
 			return
@@ -496,25 +586,65 @@ func (p *peer) run() {
 }
 
 // writeLoop sends queued messages in batches: whatever is queued when the writer wakes goes
-// out in one flush.
-func (p *peer) writeLoop(c net.Conn) error {
+// out in one flush. With keepalives, an idle stream sends an empty frame every
+// keepaliveEvery, and a receiver silent for peerTimeout ends the loop.
+func (p *peer) writeLoop(c net.Conn, keepalive bool) error {
 	w := bufio.NewWriterSize(c, 256<<10)
-	// Detect a dead connection: the receiver never writes after the handshake.
-	dead := make(chan struct{})
+	// Detect a dead connection. Without keepalives the receiver never writes after the
+	// handshake, so a read returns only when the connection ends; with them it writes a byte
+	// every keepaliveEvery, and silence for peerTimeout means it is gone.
+	dead := make(chan error, 1)
 	go func() {
-		var b [1]byte
-		_, _ = c.Read(b[:])
-		close(dead)
+		var b [64]byte
+		for {
+			if keepalive {
+				_ = c.SetReadDeadline(time.Now().Add(p.t.cfg.peerTimeout))
+			}
+			if _, err := c.Read(b[:]); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					p.t.cfg.met.peerTimeouts.Inc()
+					err = fmt.Errorf("peer silent for %v", p.t.cfg.peerTimeout)
+				} else {
+					err = fmt.Errorf("connection closed by peer: %w", err)
+				}
+				dead <- err
+				return
+			}
+		}
 	}()
+	var idle <-chan time.Time
+	if keepalive {
+		tick := time.NewTicker(p.t.cfg.keepaliveEvery())
+		defer tick.Stop()
+		idle = tick.C
+	}
+	wrote := false // since the last tick
 	for {
 		var b []byte
 		select {
 		case <-p.stop:
 			return nil
-		case <-dead:
-			return errors.New("connection closed by peer")
+		case err := <-dead:
+			return err
+		case <-p.redial:
+			return errors.New("peer address changed")
+		case <-idle:
+			if wrote {
+				wrote = false
+				continue
+			}
+			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if err := writeFrame(w, nil); err != nil {
+				return err
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			continue
 		case b = <-p.q:
 		}
+		wrote = true
 		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		if err := writeFrame(w, b); err != nil {
 			return err
@@ -540,7 +670,7 @@ func (p *peer) sendSnapshot(b []byte) {
 	defer p.t.wg.Done()
 	status := raft.SnapshotFailure
 	defer func() { p.t.node.ReportSnapshot(p.id, status) }()
-	c, err := p.dial(true)
+	c, _, err := p.dial(true)
 	if err != nil {
 		p.t.cfg.log.Warn("snapshot not sent", "peer", idString(p.id), "err", err)
 		return

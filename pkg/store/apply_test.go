@@ -1,0 +1,96 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+)
+
+// Apply carries spec and status as proposed, but for an object this version knows it must
+// store exactly what a typed re-encode gives (what earlier versions stored): otherwise a member
+// of an earlier version and one of this version would disagree on which writes are no-ops.
+func TestApplyStoresTypedEncoding(t *testing.T) {
+	s := &v1.Service{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService}}
+	s.Metadata.Name = "web"
+	s.Metadata.Labels = map[string]string{"b": "2", "a": "1"}
+	s.Metadata.Annotations = map[string]string{"note": "<b>&amp;"}
+	s.Metadata.Finalizers = []string{"x"}
+	s.Spec.Image = "registry.local/web:1"
+	s.Spec.Env = []v1.EnvVar{{Name: "A", Value: "x&y"}}
+	s.Spec.Ports = []v1.ServicePort{{Name: "http", ContainerPort: 8080}}
+	s.Default()
+	tbl := mapTable{}
+	now := time.Date(2026, 12, 1, 12, 0, 0, 123456789, time.UTC)
+	steps := []struct {
+		op  Op
+		mut func()
+	}{
+		{OpCreate, func() {}},
+		{OpUpdate, func() { s.Spec.Image = "registry.local/web:2" }},
+		{OpUpdateStatus, func() {
+			s.Status.Replicas = 2
+			s.Status.Conditions = []v1.Condition{{Type: v1.ServiceReady, Status: v1.ConditionTrue, LastTransitionTime: now}}
+		}},
+	}
+	for i, st := range steps {
+		st.mut()
+		m, err := NewMutation(st.op, s, now, "uid-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Apply(tbl, int64(i+1), m)
+		if err != nil {
+			t.Fatalf("%s: %v", st.op, err)
+		}
+		obj, err := DecodeKind(v1.KindService, res.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typed, _ := json.Marshal(obj)
+		if !bytes.Equal(typed, res.Object) {
+			t.Fatalf("%s: stored\n%s\nwant the typed encoding\n%s", st.op, res.Object, typed)
+		}
+		s = obj.(*v1.Service)
+	}
+}
+
+// Two members apply the same log; the one that does not know a field keeps it anyway and
+// stores the same bytes as the proposer.
+func TestApplyKeepsUnknownSpecAndStatusFields(t *testing.T) {
+	newer := `{"apiVersion":"constellation/v1","kind":"Service","metadata":{"name":"web"},` +
+		`"spec":{"image":"registry.local/web:1","replicas":1,"futureSpec":{"mode":"fast"}},"status":{"futureStatus":[1,2]}}`
+	tbl := mapTable{}
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := Apply(tbl, 1, Mutation{Op: OpCreate, Kind: v1.KindService, Name: "web", Object: []byte(newer), Now: now, UID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	// A status write by this version (which knows nothing of futureSpec) keeps the spec as is.
+	cur, _ := DecodeKind(v1.KindService, tbl[v1.Key{Kind: v1.KindService, Name: "web"}])
+	cur.(*v1.Service).Status.Replicas = 1
+	m, err := NewMutation(OpUpdateStatus, cur, now, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Apply(tbl, 2, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Spec   map[string]json.RawMessage `json:"spec"`
+		Status map[string]json.RawMessage `json:"status"`
+	}
+	if err := json.Unmarshal(res.Object, &got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Spec["futureSpec"]) != `{"mode":"fast"}` {
+		t.Fatalf("a status write dropped spec.futureSpec: %s", res.Object)
+	}
+	// The status came from this version's writer, which does not know futureStatus: the writer
+	// decides the whole status (as a Kubernetes update does), the same on every member.
+	if _, ok := got.Status["futureStatus"]; ok || string(got.Status["replicas"]) != "1" {
+		t.Fatalf("status after this version's write: %s", res.Object)
+	}
+}
