@@ -291,6 +291,8 @@ func (a *Agent) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
 		writeClusterError(w, code, fmt.Sprintf("nodes/%s: removed from raft: %v; delete Node object: %v", name, member, err))
 		return
 	}
+	// This agent forgets it at once; the others prune it from gossip as a departed node.
+	a.gossip.Forget(name)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
 }
