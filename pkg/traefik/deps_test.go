@@ -9,10 +9,11 @@ import (
 	"testing"
 )
 
-// TestImports guards doc.go's promise: of this module, only api/v1, pkg/observed and pkg/store.
+// TestImports guards doc.go's promise: of this module, only api/v1, pkg/nodehealth,
+// pkg/observed and pkg/store.
 func TestImports(t *testing.T) {
 	const mod = "github.com/constellation-sh/constellation/"
-	allowed := map[string]bool{mod + "api/v1": true, mod + "pkg/observed": true, mod + "pkg/store": true}
+	allowed := map[string]bool{mod + "api/v1": true, mod + "pkg/nodehealth": true, mod + "pkg/observed": true, mod + "pkg/store": true}
 	files, _ := filepath.Glob("*.go")
 	n := 0
 	for _, f := range files {

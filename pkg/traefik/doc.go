@@ -12,7 +12,7 @@
 //   - AdmitService, the API server's check before a Service is stored: invalid hosts, host+path
 //     claimed by another Service, unknown ports.
 //
-// It imports api/v1, pkg/observed and pkg/store only; it must not import controllers, pkg/agent
-// or pkg/apiserver (they import it), nor Traefik itself (its module is far too heavy: the JSON
-// shapes in config.go mirror Traefik's pkg/config/dynamic by hand).
+// It imports api/v1, pkg/nodehealth, pkg/observed and pkg/store only; it must not import
+// controllers, pkg/agent or pkg/apiserver (they import it), nor Traefik itself (its module is
+// far too heavy: the JSON shapes in config.go mirror Traefik's pkg/config/dynamic by hand).
 package traefik
