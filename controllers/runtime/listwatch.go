@@ -20,6 +20,15 @@ var _ Source = store.Store(nil)
 // RelistDelay is the wait before listing again after a watch ended or a list failed.
 const RelistDelay = time.Second
 
+// Feed receives what ListWatchInto reads: every full list, then each change after it.
+type Feed interface {
+	// Replace is called with every object of the kind at revision rev, after each (re)list.
+	// Objects absent from objs are gone, even if no Deleted event was seen for them.
+	Replace(objs []v1.Object, rev int64)
+	// Apply is called with each change after the last Replace, in revision order.
+	Apply(ev store.Event)
+}
+
 // ListWatch feeds a controller from the store, as an informer would: it lists kind (a local,
 // possibly stale read, so controllers keep working from the local replica without quorum),
 // hands every object to on as an ADDED event, then follows changes. When the watch ends —
@@ -27,12 +36,28 @@ const RelistDelay = time.Second
 // RelistDelay, so nothing is missed: controllers are level-triggered and only need to be woken.
 // It returns when ctx ends.
 func ListWatch(ctx context.Context, src Source, kind string, log *slog.Logger, on func(store.Event)) {
+	ListWatchInto(ctx, src, kind, log, addAll(on))
+}
+
+// addAll turns a list into ADDED events, for callers that only need to be woken.
+type addAll func(store.Event)
+
+func (f addAll) Replace(objs []v1.Object, rev int64) {
+	for _, o := range objs {
+		f(store.Event{Type: store.Added, Object: o, Revision: rev})
+	}
+}
+
+func (f addAll) Apply(ev store.Event) { f(ev) }
+
+// ListWatchInto is ListWatch for a Feed that keeps state (the Cache): it is told where each
+// list begins and ends, so that objects deleted while the watch was down are noticed. It
+// returns when ctx ends.
+func ListWatchInto(ctx context.Context, src Source, kind string, log *slog.Logger, feed Feed) {
 	for ctx.Err() == nil {
 		objs, rev, err := src.List(ctx, kind, v1.Selector{}, store.Stale())
 		if err == nil {
-			for _, o := range objs {
-				on(store.Event{Type: store.Added, Object: o, Revision: rev})
-			}
+			feed.Replace(objs, rev)
 			var ch <-chan store.Event
 			if ch, err = src.Watch(ctx, kind, rev); err == nil {
 				for ev := range ch {
@@ -41,7 +66,7 @@ func ListWatch(ctx context.Context, src Source, kind string, log *slog.Logger, o
 						break
 					}
 					if ev.Object != nil {
-						on(ev)
+						feed.Apply(ev)
 					}
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,8 +88,13 @@ var ErrNotLeader = errors.New("scheduler: not the leader")
 type Scheduler struct {
 	cfg      Config
 	log      *slog.Logger
+	index    *observed.Index // nil without a View
 	unplaced *prometheus.GaugeVec
 	writes   prometheus.Counter
+
+	mu sync.Mutex
+	// guarded by mu:
+	rd reader // the caches while Run runs; nil: the store
 }
 
 var _ reconcile.TypedReconciler[string] = (*Scheduler)(nil)
@@ -106,6 +112,9 @@ func New(cfg Config) (*Scheduler, error) {
 			Name: "constellation_scheduler_assignment_writes_total", Help: "Status writes of new placements.",
 		}),
 	}
+	if cfg.View != nil {
+		s.index = observed.NewIndex(cfg.View)
+	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(s.unplaced); err != nil {
 			return nil, fmt.Errorf("scheduler: register metrics: %w", err)
@@ -119,50 +128,111 @@ func New(cfg Config) (*Scheduler, error) {
 
 // Run schedules until ctx ends. Call it with the leader context of the controller Lease; it may
 // be called again after a later election.
+//
+// While it runs, Reconcile reads Nodes and the other Services' load from informer caches kept
+// by the store's watch (see runtime.Cache), and observed state from an observed.Index, so a
+// reconcile costs O(nodes + its own replicas) whatever the number of Services. Wake-ups:
+// a Service's own change; a Node change that can move placement (spec, labels, conditions;
+// not the lastSeen heartbeat) enqueues every Service; a view change enqueues the Services whose
+// observed replicas changed, or every Service when a node's observed state changed; a resync
+// every Config.Resync. No timer polls an incomplete plan: see Reconcile.
 func (s *Scheduler) Run(ctx context.Context) {
 	loop := runtime.New[string]("scheduler", s, runtime.Options{Logger: s.cfg.Logger, Metrics: s.cfg.LoopMetrics})
-	go runtime.ListWatch(ctx, s.cfg.Store, v1.KindService, s.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
-	all := func() { s.enqueueAll(ctx, loop) }
-	go runtime.ListWatch(ctx, s.cfg.Store, v1.KindNode, s.log, func(store.Event) { all() })
+	var svcs *runtime.Cache[*v1.Service]
+	all := func() {
+		for _, name := range svcs.Names() {
+			loop.Enqueue(name)
+		}
+	}
+	svcs = runtime.NewCache(s.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
+		Logger:  s.log,
+		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes},
+		Handler: runtime.Handler[*v1.Service]{
+			OnAdd: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
+			OnUpdate: func(old, o *v1.Service) {
+				if old.Metadata.ResourceVersion != o.Metadata.ResourceVersion {
+					loop.Enqueue(o.Metadata.Name)
+				}
+			},
+			OnDelete: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
+		},
+	})
+	nodes := runtime.NewCache(s.cfg.Store, v1.KindNode, runtime.CacheConfig[*v1.Node]{
+		Logger: s.log,
+		Handler: runtime.Handler[*v1.Node]{
+			OnAdd: func(*v1.Node) { all() },
+			OnUpdate: func(old, n *v1.Node) {
+				if placementChanged(old, n) {
+					all()
+				}
+			},
+			OnDelete: func(*v1.Node) { all() },
+		},
+	})
+	go svcs.Run(ctx)
+	go nodes.Run(ctx)
+	if !runtime.WaitForSync(ctx, svcs, nodes) {
+		return
+	}
+	s.setReader(cacheReader{services: svcs, nodes: nodes})
+	defer s.setReader(nil)
+
+	if s.index != nil {
+		var last *observed.Snapshot
+		go observed.OnChange(ctx, s.cfg.View, viewCoalesce, func() {
+			snap := s.index.Snapshot()
+			changed, nodesChanged := snap.Diff(last)
+			last = snap
+			if len(nodesChanged) > 0 {
+				// Liveness or labels of a node: any Service may move.
+				all()
+				return
+			}
+			for _, name := range changed {
+				loop.Enqueue(name)
+			}
+		})
+	}
 	go func() {
 		t := time.NewTicker(s.cfg.Resync)
 		defer t.Stop()
-		var changed <-chan struct{}
 		for {
-			if s.cfg.View != nil {
-				changed = s.cfg.View.Changed()
-			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				all()
-			case <-changed:
-				all()
-				// Observed state changes in bursts; coalesce them.
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
 			}
 		}
 	}()
-	all()
 	loop.Run(ctx)
 }
 
-func (s *Scheduler) enqueueAll(ctx context.Context, loop *runtime.Loop[string]) {
-	objs, _, err := s.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Warn("list services", "err", err)
-		}
-		return
+// viewCoalesce is how long view changes are folded into one wake-up (observed.OnChange).
+const viewCoalesce = 50 * time.Millisecond
+
+// indexAssignedNode indexes Services by the node of each assignment, counted: the load per node.
+const indexAssignedNode = "assignedNode"
+
+func assignedNodes(svc *v1.Service) []string {
+	out := make([]string, 0, len(svc.Status.Assignments))
+	for _, a := range svc.Status.Assignments {
+		out = append(out, a.Node)
 	}
-	for _, o := range objs {
-		loop.Enqueue(o.GetMetadata().Name)
+	return out
+}
+
+// placementChanged reports whether a Node update can change where replicas go. The status
+// controller rewrites lastSeen about once a minute per node; that alone moves nothing, and
+// waking every Service for it would cost O(Services) per node per minute.
+func placementChanged(old, n *v1.Node) bool {
+	strip := func(n *v1.Node) *v1.Node {
+		c := *n
+		c.Metadata.ResourceVersion = ""
+		c.Status.LastSeen = nil
+		return &c
 	}
+	return !reflect.DeepEqual(strip(old), strip(n))
 }
 
 // Reconcile plans one Service and writes its placement.
@@ -209,11 +279,25 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	} else if err != nil {
 		return reconcile.Result{}, err
 	}
-	if !plan.Complete {
-		// Poll while rolling: readiness arrives through the view, the deadline through time.
-		return reconcile.Result{RequeueAfter: 2 * time.Second}, nil
+	// No polling of an incomplete plan: everything that can complete it arrives as an event that
+	// enqueues this Service (readiness and liveness through the view; Nodes, cordon, labels and
+	// the spec through the store). Only the progress deadline is a matter of time.
+	return reconcile.Result{RequeueAfter: untilDeadline(next.Status.Conditions, s.cfg.ProgressDeadline, now)}, nil
+}
+
+// untilDeadline returns how long until a rolling update that stays without progress reaches
+// the progress deadline (Compute fails it once SinceProgress exceeds the deadline), or 0 when
+// no rollout is in progress.
+func untilDeadline(conds []v1.Condition, deadline time.Duration, now time.Time) time.Duration {
+	c := v1.FindCondition(conds, v1.ServiceProgressing)
+	if c == nil || c.Reason != v1.ReasonRollingUpdate || deadline <= 0 {
+		return 0
 	}
-	return reconcile.Result{}, nil
+	// Compute compares with ">": wake just after the deadline, never on it.
+	if d := c.LastTransitionTime.Add(deadline).Sub(now) + time.Millisecond; d > 0 {
+		return d
+	}
+	return time.Millisecond
 }
 
 // input gathers the planner's input for svc.
@@ -223,7 +307,7 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 		Desired: sp.DesiredReplicas(), SpecHash: hash,
 		MaxSurge: *sp.Update.MaxSurge, MaxUnavailable: *sp.Update.MaxUnavailable,
 		Assignments: svc.Status.Assignments, Observed: map[int32]ReplicaInfo{},
-		Load: map[string]int{}, ProgressDeadline: s.cfg.ProgressDeadline,
+		ProgressDeadline: s.cfg.ProgressDeadline,
 	}
 	if p := sp.Placement; p != nil {
 		in.NodeSelector, in.MaxPerNode = p.NodeSelector, p.MaxPerNode
@@ -231,51 +315,22 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 	if c := v1.FindCondition(svc.Status.Conditions, v1.ServiceProgressing); c != nil && c.Reason == v1.ReasonRollingUpdate {
 		in.SinceProgress = now.Sub(c.LastTransitionTime)
 	}
-	nodeObjs, _, err := s.cfg.Store.List(ctx, v1.KindNode, v1.Selector{}, store.Stale())
+	rd := s.reader()
+	nodes, err := rd.Nodes(ctx)
 	if err != nil {
 		return in, fmt.Errorf("list nodes: %w", err)
 	}
+	var snap *observed.Snapshot
 	var viewNodes map[string]observed.Node
-	if s.cfg.View != nil {
-		viewNodes = map[string]observed.Node{}
-		for _, n := range s.cfg.View.Nodes() {
-			viewNodes[n.Name] = n
-		}
+	if s.index != nil {
+		snap = s.index.Snapshot()
+		viewNodes = snap.Nodes
 	}
-	seen := map[string]bool{}
-	for _, o := range nodeObjs {
-		n := o.(*v1.Node)
-		info := NodeInfo{Name: n.Metadata.Name, Labels: n.Spec.Labels, Unschedulable: n.Spec.Unschedulable, Drain: n.Spec.Drain}
-		ready := v1.FindCondition(n.Status.Conditions, v1.NodeReady)
-		vn, inView := viewNodes[n.Metadata.Name]
-		switch {
-		case ready != nil && ready.Status == v1.ConditionFalse:
-		case inView:
-			info.Healthy = vn.Alive
-		default:
-			info.Healthy = ready != nil && ready.Status == v1.ConditionTrue
-		}
-		if info.Labels == nil && inView {
-			info.Labels = vn.Labels
-		}
-		info.NoRuntime = inView && vn.Labels[observed.LabelRuntime] == observed.RuntimeNone
-		seen[info.Name] = true
-		in.Nodes = append(in.Nodes, info)
-	}
-	// A node gossip knows but that has not registered its Node object yet still counts.
-	for name, vn := range viewNodes {
-		if !seen[name] {
-			in.Nodes = append(in.Nodes, NodeInfo{Name: name, Labels: vn.Labels, Healthy: vn.Alive,
-				NoRuntime: vn.Labels[observed.LabelRuntime] == observed.RuntimeNone})
-		}
-	}
-	sortNodes(in.Nodes)
-	if s.cfg.View != nil {
+	in.Nodes = nodeInfos(nodes, viewNodes)
+	if snap != nil {
 		byIndex := map[int32][]observed.Replica{}
-		for _, r := range s.cfg.View.Replicas() {
-			if r.Service == svc.Metadata.Name {
-				byIndex[r.Index] = append(byIndex[r.Index], r)
-			}
+		for _, r := range snap.Replicas[svc.Metadata.Name] {
+			byIndex[r.Index] = append(byIndex[r.Index], r)
 		}
 		for _, a := range svc.Status.Assignments {
 			for _, r := range byIndex[a.Index] {
@@ -290,19 +345,112 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 			}
 		}
 	}
-	svcs, _, err := s.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
-	if err != nil {
+	if in.Load, err = rd.LoadExcept(ctx, svc.Metadata.Name); err != nil {
 		return in, fmt.Errorf("list services: %w", err)
 	}
-	for _, o := range svcs {
-		if o.GetMetadata().Name == svc.Metadata.Name {
+	return in, nil
+}
+
+// nodeInfos is what placement knows of each node: the Node objects (nodes) merged with the
+// observed view (view, nil without one), sorted by name. view is read, never modified.
+func nodeInfos(nodes []*v1.Node, view map[string]observed.Node) []NodeInfo {
+	var out []NodeInfo
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		info := NodeInfo{Name: n.Metadata.Name, Labels: n.Spec.Labels, Unschedulable: n.Spec.Unschedulable, Drain: n.Spec.Drain}
+		ready := v1.FindCondition(n.Status.Conditions, v1.NodeReady)
+		vn, inView := view[n.Metadata.Name]
+		switch {
+		case ready != nil && ready.Status == v1.ConditionFalse:
+		case inView:
+			info.Healthy = vn.Alive
+		default:
+			info.Healthy = ready != nil && ready.Status == v1.ConditionTrue
+		}
+		if info.Labels == nil && inView {
+			info.Labels = vn.Labels
+		}
+		info.NoRuntime = inView && vn.Labels[observed.LabelRuntime] == observed.RuntimeNone
+		seen[info.Name] = true
+		out = append(out, info)
+	}
+	// A node gossip knows but that has not registered its Node object yet still counts.
+	for name, vn := range view {
+		if !seen[name] {
+			out = append(out, NodeInfo{Name: name, Labels: vn.Labels, Healthy: vn.Alive,
+				NoRuntime: vn.Labels[observed.LabelRuntime] == observed.RuntimeNone})
+		}
+	}
+	sortNodes(out)
+	return out
+}
+
+// reader is where Reconcile reads what is not its own Service: the Node objects and the load
+// of the other Services.
+type reader interface {
+	Nodes(ctx context.Context) ([]*v1.Node, error)
+	// LoadExcept counts the assignments per node of every Service but the one named.
+	LoadExcept(ctx context.Context, service string) (map[string]int, error)
+}
+
+// cacheReader reads the caches of Run: O(nodes) per reconcile.
+type cacheReader struct {
+	services *runtime.Cache[*v1.Service]
+	nodes    *runtime.Cache[*v1.Node]
+}
+
+func (r cacheReader) Nodes(context.Context) ([]*v1.Node, error) { return r.nodes.List(), nil }
+
+func (r cacheReader) LoadExcept(_ context.Context, service string) (map[string]int, error) {
+	return r.services.Counts(indexAssignedNode, service), nil
+}
+
+// storeReader lists the store. Reconcile uses it only when called outside Run (tests, tools): it
+// decodes every Service and Node, O(Services) per reconcile.
+type storeReader struct{ st Store }
+
+func (r storeReader) Nodes(ctx context.Context) ([]*v1.Node, error) {
+	objs, _, err := r.st.List(ctx, v1.KindNode, v1.Selector{}, store.Stale())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*v1.Node, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.(*v1.Node))
+	}
+	return out, nil
+}
+
+func (r storeReader) LoadExcept(ctx context.Context, service string) (map[string]int, error) {
+	objs, _, err := r.st.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
+	if err != nil {
+		return nil, err
+	}
+	load := map[string]int{}
+	for _, o := range objs {
+		if o.GetMetadata().Name == service {
 			continue
 		}
 		for _, a := range o.(*v1.Service).Status.Assignments {
-			in.Load[a.Node]++
+			load[a.Node]++
 		}
 	}
-	return in, nil
+	return load, nil
+}
+
+func (s *Scheduler) reader() reader {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rd == nil {
+		return storeReader{s.cfg.Store}
+	}
+	return s.rd
+}
+
+func (s *Scheduler) setReader(rd reader) {
+	s.mu.Lock()
+	s.rd = rd
+	s.mu.Unlock()
 }
 
 // write stores next's status when it differs from old's, with compare-and-swap on old's
