@@ -43,7 +43,9 @@ type Config struct {
 	Now func() time.Time
 	// ProgressDeadline: a rollout that makes no progress for this long fails. Default 5m.
 	ProgressDeadline time.Duration
-	// Resync enqueues every Service this often. Default 30s.
+	// Resync enqueues every Service this often. Every input of a plan arrives as an event (the
+	// store's watch through the caches, the view through observed.OnChange), so this is only a
+	// safety net; a pass over 1000 Services costs about a quarter of a CPU-second. Default 5m.
 	Resync time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
@@ -55,7 +57,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults for st.
 func DefaultConfig(st Store) Config {
-	return Config{Store: st, Now: time.Now, ProgressDeadline: 5 * time.Minute, Resync: 30 * time.Second}
+	return Config{Store: st, Now: time.Now, ProgressDeadline: 5 * time.Minute, Resync: 5 * time.Minute}
 }
 
 func (c *Config) validate() error {
@@ -94,7 +96,8 @@ type Scheduler struct {
 
 	mu sync.Mutex
 	// guarded by mu:
-	rd reader // the caches while Run runs; nil: the store
+	rd   reader             // the caches while Run runs; nil: the store
+	snap *observed.Snapshot // the view as of the last view-change wake-up while Run runs; nil: ask index
 }
 
 var _ reconcile.TypedReconciler[string] = (*Scheduler)(nil)
@@ -175,7 +178,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		return
 	}
 	s.setReader(cacheReader{services: svcs, nodes: nodes})
-	defer s.setReader(nil)
+	defer func() { s.setReader(nil); s.setSnapshot(nil) }()
 
 	if s.index != nil {
 		var last *observed.Snapshot
@@ -183,6 +186,10 @@ func (s *Scheduler) Run(ctx context.Context) {
 			snap := s.index.Snapshot()
 			changed, nodesChanged := snap.Diff(last)
 			last = snap
+			// Reconciles read this snapshot until the next wake-up: one copy of the view per
+			// (coalesced) change, not one per reconcile while the view keeps changing. A
+			// reconcile that reads it just before a change is enqueued again by that change.
+			s.setSnapshot(snap)
 			if len(nodesChanged) > 0 {
 				// Liveness or labels of a node: any Service may move.
 				all()
@@ -237,7 +244,10 @@ func placementChanged(old, n *v1.Node) bool {
 
 // Reconcile plans one Service and writes its placement.
 func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
-	obj, err := s.cfg.Store.Get(ctx, v1.KindService, name)
+	// While Run runs this is the cache's copy (shared: read-only, copied into next below). It may
+	// lag the store by a moment; the write is a compare-and-swap on its resourceVersion, so a
+	// stale read ends in a conflict and a short requeue, never in a lost update.
+	svc, err := s.reader().Service(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		s.unplaced.DeleteLabelValues(name)
 		return reconcile.Result{}, nil
@@ -245,7 +255,6 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("get service %q: %w", name, err)
 	}
-	svc := obj.(*v1.Service)
 	now := s.cfg.Now()
 	next := svc.DeepCopyObject().(*v1.Service)
 	if svc.Metadata.DeletionTimestamp != nil {
@@ -320,10 +329,9 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 	if err != nil {
 		return in, fmt.Errorf("list nodes: %w", err)
 	}
-	var snap *observed.Snapshot
+	snap := s.snapshot()
 	var viewNodes map[string]observed.Node
-	if s.index != nil {
-		snap = s.index.Snapshot()
+	if snap != nil {
 		viewNodes = snap.Nodes
 	}
 	in.Nodes = nodeInfos(nodes, viewNodes)
@@ -385,9 +393,10 @@ func nodeInfos(nodes []*v1.Node, view map[string]observed.Node) []NodeInfo {
 	return out
 }
 
-// reader is where Reconcile reads what is not its own Service: the Node objects and the load
-// of the other Services.
+// reader is where Reconcile reads the store: its Service, the Node objects and the load of the
+// other Services. What it returns is shared: read-only.
 type reader interface {
+	Service(ctx context.Context, name string) (*v1.Service, error)
 	Nodes(ctx context.Context) ([]*v1.Node, error)
 	// LoadExcept counts the assignments per node of every Service but the one named.
 	LoadExcept(ctx context.Context, service string) (map[string]int, error)
@@ -399,15 +408,31 @@ type cacheReader struct {
 	nodes    *runtime.Cache[*v1.Node]
 }
 
+func (r cacheReader) Service(_ context.Context, name string) (*v1.Service, error) {
+	if svc, ok := r.services.Get(name); ok {
+		return svc, nil
+	}
+	return nil, fmt.Errorf("services/%s: %w", name, store.ErrNotFound)
+}
+
 func (r cacheReader) Nodes(context.Context) ([]*v1.Node, error) { return r.nodes.List(), nil }
 
 func (r cacheReader) LoadExcept(_ context.Context, service string) (map[string]int, error) {
 	return r.services.Counts(indexAssignedNode, service), nil
 }
 
-// storeReader lists the store. Reconcile uses it only when called outside Run (tests, tools): it
-// decodes every Service and Node, O(Services) per reconcile.
+// storeReader reads the store: a linearizable Get of the Service, and lists that decode every
+// Service and Node, O(Services) per reconcile. Reconcile uses it only when called outside Run
+// (tests, tools; hack/bench-controllers times it as the old path).
 type storeReader struct{ st Store }
+
+func (r storeReader) Service(ctx context.Context, name string) (*v1.Service, error) {
+	obj, err := r.st.Get(ctx, v1.KindService, name)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*v1.Service), nil
+}
 
 func (r storeReader) Nodes(ctx context.Context) ([]*v1.Node, error) {
 	objs, _, err := r.st.List(ctx, v1.KindNode, v1.Selector{}, store.Stale())
@@ -445,6 +470,31 @@ func (s *Scheduler) reader() reader {
 		return storeReader{s.cfg.Store}
 	}
 	return s.rd
+}
+
+// snapshot is the observed view Reconcile reads: the one of the last wake-up while Run runs,
+// else the index's (taken again after any change); nil without a View.
+func (s *Scheduler) snapshot() *observed.Snapshot {
+	if s.index == nil {
+		return nil
+	}
+	s.mu.Lock()
+	snap := s.snap
+	s.mu.Unlock()
+	if snap != nil {
+		return snap
+	}
+	return s.index.Snapshot()
+}
+
+// setSnapshot sets the snapshot reconciles read while Run runs (a wake-up that ends after Run
+// has returned sets nothing).
+func (s *Scheduler) setSnapshot(snap *observed.Snapshot) {
+	s.mu.Lock()
+	if s.rd != nil || snap == nil {
+		s.snap = snap
+	}
+	s.mu.Unlock()
 }
 
 func (s *Scheduler) setReader(rd reader) {

@@ -129,6 +129,9 @@ type Controller struct {
 	mu sync.Mutex
 	// guarded by mu:
 	lastWrite map[v1.Key]time.Time
+	services  *runtime.Cache[*v1.Service] // while Run runs; nil: read the store
+	nodes     *runtime.Cache[*v1.Node]    // likewise
+	snap      *observed.Snapshot          // the view as of the last wake-up while Run runs; nil: ask index
 }
 
 var _ reconcile.TypedReconciler[v1.Key] = (*Controller)(nil)
@@ -182,11 +185,20 @@ func (c *Controller) Run(ctx context.Context) {
 	if !runtime.WaitForSync(ctx, svcs, nodes) {
 		return
 	}
+	c.setRunState(svcs, nodes, nil)
+	defer c.setRunState(nil, nil, nil)
 	var last *observed.Snapshot
 	go observed.OnChange(ctx, c.cfg.View, viewCoalesce, func() {
 		snap := c.index.Snapshot()
 		services, changedNodes := snap.Diff(last)
 		last = snap
+		// Reconciles read this snapshot until the next wake-up, which enqueues whatever a
+		// later change touches: one copy of the view per coalesced change.
+		c.mu.Lock()
+		if c.services != nil {
+			c.snap = snap
+		}
+		c.mu.Unlock()
 		for _, name := range services {
 			loop.Enqueue(v1.Key{Kind: v1.KindService, Name: name})
 		}
@@ -236,7 +248,10 @@ func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Resul
 	if key.Kind != v1.KindService && key.Kind != v1.KindNode {
 		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("status: unexpected kind %q", key.Kind))
 	}
-	obj, err := c.cfg.Store.Get(ctx, key.Kind, key.Name, store.Stale())
+	// While Run runs this is the cache's copy: shared, read-only, copied into next below. The
+	// write is a compare-and-swap on its resourceVersion, so a cache that lags ends in a
+	// conflict and a short requeue.
+	obj, err := c.get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		c.forget(key)
 		return reconcile.Result{}, nil
@@ -254,11 +269,11 @@ func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Resul
 		}
 		// The snapshot is grouped once per view change: this is the Service's own replicas, not
 		// a copy of every replica in the cluster.
-		replicas := c.index.Snapshot().Replicas[key.Name]
+		replicas := c.snapshot().Replicas[key.Name]
 		o.Status = FoldService(obj.(*v1.Service), replicas, c.cfg.SpecHash(obj.(*v1.Service)), now)
 	case *v1.Node:
 		var obs *observed.Node
-		if n, ok := c.index.Snapshot().Nodes[key.Name]; ok {
+		if n, ok := c.snapshot().Nodes[key.Name]; ok {
 			obs = &n
 			if n.Alive {
 				requeue = c.cfg.LastSeenRefresh
@@ -297,6 +312,45 @@ func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Resul
 	c.lastWrite[key] = now
 	c.mu.Unlock()
 	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// get reads the object of key: from the caches while Run runs, else a stale read of the store.
+func (c *Controller) get(ctx context.Context, key v1.Key) (v1.Object, error) {
+	c.mu.Lock()
+	svcs, nodes := c.services, c.nodes
+	c.mu.Unlock()
+	var obj v1.Object
+	var ok bool
+	switch {
+	case key.Kind == v1.KindService && svcs != nil:
+		obj, ok = svcs.Get(key.Name)
+	case key.Kind == v1.KindNode && nodes != nil:
+		obj, ok = nodes.Get(key.Name)
+	default:
+		return c.cfg.Store.Get(ctx, key.Kind, key.Name, store.Stale())
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", key, store.ErrNotFound)
+	}
+	return obj, nil
+}
+
+// snapshot is the observed view Reconcile folds: the one of the last wake-up while Run runs,
+// else the index's.
+func (c *Controller) snapshot() *observed.Snapshot {
+	c.mu.Lock()
+	snap := c.snap
+	c.mu.Unlock()
+	if snap != nil {
+		return snap
+	}
+	return c.index.Snapshot()
+}
+
+func (c *Controller) setRunState(svcs *runtime.Cache[*v1.Service], nodes *runtime.Cache[*v1.Node], snap *observed.Snapshot) {
+	c.mu.Lock()
+	c.services, c.nodes, c.snap = svcs, nodes, snap
+	c.mu.Unlock()
 }
 
 // debounce returns how long to wait before key may be written again.

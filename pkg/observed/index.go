@@ -117,16 +117,19 @@ func (ix *Index) Snapshot() *Snapshot {
 	return ix.snap
 }
 
-// OnChange calls fn after every change of v until ctx ends; it is the one "view changed"
-// trigger of the controllers and the Traefik provider. Observed state changes in bursts (a node
-// publishing its replicas one by one, a gossip sync), so calls are throttled: the first change
-// after a quiet period calls fn at once, and further changes within coalesce of the last call
-// are folded into one call at the end of that interval. A change that arrives while fn runs
-// causes another call: none is lost. fn is not called before the first change.
+// OnChange calls fn once at once, then after every change of v, until ctx ends; it is the one
+// "view changed" trigger of the controllers and the Traefik provider. Observed state changes in
+// bursts (a node publishing its replicas one by one, a gossip sync), so calls are throttled: the
+// first change after a quiet period calls fn at once, and further changes within coalesce of
+// the last call are folded into one call at the end of that interval. The view's Changed channel
+// is taken before each call, so a change that arrives while fn runs causes another call: none
+// is lost, and fn (which reads the view itself) always sees the latest state eventually. The
+// first call lets a caller that diffs snapshots start from a state no change can slip past.
 func OnChange(ctx context.Context, v View, coalesce time.Duration, fn func()) {
-	changed := v.Changed()
-	var last time.Time
 	for {
+		changed := v.Changed()
+		last := time.Now()
+		fn()
 		select {
 		case <-ctx.Done():
 			return
@@ -141,9 +144,5 @@ func OnChange(ctx context.Context, v View, coalesce time.Duration, fn func()) {
 			case <-t.C:
 			}
 		}
-		// Taken before fn reads the view, so that a change during fn is not missed.
-		changed = v.Changed()
-		last = time.Now()
-		fn()
 	}
 }
