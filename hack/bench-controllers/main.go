@@ -7,14 +7,16 @@
 //     Service) and for a node's observed state changing (touches every Service: the worst
 //     case). Printed next to the old per-reconcile full-list path (Reconcile outside Run reads
 //     the store, as every reconcile did before the informer cache) measured in the same run.
+//
 //   - idle: CPU used over -idle by the controllers of one agent without a runtime holding
 //     -idle-services Services that cannot be placed, and of a converged cluster of as many
 //     placeable ones (getrusage of this process).
+//
 //   - converge: -converge Services × 3 replicas on -nodes simulated nodes, from empty, until every
 //     Service has 3 ready replicas and its rollout is complete. A simulated node reports each
 //     replica assigned to it Running and Healthy as soon as the assignment is written.
 //
-//	go run ./hack/bench-controllers [-sizes 250,500,1000] [-idle 10s] [-idle-services 1000] [-converge 1000] [-nodes 5] [-old=true]
+//     go run ./hack/bench-controllers [-sizes 250,500,1000] [-idle 10s] [-idle-services 1000] [-converge 1000] [-nodes 5] [-old=true]
 //
 // It prints figures; it asserts nothing.
 package main
