@@ -227,3 +227,63 @@ func TestRunNeverListsTheStoreAfterSync(t *testing.T) {
 		t.Fatalf("the store was listed %d times, want only the 2 first lists of the caches", got)
 	}
 }
+
+// An unplaceable Service is placed as soon as a node that can take it appears: the wake-up is
+// the Node's event, not a timer.
+func TestUnplaceableServiceIsPlacedWhenANodeArrives(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := store.NewMemory()
+	addNode(t, st, "a")
+	view := observed.NewSet()
+	view.SetNode(observed.Node{Name: "a", Alive: true, Labels: map[string]string{observed.LabelRuntime: observed.RuntimeNone}})
+	s, err := New(Config{Store: st, View: view, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Create(ctx, service("web", 1)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "web Unschedulable", func() bool {
+		c := v1.FindCondition(getSvc(t, st, "web").Status.Conditions, v1.ServiceProgressing)
+		return c != nil && c.Reason == v1.ReasonUnschedulable
+	})
+	addNode(t, st, "b")
+	view.SetNode(observed.Node{Name: "b", Alive: true})
+	eventually(t, "web placed on b", func() bool {
+		as := getSvc(t, st, "web").Status.Assignments
+		return len(as) == 1 && as[0].Node == "b"
+	})
+}
+
+func TestPlacementChangedIgnoresTheLastSeenHeartbeat(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	t1 := t0.Add(time.Minute)
+	base := func() *v1.Node {
+		return &v1.Node{Metadata: v1.ObjectMeta{Name: "a", ResourceVersion: "1"}, Spec: v1.NodeSpec{Labels: map[string]string{"zone": "x"}},
+			Status: v1.NodeStatus{LastSeen: &t0, Conditions: []v1.Condition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}}}
+	}
+	for name, tc := range map[string]struct {
+		mod  func(*v1.Node)
+		want bool
+	}{
+		"lastSeen only":  {func(n *v1.Node) { n.Metadata.ResourceVersion = "2"; n.Status.LastSeen = &t1 }, false},
+		"cordoned":       {func(n *v1.Node) { n.Spec.Unschedulable = true }, true},
+		"drained":        {func(n *v1.Node) { n.Spec.Drain = true }, true},
+		"spec label":     {func(n *v1.Node) { n.Spec.Labels = map[string]string{"zone": "y"} }, true},
+		"metadata label": {func(n *v1.Node) { n.Metadata.Labels = map[string]string{"role": "lb"} }, true},
+		"not ready":      {func(n *v1.Node) { n.Status.Conditions[0].Status = v1.ConditionFalse }, true},
+	} {
+		old, n := base(), base()
+		tc.mod(n)
+		if got := placementChanged(old, n); got != tc.want {
+			t.Errorf("%s: placementChanged = %v, want %v", name, got, tc.want)
+		}
+		if old.Status.LastSeen != &t0 || old.Metadata.ResourceVersion != "1" {
+			t.Errorf("%s: placementChanged modified its input", name)
+		}
+	}
+}

@@ -16,9 +16,9 @@
 //     Service has 3 ready replicas and its rollout is complete. A simulated node reports each
 //     replica assigned to it Running and Healthy as soon as the assignment is written.
 //
-//     go run ./hack/bench-controllers [-sizes 250,500,1000] [-idle 10s] [-idle-services 1000] [-converge 1000] [-nodes 5] [-old=true]
+// It prints figures; it asserts nothing. Run it with:
 //
-// It prints figures; it asserts nothing.
+//	go run ./hack/bench-controllers [-sizes 250,500,1000] [-idle 10s] [-idle-services 1000] [-converge 1000] [-nodes 5] [-old=true] [-cpuprofile FILE]
 package main
 
 import (
