@@ -137,3 +137,40 @@ func TestCacheRunsOnce(t *testing.T) {
 		t.Fatal("a second Run did not return")
 	}
 }
+
+// racingSource writes an object between the List and the Watch of an empty store, where a watch
+// "from revision 0" starts from the current revision and would not carry it.
+type racingSource struct {
+	*store.Memory
+	once sync.Once
+}
+
+func (r *racingSource) Watch(ctx context.Context, kind string, rev int64) (<-chan store.Event, error) {
+	r.once.Do(func() {
+		if _, err := r.Memory.Create(ctx, svc("early")); err != nil {
+			panic(err)
+		}
+	})
+	return r.Memory.Watch(ctx, kind, rev)
+}
+
+func TestCacheSeesAnObjectWrittenBetweenListAndWatchOfAnEmptyStore(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mem := store.NewMemory()
+	c := NewCache[*v1.Service](&racingSource{Memory: mem}, v1.KindService, CacheConfig[*v1.Service]{})
+	go c.Run(ctx)
+	if !WaitForSync(ctx, c) {
+		t.Fatal("not synced")
+	}
+	if _, ok := c.Get("early"); !ok {
+		t.Fatal("the object written between the list and the watch is missing, and no relist will come")
+	}
+	if _, err := mem.Create(ctx, svc("later")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the later object", func() bool { _, ok := c.Get("later"); return ok })
+	if c.Len() != 2 {
+		t.Fatalf("%d objects, want 2", c.Len())
+	}
+}

@@ -55,22 +55,7 @@ func (f addAll) Apply(ev store.Event) { f(ev) }
 // returns when ctx ends.
 func ListWatchInto(ctx context.Context, src Source, kind string, log *slog.Logger, feed Feed) {
 	for ctx.Err() == nil {
-		objs, rev, err := src.List(ctx, kind, v1.Selector{}, store.Stale())
-		if err == nil {
-			feed.Replace(objs, rev)
-			var ch <-chan store.Event
-			if ch, err = src.Watch(ctx, kind, rev); err == nil {
-				for ev := range ch {
-					if ev.Type == store.Error {
-						err = ev.Err
-						break
-					}
-					if ev.Object != nil {
-						feed.Apply(ev)
-					}
-				}
-			}
-		}
+		err := listWatchOnce(ctx, src, kind, feed)
 		if ctx.Err() != nil {
 			return
 		}
@@ -82,4 +67,36 @@ func ListWatchInto(ctx context.Context, src Source, kind string, log *slog.Logge
 		case <-time.After(RelistDelay):
 		}
 	}
+}
+
+// listWatchOnce lists, then follows the watch until it ends.
+func listWatchOnce(ctx context.Context, src Source, kind string, feed Feed) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	objs, rev, err := src.List(ctx, kind, v1.Selector{}, store.Stale())
+	if err != nil {
+		return err
+	}
+	ch, err := src.Watch(ctx, kind, rev)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		// Watch from revision 0 means "from now": an object written to an empty store between
+		// the List and the Watch would be in neither. List again now that the watch runs; the
+		// watch's events up to that list's revision are then already in it and are skipped.
+		if objs, rev, err = src.List(ctx, kind, v1.Selector{}, store.Stale()); err != nil {
+			return err
+		}
+	}
+	feed.Replace(objs, rev)
+	for ev := range ch {
+		if ev.Type == store.Error {
+			return ev.Err
+		}
+		if ev.Object != nil && ev.Revision > rev {
+			feed.Apply(ev)
+		}
+	}
+	return nil
 }
