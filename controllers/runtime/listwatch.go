@@ -81,6 +81,7 @@ func listWatchOnce(ctx context.Context, src Source, kind string, feed Feed) erro
 	if err != nil {
 		return err
 	}
+	var skipThrough int64
 	if rev == 0 {
 		// Watch from revision 0 means "from now": an object written to an empty store between
 		// the List and the Watch would be in neither. List again now that the watch runs; the
@@ -88,13 +89,14 @@ func listWatchOnce(ctx context.Context, src Source, kind string, feed Feed) erro
 		if objs, rev, err = src.List(ctx, kind, v1.Selector{}, store.Stale()); err != nil {
 			return err
 		}
+		skipThrough = rev
 	}
 	feed.Replace(objs, rev)
 	for ev := range ch {
 		if ev.Type == store.Error {
 			return ev.Err
 		}
-		if ev.Object != nil && ev.Revision > rev {
+		if ev.Object != nil && (ev.Revision == 0 || ev.Revision > skipThrough) {
 			feed.Apply(ev)
 		}
 	}
