@@ -55,7 +55,7 @@ type Config struct {
 	Resync time.Duration
 	// ServiceResync enqueues every Service this often. Every input of a Service's status arrives
 	// as an event (its own store watch, a change of its observed replicas), so this is only a
-	// safety net, and it is long: at 1000 Services a pass costs about a tenth of a CPU-second.
+	// safety net, and it is long: at 1000 Services a pass costs a fraction of a CPU-second.
 	// Default 5m.
 	ServiceResync time.Duration
 	// Logger. Default slog.Default().
