@@ -97,7 +97,7 @@ func (c *Cache[T]) Run(ctx context.Context) {
 	ListWatchInto(ctx, c.src, c.kind, c.log, (*cacheFeed[T])(c))
 }
 
-// Synced is closed once the cache holds a first full list.
+// Synced is closed once the cache holds a first full list and its handler has been told of it.
 func (c *Cache[T]) Synced() <-chan struct{} { return c.synced }
 
 // WaitForSync waits until every cache has synced, and reports false if ctx ended first.
@@ -208,11 +208,6 @@ func (f *cacheFeed[T]) Replace(objs []v1.Object, rev int64) {
 	c.rev = rev
 	c.mu.Unlock()
 	h := c.handler
-	select {
-	case <-c.synced:
-	default:
-		close(c.synced)
-	}
 	for _, ch := range changes {
 		switch {
 		case ch.has && !ch.had && h.OnAdd != nil:
@@ -222,6 +217,13 @@ func (f *cacheFeed[T]) Replace(objs []v1.Object, rev int64) {
 		case !ch.has && h.OnDelete != nil:
 			h.OnDelete(ch.old)
 		}
+	}
+	// Synced only once the handler has been told of the first list: a controller that waits
+	// for it then has every key queued before its first reconcile.
+	select {
+	case <-c.synced:
+	default:
+		close(c.synced)
 	}
 }
 

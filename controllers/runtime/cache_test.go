@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 	"testing"
@@ -34,6 +35,12 @@ type events struct {
 }
 
 func (e *events) add(s string) { e.mu.Lock(); e.got = append(e.got, s); e.mu.Unlock() }
+
+func (e *events) String() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fmt.Sprint(e.got)
+}
 
 func (e *events) has(s string) bool {
 	e.mu.Lock()
@@ -84,7 +91,7 @@ func TestCacheFollowsTheStoreAndCountsThePerNodeIndex(t *testing.T) {
 		t.Fatal("not synced")
 	}
 	if c.Len() != 2 || !ev.has("add a") || !ev.has("add b") {
-		t.Fatalf("after the first list: %d objects, events %v", c.Len(), ev.got)
+		t.Fatalf("after the first list: %d objects, events %v", c.Len(), &ev)
 	}
 	if got, want := c.Counts("node", ""), map[string]int{"n1": 2, "n2": 1}; !maps.Equal(got, want) {
 		t.Fatalf("counts %v, want %v", got, want)
@@ -105,7 +112,7 @@ func TestCacheFollowsTheStoreAndCountsThePerNodeIndex(t *testing.T) {
 	}
 	eventually(t, "a gone", func() bool { _, ok := c.Get("a"); return !ok })
 	if !ev.has("delete a") {
-		t.Fatalf("no delete event for a: %v", ev.got)
+		t.Fatalf("no delete event for a: %v", &ev)
 	}
 	if got, want := c.Counts("node", ""), map[string]int{"n2": 1}; !maps.Equal(got, want) {
 		t.Fatalf("counts after deleting a: %v, want %v", got, want)
