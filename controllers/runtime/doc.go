@@ -4,5 +4,9 @@
 // and dropped, RequeueAfter polls, success forgets the key. No two workers ever hold the same key.
 //
 // It is the only place controllers touch the queue, and ListWatch is the one way they follow
-// the store. It imports api/v1 and pkg/store only.
+// the store. Cache is an informer on top of it: the decoded objects of one kind in memory, with
+// counted indexes and a handler, so that a reconcile reads what it needs without listing (and
+// decoding) the store. What a Cache hands out is shared and must never be modified.
+//
+// It imports api/v1 and pkg/store only.
 package runtime

@@ -20,6 +20,15 @@ var _ Source = store.Store(nil)
 // RelistDelay is the wait before listing again after a watch ended or a list failed.
 const RelistDelay = time.Second
 
+// Feed receives what ListWatchInto reads: every full list, then each change after it.
+type Feed interface {
+	// Replace is called with every object of the kind at revision rev, after each (re)list.
+	// Objects absent from objs are gone, even if no Deleted event was seen for them.
+	Replace(objs []v1.Object, rev int64)
+	// Apply is called with each change after the last Replace, in revision order.
+	Apply(ev store.Event)
+}
+
 // ListWatch feeds a controller from the store, as an informer would: it lists kind (a local,
 // possibly stale read, so controllers keep working from the local replica without quorum),
 // hands every object to on as an ADDED event, then follows changes. When the watch ends —
@@ -27,25 +36,26 @@ const RelistDelay = time.Second
 // RelistDelay, so nothing is missed: controllers are level-triggered and only need to be woken.
 // It returns when ctx ends.
 func ListWatch(ctx context.Context, src Source, kind string, log *slog.Logger, on func(store.Event)) {
+	ListWatchInto(ctx, src, kind, log, addAll(on))
+}
+
+// addAll turns a list into ADDED events, for callers that only need to be woken.
+type addAll func(store.Event)
+
+func (f addAll) Replace(objs []v1.Object, rev int64) {
+	for _, o := range objs {
+		f(store.Event{Type: store.Added, Object: o, Revision: rev})
+	}
+}
+
+func (f addAll) Apply(ev store.Event) { f(ev) }
+
+// ListWatchInto is ListWatch for a Feed that keeps state (the Cache): it is told where each
+// list begins and ends, so that objects deleted while the watch was down are noticed. It
+// returns when ctx ends.
+func ListWatchInto(ctx context.Context, src Source, kind string, log *slog.Logger, feed Feed) {
 	for ctx.Err() == nil {
-		objs, rev, err := src.List(ctx, kind, v1.Selector{}, store.Stale())
-		if err == nil {
-			for _, o := range objs {
-				on(store.Event{Type: store.Added, Object: o, Revision: rev})
-			}
-			var ch <-chan store.Event
-			if ch, err = src.Watch(ctx, kind, rev); err == nil {
-				for ev := range ch {
-					if ev.Type == store.Error {
-						err = ev.Err
-						break
-					}
-					if ev.Object != nil {
-						on(ev)
-					}
-				}
-			}
-		}
+		err := listWatchOnce(ctx, src, kind, feed)
 		if ctx.Err() != nil {
 			return
 		}
@@ -57,4 +67,38 @@ func ListWatch(ctx context.Context, src Source, kind string, log *slog.Logger, o
 		case <-time.After(RelistDelay):
 		}
 	}
+}
+
+// listWatchOnce lists, then follows the watch until it ends.
+func listWatchOnce(ctx context.Context, src Source, kind string, feed Feed) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	objs, rev, err := src.List(ctx, kind, v1.Selector{}, store.Stale())
+	if err != nil {
+		return err
+	}
+	ch, err := src.Watch(ctx, kind, rev)
+	if err != nil {
+		return err
+	}
+	var skipThrough int64
+	if rev == 0 {
+		// Watch from revision 0 means "from now": an object written to an empty store between
+		// the List and the Watch would be in neither. List again now that the watch runs; the
+		// watch's events up to that list's revision are then already in it and are skipped.
+		if objs, rev, err = src.List(ctx, kind, v1.Selector{}, store.Stale()); err != nil {
+			return err
+		}
+		skipThrough = rev
+	}
+	feed.Replace(objs, rev)
+	for ev := range ch {
+		if ev.Type == store.Error {
+			return ev.Err
+		}
+		if ev.Object != nil && (ev.Revision == 0 || ev.Revision > skipThrough) {
+			feed.Apply(ev)
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +48,9 @@ type Config struct {
 	Health nodehealth.Policy
 	// ProgressDeadline: a rollout that makes no progress for this long fails. Default 5m.
 	ProgressDeadline time.Duration
-	// Resync enqueues every Service this often. Default 30s.
+	// Resync enqueues every Service this often. Every input of a plan arrives as an event (the
+	// store's watch through the caches, the view through observed.OnChange), so this is only a
+	// safety net; a pass over 1000 Services costs about a quarter of a CPU-second. Default 5m.
 	Resync time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
@@ -59,7 +62,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults for st.
 func DefaultConfig(st Store) Config {
-	return Config{Store: st, Now: time.Now, ProgressDeadline: 5 * time.Minute, Resync: 30 * time.Second}
+	return Config{Store: st, Now: time.Now, ProgressDeadline: 5 * time.Minute, Resync: 5 * time.Minute}
 }
 
 func (c *Config) validate() error {
@@ -92,10 +95,16 @@ var ErrNotLeader = errors.New("scheduler: not the leader")
 type Scheduler struct {
 	cfg      Config
 	log      *slog.Logger
+	index    *observed.Index // nil without a View
 	unplaced *prometheus.GaugeVec
 	writes   prometheus.Counter
 	brake    prometheus.Gauge
 	braked   atomic.Bool // the brake held at the last reconcile (for logging transitions)
+
+	mu sync.Mutex
+	// guarded by mu:
+	rd   reader             // the caches while Run runs; nil: the store
+	snap *observed.Snapshot // the view as of the last view-change wake-up while Run runs; nil: ask index
 }
 
 var _ reconcile.TypedReconciler[string] = (*Scheduler)(nil)
@@ -117,6 +126,9 @@ func New(cfg Config) (*Scheduler, error) {
 			Help: "1 while more than half of the nodes look lost at once and the scheduler re-places nothing.",
 		}),
 	}
+	if cfg.View != nil {
+		s.index = observed.NewIndex(cfg.View)
+	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(s.unplaced); err != nil {
 			return nil, fmt.Errorf("scheduler: register metrics: %w", err)
@@ -133,55 +145,123 @@ func New(cfg Config) (*Scheduler, error) {
 
 // Run schedules until ctx ends. Call it with the leader context of the controller Lease; it may
 // be called again after a later election.
+//
+// While it runs, Reconcile reads Nodes and the other Services' load from informer caches kept
+// by the store's watch (see runtime.Cache), and observed state from an observed.Index, so a
+// reconcile costs O(nodes + its own replicas) whatever the number of Services. Wake-ups:
+// a Service's own change; a Node change that can move placement (spec, labels, conditions;
+// not the lastSeen heartbeat) enqueues every Service; a view change enqueues the Services whose
+// observed replicas changed, or every Service when a node's observed state changed; a resync
+// every Config.Resync. No timer polls an incomplete plan: see Reconcile.
 func (s *Scheduler) Run(ctx context.Context) {
 	loop := runtime.New[string]("scheduler", s, runtime.Options{Logger: s.cfg.Logger, Metrics: s.cfg.LoopMetrics})
-	go runtime.ListWatch(ctx, s.cfg.Store, v1.KindService, s.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
-	all := func() { s.enqueueAll(ctx, loop) }
-	go runtime.ListWatch(ctx, s.cfg.Store, v1.KindNode, s.log, func(store.Event) { all() })
+	var svcs *runtime.Cache[*v1.Service]
+	all := func() {
+		for _, name := range svcs.Names() {
+			loop.Enqueue(name)
+		}
+	}
+	svcs = runtime.NewCache(s.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
+		Logger:  s.log,
+		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes},
+		Handler: runtime.Handler[*v1.Service]{
+			OnAdd: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
+			OnUpdate: func(old, o *v1.Service) {
+				if old.Metadata.ResourceVersion != o.Metadata.ResourceVersion {
+					loop.Enqueue(o.Metadata.Name)
+				}
+			},
+			OnDelete: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
+		},
+	})
+	nodes := runtime.NewCache(s.cfg.Store, v1.KindNode, runtime.CacheConfig[*v1.Node]{
+		Logger: s.log,
+		Handler: runtime.Handler[*v1.Node]{
+			OnAdd: func(*v1.Node) { all() },
+			OnUpdate: func(old, n *v1.Node) {
+				if placementChanged(old, n) {
+					all()
+				}
+			},
+			OnDelete: func(*v1.Node) { all() },
+		},
+	})
+	go svcs.Run(ctx)
+	go nodes.Run(ctx)
+	if !runtime.WaitForSync(ctx, svcs, nodes) {
+		return
+	}
+	s.setReader(cacheReader{services: svcs, nodes: nodes})
+	defer func() { s.setReader(nil); s.setSnapshot(nil) }()
+
+	if s.index != nil {
+		var last *observed.Snapshot
+		go observed.OnChange(ctx, s.cfg.View, viewCoalesce, func() {
+			snap := s.index.Snapshot()
+			changed, nodesChanged := snap.Diff(last)
+			last = snap
+			// Reconciles read this snapshot until the next wake-up: one copy of the view per
+			// (coalesced) change, not one per reconcile while the view keeps changing. A
+			// reconcile that reads it just before a change is enqueued again by that change.
+			s.setSnapshot(snap)
+			if len(nodesChanged) > 0 {
+				// Liveness or labels of a node: any Service may move.
+				all()
+				return
+			}
+			for _, name := range changed {
+				loop.Enqueue(name)
+			}
+		})
+	}
 	go func() {
 		t := time.NewTicker(s.cfg.Resync)
 		defer t.Stop()
-		var changed <-chan struct{}
 		for {
-			if s.cfg.View != nil {
-				changed = s.cfg.View.Changed()
-			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				all()
-			case <-changed:
-				all()
-				// Observed state changes in bursts; coalesce them.
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
 			}
 		}
 	}()
-	all()
 	loop.Run(ctx)
 }
 
-func (s *Scheduler) enqueueAll(ctx context.Context, loop *runtime.Loop[string]) {
-	objs, _, err := s.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Warn("list services", "err", err)
-		}
-		return
+// viewCoalesce is how long view changes are folded into one wake-up (observed.OnChange).
+const viewCoalesce = 50 * time.Millisecond
+
+// indexAssignedNode indexes Services by the node of each assignment, counted: the load per node.
+const indexAssignedNode = "assignedNode"
+
+func assignedNodes(svc *v1.Service) []string {
+	out := make([]string, 0, len(svc.Status.Assignments))
+	for _, a := range svc.Status.Assignments {
+		out = append(out, a.Node)
 	}
-	for _, o := range objs {
-		loop.Enqueue(o.GetMetadata().Name)
+	return out
+}
+
+// placementChanged reports whether a Node update can change where replicas go. The status
+// controller rewrites lastSeen about once a minute per node; that alone moves nothing, and
+// waking every Service for it would cost O(Services) per node per minute.
+func placementChanged(old, n *v1.Node) bool {
+	strip := func(n *v1.Node) *v1.Node {
+		c := *n
+		c.Metadata.ResourceVersion = ""
+		c.Status.LastSeen = nil
+		return &c
 	}
+	return !reflect.DeepEqual(strip(old), strip(n))
 }
 
 // Reconcile plans one Service and writes its placement.
 func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
-	obj, err := s.cfg.Store.Get(ctx, v1.KindService, name)
+	// While Run runs this is the cache's copy (shared: read-only, copied into next below). It may
+	// lag the store by a moment; the write is a compare-and-swap on its resourceVersion, so a
+	// stale read ends in a conflict and a short requeue, never in a lost update.
+	svc, err := s.reader().Service(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		s.unplaced.DeleteLabelValues(name)
 		return reconcile.Result{}, nil
@@ -189,7 +269,6 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("get service %q: %w", name, err)
 	}
-	svc := obj.(*v1.Service)
 	now := s.cfg.Now()
 	next := svc.DeepCopyObject().(*v1.Service)
 	if svc.Metadata.DeletionTimestamp != nil {
@@ -218,7 +297,6 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 		// Say why replicas sit on nodes that look lost, rather than claim progress.
 		plan.Progressing = v1.Condition{Type: v1.ServiceProgressing, Status: v1.ConditionFalse, Reason: v1.ReasonDisruptionBrake,
 			Message: fmt.Sprintf("replicas %s stay where they are: %s", strings.Join(held, ", "), health.BrakeMessage())}
-		plan.Complete = false
 	}
 	s.noteBrake(health)
 	next.Status.Assignments = plan.Assignments
@@ -230,16 +308,30 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	} else if err != nil {
 		return reconcile.Result{}, err
 	}
-	res := reconcile.Result{}
-	if !plan.Complete {
-		// Poll while rolling: readiness arrives through the view, the deadline through time.
-		res.RequeueAfter = 2 * time.Second
-	}
+	// No polling of an incomplete plan: everything that can complete it arrives as an event that
+	// enqueues this Service (readiness and liveness through the view; Nodes, cordon, labels and
+	// the spec through the store). Only the progress deadline and the end of a restart grace
+	// (a restarting node may be lost by then, with nothing else to wake us) are matters of time.
+	res := reconcile.Result{RequeueAfter: untilDeadline(next.Status.Conditions, s.cfg.ProgressDeadline, now)}
 	if t := health.NextRecheck(); !t.IsZero() && (res.RequeueAfter == 0 || t.Sub(now) < res.RequeueAfter) {
-		// A restart grace ends: the node may be lost by then, with nothing else to wake us.
 		res.RequeueAfter = max(t.Sub(now), 10*time.Millisecond)
 	}
 	return res, nil
+}
+
+// untilDeadline returns how long until a rolling update that stays without progress reaches
+// the progress deadline (Compute fails it once SinceProgress exceeds the deadline), or 0 when
+// no rollout is in progress.
+func untilDeadline(conds []v1.Condition, deadline time.Duration, now time.Time) time.Duration {
+	c := v1.FindCondition(conds, v1.ServiceProgressing)
+	if c == nil || c.Reason != v1.ReasonRollingUpdate || deadline <= 0 {
+		return 0
+	}
+	// Compute compares with ">": wake just after the deadline, never on it.
+	if d := c.LastTransitionTime.Add(deadline).Sub(now) + time.Millisecond; d > 0 {
+		return d
+	}
+	return time.Millisecond
 }
 
 // input gathers the planner's input for svc.
@@ -249,7 +341,7 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 		Desired: sp.DesiredReplicas(), SpecHash: hash,
 		MaxSurge: *sp.Update.MaxSurge, MaxUnavailable: *sp.Update.MaxUnavailable,
 		Assignments: svc.Status.Assignments, Observed: map[int32]ReplicaInfo{},
-		Load: map[string]int{}, ProgressDeadline: s.cfg.ProgressDeadline,
+		ProgressDeadline: s.cfg.ProgressDeadline,
 	}
 	if p := sp.Placement; p != nil {
 		in.NodeSelector, in.MaxPerNode = p.NodeSelector, p.MaxPerNode
@@ -257,26 +349,25 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 	if c := v1.FindCondition(svc.Status.Conditions, v1.ServiceProgressing); c != nil && c.Reason == v1.ReasonRollingUpdate {
 		in.SinceProgress = now.Sub(c.LastTransitionTime)
 	}
-	nodeObjs, _, err := s.cfg.Store.List(ctx, v1.KindNode, v1.Selector{}, store.Stale())
+	rd := s.reader()
+	nodes, err := rd.Nodes(ctx)
 	if err != nil {
 		return in, nodehealth.Report{}, fmt.Errorf("list nodes: %w", err)
 	}
-	nodes := make([]*v1.Node, 0, len(nodeObjs))
-	for _, o := range nodeObjs {
-		nodes = append(nodes, o.(*v1.Node))
-	}
-	health := nodehealth.Input{Nodes: nodes, Now: now, Policy: s.cfg.Health, NoView: s.cfg.View == nil}
-	if s.cfg.View != nil {
-		health.View = s.cfg.View.Nodes()
+	snap := s.snapshot()
+	health := nodehealth.Input{Nodes: nodes, Now: now, Policy: s.cfg.Health, NoView: snap == nil}
+	if snap != nil {
+		health.View = make([]observed.Node, 0, len(snap.Nodes))
+		for _, n := range snap.Nodes {
+			health.View = append(health.View, n)
+		}
 	}
 	rep := nodehealth.Evaluate(health)
 	in.Nodes = nodeInfos(rep)
-	if s.cfg.View != nil {
+	if snap != nil {
 		byIndex := map[int32][]observed.Replica{}
-		for _, r := range s.cfg.View.Replicas() {
-			if r.Service == svc.Metadata.Name {
-				byIndex[r.Index] = append(byIndex[r.Index], r)
-			}
+		for _, r := range snap.Replicas[svc.Metadata.Name] {
+			byIndex[r.Index] = append(byIndex[r.Index], r)
 		}
 		for _, a := range svc.Status.Assignments {
 			for _, r := range byIndex[a.Index] {
@@ -291,19 +382,135 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 			}
 		}
 	}
-	svcs, _, err := s.cfg.Store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
-	if err != nil {
+	if in.Load, err = rd.LoadExcept(ctx, svc.Metadata.Name); err != nil {
 		return in, rep, fmt.Errorf("list services: %w", err)
 	}
-	for _, o := range svcs {
-		if o.GetMetadata().Name == svc.Metadata.Name {
+	return in, rep, nil
+}
+
+// nodeInfos turns the node-health report into what placement needs. A node takes new replicas
+// only when Ready; the replicas on it stay unless the report lets consumers act on its loss
+// (Lost, and the disruption brake not holding). Sorted by name, as the report is.
+func nodeInfos(rep nodehealth.Report) []NodeInfo {
+	out := make([]NodeInfo, 0, len(rep.Nodes))
+	for _, n := range rep.Nodes {
+		out = append(out, NodeInfo{
+			Name: n.Name, Labels: n.Labels, Unschedulable: n.Unschedulable, Drain: n.Drain, NoRuntime: n.NoRuntime,
+			Healthy: n.Verdict == nodehealth.Ready,
+			Held:    n.Verdict != nodehealth.Ready && rep.Keeps(n.Name),
+		})
+	}
+	return out
+}
+
+// reader is where Reconcile reads the store: its Service, the Node objects and the load of the
+// other Services. What it returns is shared: read-only.
+type reader interface {
+	Service(ctx context.Context, name string) (*v1.Service, error)
+	Nodes(ctx context.Context) ([]*v1.Node, error)
+	// LoadExcept counts the assignments per node of every Service but the one named.
+	LoadExcept(ctx context.Context, service string) (map[string]int, error)
+}
+
+// cacheReader reads the caches of Run: O(nodes) per reconcile.
+type cacheReader struct {
+	services *runtime.Cache[*v1.Service]
+	nodes    *runtime.Cache[*v1.Node]
+}
+
+func (r cacheReader) Service(_ context.Context, name string) (*v1.Service, error) {
+	if svc, ok := r.services.Get(name); ok {
+		return svc, nil
+	}
+	return nil, fmt.Errorf("services/%s: %w", name, store.ErrNotFound)
+}
+
+func (r cacheReader) Nodes(context.Context) ([]*v1.Node, error) { return r.nodes.List(), nil }
+
+func (r cacheReader) LoadExcept(_ context.Context, service string) (map[string]int, error) {
+	return r.services.Counts(indexAssignedNode, service), nil
+}
+
+// storeReader reads the store: a linearizable Get of the Service, and lists that decode every
+// Service and Node, O(Services) per reconcile. Reconcile uses it only when called outside Run
+// (tests, tools; hack/bench-controllers times it as the old path).
+type storeReader struct{ st Store }
+
+func (r storeReader) Service(ctx context.Context, name string) (*v1.Service, error) {
+	obj, err := r.st.Get(ctx, v1.KindService, name)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*v1.Service), nil
+}
+
+func (r storeReader) Nodes(ctx context.Context) ([]*v1.Node, error) {
+	objs, _, err := r.st.List(ctx, v1.KindNode, v1.Selector{}, store.Stale())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*v1.Node, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.(*v1.Node))
+	}
+	return out, nil
+}
+
+func (r storeReader) LoadExcept(ctx context.Context, service string) (map[string]int, error) {
+	objs, _, err := r.st.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
+	if err != nil {
+		return nil, err
+	}
+	load := map[string]int{}
+	for _, o := range objs {
+		if o.GetMetadata().Name == service {
 			continue
 		}
 		for _, a := range o.(*v1.Service).Status.Assignments {
-			in.Load[a.Node]++
+			load[a.Node]++
 		}
 	}
-	return in, rep, nil
+	return load, nil
+}
+
+func (s *Scheduler) reader() reader {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rd == nil {
+		return storeReader{s.cfg.Store}
+	}
+	return s.rd
+}
+
+// snapshot is the observed view Reconcile reads: the one of the last wake-up while Run runs,
+// else the index's (taken again after any change); nil without a View.
+func (s *Scheduler) snapshot() *observed.Snapshot {
+	if s.index == nil {
+		return nil
+	}
+	s.mu.Lock()
+	snap := s.snap
+	s.mu.Unlock()
+	if snap != nil {
+		return snap
+	}
+	return s.index.Snapshot()
+}
+
+// setSnapshot sets the snapshot reconciles read while Run runs (a wake-up that ends after Run
+// has returned sets nothing).
+func (s *Scheduler) setSnapshot(snap *observed.Snapshot) {
+	s.mu.Lock()
+	if s.rd != nil || snap == nil {
+		s.snap = snap
+	}
+	s.mu.Unlock()
+}
+
+func (s *Scheduler) setReader(rd reader) {
+	s.mu.Lock()
+	s.rd = rd
+	s.mu.Unlock()
 }
 
 // write stores next's status when it differs from old's, with compare-and-swap on old's
@@ -343,21 +550,6 @@ func setCondition(conds *[]v1.Condition, c v1.Condition, now time.Time) {
 	}
 	c.LastTransitionTime = now
 	*conds = append(*conds, c)
-}
-
-// nodeInfos turns the node-health report into what placement needs. A node takes new replicas
-// only when Ready; the replicas on it stay unless the report lets consumers act on its loss
-// (Lost, and the disruption brake not holding). Sorted by name, as the report is.
-func nodeInfos(rep nodehealth.Report) []NodeInfo {
-	out := make([]NodeInfo, 0, len(rep.Nodes))
-	for _, n := range rep.Nodes {
-		out = append(out, NodeInfo{
-			Name: n.Name, Labels: n.Labels, Unschedulable: n.Unschedulable, Drain: n.Drain, NoRuntime: n.NoRuntime,
-			Healthy: n.Verdict == nodehealth.Ready,
-			Held:    n.Verdict != nodehealth.Ready && rep.Keeps(n.Name),
-		})
-	}
-	return out
 }
 
 // heldByBrake lists the replicas ("2 on n3") the plan keeps on nodes that are lost but held

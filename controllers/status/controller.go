@@ -51,8 +51,13 @@ type Config struct {
 	// LastSeenRefresh is how stale an alive Node's lastSeen may get before it is rewritten.
 	// Default 1m.
 	LastSeenRefresh time.Duration
-	// Resync enqueues every object this often. Default 30s.
+	// Resync enqueues every Node this often: a raft role change arrives by no watch. Default 30s.
 	Resync time.Duration
+	// ServiceResync enqueues every Service this often. Every input of a Service's status arrives
+	// as an event (its own store watch, a change of its observed replicas), so this is only a
+	// safety net, and it is long: at 1000 Services a pass costs a fraction of a CPU-second.
+	// Default 5m.
+	ServiceResync time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the controller's metrics. Nil: not registered.
@@ -66,6 +71,7 @@ func DefaultConfig(st Store, view observed.View, specHash func(*v1.Service) stri
 	return Config{
 		Store: st, View: view, SpecHash: specHash, Now: time.Now,
 		Debounce: time.Second, LastSeenRefresh: time.Minute, Resync: 30 * time.Second,
+		ServiceResync: 5 * time.Minute,
 	}
 }
 
@@ -80,7 +86,7 @@ func (c *Config) validate() error {
 	if c.SpecHash == nil {
 		errs = append(errs, errors.New("status: config: SpecHash is required"))
 	}
-	if c.Debounce < 0 || c.LastSeenRefresh < 0 || c.Resync < 0 {
+	if c.Debounce < 0 || c.LastSeenRefresh < 0 || c.Resync < 0 || c.ServiceResync < 0 {
 		errs = append(errs, errors.New("status: config: durations must not be negative"))
 	}
 	if len(errs) > 0 {
@@ -99,6 +105,9 @@ func (c *Config) validate() error {
 	if c.Resync == 0 {
 		c.Resync = d.Resync
 	}
+	if c.ServiceResync == 0 {
+		c.ServiceResync = d.ServiceResync
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -112,6 +121,7 @@ func (c *Config) validate() error {
 type Controller struct {
 	cfg       Config
 	log       *slog.Logger
+	index     *observed.Index
 	writes    *prometheus.CounterVec
 	debounced *prometheus.CounterVec
 	conflicts prometheus.Counter
@@ -119,6 +129,9 @@ type Controller struct {
 	mu sync.Mutex
 	// guarded by mu:
 	lastWrite map[v1.Key]time.Time
+	services  *runtime.Cache[*v1.Service] // while Run runs; nil: read the store
+	nodes     *runtime.Cache[*v1.Node]    // likewise
+	snap      *observed.Snapshot          // the view as of the last wake-up while Run runs; nil: ask index
 }
 
 var _ reconcile.TypedReconciler[v1.Key] = (*Controller)(nil)
@@ -130,6 +143,7 @@ func New(cfg Config) (*Controller, error) {
 	}
 	c := &Controller{
 		cfg: cfg, log: cfg.Logger.With("controller", "status"), lastWrite: map[v1.Key]time.Time{},
+		index: observed.NewIndex(cfg.View),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "constellation_status_writes_total", Help: "Status writes by the status controller, by kind.",
 		}, []string{"kind"}),
@@ -152,50 +166,80 @@ func New(cfg Config) (*Controller, error) {
 
 // Run folds observed state into the store until ctx ends. Call it with the leader context of
 // the controller Lease; it may be called again after a later election.
+//
+// Wake-ups: an object's own change in the store (from informer caches, see runtime.Cache); a
+// view change enqueues the Services whose observed replicas changed and the Nodes whose
+// observed state changed, found by diffing one snapshot of the view per change
+// (observed.Snapshot.Diff) rather than folding every object; Resync for Nodes, ServiceResync for
+// Services.
 func (c *Controller) Run(ctx context.Context) {
 	loop := runtime.New[v1.Key]("status", c, runtime.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
-	all := func() { c.enqueueAll(ctx, loop) }
-	for _, kind := range []string{v1.KindService, v1.KindNode} {
-		go runtime.ListWatch(ctx, c.cfg.Store, kind, c.log, func(ev store.Event) {
-			loop.Enqueue(v1.Key{Kind: kind, Name: ev.Object.GetMetadata().Name})
-		})
+	svcs := runtime.NewCache(c.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
+		Logger: c.log, Handler: enqueueOnChange[*v1.Service](loop, v1.KindService),
+	})
+	nodes := runtime.NewCache(c.cfg.Store, v1.KindNode, runtime.CacheConfig[*v1.Node]{
+		Logger: c.log, Handler: enqueueOnChange[*v1.Node](loop, v1.KindNode),
+	})
+	go svcs.Run(ctx)
+	go nodes.Run(ctx)
+	if !runtime.WaitForSync(ctx, svcs, nodes) {
+		return
 	}
-	go func() {
-		t := time.NewTicker(c.cfg.Resync)
+	c.setRunState(svcs, nodes, nil)
+	defer c.setRunState(nil, nil, nil)
+	var last *observed.Snapshot
+	go observed.OnChange(ctx, c.cfg.View, viewCoalesce, func() {
+		snap := c.index.Snapshot()
+		services, changedNodes := snap.Diff(last)
+		last = snap
+		// Reconciles read this snapshot until the next wake-up, which enqueues whatever a
+		// later change touches: one copy of the view per coalesced change.
+		c.mu.Lock()
+		if c.services != nil {
+			c.snap = snap
+		}
+		c.mu.Unlock()
+		for _, name := range services {
+			loop.Enqueue(v1.Key{Kind: v1.KindService, Name: name})
+		}
+		for _, name := range changedNodes {
+			loop.Enqueue(v1.Key{Kind: v1.KindNode, Name: name})
+		}
+	})
+	resync := func(interval time.Duration, kind string, names func() []string) {
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			changed := c.cfg.View.Changed()
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-			case <-changed:
-				// Observed state changes in bursts; coalesce them.
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(50 * time.Millisecond):
+				for _, name := range names() {
+					loop.Enqueue(v1.Key{Kind: kind, Name: name})
 				}
 			}
-			all()
 		}
-	}()
-	all()
+	}
+	go resync(c.cfg.Resync, v1.KindNode, nodes.Names)
+	go resync(c.cfg.ServiceResync, v1.KindService, svcs.Names)
 	loop.Run(ctx)
 }
 
-func (c *Controller) enqueueAll(ctx context.Context, loop *runtime.Loop[v1.Key]) {
-	for _, kind := range []string{v1.KindService, v1.KindNode} {
-		objs, _, err := c.cfg.Store.List(ctx, kind, v1.Selector{}, store.Stale())
-		if err != nil {
-			if ctx.Err() == nil {
-				c.log.Warn("list", "kind", kind, "err", err)
+// viewCoalesce is how long view changes are folded into one wake-up (observed.OnChange).
+const viewCoalesce = 50 * time.Millisecond
+
+// enqueueOnChange enqueues an object when it is added, deleted, or changed (a relist that
+// brings the same resourceVersion again is no change).
+func enqueueOnChange[T v1.Object](loop *runtime.Loop[v1.Key], kind string) runtime.Handler[T] {
+	enqueue := func(o T) { loop.Enqueue(v1.Key{Kind: kind, Name: o.GetMetadata().Name}) }
+	return runtime.Handler[T]{
+		OnAdd: enqueue,
+		OnUpdate: func(old, o T) {
+			if old.GetMetadata().ResourceVersion != o.GetMetadata().ResourceVersion {
+				enqueue(o)
 			}
-			continue
-		}
-		for _, o := range objs {
-			loop.Enqueue(v1.Key{Kind: kind, Name: o.GetMetadata().Name})
-		}
+		},
+		OnDelete: enqueue,
 	}
 }
 
@@ -204,7 +248,10 @@ func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Resul
 	if key.Kind != v1.KindService && key.Kind != v1.KindNode {
 		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("status: unexpected kind %q", key.Kind))
 	}
-	obj, err := c.cfg.Store.Get(ctx, key.Kind, key.Name, store.Stale())
+	// While Run runs this is the cache's copy: shared, read-only, copied into next below. The
+	// write is a compare-and-swap on its resourceVersion, so a cache that lags ends in a
+	// conflict and a short requeue.
+	obj, err := c.get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		c.forget(key)
 		return reconcile.Result{}, nil
@@ -220,10 +267,13 @@ func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Resul
 		if o.Metadata.DeletionTimestamp != nil {
 			return reconcile.Result{}, nil
 		}
-		o.Status = FoldService(obj.(*v1.Service), c.cfg.View.Replicas(), c.cfg.SpecHash(obj.(*v1.Service)), now)
+		// The snapshot is grouped once per view change: this is the Service's own replicas, not
+		// a copy of every replica in the cluster.
+		replicas := c.snapshot().Replicas[key.Name]
+		o.Status = FoldService(obj.(*v1.Service), replicas, c.cfg.SpecHash(obj.(*v1.Service)), now)
 	case *v1.Node:
 		var obs *observed.Node
-		if n, ok := nodeOf(c.cfg.View, key.Name); ok {
+		if n, ok := c.snapshot().Nodes[key.Name]; ok {
 			obs = &n
 			if n.Alive {
 				requeue = c.cfg.LastSeenRefresh
@@ -264,6 +314,45 @@ func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Resul
 	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
+// get reads the object of key: from the caches while Run runs, else a stale read of the store.
+func (c *Controller) get(ctx context.Context, key v1.Key) (v1.Object, error) {
+	c.mu.Lock()
+	svcs, nodes := c.services, c.nodes
+	c.mu.Unlock()
+	var obj v1.Object
+	var ok bool
+	switch {
+	case key.Kind == v1.KindService && svcs != nil:
+		obj, ok = svcs.Get(key.Name)
+	case key.Kind == v1.KindNode && nodes != nil:
+		obj, ok = nodes.Get(key.Name)
+	default:
+		return c.cfg.Store.Get(ctx, key.Kind, key.Name, store.Stale())
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", key, store.ErrNotFound)
+	}
+	return obj, nil
+}
+
+// snapshot is the observed view Reconcile folds: the one of the last wake-up while Run runs,
+// else the index's.
+func (c *Controller) snapshot() *observed.Snapshot {
+	c.mu.Lock()
+	snap := c.snap
+	c.mu.Unlock()
+	if snap != nil {
+		return snap
+	}
+	return c.index.Snapshot()
+}
+
+func (c *Controller) setRunState(svcs *runtime.Cache[*v1.Service], nodes *runtime.Cache[*v1.Node], snap *observed.Snapshot) {
+	c.mu.Lock()
+	c.services, c.nodes, c.snap = svcs, nodes, snap
+	c.mu.Unlock()
+}
+
 // debounce returns how long to wait before key may be written again.
 func (c *Controller) debounce(key v1.Key, now time.Time) time.Duration {
 	c.mu.Lock()
@@ -289,13 +378,4 @@ func sameStatus(a, b v1.Object) bool {
 	x, err1 := json.Marshal(v1.StatusOf(a))
 	y, err2 := json.Marshal(v1.StatusOf(b))
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
-}
-
-func nodeOf(v observed.View, name string) (observed.Node, bool) {
-	for _, n := range v.Nodes() {
-		if n.Name == name {
-			return n, true
-		}
-	}
-	return observed.Node{}, false
 }
