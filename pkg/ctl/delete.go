@@ -70,6 +70,11 @@ func (a *app) deleteCommand() *cobra.Command {
 			for _, k := range keys {
 				msg, err := deleteOne(ctx, c, k)
 				if err != nil && ignoreNotFound && client.IsNotFound(err) {
+					// Already deleted, but a Service's containers may still be draining
+					// (a delete just before, an agent that was down): wait for those too.
+					if k.Kind == v1.KindService {
+						deleted = append(deleted, k)
+					}
 					continue
 				}
 				if err != nil {

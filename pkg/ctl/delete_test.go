@@ -123,3 +123,15 @@ func TestDeleteWaitTimesOut(t *testing.T) {
 		"service/hello deleted\nservice/hello: 1 container(s) left: n1/hello-0 running\n",
 		"error: timed out after 300ms waiting for deletion (left: service/hello: 1 container(s) left: n1/hello-0 running); --timeout waits longer, --wait=false does not wait\n")
 }
+
+// TestDeleteIgnoreNotFoundStillWaitsForContainers: a Service already deleted whose containers
+// are still draining (make stop right after a delete) is waited for too.
+func TestDeleteIgnoreNotFoundStillWaitsForContainers(t *testing.T) {
+	c, obs := newObservedCluster(t)
+	obs.set(client.ObservedReplica{Service: "hello", Index: 0, Node: "n1", State: "terminating"})
+	expect(t, c.run(t, "", "delete", "svc", "hello", "--ignore-not-found", "--timeout", "300ms"), 1,
+		"service/hello: 1 container(s) left: n1/hello-0 terminating\n",
+		"error: timed out after 300ms waiting for deletion (left: service/hello: 1 container(s) left: n1/hello-0 terminating); --timeout waits longer, --wait=false does not wait\n")
+	obs.set()
+	expect(t, c.run(t, "", "delete", "svc", "hello", "--ignore-not-found"), 0, "", "")
+}
