@@ -70,7 +70,8 @@ func TestScenario9AgentsRestartedInTurn(t *testing.T) {
 	t.Logf("load during %d agent restarts: %s", len(c.Nodes), st)
 	logFailures(t, st, 20)
 	if restartErr != nil {
-		t.Fatal(restartErr)
+		// Still say what happened to the containers: that is usually why it did not settle.
+		t.Error(restartErr)
 	}
 
 	after, err := containerIDs(ctx, c.Nodes, svc)
