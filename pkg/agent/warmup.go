@@ -42,6 +42,8 @@ type lister interface {
 	List(ctx context.Context, labels map[string]string) ([]docker.Container, error)
 }
 
+var _ lister = (*docker.Client)(nil)
+
 // checkNothingLocal counts the local node as published when it has no container of ours: the
 // node reconciler publishes only after reconciling a Service, and with none there is nothing
 // for it to say. A failed or slow Docker call proves nothing; the warm-up cap covers it.
