@@ -11,10 +11,14 @@ run="$top/_data/run"
 ctl="$top/bin/ctl"
 export CONSTELLATION_SERVER=http://127.0.0.1:7480
 
+# stop sends SIGTERM to what `make run` started and waits (up to 30 s each) until it has exited,
+# so that a following `make run` finds the ports free.
 stop() {
   for p in agent traefik; do
-    if [ -f "$run/$p.pid" ] && kill -0 "$(cat "$run/$p.pid")" 2>/dev/null; then
-      kill "$(cat "$run/$p.pid")" && echo "stopped $p"
+    if [ -f "$run/$p.pid" ] && pid=$(cat "$run/$p.pid") && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid"
+      for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      if kill -0 "$pid" 2>/dev/null; then echo "$p (pid $pid) still running after 30s" >&2; else echo "stopped $p"; fi
     fi
     rm -f "$run/$p.pid"
   done
@@ -22,10 +26,17 @@ stop() {
 
 if [ "${1:-}" = stop ]; then
   if [ -x "$ctl" ] && curl -fsS "$CONSTELLATION_SERVER/healthz" >/dev/null 2>&1; then
-    "$ctl" delete -f "$top/specs/hello" >/dev/null 2>&1 || true
-    sleep 3 # let the agent remove the containers it owns
+    # ctl delete waits until the objects are gone and no node reports a container of them
+    # (the agent drains a replica for 5 s, then removes it): only then may the agent stop.
+    "$ctl" delete -f "$top/specs/hello" --ignore-not-found --timeout 1m ||
+      echo "ctl delete did not finish; containers may be left (docker ps -a --filter label=constellation.service)" >&2
   fi
   stop
+  left=$(docker ps -aq --filter label=constellation.node=local 2>/dev/null || true)
+  if [ -n "$left" ]; then
+    echo "containers of node local are left (Services applied besides specs/hello?):" >&2
+    docker ps -a --filter label=constellation.node=local --format '  {{.Names}} ({{.Status}})' >&2
+  fi
   exit 0
 fi
 

@@ -91,12 +91,13 @@ type HTTPHealthCheck struct {
 	// Path defaults to "/".
 	Path string `json:"path,omitempty"`
 	// Port is a port name or number of the container. Default: the first port.
-	Port string `json:"port,omitempty"`
+	Port PortRef `json:"port,omitempty"`
 }
 
 // TCPHealthCheck is healthy when the port accepts a connection.
 type TCPHealthCheck struct {
-	Port string `json:"port,omitempty"`
+	// Port is a port name or number of the container. Default: the first port.
+	Port PortRef `json:"port,omitempty"`
 }
 
 // ExecHealthCheck is healthy when the command exits 0 inside the container.
@@ -116,7 +117,7 @@ type HTTPRoute struct {
 	Host       string `json:"host"`
 	PathPrefix string `json:"pathPrefix,omitempty"`
 	// Port is a port name or number. Default: the first tcp port.
-	Port        string    `json:"port,omitempty"`
+	Port        PortRef   `json:"port,omitempty"`
 	EntryPoints []string  `json:"entryPoints,omitempty"`
 	TLS         *RouteTLS `json:"tls,omitempty"`
 	// Priority overrides Traefik's rule-length priority.
@@ -155,17 +156,19 @@ type RateLimit struct {
 // TCPRoute routes TCP by SNI on an entry point.
 type TCPRoute struct {
 	// HostSNI is a host name or "*".
-	HostSNI    string `json:"hostSNI"`
-	Port       string `json:"port,omitempty"`
-	EntryPoint string `json:"entryPoint"`
+	HostSNI string `json:"hostSNI"`
+	// Port is a port name or number. Default: the first tcp port.
+	Port       PortRef `json:"port,omitempty"`
+	EntryPoint string  `json:"entryPoint"`
 	// Passthrough leaves TLS to the container.
 	Passthrough bool `json:"passthrough,omitempty"`
 }
 
 // UDPRoute sends an entry point's UDP traffic to a port.
 type UDPRoute struct {
-	Port       string `json:"port,omitempty"`
-	EntryPoint string `json:"entryPoint"`
+	// Port is a port name or number. Default: the first udp port.
+	Port       PortRef `json:"port,omitempty"`
+	EntryPoint string  `json:"entryPoint"`
 }
 
 // Placement restricts where replicas run.

@@ -160,8 +160,8 @@ func (s *Service) Validate() ErrorList {
 			errs.add(pp.child("name").String(), "required when a service has more than one port")
 		}
 		if port.Name != "" {
-			if !IsDNSLabel(port.Name) || len(port.Name) > 15 {
-				errs.add(pp.child("name").String(), "must be a DNS label of at most 15 characters, got %q", port.Name)
+			if !isPortName(port.Name) {
+				errs.add(pp.child("name").String(), "must be a DNS label of at most 15 characters with at least one letter, got %q", port.Name)
 			}
 			if portNames[port.Name] {
 				errs.add(pp.child("name").String(), "duplicate port name %q", port.Name)
@@ -387,27 +387,46 @@ func (p ServicePort) protocol() Protocol {
 
 // ResolvePort finds the port a route or health check refers to: by name, by number, or the
 // first port of the protocol when ref is empty.
-func (s *ServiceSpec) ResolvePort(ref string, proto Protocol) (ServicePort, bool) {
+func (s *ServiceSpec) ResolvePort(ref PortRef, proto Protocol) (ServicePort, bool) {
+	n, numeric := ref.PortNumber()
 	for _, p := range s.Ports {
 		if p.protocol() != proto {
 			continue
 		}
-		if ref == "" || ref == p.Name || ref == strconv.Itoa(int(p.ContainerPort)) {
+		if ref == "" || (numeric && n == int(p.ContainerPort)) || (!numeric && string(ref) == p.Name) {
 			return p, true
 		}
 	}
 	return ServicePort{}, false
 }
 
-func (s *Service) checkPortRef(errs *ErrorList, p path, ref string, proto Protocol) {
+func (s *Service) checkPortRef(errs *ErrorList, p path, ref PortRef, proto Protocol) {
+	n, numeric := ref.PortNumber()
+	switch {
+	case numeric && (n < 1 || n > 65535):
+		errs.add(p.String(), "must be 1-65535, got %d", n)
+		return
+	case !numeric && ref != "" && !isPortName(string(ref)):
+		errs.add(p.String(), "must be a port number or the name of a port, got %q", string(ref))
+		return
+	}
 	if _, ok := s.Spec.ResolvePort(ref, proto); ok {
 		return
 	}
-	if ref == "" {
+	switch {
+	case ref == "":
 		errs.add(p.String(), "the service declares no %s port in spec.ports", proto)
-		return
+	case numeric:
+		errs.add(p.String(), "no %s port numbered %d in spec.ports", proto, n)
+	default:
+		errs.add(p.String(), "no %s port named %q in spec.ports", proto, string(ref))
 	}
-	errs.add(p.String(), "no %s port named or numbered %q in spec.ports", proto, ref)
+}
+
+// isPortName is Kubernetes' IANA_SVC_NAME rule: a DNS label of at most 15 characters holding at
+// least one letter, so that a name can never be mistaken for a port number.
+func isPortName(s string) bool {
+	return len(s) <= 15 && IsDNSLabel(s) && strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyz")
 }
 
 func validateEntryPoints(errs *ErrorList, p path, eps []string) {

@@ -56,9 +56,9 @@ func newProber(onChange func(string), now func() time.Time) *prober {
 func target(c docker.Container, spec *v1.ServiceSpec, hc *v1.HealthCheck) (string, error) {
 	portRef, path := "", ""
 	if hc.HTTP != nil {
-		portRef, path = hc.HTTP.Port, hc.HTTP.Path
+		portRef, path = string(hc.HTTP.Port), hc.HTTP.Path
 	} else if hc.TCP != nil {
-		portRef = hc.TCP.Port
+		portRef = string(hc.TCP.Port)
 	}
 	var port *v1.ServicePort
 	for i := range spec.Ports {

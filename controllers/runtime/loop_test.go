@@ -2,12 +2,16 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -131,4 +135,84 @@ func TestNoTwoWorkersHoldTheSameKeyAndPanicsAreContained(t *testing.T) {
 	if rec.count("a") >= 200 {
 		t.Fatalf("keys were not de-duplicated: %d reconciles of a", rec.count("a"))
 	}
+}
+
+// panicsHere is a named function, so the test can look for it in the logged stack.
+func panicsHere() { panic("nil map in the planner") }
+
+func TestPanicIsLoggedWithItsStackAndCounted(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	reg := prometheus.NewRegistry()
+	rec := newRecorder(func(key string, n int) (reconcile.Result, error) {
+		if n == 1 {
+			panicsHere()
+		}
+		return reconcile.Result{}, nil
+	})
+	l := New[string]("panicky", rec, Options{Logger: log, Metrics: NewMetrics(reg), BaseDelay: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	l.Enqueue("k")
+	eventually(t, "the panicking key retried", func() bool { return rec.count("k") >= 2 })
+
+	var line struct {
+		Msg, Panic, Stack, Key string
+	}
+	for _, ln := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(ln, "reconcile panicked") {
+			if err := json.Unmarshal([]byte(ln), &line); err != nil {
+				t.Fatalf("log line %q: %v", ln, err)
+			}
+		}
+	}
+	if line.Panic != "nil map in the planner" || line.Key != "k" {
+		t.Fatalf("panic log line: %+v\nlog:\n%s", line, buf.String())
+	}
+	if !strings.Contains(line.Stack, "runtime.panicsHere") || !strings.Contains(line.Stack, "loop_test.go") {
+		t.Fatalf("the logged stack does not show where the panic came from:\n%s", line.Stack)
+	}
+	if got := counterValue(t, reg, "constellation_reconcile_panics_total", "panicky"); got != 1 {
+		t.Fatalf("constellation_reconcile_panics_total{controller=panicky} = %v, want 1", got)
+	}
+}
+
+// counterValue reads a counter from reg by name and controller label; 0 when absent.
+func counterValue(t *testing.T, reg prometheus.Gatherer, name, controller string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == controller {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -56,6 +56,7 @@ type Agent struct {
 
 	controllerLease *lease.Elector
 	joinPeers       []string // gossip peers learnt from the join path
+	vsync           *viewSync
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -71,7 +72,7 @@ type component struct {
 // New builds the agent from cfg: it opens the store and binds the API listener, so that
 // configuration and port errors surface before Run.
 func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
-	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), view: observed.NewSet()}
+	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), view: observed.NewSet(), vsync: newViewSync()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -90,7 +91,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		a.store.Close()
 		return nil, err
 	}
-	p, err := traefik.NewProvider(traefik.ProviderConfig{Store: a.store, View: a.view, Logger: log, Registerer: a.reg, Health: a.health()})
+	p, err := traefik.NewProvider(traefik.ProviderConfig{Store: a.store, View: a.view, Logger: log, Registerer: a.reg,
+		Synced: a.vsync.synced, Health: a.health()})
 	if err != nil {
 		a.shutdownEarly()
 		return nil, err
@@ -253,7 +255,11 @@ func (a *Agent) View() observed.View { return a.view }
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { _ = a.joinGossip(ctx, a.joinPeers) }()
+	go func() { _ = a.joinGossip(ctx, a.joinPeers); a.vsync.gossipJoined() }()
+	go a.vsync.run(ctx)
+	if a.docker != nil {
+		go a.vsync.checkNothingLocal(ctx, a.docker, a.cfg.Node.Name)
+	}
 	// Registration needs a quorum; the rest of the agent (the Docker reconciler, the Traefik
 	// provider on the local replica) must run without one, so it is retried in the background.
 	go a.register(ctx)

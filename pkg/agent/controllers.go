@@ -18,6 +18,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/nodehealth"
+	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -38,7 +39,7 @@ func (a *Agent) setupControllers() error {
 			Advertise:   a.cfg.Node.AdvertiseAddress,
 			Store:       a.store,
 			Docker:      dc,
-			Publish:     a.gossip.SetLocalReplicas,
+			Publish:     func(rs []observed.Replica) { a.gossip.SetLocalReplicas(rs); a.vsync.localPublished() },
 			Restored:    a.gossip.Restored(),
 			Logger:      a.log,
 			Registerer:  a.reg,
@@ -50,6 +51,7 @@ func (a *Agent) setupControllers() error {
 		a.addComponent("node-reconciler", func(ctx context.Context) error { nr.Run(ctx); return nil })
 	} else {
 		a.log.Warn("Docker disabled: this node runs the control plane only and takes no replicas")
+		a.vsync.localPublished() // no replica will ever be local
 	}
 
 	el, err := lease.New(a.store, lease.Config{

@@ -177,7 +177,7 @@ func (d *describer) service(s *v1.Service) {
 		for _, h := range r.HTTP {
 			v := "http " + h.Host + h.PathPrefix
 			if h.Port != "" {
-				v += " -> port " + h.Port
+				v += " -> port " + string(h.Port)
 			}
 			if h.TLS != nil {
 				v += " (tls)"
@@ -187,7 +187,7 @@ func (d *describer) service(s *v1.Service) {
 		for _, t := range r.TCP {
 			v := "tcp " + t.HostSNI
 			if t.Port != "" {
-				v += " -> port " + t.Port
+				v += " -> port " + string(t.Port)
 			}
 			if t.Passthrough {
 				v += " (passthrough)"
@@ -195,7 +195,7 @@ func (d *describer) service(s *v1.Service) {
 			d.line(1, t.EntryPoint, "%s", v)
 		}
 		for _, u := range r.UDP {
-			d.line(1, u.EntryPoint, "udp -> port %s", none(u.Port))
+			d.line(1, u.EntryPoint, "udp -> port %s", none(string(u.Port)))
 		}
 	}
 	if p := sp.Placement; p != nil {
@@ -257,12 +257,12 @@ func healthCheckString(hc *v1.HealthCheck) string {
 	case hc.HTTP != nil:
 		s = "http GET " + hc.HTTP.Path
 		if hc.HTTP.Port != "" {
-			s += " on port " + hc.HTTP.Port
+			s += " on port " + string(hc.HTTP.Port)
 		}
 	case hc.TCP != nil:
 		s = "tcp connect"
 		if hc.TCP.Port != "" {
-			s += " on port " + hc.TCP.Port
+			s += " on port " + string(hc.TCP.Port)
 		}
 	case hc.Exec != nil:
 		s = "exec " + strings.Join(hc.Exec.Command, " ")

@@ -588,7 +588,11 @@ func TestDeleteWithFinalizer(t *testing.T) {
 	if _, err := c.st.Create(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, c.run(t, "", "delete", "dns", "www"), 0, "dnsrecord/www marked for deletion (waiting for finalizers: constellation/dns)\n", "")
+	expect(t, c.run(t, "", "delete", "dns", "www", "--wait=false"), 0, "dnsrecord/www marked for deletion (waiting for finalizers: constellation/dns)\n", "")
+	// With --wait (the default), ctl waits for the finalizer, which no controller runs here.
+	expect(t, c.run(t, "", "delete", "dns", "www", "--timeout", "300ms"), 1,
+		"dnsrecord/www marked for deletion (waiting for finalizers: constellation/dns)\ndnsrecord/www: waiting for finalizers: constellation/dns\n",
+		"error: timed out after 300ms waiting for deletion (left: dnsrecord/www: waiting for finalizers: constellation/dns); --timeout waits longer, --wait=false does not wait\n")
 }
 
 // apply --wait on a Service unchanged for longer than the store's watch history: its own

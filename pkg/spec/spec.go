@@ -73,14 +73,14 @@ func Args(args ...string) ServiceOption { return func(s *v1.Service) { s.Spec.Ar
 // HTTPHealth checks GET path on port every interval.
 func HTTPHealth(path, port string, interval time.Duration) ServiceOption {
 	return func(s *v1.Service) {
-		s.Spec.HealthCheck = &v1.HealthCheck{HTTP: &v1.HTTPHealthCheck{Path: path, Port: port}, Interval: &v1.Duration{Duration: interval}}
+		s.Spec.HealthCheck = &v1.HealthCheck{HTTP: &v1.HTTPHealthCheck{Path: path, Port: v1.PortRef(port)}, Interval: &v1.Duration{Duration: interval}}
 	}
 }
 
 // TCPHealth checks that port accepts connections.
 func TCPHealth(port string, interval time.Duration) ServiceOption {
 	return func(s *v1.Service) {
-		s.Spec.HealthCheck = &v1.HealthCheck{TCP: &v1.TCPHealthCheck{Port: port}, Interval: &v1.Duration{Duration: interval}}
+		s.Spec.HealthCheck = &v1.HealthCheck{TCP: &v1.TCPHealthCheck{Port: v1.PortRef(port)}, Interval: &v1.Duration{Duration: interval}}
 	}
 }
 
@@ -90,7 +90,7 @@ func HTTPRoute(host, pathPrefix, port string) ServiceOption {
 		if s.Spec.Routes == nil {
 			s.Spec.Routes = &v1.Routes{}
 		}
-		s.Spec.Routes.HTTP = append(s.Spec.Routes.HTTP, v1.HTTPRoute{Host: host, PathPrefix: pathPrefix, Port: port})
+		s.Spec.Routes.HTTP = append(s.Spec.Routes.HTTP, v1.HTTPRoute{Host: host, PathPrefix: pathPrefix, Port: v1.PortRef(port)})
 	}
 }
 

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,10 @@ const (
 
 // ErrNotRendered is Ready's error before the first configuration has been rendered.
 var ErrNotRendered = errors.New("traefik: no configuration rendered yet")
+
+// ErrWarmingUp is why nothing is rendered yet on an agent that just started: observed state has
+// not synced (see ProviderConfig.Synced).
+var ErrWarmingUp = errors.New("waiting for observed state to sync (gossip and the local node)")
 
 // Lister is the part of store.Store the provider reads.
 type Lister interface {
@@ -68,6 +74,16 @@ type ProviderConfig struct {
 	// another entry point are left out (and reported) instead of being disabled by Traefik.
 	// Default: empty, any valid name is rendered.
 	EntryPoints []string
+	// Synced, when set, is closed once observed state is worth serving: on an agent that just
+	// started, gossip has exchanged state with a peer (or there is none) and the local node
+	// reconciler has published its replicas. Until then (or until WarmUp passes) nothing is
+	// rendered and the provider endpoint answers 503, so Traefik keeps the configuration it
+	// had instead of taking a rendering whose server lists are all empty. Default nil: no
+	// warm-up, render at once.
+	Synced <-chan struct{}
+	// WarmUp caps the wait for Synced, counted from Run: after it the provider renders what it
+	// knows (an isolated node still serves its own routes). Default 10s.
+	WarmUp time.Duration
 }
 
 func (c *ProviderConfig) setDefaults() {
@@ -88,6 +104,9 @@ func (c *ProviderConfig) setDefaults() {
 	}
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = time.Second
+	}
+	if c.WarmUp <= 0 {
+		c.WarmUp = 10 * time.Second
 	}
 }
 
@@ -124,6 +143,8 @@ type Provider struct {
 	listed   bool
 	// listFailed: the last read failed, so the next refresh reads again even for a view change.
 	listFailed bool
+	// warm: Synced was closed or the warm-up cap passed; nothing is rendered before.
+	warm atomic.Bool
 
 	mu sync.RWMutex
 	// guarded by mu:
@@ -143,11 +164,13 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("traefik: register metrics: %w", err)
 	}
-	return &Provider{cfg: cfg, log: cfg.Logger.With("component", "traefik-provider"), metrics: m, poke: make(chan struct{}, 1)}, nil
+	p := &Provider{cfg: cfg, log: cfg.Logger.With("component", "traefik-provider"), metrics: m, poke: make(chan struct{}, 1)}
+	p.warm.Store(cfg.Synced == nil)
+	return p, nil
 }
 
-// Run renders now, then again after every store change, observed-state change or resync
-// period, until ctx ends. It returns ctx's error.
+// Run renders now (or, with Synced set, once warm), then again after every store change,
+// observed-state change or resync period, until ctx ends. It returns ctx's error.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -161,6 +184,16 @@ func (p *Provider) Run(ctx context.Context) error {
 
 	resync := time.NewTicker(p.cfg.Resync)
 	defer resync.Stop()
+	// Until warm, synced and warmUp are the only cases that matter; both are switched off
+	// (nil) once warm.
+	var synced <-chan struct{}
+	var warmUp <-chan time.Time
+	if !p.warm.Load() {
+		synced = p.cfg.Synced
+		t := time.NewTimer(p.cfg.WarmUp)
+		defer t.Stop()
+		warmUp = t.C
+	}
 	relist := true
 	for {
 		changed := p.cfg.View.Changed() // before reading, so no change is missed
@@ -174,6 +207,16 @@ func (p *Provider) Run(ctx context.Context) error {
 			relist = true
 		case <-resync.C:
 			relist = true
+		case <-synced:
+			p.log.Info("observed state synced; serving traefik configuration")
+			p.warm.Store(true)
+			synced, warmUp = nil, nil
+		case <-warmUp:
+			p.log.Warn("observed state not synced within the warm-up cap; serving traefik configuration from what is known",
+				"warmUp", p.cfg.WarmUp)
+			p.metrics.warmUpExpired.Inc()
+			p.warm.Store(true)
+			synced, warmUp = nil, nil
 		}
 		// Let a burst settle: one render for many changes.
 		t := time.NewTimer(p.cfg.Debounce)
@@ -266,7 +309,7 @@ func (p *Provider) refresh(ctx context.Context, relist bool) error {
 		}
 	}
 	var err error
-	if p.listed {
+	if p.listed && p.warm.Load() {
 		err = p.render()
 	}
 	p.metrics.renderSeconds.Observe(time.Since(start).Seconds())
@@ -339,8 +382,10 @@ func (p *Provider) list(ctx context.Context) ([]*v1.Service, []*v1.Secret, error
 // changed. Callers hold syncMu.
 func (p *Provider) render() (err error) {
 	defer func() {
-		// A bug in rendering must not take routing down with it.
+		// A bug in rendering must not take routing down with it. The stack says where it was.
 		if r := recover(); r != nil {
+			p.log.Error("traefik rendering panicked; keeping the last good configuration", "panic", r, "stack", string(debug.Stack()))
+			p.metrics.renderPanics.Inc()
 			err = fmt.Errorf("render: panic: %v", r)
 		}
 		if err != nil {
@@ -420,6 +465,8 @@ func (p *Provider) Ready() error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	switch {
+	case p.cur == nil && !p.warm.Load():
+		return fmt.Errorf("%w: %w", ErrNotRendered, ErrWarmingUp)
 	case p.cur == nil && p.lastErr != nil:
 		return fmt.Errorf("%w: %w", ErrNotRendered, p.lastErr)
 	case p.cur == nil:
@@ -485,8 +532,13 @@ func (p *Provider) serveCode(w http.ResponseWriter, r *http.Request, body func(*
 	}
 	s := p.snapshot()
 	if s == nil {
+		// Traefik's HTTP provider keeps its current configuration on a non-200 answer.
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, ErrNotRendered.Error())
+		msg := ErrNotRendered.Error()
+		if !p.warm.Load() {
+			msg += ": " + ErrWarmingUp.Error()
+		}
+		writeError(w, http.StatusServiceUnavailable, msg)
 		return http.StatusServiceUnavailable
 	}
 	h := w.Header()
@@ -540,6 +592,8 @@ type metrics struct {
 	watchRestarts prometheus.Counter
 	storeErrors   prometheus.Counter
 	requests      *prometheus.CounterVec
+	renderPanics  prometheus.Counter
+	warmUpExpired prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -567,11 +621,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Failed reads of Services and Secrets; routes from the last good read stay, with live endpoints."}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "provider_requests_total",
 			Help: "Requests to the Traefik provider endpoint by status code."}, []string{"code"}),
+		renderPanics: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "render_panics_total",
+			Help: "Renders that panicked (recovered and logged with their stack; the last good configuration stays)."}),
+		warmUpExpired: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "warmup_expired_total",
+			Help: "Starts where observed state did not sync within the warm-up cap, so the provider served what it knew."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.renders, m.renderSeconds, m.healthy, m.lastSuccess, m.configBytes, m.routers, m.servers, m.problems, m.watchRestarts, m.storeErrors, m.requests} {
+	for _, c := range []prometheus.Collector{m.renders, m.renderSeconds, m.healthy, m.lastSuccess, m.configBytes, m.routers, m.servers, m.problems, m.watchRestarts, m.storeErrors, m.requests, m.renderPanics, m.warmUpExpired} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

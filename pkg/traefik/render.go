@@ -334,7 +334,7 @@ func (r *renderer) httpRoute(s *v1.Service, i int, claims *claims) {
 	hc.Services[id] = &Service{LoadBalancer: lb}
 }
 
-func noPort(ref string, proto v1.Protocol) string {
+func noPort(ref v1.PortRef, proto v1.Protocol) string {
 	if ref == "" {
 		return "the service declares no " + string(proto) + " port in spec.ports"
 	}

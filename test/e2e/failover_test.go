@@ -92,6 +92,7 @@ func failoverTrial(t *testing.T, ctx context.Context, c *harness.Cluster, svc, h
 		return r, err
 	}
 	want := int(s0.Spec.DesiredReplicas())
+	waitLBServers(t, ctx, lbs, svc, want)
 
 	load := harness.StartLoad(lbTargets(lbs, host, "echo"), rate, 2*time.Second)
 	time.Sleep(time.Second)

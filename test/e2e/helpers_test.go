@@ -255,3 +255,30 @@ func logFailures(t *testing.T, st harness.LoadStats, n int) {
 		t.Logf("failed %s via %s: %s", f.Time.Format("15:04:05.000"), f.Target, f.Reason)
 	}
 }
+
+// waitLBServers waits until every given load balancer's running Traefik (its own API, not the
+// agent's rendering) load-balances the Service's first HTTP route to want servers, and returns
+// them per LB. "Ready" in the API says the replicas are healthy; it says nothing about whether
+// each Traefik has polled its provider since, so load started at Ready can hit a Traefik that
+// still routes to nothing.
+func waitLBServers(t *testing.T, ctx context.Context, lbs []*harness.Node, svc string, want int) map[string][]string {
+	t.Helper()
+	name := svc + "-http-0@http"
+	got := map[string][]string{}
+	t0 := time.Now()
+	for _, lb := range lbs {
+		waitFor(t, time.Minute, fmt.Sprintf("%d servers of %s in %s's Traefik", want, svc, lb.Name), func() error {
+			servers, err := lb.TraefikServers(ctx)
+			if err != nil {
+				return err
+			}
+			if len(servers[name]) != want {
+				return fmt.Errorf("%s has %d servers: %v", name, len(servers[name]), servers[name])
+			}
+			got[lb.Name] = servers[name]
+			return nil
+		})
+	}
+	t.Logf("every LB's Traefik lists the %d servers of %s (%s)", want, svc, time.Since(t0).Round(time.Millisecond))
+	return got
+}

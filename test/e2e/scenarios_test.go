@@ -359,6 +359,7 @@ func TestScenario5RollingUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkOne(t, ctx, c.LBs(), host, "echo 1")
+	waitLBServers(t, ctx, c.LBs(), svc, 3)
 	stopWatch := make(chan struct{})
 	watching := watchServers(t, ctx, c.LBs(), stopWatch)
 	load := harness.StartLoad(lbTargets(c.LBs(), host, "echo"), 25, 2*time.Second)
@@ -591,6 +592,7 @@ func TestScenario7DockerdRestarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitLBServers(t, ctx, lbs, svc, 3)
 	load := harness.StartLoad(lbTargets(lbs, host, "echo"), 20, 2*time.Second)
 	time.Sleep(time.Second)
 	t0 := time.Now()
@@ -667,6 +669,7 @@ func TestScenario8DiskFull(t *testing.T) {
 		}
 	}
 	checkOne(t, ctx, lbs, host, "echo 1")
+	waitLBServers(t, ctx, lbs, svc, 3)
 	load := harness.StartLoad(lbTargets(lbs, host, "echo"), 20, 2*time.Second)
 	if err := victim.FillDisk(ctx); err != nil {
 		load.Stop()

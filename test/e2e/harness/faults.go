@@ -129,6 +129,41 @@ func (n *Node) RestartDockerd(ctx context.Context) error {
 	return n.waitDocker(ctx, 60*time.Second)
 }
 
+// AgentPID returns the pid of the node's running agent inside the node (nodeinit writes it).
+func (n *Node) AgentPID(ctx context.Context) (string, error) {
+	out, err := n.Exec(ctx, "cat", "/run/nodeinit-agent.pid")
+	return strings.TrimSpace(out), err
+}
+
+// RestartAgent sends SIGTERM to the node's agent (a graceful stop: an upgrade or a config
+// change); nodeinit starts it again a second after it exits, on the same data dir, as a
+// supervisor would. Containers, dockerd and Traefik keep running. It returns once a new agent
+// process answers /healthz.
+func (n *Node) RestartAgent(ctx context.Context, max time.Duration) error {
+	old, err := n.AgentPID(ctx)
+	if err != nil || old == "" {
+		return fmt.Errorf("node %s: agent pid: %q %v", n.Name, old, err)
+	}
+	if _, err := n.Exec(ctx, "sh", "-c", "kill -TERM "+old); err != nil {
+		return fmt.Errorf("node %s: SIGTERM agent %s: %w", n.Name, old, err)
+	}
+	if err := poll(ctx, max, 100*time.Millisecond, func() error {
+		pid, err := n.AgentPID(ctx)
+		if err != nil {
+			return err
+		}
+		if pid == old {
+			return fmt.Errorf("agent %s not restarted yet", old)
+		}
+		return nil
+	}, func(err error) error {
+		return fmt.Errorf("node %s: agent not restarted within %s: %w\n%s", n.Name, max, err, n.LogTail("agent", 20))
+	}); err != nil {
+		return err
+	}
+	return n.WaitUp(ctx, max)
+}
+
 // DockerdPID returns the pid of the node's dockerd inside the node.
 func (n *Node) DockerdPID(ctx context.Context) (string, error) {
 	out, err := n.Exec(ctx, "cat", "/var/run/docker.pid")

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -77,6 +78,9 @@ func main() {
 }
 
 func fields(s string) []string { return strings.Fields(s) }
+
+// pidFile is where nodeinit writes the pid of the running process name ("agent", "traefik").
+func pidFile(name string) string { return "/run/nodeinit-" + name + ".pid" }
 
 // waitDocker waits until the engine's socket accepts connections, so the agent does not start
 // against an engine that is still loading.
@@ -138,6 +142,10 @@ func (p *proc) start(ctx context.Context) {
 				log.Printf("nodeinit: start %s: %v", p.name, err)
 			} else {
 				log.Printf("nodeinit: %s started, pid %d", p.name, cmd.Process.Pid)
+				// The harness signals a process by this file (Node.RestartAgent).
+				if err := os.WriteFile(pidFile(p.name), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+					log.Printf("nodeinit: %s pid file: %v", p.name, err)
+				}
 				err = cmd.Wait()
 				log.Printf("nodeinit: %s exited: %v", p.name, err)
 			}
