@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,6 +219,12 @@ func others(all []*harness.Node, not ...*harness.Node) []*harness.Node {
 // watchServers logs every change of the running Traefik's servers on each LB (polled every
 // 200ms) until stop is closed, so a failure can be matched with what Traefik routed to.
 func watchServers(t *testing.T, ctx context.Context, lbs []*harness.Node, stop <-chan struct{}) *sync.WaitGroup {
+	return watchServerChanges(t, ctx, lbs, stop, nil)
+}
+
+// watchServerChanges is watchServers that also counts, in changes (nil: not counted), every
+// change of an LB's server lists after the first one it saw.
+func watchServerChanges(t *testing.T, ctx context.Context, lbs []*harness.Node, stop <-chan struct{}, changes *atomic.Int32) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for _, lb := range lbs {
 		wg.Add(1)
@@ -237,6 +244,9 @@ func watchServers(t *testing.T, ctx context.Context, lbs []*harness.Node, stop <
 				}
 				if cur != last {
 					t.Logf("%s %s traefik servers: %s", time.Now().Format("15:04:05.000"), lb.Name, cur)
+					if last != "" && changes != nil {
+						changes.Add(1)
+					}
 					last = cur
 				}
 			}

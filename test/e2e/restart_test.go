@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +43,8 @@ func TestScenario9AgentsRestartedInTurn(t *testing.T) {
 	}
 
 	stopWatch := make(chan struct{})
-	watching := watchServers(t, ctx, c.LBs(), stopWatch)
+	var serverChanges atomic.Int32
+	watching := watchServerChanges(t, ctx, c.LBs(), stopWatch, &serverChanges)
 	load := harness.StartLoad(lbTargets(c.LBs(), host, "echo"), 20, 2*time.Second)
 	time.Sleep(2 * time.Second)
 	var restartErr error
@@ -88,6 +90,10 @@ func TestScenario9AgentsRestartedInTurn(t *testing.T) {
 	}
 	if st.Failed != 0 {
 		t.Errorf("%d of %d requests failed while the agents restarted in turn", st.Failed, st.Sent)
+	}
+	// The restarting node's endpoints stay in every LB's running Traefik (sampled every 200ms).
+	if n := serverChanges.Load(); n != 0 {
+		t.Errorf("the LBs' Traefik server lists changed %d time(s) during the agent restarts (see the log above)", n)
 	}
 	if final, err := c.Nodes[0].Service(ctx, svc); err == nil {
 		t.Logf("replicas per node after: %v; %d node(s) with replaced containers", replicaNodes(final), replaced)
