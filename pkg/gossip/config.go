@@ -343,30 +343,36 @@ func SaveKey(dataDir string, k []byte) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("gossip: save key: %w", err)
 	}
-	f, err := os.CreateTemp(dataDir, KeyFile+".tmp*")
-	if err != nil {
+	if err := writeFileAtomic(filepath.Join(dataDir, KeyFile), []byte(EncodeKey(k)+"\n")); err != nil {
 		return fmt.Errorf("gossip: save key: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes b to path with mode 0600: a temporary file in the same directory,
+// fsynced, then renamed over path, so a crash leaves the old file or the new one, never half.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(f.Name())
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
-		return fmt.Errorf("gossip: save key: %w", err)
+		return err
 	}
-	if _, err := f.WriteString(EncodeKey(k) + "\n"); err != nil {
+	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return fmt.Errorf("gossip: save key: %w", err)
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("gossip: save key: %w", err)
+		return err
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("gossip: save key: %w", err)
+		return err
 	}
-	if err := os.Rename(f.Name(), filepath.Join(dataDir, KeyFile)); err != nil {
-		return fmt.Errorf("gossip: save key: %w", err)
-	}
-	return nil
+	return os.Rename(f.Name(), path)
 }
 
 // LoadOrCreateKey returns the key in dataDir/gossip.key, generating and saving one (mode 0600)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/constellation-sh/constellation/pkg/observed"
@@ -68,24 +67,7 @@ func saveState(path string, s savedState) error {
 	if err != nil {
 		return fmt.Errorf("gossip: save state: %w", err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("gossip: save state: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("gossip: save state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("gossip: save state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("gossip: save state: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := writeFileAtomic(path, b); err != nil {
 		return fmt.Errorf("gossip: save state: %w", err)
 	}
 	return nil
