@@ -7,6 +7,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
 
@@ -44,17 +45,9 @@ func (c *Controller) Run(ctx context.Context, opts runtime.Options) {
 	go runtime.ListWatch(ctx, c.st, v1.KindNode, c.log, coalesced)
 	go runtime.ListWatch(ctx, c.st, v1.KindLease, c.log, coalesced)
 	if c.view != nil {
-		go func() {
-			for {
-				ch := c.view.Changed()
-				select {
-				case <-ctx.Done():
-					return
-				case <-ch:
-					loop.EnqueueAfter(targetsKey, c.cfg.Coalesce)
-				}
-			}
-		}()
+		// The workqueue's EnqueueAfter coalesces: one targets pass per Coalesce however often
+		// the view changes.
+		go observed.OnChange(ctx, c.view, 0, func() { loop.EnqueueAfter(targetsKey, c.cfg.Coalesce) })
 	}
 	if c.cfg.NodeRecordsZone != "" {
 		loop.Enqueue(nodeRecordsKey)
