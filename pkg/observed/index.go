@@ -118,9 +118,8 @@ func (ix *Index) Snapshot() *Snapshot {
 }
 
 // OnChange calls fn once at once, then after every change of v, until ctx ends. It is meant to be
-// the one "view changed" trigger of every reader (the scheduler, the status controller and the
-// DNS controller use it; the Traefik provider's render loop also multiplexes store pokes and its
-// resync, with a debounce of its own, so it keeps one select). Observed state changes in
+// the one "view changed" trigger of every reader (the scheduler, the status controller, the DNS
+// controller and the Traefik provider use it). Observed state changes in
 // bursts (a node publishing its replicas one by one, a gossip sync), so calls are throttled: the
 // first change after a quiet period calls fn at once, and further changes within coalesce of
 // the last call are folded into one call at the end of that interval. The view's Changed channel

@@ -182,6 +182,20 @@ func (p *Provider) Run(ctx context.Context) error {
 		p.watchStore(ctx)
 	}()
 
+	// The view trigger is observed.OnChange, as in every controller; the loop below debounces.
+	// A signal left pending while a render runs causes one more render: no change is missed.
+	viewChanged := make(chan struct{}, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		observed.OnChange(ctx, p.cfg.View, 0, func() {
+			select {
+			case viewChanged <- struct{}{}:
+			default:
+			}
+		})
+	}()
+
 	resync := time.NewTicker(p.cfg.Resync)
 	defer resync.Stop()
 	// Until warm, synced and warmUp are the only cases that matter; both are switched off
@@ -196,13 +210,12 @@ func (p *Provider) Run(ctx context.Context) error {
 	}
 	relist := true
 	for {
-		changed := p.cfg.View.Changed() // before reading, so no change is missed
 		_ = p.refresh(ctx, relist)
 		relist = false
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-changed:
+		case <-viewChanged:
 		case <-p.poke:
 			relist = true
 		case <-resync.C:
