@@ -188,9 +188,17 @@ func (s *Store) persist(rd raft.Ready, applyToo bool) (*batch, bool, error) {
 	if err := s.begin(); err != nil {
 		return nil, false, err
 	}
-	err := s.writePersist(s.tx, rd, b, hasSnap)
-	if err == nil && applyToo {
-		err = s.writeApply(s.tx, rd, b)
+	var err error
+	if applyToo {
+		// A leader, or nothing to make durable: persist and apply in one transaction.
+		err = s.writePersist(s.tx, rd, b, hasSnap)
+		if err == nil {
+			err = s.writeApply(s.tx, rd, b)
+		}
+	} else {
+		// A follower, or a leader with a term or vote to make durable before it sends:
+		// persist only; it applies after sending (see handleReady).
+		err = s.writePersist(s.tx, rd, b, hasSnap)
 	}
 	if err != nil {
 		_ = s.tx.Rollback()
