@@ -42,6 +42,19 @@ type Config struct {
 	Log Log `description:"Logging"`
 	// Store selects the store implementation.
 	Store Store `description:"Store"`
+	// Security configures what the agent allows its Services to do on the host.
+	Security Security `description:"Host access and credentials"`
+}
+
+// Security configures host access and where the agent's credentials live.
+type Security struct {
+	// AllowHostAccess lets Services that set spec.hostAccess use anything on the host: any bind
+	// mount, privileged, host namespaces, added capabilities. Default false: only the bind
+	// mounts under HostPaths are allowed, and only for Services that opt in.
+	AllowHostAccess bool `description:"Allow Services that set hostAccess to bind-mount any host path, run privileged and use host namespaces"`
+	// HostPaths lists host path prefixes that Services setting spec.hostAccess may bind-mount
+	// even without AllowHostAccess. Default none.
+	HostPaths []string `description:"Host path prefixes Services with hostAccess may bind-mount (comma-separated)"`
 }
 
 // Node describes this node.
@@ -175,6 +188,7 @@ func Load(args, environ []string) (*Config, error) {
 		return nil, fmt.Errorf("flags: %w", err)
 	}
 	cfg.Join = splitList(cfg.Join)
+	cfg.Security.HostPaths = splitList(cfg.Security.HostPaths)
 	return cfg, cfg.Validate()
 }
 
