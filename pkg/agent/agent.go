@@ -57,7 +57,7 @@ type Agent struct {
 	provider   *traefik.Provider
 	api        *apiserver.Server
 	listener   net.Listener
-	apiTLS     bool // the API listener speaks TLS
+	apiTLS     bool           // the API listener speaks TLS
 	docker     *docker.Client // nil when Docker is disabled
 
 	controllerLease *lease.Elector
@@ -160,7 +160,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		a.shutdownEarly()
 		return nil, fmt.Errorf("--api.address %s: %w", cfg.API.Address, err)
 	}
-	if !config.IsLoopback(cfg.API.Address) {
+	if cfg.API.TLS || !config.IsLoopback(cfg.API.Address) {
 		// Off loopback the API speaks TLS with the node certificate; agents present theirs too.
 		ln = tls.NewListener(ln, a.certs.APIServerTLS())
 		a.apiTLS = true

@@ -31,7 +31,7 @@ func (a *Agent) openRaft() error {
 	rc.ServerTLS, rc.ClientTLS = a.certs.PeerServerTLS(), a.certs.ClientTLS("")
 	rc.JoinClient = a.peerClient()
 	for _, j := range a.cfg.Join {
-		rc.Join = append(rc.Join, baseURL(j))
+		rc.Join = append(rc.Join, a.joinBase(j))
 	}
 	if len(a.cfg.Join) > 0 {
 		a.log.Info("joining the cluster", "through", strings.Join(a.cfg.Join, ","))
@@ -89,7 +89,7 @@ func (a *Agent) serveGossipInfo(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) fetchGossipInfo(ctx context.Context) (*gossipInfo, error) {
 	var errs []error
 	for _, j := range a.cfg.Join {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, baseURL(j)+"/cluster/gossip", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.joinBase(j)+"/cluster/gossip", nil)
 		req.Header.Set("Authorization", "Bearer "+a.clusterTok)
 		resp, err := a.peerClient().Do(req)
 		if err != nil {

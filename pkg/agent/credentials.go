@@ -204,6 +204,15 @@ func baseURL(j string) string {
 	return "https://" + j
 }
 
+// joinBase is baseURL, with https on loopback too when this agent's own API is forced to TLS
+// (a cluster whose agents all pass --api.tls).
+func (a *Agent) joinBase(j string) string {
+	if a.cfg.API.TLS && !strings.Contains(j, "://") {
+		return "https://" + j
+	}
+	return baseURL(j)
+}
+
 // joinToken is the admin token a joining agent presents.
 func (a *Agent) joinToken() (auth.Token, error) {
 	t, ok := a.apiTokens().First(auth.ScopeAdmin)
@@ -223,7 +232,7 @@ func (a *Agent) fetchCredentials(ctx context.Context) (string, error) {
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		for _, j := range a.cfg.Join {
-			sec, err := a.fetchCredentialsFrom(ctx, baseURL(j), tok.Secret)
+			sec, err := a.fetchCredentialsFrom(ctx, a.joinBase(j), tok.Secret)
 			if err == nil {
 				return sec, nil
 			}

@@ -86,6 +86,9 @@ type API struct {
 	// SIGHUP. A joining agent presents its first admin token. Required when Address is not
 	// loopback. Default none (a loopback API without tokens: whoever is on the machine is admin).
 	TokenFile string `description:"File of API tokens (NAME SCOPE TOKEN per line, or one admin token); required off loopback"`
+	// TLS serves the API over TLS even on a loopback address (off loopback it always does).
+	// Default false.
+	TLS bool `description:"Serve the API over TLS on a loopback address too (always on off loopback)"`
 }
 
 // Raft is the store's peer transport.
