@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -204,6 +205,9 @@ func (ca *CA) GoString() string { return ca.String() }
 func (ca *CA) VerifyPeer(cert *x509.Certificate, now time.Time) (string, error) {
 	if cert == nil {
 		return "", errors.New("verify peer: no certificate")
+	}
+	if cert.IsCA || !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return "", fmt.Errorf("verify peer %q: not a node certificate", cert.Subject.CommonName)
 	}
 	if _, err := cert.Verify(x509.VerifyOptions{
 		Roots:       ca.pool,
