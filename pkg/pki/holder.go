@@ -23,6 +23,10 @@ type CertHolder struct {
 	now    func() time.Time
 	log    *slog.Logger
 
+	// renewMu serialises renewals, so that two callers never both issue and write; it is
+	// taken before mu and held while issuing, which mu is not (handshakes read cert).
+	renewMu sync.Mutex
+
 	mu   sync.Mutex
 	cert *tls.Certificate // Leaf set; never nil after NewCertHolder
 }
@@ -95,9 +99,9 @@ func (h *CertHolder) dueLocked(now time.Time) string {
 // writes it (atomically) when the holder has a directory, and swaps it in, so the next
 // handshake presents it. On an error the current certificate stays.
 func (h *CertHolder) RenewIfDue(now time.Time) (renewed bool, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	why := h.dueLocked(now)
+	h.renewMu.Lock()
+	defer h.renewMu.Unlock()
+	why := h.Due(now)
 	if why == "" {
 		return false, nil
 	}
@@ -114,7 +118,9 @@ func (h *CertHolder) RenewIfDue(now time.Time) (renewed bool, err error) {
 			return false, err
 		}
 	}
+	h.mu.Lock()
 	h.cert = c
+	h.mu.Unlock()
 	h.log.Info("issued node certificate", "node", h.params.Name, "reason", why,
 		"serial", c.Leaf.SerialNumber.Text(16), "notAfter", c.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	return true, nil

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -199,5 +201,37 @@ func TestRun(t *testing.T) {
 	}
 	if why := h.Due(clk.Now()); why != "" {
 		t.Errorf("after Run: Due = %q", why)
+	}
+}
+
+// TestConcurrentRenewal: handshakes read the certificate while renewals replace it, and two
+// renewals at once issue one certificate (run with -race).
+func TestConcurrentRenewal(t *testing.T) {
+	clk := newClock()
+	ca := mustCA(t, clk.Now)
+	h := mustHolder(t, ca, "n1", t.TempDir(), clk.Now)
+	clk.Add(DefaultNodeTTL)
+	var wg sync.WaitGroup
+	var renewals atomic.Int32
+	for range 4 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if renewed, err := h.RenewIfDue(clk.Now()); err != nil {
+				t.Error(err)
+			} else if renewed {
+				renewals.Add(1)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if c, _ := h.GetCertificate(nil); c == nil || c.Leaf == nil {
+				t.Error("GetCertificate returned no certificate")
+			}
+		}()
+	}
+	wg.Wait()
+	if n := renewals.Load(); n != 1 {
+		t.Fatalf("%d renewals for one due certificate, want 1", n)
 	}
 }
