@@ -207,7 +207,8 @@ func (h *CertHolder) ClientTLS(serverName string) *tls.Config {
 }
 
 // TrustTLS is a client configuration for a process that is not a member (ctl): no client
-// certificate, a server certificate from ca (chain only when serverName is "").
+// certificate, a server certificate from ca (chain only when serverName is ""), checked at
+// time.Now unless the caller sets Time on the result.
 func TrustTLS(ca *x509.Certificate, serverName string) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
@@ -224,7 +225,11 @@ func trustConfig(ca *CA, serverName string, now func() time.Time) *tls.Config {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("tls: server sent no certificate")
 			}
-			return ca.verifyServer(cs.PeerCertificates[0], cs.PeerCertificates[1:], now())
+			t := now()
+			if c.Time != nil { // a caller may set Time on the returned config (TrustTLS)
+				t = c.Time()
+			}
+			return ca.verifyServer(cs.PeerCertificates[0], cs.PeerCertificates[1:], t)
 		}
 	}
 	return c

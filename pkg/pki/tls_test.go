@@ -66,6 +66,7 @@ func TestTLSConfigs(t *testing.T) {
 	// servers must refuse is the client's certificate, not the other way round.
 	foreignCert := TrustTLS(ca.Certificate(), "")
 	foreignCert.GetClientCertificate = stranger.GetClientCertificate
+	foreignCert.Time = clk.Now
 
 	tests := []struct {
 		name   string
