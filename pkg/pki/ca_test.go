@@ -5,7 +5,9 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -296,5 +298,27 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLoadCADir(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadCADir(dir, nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("empty dir: %v, want fs.ErrNotExist", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("LoadCADir created %d files; it must never create a CA", len(entries))
+	}
+	ca := mustCA(t, nil)
+	if err := ca.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadCADir(dir, nil)
+	if err != nil || got.Fingerprint() != ca.Fingerprint() {
+		t.Fatalf("after Save: %v, %v", got, err)
+	}
+	must(t, os.Remove(filepath.Join(dir, CAKeyFile)))
+	if _, err := LoadCADir(dir, nil); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("certificate without key: %v, want an error that is not fs.ErrNotExist", err)
 	}
 }
