@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,46 +40,55 @@ type CA struct {
 }
 
 // LoadOrCreateCA loads dir/ca.crt and dir/ca.key, or creates a new CA there when dir holds no
-// ca.crt (created is then true). The key file must not be accessible to group or others. An
-// expired CA is an error: the cluster's certificates can no longer be verified. now is the
-// clock for creation and for the certificates the CA issues (nil: time.Now).
+// ca.crt (created is then true). It is for the first agent of a cluster; a member that joined
+// uses LoadCADir, so that a failed join never mints a CA of its own. The key file must not be
+// accessible to group or others. An expired CA is an error: the cluster's certificates can no
+// longer be verified. now is the clock for creation and for the certificates the CA issues
+// (nil: time.Now).
 func LoadOrCreateCA(dir string, now func() time.Time) (ca *CA, created bool, err error) {
+	ca, err = LoadCADir(dir, now)
+	if !errors.Is(err, os.ErrNotExist) {
+		return ca, false, err
+	}
+	// ca.key is written before ca.crt, so a key without a certificate is the leftover of a
+	// creation that never finished: nobody can have received that CA, start over.
+	if ca, err = NewCA(now); err != nil {
+		return nil, false, err
+	}
+	if err := ca.Save(dir); err != nil {
+		return nil, false, err
+	}
+	return ca, true, nil
+}
+
+// LoadCADir loads the CA that LoadOrCreateCA or CA.Save wrote into dir. When dir holds no
+// ca.crt the error wraps fs.ErrNotExist; every other problem (a missing or world-readable
+// ca.key, a key that does not match, an expired CA) is a different error.
+func LoadCADir(dir string, now func() time.Time) (*CA, error) {
 	if now == nil {
 		now = time.Now
 	}
 	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
 	certPEM, err := readPublicFile(certPath)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		// ca.key is written before ca.crt, so a key without a certificate is the leftover of a
-		// creation that never finished: nobody can have received that CA, start over.
-		ca, err := NewCA(now)
-		if err != nil {
-			return nil, false, err
-		}
-		if err := ca.Save(dir); err != nil {
-			return nil, false, err
-		}
-		return ca, true, nil
-	case err != nil:
-		return nil, false, fmt.Errorf("cluster CA: %w", err)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CA: %w", err)
 	}
 	keyPEM, err := readPrivateFile(keyPath)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, false, fmt.Errorf("cluster CA: %s exists but %s is missing: restore it from another member (every member holds it)", certPath, keyPath)
+		return nil, fmt.Errorf("cluster CA: %s exists but %s is missing: restore it from another member (every member holds it)", certPath, keyPath)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("cluster CA: %w", err)
+		return nil, fmt.Errorf("cluster CA: %w", err)
 	}
-	ca, err = LoadCA(certPEM, keyPEM)
+	ca, err := LoadCA(certPEM, keyPEM)
 	if err != nil {
-		return nil, false, fmt.Errorf("cluster CA in %s: %w", dir, err)
+		return nil, fmt.Errorf("cluster CA in %s: %w", dir, err)
 	}
 	ca.now = now
 	if t := now(); t.After(ca.cert.NotAfter) {
-		return nil, false, fmt.Errorf("cluster CA %s: expired on %s", certPath, ca.cert.NotAfter.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("cluster CA %s: expired on %s", certPath, ca.cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	return ca, false, nil
+	return ca, nil
 }
 
 // NewCA creates a CA in memory: an ECDSA P-256 key and a self-signed certificate valid for
@@ -204,6 +214,9 @@ func (ca *CA) GoString() string { return ca.String() }
 func (ca *CA) VerifyPeer(cert *x509.Certificate, now time.Time) (string, error) {
 	if cert == nil {
 		return "", errors.New("verify peer: no certificate")
+	}
+	if cert.IsCA || !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return "", fmt.Errorf("verify peer %q: not a node certificate", cert.Subject.CommonName)
 	}
 	if _, err := cert.Verify(x509.VerifyOptions{
 		Roots:       ca.pool,

@@ -23,6 +23,10 @@ type CertHolder struct {
 	now    func() time.Time
 	log    *slog.Logger
 
+	// renewMu serialises renewals, so that two callers never both issue and write; it is
+	// taken before mu and held while issuing, which mu is not (handshakes read cert).
+	renewMu sync.Mutex
+
 	mu   sync.Mutex
 	cert *tls.Certificate // Leaf set; never nil after NewCertHolder
 }
@@ -95,9 +99,9 @@ func (h *CertHolder) dueLocked(now time.Time) string {
 // writes it (atomically) when the holder has a directory, and swaps it in, so the next
 // handshake presents it. On an error the current certificate stays.
 func (h *CertHolder) RenewIfDue(now time.Time) (renewed bool, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	why := h.dueLocked(now)
+	h.renewMu.Lock()
+	defer h.renewMu.Unlock()
+	why := h.Due(now)
 	if why == "" {
 		return false, nil
 	}
@@ -114,7 +118,9 @@ func (h *CertHolder) RenewIfDue(now time.Time) (renewed bool, err error) {
 			return false, err
 		}
 	}
+	h.mu.Lock()
 	h.cert = c
+	h.mu.Unlock()
 	h.log.Info("issued node certificate", "node", h.params.Name, "reason", why,
 		"serial", c.Leaf.SerialNumber.Text(16), "notAfter", c.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	return true, nil
@@ -201,7 +207,8 @@ func (h *CertHolder) ClientTLS(serverName string) *tls.Config {
 }
 
 // TrustTLS is a client configuration for a process that is not a member (ctl): no client
-// certificate, a server certificate from ca (chain only when serverName is "").
+// certificate, a server certificate from ca (chain only when serverName is ""), checked at
+// time.Now unless the caller sets Time on the result.
 func TrustTLS(ca *x509.Certificate, serverName string) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
@@ -218,7 +225,11 @@ func trustConfig(ca *CA, serverName string, now func() time.Time) *tls.Config {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("tls: server sent no certificate")
 			}
-			return ca.verifyServer(cs.PeerCertificates[0], cs.PeerCertificates[1:], now())
+			t := now()
+			if c.Time != nil { // a caller may set Time on the returned config (TrustTLS)
+				t = c.Time()
+			}
+			return ca.verifyServer(cs.PeerCertificates[0], cs.PeerCertificates[1:], t)
 		}
 	}
 	return c
