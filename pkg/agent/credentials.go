@@ -95,12 +95,18 @@ func fileExists(p string) bool {
 func (a *Agent) setupCredentials() error {
 	dir := a.cfg.DataDir
 	secretPath := filepath.Join(dir, clusterSecretFile)
+	hadRaft := fileExists(filepath.Join(dir, raftDBFile))
+	// mayCreateCA: only the first node of a new cluster (or a member of a cluster made before
+	// the CA existed) creates a CA; a member that joined has the cluster's, and a missing one
+	// is an error, never a new CA that no peer trusts.
+	mayCreateCA := false
 	sec, err := config.ReadSecretFile(secretPath)
 	switch {
 	case err == nil:
+		mayCreateCA = hadRaft && !fileExists(filepath.Join(dir, pki.CACertFile)) && len(a.cfg.Join) == 0
 	case !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("cluster secret: %w", err)
-	case len(a.cfg.Join) > 0 && !fileExists(filepath.Join(dir, raftDBFile)):
+	case len(a.cfg.Join) > 0 && !hadRaft:
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		sec, err = a.fetchCredentials(ctx)
 		cancel()
@@ -114,15 +120,26 @@ func (a *Agent) setupCredentials() error {
 		if err := writeSecretFile(secretPath, sec); err != nil {
 			return fmt.Errorf("cluster secret: %w", err)
 		}
+		mayCreateCA = true
 	}
 	a.clusterTok = sec
 
-	ca, created, err := pki.LoadOrCreateCA(dir, time.Now)
-	if err != nil {
-		return fmt.Errorf("cluster CA: %w", err)
+	var ca *pki.CA
+	if mayCreateCA {
+		var created bool
+		if ca, created, err = pki.LoadOrCreateCA(dir, time.Now); err == nil && created {
+			if hadRaft {
+				a.log.Warn("created a cluster CA for a cluster made before TLS: copy ca.crt and ca.key from this data dir to every other member's before starting it (docs/security.md)",
+					"fingerprint", ca.Fingerprint())
+			} else {
+				a.log.Info("created the cluster CA", "fingerprint", ca.Fingerprint(), "file", filepath.Join(dir, pki.CACertFile))
+			}
+		}
+	} else {
+		ca, err = pki.LoadCADir(dir, time.Now)
 	}
-	if created {
-		a.log.Info("created the cluster CA", "fingerprint", ca.Fingerprint(), "file", filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		return fmt.Errorf("cluster CA in %s: %w", dir, err)
 	}
 	a.ca = ca
 	holder, err := pki.NewCertHolder(ca, a.nodeCertParams(), dir, time.Now, a.log.With("component", "certificates"))

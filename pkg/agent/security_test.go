@@ -270,3 +270,36 @@ func TestTokenFileReloads(t *testing.T) {
 	}
 	eventually(t, "the poller reloading the file", func() bool { return get(fresh) == http.StatusUnauthorized })
 }
+
+// TestJoinedMemberNeverMintsACA: a member that joined and lost its CA certificate refuses to
+// start, rather than create a CA that no peer trusts; with the file back it starts.
+func TestJoinedMemberNeverMintsACA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts raft agents; run without -short")
+	}
+	tokens := writeTokens(t, t.TempDir())
+	a1, _ := startAgent(t, "n1", tlsAgent(tokens))
+	stop2, a2 := startAgentStoppable(t, "n2", tlsAgent(tokens, a1.APIAddress()))
+	stop2()
+	caPath := filepath.Join(a2.cfg.DataDir, "ca.crt")
+	saved, err := os.ReadFile(caPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(caPath); err != nil {
+		t.Fatal(err)
+	}
+	cfg := *a2.cfg
+	cfg.API.Address, cfg.Raft.Address, cfg.Gossip.Address = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	if _, err := New(&cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "cluster CA") {
+		t.Fatalf("restart without ca.crt: err = %v, want a cluster CA error", err)
+	}
+	if _, err := os.Stat(caPath); err == nil {
+		t.Fatal("a new CA was written")
+	}
+	if err := os.WriteFile(caPath, saved, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop, _ := startAgentStoppable(t, "n2", func(c *config.Config) { *c = cfg })
+	stop()
+}

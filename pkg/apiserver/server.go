@@ -176,7 +176,7 @@ func (s *Server) authenticate(pattern string, need auth.Scope, next http.Handler
 			p = auth.Principal{Name: tok.Name, Scope: tok.Scope}
 		}
 		if !p.Allows(need) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q has the %s scope; %s needs %s", p.Name, p.Scope, pattern, need), "")
+			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q has the %s scope; %s %s needs %s", p.Name, p.Scope, r.Method, r.URL.Path, need), "")
 			s.auditLog(r, p, http.StatusForbidden)
 			return
 		}
