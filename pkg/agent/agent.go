@@ -44,8 +44,11 @@ type Agent struct {
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	tokens *auth.File // nil without --api.tokenFile
-	ca     *pki.CA
-	certs  *pki.CertHolder
+	// secretTokens are --api.tokenSecret's, guarded by secretTokensMu.
+	secretTokens   *auth.Set
+	secretTokensMu sync.Mutex
+	ca             *pki.CA
+	certs          *pki.CertHolder
 
 	store store.Store
 	raft  *raftstore.Store // nil on the in-memory store
@@ -130,15 +133,17 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	}
 	handlers["DELETE "+MemberRemovalPath] = http.HandlerFunc(a.serveRemoveMember)
 	api, err := apiserver.New(apiserver.Config{
-		Store:      a.store,
-		Tokens:     a.apiTokens,
-		Ready:      a.ready,
-		Admit:      a.admit,
-		Undo:       a.undo,
-		Gatherer:   a.reg,
-		Registerer: a.reg,
-		Logger:     log.With("component", "api"),
-		Handlers:   handlers,
+		Store:  a.store,
+		Tokens: a.apiTokens,
+		// Configured tokens that are not there (yet) never mean "everyone is admin".
+		RequireTokens: cfg.API.TokenFile != "" || cfg.API.TokenSecret != "",
+		Ready:         a.ready,
+		Admit:         a.admit,
+		Undo:          a.undo,
+		Gatherer:      a.reg,
+		Registerer:    a.reg,
+		Logger:        log.With("component", "api"),
+		Handlers:      handlers,
 		// The peer paths check the peer secret themselves; the CA is public (with proofs over
 		// the tokens). The Traefik provider is not public: its configuration holds basic-auth
 		// hashes and internal addresses, so Traefik sends a provider token
@@ -166,6 +171,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		a.apiTLS = true
 	}
 	a.listener = ln
+	if cfg.API.TokenSecret != "" {
+		a.addComponent("api-token-secret", func(ctx context.Context) error { return a.watchTokenSecret(ctx, 2*time.Second) })
+	}
 	if a.tokens != nil {
 		a.addComponent("api-tokens", func(ctx context.Context) error {
 			a.tokens.Run(ctx, 2*time.Second)

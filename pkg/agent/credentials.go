@@ -15,10 +15,12 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/auth"
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/gossip"
 	"github.com/constellation-sh/constellation/pkg/pki"
+	"github.com/constellation-sh/constellation/pkg/store"
 )
 
 // The credentials of a member, in its data dir (see docs/security.md):
@@ -69,12 +71,65 @@ func (a *Agent) loadTokens() error {
 	return nil
 }
 
-// apiTokens is the API's current token set, nil without --api.tokenFile.
+// apiTokens is the API's current token set: --api.tokenFile's and --api.tokenSecret's. Nil
+// without either.
 func (a *Agent) apiTokens() *auth.Set {
-	if a.tokens == nil {
-		return nil
+	var file *auth.Set
+	if a.tokens != nil {
+		file = a.tokens.Set()
 	}
-	return a.tokens.Set()
+	a.secretTokensMu.Lock()
+	sec := a.secretTokens
+	a.secretTokensMu.Unlock()
+	set, _ := auth.Merge(file, sec)
+	return set
+}
+
+// watchTokenSecret keeps the tokens of --api.tokenSecret, re-reading the Secret from the local
+// replica every interval. A Secret that is missing or malformed keeps the tokens read before
+// and says why once per change.
+func (a *Agent) watchTokenSecret(ctx context.Context, interval time.Duration) error {
+	name := a.cfg.API.TokenSecret
+	lastRV, lastErr := "", ""
+	for {
+		obj, err := a.store.Get(ctx, v1.KindSecret, name, store.Stale())
+		var msg string
+		switch {
+		case err != nil:
+			msg = err.Error()
+		default:
+			sec := obj.(*v1.Secret)
+			if rv := sec.Metadata.ResourceVersion; rv != lastRV {
+				toks, perr := auth.ParseSecretTokens(sec.Spec.Data)
+				if perr != nil {
+					msg = perr.Error()
+				} else {
+					lastRV = rv
+					set := auth.NewSet(toks)
+					var file *auth.Set
+					if a.tokens != nil {
+						file = a.tokens.Set()
+					}
+					if _, dropped := auth.Merge(file, set); len(dropped) > 0 {
+						a.log.Warn("tokens of the Secret left out: their name or secret is the token file's", "secret", name, "tokens", dropped)
+					}
+					a.secretTokensMu.Lock()
+					a.secretTokens = set
+					a.secretTokensMu.Unlock()
+					a.log.Info("API tokens read from the Secret", "secret", name, "tokens", len(toks))
+				}
+			}
+		}
+		if msg != "" && msg != lastErr {
+			a.log.Error("--api.tokenSecret not read; the tokens read before stay in force", "secret", name, "err", msg)
+		}
+		lastErr = msg
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
 }
 
 // ReloadTokens re-reads --api.tokenFile (on SIGHUP). A bad file keeps the previous tokens.

@@ -303,3 +303,46 @@ func TestJoinedMemberNeverMintsACA(t *testing.T) {
 	stop, _ := startAgentStoppable(t, "n2", func(c *config.Config) { *c = cfg })
 	stop()
 }
+
+// TestTokensFromASecret: --api.tokenSecret adds the Secret's tokens, follows its changes, and
+// until it is readable nobody is served as an anonymous admin.
+func TestTokensFromASecret(t *testing.T) {
+	a, _ := startAgent(t, "n1", func(c *config.Config) { c.API.TokenSecret = "api-tokens" })
+	get := func(tok string) int {
+		req, _ := http.NewRequest(http.MethodGet, a.APIURL()+"/apis/v1/services", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(""); got != http.StatusUnauthorized {
+		t.Fatalf("before the Secret exists: %d, want 401 (never anonymous admin)", got)
+	}
+	ctx := context.Background()
+	sec := spec.Secret("api-tokens", map[string]string{"ci": "admin " + testAdminToken})
+	sec.Default()
+	if _, err := a.Store().Create(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Secret's token accepted", func() bool { return get(testAdminToken) == http.StatusOK })
+	if got := get(""); got != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", got)
+	}
+	obj, err := a.Store().Get(ctx, v1.KindSecret, "api-tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd := obj.(*v1.Secret)
+	upd.Spec.Data = map[string]string{"grafana": "read " + testReadToken}
+	if _, err := a.Store().Update(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the rotated token accepted, the old refused", func() bool {
+		return get(testReadToken) == http.StatusOK && get(testAdminToken) == http.StatusUnauthorized
+	})
+}

@@ -31,6 +31,9 @@ type Config struct {
 	Tokens func() *auth.Set
 	// Token is a shorthand for one admin token named "admin" (tests).
 	Token string
+	// RequireTokens refuses every authenticated route while Tokens returns none, instead of
+	// serving everyone as admin (an agent configured with tokens that are not loaded yet).
+	RequireTokens bool
 	// MaxBodyBytes limits request bodies. Default 2 MiB (a Secret may hold 1 MiB).
 	MaxBodyBytes int64
 	// Ready reports whether the agent can serve; /readyz answers 503 with its error. Default:
@@ -161,6 +164,11 @@ func (s *Server) authenticate(pattern string, need auth.Scope, next http.Handler
 		}
 		set := s.tokens()
 		p := auth.Anonymous
+		if set == nil && s.cfg.RequireTokens {
+			writeError(w, http.StatusUnauthorized, "no API token is loaded yet on this agent", "")
+			s.auditLog(r, auth.Principal{Name: "(unauthenticated)"}, http.StatusUnauthorized)
+			return
+		}
 		if set != nil {
 			bearer := auth.BearerToken(r)
 			tok, ok := set.Lookup(bearer)

@@ -178,3 +178,54 @@ func (s *Set) Len() int {
 	}
 	return len(s.tokens)
 }
+
+// ParseSecretTokens reads tokens kept in a Secret: each key is a token's name, each value
+// "SCOPE TOKEN". Errors name the key, never the value.
+func ParseSecretTokens(data map[string]string) ([]Token, error) {
+	names := make([]string, 0, len(data))
+	for k := range data {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var out []Token
+	for _, name := range names {
+		if !validName(name) {
+			return nil, fmt.Errorf("data.%s: name: use letters, digits, '-', '_' and '.'", name)
+		}
+		f := strings.Fields(data[name])
+		if len(f) != 2 {
+			return nil, fmt.Errorf("data.%s: want \"SCOPE TOKEN\", got %d fields", name, len(f))
+		}
+		scope, err := ParseScope(f[0])
+		if err != nil {
+			return nil, fmt.Errorf("data.%s: %w", name, err)
+		}
+		out = append(out, Token{Name: name, Scope: scope, Secret: f[1]})
+	}
+	return out, nil
+}
+
+// Merge returns a set of a's tokens, then b's whose name and secret a does not use; the names
+// of b's tokens left out are returned.
+func Merge(a, b *Set) (*Set, []string) {
+	if b.Len() == 0 {
+		return a, nil
+	}
+	if a.Len() == 0 {
+		return b, nil
+	}
+	out := a.Tokens()
+	var dropped []string
+	for _, t := range b.Tokens() {
+		_, clash := a.Lookup(t.Secret)
+		for _, o := range a.Tokens() {
+			clash = clash || o.Name == t.Name
+		}
+		if clash {
+			dropped = append(dropped, t.Name)
+			continue
+		}
+		out = append(out, t)
+	}
+	return NewSet(out), dropped
+}

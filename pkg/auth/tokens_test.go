@@ -188,3 +188,28 @@ func FuzzParseTokens(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSecretTokensAndMerge(t *testing.T) {
+	toks, err := ParseSecretTokens(map[string]string{"grafana": "read r1", "ci": "admin c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(toks) != 2 || toks[0] != (Token{"ci", ScopeAdmin, "c1"}) || toks[1] != (Token{"grafana", ScopeRead, "r1"}) {
+		t.Fatalf("got %v", toks)
+	}
+	for data, want := range map[string]string{"read": "want \"SCOPE TOKEN\"", "root x1": "unknown scope", "read a b": "got 3 fields"} {
+		_, err := ParseSecretTokens(map[string]string{"k": data})
+		if err == nil || !strings.Contains(err.Error(), "data.k: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", data, err, want)
+		}
+	}
+	file := NewSet([]Token{{"ops", ScopeAdmin, "a1"}})
+	sec := NewSet([]Token{{"ops", ScopeRead, "x"}, {"grafana", ScopeRead, "a1"}, {"ci", ScopeRead, "c1"}})
+	m, dropped := Merge(file, sec)
+	if m.Len() != 2 || fmt.Sprint(dropped) != "[ops grafana]" {
+		t.Fatalf("merged %v, dropped %v", m.Tokens(), dropped)
+	}
+	if tok, _ := m.Lookup("a1"); tok.Name != "ops" {
+		t.Fatalf("the file's token lost: %v", tok)
+	}
+}

@@ -86,6 +86,10 @@ type API struct {
 	// SIGHUP. A joining agent presents its first admin token. Required when Address is not
 	// loopback. Default none (a loopback API without tokens: whoever is on the machine is admin).
 	TokenFile string `description:"File of API tokens (NAME SCOPE TOKEN per line, or one admin token); required off loopback"`
+	// TokenSecret names a Secret holding more API tokens: each key a token's name, each value
+	// "SCOPE TOKEN". Re-read within 2 s of a change; the file's tokens win a name clash. A
+	// joining agent still needs TokenFile (the store is not there yet). Default none.
+	TokenSecret string `description:"Secret holding more API tokens (key: name, value: \"SCOPE TOKEN\")"`
 	// TLS serves the API over TLS even on a loopback address (off loopback it always does).
 	// Default false.
 	TLS bool `description:"Serve the API over TLS on a loopback address too (always on off loopback)"`
