@@ -33,6 +33,8 @@ type fakeDocker struct {
 	pulls   int
 	// hostPort, when set, chooses the published host port of a new container.
 	hostPort func() string
+	// env of each container created, by ID.
+	env map[string][]string
 }
 
 var _ Docker = (*fakeDocker)(nil)
@@ -82,6 +84,10 @@ func (f *fakeDocker) Create(_ context.Context, cfg docker.CreateConfig) (string,
 	}
 	f.ctrs[id] = &docker.Container{ID: id, Name: cfg.Name, Image: cfg.Config.Image, Labels: cfg.Config.Labels, State: "created",
 		Ports: map[string]docker.HostPort{"8080/tcp": {IP: "0.0.0.0", Port: port}}}
+	if f.env == nil {
+		f.env = map[string][]string{}
+	}
+	f.env[id] = append([]string(nil), cfg.Config.Env...)
 	return id, nil
 }
 
