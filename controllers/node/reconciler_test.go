@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ type fakeDocker struct {
 	hostPort func() string
 	// env of each container created, by ID.
 	env map[string][]string
+	// exitsWith, when set, is an environment entry ("K=V") whose containers exit with code 1
+	// as soon as they start (an application refusing its configuration).
+	exitsWith string
 }
 
 var _ Docker = (*fakeDocker)(nil)
@@ -102,6 +106,9 @@ func (f *fakeDocker) Start(_ context.Context, id string) error {
 		return docker.ErrNotFound
 	}
 	c.Running, c.State, c.StartedAt = true, "running", f.now()
+	if f.exitsWith != "" && slices.Contains(f.env[id], f.exitsWith) {
+		c.Running, c.State, c.ExitCode, c.FinishedAt = false, "exited", 1, f.now()
+	}
 	return nil
 }
 

@@ -290,3 +290,50 @@ func TestSecretRotationRollsReferencingServices(t *testing.T) {
 		t.Fatalf("batch (restart: never) was replaced: %v", got)
 	}
 }
+
+// A rotation whose new value the application rejects fails like a bad image: the new replica
+// crash-loops, Progressing turns False/RolloutFailed, and the old replicas keep running with the
+// old value. Writing a good value is a new revision, and the rollout completes.
+func TestSecretRotationFailsLikeAnImageUpdate(t *testing.T) {
+	w := newRollWorld(t)
+	w.putSecret("db", map[string]string{"password": "p1"}, nil)
+	w.putService("web", 3, "")
+	w.settle("web")
+	old := w.ids("web")
+
+	w.dock.mu.Lock()
+	w.dock.exitsWith = "PASSWORD=bad" // the application refuses the value
+	w.dock.mu.Unlock()
+	w.putSecret("db", map[string]string{"password": "bad"}, nil)
+	failed := false
+	for range 60 {
+		w.step("web")
+		if c := v1.FindCondition(w.service("web").Status.Conditions, v1.ServiceProgressing); c != nil && c.Reason == v1.ReasonRolloutFailed {
+			failed = true
+			break
+		}
+	}
+	if !failed {
+		t.Fatalf("no RolloutFailed: %+v", w.service("web").Status.Conditions)
+	}
+	var running []string
+	for _, c := range w.containers("web") {
+		if c.Running {
+			running = append(running, c.ID)
+			if w.env(c.ID, "PASSWORD") != "p1" {
+				t.Fatalf("container %s runs with the refused value", c.ID)
+			}
+		}
+	}
+	if !slices.Equal(running, old) {
+		t.Fatalf("running %v after the failed rotation, want the old replicas %v", running, old)
+	}
+
+	w.putSecret("db", map[string]string{"password": "p2"}, nil)
+	w.settle("web")
+	for _, id := range w.ids("web") {
+		if w.env(id, "PASSWORD") != "p2" {
+			t.Fatalf("after the fix: container %s PASSWORD=%q", id, w.env(id, "PASSWORD"))
+		}
+	}
+}
