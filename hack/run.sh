@@ -2,7 +2,9 @@
 # `make run`: a one-node Constellation cluster on loopback with the local Docker and a real
 # Traefik, the example stack applied, its status shown. `hack/run.sh stop` undoes it.
 #
-#   agent API   http://127.0.0.1:7480   (ctl's default --server)
+#   agent API   http://127.0.0.1:7480   (ctl's default --server; loopback, so plain HTTP)
+#   tokens      _data/run/tokens        (the agent's: "ops" admin, "traefik" provider-only)
+#               _data/run/admin.token   (ctl's: export CONSTELLATION_TOKEN_FILE=_data/run/admin.token)
 #   Traefik     http://127.0.0.1:8000   (entry point "web"), dashboard API on 127.0.0.1:8001
 #   data        _data/run/ (store, logs, Traefik's static config)
 set -euo pipefail
@@ -10,6 +12,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 run="$top/_data/run"
 ctl="$top/bin/ctl"
 export CONSTELLATION_SERVER=http://127.0.0.1:7480
+export CONSTELLATION_TOKEN_FILE="$run/admin.token"
 
 # stop sends SIGTERM to what `make run` started and waits (up to 30 s each) until it has exited,
 # so that a following `make run` finds the ports free.
@@ -25,7 +28,7 @@ stop() {
 }
 
 if [ "${1:-}" = stop ]; then
-  if [ -x "$ctl" ] && curl -fsS "$CONSTELLATION_SERVER/healthz" >/dev/null 2>&1; then
+  if [ -x "$ctl" ] && [ -f "$CONSTELLATION_TOKEN_FILE" ] && curl -fsS "$CONSTELLATION_SERVER/healthz" >/dev/null 2>&1; then
     # ctl delete waits until the objects are gone and no node reports a container of them
     # (the agent drains a replica for 5 s, then removes it): only then may the agent stop.
     "$ctl" delete -f "$top/specs/hello" --ignore-not-found --timeout 1m ||
@@ -43,6 +46,18 @@ fi
 mkdir -p "$run"
 stop
 
+# API tokens, made once: ctl gets the admin token, Traefik a provider token that can read the
+# provider path and nothing else (docs/security.md).
+if [ ! -f "$run/tokens" ]; then
+  umask 077
+  admin=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  provider=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  printf '# NAME SCOPE TOKEN (docs/security.md)\nops admin %s\ntraefik provider %s\n' "$admin" "$provider" >"$run/tokens"
+  printf '%s\n' "$admin" >"$run/admin.token"
+  umask 022
+fi
+provider_token=$(awk '$2 == "provider" {print $3; exit}' "$run/tokens")
+
 echo "== preparing: Docker engine, example image, Traefik"
 "$top/hack/ensure-docker.sh"
 "$top/hack/build-test-images.sh" >/dev/null
@@ -52,7 +67,7 @@ echo "== starting constellation-agent (node "local", data in _data/run)"
 "$top/bin/constellation-agent" \
   --node.name=local --dataDir="$run/data" \
   --api.address=127.0.0.1:7480 --raft.address=127.0.0.1:7481 --gossip.address=127.0.0.1:7482 \
-  --node.advertiseAddress=127.0.0.1 --node.labels.role=lb \
+  --node.advertiseAddress=127.0.0.1 --node.labels.role=lb --api.tokenFile="$run/tokens" \
   ${CONSTELLATION_RUN_FLAGS:-} >"$run/agent.log" 2>&1 &
 echo $! >"$run/agent.pid"
 for i in $(seq 1 60); do
@@ -77,6 +92,9 @@ cat >"$run/traefik.toml" <<TOML
 [providers.http]
   endpoint = "$CONSTELLATION_SERVER/api/providers/traefik"
   pollInterval = "2s"
+  # A provider-scoped token: it reads this path and nothing else of the API.
+  [providers.http.headers]
+    Authorization = "Bearer $provider_token"
 [log]
   level = "WARN"
 TOML
@@ -104,6 +122,7 @@ done
 cat <<MSG
 
 hello answers at   http://hello.localhost:8000/   (or: curl -H 'Host: hello.localhost' http://127.0.0.1:8000/)
+ctl's token       export CONSTELLATION_TOKEN_FILE=$run/admin.token
 try                bin/ctl get svc -w     bin/ctl describe svc hello     bin/ctl routes
 logs               _data/run/agent.log    _data/run/traefik.log
 stop it all        make stop

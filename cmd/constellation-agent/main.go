@@ -27,6 +27,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP re-reads the API token file (it is also re-read when it changes).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			_ = a.ReloadTokens()
+		}
+	}()
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
 		os.Exit(1)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,11 +17,13 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/apiserver"
+	"github.com/constellation-sh/constellation/pkg/auth"
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/gossip"
 	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/pki"
 	"github.com/constellation-sh/constellation/pkg/store"
 	"github.com/constellation-sh/constellation/pkg/store/raftstore"
 	"github.com/constellation-sh/constellation/pkg/traefik"
@@ -37,14 +40,16 @@ const GossipStateFile = "gossip-state.json"
 
 // Agent is one node's control plane.
 type Agent struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	token string
+	cfg    *config.Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	tokens *auth.File // nil without --api.tokenFile
+	ca     *pki.CA
+	certs  *pki.CertHolder
 
 	store store.Store
 	raft  *raftstore.Store // nil on the in-memory store
-	// clusterTok authenticates raft peers, joins and /cluster/gossip.
+	// clusterTok is the peer secret: raft peers, raft joins and the peer endpoints.
 	clusterTok string
 	gossipKey  []byte
 	view       *observed.Set
@@ -52,6 +57,7 @@ type Agent struct {
 	provider   *traefik.Provider
 	api        *apiserver.Server
 	listener   net.Listener
+	apiTLS     bool           // the API listener speaks TLS
 	docker     *docker.Client // nil when Docker is disabled
 
 	controllerLease *lease.Elector
@@ -77,12 +83,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	if cfg.API.TokenFile != "" {
-		tok, err := config.ReadSecretFile(cfg.API.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--api.tokenFile: %w", err)
-		}
-		a.token = tok
+	if err := a.loadTokens(); err != nil {
+		return nil, err
+	}
+	if err := a.setupCredentials(); err != nil {
+		return nil, err
 	}
 	if err := a.openStore(); err != nil {
 		return nil, err
@@ -109,6 +114,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		"GET " + traefik.RoutesPath:   p.RoutesHandler(),
 		"GET /debug/observed":         http.HandlerFunc(a.serveObserved),
 		"GET /cluster/gossip":         http.HandlerFunc(a.serveGossipInfo),
+		"GET " + CredentialsPath:      http.HandlerFunc(a.serveCredentials),
+		"GET " + CAPath:               a.serveCA(),
 		// Profiles (a hung call shows in /debug/pprof/goroutine?debug=2), behind the token
 		// like the rest of the API: they expose command lines and memory.
 		"GET /debug/pprof/":        http.HandlerFunc(pprof.Index),
@@ -124,7 +131,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	handlers["DELETE "+MemberRemovalPath] = http.HandlerFunc(a.serveRemoveMember)
 	api, err := apiserver.New(apiserver.Config{
 		Store:      a.store,
-		Token:      a.token,
+		Tokens:     a.apiTokens,
 		Ready:      a.ready,
 		Admit:      a.admit,
 		Undo:       a.undo,
@@ -132,10 +139,16 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		Registerer: a.reg,
 		Logger:     log.With("component", "api"),
 		Handlers:   handlers,
-		// The join paths check the cluster token themselves. The Traefik provider is not public:
-		// its configuration holds basic-auth hashes and internal addresses, so when the API has a
-		// token Traefik must send it (providers.http.headers.Authorization).
-		Public: []string{"GET /cluster/gossip", "POST /cluster/join"},
+		// The peer paths check the peer secret themselves; the CA is public (with proofs over
+		// the tokens). The Traefik provider is not public: its configuration holds basic-auth
+		// hashes and internal addresses, so Traefik sends a provider token
+		// (providers.http.headers.Authorization). Every other handler needs admin.
+		Public: []string{"GET /cluster/gossip", "POST /cluster/join", "GET " + CAPath},
+		Scopes: map[string]auth.Scope{
+			"GET " + traefik.ProviderPath: auth.ScopeProvider,
+			"GET " + traefik.RoutesPath:   auth.ScopeRead,
+			"GET /debug/observed":         auth.ScopeRead,
+		},
 	})
 	if err != nil {
 		a.shutdownEarly()
@@ -147,7 +160,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		a.shutdownEarly()
 		return nil, fmt.Errorf("--api.address %s: %w", cfg.API.Address, err)
 	}
+	if cfg.API.TLS || !config.IsLoopback(cfg.API.Address) {
+		// Off loopback the API speaks TLS with the node certificate; agents present theirs too.
+		ln = tls.NewListener(ln, a.certs.APIServerTLS())
+		a.apiTLS = true
+	}
 	a.listener = ln
+	if a.tokens != nil {
+		a.addComponent("api-tokens", func(ctx context.Context) error {
+			a.tokens.Run(ctx, 2*time.Second)
+			return nil
+		})
+	}
 	return a, nil
 }
 
@@ -243,6 +267,17 @@ func (a *Agent) addComponent(name string, run func(ctx context.Context) error) {
 
 // APIAddress returns the address the API listens on (useful with port 0).
 func (a *Agent) APIAddress() string { return a.listener.Addr().String() }
+
+// APIURL is the API's base URL: https when it speaks TLS.
+func (a *Agent) APIURL() string {
+	if a.apiTLS {
+		return "https://" + a.APIAddress()
+	}
+	return "http://" + a.APIAddress()
+}
+
+// CA returns the cluster CA (for tests and for ctl's trust).
+func (a *Agent) CA() *pki.CA { return a.ca }
 
 // Store returns the agent's store (for tests).
 func (a *Agent) Store() store.Store { return a.store }

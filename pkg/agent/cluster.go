@@ -2,72 +2,37 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/gossip"
 	"github.com/constellation-sh/constellation/pkg/store"
 	"github.com/constellation-sh/constellation/pkg/store/raftstore"
 )
 
-// clusterTokenFile holds the generated cluster token of a cluster bootstrapped without an API
-// token (a loopback-only, one-node setup).
-const clusterTokenFile = "cluster.token"
-
-// clusterToken is what peers and joiners authenticate with: the API token when there is one,
-// else a token generated at bootstrap and kept in the data dir. A node can only join with the
-// cluster's token, so --join needs --api.tokenFile.
-func (a *Agent) clusterToken() (string, error) {
-	if a.token != "" {
-		return a.token, nil
-	}
-	if len(a.cfg.Join) > 0 {
-		return "", errors.New("--join: needs --api.tokenFile holding the cluster's token (the same file on every node)")
-	}
-	path := filepath.Join(a.cfg.DataDir, clusterTokenFile)
-	if tok, err := config.ReadSecretFile(path); err == nil {
-		return tok, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("cluster token: %w", err)
-	}
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	tok := hex.EncodeToString(b[:])
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("cluster token: %w", err)
-	}
-	return tok, nil
-}
-
 // openRaft opens (or bootstraps, or joins) the replicated store.
 func (a *Agent) openRaft() error {
-	tok, err := a.clusterToken()
-	if err != nil {
-		return err
-	}
-	a.clusterTok = tok
 	rc := raftstore.DefaultConfig()
 	rc.NodeName = a.cfg.Node.Name
 	rc.DataDir = a.cfg.DataDir
 	rc.RaftAddress = a.cfg.Raft.Address
 	rc.AdvertiseRaftAddress = advertised(a.cfg.Raft.Address, a.cfg.Node.AdvertiseAddress)
-	rc.ClusterToken = tok
-	rc.Join = a.cfg.Join
+	rc.ClusterToken = a.clusterTok
+	// Mutual TLS between members, always: the raft address listens on every interface by
+	// default, and Secret values travel in raft entries.
+	rc.ServerTLS, rc.ClientTLS = a.certs.PeerServerTLS(), a.certs.ClientTLS("")
+	rc.JoinClient = a.peerClient()
+	for _, j := range a.cfg.Join {
+		rc.Join = append(rc.Join, a.joinBase(j))
+	}
 	if len(a.cfg.Join) > 0 {
 		a.log.Info("joining the cluster", "through", strings.Join(a.cfg.Join, ","))
 	}
@@ -124,13 +89,9 @@ func (a *Agent) serveGossipInfo(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) fetchGossipInfo(ctx context.Context) (*gossipInfo, error) {
 	var errs []error
 	for _, j := range a.cfg.Join {
-		base := j
-		if !strings.Contains(base, "://") {
-			base = "http://" + base
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/cluster/gossip", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.joinBase(j)+"/cluster/gossip", nil)
 		req.Header.Set("Authorization", "Bearer "+a.clusterTok)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := a.peerClient().Do(req)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -3,7 +3,6 @@ package apiserver
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/auth"
 	"github.com/constellation-sh/constellation/pkg/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,8 +24,12 @@ import (
 type Config struct {
 	// Store is where objects live. Required.
 	Store store.Store
-	// Token, when set, is required as "Authorization: Bearer <token>" on every request except
-	// /healthz and /readyz. The agent refuses to listen on a non-loopback address without one.
+	// Tokens returns the API tokens in force (re-read by the caller when its file changes).
+	// Every request but /healthz, /readyz and the Public handlers must carry one as
+	// "Authorization: Bearer <token>" whose scope allows the route. Nil, with Token empty: no
+	// authentication, every caller is admin (the agent allows that on a loopback-only API).
+	Tokens func() *auth.Set
+	// Token is a shorthand for one admin token named "admin" (tests).
 	Token string
 	// MaxBodyBytes limits request bodies. Default 2 MiB (a Secret may hold 1 MiB).
 	MaxBodyBytes int64
@@ -41,8 +45,12 @@ type Config struct {
 	// Handlers are mounted as they are, e.g. "GET /api/providers/traefik". They are
 	// authenticated like the rest of the API unless listed in Public.
 	Handlers map[string]http.Handler
-	// Public lists patterns of Handlers served without a token.
+	// Public lists patterns of Handlers served without a token (they authenticate peers
+	// themselves, or serve what anyone may see).
 	Public []string
+	// Scopes gives the least scope a pattern of Handlers needs. Default: admin, whatever the
+	// method (a handler is sensitive until it says otherwise).
+	Scopes map[string]auth.Scope
 	// Gatherer serves /metrics. Default prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
 	// Registerer receives the API's own metrics. Nil: not registered.
@@ -60,6 +68,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	public  map[string]bool
+	static  *auth.Set // Config.Token as a set
+	audit   *slog.Logger
 }
 
 // New returns the API server.
@@ -80,6 +90,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.WatchTimeout = 30 * time.Minute
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: newMetrics(cfg.Registerer), public: map[string]bool{}}
+	if cfg.Token != "" {
+		s.static = auth.NewSet([]auth.Token{{Name: "admin", Scope: auth.ScopeAdmin, Secret: cfg.Token}})
+	}
+	s.audit = cfg.Logger.With("audit", true)
 	s.routes()
 	return s, nil
 }
@@ -87,52 +101,100 @@ func New(cfg Config) (*Server, error) {
 type route struct {
 	pattern string
 	handler http.HandlerFunc
-	public  bool
+	// need is the least scope the route needs; "" is public.
+	need auth.Scope
 }
 
 func (s *Server) routes() {
 	for _, r := range []route{
-		{"GET /healthz", s.healthz, true},
-		{"GET /readyz", s.readyz, true},
-		{"GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP, false},
-		{"GET /apis/v1/{plural}", s.list, false},
-		{"GET /apis/v1/{plural}/{name}", s.get, false},
-		{"PUT /apis/v1/{plural}/{name}", s.put, false},
-		{"DELETE /apis/v1/{plural}/{name}", s.delete, false},
-		{"PUT /apis/v1/{plural}/{name}/status", s.putStatus, false},
-		{"POST /apis/v1/services/{name}/undo", s.undo, false},
+		{"GET /healthz", s.healthz, ""},
+		{"GET /readyz", s.readyz, ""},
+		{"GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP, auth.ScopeRead},
+		{"GET /apis/v1/{plural}", s.list, auth.ScopeRead},
+		{"GET /apis/v1/{plural}/{name}", s.get, auth.ScopeRead},
+		{"PUT /apis/v1/{plural}/{name}", s.put, auth.ScopeAdmin},
+		{"DELETE /apis/v1/{plural}/{name}", s.delete, auth.ScopeAdmin},
+		{"PUT /apis/v1/{plural}/{name}/status", s.putStatus, auth.ScopeAdmin},
+		{"POST /apis/v1/services/{name}/undo", s.undo, auth.ScopeAdmin},
 	} {
-		s.mux.Handle(r.pattern, s.instrument(r.pattern, s.authenticate(r.public, r.handler)))
+		s.mux.Handle(r.pattern, s.instrument(r.pattern, s.authenticate(r.pattern, r.need, r.handler)))
 	}
 	pub := map[string]bool{}
 	for _, p := range s.cfg.Public {
 		pub[p] = true
 	}
 	for pattern, h := range s.cfg.Handlers {
-		s.mux.Handle(pattern, s.instrument(pattern, s.authenticate(pub[pattern], h.ServeHTTP)))
+		need := auth.ScopeAdmin
+		if sc, ok := s.cfg.Scopes[pattern]; ok {
+			need = sc
+		}
+		if pub[pattern] {
+			need = ""
+		}
+		s.mux.Handle(pattern, s.instrument(pattern, s.authenticate(pattern, need, h.ServeHTTP)))
 	}
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-func (s *Server) authenticate(public bool, next http.HandlerFunc) http.HandlerFunc {
-	if public || s.cfg.Token == "" {
-		return next
+// tokens returns the tokens in force, nil when the API has none.
+func (s *Server) tokens() *auth.Set {
+	if s.cfg.Tokens != nil {
+		if set := s.cfg.Tokens(); set.Len() > 0 {
+			return set
+		}
 	}
-	want := []byte("Bearer " + s.cfg.Token)
+	if s.cfg.Token != "" {
+		return s.static
+	}
+	return nil
+}
+
+// authenticate finds the request's principal and checks that its scope allows the route. The
+// principal rides in the request's context (audit log, reveal).
+func (s *Server) authenticate(pattern string, need auth.Scope, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
-			msg := "missing bearer token: pass --token or set CONSTELLATION_TOKEN"
-			if len(got) > 0 {
-				msg = "invalid bearer token"
-			}
-			writeError(w, http.StatusUnauthorized, msg, "")
+		if need == "" {
+			next(w, r)
 			return
 		}
-		next(w, r)
+		set := s.tokens()
+		p := auth.Anonymous
+		if set != nil {
+			bearer := auth.BearerToken(r)
+			tok, ok := set.Lookup(bearer)
+			if !ok {
+				msg := "missing bearer token: pass --token or set CONSTELLATION_TOKEN"
+				if bearer != "" || r.Header.Get("Authorization") != "" {
+					msg = "invalid bearer token"
+				}
+				writeError(w, http.StatusUnauthorized, msg, "")
+				s.auditLog(r, auth.Principal{Name: "(unauthenticated)"}, http.StatusUnauthorized)
+				return
+			}
+			p = auth.Principal{Name: tok.Name, Scope: tok.Scope}
+		}
+		if !p.Allows(need) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q has the %s scope; %s needs %s", p.Name, p.Scope, pattern, need), "")
+			s.auditLog(r, p, http.StatusForbidden)
+			return
+		}
+		next(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		if rec, ok := w.(*statusRecorder); ok {
+			s.auditLog(r, p, rec.code)
+		}
 	}
+}
+
+// auditLog records a write (any method but GET and HEAD) or a refused request: who (the token's
+// name, never its value), what, the answer. The time is the log line's.
+func (s *Server) auditLog(r *http.Request, p auth.Principal, code int) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && code != http.StatusForbidden && code != http.StatusUnauthorized {
+		return
+	}
+	s.audit.Info("api request", "who", p.Name, "scope", string(p.Scope), "method", r.Method,
+		"path", r.URL.Path, "code", code, "remote", r.RemoteAddr)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -199,9 +261,22 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	reveal := r.URL.Query().Get("reveal") == "true"
+	if reveal {
+		if p, _ := auth.PrincipalFrom(r.Context()); !p.Allows(auth.ScopeAdmin) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q has the %s scope; revealing Secret values needs admin", p.Name, p.Scope), "reveal")
+			return
+		}
+	}
 	obj, err := s.cfg.Store.Get(r.Context(), info.Kind, r.PathValue("name"))
 	if err != nil {
 		s.storeError(w, r, err)
+		return
+	}
+	if reveal && info.Kind == v1.KindSecret {
+		p, _ := auth.PrincipalFrom(r.Context())
+		s.audit.Info("secret revealed", "who", p.Name, "object", v1.KeyOf(obj).String(), "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, obj)
 		return
 	}
 	writeJSON(w, http.StatusOK, redact(obj))

@@ -22,8 +22,15 @@ const DefaultServer = "http://127.0.0.1:7480"
 
 // Config configures a Client.
 type Config struct {
-	// Server is the API's base URL. Default DefaultServer. "host:port" is read as http://host:port.
+	// Server is the API's base URL. Default DefaultServer. "host:port" is read as
+	// http://host:port on a loopback address and https://host:port on any other.
 	Server string
+	// CACert is the PEM certificate of the cluster CA an https server must chain to (ctl keeps
+	// it in its config file). Default: fetched from the server on first use, accepted only with
+	// a proof that the server knows Token (or when it matches CAFingerprint).
+	CACert []byte
+	// CAFingerprint pins the cluster CA ("sha256:HEX").
+	CAFingerprint string
 	// Token is sent as "Authorization: Bearer". Default none.
 	Token string
 	// HTTPClient sends the requests. Default: a client with a 5s dial timeout and no overall
@@ -43,6 +50,23 @@ type Client struct {
 	hc      *http.Client
 	timeout time.Duration
 	ua      string
+	trust   *trust // nil over plain http or with a caller's HTTPClient
+}
+
+// defaultScheme is http for a loopback host (a loopback-only API may stay plain) and https for
+// any other: an agent listening off loopback always speaks TLS.
+func defaultScheme(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return "http"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return "http"
+	}
+	return "https"
 }
 
 // New returns a client for cfg, or an error if the server URL is malformed.
@@ -52,7 +76,7 @@ func New(cfg Config) (*Client, error) {
 		s = DefaultServer
 	}
 	if !strings.Contains(s, "://") {
-		s = "http://" + s
+		s = defaultScheme(s) + "://" + s
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -66,6 +90,14 @@ func New(cfg Config) (*Client, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	c := &Client{base: u, server: u.String(), token: cfg.Token, hc: cfg.HTTPClient, timeout: cfg.RequestTimeout, ua: cfg.UserAgent}
+	if u.Scheme == "https" && c.hc == nil {
+		t, err := newTrust(c.server, cfg.Token, cfg.CAFingerprint, cfg.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("server %q: %w", cfg.Server, err)
+		}
+		c.trust = t
+		c.hc = &http.Client{Transport: t.transport()}
+	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
@@ -104,6 +136,11 @@ func (c *Client) url(p string, q url.Values) string {
 // do sends one request and returns the response when its status is 2xx; other statuses become
 // *Error, transport failures *ConnError. The caller closes the body.
 func (c *Client) do(ctx context.Context, method, p string, q url.Values, body []byte) (*http.Response, error) {
+	if c.trust != nil {
+		if err := c.trust.ensure(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -216,6 +253,28 @@ func (c *Client) Get(ctx context.Context, kind, name string) (v1.Object, error) 
 		return nil, err
 	}
 	return DecodeObject(b)
+}
+
+// RevealSecret returns a Secret with its values (GET ...?reveal=true). The server allows it to
+// admin tokens only and records it in its audit log.
+func (c *Client) RevealSecret(ctx context.Context, name string) (*v1.Secret, error) {
+	p, err := objectPath(v1.KindSecret, name)
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := c.call(ctx, http.MethodGet, p, url.Values{"reveal": {"true"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := DecodeObject(b)
+	if err != nil {
+		return nil, err
+	}
+	sec, ok := obj.(*v1.Secret)
+	if !ok {
+		return nil, fmt.Errorf("secrets/%s: the server answered a %s", name, obj.GetTypeMeta().Kind)
+	}
+	return sec, nil
 }
 
 // ListResult is a list answer.

@@ -55,6 +55,9 @@ type Security struct {
 	// HostPaths lists host path prefixes that Services setting spec.hostAccess may bind-mount
 	// even without AllowHostAccess. Default none.
 	HostPaths []string `description:"Host path prefixes Services with hostAccess may bind-mount (comma-separated)"`
+	// JoinCAFingerprint pins the cluster CA ("sha256:HEX") a joining agent accepts. Default
+	// none: the member must prove it knows the joining agent's admin token instead.
+	JoinCAFingerprint string `description:"SHA-256 fingerprint of the cluster CA to accept when joining (default: a proof over the admin token)"`
 }
 
 // Node describes this node.
@@ -78,9 +81,14 @@ type Node struct {
 type API struct {
 	// Address to listen on. Default 127.0.0.1:7480.
 	Address string `description:"Listen address of the HTTP API"`
-	// TokenFile holds the bearer token clients must send (and the cluster token for joins).
-	// Required when Address is not loopback. Default none.
-	TokenFile string `description:"File holding the API bearer token (required off loopback)"`
+	// TokenFile holds the API tokens: one per line as "NAME SCOPE TOKEN" (scope admin, read
+	// or provider), or a single token (admin). Mode 0600; re-read when it changes and on
+	// SIGHUP. A joining agent presents its first admin token. Required when Address is not
+	// loopback. Default none (a loopback API without tokens: whoever is on the machine is admin).
+	TokenFile string `description:"File of API tokens (NAME SCOPE TOKEN per line, or one admin token); required off loopback"`
+	// TLS serves the API over TLS even on a loopback address (off loopback it always does).
+	// Default false.
+	TLS bool `description:"Serve the API over TLS on a loopback address too (always on off loopback)"`
 }
 
 // Raft is the store's peer transport.

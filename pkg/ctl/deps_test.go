@@ -16,6 +16,7 @@ func TestDependencies(t *testing.T) {
 	allowed := map[string]bool{
 		"github.com/constellation-sh/constellation/api/v1":     true,
 		"github.com/constellation-sh/constellation/pkg/client": true,
+		"github.com/constellation-sh/constellation/pkg/pki":    true,
 		"github.com/constellation-sh/constellation/pkg/ctl":    true,
 		"github.com/constellation-sh/constellation/cmd/ctl":    true,
 	}

@@ -18,6 +18,7 @@ type getOptions struct {
 	output   string
 	watch    bool
 	selector string
+	reveal   bool
 }
 
 func (a *app) getCommand() *cobra.Command {
@@ -41,6 +42,7 @@ func (a *app) getCommand() *cobra.Command {
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, wide or json")
 	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, print rows as objects change")
 	f.StringVarP(&o.selector, "selector", "l", "", "label selector (app=web,tier!=db,env in (a,b),has-key,!no-key)")
+	f.BoolVar(&o.reveal, "reveal", false, "with `get secret NAME -o json`: print the Secret's values (admin token only; audited)")
 	return cmd
 }
 
@@ -97,6 +99,16 @@ func (a *app) get(ctx context.Context, kindArg, name string, o getOptions) error
 			fmt.Fprintln(a.env.Err, "warning: route left out: "+p.String())
 		}
 		return nil
+	}
+	if o.reveal {
+		if info.Kind != v1.KindSecret || name == "" || o.output != "json" || o.watch {
+			return fmt.Errorf("--reveal: only with `get secret NAME -o json`")
+		}
+		sec, err := c.RevealSecret(ctx, name)
+		if err != nil {
+			return err
+		}
+		return writeJSON(a.env.Out, sec)
 	}
 	wide := o.output == "wide"
 	var objs []v1.Object

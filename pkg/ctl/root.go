@@ -122,6 +122,12 @@ type app struct {
 	token     string
 	tokenFile string
 	c         *client.Client
+	// fingerprint pins the cluster CA (ctl config set --ca-fingerprint).
+	fingerprint string
+	// ignoreFile: do not read the config file (ctl config set writes it).
+	ignoreFile bool
+	// resolvedToken is the token the client was built with.
+	resolvedToken string
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -153,6 +159,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.nodeGroupCommand(),
 		a.rolloutCommand(),
 		a.versionCommand(),
+		a.configCommand(),
 	)
 	return root
 }
@@ -162,9 +169,20 @@ func (a *app) client() (*client.Client, error) {
 	if a.c != nil {
 		return a.c, nil
 	}
+	var cf clientFile
+	if !a.ignoreFile {
+		var err error
+		if cf, err = a.readClientFile(); err != nil {
+			return nil, err
+		}
+	}
 	server := a.server
 	if server == "" {
 		server = a.env.Getenv(EnvServer)
+	}
+	fromFile := server == "" || server == cf.Server
+	if server == "" {
+		server = cf.Server
 	}
 	token := a.token
 	if token == "" && a.tokenFile == "" {
@@ -184,8 +202,18 @@ func (a *app) client() (*client.Client, error) {
 			return nil, fmt.Errorf("token file %s is empty", tf)
 		}
 	}
+	if token == "" && fromFile {
+		token = cf.Token
+	}
+	a.resolvedToken = token
 	cfg := a.env.ClientConfig
 	cfg.Server, cfg.Token, cfg.UserAgent = server, token, "ctl/"+Version
+	if fromFile && cf.CACert != "" && cfg.CACert == nil {
+		cfg.CACert, cfg.CAFingerprint = []byte(cf.CACert), cf.CAFingerprint
+	}
+	if a.fingerprint != "" {
+		cfg.CAFingerprint = a.fingerprint
+	}
 	c, err := client.New(cfg)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 )
@@ -76,6 +77,13 @@ type Config struct {
 	// member presents its certificate and verifies the peer's against the CA. All three or
 	// none. The cluster token is checked as well.
 	TLSCertFile, TLSKeyFile, TLSCAFile string
+	// ServerTLS and ClientTLS, when both set, are the peer transport's mutual TLS
+	// configurations as they are (the agent's, whose certificate renews itself). They take
+	// precedence over the files.
+	ServerTLS, ClientTLS *tls.Config
+	// JoinClient sends the join request (a client that trusts the cluster CA when the members'
+	// APIs speak TLS). Default: a plain client with a 15s timeout.
+	JoinClient *http.Client
 
 	// Now is the clock for the time stamps the store writes (creation and deletion times).
 	// Default time.Now.
@@ -179,6 +187,9 @@ func (c *Config) validate() error {
 
 // tlsConfigs loads the mutual TLS configuration of the transport, or nils when not configured.
 func (c *Config) tlsConfigs() (server, client *tls.Config, err error) {
+	if c.ServerTLS != nil && c.ClientTLS != nil {
+		return c.ServerTLS, c.ClientTLS, nil
+	}
 	if c.TLSCertFile == "" {
 		return nil, nil, nil
 	}

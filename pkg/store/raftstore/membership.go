@@ -600,9 +600,11 @@ func joinURL(base string) string {
 }
 
 // joinCluster asks members in turn to add this node until one does or ctx ends.
-func joinCluster(ctx context.Context, bases []string, token string, req JoinRequest, log *slog.Logger) (*JoinResponse, error) {
+func joinCluster(ctx context.Context, client *http.Client, bases []string, token string, req JoinRequest, log *slog.Logger) (*JoinResponse, error) {
 	body, _ := json.Marshal(req)
-	client := &http.Client{Timeout: 15 * time.Second}
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		for _, base := range bases {

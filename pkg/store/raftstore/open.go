@@ -85,7 +85,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		logger.Info("restarting raft member", "id", idString(s.id), "applied", d.applied, "revision", d.revision)
 	case len(cfg.Join) > 0:
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.JoinTimeout)
-		resp, err := joinCluster(ctx, cfg.Join, cfg.ClusterToken, JoinRequest{Name: cfg.NodeName, RaftAddress: advertise}, logger)
+		resp, err := joinCluster(ctx, cfg.JoinClient, cfg.Join, cfg.ClusterToken, JoinRequest{Name: cfg.NodeName, RaftAddress: advertise}, logger)
 		cancel()
 		if err != nil {
 			return fail(err)

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -168,11 +169,14 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 
 	c.Token = randHex(16)
+	provider := randHex(16)
 	etc := filepath.Join(c.Dir, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(etc, "token"), []byte(c.Token+"\n"), 0o600); err != nil {
+	// The agents' API tokens: the harness and ctl use the admin one, Traefik a provider token.
+	tokens := fmt.Sprintf("e2e admin %s\ntraefik provider %s\n", c.Token, provider)
+	if err := os.WriteFile(filepath.Join(etc, "token"), []byte(tokens), 0o600); err != nil {
 		return err
 	}
 	traefikToml := fmt.Sprintf(`[entryPoints.web]
@@ -187,9 +191,13 @@ func (c *Cluster) start(ctx context.Context) error {
   # shorter one lets a dead node's endpoints leave within the poll interval (docs/traefik.md).
   providersThrottleDuration = "200ms"
 [providers.http]
-  endpoint = "http://127.0.0.1:%d/api/providers/traefik"
+  # The API listens off loopback, so it speaks TLS with the node certificate: Traefik trusts
+  # the cluster CA the agent keeps in its data dir (nodeinit starts Traefik once it exists).
+  endpoint = "https://127.0.0.1:%d/api/providers/traefik"
   pollInterval = %q
   pollTimeout = "2s"
+  [providers.http.tls]
+    ca = "/var/lib/constellation/ca.crt"
   [providers.http.headers]
     Authorization = "Bearer %s"
 [global]
@@ -198,7 +206,7 @@ func (c *Cluster) start(ctx context.Context) error {
 [log]
   level = "INFO"
   noColor = true
-`, TraefikWebPort, TraefikAPIPort, APIPort, c.opts.TraefikPollInterval, c.Token)
+`, TraefikWebPort, TraefikAPIPort, APIPort, c.opts.TraefikPollInterval, provider)
 	if err := os.WriteFile(filepath.Join(etc, "traefik.toml"), []byte(traefikToml), 0o644); err != nil {
 		return err
 	}
@@ -369,7 +377,7 @@ func (n *Node) create(ctx context.Context) error {
 	args = append(args, c.Art.NodeImage, c.Art.Init, "--", "/opt/constellation/nodeinit", "--logDir=/var/log/e2e",
 		"--dockerd="+dockerd, "--agent="+strings.Join(n.agentArgs(), " "))
 	if n.LB {
-		args = append(args, "--traefikConfig=/etc/constellation/traefik.toml")
+		args = append(args, "--traefikConfig=/etc/constellation/traefik.toml", "--traefikAfter=/var/lib/constellation/ca.crt")
 	}
 	if _, err := run(ctx, "", "docker", args...); err != nil {
 		return fmt.Errorf("start node %s: %w", n.Name, err)
@@ -411,7 +419,7 @@ func (n *Node) WaitUp(ctx context.Context, max time.Duration) error {
 	if err := n.waitDocker(ctx, max); err != nil {
 		return err
 	}
-	hc := &http.Client{Timeout: time.Second}
+	hc := probeClient(time.Second)
 	get := func(url string) error {
 		resp, err := hc.Get(url)
 		if err != nil {
@@ -458,7 +466,7 @@ func (n *Node) WaitUp(ctx context.Context, max time.Duration) error {
 
 // WaitReady waits until the node's agent answers /readyz with 200.
 func (n *Node) WaitReady(ctx context.Context, max time.Duration) error {
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := probeClient(2 * time.Second)
 	return poll(ctx, max, 250*time.Millisecond, func() error {
 		resp, err := hc.Get(n.APIURL() + "/readyz")
 		if err != nil {
@@ -476,8 +484,18 @@ func (n *Node) WaitReady(ctx context.Context, max time.Duration) error {
 	})
 }
 
-// APIURL is the node's agent API base URL, reachable from the host.
-func (n *Node) APIURL() string { return fmt.Sprintf("http://%s:%d", n.IP, APIPort) }
+// probeClient is for the health endpoints only (/healthz, /readyz, Traefik's ping): they carry no
+// token and tell nothing secret, so the agent's certificate is not checked. Everything else goes
+// through Client, which trusts the cluster CA through the proof over the token.
+func probeClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // health probes only
+	}}
+}
+
+// APIURL is the node's agent API base URL, reachable from the host (TLS: the API listens off
+// loopback; clients trust the cluster CA through the proof over the token).
+func (n *Node) APIURL() string { return fmt.Sprintf("https://%s:%d", n.IP, APIPort) }
 
 // WebURL is the node's Traefik "web" entry point.
 func (n *Node) WebURL() string { return fmt.Sprintf("http://%s:%d", n.IP, TraefikWebPort) }

@@ -36,6 +36,7 @@ func main() {
 	agentBin := flag.String("agentBin", "/opt/constellation/constellation-agent", "agent binary")
 	traefikConfig := flag.String("traefikConfig", "", "Traefik static configuration file (empty: no Traefik)")
 	traefikBin := flag.String("traefikBin", "/opt/constellation/traefik", "Traefik binary")
+	traefikAfter := flag.String("traefikAfter", "", "start Traefik once this file exists (the agent's CA certificate)")
 	flag.Parse()
 	if err := os.MkdirAll(*logDir, 0o755); err != nil {
 		log.Fatal(err)
@@ -64,6 +65,9 @@ func main() {
 		procs = append(procs, a)
 		a.start(ctx)
 	}
+	if *traefikConfig != "" && *traefikAfter != "" {
+		waitFile(ctx, *traefikAfter, 2*time.Minute)
+	}
 	if *traefikConfig != "" {
 		t := &proc{name: "traefik", bin: *traefikBin, args: []string{"--configFile=" + *traefikConfig}, logDir: *logDir}
 		procs = append(procs, t)
@@ -78,6 +82,19 @@ func main() {
 }
 
 func fields(s string) []string { return strings.Fields(s) }
+
+// waitFile waits until path exists (or max passes, or ctx ends; Traefik then starts anyway and
+// says what it misses in its log).
+func waitFile(ctx context.Context, path string, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log.Printf("nodeinit: %s not there after %s; starting Traefik anyway", path, max)
+}
 
 // pidFile is where nodeinit writes the pid of the running process name ("agent", "traefik").
 func pidFile(name string) string { return "/run/nodeinit-" + name + ".pid" }
