@@ -181,3 +181,58 @@ func TestMissingSecretHoldsTheRevision(t *testing.T) {
 		t.Fatalf("previous revision %+v, want %q", prev, present)
 	}
 }
+
+// A rotation is a new current revision but not a new previous one: after an image update and a
+// rotation, `rollout undo` still returns to the previous image, with the Secret as it is now.
+func TestUndoAfterRotationReturnsToThePreviousSpec(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	addNode(t, st, "a")
+	s, err := New(Config{Store: st, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putSecret(t, st, secret("db", map[string]string{"password": "p1"}))
+	if _, err := st.Create(ctx, withSecretEnv(service("web", 1), "db", "password", "")); err != nil {
+		t.Fatal(err)
+	}
+	rec := func() *v1.Service {
+		t.Helper()
+		if _, err := s.Reconcile(ctx, "web"); err != nil {
+			t.Fatal(err)
+		}
+		return getSvc(t, st, "web")
+	}
+	v1rev := rec().Status.CurrentRevision.SpecHash
+	upd := getSvc(t, st, "web")
+	upd.Spec.Image = "echo:2"
+	if _, err := st.Update(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	v2rev := rec().Status.CurrentRevision.SpecHash
+	putSecret(t, st, secret("db", map[string]string{"password": "p2"}))
+	got := rec()
+	if cur := got.Status.CurrentRevision.SpecHash; cur == v2rev || spechash.SpecPart(cur) != spechash.SpecPart(v2rev) {
+		t.Fatalf("after rotation: current %q, was %q", cur, v2rev)
+	}
+	if prev := got.Status.PreviousRevision; prev == nil || prev.SpecHash != v1rev {
+		t.Fatalf("after rotation: previous %+v, want echo:1's %q", prev, v1rev)
+	}
+	if err := RolloutUndo(ctx, st, "web"); err != nil {
+		t.Fatal(err)
+	}
+	got = rec()
+	if got.Spec.Image != "echo:1" {
+		t.Fatalf("undo went to %q", got.Spec.Image)
+	}
+	cur := got.Status.CurrentRevision.SpecHash
+	if spechash.SpecPart(cur) != spechash.SpecPart(v1rev) || cur == v1rev {
+		t.Fatalf("after undo: current %q: want echo:1's spec (%q) with the Secret as it is now", cur, v1rev)
+	}
+	if err := RolloutUndo(ctx, st, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec(); got.Spec.Image != "echo:2" {
+		t.Fatalf("a second undo went to %q, want forward again to echo:2", got.Spec.Image)
+	}
+}
