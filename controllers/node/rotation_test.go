@@ -289,6 +289,28 @@ func TestSecretRotationRollsReferencingServices(t *testing.T) {
 	if got := w.ids("batch"); !slices.Equal(got, batchIDs) {
 		t.Fatalf("batch (restart: never) was replaced: %v", got)
 	}
+
+	// With restart: never, a container created for another reason (here a scale-up) reads the
+	// value as it is now; the running one keeps the value it started with.
+	b := w.service("batch")
+	two := int32(2)
+	b.Spec.Replicas = &two
+	if _, err := w.st.Update(w.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	w.settle("batch")
+	got := map[string]string{}
+	for _, id := range w.ids("batch") {
+		got[id] = w.env(id, "PASSWORD")
+	}
+	if len(got) != 2 || got[batchIDs[0]] != "p1" {
+		t.Fatalf("batch after scale-up: %v, want %s still with p1 and a new one with p3", got, batchIDs[0])
+	}
+	for id, v := range got {
+		if id != batchIDs[0] && v != "p3" {
+			t.Fatalf("batch's new container %s: PASSWORD=%q, want p3", id, v)
+		}
+	}
 }
 
 // A rotation whose new value the application rejects fails like a bad image: the new replica
