@@ -51,7 +51,23 @@ type EnvVar struct {
 type SecretKeyRef struct {
 	Name string `json:"name"`
 	Key  string `json:"key"`
+	// Restart says what a change of the Secret does to running replicas: "rolling" (the
+	// default, also ""): the Service is rolled like an image update; "never": nothing, the new
+	// value is used only when a container is created for another reason.
+	Restart SecretRestart `json:"restart,omitempty"`
 }
+
+// SecretRestart is what a Secret change does to the replicas that reference it.
+type SecretRestart string
+
+// Secret restart policies.
+const (
+	SecretRestartRolling SecretRestart = "rolling"
+	SecretRestartNever   SecretRestart = "never"
+)
+
+// Rolls reports whether a change of the referenced Secret rolls the Service ("" or "rolling").
+func (r *SecretKeyRef) Rolls() bool { return r.Restart != SecretRestartNever }
 
 // Protocol is tcp or udp.
 type Protocol string

@@ -195,6 +195,11 @@ func (s *Service) Validate() ErrorList {
 			if !secretKeyRE.MatchString(e.SecretRef.Key) {
 				errs.add(ep.child("secretRef").child("key").String(), "invalid key %q", e.SecretRef.Key)
 			}
+			switch e.SecretRef.Restart {
+			case "", SecretRestartRolling, SecretRestartNever:
+			default:
+				errs.add(ep.child("secretRef").child("restart").String(), "must be %q or %q, got %q", SecretRestartRolling, SecretRestartNever, e.SecretRef.Restart)
+			}
 		}
 	}
 

@@ -15,6 +15,9 @@ func validService() *Service {
 		Image:       "registry.local/web:1",
 		Ports:       []ServicePort{{Name: "http", ContainerPort: 8080}, {Name: "dns", ContainerPort: 53, Protocol: ProtocolUDP}},
 		HealthCheck: &HealthCheck{HTTP: &HTTPHealthCheck{Path: "/healthz", Port: "http"}},
+		Env: []EnvVar{{Name: "A", SecretRef: &SecretKeyRef{Name: "s", Key: "a"}},
+			{Name: "B", SecretRef: &SecretKeyRef{Name: "s", Key: "b", Restart: SecretRestartRolling}},
+			{Name: "C", SecretRef: &SecretKeyRef{Name: "s", Key: "c", Restart: SecretRestartNever}}},
 		Routes: &Routes{
 			HTTP: []HTTPRoute{{Host: "web.example.com", PathPrefix: "/", Port: "http"}},
 			TCP:  []TCPRoute{{HostSNI: "db.example.com", Port: "http", EntryPoint: "tcp"}},
@@ -74,6 +77,9 @@ func TestValidationNamesTheField(t *testing.T) {
 			s.Spec.Env = []EnvVar{{Name: "A", Value: "x", SecretRef: &SecretKeyRef{Name: "s", Key: "k"}}}
 		}), "spec.env[0]"},
 		{"env secretRef without name", svc(func(s *Service) { s.Spec.Env = []EnvVar{{Name: "A", SecretRef: &SecretKeyRef{Key: "k"}}} }), "spec.env[0].secretRef.name"},
+		{"env secretRef bad restart", svc(func(s *Service) {
+			s.Spec.Env = []EnvVar{{Name: "A", SecretRef: &SecretKeyRef{Name: "s", Key: "k", Restart: "always"}}}
+		}), "spec.env[0].secretRef.restart"},
 		{"health check with two probes", svc(func(s *Service) { s.Spec.HealthCheck.TCP = &TCPHealthCheck{} }), "spec.healthCheck"},
 		{"health check with no probe", svc(func(s *Service) { s.Spec.HealthCheck = &HealthCheck{} }), "spec.healthCheck"},
 		{"health path without slash", svc(func(s *Service) { s.Spec.HealthCheck.HTTP.Path = "healthz" }), "spec.healthCheck.http.path"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +34,11 @@ type fakeDocker struct {
 	pulls   int
 	// hostPort, when set, chooses the published host port of a new container.
 	hostPort func() string
+	// env of each container created, by ID.
+	env map[string][]string
+	// exitsWith, when set, is an environment entry ("K=V") whose containers exit with code 1
+	// as soon as they start (an application refusing its configuration).
+	exitsWith string
 }
 
 var _ Docker = (*fakeDocker)(nil)
@@ -82,6 +88,10 @@ func (f *fakeDocker) Create(_ context.Context, cfg docker.CreateConfig) (string,
 	}
 	f.ctrs[id] = &docker.Container{ID: id, Name: cfg.Name, Image: cfg.Config.Image, Labels: cfg.Config.Labels, State: "created",
 		Ports: map[string]docker.HostPort{"8080/tcp": {IP: "0.0.0.0", Port: port}}}
+	if f.env == nil {
+		f.env = map[string][]string{}
+	}
+	f.env[id] = append([]string(nil), cfg.Config.Env...)
 	return id, nil
 }
 
@@ -96,6 +106,9 @@ func (f *fakeDocker) Start(_ context.Context, id string) error {
 		return docker.ErrNotFound
 	}
 	c.Running, c.State, c.StartedAt = true, "running", f.now()
+	if f.exitsWith != "" && slices.Contains(f.env[id], f.exitsWith) {
+		c.Running, c.State, c.ExitCode, c.FinishedAt = false, "exited", 1, f.now()
+	}
 	return nil
 }
 

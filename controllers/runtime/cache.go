@@ -175,6 +175,22 @@ func (c *Cache[T]) Counts(name, except string) map[string]int {
 	return out
 }
 
+// Indexed returns the names of the objects that index name (none when there is no such index)
+// holds under value, sorted.
+func (c *Cache[T]) Indexed(name, value string) []string {
+	c.mu.RLock()
+	ix := c.indexes[name]
+	var out []string
+	if ix != nil {
+		for n := range ix.counts[value] {
+			out = append(out, n)
+		}
+	}
+	c.mu.RUnlock()
+	sort.Strings(out)
+	return out
+}
+
 // cacheFeed is the Feed side of a Cache, kept off its public methods.
 type cacheFeed[T v1.Object] Cache[T]
 

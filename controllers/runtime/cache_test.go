@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -99,11 +100,17 @@ func TestCacheFollowsTheStoreAndCountsThePerNodeIndex(t *testing.T) {
 	if got := c.Counts("node", "a"); len(got) != 0 {
 		t.Fatalf("counts without a: %v, want none", got)
 	}
+	if got := c.Indexed("node", "n1"); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("indexed under n1: %v, want [a]", got)
+	}
 	// b's placement arrives through the watch (the breaking source then fails the watch).
 	putStatus(t, mem, svc("b", "n2"))
 	eventually(t, "b's assignment", func() bool { return c.Counts("node", "")["n2"] == 2 })
 	if got, want := c.Counts("node", "b"), map[string]int{"n1": 2, "n2": 1}; !maps.Equal(got, want) {
 		t.Fatalf("counts without b %v, want %v", got, want)
+	}
+	if got := c.Indexed("node", "n2"); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("indexed under n2: %v, want [a b]", got)
 	}
 	// Deleted while the watch was down: the relist must drop it, and say so.
 	o, _ := mem.Get(ctx, v1.KindService, "a")
@@ -122,6 +129,9 @@ func TestCacheFollowsTheStoreAndCountsThePerNodeIndex(t *testing.T) {
 	}
 	if c.Revision() == 0 {
 		t.Fatal("revision not kept")
+	}
+	if c.Indexed("node", "n1") != nil || c.Indexed("nope", "n2") != nil {
+		t.Fatal("indexed: a deleted object or an unknown index")
 	}
 	if c.Counts("nope", "") != nil {
 		t.Fatal("an unknown index must count nothing")

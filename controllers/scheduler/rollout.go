@@ -23,7 +23,8 @@ type UndoStore interface {
 // `kubectl rollout undo` does): the container-defining spec comes back; replicas, routes,
 // placement and the update strategy stay as they are. The scheduler then rolls it out like any
 // other update, and the revision undone becomes the previous one (a second undo goes forward
-// again). The write is a compare-and-swap, retried on conflict.
+// again). Secrets stay as they are: the replicas of the old spec read their current values (a
+// Secret change alone is not a revision undo goes back over; see revisionHash). The write is a compare-and-swap, retried on conflict.
 func RolloutUndo(ctx context.Context, st UndoStore, name string) error {
 	for attempt := 0; ; attempt++ {
 		obj, err := st.Get(ctx, v1.KindService, name)
@@ -35,7 +36,7 @@ func RolloutUndo(ctx context.Context, st UndoStore, name string) error {
 		if prev == nil {
 			return fmt.Errorf("rollout undo services/%s: %w", name, ErrNoPreviousRevision)
 		}
-		if spechash.Of(&svc.Spec) == prev.SpecHash {
+		if spechash.Of(&svc.Spec) == spechash.SpecPart(prev.SpecHash) {
 			return nil // already there
 		}
 		p := prev.Spec

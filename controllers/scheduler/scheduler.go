@@ -163,7 +163,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 	svcs = runtime.NewCache(s.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
 		Logger:  s.log,
-		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes},
+		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets},
 		Handler: runtime.Handler[*v1.Service]{
 			OnAdd: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
 			OnUpdate: func(old, o *v1.Service) {
@@ -186,12 +186,31 @@ func (s *Scheduler) Run(ctx context.Context) {
 			OnDelete: func(*v1.Node) { all() },
 		},
 	})
+	// A Secret change is a new revision of the Services that roll with it (revisionHash).
+	referrers := func(sec *v1.Secret) {
+		for _, name := range svcs.Indexed(indexRollingSecret, sec.Metadata.Name) {
+			loop.Enqueue(name)
+		}
+	}
+	secrets := runtime.NewCache(secretVersions{s.cfg.Store}, v1.KindSecret, runtime.CacheConfig[*v1.Secret]{
+		Logger: s.log,
+		Handler: runtime.Handler[*v1.Secret]{
+			OnAdd: referrers,
+			OnUpdate: func(old, sec *v1.Secret) {
+				if old.Metadata.ResourceVersion != sec.Metadata.ResourceVersion {
+					referrers(sec)
+				}
+			},
+			OnDelete: referrers,
+		},
+	})
 	go svcs.Run(ctx)
 	go nodes.Run(ctx)
-	if !runtime.WaitForSync(ctx, svcs, nodes) {
+	go secrets.Run(ctx)
+	if !runtime.WaitForSync(ctx, svcs, nodes, secrets) {
 		return
 	}
-	s.setReader(cacheReader{services: svcs, nodes: nodes})
+	s.setReader(cacheReader{services: svcs, nodes: nodes, secrets: secrets})
 	defer func() { s.setReader(nil); s.setSnapshot(nil) }()
 
 	if s.index != nil {
@@ -234,6 +253,14 @@ const viewCoalesce = 50 * time.Millisecond
 
 // indexAssignedNode indexes Services by the node of each assignment, counted: the load per node.
 const indexAssignedNode = "assignedNode"
+
+// indexRollingSecret indexes Services by the Secrets whose changes roll them.
+const indexRollingSecret = "rollingSecret"
+
+func rollingSecrets(svc *v1.Service) []string {
+	names, _ := spechash.RollingSecrets(&svc.Spec)
+	return names
+}
 
 func assignedNodes(svc *v1.Service) []string {
 	out := make([]string, 0, len(svc.Status.Assignments))
@@ -282,9 +309,19 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 			Reason: v1.ReasonInvalidSpec, Message: errs.ToAggregate("services", name).Error()}, now)
 		return reconcile.Result{}, s.write(ctx, svc, next)
 	}
-	hash := spechash.OfService(next)
-	if cur := next.Status.CurrentRevision; cur == nil || cur.SpecHash != hash {
+	hash, err := revisionHash(ctx, s.reader(), next)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	switch cur := next.Status.CurrentRevision; {
+	case cur == nil || spechash.SpecPart(cur.SpecHash) != spechash.SpecPart(hash):
 		next.Status.PreviousRevision = cur
+		next.Status.CurrentRevision = &v1.ServiceRevision{SpecHash: hash, Spec: svc.DeepCopyObject().(*v1.Service).Spec}
+	case cur.SpecHash != hash:
+		// The same spec with new Secret versions: a new revision to roll out, but the previous
+		// one stays the previous spec, so that `rollout undo` still returns to it (undo cannot
+		// bring back an old Secret value, which the store no longer has). Old replicas find
+		// their spec through the spec part of their hash (spechash.Lookup).
 		next.Status.CurrentRevision = &v1.ServiceRevision{SpecHash: hash, Spec: svc.DeepCopyObject().(*v1.Service).Spec}
 	}
 
@@ -317,6 +354,43 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 		res.RequeueAfter = max(t.Sub(now), 10*time.Millisecond)
 	}
 	return res, nil
+}
+
+// revisionHash returns the revision svc (defaulted) must run: its spec hash and the versions of
+// the Secrets its rolling secretRefs name (spechash.Revision). A referenced Secret or key that
+// does not exist changes nothing while the spec stays the same: replicas keep running as they
+// do, as they did before Secrets rolled anything (deleting a Secret must not take a Service
+// down replica by replica). With a new spec, a missing one is part of the revision, and its
+// replicas fail with SecretNotFound until it exists, which is another revision.
+func revisionHash(ctx context.Context, rd reader, svc *v1.Service) (string, error) {
+	names, keys := spechash.RollingSecrets(&svc.Spec)
+	if len(names) == 0 {
+		return spechash.Of(&svc.Spec), nil
+	}
+	vs := make([]spechash.SecretVersion, 0, len(names))
+	missing := false
+	for _, name := range names {
+		sec, err := rd.Secret(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			missing = true
+			vs = append(vs, spechash.SecretVersion{Name: name})
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("get secrets/%s referenced by services/%s: %w", name, svc.Metadata.Name, err)
+		}
+		for _, k := range keys[name] {
+			if _, ok := sec.Spec.Data[k]; !ok {
+				missing = true
+			}
+		}
+		vs = append(vs, spechash.VersionOf(sec))
+	}
+	hash := spechash.Revision(&svc.Spec, vs)
+	if cur := svc.Status.CurrentRevision; missing && cur != nil && spechash.SpecPart(cur.SpecHash) == spechash.SpecPart(hash) {
+		return cur.SpecHash, nil
+	}
+	return hash, nil
 }
 
 // untilDeadline returns how long until a rolling update that stays without progress reaches
@@ -410,12 +484,23 @@ type reader interface {
 	Nodes(ctx context.Context) ([]*v1.Node, error)
 	// LoadExcept counts the assignments per node of every Service but the one named.
 	LoadExcept(ctx context.Context, service string) (map[string]int, error)
+	// Secret returns the Secret named name, its values blanked (keys and metadata are all
+	// the scheduler needs), or an error wrapping store.ErrNotFound.
+	Secret(ctx context.Context, name string) (*v1.Secret, error)
 }
 
 // cacheReader reads the caches of Run: O(nodes) per reconcile.
 type cacheReader struct {
 	services *runtime.Cache[*v1.Service]
 	nodes    *runtime.Cache[*v1.Node]
+	secrets  *runtime.Cache[*v1.Secret] // fed by secretVersions: no values
+}
+
+func (r cacheReader) Secret(_ context.Context, name string) (*v1.Secret, error) {
+	if sec, ok := r.secrets.Get(name); ok {
+		return sec, nil
+	}
+	return nil, fmt.Errorf("secrets/%s: %w", name, store.ErrNotFound)
 }
 
 func (r cacheReader) Service(_ context.Context, name string) (*v1.Service, error) {
@@ -442,6 +527,18 @@ func (r storeReader) Service(ctx context.Context, name string) (*v1.Service, err
 		return nil, err
 	}
 	return obj.(*v1.Service), nil
+}
+
+func (r storeReader) Secret(ctx context.Context, name string) (*v1.Secret, error) {
+	obj, err := r.st.Get(ctx, v1.KindSecret, name, store.Stale())
+	if err != nil {
+		return nil, err
+	}
+	sec, ok := blankSecret(obj).(*v1.Secret)
+	if !ok {
+		return nil, fmt.Errorf("secrets/%s: got a %T", name, obj)
+	}
+	return sec, nil
 }
 
 func (r storeReader) Nodes(ctx context.Context) ([]*v1.Node, error) {

@@ -36,7 +36,7 @@ type Config struct {
 	// View is the observed state gossip keeps. Required.
 	View observed.View
 	// SpecHash returns the hash a Service's replicas must run to count as updated (the
-	// scheduler's spechash.OfService). Required.
+	// scheduler's revision: spechash.Current). Required.
 	SpecHash func(*v1.Service) string
 	// RaftRole returns a node's role in the replicated store, and false when unknown (the
 	// stored raftRole is then left as it is). Nil: raftRole is never written.

@@ -149,7 +149,7 @@ func (c *cluster) start(nodeResync time.Duration) {
 	c.sched = sched
 	c.watch = runtime.NewCache(c.st, v1.KindService, runtime.CacheConfig[*v1.Service]{Logger: quiet()})
 	go c.watch.Run(ctx)
-	stc, err := status.New(status.Config{Store: c.st, View: c.view, SpecHash: spechash.OfService,
+	stc, err := status.New(status.Config{Store: c.st, View: c.view, SpecHash: spechash.Current,
 		Resync: nodeResync, Logger: quiet(), LoopMetrics: lm})
 	must(err)
 	for _, run := range []func(context.Context){sched.Run, stc.Run} {

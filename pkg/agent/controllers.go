@@ -70,7 +70,7 @@ func (a *Agent) setupControllers() error {
 		return err
 	}
 	st, err := status.New(status.Config{
-		Store: a.store, View: a.view, SpecHash: spechash.OfService,
+		Store: a.store, View: a.view, SpecHash: spechash.Current,
 		RaftRole: a.raftRole, Active: el.IsLeader,
 		// Raft role changes (a learner promoted, a leader elected) arrive by no watch: a short
 		// resync picks them up. It writes only what changed.

@@ -163,7 +163,11 @@ func (d *describer) service(s *v1.Service) {
 		d.section("Environment")
 		for _, e := range sp.Env {
 			if e.SecretRef != nil {
-				d.line(1, e.Name, "from secret %s, key %s", e.SecretRef.Name, e.SecretRef.Key)
+				roll := "rolls on change"
+				if !e.SecretRef.Rolls() {
+					roll = "restart: never"
+				}
+				d.line(1, e.Name, "from secret %s, key %s (%s)", e.SecretRef.Name, e.SecretRef.Key, roll)
 			} else {
 				d.line(1, e.Name, "%s", e.Value)
 			}

@@ -60,10 +60,19 @@ func Env(name, value string) ServiceOption {
 	return func(s *v1.Service) { s.Spec.Env = append(s.Spec.Env, v1.EnvVar{Name: name, Value: value}) }
 }
 
-// EnvFromSecret sets a variable from a Secret's key.
+// EnvFromSecret sets a variable from a Secret's key. A change of the Secret rolls the Service.
 func EnvFromSecret(name, secret, key string) ServiceOption {
 	return func(s *v1.Service) {
 		s.Spec.Env = append(s.Spec.Env, v1.EnvVar{Name: name, SecretRef: &v1.SecretKeyRef{Name: secret, Key: key}})
+	}
+}
+
+// EnvFromSecretNoRestart is EnvFromSecret with restart: never: a change of the Secret leaves
+// running replicas alone, and only containers created later read the new value.
+func EnvFromSecretNoRestart(name, secret, key string) ServiceOption {
+	return func(s *v1.Service) {
+		s.Spec.Env = append(s.Spec.Env, v1.EnvVar{Name: name,
+			SecretRef: &v1.SecretKeyRef{Name: secret, Key: key, Restart: v1.SecretRestartNever}})
 	}
 }
 

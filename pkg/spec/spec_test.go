@@ -14,7 +14,8 @@ func TestPrintValidStack(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := print(&out, &errOut,
 		Service("web", "registry.local/web:1", Replicas(2), Port("http", 8080),
-			HTTPHealth("/healthz", "http", time.Second), HTTPRoute("web.example.com", "/", "http")),
+			HTTPHealth("/healthz", "http", time.Second), HTTPRoute("web.example.com", "/", "http"),
+			EnvFromSecret("DB_PASSWORD", "db", "password"), EnvFromSecretNoRestart("DB_USER", "db", "user")),
 		Secret("db", map[string]string{"password": "x"}),
 		LeaseRecord("lb", "example.com", "lb.example.com", "lb"),
 	)
@@ -32,6 +33,9 @@ func TestPrintValidStack(t *testing.T) {
 	s := obj.(*v1.Service)
 	if *s.Spec.Replicas != 2 || s.Spec.Routes.HTTP[0].EntryPoints[0] != "web" {
 		t.Fatalf("defaults not applied: %+v", s.Spec)
+	}
+	if e := s.Spec.Env; len(e) != 2 || !e[0].SecretRef.Rolls() || e[1].SecretRef.Rolls() {
+		t.Fatalf("env %+v %+v: want a rolling and a restart: never secretRef", e[0].SecretRef, e[1].SecretRef)
 	}
 }
 

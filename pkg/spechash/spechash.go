@@ -4,18 +4,22 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 )
 
-// Len is the length of a hash in hex characters.
+// Len is the length of a spec hash (Of) in hex characters. A revision hash (Revision) is a
+// spec hash, optionally followed by "-" and the digest of the Secret versions it runs with.
 const Len = 16
 
 // containerSpec is the subset of ServiceSpec a container is made from. Replicas, routes,
 // placement and the update strategy are left out on purpose: changing them must not replace
 // running containers. The spec is defaulted first, so that writing a default explicitly does not
-// change the hash. Secret values are not part of it (only their references are): rotating a
-// Secret does not restart containers.
+// change the hash. Secret values are not part of it, only their references: which version of
+// a Secret replicas run with is the revision's business (Revision).
 type containerSpec struct {
 	Image       string           `json:"image"`
 	Command     []string         `json:"command,omitempty"`
@@ -35,6 +39,12 @@ func Of(spec *v1.ServiceSpec) string {
 	svc = svc.DeepCopyObject().(*v1.Service)
 	svc.Default()
 	s := svc.Spec
+	for _, e := range s.Env {
+		// "rolling" is the default spelled out: the same hash as "".
+		if e.SecretRef != nil && e.SecretRef.Restart == v1.SecretRestartRolling {
+			e.SecretRef.Restart = ""
+		}
+	}
 	b, err := json.Marshal(containerSpec{
 		Image: s.Image, Command: s.Command, Args: s.Args, Env: s.Env, Ports: s.Ports,
 		HealthCheck: s.HealthCheck, Networks: s.Networks, Volumes: s.Volumes, Resources: s.Resources,
@@ -50,14 +60,87 @@ func Of(spec *v1.ServiceSpec) string {
 // OfService is Of(&svc.Spec).
 func OfService(svc *v1.Service) string { return Of(&svc.Spec) }
 
-// Lookup returns the spec of svc whose hash is hash: the current spec, or one of the revisions
-// the scheduler keeps in status (so that a node can recreate an old replica during an update).
+// SecretVersion identifies one version of a Secret by its metadata only: uid (a Secret deleted
+// and created again is another one) and generation (the store bumps it only when the data
+// changes). Nothing in it depends on the values, so a revision hash made from it, which
+// labels and status show to anyone, tells nothing about them.
+type SecretVersion struct {
+	Name string
+	// UID and Generation are empty and 0 for a Secret that does not exist.
+	UID        string
+	Generation int64
+}
+
+// VersionOf returns the version of s.
+func VersionOf(s *v1.Secret) SecretVersion {
+	return SecretVersion{Name: s.Metadata.Name, UID: s.Metadata.UID, Generation: s.Metadata.Generation}
+}
+
+// RollingSecrets returns the env secretRefs of spec whose Secret's changes roll the Service
+// (restart "" or "rolling"), grouped by Secret name, names sorted.
+func RollingSecrets(spec *v1.ServiceSpec) (names []string, keys map[string][]string) {
+	keys = map[string][]string{}
+	for _, e := range spec.Env {
+		if r := e.SecretRef; r != nil && r.Rolls() {
+			if _, ok := keys[r.Name]; !ok {
+				names = append(names, r.Name)
+			}
+			keys[r.Name] = append(keys[r.Name], r.Key)
+		}
+	}
+	sort.Strings(names)
+	return names, keys
+}
+
+// Revision returns the revision hash of spec run with the given versions of the Secrets its
+// rolling secretRefs name: Of(spec) when there are none (so a Service without such references
+// keeps the hash it always had), else Of(spec) + "-" + a digest of the versions. A new version
+// of one of those Secrets is a new revision, which the scheduler rolls out like any other.
+func Revision(spec *v1.ServiceSpec, secrets []SecretVersion) string {
+	h := Of(spec)
+	if len(secrets) == 0 {
+		return h
+	}
+	vs := append([]SecretVersion(nil), secrets...)
+	sort.Slice(vs, func(i, j int) bool { return vs[i].Name < vs[j].Name })
+	d := sha256.New()
+	for _, v := range vs {
+		// Names are DNS labels and UIDs hex: neither holds a NUL.
+		d.Write([]byte(v.Name + "\x00" + v.UID + "\x00" + strconv.FormatInt(v.Generation, 10) + "\n"))
+	}
+	return h + "-" + hex.EncodeToString(d.Sum(nil))[:Len]
+}
+
+// SpecPart returns the spec hash a revision hash starts with (the whole of a plain spec hash).
+func SpecPart(hash string) string {
+	if i := strings.IndexByte(hash, '-'); i >= 0 {
+		return hash[:i]
+	}
+	return hash
+}
+
+// Current returns the revision hash svc's replicas must run to count as updated: the
+// scheduler's current revision when it is of the current spec, else the spec hash (the
+// scheduler has not seen the spec yet).
+func Current(svc *v1.Service) string {
+	h := Of(&svc.Spec)
+	if r := svc.Status.CurrentRevision; r != nil && SpecPart(r.SpecHash) == h {
+		return r.SpecHash
+	}
+	return h
+}
+
+// Lookup returns the spec of svc a replica with revision hash hash runs: the current spec, or
+// one of the revisions the scheduler keeps in status (so that a node can recreate an old
+// replica during an update). Only the spec part of hash counts: the Secret versions of a
+// revision are not a spec (a container created for it reads the Secrets as they are now).
 func Lookup(svc *v1.Service, hash string) (*v1.ServiceSpec, bool) {
-	if Of(&svc.Spec) == hash {
+	sp := SpecPart(hash)
+	if Of(&svc.Spec) == sp {
 		return &svc.Spec, true
 	}
 	for _, r := range []*v1.ServiceRevision{svc.Status.CurrentRevision, svc.Status.PreviousRevision} {
-		if r != nil && r.SpecHash == hash {
+		if r != nil && SpecPart(r.SpecHash) == sp {
 			return &r.Spec, true
 		}
 	}

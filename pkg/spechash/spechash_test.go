@@ -46,3 +46,71 @@ func TestOf(t *testing.T) {
 		}
 	}
 }
+
+func TestRevision(t *testing.T) {
+	ref := func(name, key string, restart v1.SecretRestart) v1.EnvVar {
+		return v1.EnvVar{Name: "V" + key, SecretRef: &v1.SecretKeyRef{Name: name, Key: key, Restart: restart}}
+	}
+	spec := v1.ServiceSpec{Image: "echo:1", Env: []v1.EnvVar{ref("db", "password", ""), ref("db", "user", ""), ref("api", "token", v1.SecretRestartNever)}}
+	names, keys := RollingSecrets(&spec)
+	if len(names) != 1 || names[0] != "db" || len(keys["db"]) != 2 || keys["api"] != nil {
+		t.Fatalf("rolling secrets %v %v", names, keys)
+	}
+	h := Of(&spec)
+	if got := Revision(&spec, nil); got != h {
+		t.Errorf("no versions: %q, want the spec hash %q", got, h)
+	}
+	v1a := []SecretVersion{{Name: "db", UID: "u1", Generation: 1}}
+	r1 := Revision(&spec, v1a)
+	if SpecPart(r1) != h || len(r1) != 2*Len+1 || SpecPart(h) != h {
+		t.Fatalf("revision %q of spec %q", r1, h)
+	}
+	if Revision(&spec, []SecretVersion{{Name: "db", UID: "u1", Generation: 1}}) != r1 {
+		t.Error("not deterministic")
+	}
+	for name, vs := range map[string][]SecretVersion{
+		"generation": {{Name: "db", UID: "u1", Generation: 2}},
+		"re-created": {{Name: "db", UID: "u2", Generation: 1}},
+		"missing":    {{Name: "db"}},
+	} {
+		if Revision(&spec, vs) == r1 {
+			t.Errorf("%s: same revision", name)
+		}
+	}
+	explicit := spec
+	explicit.Env = []v1.EnvVar{ref("db", "password", v1.SecretRestartRolling), ref("db", "user", ""), ref("api", "token", v1.SecretRestartNever)}
+	if Of(&explicit) != h {
+		t.Error(`restart "rolling" spelled out changed the spec hash`)
+	}
+	if explicit.Env[0].SecretRef.Restart != v1.SecretRestartRolling {
+		t.Error("Of modified its argument")
+	}
+
+	// Lookup finds the spec of any revision of a known spec, whatever its Secret versions.
+	svc := &v1.Service{Spec: spec}
+	if got, ok := Lookup(svc, Revision(&spec, []SecretVersion{{Name: "db", UID: "u9", Generation: 7}})); !ok || got.Image != "echo:1" {
+		t.Errorf("lookup of another secret version: %v %v", got, ok)
+	}
+	old := spec
+	old.Image = "echo:0"
+	svc.Status.PreviousRevision = &v1.ServiceRevision{SpecHash: Revision(&old, v1a), Spec: old}
+	if got, ok := Lookup(svc, Revision(&old, []SecretVersion{{Name: "db", UID: "u1", Generation: 3}})); !ok || got.Image != "echo:0" {
+		t.Errorf("lookup of the previous spec: %v %v", got, ok)
+	}
+	if _, ok := Lookup(svc, "0123456789abcdef-0123456789abcdef"); ok {
+		t.Error("lookup of an unknown spec succeeded")
+	}
+
+	// Current is the scheduler's revision while it is of the current spec.
+	if Current(svc) != h {
+		t.Errorf("current without a revision: %q", Current(svc))
+	}
+	svc.Status.CurrentRevision = &v1.ServiceRevision{SpecHash: r1, Spec: spec}
+	if Current(svc) != r1 {
+		t.Errorf("current: %q, want %q", Current(svc), r1)
+	}
+	svc.Spec.Image = "echo:2"
+	if Current(svc) != Of(&svc.Spec) {
+		t.Errorf("current after a spec change: %q", Current(svc))
+	}
+}

@@ -72,7 +72,7 @@ func (w *world) clock() time.Time { return w.now }
 // pass runs one status pass over every Node and Service, then one scheduler pass over web.
 func (w *world) pass() {
 	w.t.Helper()
-	sc, err := status.New(status.Config{Store: w.st, View: w.view, SpecHash: spechash.OfService, Now: w.clock})
+	sc, err := status.New(status.Config{Store: w.st, View: w.view, SpecHash: spechash.Current, Now: w.clock})
 	if err != nil {
 		w.t.Fatal(err)
 	}

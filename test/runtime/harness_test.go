@@ -183,7 +183,7 @@ func statusFold(ctx context.Context, st store.Store, view observed.View) {
 					if r.Service != svc.Metadata.Name || !assigned[r.Index] {
 						continue
 					}
-					if r.Ready() && r.SpecHash == spechash.OfService(svc) {
+					if r.Ready() && r.SpecHash == spechash.Current(svc) {
 						next.Status.ReadyReplicas++
 					}
 					next.Status.ReplicaStatuses = append(next.Status.ReplicaStatuses, v1.ReplicaStatus{Index: r.Index, Node: r.Node,
@@ -288,7 +288,7 @@ func (c *cluster) converged(name string) func() (bool, string) {
 // dockerMatches compares Docker with the spec: exactly one running container per assignment,
 // with its index, spec hash and image, and nothing else of the service on the node.
 func (c *cluster) dockerMatches(svc *v1.Service) string {
-	hash := spechash.OfService(svc)
+	hash := spechash.Current(svc)
 	for _, node := range c.nodes {
 		if !c.alive(node) {
 			continue // a dead node's containers linger until its agent is back
