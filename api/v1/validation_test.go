@@ -153,6 +153,10 @@ func TestValidationNamesTheField(t *testing.T) {
 			Spec: LeaseSpec{HolderIdentity: "n1"}}, "spec.leaseDurationSeconds"},
 		{"node bad label", &Node{TypeMeta: TypeMeta{APIVersion, KindNode}, Metadata: ObjectMeta{Name: "n1"},
 			Spec: NodeSpec{Labels: map[string]string{"role": "lb!"}}}, "spec.labels[role]"},
+		{"hostNetwork not supported yet", svc(func(s *Service) { s.Spec.HostAccess, s.Spec.HostNetwork = true, true }), "spec.hostNetwork"},
+		{"bad capAdd name", svc(func(s *Service) { s.Spec.CapAdd = []string{"net admin"} }), "spec.capAdd[0]"},
+		{"duplicate capAdd", svc(func(s *Service) { s.Spec.CapAdd = []string{"NET_ADMIN", "cap_net_admin"} }), "spec.capAdd[1]"},
+		{"bad capDrop name", svc(func(s *Service) { s.Spec.CapDrop = []string{""} }), "spec.capDrop[0]"},
 		{"secret bad key", &Secret{TypeMeta: TypeMeta{APIVersion, KindSecret}, Metadata: ObjectMeta{Name: "s"},
 			Spec: SecretSpec{Data: SecretData{"bad key": "hunter2"}}}, "spec.data[bad key]"},
 	}
@@ -329,5 +333,26 @@ func TestLookupKind(t *testing.T) {
 	}
 	if _, ok := LookupKind("pods"); ok {
 		t.Error("LookupKind(pods) succeeded")
+	}
+}
+
+// TestHostFieldsShape: well-formed host-access fields pass validation (whether they are allowed
+// is pkg/hostaccess's decision), and HostAccessUses names what they reach.
+func TestHostFieldsShape(t *testing.T) {
+	s := validService()
+	s.Spec.HostAccess, s.Spec.Privileged, s.Spec.HostPID = true, true, true
+	s.Spec.CapAdd, s.Spec.CapDrop = []string{"cap_sys_admin", "CHOWN"}, []string{"ALL"}
+	s.Spec.Volumes = []VolumeMount{{Source: "data", Target: "/data"}, {Source: "/srv", Target: "/srv"}}
+	s.Default()
+	if errs := s.Validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if got := strings.Join(s.Spec.HostAccessUses(), ","); got != "bind,privileged,hostPID,capAdd" {
+		t.Errorf("uses %q", got)
+	}
+	plain := validService().Spec
+	plain.CapAdd = []string{"NET_BIND_SERVICE"}
+	if u := plain.HostAccessUses(); len(u) != 0 {
+		t.Errorf("default capability and no bind mount: uses %v", u)
 	}
 }

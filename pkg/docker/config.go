@@ -134,6 +134,18 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 			hc.Memory = r.MemoryMB << 20
 		}
 	}
+	// Host access (pkg/hostaccess decides whether it is allowed, before this is built).
+	hc.Privileged = sp.Privileged
+	if sp.HostPID {
+		hc.PidMode = "host"
+	}
+	for _, c := range sp.CapAdd {
+		hc.CapAdd = append(hc.CapAdd, v1.NormalizeCapability(c))
+	}
+	for _, c := range sp.CapDrop {
+		hc.CapDrop = append(hc.CapDrop, v1.NormalizeCapability(c))
+	}
+	// spec.hostNetwork is refused by validation (not supported yet), so it is not wired here.
 	for _, v := range sp.Volumes {
 		m := mount.Mount{Type: mount.TypeVolume, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
 		if strings.HasPrefix(v.Source, "/") {
