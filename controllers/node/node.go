@@ -768,9 +768,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		}
 		s := (&v1.Service{Metadata: svc.Metadata, Spec: *spec}).DeepCopyObject().(*v1.Service)
 		s.Default()
-		if errs := r.cfg.HostAccess.Check(&s.Spec); len(errs) > 0 {
-			err := errs.ToAggregate("services", name)
-			r.fail(name, a.Index, v1.ReasonHostAccessDenied, err, now)
+		if err := r.hostAccessDenied(name, &s.Spec, a.Index, now); err != nil {
 			return err
 		}
 		cfg, err := docker.BuildCreateConfig(s, a.Index, a.SpecHash, docker.BuildOptions{
@@ -812,6 +810,13 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		r.clearReason(name, a.Index)
 		return nil
 	case ActStart:
+		// A container created under other flags (the agent restarted with stricter ones) is not
+		// started again; a running one is left alone.
+		if spec, ok := specOf(svc, c); ok {
+			if err := r.hostAccessDenied(name, spec, a.Index, now); err != nil {
+				return err
+			}
+		}
 		if err := d.Start(ctx, a.ContainerID); err != nil {
 			if !errors.Is(err, docker.ErrUnavailable) {
 				r.fail(name, a.Index, reasonOf(err), err, now)
@@ -860,6 +865,26 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		return nil
 	}
 	return nil
+}
+
+// hostAccessDenied checks spec against this agent's host-access policy: a refusal is recorded as
+// replica idx's failure (HostAccessDenied, naming the field, the node and the flag) and returned.
+func (r *Reconciler) hostAccessDenied(name string, spec *v1.ServiceSpec, idx int32, now time.Time) error {
+	errs := r.cfg.HostAccess.Check(spec)
+	if len(errs) == 0 {
+		return nil
+	}
+	err := errs.ToAggregate("services", name)
+	r.fail(name, idx, v1.ReasonHostAccessDenied, err, now)
+	return err
+}
+
+// specOf is the spec container c of svc runs (by its spec-hash label), if still known.
+func specOf(svc *v1.Service, c docker.Container) (*v1.ServiceSpec, bool) {
+	if svc == nil {
+		return nil, false
+	}
+	return spechash.Lookup(svc, c.Labels[docker.LabelSpecHash])
 }
 
 // image reports whether ref is present for replica idx of service name. When it is not, a pull

@@ -124,3 +124,29 @@ func TestNodeEnforcesItsOwnHostAccessFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestStricterAgentDoesNotStartOldContainerAgain: a container created while the agent allowed
+// its host access keeps running when the agent restarts with stricter flags, but once it exits
+// it is not started again: its status says why.
+func TestStricterAgentDoesNotStartOldContainerAgain(t *testing.T) {
+	lexical := func(p string) (string, error) { return p, nil }
+	f := newFixtureWith(t, func(c *Config) { c.HostAccess = hostaccess.Policy{AllowHostAccess: true, Resolve: lexical} })
+	f.serviceWith(1, "echo:1", func(sp *v1.ServiceSpec) { sp.HostAccess, sp.HostPID = true, true })
+	if err := f.reconcile(); err != nil || f.running() != 1 {
+		t.Fatalf("err %v, running %d", err, f.running())
+	}
+	f.restart(func(c *Config) { c.HostAccess = hostaccess.Policy{Resolve: lexical} })
+	if err := f.reconcile(); err != nil || f.running() != 1 {
+		t.Fatalf("a running container was touched: err %v, running %d", err, f.running())
+	}
+	f.dock.crash(f.published[0].ContainerID, 1)
+	for range 3 {
+		_ = f.reconcile()
+		f.now = f.now.Add(2 * time.Minute)
+	}
+	rep := f.published[0]
+	if f.running() != 0 || rep.Reason != v1.ReasonHostAccessDenied || !strings.Contains(rep.Message, "spec.hostPID") ||
+		!strings.Contains(rep.Message, "--security.allowHostAccess") {
+		t.Fatalf("running %d, replica %+v", f.running(), rep)
+	}
+}

@@ -3,6 +3,7 @@ package hostaccess
 import (
 	"errors"
 	"os/exec"
+	"path"
 	"strings"
 	"testing"
 
@@ -193,4 +194,28 @@ func TestDependencies(t *testing.T) {
 			t.Errorf("imports %s", imp)
 		}
 	}
+}
+
+// FuzzCheckPathTricks: however a source is spelled, the check decides as for its cleaned form,
+// and nothing that cleans to a path at or under /etc, or to a Docker socket, passes a
+// restrictive agent.
+func FuzzCheckPathTricks(f *testing.F) {
+	for _, s := range []string{"/etc", "/etc/../etc", "/var/run//docker.sock", "/", "/srv/./www/", "/a/../../etc/x", "/etcx"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		if !strings.HasPrefix(src, "/") {
+			return
+		}
+		spec := &v1.ServiceSpec{HostAccess: true, Volumes: bind(src)}
+		cleaned := &v1.ServiceSpec{HostAccess: true, Volumes: bind(path.Clean(src))}
+		got, want := len(Policy{}.Check(spec)), len(Policy{}.Check(cleaned))
+		if got != want {
+			t.Fatalf("%q: %d errors, its clean form %q: %d", src, got, path.Clean(src), want)
+		}
+		c := path.Clean(src)
+		if (c == "/etc" || strings.HasPrefix(c, "/etc/") || strings.HasSuffix(c, "/docker.sock")) && got == 0 {
+			t.Fatalf("%q (clean %q) passed", src, c)
+		}
+	})
 }
