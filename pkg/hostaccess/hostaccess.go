@@ -69,10 +69,14 @@ var sensitiveRoots = []sensitiveRoot{
 	{"/var/lib/containerd", "containerd's state"},
 }
 
-// Sensitive reports why host path p (cleaned first) is sensitive with the agent's data dir
-// dataDir, or "" when it is not.
+// Sensitive reports what host path p (cleaned first) exposes when the agent's data dir is
+// dataDir ("the host's root file system", "a container engine socket (root on the node)", ...),
+// or "" when it is not sensitive.
 func Sensitive(p, dataDir string) string {
 	p = clean(p)
+	if p == "/" {
+		return "the host's root file system"
+	}
 	base := path.Base(p)
 	if strings.HasSuffix(base, "docker.sock") || strings.HasSuffix(base, "containerd.sock") {
 		return "a container engine socket (root on the node)"
@@ -86,17 +90,14 @@ func Sensitive(p, dataDir string) string {
 	for _, r := range roots {
 		switch {
 		case p == r.path:
-			return fmt.Sprintf("it is %s", r.what)
+			return fmt.Sprintf("%s (%s)", r.what, r.path)
 		case under(p, r.path):
-			return fmt.Sprintf("it is under %s, %s", r.path, r.what)
+			return fmt.Sprintf("%s (it is under %s)", r.what, r.path)
 		}
 	}
 	for _, r := range roots {
 		if under(r.path, p) {
-			if p == "/" {
-				return fmt.Sprintf("it is the host's root file system (%s holds %s)", r.path, r.what)
-			}
-			return fmt.Sprintf("it contains %s, %s", r.path, r.what)
+			return fmt.Sprintf("%s (%s is inside it)", r.what, r.path)
 		}
 	}
 	return ""
@@ -168,14 +169,14 @@ func (pol Policy) Check(spec *v1.ServiceSpec) v1.ErrorList {
 		if why == "" && pol.Resolve != nil {
 			if rp, err := pol.Resolve(p); err == nil && clean(rp) != p {
 				if w := Sensitive(rp, pol.DataDir); w != "" {
-					why, target = fmt.Sprintf("it resolves to %q: %s", clean(rp), w), clean(rp)
+					why, target = fmt.Sprintf("%s through its symlink to %q", w, clean(rp)), clean(rp)
 				}
 			}
 		}
 		refused := why != "" && !pol.AllowHostAccess && !(pol.listed(p) && pol.listed(target))
 		what := fmt.Sprintf("bind mount of host path %q", v.Source)
 		if why != "" {
-			what += " (" + why + ")"
+			what += " exposes " + why
 		}
 		add(field, what, refused, FixAllowPath)
 	}

@@ -153,7 +153,7 @@ func TestCheckResolvesSymlinksOnTheNode(t *testing.T) {
 		t.Fatalf("lexical check refused %v", errs)
 	}
 	errs := Policy{Resolve: resolve}.Check(spec)
-	if len(errs) != 1 || errs[0].Field != "spec.volumes[0].source" || !strings.Contains(errs[0].Message, `resolves to "/var/run/docker.sock"`) {
+	if len(errs) != 1 || errs[0].Field != "spec.volumes[0].source" || !strings.Contains(errs[0].Message, `through its symlink to "/var/run/docker.sock"`) {
 		t.Fatalf("errors %v", errs)
 	}
 	// Listing the link alone does not allow its sensitive target.
@@ -218,4 +218,31 @@ func FuzzCheckPathTricks(f *testing.F) {
 			t.Fatalf("%q (clean %q) passed", src, c)
 		}
 	})
+}
+
+// TestMessages pins the wording an operator reads.
+func TestMessages(t *testing.T) {
+	for _, tc := range []struct {
+		pol  Policy
+		spec v1.ServiceSpec
+		want string
+	}{
+		{Policy{}, v1.ServiceSpec{Volumes: bind("/srv/www")},
+			`bind mount of host path "/srv/www": host access refused: set spec.hostAccess: true`},
+		{Policy{}, v1.ServiceSpec{HostAccess: true, Volumes: bind("/")},
+			`bind mount of host path "/" exposes the host's root file system: refused by this agent: start the agent with --security.allowHostAccess or list the path in --security.hostPaths`},
+		{Policy{}, v1.ServiceSpec{Volumes: bind("/var/run/docker.sock")},
+			`bind mount of host path "/var/run/docker.sock" exposes a container engine socket (root on the node): host access refused: set spec.hostAccess: true, and start the agent with --security.allowHostAccess or list the path in --security.hostPaths`},
+		{Policy{DataDir: "/srv/c"}, v1.ServiceSpec{HostAccess: true, Volumes: bind("/srv")},
+			`bind mount of host path "/srv" exposes the agent's data dir (store, keys, tokens) (/srv/c is inside it): refused by this agent: start the agent with --security.allowHostAccess or list the path in --security.hostPaths`},
+		{Policy{Node: "n2"}, v1.ServiceSpec{HostAccess: true, Volumes: bind("/etc/ssl")},
+			`bind mount of host path "/etc/ssl" exposes host configuration and credentials (it is under /etc): refused by node "n2": start the agent with --security.allowHostAccess or list the path in --security.hostPaths`},
+		{Policy{}, v1.ServiceSpec{CapAdd: []string{"cap_sys_admin"}},
+			`capability SYS_ADMIN is beyond Docker's default set: host access refused: set spec.hostAccess: true, and start the agent with --security.allowHostAccess`},
+	} {
+		errs := tc.pol.Check(&tc.spec)
+		if len(errs) != 1 || errs[0].Message != tc.want {
+			t.Errorf("got %v\nwant %s", errs, tc.want)
+		}
+	}
 }
