@@ -73,7 +73,14 @@ func (s *ServiceSpec) HostAccessUses() []string {
 func validateHostFields(sp path, s *ServiceSpec) ErrorList {
 	var errs ErrorList
 	if s.HostNetwork {
-		errs.add(sp.child("hostNetwork").String(), "not supported yet: publish the ports in spec.ports instead (each replica gets a host port on its node)")
+		// The containers listen on the node's own ports: no Docker network can be joined, and
+		// two replicas on one node would claim the same ports.
+		if len(s.Networks) > 0 {
+			errs.add(sp.child("networks").String(), "must be empty with hostNetwork (the containers use the node's network namespace)")
+		}
+		if s.Placement == nil || s.Placement.MaxPerNode != 1 {
+			errs.add(sp.child("placement").child("maxPerNode").String(), "must be 1 with hostNetwork: two replicas on one node would listen on the same host ports")
+		}
 	}
 	for _, f := range []struct {
 		name string

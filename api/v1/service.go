@@ -40,7 +40,7 @@ type ServiceSpec struct {
 	Update *UpdateStrategy `json:"update,omitempty"`
 
 	// HostAccess is the one visible opt-in for anything that reaches into the host: bind mounts
-	// (a volume whose source is an absolute path), privileged, hostPID and capAdd beyond
+	// (a volume whose source is an absolute path), privileged, hostNetwork, hostPID and capAdd beyond
 	// Docker's default set. A Service using any of them without it is refused; sensitive ones
 	// (/, /etc, the Docker socket, the agent's data dir, privileged, ...) also need the agent to
 	// allow them (--security.allowHostAccess or --security.hostPaths). See docs/security.md
@@ -49,8 +49,9 @@ type ServiceSpec struct {
 	// Privileged runs the containers privileged (every capability, every device): root on the
 	// node. Needs hostAccess and --security.allowHostAccess. Default false.
 	Privileged bool `json:"privileged,omitempty"`
-	// HostNetwork would run the containers in the node's network namespace. Not supported yet:
-	// validation refuses it. Default false.
+	// HostNetwork runs the containers in the node's network namespace: nothing is published,
+	// a replica answers on its node's advertise address at the container port. Needs hostAccess
+	// and --security.allowHostAccess, no spec.networks and placement.maxPerNode 1. Default false.
 	HostNetwork bool `json:"hostNetwork,omitempty"`
 	// HostPID runs the containers in the node's PID namespace. Needs hostAccess and
 	// --security.allowHostAccess. Default false.

@@ -153,7 +153,11 @@ func TestValidationNamesTheField(t *testing.T) {
 			Spec: LeaseSpec{HolderIdentity: "n1"}}, "spec.leaseDurationSeconds"},
 		{"node bad label", &Node{TypeMeta: TypeMeta{APIVersion, KindNode}, Metadata: ObjectMeta{Name: "n1"},
 			Spec: NodeSpec{Labels: map[string]string{"role": "lb!"}}}, "spec.labels[role]"},
-		{"hostNetwork not supported yet", svc(func(s *Service) { s.Spec.HostAccess, s.Spec.HostNetwork = true, true }), "spec.hostNetwork"},
+		{"hostNetwork without maxPerNode 1", svc(func(s *Service) { s.Spec.HostAccess, s.Spec.HostNetwork = true, true }), "spec.placement.maxPerNode"},
+		{"hostNetwork with networks", svc(func(s *Service) {
+			s.Spec.HostAccess, s.Spec.HostNetwork, s.Spec.Networks = true, true, []string{"backend"}
+			s.Spec.Placement = &Placement{MaxPerNode: 1}
+		}), "spec.networks"},
 		{"bad capAdd name", svc(func(s *Service) { s.Spec.CapAdd = []string{"net admin"} }), "spec.capAdd[0]"},
 		{"duplicate capAdd", svc(func(s *Service) { s.Spec.CapAdd = []string{"NET_ADMIN", "cap_net_admin"} }), "spec.capAdd[1]"},
 		{"bad capDrop name", svc(func(s *Service) { s.Spec.CapDrop = []string{""} }), "spec.capDrop[0]"},
@@ -343,11 +347,12 @@ func TestHostFieldsShape(t *testing.T) {
 	s.Spec.HostAccess, s.Spec.Privileged, s.Spec.HostPID = true, true, true
 	s.Spec.CapAdd, s.Spec.CapDrop = []string{"cap_sys_admin", "CHOWN"}, []string{"ALL"}
 	s.Spec.Volumes = []VolumeMount{{Source: "data", Target: "/data"}, {Source: "/srv", Target: "/srv"}}
+	s.Spec.HostNetwork, s.Spec.Placement = true, &Placement{MaxPerNode: 1}
 	s.Default()
 	if errs := s.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if got := strings.Join(s.Spec.HostAccessUses(), ","); got != "bind,privileged,hostPID,capAdd" {
+	if got := strings.Join(s.Spec.HostAccessUses(), ","); got != "bind,privileged,hostNetwork,hostPID,capAdd" {
 		t.Errorf("uses %q", got)
 	}
 	plain := validService().Spec

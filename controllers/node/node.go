@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -879,6 +881,13 @@ func (r *Reconciler) hostAccessDenied(name string, spec *v1.ServiceSpec, idx int
 	return err
 }
 
+// hostNetworked reports whether c runs in the node's network namespace (spec.hostNetwork):
+// Docker lists it on the "host" network, without an address of its own.
+func hostNetworked(c docker.Container) bool {
+	_, ok := c.Networks["host"]
+	return ok
+}
+
 // specOf is the spec container c of svc runs (by its spec-hash label), if still known.
 func specOf(svc *v1.Service, c docker.Container) (*v1.ServiceSpec, bool) {
 	if svc == nil {
@@ -1004,7 +1013,15 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 		if rep.Health == "" {
 			rep.Health = v1.HealthStarting
 		}
-		if c.Running {
+		if c.Running && hostNetworked(c) {
+			// Nothing is published: the container listens on the node's own ports.
+			for _, p := range ports {
+				if rep.Ports == nil {
+					rep.Ports = map[string]string{}
+				}
+				rep.Ports[observed.PortKey(p.ContainerPort, p.Protocol)] = net.JoinHostPort(r.cfg.Advertise, strconv.Itoa(int(p.ContainerPort)))
+			}
+		} else if c.Running {
 			for _, p := range portsOf(ports, c) {
 				if hp, ok := c.Ports[p]; ok {
 					if rep.Ports == nil {

@@ -93,6 +93,10 @@ func (f *fakeDocker) Create(_ context.Context, cfg docker.CreateConfig) (string,
 	f.created = append(f.created, cfg)
 	f.ctrs[id] = &docker.Container{ID: id, Name: cfg.Name, Image: cfg.Config.Image, Labels: cfg.Config.Labels, State: "created",
 		Ports: map[string]docker.HostPort{"8080/tcp": {IP: "0.0.0.0", Port: port}}}
+	if cfg.HostConfig.NetworkMode == "host" {
+		// As Docker shows it: on the "host" network, no address, nothing published.
+		f.ctrs[id].Ports, f.ctrs[id].Networks = nil, map[string]string{"host": ""}
+	}
 	return id, nil
 }
 

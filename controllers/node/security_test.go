@@ -150,3 +150,31 @@ func TestStricterAgentDoesNotStartOldContainerAgain(t *testing.T) {
 		t.Fatalf("running %d, replica %+v", f.running(), rep)
 	}
 }
+
+// TestHostNetworkReplicaAddress: a hostNetwork replica publishes nothing; its address is the
+// node's advertise address with the container port, and the agent probes it on loopback.
+func TestHostNetworkReplicaAddress(t *testing.T) {
+	f := newFixtureWith(t, func(c *Config) { c.HostAccess = hostaccess.Policy{AllowHostAccess: true} })
+	f.serviceWith(1, "echo:1", func(sp *v1.ServiceSpec) {
+		sp.HostAccess, sp.HostNetwork = true, true
+		sp.Ports = []v1.ServicePort{{Name: "http", ContainerPort: 8080}, {Name: "dns", ContainerPort: 53, Protocol: v1.ProtocolUDP}}
+		sp.Placement = &v1.Placement{MaxPerNode: 1}
+	})
+	if err := f.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if f.running() != 1 || len(f.dock.created) != 1 {
+		t.Fatalf("running %d, published %+v", f.running(), f.published)
+	}
+	if hc := f.dock.created[0].HostConfig; hc.NetworkMode != "host" || len(hc.PortBindings) != 0 {
+		t.Fatalf("network mode %q, bindings %v", hc.NetworkMode, hc.PortBindings)
+	}
+	rep := f.published[0]
+	if rep.Ports["8080/tcp"] != "10.0.0.1:8080" || rep.Ports["53/udp"] != "10.0.0.1:53" || len(rep.Ports) != 2 {
+		t.Fatalf("ports %v", rep.Ports)
+	}
+	cs, _ := f.dock.List(f.ctx, nil)
+	if addr, err := containerAddr(cs[0], 8080); err != nil || addr != "127.0.0.1:8080" {
+		t.Fatalf("probe address %q, %v", addr, err)
+	}
+}

@@ -59,7 +59,10 @@ func TestAdmissionRefusesHostAccess(t *testing.T) {
 		{"privileged", func(sp *v1.ServiceSpec) { sp.HostAccess, sp.Privileged = true, true }, "spec.privileged", []string{"--security.allowHostAccess"}},
 		{"hostPID", func(sp *v1.ServiceSpec) { sp.HostAccess, sp.HostPID = true, true }, "spec.hostPID", []string{"--security.allowHostAccess"}},
 		{"capAdd", func(sp *v1.ServiceSpec) { sp.HostAccess, sp.CapAdd = true, []string{"SYS_ADMIN"} }, "spec.capAdd[0]", []string{"--security.allowHostAccess"}},
-		{"hostNetwork", func(sp *v1.ServiceSpec) { sp.HostAccess, sp.HostNetwork = true, true }, "spec.hostNetwork", []string{"not supported yet"}},
+		{"hostNetwork", func(sp *v1.ServiceSpec) {
+			sp.HostAccess, sp.HostNetwork, sp.Placement = true, true, &v1.Placement{MaxPerNode: 1}
+		}, "spec.hostNetwork", []string{"--security.allowHostAccess"}},
+		{"hostNetwork shape", func(sp *v1.ServiceSpec) { sp.HostAccess, sp.HostNetwork = true, true }, "spec.placement.maxPerNode", []string{"must be 1 with hostNetwork"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

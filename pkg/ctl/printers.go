@@ -153,7 +153,7 @@ func serviceRow(o v1.Object, wide bool, now time.Time) []string {
 }
 
 // serviceHostAccess marks a Service that reaches into its nodes: what it uses ("bind",
-// "privileged", "hostPID", "capAdd"), "opt-in" when it opts in but uses nothing yet, "-" when
+// "privileged", "hostNetwork", "hostPID", "capAdd"), "opt-in" when it opts in but uses nothing yet, "-" when
 // neither. A Service using host access without the opt-in (stored before it existed) shows
 // "unapproved:" before what it uses: nodes refuse to create its containers.
 func serviceHostAccess(sp *v1.ServiceSpec) string {

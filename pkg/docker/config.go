@@ -118,6 +118,9 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 			hc.PortBindings = network.PortMap{}
 		}
 		cfg.ExposedPorts[port] = struct{}{}
+		if sp.HostNetwork {
+			continue // the container listens on the node's own ports: nothing to publish
+		}
 		// An empty host port lets Docker pick an ephemeral one: no two replicas on a node collide.
 		hc.PortBindings[port] = []network.PortBinding{{HostIP: ip, HostPort: ""}}
 	}
@@ -145,13 +148,17 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 	for _, c := range sp.CapDrop {
 		hc.CapDrop = append(hc.CapDrop, v1.NormalizeCapability(c))
 	}
-	// spec.hostNetwork is refused by validation (not supported yet), so it is not wired here.
 	for _, v := range sp.Volumes {
 		m := mount.Mount{Type: mount.TypeVolume, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
 		if strings.HasPrefix(v.Source, "/") {
 			m.Type = mount.TypeBind
 		}
 		hc.Mounts = append(hc.Mounts, m)
+	}
+	if sp.HostNetwork {
+		// The node's network namespace (validation keeps spec.networks empty then).
+		hc.NetworkMode = container.NetworkMode(network.NetworkHost)
+		hc.PortBindings = nil
 	}
 	out := CreateConfig{Name: ContainerName(o.NamePrefix, name, index, hash), Config: cfg, HostConfig: hc}
 	aliases := []string{name, fmt.Sprintf("%s-%d", name, index)}
