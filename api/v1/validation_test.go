@@ -301,6 +301,11 @@ func TestDefaults(t *testing.T) {
 	if *stop.Spec.Update.MaxUnavailable != 1 || *stop.Spec.Update.MaxSurge != 0 {
 		t.Fatalf("stop-first defaults: %+v", stop.Spec.Update)
 	}
+	hostNet := &Service{Spec: ServiceSpec{HostNetwork: true}}
+	hostNet.Default()
+	if hostNet.Spec.Update.Order != StopFirst || *hostNet.Spec.Update.MaxSurge != 0 {
+		t.Fatalf("hostNetwork defaults to stop-first: %+v", hostNet.Spec.Update)
+	}
 }
 
 func TestSelector(t *testing.T) {
