@@ -59,6 +59,11 @@ func (s *Service) Default() {
 		sp.Update = &UpdateStrategy{}
 	}
 	u := sp.Update
+	if u.Order == "" && sp.HostNetwork {
+		// A hostNetwork replica holds its node's ports: the new one can only start where the old
+		// one stopped (maxPerNode is 1), so start-first would never progress on a full cluster.
+		u.Order = StopFirst
+	}
 	if u.Order == "" {
 		u.Order = StartFirst
 	}

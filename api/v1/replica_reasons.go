@@ -13,3 +13,9 @@ const (
 	// as last seen, with the health the agent's probes still see.
 	ReasonEngineUnavailable = "EngineUnavailable"
 )
+
+// ReasonHostAccessDenied: the node's agent does not allow the host access the replica's spec
+// asks for (a bind mount, privileged, a host namespace, an added capability); the message names
+// the field and the fix (spec.hostAccess or the agent's --security flag). The replica is not
+// created on that node.
+const ReasonHostAccessDenied = "HostAccessDenied"

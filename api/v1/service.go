@@ -38,6 +38,29 @@ type ServiceSpec struct {
 	Resources *Resources `json:"resources,omitempty"`
 	// Update tunes rolling updates.
 	Update *UpdateStrategy `json:"update,omitempty"`
+
+	// HostAccess is the one visible opt-in for anything that reaches into the host: bind mounts
+	// (a volume whose source is an absolute path), privileged, hostNetwork, hostPID and capAdd beyond
+	// Docker's default set. A Service using any of them without it is refused; sensitive ones
+	// (/, /etc, the Docker socket, the agent's data dir, privileged, ...) also need the agent to
+	// allow them (--security.allowHostAccess or --security.hostPaths). See docs/security.md
+	// "Host access". Default false.
+	HostAccess bool `json:"hostAccess,omitempty"`
+	// Privileged runs the containers privileged (every capability, every device): root on the
+	// node. Needs hostAccess and --security.allowHostAccess. Default false.
+	Privileged bool `json:"privileged,omitempty"`
+	// HostNetwork runs the containers in the node's network namespace: nothing is published,
+	// a replica answers on its node's advertise address at the container port. Needs hostAccess
+	// and --security.allowHostAccess, no spec.networks and placement.maxPerNode 1. Default false.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
+	// HostPID runs the containers in the node's PID namespace. Needs hostAccess and
+	// --security.allowHostAccess. Default false.
+	HostPID bool `json:"hostPID,omitempty"`
+	// CapAdd adds Linux capabilities ("NET_ADMIN"; the "CAP_" prefix is optional). One outside
+	// Docker's default set needs hostAccess and --security.allowHostAccess. Default none.
+	CapAdd []string `json:"capAdd,omitempty"`
+	// CapDrop drops Linux capabilities ("ALL" drops every one). Always allowed. Default none.
+	CapDrop []string `json:"capDrop,omitempty"`
 }
 
 // EnvVar is one environment variable: a literal value or a reference to a Secret's key.

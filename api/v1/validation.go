@@ -350,6 +350,8 @@ func (s *Service) Validate() ErrorList {
 		targets[v.Target] = true
 	}
 
+	errs = append(errs, validateHostFields(sp, spec)...)
+
 	if res := spec.Resources; res != nil {
 		rp := sp.child("resources")
 		if res.CPUs != "" {

@@ -159,6 +159,14 @@ func TestValidationNamesTheField(t *testing.T) {
 			Spec: LeaseSpec{HolderIdentity: "n1"}}, "spec.leaseDurationSeconds"},
 		{"node bad label", &Node{TypeMeta: TypeMeta{APIVersion, KindNode}, Metadata: ObjectMeta{Name: "n1"},
 			Spec: NodeSpec{Labels: map[string]string{"role": "lb!"}}}, "spec.labels[role]"},
+		{"hostNetwork without maxPerNode 1", svc(func(s *Service) { s.Spec.HostAccess, s.Spec.HostNetwork = true, true }), "spec.placement.maxPerNode"},
+		{"hostNetwork with networks", svc(func(s *Service) {
+			s.Spec.HostAccess, s.Spec.HostNetwork, s.Spec.Networks = true, true, []string{"backend"}
+			s.Spec.Placement = &Placement{MaxPerNode: 1}
+		}), "spec.networks"},
+		{"bad capAdd name", svc(func(s *Service) { s.Spec.CapAdd = []string{"net admin"} }), "spec.capAdd[0]"},
+		{"duplicate capAdd", svc(func(s *Service) { s.Spec.CapAdd = []string{"NET_ADMIN", "cap_net_admin"} }), "spec.capAdd[1]"},
+		{"bad capDrop name", svc(func(s *Service) { s.Spec.CapDrop = []string{""} }), "spec.capDrop[0]"},
 		{"secret bad key", &Secret{TypeMeta: TypeMeta{APIVersion, KindSecret}, Metadata: ObjectMeta{Name: "s"},
 			Spec: SecretSpec{Data: SecretData{"bad key": "hunter2"}}}, "spec.data[bad key]"},
 	}
@@ -299,6 +307,11 @@ func TestDefaults(t *testing.T) {
 	if *stop.Spec.Update.MaxUnavailable != 1 || *stop.Spec.Update.MaxSurge != 0 {
 		t.Fatalf("stop-first defaults: %+v", stop.Spec.Update)
 	}
+	hostNet := &Service{Spec: ServiceSpec{HostNetwork: true}}
+	hostNet.Default()
+	if hostNet.Spec.Update.Order != StopFirst || *hostNet.Spec.Update.MaxSurge != 0 {
+		t.Fatalf("hostNetwork defaults to stop-first: %+v", hostNet.Spec.Update)
+	}
 }
 
 func TestSelector(t *testing.T) {
@@ -335,5 +348,27 @@ func TestLookupKind(t *testing.T) {
 	}
 	if _, ok := LookupKind("pods"); ok {
 		t.Error("LookupKind(pods) succeeded")
+	}
+}
+
+// TestHostFieldsShape: well-formed host-access fields pass validation (whether they are allowed
+// is pkg/hostaccess's decision), and HostAccessUses names what they reach.
+func TestHostFieldsShape(t *testing.T) {
+	s := validService()
+	s.Spec.HostAccess, s.Spec.Privileged, s.Spec.HostPID = true, true, true
+	s.Spec.CapAdd, s.Spec.CapDrop = []string{"cap_sys_admin", "CHOWN"}, []string{"ALL"}
+	s.Spec.Volumes = []VolumeMount{{Source: "data", Target: "/data"}, {Source: "/srv", Target: "/srv"}}
+	s.Spec.HostNetwork, s.Spec.Placement = true, &Placement{MaxPerNode: 1}
+	s.Default()
+	if errs := s.Validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if got := strings.Join(s.Spec.HostAccessUses(), ","); got != "bind,privileged,hostNetwork,hostPID,capAdd" {
+		t.Errorf("uses %q", got)
+	}
+	plain := validService().Spec
+	plain.CapAdd = []string{"NET_BIND_SERVICE"}
+	if u := plain.HostAccessUses(); len(u) != 0 {
+		t.Errorf("default capability and no bind mount: uses %v", u)
 	}
 }

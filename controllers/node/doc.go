@@ -20,5 +20,12 @@
 // the last container list with the health the agent's probes establish without Docker
 // (observe.go): Unknown, never the last Ready, where nothing can tell.
 //
-// It imports api/v1, pkg/store, pkg/observed, pkg/spechash, pkg/docker and controllers/runtime.
+// Before it creates a container it checks the spec against its own agent's host-access policy
+// (pkg/hostaccess, Config.HostAccess): a replica asking for a bind mount, privileged, a host
+// namespace or a capability this agent does not allow is not created and is reported with reason
+// HostAccessDenied, naming the field and the flag. Every message it publishes is scrubbed of the
+// values of the Secrets the Service references (scrub.go, pkg/redact).
+//
+// It imports api/v1, pkg/store, pkg/observed, pkg/spechash, pkg/docker, pkg/hostaccess,
+// pkg/redact and controllers/runtime.
 package node

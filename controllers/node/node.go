@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +21,9 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/hostaccess"
 	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/redact"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -71,6 +76,13 @@ type Config struct {
 	Publish func([]observed.Replica)
 	// Secret resolves env secretRefs. Default: read the Secret from Store.
 	Secret func(ctx context.Context, name, key string) (string, error)
+	// HostAccess is this agent's host-access policy (--security.*), checked again before every
+	// container is created: agents may be configured differently from the one that admitted
+	// the Service, and only the node sees its own symlinks. A replica refused here is not
+	// created; its status says why (reason HostAccessDenied, the field and the flag). Default:
+	// the zero Policy (the opt-in is needed, nothing sensitive allowed), with Node set to this
+	// node and Resolve to filepath.EvalSymlinks.
+	HostAccess hostaccess.Policy
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Resync re-reconciles every service this often. Default 30s.
@@ -181,6 +193,12 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.HostAccess.Node == "" {
+		c.HostAccess.Node = c.Node
+	}
+	if c.HostAccess.Resolve == nil {
+		c.HostAccess.Resolve = filepath.EvalSymlinks
+	}
 	if c.Secret == nil {
 		st := c.Store
 		c.Secret = func(ctx context.Context, name, key string) (string, error) {
@@ -225,6 +243,9 @@ type Reconciler struct {
 	// lastSeen is the last container list of each service, published (with the agent's own
 	// probes folded in) while the engine does not answer; guarded by mu.
 	lastSeen map[string][]docker.Container
+	// scrubbers hold the values of the Secrets each service references, refreshed every pass:
+	// published messages (log tails, health output, errors) are scrubbed of them; guarded by mu.
+	scrubbers map[string]*redact.Scrubber
 
 	actions *prometheus.CounterVec
 }
@@ -245,6 +266,7 @@ func New(cfg Config) (*Reconciler, error) {
 		states:      map[string]map[int32]*replicaState{},
 		draining:    map[string]drain{},
 		lastSeen:    map[string][]docker.Container{},
+		scrubbers:   map[string]*redact.Scrubber{},
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "constellation_node_container_actions_total", Help: "Container actions by kind and outcome.",
 		}, []string{"action", "outcome"}),
@@ -418,6 +440,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string, now time.Time) 
 			}
 		}
 	}
+	r.refreshScrubber(ctx, name, svc)
 	labels := map[string]string{docker.LabelService: name, docker.LabelNode: r.cfg.Node}
 	cs, err := r.cfg.Docker.List(ctx, labels)
 	if err != nil {
@@ -747,6 +770,9 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		}
 		s := (&v1.Service{Metadata: svc.Metadata, Spec: *spec}).DeepCopyObject().(*v1.Service)
 		s.Default()
+		if err := r.hostAccessDenied(name, &s.Spec, a.Index, now); err != nil {
+			return err
+		}
 		cfg, err := docker.BuildCreateConfig(s, a.Index, a.SpecHash, docker.BuildOptions{
 			Node: r.cfg.Node, PublishIP: r.cfg.PublishIP, NamePrefix: r.cfg.NamePrefix,
 			StopTimeoutSeconds: int(r.cfg.StopTimeout / time.Second),
@@ -786,6 +812,13 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		r.clearReason(name, a.Index)
 		return nil
 	case ActStart:
+		// A container created under other flags (the agent restarted with stricter ones) is not
+		// started again; a running one is left alone.
+		if spec, ok := specOf(svc, c); ok {
+			if err := r.hostAccessDenied(name, spec, a.Index, now); err != nil {
+				return err
+			}
+		}
 		if err := d.Start(ctx, a.ContainerID); err != nil {
 			if !errors.Is(err, docker.ErrUnavailable) {
 				r.fail(name, a.Index, reasonOf(err), err, now)
@@ -834,6 +867,33 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		return nil
 	}
 	return nil
+}
+
+// hostAccessDenied checks spec against this agent's host-access policy: a refusal is recorded as
+// replica idx's failure (HostAccessDenied, naming the field, the node and the flag) and returned.
+func (r *Reconciler) hostAccessDenied(name string, spec *v1.ServiceSpec, idx int32, now time.Time) error {
+	errs := r.cfg.HostAccess.Check(spec)
+	if len(errs) == 0 {
+		return nil
+	}
+	err := errs.ToAggregate("services", name)
+	r.fail(name, idx, v1.ReasonHostAccessDenied, err, now)
+	return err
+}
+
+// hostNetworked reports whether c runs in the node's network namespace (spec.hostNetwork):
+// Docker lists it on the "host" network, without an address of its own.
+func hostNetworked(c docker.Container) bool {
+	_, ok := c.Networks["host"]
+	return ok
+}
+
+// specOf is the spec container c of svc runs (by its spec-hash label), if still known.
+func specOf(svc *v1.Service, c docker.Container) (*v1.ServiceSpec, bool) {
+	if svc == nil {
+		return nil, false
+	}
+	return spechash.Lookup(svc, c.Labels[docker.LabelSpecHash])
 }
 
 // image reports whether ref is present for replica idx of service name. When it is not, a pull
@@ -906,6 +966,7 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	states := r.states[name]
+	scrub := r.scrubbers[name]
 	seen := map[int32]bool{}
 	var out []observed.Replica
 	// Observed state holds one replica per index: prefer the container that should be there,
@@ -952,7 +1013,15 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 		if rep.Health == "" {
 			rep.Health = v1.HealthStarting
 		}
-		if c.Running {
+		if c.Running && hostNetworked(c) {
+			// Nothing is published: the container listens on the node's own ports.
+			for _, p := range ports {
+				if rep.Ports == nil {
+					rep.Ports = map[string]string{}
+				}
+				rep.Ports[observed.PortKey(p.ContainerPort, p.Protocol)] = net.JoinHostPort(r.cfg.Advertise, strconv.Itoa(int(p.ContainerPort)))
+			}
+		} else if c.Running {
 			for _, p := range portsOf(ports, c) {
 				if hp, ok := c.Ports[p]; ok {
 					if rep.Ports == nil {
@@ -987,6 +1056,7 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 				rep.Message = c.HealthLog
 			}
 		}
+		rep.Message = scrub.Scrub(rep.Message)
 		out = append(out, rep)
 	}
 	// Desired replicas without a container: pending, or failing to be created.
@@ -1003,6 +1073,7 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 		} else if st != nil && st.reason != "" {
 			rep.State, rep.Reason, rep.Message, rep.Restarts = v1.ReplicaFailed, st.reason, st.message, st.failures
 		}
+		rep.Message = scrub.Scrub(rep.Message)
 		out = append(out, rep)
 	}
 	// Forget states of replicas no longer here.
@@ -1015,6 +1086,7 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 	if len(out) == 0 {
 		delete(r.published, name)
 		delete(r.states, name)
+		delete(r.scrubbers, name)
 	} else {
 		r.published[name] = out
 	}

@@ -93,6 +93,10 @@ func target(c docker.Container, spec *v1.ServiceSpec, hc *v1.HealthCheck) (strin
 // first (Docker's userland proxy accepts connections on a published port even when nothing
 // listens behind it, which would fool a TCP check), else the published port.
 func containerAddr(c docker.Container, cport int32) (string, error) {
+	if hostNetworked(c) {
+		// The node's own network namespace, which the agent shares when it runs on the node.
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(cport))), nil
+	}
 	addr := ""
 	for _, name := range sortedKeys(c.Networks) {
 		if ip := c.Networks[name]; ip != "" {

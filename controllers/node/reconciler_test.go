@@ -34,11 +34,15 @@ type fakeDocker struct {
 	pulls   int
 	// hostPort, when set, chooses the published host port of a new container.
 	hostPort func() string
-	// env of each container created, by ID.
-	env map[string][]string
+	// env of each container as created, by ID; logTail, when set, makes a container's last log
+	// lines from it (a container printing its environment). Default "last line".
+	env     map[string][]string
+	logTail func(env []string) string
 	// exitsWith, when set, is an environment entry ("K=V") whose containers exit with code 1
 	// as soon as they start (an application refusing its configuration).
 	exitsWith string
+	// created are the create configs, in order.
+	created []docker.CreateConfig
 }
 
 var _ Docker = (*fakeDocker)(nil)
@@ -86,12 +90,17 @@ func (f *fakeDocker) Create(_ context.Context, cfg docker.CreateConfig) (string,
 	if f.hostPort != nil {
 		port = f.hostPort()
 	}
-	f.ctrs[id] = &docker.Container{ID: id, Name: cfg.Name, Image: cfg.Config.Image, Labels: cfg.Config.Labels, State: "created",
-		Ports: map[string]docker.HostPort{"8080/tcp": {IP: "0.0.0.0", Port: port}}}
 	if f.env == nil {
 		f.env = map[string][]string{}
 	}
 	f.env[id] = append([]string(nil), cfg.Config.Env...)
+	f.created = append(f.created, cfg)
+	f.ctrs[id] = &docker.Container{ID: id, Name: cfg.Name, Image: cfg.Config.Image, Labels: cfg.Config.Labels, State: "created",
+		Ports: map[string]docker.HostPort{"8080/tcp": {IP: "0.0.0.0", Port: port}}}
+	if cfg.HostConfig.NetworkMode == "host" {
+		// As Docker shows it: on the "host" network, no address, nothing published.
+		f.ctrs[id].Ports, f.ctrs[id].Networks = nil, map[string]string{"host": ""}
+	}
 	return id, nil
 }
 
@@ -153,8 +162,13 @@ func (f *fakeDocker) PullImage(_ context.Context, ref string, progress func(dock
 
 func (f *fakeDocker) EnsureNetwork(context.Context, string) error { return f.lockedErr() }
 func (f *fakeDocker) EnsureVolume(context.Context, string) error  { return f.lockedErr() }
-func (f *fakeDocker) LogTail(context.Context, string, time.Time, int) (string, error) {
-	return "last line", f.lockedErr()
+func (f *fakeDocker) LogTail(_ context.Context, id string, _ time.Time, _ int) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.logTail != nil {
+		return f.logTail(f.env[id]), f.err()
+	}
+	return "last line", f.err()
 }
 
 // Events fails at once while the daemon is down, and ends (io.EOF) when it goes down.

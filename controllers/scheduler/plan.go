@@ -79,6 +79,8 @@ var failedReasons = map[string]bool{
 	v1.ReasonPortConflict:   true,
 	v1.ReasonVolumeNotFound: true,
 	"SecretNotFound":        true,
+	// The node's agent does not allow the spec's host access: only a new spec or new flags help.
+	v1.ReasonHostAccessDenied: true,
 }
 
 // IsFailedReason reports whether an observed replica reason means the replica is stuck.

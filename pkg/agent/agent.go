@@ -437,9 +437,10 @@ func (a *Agent) ready(ctx context.Context) error {
 
 // admit runs the cross-object checks of the API server.
 func (a *Agent) admit(ctx context.Context, obj v1.Object) v1.ErrorList {
+	sec := a.admitSecurity(ctx, obj) // host access and basic-auth hashes (hostaccess.go)
 	svc, ok := obj.(*v1.Service)
 	if !ok {
-		return nil
+		return sec
 	}
 	objs, _, err := a.store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
 	if err != nil {
@@ -451,7 +452,7 @@ func (a *Agent) admit(ctx context.Context, obj v1.Object) v1.ErrorList {
 			others = append(others, o.(*v1.Service))
 		}
 	}
-	return traefik.AdmitService(svc, others)
+	return append(sec, traefik.AdmitService(svc, others)...)
 }
 
 func (a *Agent) serveObserved(w http.ResponseWriter, _ *http.Request) {

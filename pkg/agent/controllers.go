@@ -39,6 +39,7 @@ func (a *Agent) setupControllers() error {
 			Advertise:   a.cfg.Node.AdvertiseAddress,
 			Store:       a.store,
 			Docker:      dc,
+			HostAccess:  a.hostAccessPolicy(), // Node and Resolve filled in by the reconciler
 			Publish:     func(rs []observed.Replica) { a.gossip.SetLocalReplicas(rs); a.vsync.localPublished() },
 			Restored:    a.gossip.Restored(),
 			Logger:      a.log,

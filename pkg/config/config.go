@@ -49,11 +49,12 @@ type Config struct {
 // Security configures host access and where the agent's credentials live.
 type Security struct {
 	// AllowHostAccess lets Services that set spec.hostAccess use anything on the host: any bind
-	// mount, privileged, host namespaces, added capabilities. Default false: only the bind
-	// mounts under HostPaths are allowed, and only for Services that opt in.
+	// mount, privileged, host namespaces, added capabilities. Default false: Services that opt
+	// in may bind-mount ordinary host paths, but sensitive ones (/, /etc, the Docker socket, the
+	// data dir, ... : pkg/hostaccess) only under HostPaths, and nothing else of the host.
 	AllowHostAccess bool `description:"Allow Services that set hostAccess to bind-mount any host path, run privileged and use host namespaces"`
-	// HostPaths lists host path prefixes that Services setting spec.hostAccess may bind-mount
-	// even without AllowHostAccess. Default none.
+	// HostPaths lists host path prefixes (absolute) that Services setting spec.hostAccess may
+	// bind-mount even when sensitive, without AllowHostAccess. Default none.
 	HostPaths []string `description:"Host path prefixes Services with hostAccess may bind-mount (comma-separated)"`
 	// JoinCAFingerprint pins the cluster CA ("sha256:HEX") a joining agent accepts. Default
 	// none: the member must prove it knows the joining agent's admin token instead.
@@ -226,6 +227,13 @@ func (c *Config) Validate() error {
 	c.Node.Name = strings.ToLower(c.Node.Name)
 	if c.Node.RestartGrace < 0 {
 		errs = append(errs, fmt.Errorf("--node.restartGrace: must not be negative, got %s", c.Node.RestartGrace))
+	}
+	for i, p := range c.Security.HostPaths {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("--security.hostPaths: %q is not an absolute path", p))
+			continue
+		}
+		c.Security.HostPaths[i] = filepath.Clean(p)
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--dataDir: required"))

@@ -58,6 +58,7 @@ func TestValidationNamesTheOption(t *testing.T) {
 		"--join=nohost":                     "--join",
 		"--node.advertiseAddress=not-an-ip": "--node.advertiseAddress",
 		"--store.memory=true --join=a:1":    "--store.memory",
+		"--security.hostPaths=/srv,etc/ssl": "--security.hostPaths",
 	} {
 		_, err := Load(strings.Fields(args+" --dataDir=/tmp/x"), nil)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -77,5 +78,15 @@ func TestReadSecretFileRefusesLooseModes(t *testing.T) {
 	_ = os.Chmod(p, 0o600)
 	if tok, err := ReadSecretFile(p); err != nil || tok != "abc" {
 		t.Fatalf("ReadSecretFile = %q, %v", tok, err)
+	}
+}
+
+func TestSecurityFlags(t *testing.T) {
+	cfg, err := Load([]string{"--dataDir=/tmp/x", "--security.allowHostAccess=true", "--security.hostPaths=/etc/ssl/,/srv//www"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Security.AllowHostAccess || strings.Join(cfg.Security.HostPaths, ",") != "/etc/ssl,/srv/www" {
+		t.Fatalf("security %+v", cfg.Security)
 	}
 }

@@ -223,6 +223,24 @@ func (d *describer) service(s *v1.Service) {
 		}
 		d.line(0, "Volumes", "%s", strings.Join(vs, ", "))
 	}
+	if uses := sp.HostAccessUses(); len(uses) > 0 || sp.HostAccess {
+		v := "opted in (spec.hostAccess)"
+		if !sp.HostAccess {
+			v = "NOT opted in: nodes refuse its containers (set spec.hostAccess: true)"
+		}
+		if len(uses) > 0 {
+			v += ", uses " + strings.Join(uses, ", ")
+		}
+		if len(sp.CapAdd) > 0 {
+			v += ", capAdd " + strings.Join(sp.CapAdd, " ")
+		}
+		if len(sp.CapDrop) > 0 {
+			v += ", capDrop " + strings.Join(sp.CapDrop, " ")
+		}
+		d.line(0, "Host access", "%s", v)
+	} else if len(sp.CapDrop) > 0 {
+		d.line(0, "Capabilities", "capDrop %s", strings.Join(sp.CapDrop, " "))
+	}
 	if r := sp.Resources; r != nil {
 		d.line(0, "Resources", "cpus %s, memory %dMiB", none(r.CPUs), r.MemoryMB)
 	}

@@ -131,7 +131,7 @@ func labelString(ls map[string]string) string {
 func serviceHeader(wide bool) []string {
 	h := []string{"NAME", "IMAGE", "READY", "UP-TO-DATE", "STATUS"}
 	if wide {
-		h = append(h, "PORTS", "ROUTES", "NODES")
+		h = append(h, "PORTS", "ROUTES", "NODES", "HOST-ACCESS")
 	}
 	return append(h, "AGE")
 }
@@ -147,9 +147,26 @@ func serviceRow(o v1.Object, wide bool, now time.Time) []string {
 		serviceStatus(s),
 	}
 	if wide {
-		r = append(r, servicePorts(s), serviceRoutes(s), serviceNodes(s))
+		r = append(r, servicePorts(s), serviceRoutes(s), serviceNodes(s), serviceHostAccess(&s.Spec))
 	}
 	return append(r, age(now, s.Metadata.CreationTimestamp))
+}
+
+// serviceHostAccess marks a Service that reaches into its nodes: what it uses ("bind",
+// "privileged", "hostNetwork", "hostPID", "capAdd"), "opt-in" when it opts in but uses nothing yet, "-" when
+// neither. A Service using host access without the opt-in (stored before it existed) shows
+// "unapproved:" before what it uses: nodes refuse to create its containers.
+func serviceHostAccess(sp *v1.ServiceSpec) string {
+	uses := strings.Join(sp.HostAccessUses(), ",")
+	switch {
+	case uses != "" && sp.HostAccess:
+		return uses
+	case uses != "":
+		return "unapproved:" + uses
+	case sp.HostAccess:
+		return "opt-in"
+	}
+	return "-"
 }
 
 // serviceStatus is one word for the STATUS column: a Degraded reason wins, then a rollout in

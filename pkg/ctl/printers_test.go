@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,7 +71,8 @@ func fixtureServices() []v1.Object {
 	db := &v1.Service{
 		TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService},
 		Metadata: v1.ObjectMeta{Name: "db", Generation: 1, CreationTimestamp: ago(50 * time.Hour)},
-		Spec:     v1.ServiceSpec{Image: "redis:7", Replicas: i32(1), Ports: []v1.ServicePort{{ContainerPort: 6379, Protocol: v1.ProtocolTCP}}, Routes: &v1.Routes{TCP: []v1.TCPRoute{{HostSNI: "*", EntryPoint: "redis"}}}},
+		Spec: v1.ServiceSpec{Image: "redis:7", Replicas: i32(1), Ports: []v1.ServicePort{{ContainerPort: 6379, Protocol: v1.ProtocolTCP}}, Routes: &v1.Routes{TCP: []v1.TCPRoute{{HostSNI: "*", EntryPoint: "redis"}}},
+			HostAccess: true, Privileged: true, Volumes: []v1.VolumeMount{{Source: "/srv/redis", Target: "/data"}}},
 		Status: v1.ServiceStatus{ObservedGeneration: 1, Replicas: 1, ReadyReplicas: 1, UpdatedReplicas: 1,
 			ReplicaStatuses: []v1.ReplicaStatus{{Index: 0, Node: "n3", State: v1.ReplicaRunning, Health: v1.HealthHealthy}},
 			Conditions:      []v1.Condition{cond(v1.ServiceReady, v1.ConditionTrue, v1.ReasonAllReplicasReady), cond(v1.ServiceProgressing, v1.ConditionFalse, v1.ReasonRolloutComplete)}},
@@ -84,7 +86,7 @@ func fixtureServices() []v1.Object {
 	fresh := &v1.Service{
 		TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService},
 		Metadata: v1.ObjectMeta{Name: "fresh", Generation: 1, CreationTimestamp: ago(4 * time.Second)},
-		Spec:     v1.ServiceSpec{Image: "fresh:1"},
+		Spec:     v1.ServiceSpec{Image: "fresh:1", Volumes: []v1.VolumeMount{{Source: "/srv/fresh", Target: "/data"}}},
 	}
 	return []v1.Object{broken, db, fresh, hello}
 }
@@ -286,6 +288,27 @@ func TestPadRowMatchesTabwriter(t *testing.T) {
 	for i, r := range tb.rows {
 		if got := padRow(r, w); got != string(lines[i+1]) {
 			t.Errorf("row %d:\n%q\n%q", i, got, lines[i+1])
+		}
+	}
+}
+
+// TestDescribeShowsHostAccess: describe says whether a Service opts in to host access and what
+// it uses; one using it without the opt-in is flagged.
+func TestDescribeShowsHostAccess(t *testing.T) {
+	svcs := fixtureServices()
+	for _, tc := range []struct {
+		svc  v1.Object
+		want string
+	}{
+		{svcs[1], "opted in (spec.hostAccess), uses bind, privileged"},
+		{svcs[2], "NOT opted in: nodes refuse its containers (set spec.hostAccess: true), uses bind"},
+	} {
+		var buf bytes.Buffer
+		if err := describe(&buf, tc.svc, nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), "Host access:") || !strings.Contains(buf.String(), tc.want) {
+			t.Errorf("%s: describe lacks %q:\n%s", tc.svc.GetMetadata().Name, tc.want, buf.String())
 		}
 	}
 }

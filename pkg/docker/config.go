@@ -118,6 +118,9 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 			hc.PortBindings = network.PortMap{}
 		}
 		cfg.ExposedPorts[port] = struct{}{}
+		if sp.HostNetwork {
+			continue // the container listens on the node's own ports: nothing to publish
+		}
 		// An empty host port lets Docker pick an ephemeral one: no two replicas on a node collide.
 		hc.PortBindings[port] = []network.PortBinding{{HostIP: ip, HostPort: ""}}
 	}
@@ -134,12 +137,28 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 			hc.Memory = r.MemoryMB << 20
 		}
 	}
+	// Host access (pkg/hostaccess decides whether it is allowed, before this is built).
+	hc.Privileged = sp.Privileged
+	if sp.HostPID {
+		hc.PidMode = "host"
+	}
+	for _, c := range sp.CapAdd {
+		hc.CapAdd = append(hc.CapAdd, v1.NormalizeCapability(c))
+	}
+	for _, c := range sp.CapDrop {
+		hc.CapDrop = append(hc.CapDrop, v1.NormalizeCapability(c))
+	}
 	for _, v := range sp.Volumes {
 		m := mount.Mount{Type: mount.TypeVolume, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
 		if strings.HasPrefix(v.Source, "/") {
 			m.Type = mount.TypeBind
 		}
 		hc.Mounts = append(hc.Mounts, m)
+	}
+	if sp.HostNetwork {
+		// The node's network namespace (validation keeps spec.networks empty then).
+		hc.NetworkMode = container.NetworkMode(network.NetworkHost)
+		hc.PortBindings = nil
 	}
 	out := CreateConfig{Name: ContainerName(o.NamePrefix, name, index, hash), Config: cfg, HostConfig: hc}
 	aliases := []string{name, fmt.Sprintf("%s-%d", name, index)}

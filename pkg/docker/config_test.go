@@ -33,6 +33,16 @@ func TestBuildCreateConfigGolden(t *testing.T) {
 			Ports:       []v1.ServicePort{{Name: "http", ContainerPort: 8080}, {Name: "dns", ContainerPort: 53, Protocol: v1.ProtocolUDP}},
 			HealthCheck: &v1.HealthCheck{HTTP: &v1.HTTPHealthCheck{Path: "/healthz", Port: "http"}, Interval: dur(time.Second)},
 		}},
+		"host-access": {Metadata: v1.ObjectMeta{Name: "agent"}, Spec: v1.ServiceSpec{
+			Image: "constellation-test/echo:1", HostAccess: true, Privileged: true, HostPID: true,
+			CapAdd: []string{"cap_net_admin", "SYS_PTRACE"}, CapDrop: []string{"ALL"},
+			Volumes: []v1.VolumeMount{{Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"}},
+		}},
+		"host-network": {Metadata: v1.ObjectMeta{Name: "edge"}, Spec: v1.ServiceSpec{
+			Image: "constellation-test/echo:1", HostAccess: true, HostNetwork: true,
+			Ports:     []v1.ServicePort{{Name: "http", ContainerPort: 8080}, {Name: "dns", ContainerPort: 53, Protocol: v1.ProtocolUDP}},
+			Placement: &v1.Placement{MaxPerNode: 1},
+		}},
 		"full": {Metadata: v1.ObjectMeta{Name: "api"}, Spec: v1.ServiceSpec{
 			Image: "constellation-test/echo:2", Command: []string{"/app"}, Args: []string{"-listen", ":9000"},
 			Env:   []v1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "DB_PASSWORD", SecretRef: &v1.SecretKeyRef{Name: "db", Key: "password"}}},

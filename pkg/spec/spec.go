@@ -103,11 +103,19 @@ func HTTPRoute(host, pathPrefix, port string) ServiceOption {
 	}
 }
 
-// Volume mounts a named volume or an absolute host path at target.
+// Volume mounts a named volume or an absolute host path at target. A host path (a bind mount)
+// is host access: the Service must also say HostAccess().
 func Volume(source, target string) ServiceOption {
 	return func(s *v1.Service) {
 		s.Spec.Volumes = append(s.Spec.Volumes, v1.VolumeMount{Source: source, Target: target})
 	}
+}
+
+// HostAccess sets spec.hostAccess, the Service's opt-in to bind mounts, privileged, host
+// namespaces and added capabilities (docs/security.md "Host access"; sensitive ones also need
+// the agent's --security flags).
+func HostAccess() ServiceOption {
+	return func(s *v1.Service) { s.Spec.HostAccess = true }
 }
 
 // Networks joins Docker networks.

@@ -30,6 +30,13 @@ type containerSpec struct {
 	Networks    []string         `json:"networks,omitempty"`
 	Volumes     []v1.VolumeMount `json:"volumes,omitempty"`
 	Resources   *v1.Resources    `json:"resources,omitempty"`
+	// Host access options; omitted when unset, so that specs written before they existed keep
+	// their hash. spec.hostAccess itself is only the permission, not part of the container.
+	Privileged  bool     `json:"privileged,omitempty"`
+	HostNetwork bool     `json:"hostNetwork,omitempty"`
+	HostPID     bool     `json:"hostPID,omitempty"`
+	CapAdd      []string `json:"capAdd,omitempty"`
+	CapDrop     []string `json:"capDrop,omitempty"`
 }
 
 // Of returns the hash of spec's container-defining fields: Len lowercase hex characters.
@@ -48,6 +55,7 @@ func Of(spec *v1.ServiceSpec) string {
 	b, err := json.Marshal(containerSpec{
 		Image: s.Image, Command: s.Command, Args: s.Args, Env: s.Env, Ports: s.Ports,
 		HealthCheck: s.HealthCheck, Networks: s.Networks, Volumes: s.Volumes, Resources: s.Resources,
+		Privileged: s.Privileged, HostNetwork: s.HostNetwork, HostPID: s.HostPID, CapAdd: s.CapAdd, CapDrop: s.CapDrop,
 	})
 	if err != nil {
 		// Marshalling plain structs of strings and numbers cannot fail.

@@ -21,8 +21,13 @@ func TestOf(t *testing.T) {
 	same.Placement = &v1.Placement{MaxPerNode: 1}
 	same.Update = &v1.UpdateStrategy{Order: v1.StopFirst}
 	same.Routes = &v1.Routes{HTTP: []v1.HTTPRoute{{Host: "a"}}}
+	same.HostAccess = true
 	if Of(&same) != h {
-		t.Error("replicas/placement/update/routes changed the hash")
+		t.Error("replicas/placement/update/routes/hostAccess changed the hash")
+	}
+	// A spec written before the host-access fields existed keeps its hash.
+	if want := "7ffc89c4a2944a18"; h != want {
+		t.Errorf("hash of the base spec is %s, was %s before the host-access fields", h, want)
 	}
 	explicit := base
 	explicit.Ports = []v1.ServicePort{{ContainerPort: 8080, Protocol: v1.ProtocolTCP}}
@@ -34,10 +39,14 @@ func TestOf(t *testing.T) {
 		t.Error("Of modified its argument")
 	}
 	for name, f := range map[string]func(s *v1.ServiceSpec){
-		"image":  func(s *v1.ServiceSpec) { s.Image = "echo:2" },
-		"env":    func(s *v1.ServiceSpec) { s.Env = []v1.EnvVar{{Name: "A", Value: "1"}} },
-		"args":   func(s *v1.ServiceSpec) { s.Args = []string{"-x"} },
-		"volume": func(s *v1.ServiceSpec) { s.Volumes = []v1.VolumeMount{{Source: "d", Target: "/d"}} },
+		"image":      func(s *v1.ServiceSpec) { s.Image = "echo:2" },
+		"env":        func(s *v1.ServiceSpec) { s.Env = []v1.EnvVar{{Name: "A", Value: "1"}} },
+		"args":       func(s *v1.ServiceSpec) { s.Args = []string{"-x"} },
+		"volume":     func(s *v1.ServiceSpec) { s.Volumes = []v1.VolumeMount{{Source: "d", Target: "/d"}} },
+		"privileged": func(s *v1.ServiceSpec) { s.Privileged = true },
+		"hostPID":    func(s *v1.ServiceSpec) { s.HostPID = true },
+		"capAdd":     func(s *v1.ServiceSpec) { s.CapAdd = []string{"NET_ADMIN"} },
+		"capDrop":    func(s *v1.ServiceSpec) { s.CapDrop = []string{"ALL"} },
 	} {
 		c := base
 		f(&c)

@@ -351,10 +351,16 @@ func (r *renderer) basicAuthUsers(svc, field, secret string) []string {
 		return []string{lockedUser}
 	}
 	users := make([]string, 0, len(sec.Spec.Data))
-	for user, hash := range sec.Spec.Data {
-		if strings.ContainsAny(user, ":\n") || strings.ContainsAny(hash, "\n") || hash == "" {
-			// The value never goes into the message: it is a secret.
-			r.problem(svc, field+".middlewares.basicAuthSecret", "secret %q: entry %q is not a user name with an htpasswd hash; skipped", secret, user)
+	keys := make([]string, 0, len(sec.Spec.Data))
+	for user := range sec.Spec.Data {
+		keys = append(keys, user)
+	}
+	sort.Strings(keys) // problems in a stable order
+	for _, user := range keys {
+		hash := sec.Spec.Data[user]
+		if p := basicAuthEntryProblem(user, hash); p != "" {
+			// Not rendered: a plain password would be served in the Traefik configuration.
+			r.problem(svc, field+".middlewares.basicAuthSecret", "secret %q: %s; skipped", secret, p)
 			continue
 		}
 		users = append(users, user+":"+hash)

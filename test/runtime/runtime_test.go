@@ -122,7 +122,7 @@ func TestFaults(t *testing.T) {
 
 	c.apply("crash", v1.ServiceSpec{Image: "constellation-test/crasher:1", Env: []v1.EnvVar{{Name: "EXIT_CODE", Value: "7"}}})
 	c.apply("noimage", v1.ServiceSpec{Image: "127.0.0.1:1/constellation-test/missing:1"})
-	c.apply("novolume", v1.ServiceSpec{Image: "constellation-test/echo:1", Volumes: []v1.VolumeMount{{Source: "/nonexistent/" + c.prefix, Target: "/data"}}})
+	c.apply("novolume", v1.ServiceSpec{Image: "constellation-test/echo:1", HostAccess: true, Volumes: []v1.VolumeMount{{Source: "/nonexistent/" + c.prefix, Target: "/data"}}})
 
 	reason := func(svc, want string, check func(observed.Replica) bool) {
 		c.waitFor(svc+" reason "+want, 60*time.Second, func() (bool, string) {
