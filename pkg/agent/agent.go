@@ -21,6 +21,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/gossip"
 	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/seal"
 	"github.com/constellation-sh/constellation/pkg/store"
 	"github.com/constellation-sh/constellation/pkg/store/raftstore"
 	"github.com/constellation-sh/constellation/pkg/traefik"
@@ -42,8 +43,9 @@ type Agent struct {
 	reg   *prometheus.Registry
 	token string
 
-	store store.Store
-	raft  *raftstore.Store // nil on the in-memory store
+	store  store.Store
+	raft   *raftstore.Store // nil on the in-memory store
+	sealed *seal.Store      // a.store: Secrets sealed at rest
 	// clusterTok authenticates raft peers, joins and /cluster/gossip.
 	clusterTok string
 	gossipKey  []byte
@@ -122,6 +124,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		handlers["POST /cluster/join"] = a.raft.JoinHandler()
 	}
 	handlers["DELETE "+MemberRemovalPath] = http.HandlerFunc(a.serveRemoveMember)
+	handlers["POST "+seal.RotatePath] = a.sealed.RotateHandler()
 	api, err := apiserver.New(apiserver.Config{
 		Store:      a.store,
 		Token:      a.token,
@@ -155,9 +158,10 @@ func (a *Agent) openStore() error {
 	if a.cfg.Store.Memory {
 		a.log.Warn("running on the in-memory store: NOTHING IS PERSISTED; every object is lost when the agent stops")
 		a.store = store.NewMemory()
-		return nil
+	} else if err := a.openRaft(); err != nil {
+		return err
 	}
-	return a.openRaft()
+	return a.sealStore()
 }
 
 func (a *Agent) startGossip() error {

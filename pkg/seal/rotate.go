@@ -14,7 +14,8 @@ import (
 // Progress is reported after each Secret a sweep handles.
 type Progress struct {
 	// Done of Total Secrets needing it have been sealed again so far.
-	Done, Total int
+	Done  int `json:"done"`
+	Total int `json:"total"`
 }
 
 // RotateResult is what a rotation did.
