@@ -16,6 +16,8 @@ type ring struct {
 	active string
 	keys   map[string][]byte
 	ids    []string // in the Keyring's order
+	// oldWrap: some key is wrapped under a previous cluster secret (WithPreviousSecrets).
+	oldWrap bool
 }
 
 func (r *ring) key(id string) ([]byte, bool) {
@@ -26,11 +28,20 @@ func (r *ring) key(id string) ([]byte, bool) {
 	return k, ok
 }
 
-// unwrapRing unwraps every key of kr with the key-encryption key.
-func unwrapRing(kek []byte, kr *v1.Keyring) (*ring, error) {
+// unwrapRing unwraps every key of kr with the key-encryption key, else with one of the previous
+// ones (then the ring is marked for re-wrapping).
+func unwrapRing(kek []byte, previous [][]byte, kr *v1.Keyring) (*ring, error) {
 	r := &ring{rv: kr.Metadata.ResourceVersion, active: kr.Spec.ActiveKeyID, keys: map[string][]byte{}}
 	for _, w := range kr.Spec.Keys {
 		k, err := unwrapKey(kek, w)
+		for _, p := range previous {
+			if err == nil {
+				break
+			}
+			if k, err = unwrapKey(p, w); err == nil {
+				r.oldWrap = true
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("keyrings/%s: data key %q cannot be unwrapped with this node's cluster secret (is it the cluster's?): %w", v1.KeyringName, w.ID, err)
 		}
@@ -53,7 +64,7 @@ func (s *Store) readRing(ctx context.Context, opts ...store.ReadOption) (*ring, 
 	if !ok {
 		return nil, nil, fmt.Errorf("read keyrings/%s: got a %T", v1.KeyringName, o)
 	}
-	r, err := unwrapRing(s.kek, kr)
+	r, err := unwrapRing(s.kek, s.previous, kr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,4 +143,34 @@ func (s *Store) keyFor(ctx context.Context, name, id string) ([]byte, error) {
 		return nil, fmt.Errorf("secrets/%s: spec.sealed: data key %q is not in the cached keyring, and the keyring cannot be read: %w", name, id, lastErr)
 	}
 	return nil, fmt.Errorf("secrets/%s: spec.sealed: data key %q is not in the cluster keyring: %w", name, id, ErrUnknownKey)
+}
+
+// rewrap wraps every key of the keyring again under the current key-encryption key, when some
+// key was wrapped under a previous cluster secret.
+func (s *Store) rewrap(ctx context.Context) error {
+	for range maxTries {
+		r, kr, err := s.readRing(ctx)
+		if err != nil || !r.oldWrap {
+			return err
+		}
+		next := kr.DeepCopyObject().(*v1.Keyring)
+		for i := range next.Spec.Keys {
+			w := &next.Spec.Keys[i]
+			if w.Nonce, w.Ciphertext, err = wrapKey(s.kek, w.ID, r.keys[w.ID]); err != nil {
+				return fmt.Errorf("keyrings/%s: re-wrap key %q: %w", v1.KeyringName, w.ID, err)
+			}
+		}
+		_, err = s.inner.Update(ctx, next)
+		switch {
+		case err == nil:
+			s.log.Info("re-wrapped the keyring under the current cluster secret", "keys", r.ids)
+			_, _, err = s.readRing(ctx)
+			return err
+		case errors.Is(err, store.ErrConflict):
+			continue
+		default:
+			return fmt.Errorf("keyrings/%s: re-wrap: %w", v1.KeyringName, err)
+		}
+	}
+	return fmt.Errorf("keyrings/%s: re-wrap: still conflicting after %d tries", v1.KeyringName, maxTries)
 }

@@ -237,12 +237,18 @@ func (s *Store) dropUnused(ctx context.Context, active string) (dropped []string
 	return nil, false, fmt.Errorf("keyrings/%s: drop old keys: still conflicting after %d tries", v1.KeyringName, maxTries)
 }
 
-// Migrate makes sure the keyring exists and seals every Secret still held in plaintext (written
-// before sealing existed). It returns how many it sealed.
+// Migrate makes sure the keyring exists (wrapped under the current cluster secret) and seals
+// every Secret still held in plaintext (written before sealing existed). It returns how many
+// it sealed.
 func (s *Store) Migrate(ctx context.Context) (int, error) {
 	r, _, err := s.ensureRing(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if r.oldWrap {
+		if err := s.rewrap(ctx); err != nil {
+			return 0, err
+		}
 	}
 	n, _, err := s.sweep(ctx, r, func(sd *v1.SealedData) bool { return sd == nil }, func(int, int) {})
 	if n > 0 {
@@ -251,20 +257,19 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// Run creates the keyring if the cluster has none and migrates plaintext Secrets, retrying
-// until it succeeds (the store may have no quorum yet, or this member may still be catching up)
-// or ctx ends. It is meant to run in the background at agent start; it returns once done.
+// Run creates the keyring if the cluster has none, re-wraps it if it is under a previous
+// cluster secret, seals the Secrets stored in plaintext, and then goes on sealing any that
+// arrive in plaintext (written past the wrapper, e.g. by a member of an earlier version during a
+// rolling upgrade) until ctx ends. Failures (no quorum yet, a member still catching up) are
+// retried with backoff. It is meant to run in the background for the agent's lifetime.
 func (s *Store) Run(ctx context.Context) error {
 	backoff := time.Second
-	for {
-		_, err := s.Migrate(ctx)
-		if err == nil {
-			return nil
-		}
+	for ctx.Err() == nil {
+		err := s.migrateAndFollow(ctx, func() { backoff = time.Second })
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.log.Warn("Secrets at rest: keyring or migration not done yet; retrying", "err", err, "after", backoff)
+		s.log.Warn("Secrets at rest: keyring or plaintext migration not done; retrying", "err", err, "after", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -274,4 +279,45 @@ func (s *Store) Run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
+	return nil
+}
+
+// migrateAndFollow runs Migrate, then seals every plaintext Secret the store reports, until the
+// watch fails. The watch starts first, so nothing written between the two is missed.
+func (s *Store) migrateAndFollow(ctx context.Context, migrated func()) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := s.inner.Watch(wctx, v1.KindSecret, 0)
+	if err != nil {
+		return fmt.Errorf("watch secrets: %w", err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		return err
+	}
+	migrated()
+	plaintext := func(sd *v1.SealedData) bool { return sd == nil }
+	for ev := range ch {
+		if ev.Type == store.Error {
+			return fmt.Errorf("watch secrets: %w", ev.Err)
+		}
+		sec, ok := ev.Object.(*v1.Secret)
+		if !ok || ev.Type == store.Deleted || sec.Spec.Sealed != nil || len(sec.Spec.Data) == 0 {
+			continue
+		}
+		r, _, err := s.ensureRing(ctx)
+		if err != nil {
+			return err
+		}
+		n, err := s.resealOne(ctx, r, sec.Metadata.Name, plaintext)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			s.log.Warn("sealed a Secret that was written in plaintext (by an agent of an earlier version?)", "secret", sec.Metadata.Name)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.New("watch secrets: closed")
 }

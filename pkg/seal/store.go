@@ -20,6 +20,8 @@ type Store struct {
 	kek   []byte
 	log   *slog.Logger
 	now   func() time.Time // only stamps keys' creation time
+	// previous are KEKs of earlier cluster secrets, tried when the current one fails.
+	previous [][]byte
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -28,9 +30,28 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// Option tunes New.
+type Option func(*Store) error
+
+// WithPreviousSecrets accepts a keyring wrapped under earlier cluster secrets (the cluster
+// secret was changed): such keys still unwrap, and Migrate (hence Run) wraps them again under
+// the current secret. Pass it until every member runs with the new secret.
+func WithPreviousSecrets(secrets ...string) Option {
+	return func(s *Store) error {
+		for _, sec := range secrets {
+			k, err := DeriveKEK(sec)
+			if err != nil {
+				return fmt.Errorf("previous cluster secret: %w", err)
+			}
+			s.previous = append(s.previous, k)
+		}
+		return nil
+	}
+}
+
 // New wraps inner. clusterSecret is the cluster (peer) secret every member holds: the keyring's
 // key-encryption key derives from it, so every member must pass the same one.
-func New(inner store.Store, clusterSecret string, log *slog.Logger) (*Store, error) {
+func New(inner store.Store, clusterSecret string, log *slog.Logger, opts ...Option) (*Store, error) {
 	kek, err := DeriveKEK(clusterSecret)
 	if err != nil {
 		return nil, err
@@ -38,7 +59,13 @@ func New(inner store.Store, clusterSecret string, log *slog.Logger) (*Store, err
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{inner: inner, kek: kek, log: log.With("component", "seal"), now: time.Now}, nil
+	s := &Store{inner: inner, kek: kek, log: log.With("component", "seal"), now: time.Now}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Inner returns the wrapped store, which holds Secrets sealed.

@@ -461,3 +461,79 @@ func TestConfirmResealsUnderNewActive(t *testing.T) {
 		t.Fatalf("after confirm sealed under %s, want %s", id, r.active)
 	}
 }
+
+// A keyring wrapped under an earlier cluster secret still opens with WithPreviousSecrets, and
+// Migrate wraps it again under the current one.
+func TestPreviousClusterSecret(t *testing.T) {
+	ctx := ctxT(t)
+	mem := store.NewMemory()
+	old, err := New(mem, "old-cluster-secret", quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Create(ctx, secret("db", map[string]string{"k": "v"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newSealed(t, mem).Get(ctx, v1.KindSecret, "db"); !errors.Is(err, ErrOpen) {
+		t.Fatalf("without the previous secret: %v, want ErrOpen", err)
+	}
+	s, err := New(mem, clusterSecret, quiet(), WithPreviousSecrets("old-cluster-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, v1.KindSecret, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantValue(t, got, "k", "v")
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Now a member with only the current secret reads it.
+	got, err = newSealed(t, mem).Get(ctx, v1.KindSecret, "db")
+	if err != nil {
+		t.Fatalf("after re-wrap: %v", err)
+	}
+	wantValue(t, got, "k", "v")
+}
+
+// Run seals what an older agent writes in plaintext past the wrapper, for as long as it runs.
+func TestRunSealsPlaintextWrites(t *testing.T) {
+	ctx, cancel := context.WithCancel(ctxT(t))
+	mem := store.NewMemory()
+	if _, err := mem.Create(ctx, secret("before", map[string]string{"k": "plain-before"})); err != nil {
+		t.Fatal(err)
+	}
+	s := newSealed(t, mem)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitSealed := func(name string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			o, err := mem.Get(ctx, v1.KindSecret, name)
+			if err == nil && o.(*v1.Secret).Spec.Sealed != nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("secrets/%s never sealed", name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitSealed("before")
+	if _, err := mem.Create(ctx, secret("after", map[string]string{"k": "plain-after"})); err != nil {
+		t.Fatal(err)
+	}
+	waitSealed("after")
+	assertSealed(t, s, "after", "plain-after")
+	got, err := s.Get(ctx, v1.KindSecret, "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantValue(t, got, "k", "plain-after")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
