@@ -31,6 +31,10 @@ func TestSecretRotateKey(t *testing.T) {
 		in := fmt.Sprintf(`{"apiVersion":"constellation/v1","kind":"Secret","metadata":{"name":"s%d"},"spec":{"data":{"k":"value-%d"}}}`, i, i)
 		expect(t, c.run(t, in, "apply", "-f", "-"), 0, fmt.Sprintf("secret/s%d created\n", i), "")
 	}
+	// Applying the same values again is not a change, through the sealing store too.
+	same := `{"apiVersion":"constellation/v1","kind":"Secret","metadata":{"name":"s0"},"spec":{"data":{"k":"value-0"}}}`
+	expect(t, c.run(t, same, "apply", "-f", "-"), 0, "secret/s0 unchanged\n", "")
+	expect(t, c.run(t, same, "apply", "-f", "-", "--dry-run"), 0, "secret/s0 unchanged (server dry run)\n", "")
 	kro, err := c.st.Get(ctx, v1.KindKeyring, v1.KeyringName)
 	if err != nil {
 		t.Fatal(err)

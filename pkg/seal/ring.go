@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -69,9 +70,18 @@ func (s *Store) readRing(ctx context.Context, opts ...store.ReadOption) (*ring, 
 		return nil, nil, err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ring != nil && revOf(s.ring.rv) > revOf(r.rv) {
+		// A local read on a member that lags: the cached keyring is newer.
+		return s.ring, kr, nil
+	}
 	s.ring = r
-	s.mu.Unlock()
 	return r, kr, nil
+}
+
+func revOf(rv string) int64 {
+	n, _ := strconv.ParseInt(rv, 10, 64)
+	return n
 }
 
 func (s *Store) cachedRing() *ring {
