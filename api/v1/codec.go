@@ -47,7 +47,7 @@ func decode(data []byte, strict bool) (Object, error) {
 		return nil, &DecodeError{Field: "kind", Err: errors.New("required")}
 	}
 	info, ok := LookupKind(head.Kind)
-	if !ok || info.Kind != head.Kind {
+	if !ok || info.Kind != head.Kind || (strict && info.Internal()) {
 		return nil, &DecodeError{Field: "kind", Err: fmt.Errorf("%w %q (known: %s)", ErrUnknownKind, head.Kind, kindList())}
 	}
 	obj := info.New()

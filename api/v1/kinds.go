@@ -42,7 +42,7 @@ func Kinds() []KindInfo { return append([]KindInfo(nil), kinds...) }
 // LookupKind finds a kind by its Kind, plural, singular or short name, case-insensitively.
 func LookupKind(name string) (KindInfo, bool) {
 	n := strings.ToLower(name)
-	for _, k := range kinds {
+	for _, k := range append(kinds, internalKinds...) {
 		if n == strings.ToLower(k.Kind) || n == k.Plural || n == k.Singular {
 			return k, true
 		}

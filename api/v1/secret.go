@@ -18,6 +18,18 @@ type Secret struct {
 // SecretSpec holds the values.
 type SecretSpec struct {
 	Data SecretData `json:"data"`
+	// Sealed is how the store keeps Data at rest: the values encrypted under a cluster data key
+	// (pkg/seal), with Data empty. Readers in the agent and API clients never see it; it is set
+	// by the store only.
+	Sealed *SealedData `json:"sealed,omitempty"`
+}
+
+// SealedData is Data, JSON-encoded and encrypted with AES-256-GCM under the data key KeyID;
+// the additional data binds the Secret's name and the key ID.
+type SealedData struct {
+	KeyID      string `json:"keyID"`
+	Nonce      []byte `json:"nonce"`
+	Ciphertext []byte `json:"ciphertext"`
 }
 
 // SecretStatus is empty.

@@ -613,5 +613,14 @@ func (s *Secret) Validate() ErrorList {
 	if size > MaxSecretBytes {
 		errs.add(dp.String(), "must be at most %d bytes in all, got %d", MaxSecretBytes, size)
 	}
+	if sd := s.Spec.Sealed; sd != nil {
+		sp := path("spec").child("sealed")
+		if len(s.Spec.Data) > 0 {
+			errs.add(sp.String(), "must not be set together with spec.data")
+		}
+		if sd.KeyID == "" {
+			errs.add(sp.child("keyID").String(), "required")
+		}
+	}
 	return errs
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/pki"
+	"github.com/constellation-sh/constellation/pkg/seal"
 	"github.com/constellation-sh/constellation/pkg/store"
 	"github.com/constellation-sh/constellation/pkg/store/raftstore"
 	"github.com/constellation-sh/constellation/pkg/traefik"
@@ -50,8 +51,9 @@ type Agent struct {
 	ca             *pki.CA
 	certs          *pki.CertHolder
 
-	store store.Store
-	raft  *raftstore.Store // nil on the in-memory store
+	store  store.Store
+	raft   *raftstore.Store // nil on the in-memory store
+	sealed *seal.Store      // a.store: Secrets sealed at rest
 	// clusterTok is the peer secret: raft peers, raft joins and the peer endpoints.
 	clusterTok string
 	gossipKey  []byte
@@ -132,6 +134,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		handlers["POST /cluster/join"] = a.raft.JoinHandler()
 	}
 	handlers["DELETE "+MemberRemovalPath] = http.HandlerFunc(a.serveRemoveMember)
+	handlers["POST "+seal.RotatePath] = a.sealed.RotateHandler()
 	api, err := apiserver.New(apiserver.Config{
 		Store:  a.store,
 		Tokens: a.apiTokens,
@@ -187,9 +190,10 @@ func (a *Agent) openStore() error {
 	if a.cfg.Store.Memory {
 		a.log.Warn("running on the in-memory store: NOTHING IS PERSISTED; every object is lost when the agent stops")
 		a.store = store.NewMemory()
-		return nil
+	} else if err := a.openRaft(); err != nil {
+		return err
 	}
-	return a.openRaft()
+	return a.sealStore()
 }
 
 func (a *Agent) startGossip() error {

@@ -225,7 +225,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func kindOf(w http.ResponseWriter, r *http.Request) (v1.KindInfo, bool) {
 	plural := r.PathValue("plural")
 	info, ok := v1.LookupKind(plural)
-	if !ok || info.Plural != plural {
+	if !ok || info.Plural != plural || info.Internal() {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown kind %q (known: %s)", plural, v1.KindNames()), "")
 		return v1.KindInfo{}, false
 	}

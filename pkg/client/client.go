@@ -120,7 +120,7 @@ func (c *Client) Server() string { return c.server }
 
 func plural(kind string) (string, error) {
 	info, ok := v1.LookupKind(kind)
-	if !ok {
+	if !ok || info.Internal() {
 		return "", fmt.Errorf("unknown kind %q (known: %s)", kind, v1.KindNames())
 	}
 	return info.Plural, nil

@@ -19,7 +19,7 @@ func resolveKind(name string) (info v1.KindInfo, isRoutes bool, err error) {
 	if n == routesKind || n == "route" {
 		return v1.KindInfo{}, true, nil
 	}
-	if info, ok := v1.LookupKind(n); ok {
+	if info, ok := v1.LookupKind(n); ok && !info.Internal() {
 		return info, false, nil
 	}
 	return v1.KindInfo{}, false, fmt.Errorf("unknown kind %q (known: %s, routes; short: svc, dns, rs, no)", name, v1.KindNames())

@@ -157,6 +157,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.uncordonCommand(),
 		a.drainCommand(),
 		a.nodeGroupCommand(),
+		a.secretGroupCommand(),
 		a.rolloutCommand(),
 		a.versionCommand(),
 		a.configCommand(),
