@@ -8,10 +8,11 @@
 // observed view and records its answer in status.assignments and the Progressing condition
 // (the only status fields it writes, with the revisions it keeps for `rollout undo`).
 //
-// The revision a Service runs is its spec hash plus the versions (uid, generation) of the
-// Secrets its rolling env secretRefs name (revisionHash, spechash.Revision): a Secret's new
-// value is a new revision, rolled out like an image update. The scheduler reads Secrets' keys
-// and metadata only; its Secret cache blanks the values (secrets.go).
+// The revision a Service runs is its spec hash plus, for the Secrets its rolling env
+// secretRefs name, their uid and keyed digests of the values it reads (revisionHash,
+// spechash.Revision): a new value is a new revision, rolled out like an image update; a
+// re-seal under a new data key is not. The scheduler's Secret cache holds digests, never
+// values (secrets.go).
 //
 // It imports api/v1, pkg/store, pkg/observed, pkg/spechash and controllers/runtime; never
 // pkg/docker.

@@ -36,6 +36,11 @@ var _ Store = store.Store(nil)
 type Config struct {
 	// Store holds Services and Nodes. Required.
 	Store Store
+	// SecretDigestKey keys the digests of Secret values that revision hashes carry (so that a
+	// label or a status shows nothing about a value). Every scheduler of a cluster must use the
+	// same key (the agent derives it from the peer secret), or a failover rolls Services that
+	// read Secrets. Default: a fixed key, for tests.
+	SecretDigestKey []byte
 	// View is the observed state (node liveness, replica health). Nil: nodes are healthy when
 	// their Node object is Ready, and no replica is ever ready.
 	View observed.View
@@ -192,7 +197,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			loop.Enqueue(name)
 		}
 	}
-	secrets := runtime.NewCache(secretVersions{s.cfg.Store}, v1.KindSecret, runtime.CacheConfig[*v1.Secret]{
+	secrets := runtime.NewCache(secretVersions{src: s.cfg.Store, key: s.cfg.secretDigestKey()}, v1.KindSecret, runtime.CacheConfig[*v1.Secret]{
 		Logger: s.log,
 		Handler: runtime.Handler[*v1.Secret]{
 			OnAdd: referrers,
@@ -379,12 +384,16 @@ func revisionHash(ctx context.Context, rd reader, svc *v1.Service) (string, erro
 		if err != nil {
 			return "", fmt.Errorf("get secrets/%s referenced by services/%s: %w", name, svc.Metadata.Name, err)
 		}
+		v := spechash.SecretVersion{Name: name, UID: sec.Metadata.UID}
 		for _, k := range keys[name] {
-			if _, ok := sec.Spec.Data[k]; !ok {
+			d, ok := sec.Spec.Data[k] // the cache holds digests (secretVersions)
+			if !ok {
 				missing = true
+				d = "-"
 			}
+			v.Digest += k + "=" + d + ";"
 		}
-		vs = append(vs, spechash.VersionOf(sec))
+		vs = append(vs, v)
 	}
 	hash := spechash.Revision(&svc.Spec, vs)
 	if cur := svc.Status.CurrentRevision; missing && cur != nil && spechash.SpecPart(cur.SpecHash) == spechash.SpecPart(hash) {
@@ -519,7 +528,10 @@ func (r cacheReader) LoadExcept(_ context.Context, service string) (map[string]i
 // storeReader reads the store: a linearizable Get of the Service, and lists that decode every
 // Service and Node, O(Services) per reconcile. Reconcile uses it only when called outside Run
 // (tests, tools; hack/bench-controllers times it as the old path).
-type storeReader struct{ st Store }
+type storeReader struct {
+	st  Store
+	key []byte // secret digest key
+}
 
 func (r storeReader) Service(ctx context.Context, name string) (*v1.Service, error) {
 	obj, err := r.st.Get(ctx, v1.KindService, name)
@@ -534,7 +546,7 @@ func (r storeReader) Secret(ctx context.Context, name string) (*v1.Secret, error
 	if err != nil {
 		return nil, err
 	}
-	sec, ok := blankSecret(obj).(*v1.Secret)
+	sec, ok := blankSecret(obj, r.key).(*v1.Secret)
 	if !ok {
 		return nil, fmt.Errorf("secrets/%s: got a %T", name, obj)
 	}
@@ -574,7 +586,7 @@ func (s *Scheduler) reader() reader {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rd == nil {
-		return storeReader{s.cfg.Store}
+		return storeReader{st: s.cfg.Store, key: s.cfg.secretDigestKey()}
 	}
 	return s.rd
 }

@@ -102,18 +102,19 @@ func TestRunRollsOnSecretChange(t *testing.T) {
 	}
 }
 
-// The scheduler's Secret cache holds keys and versions, no value.
+// The scheduler's Secret cache holds keys and keyed digests of the values, no value.
 func TestSecretVersionsBlankValues(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st := store.NewMemory()
 	putSecret(t, st, secret("db", map[string]string{"password": "hunter2"}))
-	src := secretVersions{st}
+	key := []byte("test key")
+	src := secretVersions{src: st, key: key}
 	objs, rev, err := src.List(ctx, v1.KindSecret, v1.Selector{})
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("list: %v %v", objs, err)
 	}
-	if d := objs[0].(*v1.Secret).Spec.Data; len(d) != 1 || d["password"] != "" {
+	if d := objs[0].(*v1.Secret).Spec.Data; len(d) != 1 || d["password"] != spechash.DataDigest(key, "db", "password", "hunter2") {
 		t.Fatalf("listed data %v", map[string]string(d))
 	}
 	ch, err := src.Watch(ctx, v1.KindSecret, rev)
@@ -123,7 +124,7 @@ func TestSecretVersionsBlankValues(t *testing.T) {
 	putSecret(t, st, secret("db", map[string]string{"password": "hunter3", "user": "app"}))
 	ev := <-ch
 	sec := ev.Object.(*v1.Secret)
-	if d := sec.Spec.Data; len(d) != 2 || d["password"] != "" || d["user"] != "" || sec.Metadata.Generation != 2 {
+	if d := sec.Spec.Data; len(d) != 2 || d["password"] != spechash.DataDigest(key, "db", "password", "hunter3") || d["user"] != spechash.DataDigest(key, "db", "user", "app") {
 		t.Fatalf("watched %v generation %d", map[string]string(d), sec.Metadata.Generation)
 	}
 	if o, _ := st.Get(ctx, v1.KindSecret, "db"); o.(*v1.Secret).Spec.Data["password"] != "hunter3" {

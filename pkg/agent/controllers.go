@@ -66,6 +66,7 @@ func (a *Agent) setupControllers() error {
 	sched, err := scheduler.New(scheduler.Config{
 		Store: a.store, View: a.view, IsLeader: el.IsLeader, Health: a.health(),
 		Logger: a.log, Registerer: a.reg, LoopMetrics: loopMetrics,
+		SecretDigestKey: a.derivedKey("constellation secret digest v1"),
 	})
 	if err != nil {
 		return err

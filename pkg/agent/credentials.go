@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -427,4 +429,14 @@ func (a *Agent) serveCA() http.Handler {
 // and trusts only the cluster CA.
 func (a *Agent) peerClient() *http.Client {
 	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: a.certs.ClientTLS("")}}
+}
+
+// derivedKey is a 32-byte key for one purpose, derived from the peer secret (every member
+// holds it, so every member derives the same key).
+func (a *Agent) derivedKey(purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, []byte(a.clusterTok), nil, purpose, 32)
+	if err != nil {
+		panic(err) // only for a length sha256 cannot give
+	}
+	return k
 }

@@ -1,11 +1,11 @@
 package spechash
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"sort"
-	"strconv"
 	"strings"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -68,20 +68,25 @@ func Of(spec *v1.ServiceSpec) string {
 // OfService is Of(&svc.Spec).
 func OfService(svc *v1.Service) string { return Of(&svc.Spec) }
 
-// SecretVersion identifies one version of a Secret by its metadata only: uid (a Secret deleted
-// and created again is another one) and generation (the store bumps it only when the data
-// changes). Nothing in it depends on the values, so a revision hash made from it, which
-// labels and status show to anyone, tells nothing about them.
+// SecretVersion identifies the version of a Secret a revision runs: its uid (a Secret deleted
+// and created again is another one) and a keyed digest of the values of the keys the Service
+// reads (DataDigest). Revision hashes are in labels and status, which read tokens see: the
+// digest is an HMAC under a cluster key, so it tells nothing about the values, not even for a
+// short password one could guess. It changes only when a value read changes: re-sealing a
+// Secret under a new data key (which bumps its generation) rolls nothing.
 type SecretVersion struct {
 	Name string
-	// UID and Generation are empty and 0 for a Secret that does not exist.
-	UID        string
-	Generation int64
+	// UID and Digest are empty for a Secret that does not exist.
+	UID    string
+	Digest string
 }
 
-// VersionOf returns the version of s.
-func VersionOf(s *v1.Secret) SecretVersion {
-	return SecretVersion{Name: s.Metadata.Name, UID: s.Metadata.UID, Generation: s.Metadata.Generation}
+// DataDigest is the keyed digest of one value of a Secret (16 hex digits of HMAC-SHA256 over
+// the Secret's name, the key and the value).
+func DataDigest(hmacKey []byte, secret, key, value string) string {
+	m := hmac.New(sha256.New, hmacKey)
+	m.Write([]byte(secret + "\x00" + key + "\x00" + value))
+	return hex.EncodeToString(m.Sum(nil))[:Len]
 }
 
 // RollingSecrets returns the env secretRefs of spec whose Secret's changes roll the Service
@@ -114,7 +119,7 @@ func Revision(spec *v1.ServiceSpec, secrets []SecretVersion) string {
 	d := sha256.New()
 	for _, v := range vs {
 		// Names are DNS labels and UIDs hex: neither holds a NUL.
-		d.Write([]byte(v.Name + "\x00" + v.UID + "\x00" + strconv.FormatInt(v.Generation, 10) + "\n"))
+		d.Write([]byte(v.Name + "\x00" + v.UID + "\x00" + v.Digest + "\n"))
 	}
 	return h + "-" + hex.EncodeToString(d.Sum(nil))[:Len]
 }

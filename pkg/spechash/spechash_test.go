@@ -69,17 +69,17 @@ func TestRevision(t *testing.T) {
 	if got := Revision(&spec, nil); got != h {
 		t.Errorf("no versions: %q, want the spec hash %q", got, h)
 	}
-	v1a := []SecretVersion{{Name: "db", UID: "u1", Generation: 1}}
+	v1a := []SecretVersion{{Name: "db", UID: "u1", Digest: "d1"}}
 	r1 := Revision(&spec, v1a)
 	if SpecPart(r1) != h || len(r1) != 2*Len+1 || SpecPart(h) != h {
 		t.Fatalf("revision %q of spec %q", r1, h)
 	}
-	if Revision(&spec, []SecretVersion{{Name: "db", UID: "u1", Generation: 1}}) != r1 {
+	if Revision(&spec, []SecretVersion{{Name: "db", UID: "u1", Digest: "d1"}}) != r1 {
 		t.Error("not deterministic")
 	}
 	for name, vs := range map[string][]SecretVersion{
-		"generation": {{Name: "db", UID: "u1", Generation: 2}},
-		"re-created": {{Name: "db", UID: "u2", Generation: 1}},
+		"new value":  {{Name: "db", UID: "u1", Digest: "d2"}},
+		"re-created": {{Name: "db", UID: "u2", Digest: "d1"}},
 		"missing":    {{Name: "db"}},
 	} {
 		if Revision(&spec, vs) == r1 {
@@ -97,13 +97,13 @@ func TestRevision(t *testing.T) {
 
 	// Lookup finds the spec of any revision of a known spec, whatever its Secret versions.
 	svc := &v1.Service{Spec: spec}
-	if got, ok := Lookup(svc, Revision(&spec, []SecretVersion{{Name: "db", UID: "u9", Generation: 7}})); !ok || got.Image != "echo:1" {
+	if got, ok := Lookup(svc, Revision(&spec, []SecretVersion{{Name: "db", UID: "u9", Digest: "d7"}})); !ok || got.Image != "echo:1" {
 		t.Errorf("lookup of another secret version: %v %v", got, ok)
 	}
 	old := spec
 	old.Image = "echo:0"
 	svc.Status.PreviousRevision = &v1.ServiceRevision{SpecHash: Revision(&old, v1a), Spec: old}
-	if got, ok := Lookup(svc, Revision(&old, []SecretVersion{{Name: "db", UID: "u1", Generation: 3}})); !ok || got.Image != "echo:0" {
+	if got, ok := Lookup(svc, Revision(&old, []SecretVersion{{Name: "db", UID: "u1", Digest: "d3"}})); !ok || got.Image != "echo:0" {
 		t.Errorf("lookup of the previous spec: %v %v", got, ok)
 	}
 	if _, ok := Lookup(svc, "0123456789abcdef-0123456789abcdef"); ok {
@@ -121,5 +121,24 @@ func TestRevision(t *testing.T) {
 	svc.Spec.Image = "echo:2"
 	if Current(svc) != Of(&svc.Spec) {
 		t.Errorf("current after a spec change: %q", Current(svc))
+	}
+}
+
+// DataDigest is keyed and binds the Secret, the key and the value.
+func TestDataDigest(t *testing.T) {
+	k1, k2 := []byte("key one"), []byte("key two")
+	d := DataDigest(k1, "db", "password", "hunter2")
+	if len(d) != Len || d != DataDigest(k1, "db", "password", "hunter2") {
+		t.Fatalf("digest %q not stable", d)
+	}
+	for name, other := range map[string]string{
+		"other key":    DataDigest(k2, "db", "password", "hunter2"),
+		"other value":  DataDigest(k1, "db", "password", "hunter3"),
+		"other field":  DataDigest(k1, "db", "user", "hunter2"),
+		"other secret": DataDigest(k1, "api", "password", "hunter2"),
+	} {
+		if other == d {
+			t.Errorf("%s: same digest", name)
+		}
 	}
 }
