@@ -1,10 +1,10 @@
 package agent
 
 import (
-	"crypto/hkdf"
-	"crypto/sha256"
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
