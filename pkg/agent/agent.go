@@ -131,7 +131,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		"GET /debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
 	}
 	if a.raft != nil {
-		handlers["POST /cluster/join"] = a.raft.JoinHandler()
+		handlers["POST /cluster/join"] = a.auditPeer(a.raft.JoinHandler())
 	}
 	handlers["DELETE "+MemberRemovalPath] = http.HandlerFunc(a.serveRemoveMember)
 	handlers["POST "+seal.RotatePath] = a.sealed.RotateHandler()

@@ -440,3 +440,24 @@ func (a *Agent) derivedKey(purpose string) []byte {
 	}
 	return k
 }
+
+// auditPeer logs the requests to a peer endpoint (authenticated by the peer secret, not an
+// API token) that change something, as the API server logs writes: who ("peer"), what, answer.
+func (a *Agent) auditPeer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		a.log.Info("peer request", "audit", true, "who", "peer", "method", r.Method, "path", r.URL.Path,
+			"code", rec.code, "remote", r.RemoteAddr)
+	})
+}
+
+type codeRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (c *codeRecorder) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
+}
