@@ -46,7 +46,7 @@ type Agent struct {
 	raft  *raftstore.Store // nil on the in-memory store
 	// clusterTok authenticates raft peers, joins and /cluster/gossip.
 	clusterTok string
-	gossipKey  []byte
+	gkeys      gossipKeys // gossip keyring changes and rotations
 	view       *observed.Set
 	gossip     *gossip.Gossip
 	provider   *traefik.Provider
@@ -122,6 +122,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		handlers["POST /cluster/join"] = a.raft.JoinHandler()
 	}
 	handlers["DELETE "+MemberRemovalPath] = http.HandlerFunc(a.serveRemoveMember)
+	// Gossip key rotation: the admin route coordinates, the peer paths check the cluster secret.
+	handlers["POST "+GossipRotatePath] = http.HandlerFunc(a.serveRotateGossipKey)
+	gossipKeyPaths := map[string]http.Handler{
+		"GET " + GossipKeysPath:       http.HandlerFunc(a.serveGossipKeys),
+		"POST " + GossipKeysPath:      http.HandlerFunc(a.serveInstallGossipKey),
+		"PUT " + GossipPrimaryKeyPath: http.HandlerFunc(a.serveUseGossipKey),
+		"DELETE " + GossipKeyPath:     http.HandlerFunc(a.serveRemoveGossipKey),
+	}
+	public := []string{"GET /cluster/gossip", "POST /cluster/join"}
+	for p, h := range gossipKeyPaths {
+		handlers[p] = h
+		public = append(public, p)
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Store:      a.store,
 		Token:      a.token,
@@ -135,7 +148,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		// The join paths check the cluster token themselves. The Traefik provider is not public:
 		// its configuration holds basic-auth hashes and internal addresses, so when the API has a
 		// token Traefik must send it (providers.http.headers.Authorization).
-		Public: []string{"GET /cluster/gossip", "POST /cluster/join"},
+		Public: public,
 	})
 	if err != nil {
 		a.shutdownEarly()
@@ -179,42 +192,11 @@ func (a *Agent) startGossip() error {
 	// What this node publishes survives an agent restart (LeaveForRestart saves it, the next
 	// run announces it at once).
 	gc.StateFile = filepath.Join(a.cfg.DataDir, GossipStateFile)
-	key, err := gossip.LoadKey(a.cfg.DataDir)
-	switch {
-	case err == nil:
-	case errors.Is(err, os.ErrNotExist) && len(a.cfg.Join) > 0:
-		// A joining node gets the cluster's key through the authenticated join path.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		info, ferr := a.fetchGossipInfo(ctx)
-		cancel()
-		if ferr != nil {
-			return ferr
-		}
-		if key, err = gossip.DecodeKey(info.Key); err != nil {
-			return fmt.Errorf("gossip key from the cluster: %w", err)
-		}
-		if err := gossip.SaveKey(a.cfg.DataDir, key); err != nil {
-			return err
-		}
-		a.joinPeers = info.Peers
-	case errors.Is(err, os.ErrNotExist):
-		if key, err = gossip.LoadOrCreateKey(a.cfg.DataDir); err != nil {
-			return fmt.Errorf("gossip key: %w", err)
-		}
-	default:
-		return fmt.Errorf("gossip key: %w", err)
+	kr, err := a.loadGossipKeyring()
+	if err != nil {
+		return err
 	}
-	if a.cfg.Gossip.KeyFile != "" {
-		k, err := config.ReadSecretFile(a.cfg.Gossip.KeyFile)
-		if err != nil {
-			return fmt.Errorf("--gossip.keyFile: %w", err)
-		}
-		if key, err = gossip.DecodeKey(k); err != nil {
-			return fmt.Errorf("--gossip.keyFile: %w", err)
-		}
-	}
-	a.gossipKey = key
-	gc.EncryptionKey = key
+	gc.EncryptionKey, gc.ExtraKeys = kr.Primary(), kr.Keys[1:]
 	g, err := gossip.New(gc, a.view, a.log, a.reg)
 	if err != nil {
 		return fmt.Errorf("--gossip.address %s: %w", a.cfg.Gossip.Address, err)

@@ -151,6 +151,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.uncordonCommand(),
 		a.drainCommand(),
 		a.nodeGroupCommand(),
+		a.clusterGroupCommand(),
 		a.rolloutCommand(),
 		a.versionCommand(),
 	)
