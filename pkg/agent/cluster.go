@@ -175,15 +175,16 @@ func (a *Agent) joinGossip(ctx context.Context, peers []string) error {
 			if attempt%10 == 0 {
 				a.log.Warn("gossip join failed, retrying", "peers", peers, "err", err)
 			}
-			// Members may have rotated the gossip key while this node was away.
-			if attempt%10 == 2 {
-				if fresh := a.healGossipKeyring(ctx); fresh != nil {
-					peers = fresh
-					continue
-				}
-			}
-		} else if attempt == 0 {
+		} else if attempt == 0 && len(a.cfg.Join) == 0 {
 			return nil // alone: the first node of a cluster
+		}
+		// Joins keep failing, or no peer is known yet: ask a member's API for the keyring and
+		// the peers. The cluster may have rotated the gossip key while this node was away.
+		if attempt%10 == 2 {
+			if fresh := a.healGossipKeyring(ctx); len(fresh) > 0 {
+				peers = fresh
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -492,7 +492,7 @@ func (a *Agent) serveRotateGossipKey(w http.ResponseWriter, r *http.Request) {
 // healGossipKeyring is for a node whose gossip joins keep failing: it may have been down while
 // the cluster rotated its key. It fetches the keyring from a member's API (authenticated by the
 // cluster secret) and adopts it when it differs from ours. It returns the gossip peers the
-// member knows, or nil when nothing changed.
+// member knows (nil when no member answered).
 func (a *Agent) healGossipKeyring(ctx context.Context) []string {
 	if a.clusterTok == "" {
 		return nil
@@ -522,7 +522,7 @@ func (a *Agent) healGossipKeyring(ctx context.Context) []string {
 		return nil
 	}
 	if strings.Join(kr.Fingerprints(), ",") == strings.Join(a.gossip.Keyring().Fingerprints(), ",") {
-		return nil
+		return info.Peers
 	}
 	if err := a.adoptGossipKeyring(kr); err != nil {
 		a.log.Warn("adopt the cluster's gossip keyring", "err", err)

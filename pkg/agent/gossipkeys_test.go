@@ -1,0 +1,325 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/constellation-sh/constellation/pkg/client"
+	"github.com/constellation-sh/constellation/pkg/config"
+	"github.com/constellation-sh/constellation/pkg/gossip"
+)
+
+// fakeKeyMember is a member's keyring with memberlist's rules (a key installed twice is one key,
+// only an installed key can be primary, the primary cannot be removed) and injected failures.
+type fakeKeyMember struct {
+	name   string
+	keys   [][]byte // primary first
+	failOn string   // "install", "use" or "remove": that call fails
+	calls  []string
+}
+
+var _ keyMember = (*fakeKeyMember)(nil)
+
+func (m *fakeKeyMember) Name() string { return m.name }
+func (m *fakeKeyMember) Keyring(context.Context) (keyringStatus, error) {
+	kr := gossip.Keyring{Keys: m.keys}
+	return keyringStatus{Node: m.name, Primary: gossip.Fingerprint(kr.Primary()), Keys: kr.Fingerprints()}, nil
+}
+func (m *fakeKeyMember) fail(op string) error {
+	m.calls = append(m.calls, op)
+	if m.failOn == op {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+func (m *fakeKeyMember) Install(_ context.Context, k []byte) error {
+	if err := m.fail("install"); err != nil {
+		return err
+	}
+	if !(gossip.Keyring{Keys: m.keys}).Has(k) {
+		m.keys = append(m.keys, k)
+	}
+	return nil
+}
+func (m *fakeKeyMember) Use(_ context.Context, fp string) error {
+	if err := m.fail("use"); err != nil {
+		return err
+	}
+	for i, k := range m.keys {
+		if gossip.Fingerprint(k) == fp {
+			rest := append(append([][]byte{}, m.keys[:i]...), m.keys[i+1:]...)
+			m.keys = append([][]byte{k}, rest...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: not installed", fp)
+}
+func (m *fakeKeyMember) Remove(_ context.Context, fp string) error {
+	if err := m.fail("remove"); err != nil {
+		return err
+	}
+	for i, k := range m.keys {
+		if gossip.Fingerprint(k) == fp {
+			if i == 0 {
+				return errors.New("removing the primary key is not allowed")
+			}
+			m.keys = append(append([][]byte{}, m.keys[:i]...), m.keys[i+1:]...)
+		}
+	}
+	return nil
+}
+
+func newTestKey(t *testing.T) []byte {
+	t.Helper()
+	k, err := gossip.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func fingerprints(keys ...[]byte) string {
+	return strings.Join(gossip.Keyring{Keys: keys}.Fingerprints(), ",")
+}
+
+func runRotation(t *testing.T, ms []*fakeKeyMember, skipped []skippedMember, key []byte) ([]string, error) {
+	t.Helper()
+	members := make([]keyMember, len(ms))
+	for i, m := range ms {
+		members[i] = m
+	}
+	var events []string
+	err := rotateGossipKey(context.Background(), members, skipped, key, func(ev rotationEvent) {
+		events = append(events, fmt.Sprintf("%s %s %d/%d", ev.Step, ev.Node, ev.Done, ev.Total))
+	})
+	return events, err
+}
+
+func TestRotateGossipKeyCoordinator(t *testing.T) {
+	old := newTestKey(t)
+	fresh := func() []*fakeKeyMember {
+		return []*fakeKeyMember{{name: "n1", keys: [][]byte{old}}, {name: "n2", keys: [][]byte{old}}, {name: "n3", keys: [][]byte{old}}}
+	}
+
+	t.Run("every member ends with the new key only", func(t *testing.T) {
+		ms, key := fresh(), newTestKey(t)
+		events, err := runRotation(t, ms, []skippedMember{{"n4", "dead"}}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "plan  0/3|skip n4 0/0|install n1 1/3|install n2 2/3|install n3 3/3|use n1 1/3|use n2 2/3|use n3 3/3|remove n1 1/3|remove n2 2/3|remove n3 3/3|done  0/3"
+		if got := strings.Join(events, "|"); got != want {
+			t.Fatalf("events:\n%s\nwant\n%s", got, want)
+		}
+		for _, m := range ms {
+			if got := fingerprints(m.keys...); got != fingerprints(key) {
+				t.Fatalf("%s keys %s, want only the new %s", m.name, got, fingerprints(key))
+			}
+		}
+	})
+
+	t.Run("an unreachable member stops it before anything is switched", func(t *testing.T) {
+		ms, key := fresh(), newTestKey(t)
+		ms[1].failOn = "install"
+		_, err := runRotation(t, ms, nil, key)
+		if err == nil || !strings.Contains(err.Error(), "node n2") || !strings.Contains(err.Error(), "nothing was switched") {
+			t.Fatalf("err = %v, want one naming n2 and saying nothing was switched", err)
+		}
+		for _, m := range ms {
+			if !bytes.Equal(m.keys[0], old) {
+				t.Fatalf("%s primary switched after a failed install", m.name)
+			}
+			for _, c := range m.calls {
+				if c != "install" {
+					t.Fatalf("%s got %q after a failed install", m.name, c)
+				}
+			}
+		}
+		if len(ms[2].calls) != 0 {
+			t.Fatalf("n3 got %v after n2 failed", ms[2].calls)
+		}
+	})
+
+	t.Run("a second rotation after an interrupted one finishes cleanly", func(t *testing.T) {
+		// Interrupted after n1 switched to k2: n1 primary k2, n2 has both with k1 primary, n3
+		// only got k2 installed.
+		k2 := newTestKey(t)
+		ms := []*fakeKeyMember{{name: "n1", keys: [][]byte{k2, old}}, {name: "n2", keys: [][]byte{old, k2}}, {name: "n3", keys: [][]byte{old, k2}}}
+		k3 := newTestKey(t)
+		if _, err := runRotation(t, ms, nil, k3); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if got := fingerprints(m.keys...); got != fingerprints(k3) {
+				t.Fatalf("%s keys %s, want only %s", m.name, got, fingerprints(k3))
+			}
+		}
+	})
+
+	t.Run("a failed removal leaves the new key primary and is reported", func(t *testing.T) {
+		ms, key := fresh(), newTestKey(t)
+		ms[2].failOn = "remove"
+		_, err := runRotation(t, ms, nil, key)
+		if err == nil || !strings.Contains(err.Error(), "node n3") || !strings.Contains(err.Error(), "run the rotation again") {
+			t.Fatalf("err = %v, want one naming n3", err)
+		}
+		for _, m := range ms {
+			if !bytes.Equal(m.keys[0], key) {
+				t.Fatalf("%s primary is not the new key", m.name)
+			}
+		}
+		if got := fingerprints(ms[0].keys...); got != fingerprints(key) {
+			t.Fatalf("n1 keys %s: the others are still cleaned", got)
+		}
+	})
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago: the agents here
+// need fixed API ports, since a port-0 API is not advertised in gossip.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func keyringOf(a *Agent) string { return strings.Join(a.gossip.Keyring().Fingerprints(), ",") }
+
+func aliveIn(a *Agent, names ...string) bool {
+	alive := map[string]bool{}
+	for _, n := range a.View().Nodes() {
+		alive[n.Name] = n.Alive
+	}
+	for _, n := range names {
+		if !alive[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestRotateGossipKeyAcrossAgents rotates the key of three whole agents with one of them stopped:
+// the live two switch, the stopped one is skipped and reported, and when it comes back with only
+// the old key it fetches the new keyring from a member and rejoins gossip by itself. A second
+// rotation then reaches all three.
+func TestRotateGossipKeyAcrossAgents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three agents with raft stores; run without -short")
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("cluster-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type node struct {
+		dir, api, raft string
+	}
+	nodes := map[string]node{}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		nodes[n] = node{dir: filepath.Join(t.TempDir(), n), api: freeAddr(t), raft: freeAddr(t)}
+	}
+	opts := func(name string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Store.Memory = false
+			c.API.TokenFile = tokenFile
+			c.DataDir, c.API.Address, c.Raft.Address = nodes[name].dir, nodes[name].api, nodes[name].raft
+			if name != "n1" {
+				c.Join = []string{nodes["n1"].api}
+			}
+		}
+	}
+	_, a1 := startAgentStoppable(t, "n1", opts("n1"))
+	_, a2 := startAgentStoppable(t, "n2", opts("n2"))
+	stop3, a3 := startAgentStoppable(t, "n3", opts("n3"))
+	eventually(t, "all three alive in gossip", func() bool { return aliveIn(a1, "n1", "n2", "n3") && aliveIn(a3, "n1", "n2") })
+	old := keyringOf(a1)
+	if keyringOf(a2) != old || keyringOf(a3) != old {
+		t.Fatalf("keyrings before rotation: %s %s %s", old, keyringOf(a2), keyringOf(a3))
+	}
+	if _, err := os.Stat(filepath.Join(nodes["n2"].dir, gossip.KeyringFile)); err != nil {
+		t.Fatalf("joiner's keyring file: %v", err)
+	}
+
+	// The peer paths want the cluster secret.
+	for _, tok := range []string{"", "wrong"} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+a1.APIAddress()+GossipKeysPath, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("GET %s with token %q: %d, want 401", GossipKeysPath, tok, resp.StatusCode)
+		}
+	}
+
+	stop3()
+	eventually(t, "n3 not alive in n1's gossip view", func() bool { return !aliveIn(a1, "n3") })
+	c1, err := client.New(client.Config{Server: a1.APIAddress(), Token: "cluster-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	done, err := c1.RotateGossipKey(context.Background(), func(ev client.GossipKeyRotationEvent) {
+		steps = append(steps, fmt.Sprintf("%s %s %d/%d", ev.Step, ev.Node, ev.Done, ev.Total))
+	})
+	if err != nil {
+		t.Fatalf("rotate: %v (steps %v)", err, steps)
+	}
+	want := "plan  0/2|skip n3 0/0|install n1 1/2|install n2 2/2|use n1 1/2|use n2 2/2|remove n1 1/2|remove n2 2/2|done  0/2"
+	if got := strings.Join(steps, "|"); got != want {
+		t.Fatalf("steps:\n%s\nwant\n%s", got, want)
+	}
+	for _, a := range []*Agent{a1, a2} {
+		if got := keyringOf(a); got != done.Primary {
+			t.Fatalf("%s keyring %s, want only the new key %s", a.cfg.Node.Name, got, done.Primary)
+		}
+		kr, err := gossip.LoadKeyring(a.cfg.DataDir)
+		if err != nil || strings.Join(kr.Fingerprints(), ",") != done.Primary {
+			t.Fatalf("%s saved keyring %v %v, want %s", a.cfg.Node.Name, kr.Fingerprints(), err, done.Primary)
+		}
+	}
+	if !aliveIn(a2, "n1") || !aliveIn(a1, "n2") {
+		t.Fatal("n1 and n2 lost each other in the rotation")
+	}
+
+	// n3 returns on its data dir, which holds only the old key.
+	if kr, _ := gossip.LoadKeyring(nodes["n3"].dir); strings.Join(kr.Fingerprints(), ",") != old {
+		t.Fatalf("n3's saved keyring %v, want the old key", kr.Fingerprints())
+	}
+	_, a3 = startAgentStoppable(t, "n3", opts("n3"))
+	eventuallyWithin(t, 60*time.Second, "n3 back in gossip with the new key", func() bool {
+		return keyringOf(a3) == done.Primary && aliveIn(a1, "n3") && aliveIn(a3, "n1", "n2")
+	})
+	if kr, _ := gossip.LoadKeyring(nodes["n3"].dir); strings.Join(kr.Fingerprints(), ",") != done.Primary {
+		t.Fatalf("n3's saved keyring after healing %v, want %s", kr.Fingerprints(), done.Primary)
+	}
+
+	// A second rotation, through another member, reaches all three.
+	c2, err := client.New(client.Config{Server: a2.APIAddress(), Token: "cluster-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "n2 sees n3 alive", func() bool { return aliveIn(a2, "n3") })
+	again, err := c2.RotateGossipKey(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []*Agent{a1, a2, a3} {
+		if got := keyringOf(a); got != again.Primary || again.Primary == done.Primary {
+			t.Fatalf("%s keyring after the second rotation %s, want %s", a.cfg.Node.Name, got, again.Primary)
+		}
+	}
+}
