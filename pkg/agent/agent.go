@@ -237,7 +237,11 @@ func (a *Agent) View() observed.View { return a.view }
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { _ = a.joinGossip(ctx, a.joinPeers); a.vsync.gossipJoined() }()
+	go func() {
+		_ = a.joinGossip(ctx, a.joinPeers)
+		a.vsync.gossipJoined()
+		a.watchGossipKeyring(ctx) // a node cut off during a key rotation heals by itself
+	}()
 	go a.vsync.run(ctx)
 	if a.docker != nil {
 		go a.vsync.checkNothingLocal(ctx, a.docker, a.cfg.Node.Name)

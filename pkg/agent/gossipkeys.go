@@ -596,3 +596,40 @@ func (a *Agent) loadGossipKeyring() (gossip.Keyring, error) {
 	}
 	return kr, nil
 }
+
+// gossipKeyWatchInterval is how often a running agent checks that it is not alone in gossip
+// while the store knows other nodes (a variable for tests).
+var gossipKeyWatchInterval = 15 * time.Second
+
+// watchGossipKeyring heals a node that is running but alone in gossip while the store knows other
+// nodes: it may have been cut off (a partition) while the cluster rotated its key, and
+// memberlist's own reconnects cannot get through with the old key. It tries a plain join first;
+// when that fails too it fetches the cluster's keyring (healGossipKeyring) and joins again.
+func (a *Agent) watchGossipKeyring(ctx context.Context) {
+	t := time.NewTicker(gossipKeyWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if a.gossip.NumMembers() > 1 {
+			continue
+		}
+		peers := a.gossipPeers(ctx)
+		if len(peers) == 0 {
+			continue
+		}
+		if n, _ := a.gossip.Join(peers); n > 0 {
+			continue
+		}
+		if fresh := a.healGossipKeyring(ctx); len(fresh) > 0 {
+			if n, err := a.gossip.Join(fresh); n > 0 {
+				a.log.Info("rejoined gossip", "contacted", n)
+			} else {
+				a.log.Warn("alone in gossip and the join failed", "peers", fresh, "err", err)
+			}
+		}
+	}
+}

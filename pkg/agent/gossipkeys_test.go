@@ -323,3 +323,45 @@ func TestRotateGossipKeyAcrossAgents(t *testing.T) {
 		}
 	}
 }
+
+// TestRunningNodeCutOffDuringRotationHeals: a node that keeps running but missed a rotation (it
+// was partitioned away, so the coordinator skipped it) is alone in gossip with the old key; its
+// watch fetches the new keyring from a member and it rejoins without a restart.
+func TestRunningNodeCutOffDuringRotationHeals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three agents with raft stores; run without -short")
+	}
+	defer func(d time.Duration) { gossipKeyWatchInterval = d }(gossipKeyWatchInterval)
+	gossipKeyWatchInterval = 200 * time.Millisecond
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("cluster-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := freeAddr(t)
+	opts := func(name string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Store.Memory = false
+			c.API.TokenFile = tokenFile
+			c.API.Address = freeAddr(t)
+			if name == "n1" {
+				c.API.Address = first
+			} else {
+				c.Join = []string{first}
+			}
+		}
+	}
+	_, a1 := startAgentStoppable(t, "n1", opts("n1"))
+	_, a2 := startAgentStoppable(t, "n2", opts("n2"))
+	_, a3 := startAgentStoppable(t, "n3", opts("n3"))
+	eventually(t, "all three alive in gossip", func() bool { return aliveIn(a1, "n1", "n2", "n3") && aliveIn(a3, "n1", "n2") })
+
+	// The rotation reaches n1 and n2 only, as when n3 was cut off.
+	key := newTestKey(t)
+	if err := rotateGossipKey(context.Background(), []keyMember{localKeyMember{a1}, localKeyMember{a2}}, []skippedMember{{"n3", "dead"}}, key, func(rotationEvent) {}); err != nil {
+		t.Fatal(err)
+	}
+	want := gossip.Fingerprint(key)
+	eventuallyWithin(t, 60*time.Second, "n3 on the new key, back in everyone's gossip", func() bool {
+		return keyringOf(a3) == want && aliveIn(a1, "n3") && aliveIn(a2, "n3") && aliveIn(a3, "n1", "n2")
+	})
+}
