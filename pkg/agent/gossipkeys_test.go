@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +19,8 @@ import (
 	"github.com/constellation-sh/constellation/pkg/client"
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/gossip"
+	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // fakeKeyMember is a member's keyring with memberlist's rules (a key installed twice is one key,
@@ -364,4 +369,86 @@ func TestRunningNodeCutOffDuringRotationHeals(t *testing.T) {
 	eventuallyWithin(t, 60*time.Second, "n3 on the new key, back in everyone's gossip", func() bool {
 		return keyringOf(a3) == want && aliveIn(a1, "n3") && aliveIn(a2, "n3") && aliveIn(a3, "n1", "n2")
 	})
+}
+
+// TestGossipKeyPeerPaths drives one agent's keyring through its peer paths: the answers, the
+// refusals, and the keyring saved in the data dir after each change.
+func TestGossipKeyPeerPaths(t *testing.T) {
+	dir := t.TempDir()
+	old := newTestKey(t)
+	gc := gossip.DefaultConfig()
+	gc.NodeName, gc.BindAddress, gc.AdvertiseAddress, gc.EncryptionKey = "n1", "127.0.0.1:0", "127.0.0.1", old
+	logger := slog.New(slog.DiscardHandler)
+	g, err := gossip.New(gc, observed.NewSet(), logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Shutdown() })
+	cfg := config.Default()
+	cfg.Node.Name, cfg.DataDir = "n1", dir
+	a := &Agent{cfg: cfg, log: logger, gossip: g, clusterTok: "peer-secret"}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+GossipKeysPath, a.serveGossipKeys)
+	mux.HandleFunc("POST "+GossipKeysPath, a.serveInstallGossipKey)
+	mux.HandleFunc("PUT "+GossipPrimaryKeyPath, a.serveUseGossipKey)
+	mux.HandleFunc("DELETE "+GossipKeyPath, a.serveRemoveGossipKey)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	call := func(tok, method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	saved := func() string {
+		t.Helper()
+		kr, err := gossip.LoadKeyring(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(kr.Fingerprints(), ",")
+	}
+	fpOld, k := gossip.Fingerprint(old), newTestKey(t)
+	fpNew := gossip.Fingerprint(k)
+	for _, tt := range []struct {
+		tok, method, path, body string
+		code                    int
+		want                    string // in the answer
+		saved                   string // the data dir's keyring after the call, "" unchecked
+	}{
+		{"", "GET", GossipKeysPath, "", 401, "bad cluster token", ""},
+		{"wrong", "POST", GossipKeysPath, `{"key":"` + gossip.EncodeKey(k) + `"}`, 401, "bad cluster token", ""},
+		{"wrong", "DELETE", "/cluster/gossip/keys/" + fpOld, "", 401, "bad cluster token", ""},
+		{"peer-secret", "GET", GossipKeysPath, "", 200, `"keys":["` + fpOld + `"]`, ""},
+		{"peer-secret", "POST", GossipKeysPath, `{"key":"c2hvcnQ="}`, 400, "must be 32 bytes", ""},
+		{"peer-secret", "POST", GossipKeysPath, `not json`, 400, "request body", ""},
+		{"peer-secret", "POST", GossipKeysPath, `{"key":"` + gossip.EncodeKey(k) + `"}`, 200, `"primary":"` + fpOld + `","keys":["` + fpOld + `","` + fpNew + `"]`, fpOld + "," + fpNew},
+		{"peer-secret", "POST", GossipKeysPath, `{"key":"` + gossip.EncodeKey(k) + `"}`, 200, `"keys":["` + fpOld + `","` + fpNew + `"]`, fpOld + "," + fpNew},
+		{"peer-secret", "PUT", GossipPrimaryKeyPath, `{"fingerprint":"0000000000000000"}`, 404, "node n1: gossip key 0000000000000000: not installed", ""},
+		{"peer-secret", "PUT", GossipPrimaryKeyPath, `{"fingerprint":"` + fpNew + `"}`, 200, `"primary":"` + fpNew + `"`, fpNew + "," + fpOld},
+		{"peer-secret", "DELETE", "/cluster/gossip/keys/" + fpNew, "", 409, "it is the primary key", ""},
+		{"peer-secret", "DELETE", "/cluster/gossip/keys/" + fpOld, "", 200, `"keys":["` + fpNew + `"]`, fpNew},
+		{"peer-secret", "DELETE", "/cluster/gossip/keys/" + fpOld, "", 200, `"keys":["` + fpNew + `"]`, fpNew},
+	} {
+		code, body := call(tt.tok, tt.method, tt.path, tt.body)
+		if code != tt.code || !strings.Contains(body, tt.want) {
+			t.Fatalf("%s %s %.40s: %d %s, want %d with %q", tt.method, tt.path, tt.body, code, body, tt.code, tt.want)
+		}
+		if strings.Contains(body, gossip.EncodeKey(k)) || strings.Contains(body, gossip.EncodeKey(old)) {
+			t.Fatalf("%s %s answered a key: %s", tt.method, tt.path, body)
+		}
+		if tt.saved != "" && saved() != tt.saved {
+			t.Fatalf("%s %s: saved keyring %s, want %s", tt.method, tt.path, saved(), tt.saved)
+		}
+	}
+	if got := strings.Join(g.Keyring().Fingerprints(), ","); got != fpNew {
+		t.Fatalf("gossip keyring %s, want %s", got, fpNew)
+	}
 }
