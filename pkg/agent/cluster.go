@@ -175,11 +175,11 @@ func (a *Agent) joinGossip(ctx context.Context, peers []string) error {
 			if attempt%10 == 0 {
 				a.log.Warn("gossip join failed, retrying", "peers", peers, "err", err)
 			}
-		} else if attempt == 0 && len(a.cfg.Join) == 0 {
-			return nil // alone: the first node of a cluster
+		} else if attempt == 0 {
+			return nil // alone: the first node of a cluster (watchGossipKeyring keeps an eye)
 		}
-		// Joins keep failing, or no peer is known yet: ask a member's API for the keyring and
-		// the peers. The cluster may have rotated the gossip key while this node was away.
+		// Joins keep failing: ask a member's API for the keyring and the peers. The cluster may
+		// have rotated the gossip key while this node was away.
 		if attempt%10 == 2 {
 			if fresh := a.healGossipKeyring(ctx); len(fresh) > 0 {
 				peers = fresh

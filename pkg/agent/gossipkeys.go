@@ -601,8 +601,8 @@ func (a *Agent) loadGossipKeyring() (gossip.Keyring, error) {
 // while the store knows other nodes (a variable for tests).
 var gossipKeyWatchInterval = 15 * time.Second
 
-// watchGossipKeyring heals a node that is running but alone in gossip while the store knows other
-// nodes: it may have been cut off (a partition) while the cluster rotated its key, and
+// watchGossipKeyring heals a node that is running but alone in gossip while other members are
+// known (Node objects, --join): it may have been cut off (a partition) while the cluster rotated its key, and
 // memberlist's own reconnects cannot get through with the old key. It tries a plain join first;
 // when that fails too it fetches the cluster's keyring (healGossipKeyring) and joins again.
 func (a *Agent) watchGossipKeyring(ctx context.Context) {
@@ -617,13 +617,13 @@ func (a *Agent) watchGossipKeyring(ctx context.Context) {
 		if a.gossip.NumMembers() > 1 {
 			continue
 		}
-		peers := a.gossipPeers(ctx)
-		if len(peers) == 0 {
-			continue
+		if peers := a.gossipPeers(ctx); len(peers) > 0 {
+			if n, _ := a.gossip.Join(peers); n > 0 {
+				continue
+			}
 		}
-		if n, _ := a.gossip.Join(peers); n > 0 {
-			continue
-		}
+		// healGossipKeyring does nothing without another member's API address to ask (a
+		// one-node cluster).
 		if fresh := a.healGossipKeyring(ctx); len(fresh) > 0 {
 			if n, err := a.gossip.Join(fresh); n > 0 {
 				a.log.Info("rejoined gossip", "contacted", n)

@@ -248,6 +248,8 @@ func TestRotateGossipKeyAcrossAgents(t *testing.T) {
 	_, a2 := startAgentStoppable(t, "n2", opts("n2"))
 	stop3, a3 := startAgentStoppable(t, "n3", opts("n3"))
 	eventually(t, "all three alive in gossip", func() bool { return aliveIn(a1, "n1", "n2", "n3") && aliveIn(a3, "n1", "n2") })
+	// A restarted agent finds its gossip peers in the Node objects of its store.
+	eventually(t, "gossip addresses in every Node object on n3", func() bool { return len(a3.gossipPeers(context.Background())) == 2 })
 	old := keyringOf(a1)
 	if keyringOf(a2) != old || keyringOf(a3) != old {
 		t.Fatalf("keyrings before rotation: %s %s %s", old, keyringOf(a2), keyringOf(a3))
@@ -450,5 +452,61 @@ func TestGossipKeyPeerPaths(t *testing.T) {
 	}
 	if got := strings.Join(g.Keyring().Fingerprints(), ","); got != fpNew {
 		t.Fatalf("gossip keyring %s, want %s", got, fpNew)
+	}
+}
+
+// TestLoadGossipKeyring: the keyring an agent starts with, data dirs from before rotation
+// included.
+func TestLoadGossipKeyring(t *testing.T) {
+	k1, k2 := newTestKey(t), newTestKey(t)
+	keyFile := filepath.Join(t.TempDir(), "gossip-key")
+	if err := os.WriteFile(keyFile, []byte(gossip.EncodeKey(k2)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(dir, keyFile string) string {
+		t.Helper()
+		cfg := config.Default()
+		cfg.Node.Name, cfg.DataDir, cfg.Gossip.KeyFile = "n1", dir, keyFile
+		a := &Agent{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+		kr, err := a.loadGossipKeyring()
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved, err := gossip.LoadKeyring(dir)
+		if err != nil || fingerprints(saved.Keys...) != fingerprints(kr.Keys...) {
+			t.Fatalf("saved keyring %v %v, want %s", saved.Fingerprints(), err, fingerprints(kr.Keys...))
+		}
+		if _, err := os.Stat(filepath.Join(dir, gossip.KeyFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("legacy gossip.key still there: %v", err)
+		}
+		return fingerprints(kr.Keys...)
+	}
+	legacy := func(k []byte) string {
+		dir := t.TempDir()
+		if err := gossip.SaveKey(dir, k); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+
+	if got := load(legacy(k1), ""); got != fingerprints(k1) {
+		t.Fatalf("legacy gossip.key: %s, want %s", got, fingerprints(k1))
+	}
+	// Before rotation --gossip.keyFile overrode gossip.key (which held an unused generated key).
+	if got := load(legacy(k1), keyFile); got != fingerprints(k2) {
+		t.Fatalf("keyFile with a legacy gossip.key: %s, want the file's %s", got, fingerprints(k2))
+	}
+	// Once there is a keyring, it wins: a rotation since the file was written stands.
+	dir := t.TempDir()
+	if err := gossip.SaveKeyring(dir, gossip.Keyring{Keys: [][]byte{k1}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(dir, keyFile); got != fingerprints(k1) {
+		t.Fatalf("keyring and a stale keyFile: %s, want the keyring's %s", got, fingerprints(k1))
+	}
+	fresh := t.TempDir()
+	first := load(fresh, "")
+	if first == "" || load(fresh, "") != first {
+		t.Fatalf("a new data dir: %q, then %q; want one generated key, kept", first, load(fresh, ""))
 	}
 }
