@@ -56,7 +56,7 @@ type Agent struct {
 	sealed *seal.Store      // a.store: Secrets sealed at rest
 	// clusterTok is the peer secret: raft peers, raft joins and the peer endpoints.
 	clusterTok string
-	gossipKey  []byte
+	gkeys      gossipKeys // gossip keyring changes and rotations
 	view       *observed.Set
 	gossip     *gossip.Gossip
 	provider   *traefik.Provider
@@ -135,6 +135,23 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	}
 	handlers["DELETE "+MemberRemovalPath] = http.HandlerFunc(a.serveRemoveMember)
 	handlers["POST "+seal.RotatePath] = a.sealed.RotateHandler()
+	// Gossip key rotation: the admin route coordinates, the peer paths check the peer secret.
+	handlers["POST "+GossipRotatePath] = http.HandlerFunc(a.serveRotateGossipKey)
+	gossipKeyPaths := map[string]http.Handler{
+		"GET " + GossipKeysPath:       http.HandlerFunc(a.serveGossipKeys),
+		"POST " + GossipKeysPath:      http.HandlerFunc(a.serveInstallGossipKey),
+		"PUT " + GossipPrimaryKeyPath: http.HandlerFunc(a.serveUseGossipKey),
+		"DELETE " + GossipKeyPath:     http.HandlerFunc(a.serveRemoveGossipKey),
+	}
+	// The peer paths check the peer secret themselves; the CA is public (with proofs over the
+	// tokens). The Traefik provider is not public: its configuration holds basic-auth hashes
+	// and internal addresses, so Traefik sends a provider token
+	// (providers.http.headers.Authorization). Every other handler needs admin.
+	public := []string{"GET /cluster/gossip", "POST /cluster/join", "GET " + CAPath}
+	for p, h := range gossipKeyPaths {
+		handlers[p] = a.auditPeer(h)
+		public = append(public, p)
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Store:  a.store,
 		Tokens: a.apiTokens,
@@ -147,11 +164,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		Registerer:    a.reg,
 		Logger:        log.With("component", "api"),
 		Handlers:      handlers,
-		// The peer paths check the peer secret themselves; the CA is public (with proofs over
-		// the tokens). The Traefik provider is not public: its configuration holds basic-auth
-		// hashes and internal addresses, so Traefik sends a provider token
-		// (providers.http.headers.Authorization). Every other handler needs admin.
-		Public: []string{"GET /cluster/gossip", "POST /cluster/join", "GET " + CAPath},
+		Public:        public,
 		Scopes: map[string]auth.Scope{
 			"GET " + traefik.ProviderPath: auth.ScopeProvider,
 			"GET " + traefik.RoutesPath:   auth.ScopeRead,
@@ -215,42 +228,11 @@ func (a *Agent) startGossip() error {
 	// What this node publishes survives an agent restart (LeaveForRestart saves it, the next
 	// run announces it at once).
 	gc.StateFile = filepath.Join(a.cfg.DataDir, GossipStateFile)
-	key, err := gossip.LoadKey(a.cfg.DataDir)
-	switch {
-	case err == nil:
-	case errors.Is(err, os.ErrNotExist) && len(a.cfg.Join) > 0:
-		// A joining node gets the cluster's key through the authenticated join path.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		info, ferr := a.fetchGossipInfo(ctx)
-		cancel()
-		if ferr != nil {
-			return ferr
-		}
-		if key, err = gossip.DecodeKey(info.Key); err != nil {
-			return fmt.Errorf("gossip key from the cluster: %w", err)
-		}
-		if err := gossip.SaveKey(a.cfg.DataDir, key); err != nil {
-			return err
-		}
-		a.joinPeers = info.Peers
-	case errors.Is(err, os.ErrNotExist):
-		if key, err = gossip.LoadOrCreateKey(a.cfg.DataDir); err != nil {
-			return fmt.Errorf("gossip key: %w", err)
-		}
-	default:
-		return fmt.Errorf("gossip key: %w", err)
+	kr, err := a.loadGossipKeyring()
+	if err != nil {
+		return err
 	}
-	if a.cfg.Gossip.KeyFile != "" {
-		k, err := config.ReadSecretFile(a.cfg.Gossip.KeyFile)
-		if err != nil {
-			return fmt.Errorf("--gossip.keyFile: %w", err)
-		}
-		if key, err = gossip.DecodeKey(k); err != nil {
-			return fmt.Errorf("--gossip.keyFile: %w", err)
-		}
-	}
-	a.gossipKey = key
-	gc.EncryptionKey = key
+	gc.EncryptionKey, gc.ExtraKeys = kr.Primary(), kr.Keys[1:]
 	g, err := gossip.New(gc, a.view, a.log, a.reg)
 	if err != nil {
 		return fmt.Errorf("--gossip.address %s: %w", a.cfg.Gossip.Address, err)
@@ -302,7 +284,11 @@ func (a *Agent) View() observed.View { return a.view }
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { _ = a.joinGossip(ctx, a.joinPeers); a.vsync.gossipJoined() }()
+	go func() {
+		_ = a.joinGossip(ctx, a.joinPeers)
+		a.vsync.gossipJoined()
+		a.watchGossipKeyring(ctx) // a node cut off during a key rotation heals by itself
+	}()
 	go a.vsync.run(ctx)
 	if a.docker != nil {
 		go a.vsync.checkNothingLocal(ctx, a.docker, a.cfg.Node.Name)

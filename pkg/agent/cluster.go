@@ -2,11 +2,9 @@ package agent
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -61,55 +59,52 @@ func advertised(listen, advertise string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// gossipInfo is what a joining node needs to enter gossip: the encryption key and where members
-// listen. It is served to holders of the cluster token only.
+// gossipInfo is what a joining node needs to enter gossip: the encryption keys and where members
+// listen. It is served to holders of the cluster token only. Key is the primary (what agents
+// before key rotation read); Keys is the whole keyring, the primary first.
 type gossipInfo struct {
 	Key   string   `json:"key"`
+	Keys  []string `json:"keys,omitempty"`
 	Peers []string `json:"peers"`
+}
+
+// keyring decodes the keys a member sent (untrusted input).
+func (info *gossipInfo) keyring() (gossip.Keyring, error) {
+	return gossip.KeyringFromText(info.Key, info.Keys)
 }
 
 // serveGossipInfo is GET /cluster/gossip.
 func (a *Agent) serveGossipInfo(w http.ResponseWriter, r *http.Request) {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if a.clusterTok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.clusterTok)) != 1 {
-		http.Error(w, `{"error":"bad cluster token"}`, http.StatusUnauthorized)
+	if !a.authorizedPeer(r) {
+		writeClusterError(w, http.StatusUnauthorized, "bad cluster token")
 		return
 	}
-	info := gossipInfo{Key: gossip.EncodeKey(a.gossipKey)}
+	kr := a.gossip.Keyring()
+	info := gossipInfo{Key: gossip.EncodeKey(kr.Primary())}
+	for _, k := range kr.Keys {
+		info.Keys = append(info.Keys, gossip.EncodeKey(k))
+	}
 	for _, n := range a.view.Nodes() {
 		if n.Alive && n.Gossip != "" {
 			info.Peers = append(info.Peers, n.Gossip)
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(info)
+	writeJSON(w, info)
 }
 
-// fetchGossipInfo asks the --join members for the gossip key and peers.
-func (a *Agent) fetchGossipInfo(ctx context.Context) (*gossipInfo, error) {
+// fetchGossipInfo asks members' APIs (the --join addresses at first) for the gossip keyring and
+// peers, until one answers.
+func (a *Agent) fetchGossipInfo(ctx context.Context, apis []string) (*gossipInfo, error) {
 	var errs []error
-	for _, j := range a.cfg.Join {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.joinBase(j)+"/cluster/gossip", nil)
-		req.Header.Set("Authorization", "Bearer "+a.clusterTok)
-		resp, err := a.peerClient().Do(req)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			errs = append(errs, fmt.Errorf("%s: %s: %s", j, resp.Status, strings.TrimSpace(string(b))))
-			continue
-		}
+	for _, api := range apis {
 		var info gossipInfo
-		if err := json.Unmarshal(b, &info); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", j, err))
+		if err := a.peerRequest(ctx, http.MethodGet, api, "/cluster/gossip", nil, &info); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", api, err))
 			continue
 		}
 		return &info, nil
 	}
-	return nil, fmt.Errorf("gossip key from --join members: %w", errors.Join(errs...))
+	return nil, fmt.Errorf("gossip keyring from members: %w", errors.Join(errs...))
 }
 
 // gossipPeers returns the gossip addresses recorded in Node objects (other than ours), so a
@@ -146,7 +141,15 @@ func (a *Agent) joinGossip(ctx context.Context, peers []string) error {
 				a.log.Warn("gossip join failed, retrying", "peers", peers, "err", err)
 			}
 		} else if attempt == 0 {
-			return nil // alone: the first node of a cluster
+			return nil // alone: the first node of a cluster (watchGossipKeyring keeps an eye)
+		}
+		// Joins keep failing: ask a member's API for the keyring and the peers. The cluster may
+		// have rotated the gossip key while this node was away.
+		if attempt%10 == 2 {
+			if fresh := a.healGossipKeyring(ctx); len(fresh) > 0 {
+				peers = fresh
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():

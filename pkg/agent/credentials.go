@@ -394,7 +394,7 @@ func (a *Agent) serveCredentials(w http.ResponseWriter, r *http.Request) {
 		ClusterSecret: a.clusterTok,
 		CACertPEM:     string(a.ca.CertPEM()),
 		CAKeyPEM:      string(a.ca.KeyPEM()),
-		GossipKey:     gossip.EncodeKey(a.gossipKey),
+		GossipKey:     gossip.EncodeKey(a.gossip.Keyring().Primary()),
 	}).Encode()
 	if err != nil {
 		writeClusterError(w, http.StatusInternalServerError, "credentials: "+err.Error())
@@ -445,6 +445,10 @@ func (a *Agent) derivedKey(purpose string) []byte {
 // API token) that change something, as the API server logs writes: who ("peer"), what, answer.
 func (a *Agent) auditPeer(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			h.ServeHTTP(w, r)
+			return
+		}
 		rec := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		a.log.Info("peer request", "audit", true, "who", "peer", "method", r.Method, "path", r.URL.Path,

@@ -88,8 +88,14 @@ func TestAuthMatrix(t *testing.T) {
 		{"GET /debug/pprof/cmdline", "admin"},
 		{"GET /cluster/credentials", "admin"},
 		{"DELETE /cluster/members/nosuchnode", "admin"},
+		{"POST /cluster/gossip/rotate", "admin"},
+		{"POST /cluster/datakey/rotate", "admin"},
 		{"GET /cluster/gossip", "peer"},
 		{"POST /cluster/join", "peer"},
+		{"GET /cluster/gossip/keys", "peer"},
+		{"POST /cluster/gossip/keys", "peer"},
+		{"PUT /cluster/gossip/keys/primary", "peer"},
+		{"DELETE /cluster/gossip/keys/0011223344556677", "peer"},
 	}
 	allowed := func(need, cred string) (ok bool, denial int) {
 		switch need {

@@ -158,6 +158,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.drainCommand(),
 		a.nodeGroupCommand(),
 		a.secretGroupCommand(),
+		a.clusterGroupCommand(),
 		a.rolloutCommand(),
 		a.versionCommand(),
 		a.configCommand(),
