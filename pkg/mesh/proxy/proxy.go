@@ -387,8 +387,8 @@ type servicePort struct {
 	key         Key
 	service     string
 	m           portMetrics
-	closeFn     func()                // stops listening; set once before serving starts
-	onEndpoints func(*endpointSet)    // UDP: end sessions on endpoints no longer usable
+	closeFn     func()             // stops listening; set once before serving starts
+	onEndpoints func(*endpointSet) // UDP: end sessions on endpoints no longer usable
 	endpoints   atomic.Pointer[endpointSet]
 	rr          atomic.Uint64 // round-robin counter for Order's ties
 	setMu       sync.Mutex    // serialises setEndpoints (the swap reads the previous set)

@@ -60,8 +60,9 @@ func TestTCPFailover(t *testing.T) {
 		dead string
 	}{
 		{"refused", closedAddr(t)},
-		// TEST-NET-1 is never routed: the connect times out (or fails as unreachable).
-		{"timeout", "192.0.2.1:9"},
+		{"timeout", blackholeAddr(t)},
+		// TEST-NET-1 is never routed: unreachable, or a timeout.
+		{"unroutable", "192.0.2.1:9"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, reg := newProxy(t, Config{DialTimeout: 200 * time.Millisecond})
