@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, portLabels),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "constellation_mesh_bytes_total",
-			Help: "Bytes forwarded; direction in is client to endpoint, out is endpoint to client. TCP counts are added every 64 KiB and at the end of a connection.",
+			Help: "Bytes forwarded; direction in is client to endpoint, out is endpoint to client. TCP counts are added every MiB and when a direction ends.",
 		}, append(portLabels, "direction")),
 		connectFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "constellation_mesh_connect_failures_total",
