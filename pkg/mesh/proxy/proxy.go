@@ -56,7 +56,7 @@ type Table []Entry
 // ErrUnknownListener is returned by SetEndpoints for a key no Sync has opened.
 var ErrUnknownListener = errors.New("proxy: no such listener")
 
-// ErrClosed is returned by Sync and SetEndpoints after Close.
+// ErrClosed is returned by Sync and SetEndpoints after Close or Shutdown.
 var ErrClosed = errors.New("proxy: closed")
 
 // Config configures a Proxy. The zero value of every field means its default.
@@ -154,10 +154,11 @@ type Proxy struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the proxy started
 
-	mu     sync.Mutex
-	ports  map[Key]*servicePort // guarded by mu
-	flows  map[*flow]struct{}   // open TCP connections; guarded by mu
-	closed bool                 // guarded by mu
+	mu       sync.Mutex
+	ports    map[Key]*servicePort // guarded by mu
+	flows    map[*flow]struct{}   // open TCP connections; guarded by mu
+	closed   bool                 // Close was called; guarded by mu
+	draining bool                 // Shutdown was called: no Sync may reopen; guarded by mu
 }
 
 // New returns a Proxy listening on nothing; call Sync to open listeners. It fails only on an
@@ -191,7 +192,7 @@ func New(cfg Config) (*Proxy, error) {
 func (p *Proxy) Sync(t Table) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || p.draining {
 		return ErrClosed
 	}
 	var errs []error
@@ -260,7 +261,7 @@ func sortedKeys(m map[Key]Entry) []Key {
 func (p *Proxy) SetEndpoints(k Key, eps []Endpoint) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || p.draining {
 		return ErrClosed
 	}
 	sp, ok := p.ports[k]
@@ -325,6 +326,7 @@ func (p *Proxy) Close() error {
 // open TCP connections to end by themselves until ctx is done, then does what Close does.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
+	p.draining = true
 	if !p.closed {
 		for _, sp := range p.ports {
 			p.removeLocked(sp)

@@ -10,7 +10,7 @@ import (
 type Endpoint struct {
 	// Node is the node the replica runs on (for logs and Snapshot only).
 	Node string
-	// Address is the host:port to dial.
+	// Address is the ip:port to dial (a host name would be resolved on every connect).
 	Address string
 	// Healthy is the replica's health as this node sees it; an unhealthy endpoint gets no new
 	// connections (open ones are left alone).

@@ -329,6 +329,9 @@ func TestShutdownDrains(t *testing.T) {
 		return err != nil
 	})
 	c.roundTrip(t, "still open during shutdown")
+	if err := p.Sync(Table{e}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Sync during Shutdown = %v, want ErrClosed (no listener may reopen)", err)
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("Shutdown returned %v with a connection open", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -50,6 +51,12 @@ func (u *udpPort) serve() {
 		}
 		s.touch()
 		if _, err := s.up.Write(buf[:n]); err != nil {
+			// A refusal seen by the reply reader may surface here first (the socket's pending
+			// ICMP error is reported by whichever call comes next).
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				u.sp.m.connectFailures.Inc()
+				u.p.markFailed(s.ep)
+			}
 			u.p.log.Debug("mesh udp forward failed", "listener", u.sp.key.String(), "endpoint", s.ep.Address, "err", err)
 			u.end(s)
 			continue
