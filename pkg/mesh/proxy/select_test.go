@@ -68,3 +68,17 @@ func TestOrderRoundRobinIsFair(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkOrder(b *testing.B) {
+	for _, n := range []int{3, 100} {
+		cands := make([]Candidate, n)
+		for i := range cands {
+			cands[i] = Candidate{Endpoint: Endpoint{Address: fmt.Sprintf("10.0.0.%d:80", i), Healthy: i%7 != 0, Local: i == 1}, Active: int64(i % 3)}
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for i := range b.N {
+				Order(cands, uint64(i))
+			}
+		})
+	}
+}

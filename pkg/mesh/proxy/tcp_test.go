@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -358,4 +360,95 @@ func TestShutdownDrains(t *testing.T) {
 	if _, err := io.ReadAll(c2.r); errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("connection not closed by Shutdown's deadline")
 	}
+}
+
+// Many clients while the endpoint list churns: every connection is served, and every count
+// returns to zero.
+func TestTCPConcurrentChurn(t *testing.T) {
+	a, b := startServer(t, "a"), startServer(t, "b")
+	p, reg := newProxy(t, Config{})
+	e := tcpEntry(t, "web", healthy(a.addr()), healthy(b.addr()))
+	if err := p.Sync(Table{e}); err != nil {
+		t.Fatal(err)
+	}
+	lists := [][]Endpoint{{healthy(a.addr())}, {healthy(b.addr())}, {healthy(a.addr()), healthy(b.addr())}}
+	stop := make(chan struct{})
+	churned := make(chan struct{})
+	go func() {
+		defer close(churned)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.Endpoints = lists[i%len(lists)]
+			if err := p.Sync(Table{e}); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	errs := make(chan error, 400)
+	var wg sync.WaitGroup
+	for g := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				c, err := net.DialTimeout("tcp", netip.AddrPortFrom(e.VIP, e.Port).String(), 5*time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				msg := fmt.Sprintf("g%d-%d\n", g, i)
+				io.WriteString(c, msg)
+				c.(*net.TCPConn).CloseWrite()
+				got, err := io.ReadAll(c)
+				c.Close()
+				if err != nil || !strings.HasSuffix(string(got), "\n"+msg+"bye\n") {
+					errs <- fmt.Errorf("connection %d/%d: %q, %v", g, i, got, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-churned
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	l := []string{"service", "web", "port", strconv.Itoa(int(e.Port)), "protocol", "tcp"}
+	eventually(t, "every count back to 0", func() bool {
+		for _, ep := range p.Snapshot()[0].Endpoints {
+			if ep.Active != 0 {
+				return false
+			}
+		}
+		return metric(t, reg, "constellation_mesh_active_connections", l...) == 0
+	})
+	if got := metric(t, reg, "constellation_mesh_connections_total", l...); got != 400 {
+		t.Errorf("connections_total = %v, want 400", got)
+	}
+}
+
+// An IPv6 virtual IP works like an IPv4 one.
+func TestTCPIPv6(t *testing.T) {
+	a := startServer(t, "a")
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	p, _ := newProxy(t, Config{})
+	k := Key{Protocol: TCP, VIP: netip.IPv6Loopback(), Port: port}
+	if err := p.Sync(Table{{Key: k, Service: "web", Endpoints: []Endpoint{healthy(a.addr())}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, k)
+	c.roundTrip(t, "over v6")
 }
