@@ -48,6 +48,7 @@ bench: build test-deps ## Benchmarks that print figures and ratios (see docs/per
 	$(GO) test -run XXX -bench . -benchtime 2000x ./pkg/dns/cloudflare/
 	$(GO) test -run XXX -bench . ./controllers/dns/ ./controllers/scheduler/ ./pkg/gossip/
 	$(GO) run ./hack/bench-controllers
+	$(GO) run ./hack/bench-mesh
 	hack/bench-failover-e2e
 
 chaos: build test-deps ## Long fault-injection runs: hundreds of linearizability histories, process crashes, CPU stress, every e2e scenario repeated.
