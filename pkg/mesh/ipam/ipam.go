@@ -69,8 +69,8 @@ type Addresses struct {
 	Replicas map[int32]netip.Addr
 }
 
-// count is how many addresses a holds.
-func (a Addresses) count() int {
+// Count is how many addresses a holds.
+func (a Addresses) Count() int {
 	n := len(a.Replicas)
 	if a.Service.IsValid() {
 		n++
@@ -94,6 +94,13 @@ func sortedIndices(m map[int32]netip.Addr) []int32 {
 		out = append(out, i)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// All lists every address a holds: the Service's first, then the replicas' by index.
+func (a Addresses) All() []netip.Addr {
+	var out []netip.Addr
+	a.each(func(_ int32, x netip.Addr) { out = append(out, x) })
 	return out
 }
 
