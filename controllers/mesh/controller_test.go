@@ -239,6 +239,16 @@ func TestDeletingAServiceFreesItsAddresses(t *testing.T) {
 	if v := e.gauge("constellation_mesh_addresses_wanted", "b"); v != 0 {
 		t.Errorf("b still counted as waiting: %v", v)
 	}
+
+	// Re-created under the same name, b is a new object: the old one's address was freed with
+	// it, and the new one gets an allocation of its own (here the only address there is).
+	if _, err := e.st.Delete(context.Background(), v1.KindService, "b", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.create(service("b", 0))
+	if got := e.allocated("b", 0).Status.VirtualIP; got != "10.9.0.2" {
+		t.Errorf("re-created b got %q, want the freed 10.9.0.2", got)
+	}
 }
 
 func TestRestartKeepsAddressesAndScalingDownKeepsReplicas(t *testing.T) {
