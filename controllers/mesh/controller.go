@@ -59,6 +59,9 @@ func (c *Config) validate() error {
 	if c.Store == nil {
 		return errors.New("mesh: config: Store is required")
 	}
+	if !c.CIDR.IsValid() {
+		return errors.New("mesh: config: CIDR is required (--mesh.cidr)")
+	}
 	if c.IsLeader == nil {
 		c.IsLeader = func() bool { return true }
 	}
@@ -191,8 +194,12 @@ func (c *Controller) Run(ctx context.Context) {
 	c.cache, c.snap = svcs, nil // a new term lists afresh
 	c.mu.Unlock()
 	defer func() {
+		// Out of office: what this term reported is no longer this node's to report.
 		c.mu.Lock()
 		c.cache, c.snap = nil, nil
+		c.starved, c.outAt = map[string]bool{}, map[string]string{}
+		c.outside.Reset()
+		c.waiting.Reset()
 		c.mu.Unlock()
 	}()
 	go func() {
@@ -231,9 +238,14 @@ func (c *Controller) complete(svc *v1.Service, cache *runtime.Cache[*v1.Service]
 	if cache == nil {
 		return false
 	}
-	for _, a := range heldAddresses(svc) {
-		if names := cache.Indexed(indexAddress, a); len(names) != 1 || names[0] != svc.Metadata.Name {
-			return false // shared (or held twice by svc): let Allocate decide
+	seen := map[netip.Addr]bool{}
+	for _, a := range held.All() {
+		if seen[a] {
+			return false // held twice by svc: let Allocate keep one
+		}
+		seen[a] = true
+		if names := cache.Indexed(indexAddress, a.String()); len(names) != 1 || names[0] != svc.Metadata.Name {
+			return false // shared with another Service: let Allocate decide who keeps it
 		}
 	}
 	return true

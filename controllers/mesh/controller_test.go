@@ -363,3 +363,26 @@ func TestNotLeaderWritesNothing(t *testing.T) {
 		t.Errorf("a controller that is not the leader wrote status")
 	}
 }
+
+func TestAddressHeldTwiceByOneServiceIsSplit(t *testing.T) {
+	st := &hookStore{Store: store.NewMemory()}
+	e := newEnv(t, st, "10.213.0.0/16")
+	e.run()
+	e.create(service("web", 1))
+	svc := e.allocated("web", 1)
+	vip := svc.Status.VirtualIP
+	svc.Status.ReplicaVirtualIPs[0].IP = vip // replica 0 written by hand onto the Service's address
+	if _, err := st.Store.UpdateStatus(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "replica 0 given its own address", func() error {
+		got := e.get("web").Status
+		if got.VirtualIP != vip {
+			return fmt.Errorf("the Service's address changed: %s, had %s", got.VirtualIP, vip)
+		}
+		if len(got.ReplicaVirtualIPs) != 1 || got.ReplicaVirtualIPs[0].IP == vip {
+			return fmt.Errorf("replica addresses %+v", got.ReplicaVirtualIPs)
+		}
+		return nil
+	})
+}
