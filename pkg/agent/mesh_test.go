@@ -41,4 +41,19 @@ func TestServiceGetsVirtualIPsFromMeshCIDR(t *testing.T) {
 	if st.ReplicaVirtualIPs[0].Index != 0 || st.ReplicaVirtualIPs[1].Index != 1 {
 		t.Errorf("replica indices: %+v", st.ReplicaVirtualIPs)
 	}
+
+	// The scheduler's and the status controller's writes keep the addresses (and the mesh
+	// controller's keep theirs): the node runs without Docker, so the scheduler says why it
+	// placed nothing, and the status controller folds the (absent) replicas.
+	eventually(t, "scheduler and status controller wrote too, addresses kept", func() bool {
+		o, err := c.Get(ctx, v1.KindService, "web")
+		if err != nil {
+			return false
+		}
+		now := o.(*v1.Service).Status
+		p := v1.FindCondition(now.Conditions, v1.ServiceProgressing)
+		r := v1.FindCondition(now.Conditions, v1.ServiceReady)
+		return p != nil && p.Reason == v1.ReasonUnschedulable && r != nil &&
+			now.VirtualIP == st.VirtualIP && len(now.ReplicaVirtualIPs) == 2 && now.ReplicaVirtualIPs[1] == st.ReplicaVirtualIPs[1]
+	})
 }
