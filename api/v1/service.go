@@ -294,7 +294,21 @@ type ServiceStatus struct {
 	// update. Written by the scheduler only.
 	CurrentRevision  *ServiceRevision `json:"currentRevision,omitempty"`
 	PreviousRevision *ServiceRevision `json:"previousRevision,omitempty"`
-	Conditions       []Condition      `json:"conditions,omitempty"`
+	// VirtualIP is the Service's stable mesh address, allocated from the agents' --mesh.cidr
+	// when the Service is first seen and kept until it is deleted (docs/mesh.md, "Virtual
+	// IPs"). Written by the mesh controller only. Empty until allocated.
+	VirtualIP string `json:"virtualIP,omitempty"`
+	// ReplicaVirtualIPs is one mesh address per replica index, sorted by index. An index that
+	// scaling down removed keeps its address until the Service is deleted, so that scaling
+	// up again gives the replica back the address it had. Written by the mesh controller only.
+	ReplicaVirtualIPs []ReplicaVirtualIP `json:"replicaVirtualIPs,omitempty"`
+	Conditions        []Condition        `json:"conditions,omitempty"`
+}
+
+// ReplicaVirtualIP is the mesh address of one replica index (`<svc>-<index>.<svc>`).
+type ReplicaVirtualIP struct {
+	Index int32  `json:"index"`
+	IP    string `json:"ip"`
 }
 
 // ReplicaState is a replica's container state.

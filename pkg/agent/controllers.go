@@ -10,10 +10,12 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	dnsctl "github.com/constellation-sh/constellation/controllers/dns"
 	leasectl "github.com/constellation-sh/constellation/controllers/lease"
+	meshctl "github.com/constellation-sh/constellation/controllers/mesh"
 	"github.com/constellation-sh/constellation/controllers/node"
 	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/controllers/scheduler"
 	"github.com/constellation-sh/constellation/controllers/status"
+	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/lease"
@@ -82,7 +84,19 @@ func (a *Agent) setupControllers() error {
 	if err != nil {
 		return err
 	}
-	leaderRuns := []func(ctx context.Context){sched.Run, st.Run}
+	// Virtual IPs: one writer cluster-wide, so two allocations never race (controllers/mesh).
+	meshCIDR, err := config.ParseMeshCIDR(a.cfg.Mesh.CIDR)
+	if err != nil {
+		return fmt.Errorf("--mesh.cidr: %w", err)
+	}
+	vips, err := meshctl.New(meshctl.Config{
+		Store: a.store, CIDR: meshCIDR, IsLeader: el.IsLeader,
+		Logger: a.log, Registerer: a.reg, LoopMetrics: loopMetrics,
+	})
+	if err != nil {
+		return err
+	}
+	leaderRuns := []func(ctx context.Context){sched.Run, st.Run, vips.Run}
 
 	if path := a.cfg.DNS.Cloudflare.TokenFile; path != "" {
 		tok, err := cloudflare.ReadTokenFile(path)

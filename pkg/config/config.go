@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,20 @@ type Config struct {
 	Store Store `description:"Store"`
 	// Security configures what the agent allows its Services to do on the host.
 	Security Security `description:"Host access and credentials"`
+	// Mesh configures service discovery across nodes.
+	Mesh Mesh `description:"Service mesh"`
+}
+
+// DefaultMeshCIDR is the default --mesh.cidr.
+const DefaultMeshCIDR = "10.213.0.0/16"
+
+// Mesh configures the service mesh.
+type Mesh struct {
+	// CIDR is the IPv4 prefix Services' and replicas' virtual IPs are allocated from, /8 to
+	// /24. Every agent should use the same; the controller-lease holder's value counts for new
+	// allocations, and addresses already allocated are kept when it changes (docs/mesh.md).
+	// Default 10.213.0.0/16.
+	CIDR string `description:"IPv4 prefix (/8 to /24) virtual IPs of Services and replicas are allocated from"`
 }
 
 // Security configures host access and where the agent's credentials live.
@@ -164,6 +179,7 @@ func Default() *Config {
 		Gossip:  Gossip{Address: ":7482"},
 		DNS:     DNS{Cloudflare: Cloudflare{APIURL: "https://api.cloudflare.com/client/v4"}},
 		Log:     Log{Level: "info", Format: "text"},
+		Mesh:    Mesh{CIDR: DefaultMeshCIDR},
 	}
 }
 
@@ -277,10 +293,35 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log.format: must be text or json, got %q", c.Log.Format))
 	}
+	if p, err := ParseMeshCIDR(c.Mesh.CIDR); err != nil {
+		errs = append(errs, fmt.Errorf("--mesh.cidr: %w", err))
+	} else {
+		c.Mesh.CIDR = p.String()
+	}
 	if c.Store.Memory && len(c.Join) > 0 {
 		errs = append(errs, errors.New("--store.memory: an in-memory store cannot join a cluster"))
 	}
 	return errors.Join(errs...)
+}
+
+// ParseMeshCIDR parses a --mesh.cidr value: an IPv4 prefix between /8 and /24, given by its
+// network address ("10.213.0.0/16", not "10.213.5.1/16", which is more likely a typo than a
+// wish for the whole /16).
+func ParseMeshCIDR(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix (like %s)", s, DefaultMeshCIDR)
+	}
+	if !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 prefix", s)
+	}
+	if p.Bits() < 8 || p.Bits() > 24 {
+		return netip.Prefix{}, fmt.Errorf("%q: the prefix length must be /8 to /24, got /%d", s, p.Bits())
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
+	}
+	return p, nil
 }
 
 // IsLoopback reports whether a listen address only accepts local connections.

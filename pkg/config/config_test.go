@@ -90,3 +90,40 @@ func TestSecurityFlags(t *testing.T) {
 		t.Fatalf("security %+v", cfg.Security)
 	}
 }
+
+func TestMeshCIDR(t *testing.T) {
+	cfg, err := Load([]string{"--dataDir=/tmp/x"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mesh.CIDR != "10.213.0.0/16" {
+		t.Errorf("default --mesh.cidr = %q, want 10.213.0.0/16", cfg.Mesh.CIDR)
+	}
+	cfg, err = Load([]string{"--dataDir=/tmp/x"}, []string{"CONSTELLATION_MESH_CIDR=172.30.0.0/20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mesh.CIDR != "172.30.0.0/20" {
+		t.Errorf("env CONSTELLATION_MESH_CIDR: got %q", cfg.Mesh.CIDR)
+	}
+	for value, want := range map[string]string{
+		"10.0.0.0/24":    "",
+		"10.0.0.0/8":     "",
+		"10.0.0.0/7":     "/8 to /24, got /7",
+		"10.0.0.0/25":    "/8 to /24, got /25",
+		"fd00::/64":      "not an IPv4 prefix",
+		"10.213.0.0":     "not a CIDR prefix",
+		"10.213.5.1/16":  "did you mean 10.213.0.0/16",
+		"":               "not a CIDR prefix",
+		"banana/16":      "not a CIDR prefix",
+		"10.213.0.0/016": "not a CIDR prefix",
+	} {
+		_, err := Load([]string{"--dataDir=/tmp/x", "--mesh.cidr=" + value}, nil)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("--mesh.cidr=%s: unexpected error %v", value, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), "--mesh.cidr: ") || !strings.Contains(err.Error(), want)):
+			t.Errorf("--mesh.cidr=%s: err = %v, want it to name --mesh.cidr and say %q", value, err, want)
+		}
+	}
+}

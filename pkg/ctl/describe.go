@@ -147,6 +147,26 @@ func (d *describer) meta(o v1.Object) {
 	}
 }
 
+// replicaVirtualIPs shows each replica index's mesh address with the name it answers to. An
+// index scaling down removed keeps its address until the Service is deleted (docs/mesh.md,
+// "Virtual IPs").
+func (d *describer) replicaVirtualIPs(s *v1.Service) {
+	if len(s.Status.ReplicaVirtualIPs) == 0 {
+		return
+	}
+	d.section("Replica IPs")
+	desired := s.Spec.DesiredReplicas()
+	rows := make([][]string, 0, len(s.Status.ReplicaVirtualIPs))
+	for _, r := range s.Status.ReplicaVirtualIPs {
+		note := ""
+		if r.Index >= desired {
+			note = "scaled away: kept until the Service is deleted"
+		}
+		rows = append(rows, []string{strconv.Itoa(int(r.Index)), fmt.Sprintf("%s-%d.%s", s.Metadata.Name, r.Index, s.Metadata.Name), r.IP, note})
+	}
+	d.table([]string{"INDEX", "NAME", "VIRTUAL-IP", "NOTE"}, rows)
+}
+
 func (d *describer) service(s *v1.Service) {
 	sp := &s.Spec
 	d.line(0, "Image", "%s", sp.Image)
@@ -159,6 +179,7 @@ func (d *describer) service(s *v1.Service) {
 	d.line(0, "Replicas", "%d desired, %d ready, %d updated, %d total", sp.DesiredReplicas(), s.Status.ReadyReplicas, s.Status.UpdatedReplicas, s.Status.Replicas)
 	d.line(0, "Status", "%s (observed generation %d)", serviceStatus(s), s.Status.ObservedGeneration)
 	d.line(0, "Ports", "%s", servicePorts(s))
+	d.line(0, "Virtual IP", "%s", none(s.Status.VirtualIP))
 	if len(sp.Env) > 0 {
 		d.section("Environment")
 		for _, e := range sp.Env {
@@ -247,6 +268,7 @@ func (d *describer) service(s *v1.Service) {
 	if u := sp.Update; u != nil {
 		d.line(0, "Update", "%s, max surge %s, max unavailable %s", none(string(u.Order)), int32Ptr(u.MaxSurge), int32Ptr(u.MaxUnavailable))
 	}
+	d.replicaVirtualIPs(s)
 	d.section("Replica Statuses")
 	if len(s.Status.ReplicaStatuses) == 0 {
 		d.tw.Write([]byte("  <none>\n"))

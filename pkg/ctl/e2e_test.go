@@ -177,8 +177,8 @@ func TestApplyGetDescribeDelete(t *testing.T) {
 			"hello   hello:2      0/2     0            Pending   60m\n"+
 			"web     nginx:1.27   0/1     0            Pending   60m\n", "")
 	expect(t, c.run(t, "", "get", "services", "hello", "-o", "wide"), 0,
-		"NAME    IMAGE     READY   UP-TO-DATE   STATUS    PORTS           ROUTES              NODES    HOST-ACCESS   AGE\n"+
-			"hello   hello:2   0/2     0            Pending   http:8080/tcp   hello.example.com   <none>   -             60m\n", "")
+		"NAME    IMAGE     READY   UP-TO-DATE   STATUS    VIRTUAL-IP   PORTS           ROUTES              NODES    HOST-ACCESS   AGE\n"+
+			"hello   hello:2   0/2     0            Pending   <none>       http:8080/tcp   hello.example.com   <none>   -             60m\n", "")
 	expect(t, c.run(t, "", "get", "secrets"), 0, "NAME       KEYS       AGE\nhello-db   password   60m\n", "")
 	expect(t, c.run(t, "", "get", "dns"), 0,
 		"NAME   TYPE   RECORD            CONTENT      SYNCED    AGE\nwww    A      www.example.com   192.0.2.10   Unknown   60m\n", "")

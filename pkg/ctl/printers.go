@@ -131,7 +131,7 @@ func labelString(ls map[string]string) string {
 func serviceHeader(wide bool) []string {
 	h := []string{"NAME", "IMAGE", "READY", "UP-TO-DATE", "STATUS"}
 	if wide {
-		h = append(h, "PORTS", "ROUTES", "NODES", "HOST-ACCESS")
+		h = append(h, "VIRTUAL-IP", "PORTS", "ROUTES", "NODES", "HOST-ACCESS")
 	}
 	return append(h, "AGE")
 }
@@ -147,7 +147,7 @@ func serviceRow(o v1.Object, wide bool, now time.Time) []string {
 		serviceStatus(s),
 	}
 	if wide {
-		r = append(r, servicePorts(s), serviceRoutes(s), serviceNodes(s), serviceHostAccess(&s.Spec))
+		r = append(r, none(s.Status.VirtualIP), servicePorts(s), serviceRoutes(s), serviceNodes(s), serviceHostAccess(&s.Spec))
 	}
 	return append(r, age(now, s.Metadata.CreationTimestamp))
 }

@@ -66,6 +66,9 @@ func fixtureServices() []v1.Object {
 				{Index: 2, Node: "n1", State: v1.ReplicaCreated, Health: v1.HealthStarting, Message: "new spec"},
 			},
 			Conditions: []v1.Condition{cond(v1.ServiceReady, v1.ConditionFalse, v1.ReasonReplicasNotReady), cond(v1.ServiceProgressing, v1.ConditionTrue, v1.ReasonRollingUpdate), cond(v1.ServiceDegraded, v1.ConditionFalse, "")},
+			VirtualIP:  "10.213.41.7",
+			ReplicaVirtualIPs: []v1.ReplicaVirtualIP{{Index: 0, IP: "10.213.41.8"}, {Index: 1, IP: "10.213.200.3"},
+				{Index: 2, IP: "10.213.9.12"}, {Index: 3, IP: "10.213.77.1"}},
 		},
 	}
 	db := &v1.Service{
@@ -75,7 +78,8 @@ func fixtureServices() []v1.Object {
 			HostAccess: true, Privileged: true, Volumes: []v1.VolumeMount{{Source: "/srv/redis", Target: "/data"}}},
 		Status: v1.ServiceStatus{ObservedGeneration: 1, Replicas: 1, ReadyReplicas: 1, UpdatedReplicas: 1,
 			ReplicaStatuses: []v1.ReplicaStatus{{Index: 0, Node: "n3", State: v1.ReplicaRunning, Health: v1.HealthHealthy}},
-			Conditions:      []v1.Condition{cond(v1.ServiceReady, v1.ConditionTrue, v1.ReasonAllReplicasReady), cond(v1.ServiceProgressing, v1.ConditionFalse, v1.ReasonRolloutComplete)}},
+			VirtualIP:       "10.213.0.2", ReplicaVirtualIPs: []v1.ReplicaVirtualIP{{Index: 0, IP: "10.213.0.3"}},
+			Conditions: []v1.Condition{cond(v1.ServiceReady, v1.ConditionTrue, v1.ReasonAllReplicasReady), cond(v1.ServiceProgressing, v1.ConditionFalse, v1.ReasonRolloutComplete)}},
 	}
 	broken := &v1.Service{
 		TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService},
