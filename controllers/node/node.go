@@ -67,6 +67,9 @@ type Config struct {
 	PublishIP string
 	// NamePrefix goes before container names (tests use a per-run prefix). Default "".
 	NamePrefix string
+	// MeshDNS and MeshDomain make new containers resolve through the mesh's name server
+	// (docker.BuildOptions). Default "": Docker's resolvers.
+	MeshDNS, MeshDomain string
 	// Store holds Services and Secrets. Required.
 	Store Store
 	// Docker is the engine. Required.
@@ -777,6 +780,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			Node: r.cfg.Node, PublishIP: r.cfg.PublishIP, NamePrefix: r.cfg.NamePrefix,
 			StopTimeoutSeconds: int(r.cfg.StopTimeout / time.Second),
 			Secret:             func(n, k string) (string, error) { return r.cfg.Secret(ctx, n, k) },
+			MeshDNS:            r.cfg.MeshDNS, MeshDomain: r.cfg.MeshDomain,
 		})
 		if err != nil {
 			r.fail(name, a.Index, reasonOf(err), err, now)

@@ -40,6 +40,12 @@ type BuildOptions struct {
 	StopTimeoutSeconds int
 	// Secret resolves an env var's secretRef. Nil: a spec with a secretRef fails.
 	Secret func(name, key string) (string, error)
+	// MeshDNS is the mesh's name server (docs/mesh.md): when set, it is the container's
+	// resolver (Docker's --dns; on a user network Docker's embedded DNS forwards to it) with
+	// MeshDomain as search domain, and the bare Service name is no network alias, so that
+	// <svc> always means the mesh address. Default "": Docker's resolvers, aliases as before.
+	MeshDNS    string
+	MeshDomain string
 }
 
 // ContainerName is the Docker name of replica index of service with spec hash: names are unique
@@ -162,6 +168,17 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 	}
 	out := CreateConfig{Name: ContainerName(o.NamePrefix, name, index, hash), Config: cfg, HostConfig: hc}
 	aliases := []string{name, fmt.Sprintf("%s-%d", name, index)}
+	if o.MeshDNS != "" && !sp.HostNetwork {
+		dns, err := netip.ParseAddr(o.MeshDNS)
+		if err != nil {
+			return CreateConfig{}, fmt.Errorf("mesh DNS address %q: %w", o.MeshDNS, err)
+		}
+		hc.DNS = []netip.Addr{dns}
+		if o.MeshDomain != "" {
+			hc.DNSSearch = []string{o.MeshDomain}
+		}
+		aliases = aliases[1:]
+	}
 	for i, n := range sp.Networks {
 		ep := &network.EndpointSettings{Aliases: append([]string(nil), aliases...)}
 		if i == 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -107,5 +108,31 @@ func TestBuildCreateConfigErrors(t *testing.T) {
 func TestContainerName(t *testing.T) {
 	if got := ContainerName("p-", "web", 3, "0123456789abcdef"); got != "p-web-3-01234567" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// With the mesh's name server, a container resolves through it with the mesh domain as search
+// domain, and the bare Service name is no network alias (it would shadow the mesh address on
+// Docker's embedded DNS); a bad address is refused.
+func TestBuildCreateConfigMeshDNS(t *testing.T) {
+	svc := &v1.Service{Metadata: v1.ObjectMeta{Name: "web"}, Spec: v1.ServiceSpec{Image: "registry.local/web:1",
+		Ports: []v1.ServicePort{{Name: "http", ContainerPort: 8080}}, Networks: []string{"backend"}}}
+	svc.Default()
+	cfg, err := BuildCreateConfig(svc, 1, "h", BuildOptions{Node: "n", MeshDNS: "10.213.0.1", MeshDomain: "constellation.internal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(cfg.HostConfig.DNS) != "[10.213.0.1]" || fmt.Sprint(cfg.HostConfig.DNSSearch) != "[constellation.internal]" {
+		t.Fatalf("dns %v search %v", cfg.HostConfig.DNS, cfg.HostConfig.DNSSearch)
+	}
+	if got := cfg.Networking.EndpointsConfig["backend"].Aliases; fmt.Sprint(got) != "[web-1]" {
+		t.Fatalf("aliases %v, want [web-1]", got)
+	}
+	plain, _ := BuildCreateConfig(svc, 1, "h", BuildOptions{Node: "n"})
+	if len(plain.HostConfig.DNS) != 0 || fmt.Sprint(plain.Networking.EndpointsConfig["backend"].Aliases) != "[web web-1]" {
+		t.Fatalf("without the mesh: dns %v aliases %v", plain.HostConfig.DNS, plain.Networking.EndpointsConfig["backend"].Aliases)
+	}
+	if _, err := BuildCreateConfig(svc, 1, "h", BuildOptions{Node: "n", MeshDNS: "not-an-ip"}); err == nil {
+		t.Fatal("a bad mesh DNS address was accepted")
 	}
 }
