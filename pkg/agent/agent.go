@@ -113,6 +113,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		a.shutdownEarly()
 		return nil, err
 	}
+	if err := a.setupMesh(); err != nil {
+		a.shutdownEarly()
+		return nil, err
+	}
 
 	handlers := map[string]http.Handler{
 		"GET " + traefik.ProviderPath: p,

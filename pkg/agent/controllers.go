@@ -39,6 +39,8 @@ func (a *Agent) setupControllers() error {
 		nr, err := node.New(node.Config{
 			Node:        a.cfg.Node.Name,
 			Advertise:   a.cfg.Node.AdvertiseAddress,
+			MeshDNS:     meshDNSAddress(a.cfg),
+			MeshDomain:  MeshDomain,
 			Store:       a.store,
 			Docker:      dc,
 			HostAccess:  a.hostAccessPolicy(), // Node and Resolve filled in by the reconciler

@@ -59,6 +59,10 @@ type Mesh struct {
 	// allocations, and addresses already allocated are kept when it changes (docs/mesh.md).
 	// Default 10.213.0.0/16.
 	CIDR string `description:"IPv4 prefix (/8 to /24) virtual IPs of Services and replicas are allocated from"`
+	// Disabled runs no mesh data plane on this node: no virtual IPs on lo, no proxy, no name
+	// server, containers resolve as Docker makes them. Virtual IPs are still allocated. Default
+	// false (a node without Docker runs none anyway).
+	Disabled bool `description:"Run no mesh data plane (virtual IPs, proxy, name server) on this node"`
 }
 
 // Security configures host access and where the agent's credentials live.
