@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/spec"
+	"github.com/constellation-sh/constellation/test/e2e/harness"
+)
+
+// Scenario 10: the mesh across nodes. A client Service on n1 reaches, by name, a server Service
+// whose only replica runs on another node (the nodes labelled mesh=server: n2 and n3); the
+// server's node is killed, the replica moves to the other one, and new connections from the
+// client succeed again (the time it takes is printed).
+func TestScenario10MeshAcrossNodes(t *testing.T) {
+	c := startCluster(t, harness.Options{NodeAgentArgs: map[string][]string{
+		"n2": {"--node.labels.mesh=server"}, "n3": {"--node.labels.mesh=server"},
+	}})
+	ctx := ctxFor(t, 10*time.Minute)
+	srv := spec.Service("mesh-srv", "constellation-test/echo:1", spec.Replicas(1), spec.Port("http", 8080),
+		spec.HTTPHealth("/healthz", "http", time.Second), spec.NodeSelector("mesh", "server"))
+	cli := spec.Service("mesh-cli", "constellation-test/echo:1", spec.Replicas(1), spec.Port("http", 8080),
+		spec.HTTPHealth("/healthz", "http", time.Second), spec.NodeSelector("zone", "n1"))
+	for _, s := range []*v1.Service{srv, cli} {
+		if err := putService(ctx, c.Nodes[0], s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"mesh-srv", "mesh-cli"} {
+		if _, err := harness.WaitServiceReady(ctx, c.Nodes, name, 2*time.Minute, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n1 := c.Nodes[0]
+	serverNode := func() (string, string, error) {
+		o, err := n1.Client().Get(ctx, v1.KindService, "mesh-srv")
+		if err != nil {
+			return "", "", err
+		}
+		s := o.(*v1.Service)
+		if s.Status.VirtualIP == "" {
+			return "", "", fmt.Errorf("mesh-srv has no virtual IP yet")
+		}
+		for _, r := range s.Status.ReplicaStatuses {
+			if r.State == v1.ReplicaRunning && r.Health == v1.HealthHealthy {
+				return r.Node, s.Status.VirtualIP, nil
+			}
+		}
+		return "", "", fmt.Errorf("mesh-srv has no healthy replica")
+	}
+	var node, vip string
+	if err := waitUntil(ctx, time.Minute, func() (err error) { node, vip, err = serverNode(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("mesh-srv runs on %s, virtual IP %s", node, vip)
+	if node == "n1" {
+		t.Fatalf("mesh-srv on n1: its nodeSelector is not honoured")
+	}
+	// probe runs the echo binary's HTTP probe inside the client's container on n1: exit 0 on 200.
+	probe := func(url string) error {
+		id, err := n1.Exec(ctx, "sh", "-c", "docker ps -q --filter label=constellation.service=mesh-cli | head -1")
+		if err != nil || strings.TrimSpace(id) == "" {
+			return fmt.Errorf("client container on n1: %q %v", id, err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		out, err := n1.Exec(pctx, "docker", "exec", strings.TrimSpace(id), "/app", "-probe", url)
+		if err != nil {
+			return fmt.Errorf("probe %s from n1's client: %v %s", url, err, out)
+		}
+		return nil
+	}
+	t0 := time.Now()
+	for _, u := range []string{"http://mesh-srv:8080/", "http://mesh-srv.constellation.internal:8080/", "http://mesh-srv-0.mesh-srv:8080/", "http://" + vip + ":8080/"} {
+		if err := waitUntil(ctx, time.Minute, func() error { return probe(u) }); err != nil {
+			t.Fatalf("%s: %v\n%s", u, err, n1.LogTail("agent", 20))
+		}
+	}
+	t.Logf("the client on n1 reaches mesh-srv on %s by name (%s after both were ready)", node, time.Since(t0).Round(time.Millisecond))
+
+	var victim *harness.Node
+	for _, n := range c.Nodes {
+		if n.Name == node {
+			victim = n
+		}
+	}
+	if err := victim.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	t.Logf("killed %s", victim.Name)
+	if err := waitUntil(ctx, 2*time.Minute, func() error { return probe("http://mesh-srv:8080/") }); err != nil {
+		t.Fatalf("after %s was killed: %v\n%s", victim.Name, err, n1.LogTail("agent", 20))
+	}
+	newNode, _, _ := serverNode()
+	t.Logf("new connections from n1 reach mesh-srv again %s after %s was killed (replica now on %s)",
+		time.Since(killed).Round(time.Millisecond), victim.Name, newNode)
+}
