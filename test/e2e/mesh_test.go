@@ -8,6 +8,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/client"
 	"github.com/constellation-sh/constellation/pkg/spec"
 	"github.com/constellation-sh/constellation/test/e2e/harness"
 )
@@ -99,4 +100,68 @@ func TestScenario10MeshAcrossNodes(t *testing.T) {
 	newNode, _, _ := serverNode()
 	t.Logf("new connections from n1 reach mesh-srv again %s after %s was killed (replica now on %s)",
 		time.Since(killed).Round(time.Millisecond), victim.Name, newNode)
+}
+
+// Scenario 11: the mesh is data plane first. With the raft quorum lost (n3 killed, raft traffic
+// between n1 and n2 dropped: gossip and the published ports still flow), a client on n1 still
+// reaches, by name, a server on n2: the mesh runs from the local replica of the store and the
+// gossip view.
+func TestScenario11MeshWithoutQuorum(t *testing.T) {
+	c := startCluster(t, harness.Options{})
+	ctx := ctxFor(t, 10*time.Minute)
+	srv := spec.Service("mesh-q-srv", "constellation-test/echo:1", spec.Replicas(1), spec.Port("http", 8080),
+		spec.HTTPHealth("/healthz", "http", time.Second), spec.NodeSelector("zone", "n2"))
+	cli := spec.Service("mesh-q-cli", "constellation-test/echo:1", spec.Replicas(1), spec.Port("http", 8080),
+		spec.HTTPHealth("/healthz", "http", time.Second), spec.NodeSelector("zone", "n1"))
+	for _, s := range []*v1.Service{srv, cli} {
+		if err := putService(ctx, c.Nodes[0], s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"mesh-q-srv", "mesh-q-cli"} {
+		if _, err := harness.WaitServiceReady(ctx, c.Nodes, name, 2*time.Minute, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	probe := func() error {
+		id, err := n1.Exec(ctx, "sh", "-c", "docker ps -q --filter label=constellation.service=mesh-q-cli | head -1")
+		if err != nil || strings.TrimSpace(id) == "" {
+			return fmt.Errorf("client container on n1: %q %v", id, err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		out, err := n1.Exec(pctx, "docker", "exec", strings.TrimSpace(id), "/app", "-probe", "http://mesh-q-srv:8080/")
+		if err != nil {
+			return fmt.Errorf("probe from n1's client: %v %s", err, out)
+		}
+		return nil
+	}
+	if err := waitUntil(ctx, time.Minute, probe); err != nil {
+		t.Fatalf("before the quorum loss: %v\n%s", err, n1.LogTail("agent", 20))
+	}
+	if err := n3.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	drop := fmt.Sprintf("iptables -I INPUT -p tcp --dport %d -j DROP; iptables -I OUTPUT -p tcp --dport %d -j DROP", harness.RaftPort, harness.RaftPort)
+	for _, n := range []*harness.Node{n1, n2} {
+		if _, err := n.Exec(ctx, "sh", "-c", drop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The quorum is gone: a write through n1 times out.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, werr := n1.Client().Put(wctx, spec.Secret("mesh-q-probe", map[string]string{"k": "v"}), client.PutOptions{})
+	cancel()
+	if werr == nil {
+		t.Fatal("a write succeeded: the quorum is not lost, the test shows nothing")
+	}
+	t.Logf("quorum lost (a write through n1: %v)", werr)
+	for i := range 10 {
+		if err := probe(); err != nil {
+			t.Fatalf("probe %d without quorum: %v\n%s", i, err, n1.LogTail("agent", 20))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("10 of 10 new connections from n1 reached mesh-q-srv on n2 by name without a raft quorum")
 }
