@@ -97,7 +97,13 @@ func TestScenario10MeshAcrossNodes(t *testing.T) {
 	if err := waitUntil(ctx, 2*time.Minute, func() error { return probe("http://mesh-srv:8080/") }); err != nil {
 		t.Fatalf("after %s was killed: %v\n%s", victim.Name, err, n1.LogTail("agent", 20))
 	}
-	newNode, _, _ := serverNode()
+	var newNode string
+	_ = waitUntil(ctx, 30*time.Second, func() (err error) {
+		if newNode, _, err = serverNode(); err == nil && newNode == victim.Name {
+			err = fmt.Errorf("status still shows %s", victim.Name)
+		}
+		return err
+	})
 	t.Logf("new connections from n1 reach mesh-srv again %s after %s was killed (replica now on %s)",
 		time.Since(killed).Round(time.Millisecond), victim.Name, newNode)
 }
