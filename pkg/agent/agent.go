@@ -18,6 +18,7 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/apiserver"
 	"github.com/constellation-sh/constellation/pkg/auth"
+	"github.com/constellation-sh/constellation/pkg/client"
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/gossip"
@@ -63,6 +64,7 @@ type Agent struct {
 	api        *apiserver.Server
 	listener   net.Listener
 	apiTLS     bool           // the API listener speaks TLS
+	mesh       *meshPlane     // nil when the node runs no mesh data plane
 	docker     *docker.Client // nil when Docker is disabled
 
 	controllerLease *lease.Elector
@@ -122,6 +124,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		"GET " + traefik.ProviderPath: p,
 		"GET " + traefik.RoutesPath:   p.RoutesHandler(),
 		"GET /debug/observed":         http.HandlerFunc(a.serveObserved),
+		"GET " + client.MeshPath:      http.HandlerFunc(a.serveMesh),
 		"GET /cluster/gossip":         http.HandlerFunc(a.serveGossipInfo),
 		"GET " + CredentialsPath:      http.HandlerFunc(a.serveCredentials),
 		"GET " + CAPath:               a.serveCA(),
@@ -173,6 +176,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 			"GET " + traefik.ProviderPath: auth.ScopeProvider,
 			"GET " + traefik.RoutesPath:   auth.ScopeRead,
 			"GET /debug/observed":         auth.ScopeRead,
+			"GET " + client.MeshPath:      auth.ScopeRead,
 		},
 	})
 	if err != nil {

@@ -2,14 +2,17 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/pkg/client"
 	"github.com/constellation-sh/constellation/pkg/config"
 	meshdns "github.com/constellation-sh/constellation/pkg/mesh/dns"
 	"github.com/constellation-sh/constellation/pkg/mesh/iface"
@@ -94,8 +97,29 @@ func (a *Agent) setupMesh() error {
 			OnDelete: func(*v1.Service) { poke() },
 		},
 	})
+	a.mesh = m
 	a.addComponent("mesh", m.run)
 	return nil
+}
+
+// serveMesh is GET /api/mesh (read scope): this node's listeners and endpoints as its proxy
+// holds them, with the connections open to each (ctl routes --mesh).
+func (a *Agent) serveMesh(w http.ResponseWriter, _ *http.Request) {
+	v := client.MeshView{Node: a.cfg.Node.Name, Listeners: []client.MeshListener{}}
+	if m := a.mesh; m != nil {
+		v.Enabled = true
+		v.NameServer = netip.AddrPortFrom(m.dnsAddr, 53).String()
+		for _, e := range m.px.Snapshot() {
+			l := client.MeshListener{VIP: e.VIP.String(), Port: int(e.Port), Protocol: string(e.Protocol), Service: e.Service,
+				Endpoints: []client.MeshEndpoint{}}
+			for _, ep := range e.Endpoints {
+				l.Endpoints = append(l.Endpoints, client.MeshEndpoint{Node: ep.Node, Address: ep.Address, Healthy: ep.Healthy, Local: ep.Local, Active: ep.Active})
+			}
+			v.Listeners = append(v.Listeners, l)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // run keeps the plane in step with the Services and the view until ctx ends. It never fails the

@@ -79,6 +79,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"GET /apis/v1/secrets/x?reveal=true", "admin"},
 		{"GET /api/routes", "read"},
 		{"GET /debug/observed", "read"},
+		{"GET /api/mesh", "read"},
 		{"GET /api/providers/traefik", "provider"},
 		{"PUT /apis/v1/services/x", "admin"},
 		{"DELETE /apis/v1/services/x", "admin"},
@@ -351,4 +352,21 @@ func TestTokensFromASecret(t *testing.T) {
 	eventually(t, "the rotated token accepted, the old refused", func() bool {
 		return get(testReadToken) == http.StatusOK && get(testAdminToken) == http.StatusUnauthorized
 	})
+}
+
+// A node without Docker runs no mesh data plane and says so at /api/mesh (read scope).
+func TestMeshEndpointWithoutDataPlane(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := startAgent(t, "n1", func(c *config.Config) { c.API.TokenFile = writeTokens(t, dir) })
+	c, err := client.New(client.Config{Server: a.APIURL(), Token: testReadToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Mesh(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Node != "n1" || v.Enabled || len(v.Listeners) != 0 {
+		t.Fatalf("mesh view %+v, want n1 without a data plane", v)
+	}
 }

@@ -51,6 +51,7 @@ type Client struct {
 	timeout time.Duration
 	ua      string
 	trust   *trust // nil over plain http or with a caller's HTTPClient
+	cfg     Config // as given to New
 }
 
 // defaultScheme is http for a loopback host (a loopback-only API may stay plain) and https for
@@ -89,7 +90,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("server %q: no host", cfg.Server)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	c := &Client{base: u, server: u.String(), token: cfg.Token, hc: cfg.HTTPClient, timeout: cfg.RequestTimeout, ua: cfg.UserAgent}
+	c := &Client{base: u, server: u.String(), token: cfg.Token, hc: cfg.HTTPClient, timeout: cfg.RequestTimeout, ua: cfg.UserAgent, cfg: cfg}
 	if u.Scheme == "https" && c.hc == nil {
 		t, err := newTrust(c.server, cfg.Token, cfg.CAFingerprint, cfg.CACert)
 		if err != nil {

@@ -126,3 +126,7 @@ func (t *trust) transport() *http.Transport {
 		},
 	}
 }
+
+func pemEncode(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

@@ -48,15 +48,23 @@ func (a *app) getCommand() *cobra.Command {
 
 func (a *app) routesCommand() *cobra.Command {
 	var output string
+	var mesh bool
 	cmd := &cobra.Command{
 		Use:   "routes",
-		Short: "Show the routes the cluster gives Traefik (alias of get routes)",
+		Short: "Show the routes the cluster gives Traefik (alias of get routes), or with --mesh every node's mesh",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("unknown output format %q (want table or json)", output)
+			}
+			if mesh {
+				return a.meshRoutes(cmd.Context(), output)
+			}
 			return a.get(cmd.Context(), routesKind, "", getOptions{output: output})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&mesh, "mesh", false, "show every node's mesh: virtual IP listeners and their endpoints as that node sees them")
 	return cmd
 }
 

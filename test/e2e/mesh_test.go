@@ -82,6 +82,28 @@ func TestScenario10MeshAcrossNodes(t *testing.T) {
 		}
 	}
 	t.Logf("the client on n1 reaches mesh-srv on %s by name (%s after both were ready)", node, time.Since(t0).Round(time.Millisecond))
+	// Every node's mesh, as ctl shows it: each node listens on mesh-srv's address with the
+	// replica as endpoint, local on the server's node only.
+	out, err := c.Ctl(ctx, n1, "routes", "--mesh")
+	if err != nil {
+		t.Fatalf("ctl routes --mesh: %v\n%s", err, out)
+	}
+	t.Logf("ctl routes --mesh:\n%s", out)
+	for _, n := range c.Nodes {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 4 && f[0] == n.Name && f[1] == vip+":8080/tcp" && f[2] == "mesh-srv" && f[3] == node {
+				found = true
+				if local := strings.Contains(line, "(local"); local != (n.Name == node) {
+					t.Errorf("%s: local marker %v, want %v: %s", n.Name, local, n.Name == node, line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("ctl routes --mesh shows no %s:8080/tcp listener of mesh-srv on %s with endpoint on %s", vip, n.Name, node)
+		}
+	}
 
 	var victim *harness.Node
 	for _, n := range c.Nodes {
