@@ -178,6 +178,43 @@ func (l *listener) shutdown(ctx context.Context) error {
 	return errors.Join(l.udp.ShutdownContext(ctx), l.tcp.ShutdownContext(ctx))
 }
 
+// SetListenAddrs converges the listeners to exactly addrs ("ip:port" each, as given to Listen):
+// it starts the missing ones and stops the others. An address that fails to bind is reported in
+// the joined error (naming it) and tried again on the next call; the others are still served.
+// Call it whenever the set of bridge networks (their gateways) changes, or periodically.
+func (s *Server) SetListenAddrs(ctx context.Context, addrs []string) error {
+	want := map[string]bool{}
+	for _, a := range addrs {
+		want[a] = true
+	}
+	s.mu.Lock()
+	var stale []string
+	for a := range s.listeners {
+		if !want[a] {
+			stale = append(stale, a)
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, a := range stale {
+		if err := s.Unlisten(ctx, a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, a := range addrs {
+		s.mu.Lock()
+		_, ok := s.listeners[a]
+		s.mu.Unlock()
+		if ok {
+			continue
+		}
+		if _, err := s.Listen(a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Addrs returns the bound addresses of all listeners.
 func (s *Server) Addrs() []netip.AddrPort {
 	s.mu.Lock()
