@@ -23,7 +23,7 @@ func TestScenario10MeshAcrossNodes(t *testing.T) {
 	}})
 	ctx := ctxFor(t, 10*time.Minute)
 	srv := spec.Service("mesh-srv", "constellation-test/echo:1", spec.Replicas(1), spec.Port("http", 8080),
-		spec.HTTPHealth("/healthz", "http", time.Second), spec.NodeSelector("mesh", "server"))
+		spec.UDPPort("echo-udp", 8053), spec.HTTPHealth("/healthz", "http", time.Second), spec.NodeSelector("mesh", "server"))
 	cli := spec.Service("mesh-cli", "constellation-test/echo:1", spec.Replicas(1), spec.Port("http", 8080),
 		spec.HTTPHealth("/healthz", "http", time.Second), spec.NodeSelector("zone", "n1"))
 	for _, s := range []*v1.Service{srv, cli} {
@@ -82,6 +82,45 @@ func TestScenario10MeshAcrossNodes(t *testing.T) {
 		}
 	}
 	t.Logf("the client on n1 reaches mesh-srv on %s by name (%s after both were ready)", node, time.Since(t0).Round(time.Millisecond))
+	// On the server's own node too: its replica reaches itself through the mesh (the local
+	// endpoint).
+	var victim0 *harness.Node
+	for _, n := range c.Nodes {
+		if n.Name == node {
+			victim0 = n
+		}
+	}
+	if err := waitUntil(ctx, time.Minute, func() error {
+		id, err := victim0.Exec(ctx, "sh", "-c", "docker ps -q --filter label=constellation.service=mesh-srv | head -1")
+		if err != nil || strings.TrimSpace(id) == "" {
+			return fmt.Errorf("server container on %s: %q %v", node, id, err)
+		}
+		out, err := victim0.Exec(ctx, "docker", "exec", strings.TrimSpace(id), "/app", "-probe", "http://mesh-srv:8080/")
+		if err != nil {
+			return fmt.Errorf("probe on %s: %v %s", node, err, out)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("same node: %v", err)
+	}
+	// UDP too: a datagram to mesh-srv:8053 comes back from the replica on the other node.
+	udp := func() (string, error) {
+		id, err := n1.Exec(ctx, "sh", "-c", "docker ps -q --filter label=constellation.service=mesh-cli | head -1")
+		if err != nil {
+			return "", err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return n1.Exec(pctx, "docker", "exec", strings.TrimSpace(id), "/app", "-udp-probe", "mesh-srv:8053")
+	}
+	var echoed string
+	if err := waitUntil(ctx, time.Minute, func() (err error) { echoed, err = udp(); return err }); err != nil {
+		t.Fatalf("UDP through the mesh: %v %s", err, echoed)
+	}
+	if !strings.Contains(echoed, "echo 1") || !strings.Contains(echoed, "ping") {
+		t.Fatalf("UDP echo %q, want the server's echo of ping", echoed)
+	}
+	t.Logf("UDP through the mesh: %q", strings.TrimSpace(echoed))
 	// Every node's mesh, as ctl shows it: each node listens on mesh-srv's address with the
 	// replica as endpoint, local on the server's node only.
 	out, err := c.Ctl(ctx, n1, "routes", "--mesh")

@@ -1,7 +1,9 @@
 // Command echo is a test HTTP server. GET / answers "echo VERSION HOSTNAME PATH"; GET /healthz
 // answers 200 while healthy and 503 after POST /admin/unhealthy (POST /admin/healthy restores it).
 // With -probe URL it instead GETs URL once and exits 0 on a 2xx/3xx answer (for Docker's
-// HEALTHCHECK in a FROM scratch image). SIGTERM shuts it down gracefully.
+// HEALTHCHECK in a FROM scratch image). It also answers UDP datagrams on -udp (default :8053)
+// with "echo VERSION HOSTNAME " and the datagram; -udp-probe ADDR sends one datagram there and
+// exits 0 when an echo comes back. SIGTERM shuts it down gracefully.
 package main
 
 import (
@@ -21,7 +23,12 @@ func main() {
 	listen := flag.String("listen", envOr("LISTEN", ":8080"), "address to listen on")
 	probe := flag.String("probe", "", "GET this URL once and exit 0 if healthy")
 	tcpProbe := flag.String("tcp-probe", "", "dial this address once and exit 0 if it accepts")
+	udpListen := flag.String("udp", envOr("UDP_LISTEN", ":8053"), "UDP address to echo datagrams on (empty: none)")
+	udpProbe := flag.String("udp-probe", "", "send one datagram to this address and exit 0 if it is echoed")
 	flag.Parse()
+	if *udpProbe != "" {
+		os.Exit(probeUDP(*udpProbe))
+	}
 	if *probe != "" {
 		c := http.Client{Timeout: 2 * time.Second}
 		resp, err := c.Get(*probe)
@@ -55,6 +62,23 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "echo %s %s %s\n", version, host, r.URL.Path)
 	})
+	if *udpListen != "" {
+		pc, err := net.ListenPacket("udp", *udpListen)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				_, _ = pc.WriteTo(append([]byte(fmt.Sprintf("echo %s %s ", version, host)), buf[:n]...), from)
+			}
+		}()
+	}
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -69,6 +93,30 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// probeUDP sends "ping" to addr (a name is resolved) and waits up to 2 s for the echo; it prints
+// the answer and returns the exit status.
+func probeUDP(addr string) int {
+	conn, err := net.DialTimeout("udp", addr, 2*time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	buf := make([]byte, 2048)
+	n, err := conn.Read(buf)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(string(buf[:n]))
+	return 0
 }
 
 func envOr(k, def string) string {
