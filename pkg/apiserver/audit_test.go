@@ -2,10 +2,7 @@ package apiserver
 
 import (
 	"bytes"
-	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -88,15 +85,5 @@ func TestAuditLog(t *testing.T) {
 // doAs is do with another bearer token.
 func doAs(t *testing.T, ts *httptest.Server, method, path, body, tok string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.Unmarshal(b, &out)
-	return resp.StatusCode, out
+	return do(t, ts, method, path, body, "Authorization", "Bearer "+tok)
 }
