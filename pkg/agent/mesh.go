@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -193,26 +194,7 @@ func (m *meshPlane) sync() (plan.Output, error) {
 	_, aerr := iface.Sync(m.lo, m.prefix, want)
 	perr := m.px.Sync(out.Table)
 	m.dns.SetTable(nameTable(svcs))
-	if aerr != nil || perr != nil {
-		return out, fmt.Errorf("%w", joinErrs(aerr, perr))
-	}
-	return out, nil
-}
-
-func joinErrs(errs ...error) error {
-	var out []error
-	for _, e := range errs {
-		if e != nil {
-			out = append(out, e)
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	if len(out) == 1 {
-		return out[0]
-	}
-	return fmt.Errorf("%v; %v", out[0], out[1])
+	return out, errors.Join(aerr, perr)
 }
 
 // nameTable is the name server's table: every Service's virtual IP, and replica i's for
