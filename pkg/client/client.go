@@ -171,7 +171,13 @@ func (c *Client) do(ctx context.Context, method, p string, q url.Values, body []
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		return nil, readError(resp)
+		err := readError(resp)
+		if resp.StatusCode == http.StatusBadRequest && c.base.Scheme == "http" && strings.Contains(err.Error(), "HTTP request to an HTTPS server") {
+			https := *c.base
+			https.Scheme = "https"
+			return nil, &Error{StatusCode: resp.StatusCode, Message: fmt.Sprintf("%s speaks HTTPS (an agent off loopback always does): use --server %s", c.server, https.String())}
+		}
+		return nil, err
 	}
 	return resp, nil
 }

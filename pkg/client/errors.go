@@ -33,6 +33,20 @@ func (e *ConnError) Error() string { return fmt.Sprintf("cannot reach %s: %v", e
 
 func (e *ConnError) Unwrap() error { return e.Err }
 
+// TrustError is a server that answered but whose certificate the client does not trust: no CA
+// proof matched the token, the pinned fingerprint differs, or its certificate is not from the
+// cluster CA.
+type TrustError struct {
+	Server string
+	Err    error
+}
+
+func (e *TrustError) Error() string {
+	return fmt.Sprintf("%s: the server's certificate is not trusted: %v", e.Server, e.Err)
+}
+
+func (e *TrustError) Unwrap() error { return e.Err }
+
 // StatusCode returns the HTTP status of err when it is (or wraps) an *Error, else 0.
 func StatusCode(err error) int {
 	var e *Error

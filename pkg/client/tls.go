@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,7 +64,11 @@ func (t *trust) ensure(ctx context.Context) error {
 	defer cancel()
 	pool, ca, err := pki.FetchCA(ctx, t.server, t.token, t.fingerprint)
 	if err != nil {
-		return &ConnError{Server: t.server, Err: fmt.Errorf("cannot establish trust in the server's certificate: %w", err)}
+		var ne net.Error
+		if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") {
+			return &ConnError{Server: t.server, Err: err}
+		}
+		return &TrustError{Server: t.server, Err: err}
 	}
 	t.pool, t.ca = pool, ca
 	return nil

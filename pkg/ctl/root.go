@@ -231,7 +231,10 @@ func (a *app) explain(err error) error {
 		server = a.c.Server()
 	}
 	var ce *client.ConnError
+	var te *client.TrustError
 	switch {
+	case errors.As(err, &te):
+		return fmt.Errorf("%v: check the token (--token, --token-file or %s), or pin the cluster CA with `ctl config set --ca-fingerprint`", te, EnvToken)
 	case errors.As(err, &ce):
 		reason := ce.Err.Error()
 		if errors.Is(ce.Err, syscall.ECONNREFUSED) {
