@@ -63,8 +63,10 @@ type Agent struct {
 	provider   *traefik.Provider
 	api        *apiserver.Server
 	listener   net.Listener
-	apiTLS     bool           // the API listener speaks TLS
-	mesh       *meshPlane     // nil when the node runs no mesh data plane
+	apiTLS     bool       // the API listener speaks TLS
+	mesh       *meshPlane // nil when the node runs no mesh data plane
+	peerOnce   sync.Once
+	peerHTTP   *http.Client   // agent-to-agent calls (peerClient)
 	docker     *docker.Client // nil when Docker is disabled
 
 	controllerLease *lease.Elector

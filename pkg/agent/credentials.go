@@ -340,7 +340,7 @@ func (a *Agent) fetchCredentialsFrom(ctx context.Context, base, token string) (s
 		if err != nil {
 			return "", fmt.Errorf("%s: cluster CA: %w", base, err)
 		}
-		hc.Transport = &http.Transport{TLSClientConfig: pki.TrustTLS(ca, "")}
+		hc.Transport = &http.Transport{TLSClientConfig: pki.TrustTLS(ca, ""), DisableKeepAlives: true}
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+CredentialsPath, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -426,9 +426,14 @@ func (a *Agent) serveCA() http.Handler {
 }
 
 // peerClient is the HTTP client for agent-to-agent calls: it presents this node's certificate
-// and trusts only the cluster CA.
+// and trusts only the cluster CA. One client (and connection pool) for the agent's life.
 func (a *Agent) peerClient() *http.Client {
-	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: a.certs.ClientTLS("")}}
+	a.peerOnce.Do(func() {
+		a.peerHTTP = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: a.certs.ClientTLS(""), IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 2,
+		}}
+	})
+	return a.peerHTTP
 }
 
 // derivedKey is a 32-byte key for one purpose, derived from the peer secret (every member
