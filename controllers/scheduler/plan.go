@@ -285,6 +285,21 @@ func Compute(in Input) Plan {
 		}
 	}
 
+	// Sticky volumes: the replacement of an outdated replica goes to the node of its volume.
+	// home[n] is how many replacements node n still owes: its outdated replicas not yet
+	// matched by a current one there.
+	home := map[string]int{}
+	if in.Sticky {
+		for _, s := range outdated {
+			home[s.a.Node]++
+		}
+		for _, s := range current {
+			if home[s.a.Node] > 0 {
+				home[s.a.Node]--
+			}
+		}
+	}
+
 	// Remove outdated replicas: unready ones cost no availability; ready ones only while at
 	// least desired-maxUnavailable stay ready. A failed rollout removes nothing: the old
 	// replicas keep serving.
@@ -335,7 +350,26 @@ func Compute(in Input) Plan {
 			if k >= room {
 				break
 			}
-			node, why := pickNode(in.Nodes, eligible, counts, in.Load, in.MaxPerNode)
+			node, why, owed := "", "", false
+			for _, n := range in.Nodes { // by name
+				if home[n.Name] == 0 {
+					continue
+				}
+				owed = true
+				if n.Healthy && !n.NoRuntime && (in.MaxPerNode <= 0 || counts[n.Name] < int(in.MaxPerNode)) {
+					node = n.Name
+					home[n.Name]--
+					break
+				}
+			}
+			if owed && node == "" {
+				// The volume's node cannot take the new replica yet (not Ready, or at
+				// maxPerNode while the old one runs): wait, never place it elsewhere.
+				break
+			}
+			if node == "" {
+				node, why = pickNode(in.Nodes, eligible, counts, in.Load, in.MaxPerNode)
+			}
 			if node == "" {
 				unplaced = int32(need - k)
 				unplacedWhy = why

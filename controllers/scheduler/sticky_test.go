@@ -181,3 +181,32 @@ func TestStickyReplicaNotMovedByDrainOrSpread(t *testing.T) {
 		t.Errorf("drain moved nothing without sticky volumes")
 	}
 }
+
+func TestStickyUpdateStaysOnTheVolumesNode(t *testing.T) {
+	// One replica on a, an emptier node b: the new revision is created on a (start-first and
+	// stop-first), never on b's empty volume.
+	for _, order := range []struct {
+		name           string
+		surge, unavail int32
+	}{{"start-first", 1, 0}, {"stop-first", 0, 1}} {
+		t.Run(order.name, func(t *testing.T) {
+			as := []v1.Assignment{{Index: 0, Node: "a", SpecHash: "h1"}}
+			in := Input{Desired: 1, SpecHash: "h2", MaxSurge: order.surge, MaxUnavailable: order.unavail,
+				Assignments: as, Observed: readyAll(as), Nodes: nodes("a", "b"), Load: map[string]int{"a": 5}, Sticky: true}
+			for step := 0; step < 6; step++ {
+				p := Compute(in)
+				checkOnePerIndex(t, p.Assignments)
+				for _, a := range p.Assignments {
+					if a.Node != "a" {
+						t.Fatalf("step %d: replica %d placed on %s: %v", step, a.Index, a.Node, p.Assignments)
+					}
+				}
+				in.Assignments, in.Observed = p.Assignments, readyAll(p.Assignments)
+			}
+			// (stop-first frees index 0 before the new replica takes the lowest free index.)
+			if len(in.Assignments) != 1 || in.Assignments[0].Node != "a" || in.Assignments[0].SpecHash != "h2" {
+				t.Errorf("got %v, want one h2 replica on a", in.Assignments)
+			}
+		})
+	}
+}
