@@ -1,12 +1,16 @@
 package scheduler
 
 import (
+	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/store"
 )
 
 // lostSince is when node b of the sticky tests was lost.
@@ -208,5 +212,53 @@ func TestStickyUpdateStaysOnTheVolumesNode(t *testing.T) {
 				t.Errorf("got %v, want one h2 replica on a", in.Assignments)
 			}
 		})
+	}
+}
+
+func TestReconcileStickyReplicaWaitsForDeadNode(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	view := observed.NewSet()
+	for _, n := range []string{"a", "b", "c"} {
+		addNode(t, st, n)
+		view.SetNode(observed.Node{Name: n, Alive: true})
+	}
+	now := time.Unix(1000, 0)
+	s, err := New(Config{Store: st, View: view, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	three := int32(3)
+	svc := &v1.Service{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService}, Metadata: v1.ObjectMeta{Name: "pg"},
+		Spec: v1.ServiceSpec{Image: "postgres:17", Replicas: &three, Volumes: []v1.VolumeMount{{Source: "pgdata", Target: "/var/lib/postgresql"}}}}
+	if _, err := st.Create(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reconcile(ctx, "pg"); err != nil {
+		t.Fatal(err)
+	}
+	before := getSvc(t, st, "pg").Status.Assignments
+	if got := perNodeCount(before); got["a"] != 1 || got["b"] != 1 || got["c"] != 1 {
+		t.Fatalf("placed %v", before)
+	}
+	// b dies.
+	view.SetNode(observed.Node{Name: "b", State: "dead", LastChange: time.Unix(900, 0)})
+	if _, err := s.Reconcile(ctx, "pg"); err != nil {
+		t.Fatal(err)
+	}
+	got := getSvc(t, st, "pg")
+	if !reflect.DeepEqual(got.Status.Assignments, before) {
+		t.Errorf("assignments %v, want unchanged %v", got.Status.Assignments, before)
+	}
+	c := v1.FindCondition(got.Status.Conditions, v1.ServiceProgressing)
+	var idx int32 = -1
+	for _, a := range before {
+		if a.Node == "b" {
+			idx = a.Index
+		}
+	}
+	want := fmt.Sprintf("%d on b (lost since %s)", idx, time.Unix(900, 0).UTC().Format(time.RFC3339))
+	if c == nil || c.Reason != v1.ReasonWaitingForNode || !strings.Contains(c.Message, want) {
+		t.Errorf("condition %+v, want %s naming %q", c, v1.ReasonWaitingForNode, want)
 	}
 }
