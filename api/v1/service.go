@@ -216,6 +216,35 @@ type Placement struct {
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 	// MaxPerNode caps replicas of this service on one node. 0: no cap.
 	MaxPerNode int32 `json:"maxPerNode,omitempty"`
+	// Volumes says what happens to a replica that mounts a named volume when its node is lost
+	// or drained: "" or "sticky" (VolumesSticky, the default): it stays bound to the node that
+	// holds the volume and waits for it (ReasonWaitingForNode); "recreate" (VolumesRecreate):
+	// it is re-placed like any replica, on a new empty volume, and the data on the old node is
+	// abandoned. Services with only bind mounts or no volumes are always re-placed.
+	Volumes VolumePolicy `json:"volumes,omitempty"`
+}
+
+// VolumePolicy is placement.volumes.
+type VolumePolicy string
+
+// Volume policies.
+const (
+	VolumesSticky   VolumePolicy = "sticky"
+	VolumesRecreate VolumePolicy = "recreate"
+)
+
+// StickyVolumes reports whether the replicas of s are bound to the node holding their named
+// volume: s mounts at least one named (not bind) volume and placement.volumes is not recreate.
+func (s *ServiceSpec) StickyVolumes() bool {
+	if s.Placement != nil && s.Placement.Volumes == VolumesRecreate {
+		return false
+	}
+	for _, v := range s.Volumes {
+		if !v.IsBindMount() {
+			return true
+		}
+	}
+	return false
 }
 
 // VolumeMount is a named volume (source is a name) or a bind mount (source is an absolute path).
@@ -276,6 +305,9 @@ const (
 	// ReasonDisruptionBrake: more than half of the nodes look lost at once, so the scheduler
 	// re-places nothing (the view is more likely wrong than half the cluster gone).
 	ReasonDisruptionBrake = "DisruptionBrake"
+	// ReasonWaitingForNode: a replica bound to its node by a named volume (placement.volumes
+	// sticky) is not re-placed while that node is lost; it waits for the node to return.
+	ReasonWaitingForNode = "WaitingForNode"
 )
 
 // ServiceStatus is what the cluster observed.

@@ -314,6 +314,11 @@ func (s *Service) Validate() ErrorList {
 			errs.add(pp.child("maxPerNode").String(), "must not be negative, got %d", pl.MaxPerNode)
 		}
 		errs = append(errs, validateLabels(pp.child("nodeSelector"), pl.NodeSelector)...)
+		switch pl.Volumes {
+		case "", VolumesSticky, VolumesRecreate:
+		default:
+			errs.add(pp.child("volumes").String(), "must be %q or %q, got %q", VolumesSticky, VolumesRecreate, pl.Volumes)
+		}
 	}
 
 	nets := map[string]bool{}

@@ -114,6 +114,7 @@ func TestValidationNamesTheField(t *testing.T) {
 		}), "spec.routes.tcp[0].passthrough"},
 		{"udp route to tcp port", svc(func(s *Service) { s.Spec.Routes.UDP[0].Port = "http" }), "spec.routes.udp[0].port"},
 		{"negative maxPerNode", svc(func(s *Service) { s.Spec.Placement = &Placement{MaxPerNode: -1} }), "spec.placement.maxPerNode"},
+		{"unknown volume policy", svc(func(s *Service) { s.Spec.Placement = &Placement{Volumes: "move"} }), "spec.placement.volumes"},
 		{"bad node selector", svc(func(s *Service) { s.Spec.Placement = &Placement{NodeSelector: map[string]string{"role": "a b"}} }), "spec.placement.nodeSelector[role]"},
 		{"network named host", svc(func(s *Service) { s.Spec.Networks = []string{"host"} }), "spec.networks[0]"},
 		{"duplicate network", svc(func(s *Service) { s.Spec.Networks = []string{"backend", "backend"} }), "spec.networks[1]"},
@@ -370,5 +371,37 @@ func TestHostFieldsShape(t *testing.T) {
 	plain.CapAdd = []string{"NET_BIND_SERVICE"}
 	if u := plain.HostAccessUses(); len(u) != 0 {
 		t.Errorf("default capability and no bind mount: uses %v", u)
+	}
+}
+
+func TestStickyVolumes(t *testing.T) {
+	named, bind := VolumeMount{Source: "pgdata", Target: "/data"}, VolumeMount{Source: "/srv/pg", Target: "/srv"}
+	for _, c := range []struct {
+		name    string
+		volumes []VolumeMount
+		policy  VolumePolicy
+		want    bool
+	}{
+		{"no volumes", nil, "", false},
+		{"named volume, default", []VolumeMount{named}, "", true},
+		{"named volume, sticky", []VolumeMount{named}, VolumesSticky, true},
+		{"named volume, recreate", []VolumeMount{named}, VolumesRecreate, false},
+		{"bind mount only", []VolumeMount{bind}, "", false},
+		{"bind and named", []VolumeMount{bind, named}, "", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := validService()
+			s.Spec.Volumes = c.volumes
+			if c.policy != "" {
+				s.Spec.Placement = &Placement{Volumes: c.policy}
+			}
+			if got := s.Spec.StickyVolumes(); got != c.want {
+				t.Errorf("StickyVolumes() = %v, want %v", got, c.want)
+			}
+			s.Default()
+			if errs := s.Validate(); len(errs) > 0 {
+				t.Errorf("valid policy %q rejected: %v", c.policy, errs)
+			}
+		})
 	}
 }

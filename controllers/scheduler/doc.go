@@ -3,7 +3,8 @@
 // `controller` Lease.
 //
 // Compute (plan.go) is the pure planner: node health, placement.nodeSelector, maxPerNode,
-// spread, cordon and drain, lost nodes, spreading back, and one rolling-update step at a time
+// spread, cordon and drain, lost nodes, sticky named volumes (a replica bound to its volume's node
+// waits for it: WaitingForNode), spreading back, and one rolling-update step at a time
 // within maxSurge/maxUnavailable. The Scheduler reconciler feeds it from the store and the
 // observed view and records its answer in status.assignments and the Progressing condition
 // (the only status fields it writes, with the revisions it keeps for `rollout undo`).

@@ -25,6 +25,9 @@ type NodeInfo struct {
 	Drain bool
 	// NoRuntime: the node's agent runs without Docker (control plane only) and takes no replicas.
 	NoRuntime bool
+	// Since is when the node entered its current state (for a lost node: since when it is
+	// lost), when known.
+	Since time.Time
 }
 
 // ReplicaInfo is the observed state of the replica of one assignment.
@@ -58,6 +61,11 @@ type Input struct {
 	// that may last before the rollout is failed (0: no deadline).
 	SinceProgress    time.Duration
 	ProgressDeadline time.Duration
+	// Sticky: the replicas mount a named volume that lives on their node
+	// (v1.ServiceSpec.StickyVolumes). A replica is then never moved off its node: on a lost
+	// node it waits (v1.ReasonWaitingForNode), on a draining node or one its nodeSelector no
+	// longer matches it stays, and spreading back leaves it alone.
+	Sticky bool
 }
 
 // Plan is the planner's answer.
@@ -70,6 +78,10 @@ type Plan struct {
 	Progressing v1.Condition
 	// Complete: every replica runs the current spec, is ready, and is where it should be.
 	Complete bool
+	// Waiting lists the sticky replicas kept on lost nodes ("1 on n2 (lost since ...)").
+	Waiting []string
+	// Pinned lists the sticky replicas kept on draining nodes ("1 on n2"): they block a drain.
+	Pinned []string
 }
 
 // failedReasons are the observed reasons that mean a replica will not become ready by itself.
@@ -114,6 +126,10 @@ func Compute(in Input) Plan {
 	}
 	canStay := func(name string) bool {
 		n, ok := nodes[name]
+		if in.Sticky {
+			// Bound to its volume: neither a drain nor a selector change moves it.
+			return ok && (n.Healthy || n.Held) && !n.NoRuntime
+		}
 		return ok && (n.Healthy || n.Held) && !n.Drain && !n.NoRuntime && matches(n)
 	}
 	eligible := func(n NodeInfo) bool {
@@ -122,12 +138,26 @@ func Compute(in Input) Plan {
 
 	as := append([]v1.Assignment(nil), in.Assignments...)
 	sort.Slice(as, func(i, j int) bool { return as[i].Index < as[j].Index })
-	var current, outdated []slot
-	var failed []string
+	var current, outdated, waiting []slot
+	var failed, waitingMsg, pinned []string
 	for _, a := range as {
 		n, ok := nodes[a.Node]
 		if !ok || !(n.Healthy || n.Held) {
+			if in.Sticky {
+				// Its volume is on that node: keep the assignment (its index stays taken, so
+				// nothing replaces it) and wait for the node to return.
+				waiting = append(waiting, slot{a: a})
+				since := "unknown"
+				if !n.Since.IsZero() {
+					since = n.Since.UTC().Format(time.RFC3339)
+				}
+				waitingMsg = append(waitingMsg, fmt.Sprintf("%d on %s (lost since %s)", a.Index, a.Node, since))
+				continue
+			}
 			continue // lost with its node: placed again below
+		}
+		if in.Sticky && n.Drain {
+			pinned = append(pinned, fmt.Sprintf("%d on %s", a.Index, a.Node))
 		}
 		s := slot{a: a, current: a.SpecHash == in.SpecHash && canStay(a.Node)}
 		if o, ok := in.Observed[a.Index]; ok && o.Node == a.Node && o.SpecHash == a.SpecHash {
@@ -147,6 +177,13 @@ func Compute(in Input) Plan {
 		}
 	}
 	desired := int(max(in.Desired, 0))
+	// Scale down past waiting replicas: they are unready, so they go first, highest index
+	// first (their volume stays on the lost node). waiting is in index order, as is as.
+	for len(waiting) > 0 && len(waiting)+len(current) > desired {
+		waiting, waitingMsg = waiting[:len(waiting)-1], waitingMsg[:len(waitingMsg)-1]
+	}
+	total := desired
+	desired -= len(waiting) // what the live replicas must make up
 	surge, unavail := int(max(in.MaxSurge, 0)), int(max(in.MaxUnavailable, 0))
 	if surge == 0 && unavail == 0 {
 		unavail = 1
@@ -241,10 +278,25 @@ func Compute(in Input) Plan {
 
 	// Spread back: with nothing else going on, move one replica from the most to the least
 	// crowded eligible node when they differ by more than one.
-	if !rolloutFailed && len(outdated) == 0 && len(current) == desired && allCurrentReady() {
+	if !in.Sticky && !rolloutFailed && len(outdated) == 0 && len(current) == desired && allCurrentReady() {
 		if i := rebalanceVictim(current, in.Nodes, eligible, in.MaxPerNode); i >= 0 {
 			outdated = append(outdated, current[i])
 			current = append(current[:i], current[i+1:]...)
+		}
+	}
+
+	// Sticky volumes: the replacement of an outdated replica goes to the node of its volume.
+	// home[n] is how many replacements node n still owes: its outdated replicas not yet
+	// matched by a current one there.
+	home := map[string]int{}
+	if in.Sticky {
+		for _, s := range outdated {
+			home[s.a.Node]++
+		}
+		for _, s := range current {
+			if home[s.a.Node] > 0 {
+				home[s.a.Node]--
+			}
 		}
 	}
 
@@ -289,13 +341,35 @@ func Compute(in Input) Plan {
 		for _, s := range outdated {
 			used[s.a.Index] = true
 		}
+		for _, s := range waiting {
+			used[s.a.Index] = true // never a second replica for a waiting index
+		}
 		counts := perNode()
 		next := int32(0)
 		for k := 0; k < need; k++ {
 			if k >= room {
 				break
 			}
-			node, why := pickNode(in.Nodes, eligible, counts, in.Load, in.MaxPerNode)
+			node, why, owed := "", "", false
+			for _, n := range in.Nodes { // by name
+				if home[n.Name] == 0 {
+					continue
+				}
+				owed = true
+				if n.Healthy && !n.NoRuntime && (in.MaxPerNode <= 0 || counts[n.Name] < int(in.MaxPerNode)) {
+					node = n.Name
+					home[n.Name]--
+					break
+				}
+			}
+			if owed && node == "" {
+				// The volume's node cannot take the new replica yet (not Ready, or at
+				// maxPerNode while the old one runs): wait, never place it elsewhere.
+				break
+			}
+			if node == "" {
+				node, why = pickNode(in.Nodes, eligible, counts, in.Load, in.MaxPerNode)
+			}
 			if node == "" {
 				unplaced = int32(need - k)
 				unplacedWhy = why
@@ -317,6 +391,10 @@ func Compute(in Input) Plan {
 	for _, s := range outdated {
 		out.Assignments = append(out.Assignments, s.a)
 	}
+	for _, s := range waiting {
+		out.Assignments = append(out.Assignments, s.a)
+	}
+	out.Waiting, out.Pinned = waitingMsg, pinned
 	sort.Slice(out.Assignments, func(i, j int) bool { return out.Assignments[i].Index < out.Assignments[j].Index })
 
 	updated, ready := 0, 0
@@ -335,11 +413,18 @@ func Compute(in Input) Plan {
 		if len(failed) > 0 {
 			cond.Message = strings.Join(failed, "; ")
 		} else {
-			cond.Message = fmt.Sprintf("no progress for %s (updated %d of %d, ready %d)", in.ProgressDeadline, updated, desired, ready)
+			cond.Message = fmt.Sprintf("no progress for %s (updated %d of %d, ready %d)", in.ProgressDeadline, updated, total, ready)
+		}
+	case len(waiting) > 0:
+		cond.Status, cond.Reason = v1.ConditionFalse, v1.ReasonWaitingForNode
+		cond.Message = fmt.Sprintf("replicas %s wait for their node: they hold a named volume there (placement.volumes: recreate re-places them on an empty volume)",
+			strings.Join(waitingMsg, ", "))
+		if unplaced > 0 {
+			cond.Message += fmt.Sprintf("; %d of %d replicas cannot be placed: %s", unplaced, total, unplacedWhy)
 		}
 	case unplaced > 0:
 		cond.Status, cond.Reason = v1.ConditionFalse, v1.ReasonUnschedulable
-		cond.Message = fmt.Sprintf("%d of %d replicas cannot be placed: %s", unplaced, desired, unplacedWhy)
+		cond.Message = fmt.Sprintf("%d of %d replicas cannot be placed: %s", unplaced, total, unplacedWhy)
 	case len(outdated) == 0 && len(current) == desired && ready == desired:
 		out.Complete = true
 		cond.Status, cond.Reason = v1.ConditionTrue, v1.ReasonRolloutComplete
@@ -347,6 +432,10 @@ func Compute(in Input) Plan {
 	default:
 		cond.Status, cond.Reason = v1.ConditionTrue, v1.ReasonRollingUpdate
 		cond.Message = fmt.Sprintf("updated %d of %d, ready %d, old %d", updated, desired, ready, len(outdated))
+	}
+	if len(pinned) > 0 {
+		cond.Message += fmt.Sprintf("; replicas %s stay on their draining node: they hold a named volume there (placement.volumes: recreate lets a drain move them)",
+			strings.Join(pinned, ", "))
 	}
 	out.Progressing = cond
 	return out

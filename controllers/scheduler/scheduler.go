@@ -424,7 +424,7 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 		Desired: sp.DesiredReplicas(), SpecHash: hash,
 		MaxSurge: *sp.Update.MaxSurge, MaxUnavailable: *sp.Update.MaxUnavailable,
 		Assignments: svc.Status.Assignments, Observed: map[int32]ReplicaInfo{},
-		ProgressDeadline: s.cfg.ProgressDeadline,
+		ProgressDeadline: s.cfg.ProgressDeadline, Sticky: sp.StickyVolumes(),
 	}
 	if p := sp.Placement; p != nil {
 		in.NodeSelector, in.MaxPerNode = p.NodeSelector, p.MaxPerNode
@@ -478,7 +478,7 @@ func nodeInfos(rep nodehealth.Report) []NodeInfo {
 	out := make([]NodeInfo, 0, len(rep.Nodes))
 	for _, n := range rep.Nodes {
 		out = append(out, NodeInfo{
-			Name: n.Name, Labels: n.Labels, Unschedulable: n.Unschedulable, Drain: n.Drain, NoRuntime: n.NoRuntime,
+			Name: n.Name, Labels: n.Labels, Unschedulable: n.Unschedulable, Drain: n.Drain, NoRuntime: n.NoRuntime, Since: n.Since,
 			Healthy: n.Verdict == nodehealth.Ready,
 			Held:    n.Verdict != nodehealth.Ready && rep.Keeps(n.Name),
 		})

@@ -148,6 +148,16 @@ func MaxPerNode(n int32) ServiceOption {
 	}
 }
 
+// VolumePolicy sets placement.volumes (v1.VolumesSticky, the default, or v1.VolumesRecreate).
+func VolumePolicy(p v1.VolumePolicy) ServiceOption {
+	return func(s *v1.Service) {
+		if s.Spec.Placement == nil {
+			s.Spec.Placement = &v1.Placement{}
+		}
+		s.Spec.Placement.Volumes = p
+	}
+}
+
 // Secret returns a Secret.
 func Secret(name string, data map[string]string) *v1.Secret {
 	s := &v1.Secret{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindSecret}}
