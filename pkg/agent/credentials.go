@@ -160,7 +160,9 @@ func (a *Agent) setupCredentials() error {
 	sec, err := config.ReadSecretFile(secretPath)
 	switch {
 	case err == nil:
-		mayCreateCA = hadRaft && !fileExists(filepath.Join(dir, pki.CACertFile)) && len(a.cfg.Join) == 0
+		// A bootstrap node stopped between writing its secret and its CA, or a member of a
+		// cluster made before the CA existed. A node started with --join never makes one.
+		mayCreateCA = !fileExists(filepath.Join(dir, pki.CACertFile)) && len(a.cfg.Join) == 0
 	case !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("cluster secret: %w", err)
 	case len(a.cfg.Join) > 0 && !hadRaft:

@@ -370,3 +370,22 @@ func TestMeshEndpointWithoutDataPlane(t *testing.T) {
 		t.Fatalf("mesh view %+v, want n1 without a data plane", v)
 	}
 }
+
+// A first node stopped after writing its peer secret but before its CA starts again and makes
+// the CA, rather than refusing for ever.
+func TestBootstrapResumesAfterSecretOnly(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "n1")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "cluster.secret"), []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := startAgent(t, "n1", func(c *config.Config) { c.DataDir = dataDir; c.Store.Memory = false })
+	if a.clusterTok != "0123456789abcdef0123456789abcdef" || a.CA() == nil {
+		t.Fatalf("peer secret %q, CA %v", a.clusterTok, a.CA())
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "ca.crt")); err != nil {
+		t.Fatal(err)
+	}
+}
