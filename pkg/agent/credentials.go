@@ -18,6 +18,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/internal/atomicfile"
 	"github.com/constellation-sh/constellation/pkg/auth"
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/gossip"
@@ -238,11 +239,7 @@ func (a *Agent) bootstrapSecret() (string, error) {
 }
 
 func writeSecretFile(path, value string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(value+"\n"), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, []byte(value+"\n"), 0o600)
 }
 
 // nodeCertParams names this node in its certificate: its name, its advertise address and the

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/constellation-sh/constellation/internal/atomicfile"
 )
 
 // KeySize is the size of the gossip encryption key: AES-256.
@@ -349,31 +351,9 @@ func SaveKey(dataDir string, k []byte) error {
 	return nil
 }
 
-// writeFileAtomic writes b to path with mode 0600: a temporary file in the same directory,
-// fsynced, then renamed over path, so a crash leaves the old file or the new one, never half.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
+// writeFileAtomic writes b to path with mode 0600, so that a crash leaves the old file or the
+// new one, never half (atomicfile.WriteFile).
+func writeFileAtomic(path string, b []byte) error { return atomicfile.WriteFile(path, b, 0o600) }
 
 // LoadOrCreateKey returns the key in dataDir/gossip.key, generating and saving one (mode 0600)
 // when there is none: a bootstrapping node calls it once and hands the key to joining nodes.
