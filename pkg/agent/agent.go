@@ -46,8 +46,10 @@ type Agent struct {
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	tokens *auth.File // nil without --api.tokenFile
-	// secretTokens are --api.tokenSecret's, guarded by secretTokensMu.
+	// secretTokens are --api.tokenSecret's, mergedTokens the last merge with the file's;
+	// both guarded by secretTokensMu.
 	secretTokens   *auth.Set
+	mergedTokens   mergedTokens
 	secretTokensMu sync.Mutex
 	ca             *pki.CA
 	certs          *pki.CertHolder

@@ -82,11 +82,20 @@ func (a *Agent) apiTokens() *auth.Set {
 		file = a.tokens.Set()
 	}
 	a.secretTokensMu.Lock()
+	defer a.secretTokensMu.Unlock()
 	sec := a.secretTokens
-	a.secretTokensMu.Unlock()
+	// Every authenticated request asks: merge (and hash) only when a source changed. Sets are
+	// immutable and replaced on reload, so their pointers tell.
+	if m := a.mergedTokens; m.file == file && m.sec == sec {
+		return m.set
+	}
 	set, _ := auth.Merge(file, sec)
+	a.mergedTokens = mergedTokens{file: file, sec: sec, set: set}
 	return set
 }
+
+// mergedTokens caches apiTokens' merge of its two sources.
+type mergedTokens struct{ file, sec, set *auth.Set }
 
 // watchTokenSecret keeps the tokens of --api.tokenSecret, re-reading the Secret from the local
 // replica every interval. A Secret that is missing or malformed keeps the tokens read before
