@@ -71,6 +71,25 @@ func startAgentStoppable(t *testing.T, name string, mut func(*config.Config)) (f
 	return stop, a
 }
 
+// raftAgents writes a token file holding one admin token, "cluster-secret", and returns the
+// option of an agent on the replicated store that joins through join ("" bootstraps).
+func raftAgents(t *testing.T) func(join string) func(*config.Config) {
+	t.Helper()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("cluster-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(join string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Store.Memory = false
+			c.API.TokenFile = tokenFile
+			if join != "" {
+				c.Join = []string{join}
+			}
+		}
+	}
+}
+
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	eventuallyWithin(t, 20*time.Second, what, cond)

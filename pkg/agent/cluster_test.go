@@ -2,13 +2,10 @@ package agent
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/client"
-	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/spec"
 )
 
@@ -19,20 +16,7 @@ func TestThreeAgentsFormAClusterAndSurviveALoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three agents with raft stores; run without -short")
 	}
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte("cluster-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	withRaft := func(join string) func(*config.Config) {
-		return func(c *config.Config) {
-			c.Store.Memory = false
-			c.API.TokenFile = tokenFile
-			if join != "" {
-				c.Join = []string{join}
-			}
-		}
-	}
+	withRaft := raftAgents(t)
 	clientFor := func(a *Agent) *client.Client {
 		c, err := client.New(client.Config{Server: a.APIAddress(), Token: "cluster-secret"})
 		if err != nil {

@@ -2,15 +2,12 @@ package agent
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/client"
-	"github.com/constellation-sh/constellation/pkg/config"
 )
 
 // TestRemoveDeadNodeAndReplaceIt is the repair an operator does after losing a machine for
@@ -21,19 +18,7 @@ func TestRemoveDeadNodeAndReplaceIt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four agents with raft stores; run without -short")
 	}
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte("cluster-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	withRaft := func(join string) func(*config.Config) {
-		return func(c *config.Config) {
-			c.Store.Memory = false
-			c.API.TokenFile = tokenFile
-			if join != "" {
-				c.Join = []string{join}
-			}
-		}
-	}
+	withRaft := raftAgents(t)
 	a1, _ := startAgent(t, "n1", withRaft(""))
 	stop2, _ := startAgentStoppable(t, "n2", withRaft(a1.APIAddress()))
 	stop3, _ := startAgentStoppable(t, "n3", withRaft(a1.APIAddress()))

@@ -12,7 +12,6 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/client"
-	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/spec"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -48,19 +47,7 @@ func TestAgentSecretsSealedAtRest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two agents with raft stores; run without -short")
 	}
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte("cluster-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	withRaft := func(join string) func(*config.Config) {
-		return func(c *config.Config) {
-			c.Store.Memory = false
-			c.API.TokenFile = tokenFile
-			if join != "" {
-				c.Join = []string{join}
-			}
-		}
-	}
+	withRaft := raftAgents(t)
 	stop1, a1 := startAgentStoppable(t, "n1", withRaft(""))
 	stop2, a2 := startAgentStoppable(t, "n2", withRaft(a1.APIAddress()))
 	c1, err := client.New(client.Config{Server: a1.APIAddress(), Token: "cluster-secret"})
