@@ -6,6 +6,8 @@ package replicaset
 
 import (
 	"context"
+	"log/slog"
+	"net"
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -72,4 +74,17 @@ type Engine interface {
 	Reconcile(ctx context.Context, d Desired) (Observation, error)
 	// Close releases connections.
 	Close() error
+}
+
+// Options are what the controller hands an engine constructor. Each engine package exports
+// `func NewEngine(opts replicaset.Options) (replicaset.Engine, error)`; the controller keeps one
+// Engine per ReplicaSet object and closes it when the object goes.
+type Options struct {
+	// Name is the ReplicaSet object's name (for logs and metrics labels).
+	Name   string
+	Logger *slog.Logger
+	// Dial opens connections to members (Member.Dial); nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Timeout bounds one command to one member. Zero means 2 s.
+	Timeout time.Duration
 }
