@@ -56,6 +56,7 @@ func main() {
 	bulkRuns := flag.Int("bulk-runs", 3, "throughput runs per path (the median is shown)")
 	useDocker := flag.Bool("docker", true, "also compare with docker-proxy when a Docker engine answers")
 	image := flag.String("image", "constellation-test/echo:1", "HTTP echo image for the docker comparison")
+	linkRates := flag.String("link-rates", "1gbit,2500mbit", "tc rates of the shaped link to a second network namespace for the between-nodes bulk test, comma separated (empty: skip it)")
 	flag.Parse()
 	var rates []int
 	for _, r := range strings.Split(*ratesFlag, ",") {
@@ -69,6 +70,7 @@ func main() {
 	fmt.Printf("bench-mesh: %d CPU cores (GOMAXPROCS %d), nothing pinned: the load generator, the proxy and the servers share them; load average %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg())
 
+	stopOnSignal()
 	echo := serve(echoConn)
 	bulk := serve(bulkConn)
 	p, err := proxy.New(proxy.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -90,8 +92,7 @@ func main() {
 			fmt.Printf("docker comparison skipped: %v\n", err)
 		} else {
 			defer dock.stop()
-			atExit = dock.stop
-			stopOnSignal(dock)
+			onExit(dock.stop)
 			dock.vip = proxy.Key{Protocol: proxy.TCP, VIP: vip, Port: freePort()}
 			table = append(table, proxy.Entry{Key: dock.vip, Service: "echo-container", Endpoints: []proxy.Endpoint{{Node: "here", Address: dock.containerAddr, Healthy: true, Local: true}}})
 			fmt.Printf("docker: %s in container %s at %s, published on %s (%s)\n", *image, dock.name[:12], dock.containerAddr, dock.publishedAddr, dock.proxyNote)
@@ -138,23 +139,60 @@ func main() {
 		}
 	}
 
-	fmt.Printf("\nBulk throughput, one connection, %d MiB each way, median of %d runs\n", *bulkMiB, *bulkRuns)
-	fmt.Printf("%-10s %12s %12s %7s %18s %16s\n", "direction", "direct MB/s", "mesh MB/s", "ratio", "CPU s/GB direct", "CPU s/GB mesh")
+	fmt.Printf("\nBulk throughput over loopback (CPU-bound: measures CPU, not a path), one connection, %d MiB each way, median of %d runs\n", *bulkMiB, *bulkRuns)
 	n := int64(*bulkMiB) << 20
+	bulkTable(bulk, addr(bulkVIP), n, *bulkRuns)
+
+	if *linkRates != "" {
+		for _, rate := range strings.Split(*linkRates, ",") {
+			linkBulk(p, table, strings.TrimSpace(rate), n, *bulkRuns)
+		}
+	}
+	if dock != nil {
+		fmt.Println("\n(docker-proxy throughput is not measured: the echo image has no bulk endpoint)")
+	}
+}
+
+// bulkTable prints the median throughput both ways, direct and through the mesh, and the ratio.
+func bulkTable(direct, mesh string, n int64, runs int) {
+	fmt.Printf("%-10s %12s %12s %7s %18s %16s\n", "direction", "direct MB/s", "mesh MB/s", "ratio", "CPU s/GB direct", "CPU s/GB mesh")
 	for _, dir := range []string{"upload", "download"} {
 		var d, m, dc, mc []float64
-		for range *bulkRuns { // alternate, so drift in the machine's load hits both
-			t, c := throughput(bulk, dir, n)
+		for range runs { // alternate, so drift in the machine's load hits both
+			t, c := throughput(direct, dir, n)
 			d, dc = append(d, t), append(dc, c)
-			t, c = throughput(addr(bulkVIP), dir, n)
+			t, c = throughput(mesh, dir, n)
 			m, mc = append(m, t), append(mc, c)
 		}
 		dm, mm := median(d), median(m)
 		fmt.Printf("%-10s %12.0f %12.0f %6.2fx %18.2f %16.2f\n", dir, dm, mm, mm/dm, median(dc), median(mc))
 	}
-	if dock != nil {
-		fmt.Println("\n(docker-proxy throughput is not measured: the echo image has no bulk endpoint)")
+}
+
+// linkBulk measures bulk throughput to a server in a second network namespace behind a veth
+// link shaped to rate, straight over the link and through the mesh (the proxy on this side, as
+// on a client's node, forwarding over the link once). Skipped with a message when the namespace
+// cannot be made (not root, no iproute2).
+func linkBulk(p *proxy.Proxy, table proxy.Table, rate string, n int64, runs int) {
+	l, err := newLink(rate)
+	if err != nil {
+		fmt.Printf("\nbetween-nodes bulk test at %s skipped: %v\n", rate, err)
+		return
 	}
+	onExit(l.remove)
+	defer l.remove()
+	ln, err := l.listen()
+	if err != nil {
+		fatalf("listen in %s: %v", l.ns, err)
+	}
+	defer ln.Close()
+	server := serveOn(ln, bulkConn)
+	key := proxy.Key{Protocol: proxy.TCP, VIP: vip, Port: freePort()}
+	if err := p.Sync(append(slices.Clone(table), proxy.Entry{Key: key, Service: "bulk-link", Endpoints: []proxy.Endpoint{{Node: "peer", Address: server, Healthy: true}}})); err != nil {
+		fatalf("proxy sync: %v", err)
+	}
+	fmt.Printf("\nBulk throughput between nodes: a veth link to namespace %s shaped by tc tbf to %s each way, one connection, %d MiB each way, median of %d runs\n", l.ns, rate, n>>20, runs)
+	bulkTable(server, netip.AddrPortFrom(key.VIP, key.Port).String(), n, runs)
 }
 
 // --- servers ---
@@ -164,16 +202,7 @@ func serve(handle func(net.Conn)) string {
 	if err != nil {
 		fatalf("listen: %v", err)
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); handle(c) }()
-		}
-	}()
-	return ln.Addr().String()
+	return serveOn(ln, handle)
 }
 
 func echoConn(c net.Conn) { io.Copy(c, c) }
@@ -456,11 +485,11 @@ func (d *dockerTarget) stop() {
 	d.once.Do(func() { exec.Command("docker", "rm", "-f", d.name).Run() })
 }
 
-func stopOnSignal(d *dockerTarget) {
+func stopOnSignal() {
 	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
-		d.stop()
+		cleanup()
 		os.Exit(1)
 	}()
 }
@@ -493,13 +522,31 @@ func firstLine(b []byte) string {
 	return s
 }
 
-// atExit removes the docker container on a fatal error too.
-var atExit func()
+// atExit holds what must be undone on a fatal error or a signal too (the docker container, the
+// link's namespace), last first.
+var (
+	atExitMu sync.Mutex
+	atExit   []func()
+)
+
+func onExit(f func()) {
+	atExitMu.Lock()
+	defer atExitMu.Unlock()
+	atExit = append(atExit, f)
+}
+
+func cleanup() {
+	atExitMu.Lock()
+	fs := atExit
+	atExit = nil
+	atExitMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
 
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench-mesh: "+format+"\n", args...)
-	if atExit != nil {
-		atExit()
-	}
+	cleanup()
 	os.Exit(1)
 }
