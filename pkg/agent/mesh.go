@@ -46,7 +46,7 @@ type meshPlane struct {
 
 // meshDNSAddress is the mesh name server's address for --mesh.cidr, "" when the mesh is off.
 func meshDNSAddress(cfg *config.Config) string {
-	if cfg.Mesh.Disabled || cfg.Docker.Disabled {
+	if cfg.Mesh.Disabled {
 		return ""
 	}
 	p, err := config.ParseMeshCIDR(cfg.Mesh.CIDR)
@@ -56,8 +56,10 @@ func meshDNSAddress(cfg *config.Config) string {
 	return p.Addr().Next().String()
 }
 
-// setupMesh builds the plane; the agent runs it as a component. Without Docker (a control-plane
-// node) or with --mesh.disabled there is none.
+// setupMesh builds the plane; the agent runs it as a component. It runs on a node without
+// Docker too: the host itself, and the controllers this node may run (the replica-set
+// controller dials members at their virtual IPs), reach Services by mesh address. With
+// --mesh.disabled there is none.
 func (a *Agent) setupMesh() error {
 	addr := meshDNSAddress(a.cfg)
 	if addr == "" {

@@ -61,7 +61,8 @@ type Mesh struct {
 	CIDR string `description:"IPv4 prefix (/8 to /24) virtual IPs of Services and replicas are allocated from"`
 	// Disabled runs no mesh data plane on this node: no virtual IPs on lo, no proxy, no name
 	// server, containers resolve as Docker makes them. Virtual IPs are still allocated. Default
-	// false (a node without Docker runs none anyway).
+	// false: every node runs the plane, a node without Docker too (its host and controllers
+	// reach Services by mesh address).
 	Disabled bool `description:"Run no mesh data plane (virtual IPs, proxy, name server) on this node"`
 }
 
