@@ -11,12 +11,17 @@
 //     address, through the mesh to it, and through Docker's published port (docker-proxy). Skipped
 //     with a message when Docker or the image is absent.
 //
-// The load generator, the proxy and the servers share the machine's cores (nothing is pinned);
-// the output says how many there are. Latency is taken from the moment a request is released by
+// With -pin (the default on two or more cores) the proxy runs in a child process of its own
+// pinned to the last core, and the load generator and the servers are pinned to the first, so
+// the proxy never waits for a core the generator holds; -pin=false runs everything in one
+// process on every core. A third table measures bulk throughput "between nodes": to a server in
+// a second network namespace behind a veth link shaped by tc (-link-rates, default 1 and 2.5
+// Gbit/s), straight and through the proxy (needs root and iproute2; skipped with a message
+// otherwise). Latency is taken from the moment a request is released by
 // the open-loop schedule, so it includes waiting for a free connection but not the generator's
 // timer slack.
 //
-//	go run ./hack/bench-mesh [-rates 1000,5000] [-duration 5s] [-conns 16] [-bulk 256] [-docker=true]
+//	go run ./hack/bench-mesh [-rates 1000,5000] [-duration 5s] [-conns 16] [-bulk 256] [-docker=true] [-pin=true] [-link-rates 1gbit,2500mbit]
 package main
 
 import (
@@ -56,8 +61,15 @@ func main() {
 	bulkRuns := flag.Int("bulk-runs", 3, "throughput runs per path (the median is shown)")
 	useDocker := flag.Bool("docker", true, "also compare with docker-proxy when a Docker engine answers")
 	image := flag.String("image", "constellation-test/echo:1", "HTTP echo image for the docker comparison")
+	pin := flag.Bool("pin", runtime.NumCPU() >= 2, "run the proxy in a child process pinned to the last core, the load generator and servers pinned to the first")
+	role := flag.String("role", "", "internal: \"proxy\" runs the pinned proxy process")
+	proxyCore := flag.Int("proxy-cpu", 1, "internal: the core of the proxy process")
 	linkRates := flag.String("link-rates", "1gbit,2500mbit", "tc rates of the shaped link to a second network namespace for the between-nodes bulk test, comma separated (empty: skip it)")
 	flag.Parse()
+	if *role == "proxy" {
+		runProxyRole(*proxyCore)
+		return
+	}
 	var rates []int
 	for _, r := range strings.Split(*ratesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
@@ -67,17 +79,34 @@ func main() {
 		rates = append(rates, n)
 	}
 
-	fmt.Printf("bench-mesh: %d CPU cores (GOMAXPROCS %d), nothing pinned: the load generator, the proxy and the servers share them; load average %s\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg())
+	var p syncer
+	if *pin {
+		cpu := runtime.NumCPU() - 1
+		if err := pinProcess(0); err != nil {
+			fatalf("pin to core 0: %v", err)
+		}
+		cp, err := startChildProxy(cpu)
+		if err != nil {
+			fatalf("proxy: %v", err)
+		}
+		p, proxyCPU = cp, cp.cpu
+		fmt.Printf("bench-mesh: %d CPU cores; the proxy runs in its own process pinned to core %d, the load generator and the servers pinned to core 0; load average %s\n",
+			runtime.NumCPU(), cpu, loadavg())
+	} else {
+		ip, err := proxy.New(proxy.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		if err != nil {
+			fatalf("proxy: %v", err)
+		}
+		p = ip
+		fmt.Printf("bench-mesh: %d CPU cores (GOMAXPROCS %d), nothing pinned: the load generator, the proxy and the servers share them; load average %s\n",
+			runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg())
+	}
+	defer p.Close()
+	onExit(func() { p.Close() })
 
 	stopOnSignal()
 	echo := serve(echoConn)
 	bulk := serve(bulkConn)
-	p, err := proxy.New(proxy.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		fatalf("proxy: %v", err)
-	}
-	defer p.Close()
 	echoVIP := proxy.Key{Protocol: proxy.TCP, VIP: vip, Port: freePort()}
 	bulkVIP := proxy.Key{Protocol: proxy.TCP, VIP: vip, Port: freePort()}
 	table := proxy.Table{
@@ -87,6 +116,7 @@ func main() {
 
 	var dock *dockerTarget
 	if *useDocker {
+		var err error
 		dock, err = startDocker(*image)
 		if err != nil {
 			fmt.Printf("docker comparison skipped: %v\n", err)
@@ -173,7 +203,7 @@ func bulkTable(direct, mesh string, n int64, runs int) {
 // link shaped to rate, straight over the link and through the mesh (the proxy on this side, as
 // on a client's node, forwarding over the link once). Skipped with a message when the namespace
 // cannot be made (not root, no iproute2).
-func linkBulk(p *proxy.Proxy, table proxy.Table, rate string, n int64, runs int) {
+func linkBulk(p syncer, table proxy.Table, rate string, n int64, runs int) {
 	l, err := newLink(rate)
 	if err != nil {
 		fmt.Printf("\nbetween-nodes bulk test at %s skipped: %v\n", rate, err)
@@ -366,13 +396,21 @@ func openLoop(addr string, req requester, rate int, d time.Duration, conns int) 
 // --- bulk ---
 
 // cpuTime is the process's user+system CPU time so far.
+// proxyCPU, when set, reads the CPU time of the proxy's own process (-pin).
+var proxyCPU func() time.Duration
+
+// cpuTime is the CPU time of the generator, the servers and the proxy so far.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	t := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if proxyCPU != nil {
+		t += proxyCPU()
+	}
+	return t
 }
 
-// throughput returns MB/s and the CPU the whole process (generator, proxy, server) spent per GB.
+// throughput returns MB/s and the CPU the generator, the server and the proxy spent per GB.
 func throughput(addr, dir string, n int64) (float64, float64) {
 	cpu0 := cpuTime()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
