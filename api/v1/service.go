@@ -1,5 +1,7 @@
 package v1
 
+import "time"
+
 // Service is a containerised workload: an image run as N replicas across the nodes, with health
 // checks, routes through Traefik, placement rules and rolling updates.
 type Service struct {
@@ -356,6 +358,10 @@ const (
 	// ReplicaTerminating: the container still runs but is being drained before it is stopped;
 	// it receives no new traffic.
 	ReplicaTerminating ReplicaState = "terminating"
+	// ReplicaWaitingForNode: the replica holds a named volume on a lost node and waits for it
+	// (placement.volumes: sticky); no container runs for it anywhere. Reported by the status
+	// controller from the scheduler's assignment, never observed on a node.
+	ReplicaWaitingForNode ReplicaState = "WaitingForNode"
 )
 
 // Health is a replica's health.
@@ -404,4 +410,8 @@ type Assignment struct {
 	Node  string `json:"node"`
 	// SpecHash is the spec the replica should run; during a rolling update old and new coexist.
 	SpecHash string `json:"specHash,omitempty"`
+	// WaitingSince is set while the replica waits for its lost node because it holds a named
+	// volume there (ReasonWaitingForNode): since when the node is lost, or when the scheduler
+	// first saw it lost. Cleared when the node is back.
+	WaitingSince *time.Time `json:"waitingSince,omitempty"`
 }

@@ -66,6 +66,9 @@ type Input struct {
 	// node it waits (v1.ReasonWaitingForNode), on a draining node or one its nodeSelector no
 	// longer matches it stays, and spreading back leaves it alone.
 	Sticky bool
+	// Now is the scheduler's clock reading: a waiting replica whose node has no "since" waits
+	// since now.
+	Now time.Time
 }
 
 // Plan is the planner's answer.
@@ -146,16 +149,28 @@ func Compute(in Input) Plan {
 			if in.Sticky {
 				// Its volume is on that node: keep the assignment (its index stays taken, so
 				// nothing replaces it) and wait for the node to return.
+				if a.WaitingSince == nil {
+					// Once set it stays, so the status shows one "since" however often this runs.
+					t := n.Since
+					if t.IsZero() {
+						t = in.Now
+					}
+					if !t.IsZero() {
+						t = t.UTC()
+						a.WaitingSince = &t
+					}
+				}
 				waiting = append(waiting, slot{a: a})
 				since := "unknown"
-				if !n.Since.IsZero() {
-					since = n.Since.UTC().Format(time.RFC3339)
+				if a.WaitingSince != nil {
+					since = a.WaitingSince.Format(time.RFC3339)
 				}
 				waitingMsg = append(waitingMsg, fmt.Sprintf("%d on %s (lost since %s)", a.Index, a.Node, since))
 				continue
 			}
 			continue // lost with its node: placed again below
 		}
+		a.WaitingSince = nil // its node is back (or it never waited)
 		if in.Sticky && n.Drain {
 			pinned = append(pinned, fmt.Sprintf("%d on %s", a.Index, a.Node))
 		}

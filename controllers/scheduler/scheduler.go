@@ -424,7 +424,7 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 		Desired: sp.DesiredReplicas(), SpecHash: hash,
 		MaxSurge: *sp.Update.MaxSurge, MaxUnavailable: *sp.Update.MaxUnavailable,
 		Assignments: svc.Status.Assignments, Observed: map[int32]ReplicaInfo{},
-		ProgressDeadline: s.cfg.ProgressDeadline, Sticky: sp.StickyVolumes(),
+		ProgressDeadline: s.cfg.ProgressDeadline, Sticky: sp.StickyVolumes(), Now: now,
 	}
 	if p := sp.Placement; p != nil {
 		in.NodeSelector, in.MaxPerNode = p.NodeSelector, p.MaxPerNode

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,11 +38,31 @@ func checkOnePerIndex(t *testing.T, as []v1.Assignment) {
 	}
 }
 
+// placement is as without the waiting marks: where each index is, and with what spec.
+func placement(as []v1.Assignment) []v1.Assignment {
+	out := slices.Clone(as)
+	for i := range out {
+		out[i].WaitingSince = nil
+	}
+	return out
+}
+
+// waitingAt returns as with index idx marked waiting since t.
+func waitingAt(as []v1.Assignment, idx int32, t time.Time) []v1.Assignment {
+	out := slices.Clone(as)
+	for i := range out {
+		if out[i].Index == idx {
+			out[i].WaitingSince = &t
+		}
+	}
+	return out
+}
+
 func TestStickyReplicaWaitsForLostNode(t *testing.T) {
 	in := stickyInput(true)
 	p := Compute(in)
-	if !reflect.DeepEqual(p.Assignments, in.Assignments) {
-		t.Fatalf("assignments changed: got %v, want %v", p.Assignments, in.Assignments)
+	if want := waitingAt(in.Assignments, 1, lostSince); !reflect.DeepEqual(p.Assignments, want) {
+		t.Fatalf("assignments: got %v, want %v (index 1 waiting since the node was lost)", p.Assignments, want)
 	}
 	c := p.Progressing
 	if c.Status != v1.ConditionFalse || c.Reason != v1.ReasonWaitingForNode {
@@ -53,10 +74,29 @@ func TestStickyReplicaWaitsForLostNode(t *testing.T) {
 	if !reflect.DeepEqual(p.Waiting, []string{"1 on b (lost since 2026-12-02T02:00:00Z)"}) || p.Complete {
 		t.Errorf("waiting %v complete %v", p.Waiting, p.Complete)
 	}
-	// A lost node that has left the report entirely: still waiting, since unknown.
+	// A lost node that has left the report entirely: still waiting, since unknown; with a clock
+	// reading, since then; and once recorded, the recorded time stays whatever the node report
+	// says later.
 	in.Nodes = []NodeInfo{in.Nodes[0], in.Nodes[2]}
 	if p := Compute(in); !reflect.DeepEqual(p.Assignments, in.Assignments) || !strings.Contains(p.Progressing.Message, "1 on b (lost since unknown)") {
 		t.Errorf("node gone from the report: %v %q", p.Assignments, p.Progressing.Message)
+	}
+	now := lostSince.Add(time.Hour)
+	in.Now = now
+	p = Compute(in)
+	if want := waitingAt(in.Assignments, 1, now); !reflect.DeepEqual(p.Assignments, want) {
+		t.Errorf("no since from the report: assignments %v, want waiting since now %v", p.Assignments, want)
+	}
+	in.Assignments, in.Now = p.Assignments, now.Add(time.Hour)
+	in.Nodes = stickyInput(true).Nodes
+	if p := Compute(in); !reflect.DeepEqual(p.Assignments, in.Assignments) || !strings.Contains(p.Progressing.Message, "1 on b (lost since "+now.Format(time.RFC3339)+")") {
+		t.Errorf("recorded since not kept: %v %q", p.Assignments, p.Progressing.Message)
+	}
+	// The node is back: the mark goes.
+	in.Nodes[1].Healthy = true
+	in.Observed = readyAll(in.Assignments)
+	if p := Compute(in); !reflect.DeepEqual(p.Assignments, stickyInput(true).Assignments) {
+		t.Errorf("node back: assignments %v, want no waiting mark", p.Assignments)
 	}
 }
 
@@ -88,7 +128,7 @@ func TestStickyFromSpec(t *testing.T) {
 	} {
 		in := stickyInput(c.spec.StickyVolumes())
 		p := Compute(in)
-		if moved := !reflect.DeepEqual(p.Assignments, in.Assignments); moved == c.want {
+		if moved := !reflect.DeepEqual(placement(p.Assignments), placement(in.Assignments)); moved == c.want {
 			t.Errorf("%s: sticky %v, replica 1 moved %v: %v", c.name, c.want, moved, p.Assignments)
 		}
 	}
@@ -108,8 +148,11 @@ func TestStickyReplicaResumesWhenNodeReturns(t *testing.T) {
 		step(&in)
 		p = Compute(in)
 		checkOnePerIndex(t, p.Assignments)
-		if !reflect.DeepEqual(p.Assignments, orig) {
+		if !reflect.DeepEqual(placement(p.Assignments), orig) {
 			t.Fatalf("step %d: assignments %v, want %v", i, p.Assignments, orig)
+		}
+		if waiting := p.Assignments[1].WaitingSince != nil; waiting != (i == 0) {
+			t.Errorf("step %d: index 1 waiting %v", i, waiting)
 		}
 		in.Assignments = p.Assignments
 	}
@@ -247,8 +290,13 @@ func TestReconcileStickyReplicaWaitsForDeadNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := getSvc(t, st, "pg")
-	if !reflect.DeepEqual(got.Status.Assignments, before) {
+	if !reflect.DeepEqual(placement(got.Status.Assignments), before) {
 		t.Errorf("assignments %v, want unchanged %v", got.Status.Assignments, before)
+	}
+	for _, a := range got.Status.Assignments {
+		if want := a.Node == "b"; (a.WaitingSince != nil) != want || want && !a.WaitingSince.Equal(time.Unix(900, 0)) {
+			t.Errorf("assignment %d on %s: waiting since %v", a.Index, a.Node, a.WaitingSince)
+		}
 	}
 	c := v1.FindCondition(got.Status.Conditions, v1.ServiceProgressing)
 	var idx int32 = -1

@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -64,6 +65,25 @@ func FoldService(svc *v1.Service, replicas []observed.Replica, hash string, now 
 		})
 	}
 
+	// Replicas waiting for their lost node (sticky volumes, the scheduler's assignment says
+	// since when): no container runs for them anywhere, so no node reports them; show them
+	// with their node and since when, and let Degraded say so.
+	var waiting []string
+	for _, a := range svc.Status.Assignments {
+		if a.WaitingSince == nil || slices.ContainsFunc(rs, func(r observed.Replica) bool { return r.Index == a.Index }) {
+			continue
+		}
+		since := a.WaitingSince.UTC().Format(time.RFC3339)
+		out.ReplicaStatuses = append(out.ReplicaStatuses, v1.ReplicaStatus{
+			Index: a.Index, Node: a.Node, State: v1.ReplicaWaitingForNode, SpecHash: a.SpecHash,
+			Message: fmt.Sprintf("waiting for node %s (lost since %s): the replica's named volume is there", a.Node, since),
+		})
+		waiting = append(waiting, fmt.Sprintf("%s-%d on %s since %s", svc.Metadata.Name, a.Index, a.Node, since))
+	}
+	if len(waiting) > 0 {
+		sort.SliceStable(out.ReplicaStatuses, func(i, j int) bool { return out.ReplicaStatuses[i].Index < out.ReplicaStatuses[j].Index })
+	}
+
 	desired := svc.Spec.DesiredReplicas()
 	ready := v1.Condition{Type: v1.ServiceReady}
 	switch {
@@ -82,6 +102,9 @@ func FoldService(svc *v1.Service, replicas []observed.Replica, hash string, now 
 	case len(problems) > 0:
 		degraded.Status = v1.ConditionTrue
 		degraded.Reason, degraded.Message = summarise(svc.Metadata.Name, problems)
+	case len(waiting) > 0 && out.ReadyReplicas < desired:
+		degraded.Status, degraded.Reason = v1.ConditionTrue, v1.ReasonWaitingForNode
+		degraded.Message = fmt.Sprintf("%d/%d replicas ready; waiting for their node (named volume): %s", out.ReadyReplicas, desired, strings.Join(waiting, ", "))
 	case desired > 0 && out.ReadyReplicas < desired && starting == 0:
 		// Replicas are missing and none is on its way (a node died, nothing was placed yet).
 		degraded.Status, degraded.Reason = v1.ConditionTrue, v1.ReasonReplicasNotReady

@@ -218,3 +218,42 @@ func TestFoldNode(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A replica waiting for its lost node (the scheduler's assignment carries since when) has no
+// container anywhere: it shows as WaitingForNode with its node and since when, and Degraded says
+// so. Once a node reports it again, the observed replica is what shows.
+func TestFoldServiceWaitingForNode(t *testing.T) {
+	s := service("pg", 2)
+	since := t0.Add(-time.Hour)
+	s.Status.Assignments = []v1.Assignment{{Index: 0, Node: "a", SpecHash: "h"}, {Index: 1, Node: "b", SpecHash: "h", WaitingSince: &since}}
+	r0 := rep(0, "a", "h", v1.ReplicaRunning, v1.HealthHealthy)
+	r0.Service = "pg"
+	st := FoldService(s, []observed.Replica{r0}, "h", t0)
+	if len(st.ReplicaStatuses) != 2 {
+		t.Fatalf("replica statuses %+v, want 2", st.ReplicaStatuses)
+	}
+	w := st.ReplicaStatuses[1]
+	if w.Index != 1 || w.Node != "b" || w.State != v1.ReplicaWaitingForNode || !strings.Contains(w.Message, "lost since "+since.Format(time.RFC3339)) {
+		t.Errorf("waiting replica %+v", w)
+	}
+	if got := cond(st, v1.ServiceDegraded); got != "True/"+v1.ReasonWaitingForNode {
+		t.Errorf("Degraded %s, want True/%s", got, v1.ReasonWaitingForNode)
+	}
+	if d := v1.FindCondition(st.Conditions, v1.ServiceDegraded); !strings.Contains(d.Message, "pg-1 on b since") {
+		t.Errorf("Degraded message %q does not name the replica and node", d.Message)
+	}
+	if st.Replicas != 1 || st.ReadyReplicas != 1 {
+		t.Errorf("replicas %d ready %d: a waiting replica runs nowhere", st.Replicas, st.ReadyReplicas)
+	}
+
+	// b is back and reports the replica: it shows as observed, nothing waits.
+	r1 := rep(1, "b", "h", v1.ReplicaRunning, v1.HealthHealthy)
+	r1.Service = "pg"
+	st = FoldService(s, []observed.Replica{r0, r1}, "h", t0)
+	if len(st.ReplicaStatuses) != 2 || st.ReplicaStatuses[1].State != v1.ReplicaRunning {
+		t.Errorf("after return: %+v", st.ReplicaStatuses)
+	}
+	if got := cond(st, v1.ServiceDegraded); got != "False/"+v1.ReasonAllReplicasReady {
+		t.Errorf("after return: Degraded %s", got)
+	}
+}
