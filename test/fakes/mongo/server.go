@@ -504,4 +504,3 @@ func (m *Member) replSetStepDown(req *Message) (bson.D, *cmdError) {
 	s.settleLocked()
 	return bson.D{}, nil
 }
-
