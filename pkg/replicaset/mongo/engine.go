@@ -58,13 +58,16 @@ type Engine struct {
 	mu sync.Mutex
 	// clients are by Dial address; guarded by mu.
 	clients map[string]*mongodrv.Client
+	// known are members of earlier Desireds by config host, so the engine can still reach a
+	// member that is no longer desired but still in the config (to step it down); guarded by mu.
+	known map[string]replicaset.Member
 }
 
 var _ replicaset.Engine = (*Engine)(nil)
 
 // NewEngine makes the engine; it connects lazily.
 func NewEngine(opts replicaset.Options) (replicaset.Engine, error) {
-	e := &Engine{name: opts.Name, log: opts.Logger, dial: opts.Dial, timeout: opts.Timeout, clients: map[string]*mongodrv.Client{}}
+	e := &Engine{name: opts.Name, log: opts.Logger, dial: opts.Dial, timeout: opts.Timeout, clients: map[string]*mongodrv.Client{}, known: map[string]replicaset.Member{}}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -245,7 +248,8 @@ type step struct {
 	d      replicaset.Desired
 	spec   *v1.MongoReplicaSet
 	obs    replicaset.Observation
-	probes []*probe
+	probes []*probe // the desired members, in Desired order
+	extra  []*probe // members no longer desired that are still in the config
 	byHost map[string]*probe
 	names  map[string]string // host -> member name
 }
@@ -281,13 +285,34 @@ func (e *Engine) Reconcile(ctx context.Context, d replicaset.Desired) (replicase
 	if d.ReplicaSet == nil || d.ReplicaSet.Spec.Mongo == nil {
 		return replicaset.Observation{}, errors.New("mongo engine: spec.mongo is required")
 	}
-	defer e.forget(d.Members)
 	s := &step{e: e, d: d, spec: d.ReplicaSet.Spec.Mongo, byHost: map[string]*probe{}, names: map[string]string{}}
 	s.probes = e.probeAll(ctx, d.Members)
 	for _, p := range s.probes {
 		s.byHost[hostOf(p.m)] = p
 		s.names[hostOf(p.m)] = p.m.Name
 	}
+	// Members still in the config but no longer desired: probe them too while the engine
+	// remembers where they are.
+	var leaving []replicaset.Member
+	e.mu.Lock()
+	if view := s.bestView(); view != nil {
+		for _, vm := range view.Members {
+			if m, ok := e.known[vm.Name]; ok && s.byHost[vm.Name] == nil {
+				leaving = append(leaving, m)
+			}
+		}
+	}
+	e.known = map[string]replicaset.Member{}
+	for _, m := range append(append([]replicaset.Member(nil), d.Members...), leaving...) {
+		e.known[hostOf(m)] = m
+	}
+	e.mu.Unlock()
+	for _, p := range e.probeAll(ctx, leaving) {
+		s.byHost[hostOf(p.m)] = p
+		s.names[hostOf(p.m)] = p.m.Name
+		s.extra = append(s.extra, p)
+	}
+	defer e.forget(append(append([]replicaset.Member(nil), d.Members...), leaving...))
 	err := s.reconcile(ctx)
 	if err != nil {
 		e.log.Warn("replica set step failed", "err", err)
@@ -317,7 +342,7 @@ func (s *step) reconcile(ctx context.Context) error {
 		}
 	}
 	var selfPrimaries []string
-	for _, p := range s.probes {
+	for _, p := range append(append([]*probe(nil), s.probes...), s.extra...) {
 		if p.initiated(set) && p.hello.IsWritablePrimary {
 			selfPrimaries = append(selfPrimaries, hostOf(p.m))
 		}
@@ -341,11 +366,24 @@ func (s *step) reconcile(ctx context.Context) error {
 }
 
 // bestView is the replSetGetStatus with the highest term among the members that answered.
+// Of equal terms, a view that shows a primary wins.
 func (s *step) bestView() *statusReply {
 	var best *statusReply
-	for _, p := range s.probes {
-		if p.status != nil && p.status.Set == s.spec.ReplSetName && (best == nil || p.status.Term > best.Term) {
-			best = p.status
+	hasPrimary := func(st *statusReply) bool {
+		for _, m := range st.Members {
+			if m.State == 1 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range append(append([]*probe(nil), s.probes...), s.extra...) {
+		st := p.status
+		if st == nil || st.Set != s.spec.ReplSetName {
+			continue
+		}
+		if best == nil || st.Term > best.Term || (st.Term == best.Term && hasPrimary(st) && !hasPrimary(best)) {
+			best = st
 		}
 	}
 	return best

@@ -344,7 +344,7 @@ func (m *Member) replSetGetStatus() (bson.D, *cmdError) {
 	voters := len(m.cfg.Voters())
 	return bson.D{
 		{Key: "set", Value: m.cfg.ID}, {Key: "date", Value: bson.NewDateTimeFromTime(s.Now())},
-		{Key: "myState", Value: int32(m.state)}, {Key: "term", Value: s.term},
+		{Key: "myState", Value: int32(m.state)}, {Key: "term", Value: m.term},
 		{Key: "majorityVoteCount", Value: int32(voters/2 + 1)},
 		{Key: "votingMembersCount", Value: int32(voters)},
 		{Key: "members", Value: members},

@@ -71,6 +71,7 @@ type Member struct {
 	frozenUntil   time.Time
 	installing    bool
 	stalled       bool
+	term          int64 // the election term this member has heard of
 	electionID    bson.ObjectID
 	conns         map[net.Conn]struct{}
 	nextConnID    int32
@@ -276,6 +277,10 @@ func (s *Set) settleLocked() {
 				continue
 			}
 			for _, p := range s.members {
+				if p != m && s.reachLocked(m, p) && p.term > m.term {
+					m.term = p.term
+					changed = true
+				}
 				if p == m || !s.reachLocked(m, p) || p.cfg == nil || !p.cfg.newerThan(m.cfg) {
 					continue
 				}
@@ -338,6 +343,11 @@ func (s *Set) settleLocked() {
 	best.state = StatePrimary
 	best.electionID = bson.NewObjectID()
 	best.lastElectedAt = s.term
+	for _, m := range s.members {
+		if s.reachLocked(best, m) {
+			m.term = s.term
+		}
+	}
 	// A new primary rewrites its config in its own term, version unchanged (the config term,
 	// MongoDB 4.4+; a force-reconfigured config's term -1 is replaced the same way).
 	c := best.cfg.clone()
