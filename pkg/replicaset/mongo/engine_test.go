@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,11 +26,14 @@ type cluster struct {
 	rs      *v1.ReplicaSet
 	ready   map[int]bool
 	primary string // status.primary as a controller would record it
+
+	dialMu sync.Mutex
+	dialed map[string]int // addresses Options.Dial was called with
 }
 
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, set: fakemongo.NewSet("rs0"), ready: map[int]bool{}}
+	c := &cluster{t: t, set: fakemongo.NewSet("rs0"), ready: map[int]bool{}, dialed: map[string]int{}}
 	t.Cleanup(c.set.Close)
 	for i := range n {
 		m, err := c.set.AddMember(fmt.Sprintf("db-%d.db:27017", i))
@@ -38,7 +43,15 @@ func newCluster(t *testing.T, n int) *cluster {
 		c.fakes = append(c.fakes, m)
 		c.ready[i] = true
 	}
-	eng, err := NewEngine(replicaset.Options{Name: "rs", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Timeout: 500 * time.Millisecond})
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c.dialMu.Lock()
+		c.dialed[addr]++
+		c.dialMu.Unlock()
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	eng, err := NewEngine(replicaset.Options{Name: "rs", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Timeout: 500 * time.Millisecond, Dial: dial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +138,14 @@ func TestInitiateOnceOnIndexZero(t *testing.T) {
 	if n := len(c.calls("replSetInitiate")); n != 1 {
 		t.Fatalf("%d replSetInitiate calls, want 1", n)
 	}
+	// Every connection went through Options.Dial, to the members' Dial addresses.
+	c.dialMu.Lock()
+	for _, f := range c.fakes {
+		if c.dialed[f.Addr()] == 0 {
+			t.Errorf("%s never dialed through Options.Dial", f.Host)
+		}
+	}
+	c.dialMu.Unlock()
 	for i, m := range obs.Members {
 		want := RoleSecondary
 		if i == 0 {

@@ -122,6 +122,9 @@ func (m *Member) run(req *Message, connID int32) (bson.D, *cmdError) {
 	if err != nil {
 		return nil, errf(2, "BadValue", "%v", err)
 	}
+	m.set.mu.Lock()
+	m.set.opcodes[req.OpCode.String()+" "+name]++
+	m.set.mu.Unlock()
 	db := "admin"
 	if req.Legacy() {
 		db, _, _ = strings.Cut(req.Collection, ".")

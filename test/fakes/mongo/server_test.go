@@ -86,6 +86,11 @@ func TestDriverHandshakeBeforeInitiate(t *testing.T) {
 	if _, err := run(t, c, bson.D{{Key: "noSuchThing", Value: 1}}); code(err) != CodeCommandNotFound {
 		t.Fatalf("unknown command: %v, want 59", err)
 	}
+	// The driver opens each connection with the legacy OP_QUERY isMaster and then speaks OP_MSG.
+	reqs := ms[0].set.Requests()
+	if reqs["OP_QUERY isMaster"] == 0 || reqs["OP_MSG hello"] == 0 || reqs["OP_MSG ping"] == 0 {
+		t.Fatalf("requests = %v", reqs)
+	}
 }
 
 func TestInitiateElectsAndIsIdempotent(t *testing.T) {

@@ -38,6 +38,7 @@ type Set struct {
 	changed chan struct{} // closed and replaced whenever the simulated state changes
 	log     []Call
 	reqID   int32
+	opcodes map[string]int
 }
 
 // Call is one replica set command a member received, for tests that check what a client did.
@@ -54,7 +55,19 @@ type Call struct {
 
 // NewSet makes an empty set named name (mongod's --replSet).
 func NewSet(name string) *Set {
-	return &Set{name: name, Now: time.Now, cut: map[[2]*Member]bool{}, changed: make(chan struct{})}
+	return &Set{name: name, Now: time.Now, cut: map[[2]*Member]bool{}, changed: make(chan struct{}), opcodes: map[string]int{}}
+}
+
+// Requests counts the requests received by opcode and command ("OP_QUERY isMaster",
+// "OP_MSG hello"), for tests that check what the driver sends.
+func (s *Set) Requests() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.opcodes {
+		out[k] = v
+	}
+	return out
 }
 
 // Member is one fake mongod. Host is its "host:port" as configs name it.
