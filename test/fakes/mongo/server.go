@@ -305,7 +305,8 @@ func (m *Member) replSetInitiate(req *Message) (bson.D, *cmdError) {
 func isMemberOf(c *Config, host string) bool { _, ok := c.member(host); return ok }
 
 // replSetGetStatus is modelled on the manual's replSetGetStatus page: set, date, myState, term,
-// the voting counts, and per member _id, name, health, state, stateStr, configVersion,
+// the voting counts (majorityVoteCount, writeMajorityCount, votingMembersCount and
+// writableVotingMembersCount, SERVER-46274; the fake has no arbiters), and per member _id, name, health, state, stateStr, configVersion,
 // configTerm and self; unreachable members show health 0, state 8 "(not reachable/healthy)".
 // A removed member answers InvalidReplicaSetConfig "Our replica set config is invalid or we are
 // not a member of it", as mongod does.
@@ -348,8 +349,11 @@ func (m *Member) replSetGetStatus() (bson.D, *cmdError) {
 	return bson.D{
 		{Key: "set", Value: m.cfg.ID}, {Key: "date", Value: bson.NewDateTimeFromTime(s.Now())},
 		{Key: "myState", Value: int32(m.state)}, {Key: "term", Value: m.term},
+		{Key: "heartbeatIntervalMillis", Value: int64(2000)},
 		{Key: "majorityVoteCount", Value: int32(voters/2 + 1)},
+		{Key: "writeMajorityCount", Value: int32(voters/2 + 1)},
 		{Key: "votingMembersCount", Value: int32(voters)},
+		{Key: "writableVotingMembersCount", Value: int32(voters)},
 		{Key: "members", Value: members},
 	}, nil
 }

@@ -3,7 +3,6 @@ package mongo
 import (
 	"fmt"
 	"net"
-	"sort"
 	"sync"
 	"time"
 
@@ -88,7 +87,6 @@ type Member struct {
 	electionID    bson.ObjectID
 	conns         map[net.Conn]struct{}
 	nextConnID    int32
-	lastElectedAt int64
 }
 
 // AddMember starts a member listening on a loopback port; host is the name configs use for it
@@ -355,7 +353,6 @@ func (s *Set) settleLocked() {
 	s.term++
 	best.state = StatePrimary
 	best.electionID = bson.NewObjectID()
-	best.lastElectedAt = s.term
 	for _, m := range s.members {
 		if s.reachLocked(best, m) {
 			m.term = s.term
@@ -461,10 +458,4 @@ func (s *Set) waitLocked(deadline time.Time, cond func() bool) bool {
 		s.mu.Lock()
 	}
 	return true
-}
-
-func (s *Set) sortedMembersLocked() []*Member {
-	ms := append([]*Member(nil), s.members...)
-	sort.Slice(ms, func(i, j int) bool { return ms[i].Host < ms[j].Host })
-	return ms
 }
