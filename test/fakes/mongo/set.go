@@ -75,18 +75,18 @@ type Member struct {
 	Host string
 
 	// Fields below are guarded by set.mu.
-	ln            net.Listener
-	addr          string
-	up            bool
-	cfg           *Config
-	state         int
-	frozenUntil   time.Time
-	installing    bool
-	stalled       bool
-	term          int64 // the election term this member has heard of
-	electionID    bson.ObjectID
-	conns         map[net.Conn]struct{}
-	nextConnID    int32
+	ln          net.Listener
+	addr        string
+	up          bool
+	cfg         *Config
+	state       int
+	frozenUntil time.Time
+	installing  bool
+	stalled     bool
+	term        int64 // the election term this member has heard of
+	electionID  bson.ObjectID
+	conns       map[net.Conn]struct{}
+	nextConnID  int32
 }
 
 // AddMember starts a member listening on a loopback port; host is the name configs use for it
