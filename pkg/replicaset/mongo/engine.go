@@ -780,9 +780,11 @@ func (s *step) noPrimary(ctx context.Context, statusPrimary string, selfPrimarie
 		s.ready(v1.ConditionFalse, ReasonNoPrimary, "no primary; %d of %d voters answer, waiting for an election (gone: %v, unreachable: %v)", len(alive), voters, s.namesOf(gone), s.namesOf(unsure))
 		return nil
 	}
+	// Survivors hold the set's config and data: a replica re-created on an empty volume answers
+	// but has neither, and must not be the set's only member after a force.
 	survivorsAlive := map[string]bool{}
 	for _, p := range s.probes {
-		if p.reachable() && p.m.Ready {
+		if p.initiated(s.spec.ReplSetName) && p.m.Ready && !p.m.EmptyData {
 			survivorsAlive[hostOf(p.m)] = true
 		}
 	}

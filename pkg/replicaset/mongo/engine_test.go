@@ -51,7 +51,7 @@ func newCluster(t *testing.T, n int) *cluster {
 		return d.DialContext(ctx, network, addr)
 	}
 	eng, err := NewEngine(replicaset.Options{Name: "rs", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Timeout: 500 * time.Millisecond, Dial: dial})
+		Timeout: time.Second, Dial: dial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,6 +418,27 @@ func TestForceWithOptInOnlyWhenAMajorityIsKnownGone(t *testing.T) {
 	}
 	if n := forced(c); n != 1 {
 		t.Fatalf("%d forced reconfigs, want still 1", n)
+	}
+}
+
+func TestNoForceOntoAnEmptyMember(t *testing.T) {
+	c := newCluster(t, 3)
+	c.rs.Spec.Mongo.AllowForceReconfig = true
+	c.converge(3, 20)
+	c.fakes[1].Stop()
+	c.fakes[2].Stop()
+	c.ready[1], c.ready[2] = false, false
+	d := c.desired(3)
+	d.Members[0].EmptyData = true // db-0 answers, but its replica was re-created on an empty volume
+	obs, err := c.reconcile(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := ready(obs); r == nil || r.Reason != ReasonMajorityLost || !strings.Contains(r.Message, "no electable survivor") {
+		t.Fatalf("Ready = %+v", r)
+	}
+	if n := forced(c); n != 0 {
+		t.Fatalf("%d forced reconfigs onto an empty member", n)
 	}
 }
 

@@ -85,7 +85,7 @@ func (m *Member) handle(c net.Conn, connID int32) {
 			return
 		}
 		doc := m.dispatch(req, connID)
-		if req.OpCode != 0 && req.Flags&flagMoreToCome != 0 && !req.Legacy() {
+		if !req.Legacy() && req.Flags&flagMoreToCome != 0 {
 			continue // the client wants no reply
 		}
 		m.set.mu.Lock()

@@ -304,3 +304,37 @@ func TestForceReconfigOnSecondary(t *testing.T) {
 		t.Fatalf("forced version %d: mongod raises it by a large amount", v)
 	}
 }
+
+func TestStepDown(t *testing.T) {
+	s, ms := newSet(t, "a:1", "b:1")
+	c := client(t, ms[0])
+	if _, err := run(t, c, bson.D{{Key: "replSetInitiate", Value: cfgDoc(1, mem(0, "a:1", 1, 1))}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, c, bson.D{{Key: "replSetStepDown", Value: 60}}); code(err) != CodeExceededTimeLimit {
+		t.Fatalf("step-down without an electable secondary: %v, want 262", err)
+	}
+	if _, err := run(t, c, bson.D{{Key: "replSetReconfig", Value: cfgDoc(2, mem(0, "a:1", 1, 1), mem(1, "b:1", 1, 1))}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, c, bson.D{{Key: "replSetStepDown", Value: 5}}); err == nil {
+		t.Fatal("a step-down period shorter than the catch-up period was accepted")
+	}
+	if _, err := run(t, c, bson.D{{Key: "replSetStepDown", Value: 60}}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Primary() != ms[1] {
+		t.Fatalf("primary after step-down = %v, want b", s.Primary())
+	}
+	// a is frozen for 60 s: b's loss leaves no primary (a alone is not a majority of 2 anyway),
+	// and a step-down on a secondary is refused.
+	if _, err := run(t, c, bson.D{{Key: "replSetStepDown", Value: 60}}); code(err) != CodeNotWritablePrimary {
+		t.Fatalf("step-down on a secondary: %v, want 10107", err)
+	}
+	// replSet commands only run against admin.
+	var out bson.M
+	err := c.Database("test").RunCommand(context.Background(), bson.D{{Key: "replSetGetStatus", Value: 1}}).Decode(&out)
+	if code(err) != CodeUnauthorized {
+		t.Fatalf("replSetGetStatus on db test: %v, want 13", err)
+	}
+}
