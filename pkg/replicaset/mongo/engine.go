@@ -213,6 +213,13 @@ func (e *Engine) probeAll(ctx context.Context, members []replicaset.Member) []*p
 			if p.helloErr != nil {
 				return
 			}
+			// A member in a config answers with its own config host: if the address led to
+			// another member, nothing it says is about this one.
+			if p.hello.Me != "" && p.hello.Me != hostOf(p.m) {
+				p.helloErr = fmt.Errorf("%w: %s at %s answers as %q", ErrUnreachable, p.m.Name, p.m.Dial, p.hello.Me)
+				p.hello = helloReply{}
+				return
+			}
 			var st statusReply
 			if p.statusErr = e.run(ctx, p.m, 0, bson.D{{Key: "replSetGetStatus", Value: 1}}, &st); p.statusErr == nil {
 				p.status = &st

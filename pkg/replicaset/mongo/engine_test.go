@@ -342,6 +342,26 @@ func TestPrimaryNotAgreedDuringAPartition(t *testing.T) {
 	}
 }
 
+// TestWrongMemberAtADialAddress: a Dial address that leads to another member (a stale virtual
+// IP) is not taken for the member it was meant for: db-1's address leading to the primary db-0
+// does not make db-1 a second primary.
+func TestWrongMemberAtADialAddress(t *testing.T) {
+	c := newCluster(t, 3)
+	c.converge(3, 20)
+	d := c.desired(3)
+	d.Members[1].Dial = d.Members[0].Dial
+	obs, err := c.reconcile(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.Primary != "db-0" || !obs.PrimaryAgreed {
+		t.Fatalf("primary %q agreed %v", obs.Primary, obs.PrimaryAgreed)
+	}
+	if len(obs.Actions) != 0 {
+		t.Fatalf("actions %v", obs.Actions)
+	}
+}
+
 func TestNoForceWithoutOptIn(t *testing.T) {
 	c := newCluster(t, 3)
 	c.converge(3, 20)
