@@ -256,7 +256,7 @@ func symDiff(a, b []string) int {
 	return n
 }
 
-func TestRemovingThePrimarySteppsItDownFirst(t *testing.T) {
+func TestRemovingThePrimaryStepsItDownFirst(t *testing.T) {
 	c := newCluster(t, 3)
 	c.converge(3, 20)
 	// Desired: db-1 and db-2 only (db-0, the primary, is going away).
