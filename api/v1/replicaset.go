@@ -32,6 +32,12 @@ type MongoReplicaSet struct {
 	ReplSetName string `json:"replSetName"`
 	// Priorities by member Service name. Default 1.
 	Priorities map[string]float64 `json:"priorities,omitempty"`
+	// AllowForceReconfig lets the controller run replSetReconfig with force:true onto the
+	// surviving members, but only when no member is primary and a majority of the voting
+	// members is known gone (their replicas are not running or no longer desired). Forcing can
+	// roll back majority-committed writes; MongoDB's docs advise against doing it from
+	// automation. Default false: the controller reports the lost majority and waits.
+	AllowForceReconfig bool `json:"allowForceReconfig,omitempty"`
 }
 
 // RedisReplicaSet configures Redis Sentinel.
