@@ -264,6 +264,13 @@ func (c *Client) Exec(ctx context.Context, id string, cfg ExecConfig) (*Exec, er
 			return wrap(err, "exec in container %s", short(id))
 		}
 		e = &Exec{c: c, id: res.ID, tty: cfg.TTY, conn: att.HijackedResponse}
+		if cfg.TTY && cfg.Height > 0 && cfg.Width > 0 {
+			// Engines before API 1.42 ignore the size given at create: set it once started,
+			// as docker exec does.
+			if _, err := c.api.ExecResize(ctx, res.ID, client.ExecResizeOptions{Height: cfg.Height, Width: cfg.Width}); err != nil {
+				c.log.Debug("initial exec terminal size not set", "exec", short(res.ID), "err", err)
+			}
+		}
 		return nil
 	})
 	return e, err
