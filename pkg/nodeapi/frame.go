@@ -77,6 +77,9 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 	}
 	f := Frame{Type: t, Payload: make([]byte, n)}
 	if _, err := io.ReadFull(r, f.Payload); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // inside a frame: never the clean end
+		}
 		return Frame{}, fmt.Errorf("%w: truncated frame: %w", ErrProtocol, err)
 	}
 	return f, nil
