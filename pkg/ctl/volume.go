@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -348,7 +349,9 @@ func (a *app) volumeBackupCommand() *cobra.Command {
 			var w io.Writer = a.env.Out
 			var f *os.File
 			if args[2] != "-" {
-				if f, err = os.OpenFile(args[2], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+				// A backup that fails leaves FILE as it was: it is written beside it and
+				// renamed over it at the end.
+				if f, err = os.CreateTemp(filepath.Dir(args[2]), filepath.Base(args[2])+".partial-*"); err != nil {
 					return err
 				}
 				w = f
@@ -357,11 +360,17 @@ func (a *app) volumeBackupCommand() *cobra.Command {
 			n, err := c.BackupVolume(ctx, t.node, t.volume, args[0], index, io.MultiWriter(w, p))
 			p.end()
 			if f != nil {
+				if err == nil {
+					err = f.Sync()
+				}
 				if cerr := f.Close(); err == nil {
 					err = cerr
 				}
+				if err == nil {
+					err = os.Rename(f.Name(), args[2])
+				}
 				if err != nil {
-					_ = os.Remove(args[2])
+					_ = os.Remove(f.Name())
 				}
 			}
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -361,6 +362,9 @@ type Volume struct {
 	Labels   map[string]string
 }
 
+// diskUsageMu serialises this process's disk-usage calls (see Volumes).
+var diskUsageMu sync.Mutex
+
 // Volumes returns the volumes of names that exist on this engine, with their sizes. Sizes come
 // from the engine's disk-usage call, which walks every local volume: it takes a while on a
 // large disk.
@@ -370,8 +374,25 @@ func (c *Client) Volumes(ctx context.Context, names []string) ([]Volume, error) 
 		want[n] = true
 	}
 	var out []Volume
+	// The engine runs one disk-usage walk at a time and refuses a second ("a disk usage
+	// operation is already running"): one at a time from this process, and a refusal from
+	// another client is waited out.
+	diskUsageMu.Lock()
+	defer diskUsageMu.Unlock()
 	err := c.call(ctx, "volume sizes", strings.Join(names, ","), c.t.Create, func(ctx context.Context) error {
-		du, err := c.api.DiskUsage(ctx, client.DiskUsageOptions{Volumes: true, Verbose: true})
+		var du client.DiskUsageResult
+		var err error
+		for attempt := 0; ; attempt++ {
+			du, err = c.api.DiskUsage(ctx, client.DiskUsageOptions{Volumes: true, Verbose: true})
+			if err == nil || !strings.Contains(err.Error(), "already running") || attempt >= 50 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
 		if err != nil {
 			return wrap(err, "disk usage")
 		}
