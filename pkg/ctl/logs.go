@@ -221,6 +221,26 @@ type logsOptions struct {
 	window     time.Duration
 }
 
+// followReplicas starts a stream for each container of ref's replicas the watch reports, until
+// the watch ends.
+func followReplicas(ctx context.Context, events <-chan client.Event, errw io.Writer, ref replicaRef, start func(logTarget)) {
+	for ev := range events {
+		if ev.Type == client.ErrorEvent {
+			fmt.Fprintln(errw, "error: watch of services/"+ref.service+": "+ev.Err.Error())
+			continue
+		}
+		s, ok := ev.Object.(*v1.Service)
+		if !ok || s.Metadata.Name != ref.service || ev.Type == client.Deleted {
+			continue
+		}
+		for _, t := range logTargets(s, ref.index) {
+			if t.container != "" { // else wait for the node to report its container
+				start(t)
+			}
+		}
+	}
+}
+
 // runLogs streams the logs of ref's replicas to out.
 func runLogs(ctx context.Context, c *client.Client, out, errw io.Writer, ref replicaRef, o logsOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -289,26 +309,25 @@ func runLogs(ctx context.Context, c *client.Client, out, errw io.Writer, ref rep
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ev := range events {
-				if ev.Type == client.ErrorEvent {
-					fmt.Fprintln(errw, "error: watch of services/"+ref.service+": "+ev.Err.Error())
-					continue
+			for ctx.Err() == nil {
+				if events != nil {
+					followReplicas(ctx, events, errw, ref, func(t logTarget) { start(t, o.since, -1) })
 				}
-				s, ok := ev.Object.(*v1.Service)
-				if !ok || s.Metadata.Name != ref.service || ev.Type == client.Deleted {
-					continue
+				// The server ends watches (after 30 minutes): watch again; a fresh watch
+				// lists the Service again and start skips the containers already read.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
 				}
-				for _, t := range logTargets(s, ref.index) {
-					if t.container == "" {
-						continue // wait for the node to report its container
-					}
-					start(t, o.since, -1)
+				ev, werr := c.Watch(ctx, v1.KindService, client.WatchOptions{})
+				if werr != nil && ctx.Err() == nil {
+					fmt.Fprintln(errw, "error: watch of services/"+ref.service+": "+werr.Error())
 				}
+				events = ev
 			}
 		}()
 	}
-	// The watch goroutine calls start too: start runs only there once following, and only
-	// here before; the map is not shared at once.
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 

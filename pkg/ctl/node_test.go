@@ -130,7 +130,9 @@ func newNodes(t *testing.T) *nodes {
 			t.Fatal(err)
 		}
 		api, err := apiserver.New(apiserver.Config{Store: n.st, Tokens: func() *auth.Set { return set }, Logger: logger,
-			Gatherer: prometheus.NewRegistry(), Handlers: nl.Handlers(), Scopes: nodelocal.Scopes()})
+			Gatherer: prometheus.NewRegistry(), Handlers: nl.Handlers(), Scopes: nodelocal.Scopes(),
+			// Short watches: logs -f must watch again when the server ends one.
+			WatchTimeout: 700 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +254,8 @@ func TestCtlLogs(t *testing.T) {
 	}
 }
 
-// TestCtlLogsFollow: -f keeps streaming and picks up a replica that starts meanwhile.
+// TestCtlLogsFollow: -f keeps streaming and picks up a replica that starts meanwhile, after
+// the server ended the first watch.
 func TestCtlLogsFollow(t *testing.T) {
 	n := newNodes(t)
 	n.start(n.a, 0, []string{"INTERVAL=50ms"}, "serve")
@@ -263,6 +266,7 @@ func TestCtlLogsFollow(t *testing.T) {
 		done <- ctl.Run(ctx, []string{"logs", "-f", n.svc, "--since", "1h"}, n.env(readToken, "", &out, &errb))
 	}()
 	waitFor(t, "replica 0 followed", func() bool { return strings.Contains(out.String(), "] out 5") })
+	time.Sleep(time.Second) // past the server's watch timeout: the first watch has ended
 	n.start(n.b, 1, []string{"INTERVAL=50ms"}, "serve")
 	waitFor(t, "replica 1 picked up", func() bool { return strings.Contains(out.String(), "["+n.svc+"-1 "+n.b+"] out 3") })
 	cancel()
