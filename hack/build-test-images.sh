@@ -8,6 +8,7 @@
 #   constellation-test/echo:hc      echo:1 with a Docker HEALTHCHECK (bench baseline)
 #   constellation-test/crasher:1    exits 3 after printing a few lines
 #   constellation-test/slowstart:1  healthy only after START_DELAY
+#   constellation-test/tool:1       logs, exec and volume test tool (test/images/tool)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -49,3 +50,4 @@ build echo 2 ECHO_VERSION=2
 build echo hc ECHO_VERSION=1 'HEALTHCHECK --interval=500ms --retries=2 --timeout=1s CMD ["/app", "-probe", "http://127.0.0.1:8080/healthz"]'
 build crasher 1
 build slowstart 1
+build tool 1

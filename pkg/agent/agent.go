@@ -23,6 +23,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/gossip"
 	"github.com/constellation-sh/constellation/pkg/lease"
+	"github.com/constellation-sh/constellation/pkg/nodelocal"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/pki"
 	"github.com/constellation-sh/constellation/pkg/seal"
@@ -163,6 +164,23 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		handlers[p] = a.auditPeer(h)
 		public = append(public, p)
 	}
+	nodeHandlers, err := a.nodeAPIHandlers() // logs, exec, volumes (nodeapi.go)
+	if err != nil {
+		a.shutdownEarly()
+		return nil, err
+	}
+	for p, h := range nodeHandlers {
+		handlers[p] = h
+	}
+	scopes := map[string]auth.Scope{
+		"GET " + traefik.ProviderPath: auth.ScopeProvider,
+		"GET " + traefik.RoutesPath:   auth.ScopeRead,
+		"GET /debug/observed":         auth.ScopeRead,
+		"GET " + client.MeshPath:      auth.ScopeRead,
+	}
+	for p, sc := range nodelocal.Scopes() {
+		scopes[p] = sc
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Store:  a.store,
 		Tokens: a.apiTokens,
@@ -176,12 +194,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		Logger:        log.With("component", "api"),
 		Handlers:      handlers,
 		Public:        public,
-		Scopes: map[string]auth.Scope{
-			"GET " + traefik.ProviderPath: auth.ScopeProvider,
-			"GET " + traefik.RoutesPath:   auth.ScopeRead,
-			"GET /debug/observed":         auth.ScopeRead,
-			"GET " + client.MeshPath:      auth.ScopeRead,
-		},
+		Scopes:        scopes,
 	})
 	if err != nil {
 		a.shutdownEarly()

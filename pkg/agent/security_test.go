@@ -97,6 +97,13 @@ func TestAuthMatrix(t *testing.T) {
 		{"POST /cluster/gossip/keys", "peer"},
 		{"PUT /cluster/gossip/keys/primary", "peer"},
 		{"DELETE /cluster/gossip/keys/0011223344556677", "peer"},
+		// The per-node API (nodeapi.go): n1 runs no Docker, so a served request is a 503.
+		{"GET /node/n1/logs?service=x&index=0", "read"},
+		{"GET /node/n1/volumes", "read"},
+		{"POST /node/n1/exec?service=x&index=0&cmd=true", "admin"},
+		{"GET /node/n1/volumes/v/archive?service=x&index=0", "admin"},
+		{"PUT /node/n1/volumes/v/archive?service=x&index=0", "admin"},
+		{"GET /node/elsewhere/logs?service=x&index=0", "read"},
 	}
 	allowed := func(need, cred string) (ok bool, denial int) {
 		switch need {

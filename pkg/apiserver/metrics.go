@@ -63,3 +63,7 @@ func (s *Server) instrument(route string, next http.HandlerFunc) http.Handler {
 		}
 	})
 }
+
+// Unwrap lets http.ResponseController reach the connection (Hijack for the exec stream's
+// Upgrade, deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

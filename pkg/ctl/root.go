@@ -160,6 +160,9 @@ func (a *app) rootCommand() *cobra.Command {
 		a.secretGroupCommand(),
 		a.clusterGroupCommand(),
 		a.rolloutCommand(),
+		a.logsCommand(),
+		a.execCommand(),
+		a.volumeCommand(),
 		a.versionCommand(),
 		a.configCommand(),
 	)
