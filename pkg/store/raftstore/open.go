@@ -43,10 +43,15 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 	if err != nil {
 		return nil, err
 	}
+	w, err := openLog(cfg.DataDir, db, d, logger, cfg.WALSegmentSize)
+	if err != nil {
+		return nil, err
+	}
 	s := &Store{
 		cfg:      cfg,
 		log:      logger,
 		db:       db,
+		wal:      w,
 		ms:       raft.NewMemoryStorage(),
 		reqBase:  randomID(),
 		stop:     make(chan struct{}),
@@ -61,6 +66,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 	}
 	serverTLS, clientTLS, err := cfg.tlsConfigs()
 	if err != nil {
+		_ = w.Close()
 		return nil, err
 	}
 	s.tr, err = newTransport(transportConfig{
@@ -70,10 +76,11 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		peerTimeout: cfg.PeerTimeout,
 	})
 	if err != nil {
+		_ = w.Close()
 		return nil, err
 	}
 	advertise := advertiseAddress(cfg.AdvertiseRaftAddress, s.tr.addr())
-	fail := func(err error) (*Store, error) { s.tr.close(); return nil, err }
+	fail := func(err error) (*Store, error) { s.tr.close(); _ = w.Close(); return nil, err }
 
 	var peers []raft.Peer
 	switch {

@@ -14,6 +14,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/constellation-sh/constellation/pkg/store"
+	"github.com/constellation-sh/constellation/pkg/store/raftstore/wal"
 )
 
 // Store is one member of the replicated store. It implements store.Store.
@@ -47,8 +48,11 @@ type Store struct {
 	lastSnap      uint64 // index of the newest snapshot in ms
 	compactIndex  uint64 // log entries at or below are deleted
 	loopConfState *pb.ConfState
-	tx            *bolt.Tx // open apply-only transaction, not yet committed
+	wal           *wal.WAL
+	tx            *bolt.Tx // open apply transaction, not yet committed
 	txStart       time.Time
+	txEntries     int    // entries applied in tx
+	txCompact     uint64 // tx compacts the log to here: release the WAL after its commit
 	pending       []*batch      // batches applied in tx, published when it commits
 	flushc        chan struct{} // a read waits for the applied index: commit tx now
 
