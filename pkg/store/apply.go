@@ -165,6 +165,7 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 			return Result{}, err
 		}
 		next := *curObj // curObj is Apply's own decode: sharing its memory is safe
+		var changed bool // the part written differs from the stored one: not a no-op
 		if m.Op == OpUpdate {
 			nm, im := &next.Metadata, in.Metadata
 			nm.Labels, nm.Annotations, nm.Finalizers, nm.OwnerReferences = im.Labels, im.Annotations, im.Finalizers, im.OwnerReferences
@@ -172,12 +173,18 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 				nm.Generation++
 			}
 			next.Spec = in.Spec
+			changed = partChanged(curObj.Spec, in.Spec)
 		} else {
 			next.Status = in.Status
+			changed = partChanged(curObj.Status, in.Status)
 		}
 		// The stored bytes were written by put with the same encoder: equal bytes, no change.
-		if b, err := json.Marshal(&next); err == nil && bytes.Equal(b, cur) {
-			return Result{Object: cur}, nil // nothing changed: no revision consumed
+		// (When the spec or status written encodes differently from the stored one, the whole
+		// object does: the second encoding is skipped.)
+		if !changed {
+			if b, err := json.Marshal(&next); err == nil && bytes.Equal(b, cur) {
+				return Result{Object: cur}, nil // nothing changed: no revision consumed
+			}
 		}
 		next.Metadata.ResourceVersion = rv
 		if next.Metadata.DeletionTimestamp != nil && len(next.Metadata.Finalizers) == 0 {
@@ -227,6 +234,18 @@ func remove(t Table, rev int64, obj *stored) (Result, error) {
 		return Result{}, fmt.Errorf("store: delete %s: %w", k, err)
 	}
 	return Result{Object: b, Event: &RawEvent{Type: Deleted, Kind: k.Kind, Name: k.Name, Revision: rev, Object: b}}, nil
+}
+
+// partChanged reports whether the spec or status in, as json.Marshal of the object would
+// encode it (compacted, HTML-escaped), differs from stored, the bytes of that part in the
+// stored object. Equal encodings of the whole object have equal parts, so a changed part
+// means the object changed; an unchanged part decides nothing.
+func partChanged(stored, in json.RawMessage) bool {
+	if bytes.Equal(stored, in) {
+		return false
+	}
+	enc, err := json.Marshal(in)
+	return err == nil && !bytes.Equal(enc, stored)
 }
 
 // rawEqual compares two JSON values as the encoder would write them.

@@ -94,3 +94,41 @@ func TestApplyKeepsUnknownSpecAndStatusFields(t *testing.T) {
 		t.Fatalf("status after this version's write: %s", res.Object)
 	}
 }
+
+// The no-op decision skips the second encoding only when the spec or status written encodes
+// differently from the stored one: a proposal whose spec is the same value in another form
+// (spaces, as a foreign proposer may send) is still a
+// no-op, and a changed one still takes a revision.
+func TestApplyNoOpWithSpecInAnotherForm(t *testing.T) {
+	tbl := mapTable{}
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	obj := func(spec string) json.RawMessage {
+		return json.RawMessage(`{"apiVersion":"` + v1.APIVersion + `","kind":"Secret","metadata":{"name":"s"},"spec":` + spec + `}`)
+	}
+	steps := []struct {
+		op     Op
+		spec   string
+		noop   bool
+		status bool
+	}{
+		{OpCreate, `{"data":{"v":"a<b"}}`, false, false},
+		{OpUpdate, `{"data":{"v":"a\u003cb"}}`, true, false},
+		{OpUpdate, `{ "data" : { "v" : "a\u003cb" } }`, true, false},
+		{OpUpdate, `{"data":{"v":"a<c"}}`, false, false},
+		{OpUpdateStatus, `{"data":{"v":"a<c"}}`, true, true},
+	}
+	rev := int64(0)
+	for i, st := range steps {
+		m := Mutation{Op: st.op, Kind: v1.KindSecret, Name: "s", Object: obj(st.spec), Now: now, UID: "u"}
+		res, err := Apply(tbl, rev+1, m)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got := res.Event == nil; got != st.noop {
+			t.Fatalf("step %d (%s %s): no-op = %v, want %v", i, st.op, st.spec, got, st.noop)
+		}
+		if res.Event != nil {
+			rev++
+		}
+	}
+}
