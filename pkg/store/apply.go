@@ -164,7 +164,7 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		next := *curObj // curObj is Apply's own decode: sharing its memory is safe
+		next := *curObj  // curObj is Apply's own decode: sharing its memory is safe
 		var changed bool // the part written differs from the stored one: not a no-op
 		if m.Op == OpUpdate {
 			nm, im := &next.Metadata, in.Metadata

@@ -51,8 +51,8 @@ type Store struct {
 	wal           *wal.WAL
 	tx            *bolt.Tx // open apply transaction, not yet committed
 	txStart       time.Time
-	txEntries     int    // entries applied in tx
-	txCompact     uint64 // tx compacts the log to here: release the WAL after its commit
+	txEntries     int           // entries applied in tx
+	txCompact     uint64        // tx compacts the log to here: release the WAL after its commit
 	pending       []*batch      // batches applied in tx, published when it commits
 	flushc        chan struct{} // a read waits for the applied index: commit tx now
 
