@@ -51,9 +51,9 @@ type Config struct {
 	CatchUpEntries uint64
 	// ApplyCommitDelay is how long applied entries may wait in the open bbolt transaction
 	// before it is committed (their log is already durable in the write-ahead log, so one
-	// bbolt commit serves many raft Readys). Proposers have their answers before; linearizable
-	// reads cut it short; watches and Stale reads see the entries after the commit. Default
-	// 5ms.
+	// bbolt commit serves many raft Readys, as etcd's backend batch interval). Proposers and
+	// watches have them before; a read (linearizable or Stale) that must see them commits the
+	// batch at once. Default 100ms.
 	ApplyCommitDelay time.Duration
 	// WALSegmentSize is the size the write-ahead log's segment files are preallocated to.
 	// Default 64 MiB.
@@ -107,7 +107,7 @@ func DefaultConfig() Config {
 		SnapshotEntries:  10000,
 		CatchUpEntries:   5000,
 		HistorySize:      10000,
-		ApplyCommitDelay: 5 * time.Millisecond,
+		ApplyCommitDelay: 100 * time.Millisecond,
 		WALSegmentSize:   64 << 20,
 		MaxVoters:        5,
 		PromoteInterval:  time.Second,

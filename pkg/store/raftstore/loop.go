@@ -94,14 +94,41 @@ func (s *Store) handleReady(rd raft.Ready) error {
 			return err
 		}
 	}
-	if err := s.persistLog(rd, hasSnap); err != nil {
+	needSync, err := s.writeLog(rd)
+	if err != nil {
 		return err
 	}
-	s.send(msgs)
-	if len(rd.CommittedEntries) > 0 {
+	if msgs != nil {
+		// A follower (or a vote to make durable): sync, acknowledge, then apply.
+		if needSync {
+			if err := s.syncLog(); err != nil {
+				return err
+			}
+		}
+		s.send(msgs)
 		if err := s.apply(rd, b); err != nil {
 			return err
 		}
+	} else {
+		// A leader has sent already: its fdatasync runs while it applies what is committed
+		// (durable on a quorum already), and its proposers get their answers meanwhile.
+		var synced chan error
+		if needSync {
+			synced = make(chan error, 1)
+			go func() { synced <- s.syncLog() }()
+		}
+		aerr := s.apply(rd, b)
+		if synced != nil {
+			if err := <-synced; err != nil {
+				return err
+			}
+		}
+		if aerr != nil {
+			return aerr
+		}
+	}
+	if needSync && s.hard != nil {
+		s.hardTerm, s.hardVote = s.hard.GetTerm(), s.hard.GetVote()
 	}
 	if err := s.publishRaft(rd, b); err != nil {
 		return err
@@ -109,7 +136,9 @@ func (s *Store) handleReady(rd raft.Ready) error {
 	s.pending = append(s.pending, b)
 	if s.tx == nil {
 		s.publishApplied()
-	} else if s.txEntries >= maxTxEntries {
+	} else if s.txEntries >= maxTxEntries || len(b.confs) > 0 {
+		// A full batch, or a membership change (published with its commit: the membership
+		// loop and joiners wait for it) is committed now.
 		if err := s.commitPending(); err != nil {
 			return err
 		}
@@ -165,28 +194,28 @@ type batch struct {
 // committed without waiting for ApplyCommitDelay.
 const maxTxEntries = 4096
 
-// persistLog writes the Ready's entries and hard state to the write-ahead log and syncs it
-// when they must be durable before messages go out or the Ready is acknowledged: new entries,
-// a new term or vote. A hard state whose commit index alone moved is written and left for the
-// next sync (raft relearns it; recovery never puts it below the applied index).
-func (s *Store) persistLog(rd raft.Ready, synced bool) error {
+// writeLog writes the Ready's entries and hard state to the write-ahead log, and reports
+// whether they must be synced before messages go out or the Ready is acknowledged: new
+// entries, a new term or vote. A hard state whose commit index alone moved is written and left
+// for the next sync (raft relearns it; recovery never puts it below the applied index).
+func (s *Store) writeLog(rd raft.Ready) (bool, error) {
 	if len(rd.Entries) == 0 && rd.HardState == nil {
-		return nil
+		return false, nil
 	}
 	if err := s.wal.Save(rd.HardState, rd.Entries); err != nil {
-		return fmt.Errorf("raftstore: persist: %w", err)
+		return false, fmt.Errorf("raftstore: persist: %w", err)
 	}
-	if len(rd.Entries) == 0 && !s.voteChanges(rd.HardState) && !synced {
-		return nil
-	}
+	return len(rd.Entries) > 0 || s.voteChanges(rd.HardState), nil
+}
+
+// syncLog is the one fdatasync of a Ready. It may run on its own goroutine while the loop
+// applies: nothing else touches the WAL until it returns.
+func (s *Store) syncLog() error {
 	t0 := time.Now()
 	if err := s.wal.Sync(); err != nil {
 		return fmt.Errorf("raftstore: persist: %w", err)
 	}
 	s.met.walSyncSeconds.Observe(time.Since(t0).Seconds())
-	if s.hard != nil {
-		s.hardTerm, s.hardVote = s.hard.GetTerm(), s.hard.GetVote()
-	}
 	return nil
 }
 
@@ -224,6 +253,9 @@ func (s *Store) persistSnapshot(rd raft.Ready, b *batch) error {
 
 // apply is step 3: committed entries into the open bbolt transaction.
 func (s *Store) apply(rd raft.Ready, b *batch) error {
+	if len(rd.CommittedEntries) == 0 {
+		return nil
+	}
 	if err := s.begin(); err != nil {
 		return err
 	}
@@ -233,6 +265,9 @@ func (s *Store) apply(rd raft.Ready, b *batch) error {
 		return fmt.Errorf("raftstore: apply: %w", err)
 	}
 	s.txEntries += len(rd.CommittedEntries)
+	s.mu.Lock()
+	s.appliedTx = b.applied
+	s.mu.Unlock()
 	return nil
 }
 

@@ -61,7 +61,8 @@ type Store struct {
 	clusterID string
 	waiters   map[uint64]chan applyResult
 	reads     map[uint64]chan uint64
-	applied   uint64
+	applied   uint64        // applied and committed to bbolt: what reads see
+	appliedTx uint64        // applied, its events published, maybe not committed yet
 	appliedC  chan struct{} // closed and replaced whenever applied moves
 	revision  int64
 	lead      uint64

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"bytes"
+	"context"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/store"
 	"github.com/constellation-sh/constellation/pkg/store/raftstore/wal"
 	"github.com/constellation-sh/constellation/pkg/store/storetest"
 )
@@ -234,5 +236,41 @@ func TestCorruptWALRefusesToOpen(t *testing.T) {
 	_, err = Open(testConfig(c.nodes[0].name, c.nodes[0].dir, c.nodes[0].addr), testLogger(t), nil)
 	if !errors.Is(err, wal.ErrCorrupt) || !strings.Contains(err.Error(), filepath.Base(seg)) || !strings.Contains(err.Error(), "refusing to start") {
 		t.Fatalf("open = %v, want wal.ErrCorrupt naming %s", err, filepath.Base(seg))
+	}
+}
+
+// TestStaleReadSeesWhatWatchesSaw: applied entries wait up to ApplyCommitDelay for their bbolt
+// commit, but watches have their events at once; a Stale read after an event (what a
+// controller does) must see the object, on the leader and on a follower.
+func TestStaleReadSeesWhatWatchesSaw(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.ApplyCommitDelay = time.Hour })
+	lead := c.leader()
+	for _, i := range []int{lead, (lead + 1) % 3} {
+		s := c.store(i)
+		rev, err := s.Revision(tctx(t, 10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithCancel(tctx(t, 10*time.Second))
+		ch, err := s.Watch(wctx, v1.KindService, rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("w%d", i)
+		if _, err := c.store(lead).Create(tctx(t, 10*time.Second), storetest.Service(name, nil)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-ch:
+			if ev.Object.GetMetadata().Name != name {
+				t.Fatalf("event for %s", ev.Object.GetMetadata().Name)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+		}
+		if _, err := s.Get(tctx(t, 10*time.Second), v1.KindService, name, store.Stale()); err != nil {
+			t.Fatalf("member %d: Stale Get after the event: %v", i, err)
+		}
+		cancel()
 	}
 }
