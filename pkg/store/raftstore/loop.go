@@ -72,9 +72,9 @@ func (s *Store) run() {
 //
 //   - a leader whose term and vote are already on disk sends first, so its fsync overlaps its
 //     followers' (raft thesis §10.2.1, allowed by the README);
-//   - a follower syncs, then sends its acknowledgements;
-//   - both then apply, releasing each outcome to its proposer at once (the entry is
-//     committed: durable on a quorum).
+//   - a follower sends its acknowledgements once its fsync returned;
+//   - both apply the committed entries while the fsync runs, releasing each outcome to its
+//     proposer at once (the entry is committed: durable on a quorum); Advance waits for both.
 func (s *Store) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		s.setSoftState(rd.SoftState)
@@ -98,34 +98,32 @@ func (s *Store) handleReady(rd raft.Ready) error {
 	if err != nil {
 		return err
 	}
-	if msgs != nil {
-		// A follower (or a vote to make durable): sync, acknowledge, then apply.
-		if needSync {
-			if err := s.syncLog(); err != nil {
-				return err
+	// The fdatasync runs on its own goroutine, followed by the messages that must wait for
+	// it (a follower's acknowledgements, a vote), while the loop applies what is committed
+	// (durable on a quorum already): apply's CPU overlaps the disk, and the proposers get
+	// their answers meanwhile. Nothing else touches the WAL until it is done.
+	var synced chan error
+	if needSync || msgs != nil {
+		synced = make(chan error, 1)
+		go func() {
+			if needSync {
+				if err := s.syncLog(); err != nil {
+					synced <- err
+					return
+				}
 			}
-		}
-		s.send(msgs)
-		if err := s.apply(rd, b); err != nil {
+			s.send(msgs)
+			synced <- nil
+		}()
+	}
+	aerr := s.apply(rd, b)
+	if synced != nil {
+		if err := <-synced; err != nil {
 			return err
 		}
-	} else {
-		// A leader has sent already: its fdatasync runs while it applies what is committed
-		// (durable on a quorum already), and its proposers get their answers meanwhile.
-		var synced chan error
-		if needSync {
-			synced = make(chan error, 1)
-			go func() { synced <- s.syncLog() }()
-		}
-		aerr := s.apply(rd, b)
-		if synced != nil {
-			if err := <-synced; err != nil {
-				return err
-			}
-		}
-		if aerr != nil {
-			return aerr
-		}
+	}
+	if aerr != nil {
+		return aerr
 	}
 	if needSync && s.hard != nil {
 		s.hardTerm, s.hardVote = s.hard.GetTerm(), s.hard.GetVote()
