@@ -366,7 +366,7 @@ func (s *Store) applyEntries(tx *bolt.Tx, ents []*pb.Entry, b *batch) error {
 				s.log.Error("undecodable entry skipped", "index", e.GetIndex(), "err", err)
 				continue
 			}
-			res, err := store.Apply(table, b.rev+1, mut)
+			res, err := s.applier.Apply(table, b.rev+1, mut)
 			var te *tableError
 			if errors.As(err, &te) {
 				return err

@@ -38,6 +38,9 @@ func Open(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Store, e
 	return s, nil
 }
 
+// applierCache is how many decoded objects the applier keeps (the ones written last).
+const applierCache = 4096
+
 func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.DB) (*Store, error) {
 	d, err := loadState(db)
 	if err != nil {
@@ -52,6 +55,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		log:      logger,
 		db:       db,
 		wal:      w,
+		applier:  store.NewApplier(applierCache),
 		ms:       raft.NewMemoryStorage(),
 		reqBase:  randomID(),
 		stop:     make(chan struct{}),

@@ -49,7 +49,8 @@ type Store struct {
 	compactIndex  uint64 // log entries at or below are deleted
 	loopConfState *pb.ConfState
 	wal           *wal.WAL
-	tx            *bolt.Tx // open apply transaction, not yet committed
+	applier       *store.Applier // store.Apply with the decoded objects it wrote
+	tx            *bolt.Tx       // open apply transaction, not yet committed
 	txStart       time.Time
 	txEntries     int           // entries applied in tx
 	txCompact     uint64        // tx compacts the log to here: release the WAL after its commit
