@@ -211,6 +211,9 @@ func (w *WAL) readSegment(sg segment, st *State, last bool) (int64, error) {
 		typ, payload, next, bad := parseRecord(data, off)
 		if bad == "" && typ == 0 {
 			// The end mark: the rest must be zeros.
+			if off >= len(data) {
+				return int64(off), nil
+			}
 			if i := firstNonZero(data[off:]); i >= 0 {
 				bad = fmt.Sprintf("non-zero bytes at offset %d after the end mark", off+i)
 			} else {
@@ -240,6 +243,11 @@ func (w *WAL) readSegment(sg segment, st *State, last bool) (int64, error) {
 // parseRecord parses the record at off: its type (0 for the end mark), payload and the next
 // offset, or why it is bad.
 func parseRecord(data []byte, off int) (typ byte, payload []byte, next int, bad string) {
+	if off >= len(data) {
+		// The end of the file (possibly inside the last record's padding: a file that is
+		// not preallocated, cut right after it).
+		return 0, nil, off, ""
+	}
 	if off+8 > len(data) {
 		if firstNonZero(data[off:]) >= 0 {
 			return 0, nil, 0, "record header cut short"
