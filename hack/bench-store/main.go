@@ -32,6 +32,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/store"
 	"github.com/constellation-sh/constellation/pkg/store/raftstore"
@@ -66,6 +68,54 @@ type result struct {
 	n       int
 	elapsed time.Duration
 	lat     []time.Duration
+	disk    diskCounts
+}
+
+// diskCounts are a system's disk syncs so far, from its metrics.
+type diskCounts struct {
+	fdatasyncs    float64 // all members: WAL fsyncs + 2 per bbolt commit
+	leaderCommits float64 // the leader's WAL fsyncs
+}
+
+func (c diskCounts) sub(o diskCounts) diskCounts {
+	return diskCounts{c.fdatasyncs - o.fdatasyncs, c.leaderCommits - o.leaderCommits}
+}
+
+// promCount is the sample count of the histogram named in reg.
+func promCount(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var n float64
+			for _, m := range mf.GetMetric() {
+				n += float64(m.GetHistogram().GetSampleCount())
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// scrape reads the unlabelled samples of a Prometheus text endpoint.
+func scrape(url string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get(url)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		var name string
+		var v float64
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if n, _ := fmt.Sscanf(line, "%s %g", &name, &v); n == 2 {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -122,12 +172,12 @@ func run(seqN, concN, clients, valueSize, keys int) error {
 	value := strings.Repeat("x", valueSize)
 
 	// Constellation: three members in this process, each with its own bbolt file.
-	cw, stopC, err := startConstellation(filepath.Join(dir, "constellation"), value, keys)
+	cw, cCounts, stopC, err := startConstellation(filepath.Join(dir, "constellation"), value, keys)
 	if err != nil {
 		return err
 	}
 	// etcd: three processes.
-	ew, stopE, err := startEtcd(filepath.Join(dir, "etcd"), value, keys)
+	ew, eCounts, stopE, err := startEtcd(filepath.Join(dir, "etcd"), value, keys)
 	if err != nil {
 		stopC()
 		return err
@@ -155,28 +205,35 @@ func run(seqN, concN, clients, valueSize, keys int) error {
 		if _, err := bench("warmup", ew, 200, wl.clients); err != nil {
 			return err
 		}
+		c0 := cCounts()
 		c, err := bench("constellation", cw, wl.n, wl.clients)
 		if err != nil {
 			return err
 		}
+		c.disk = cCounts().sub(c0)
+		e0 := eCounts()
 		e, err := bench("etcd", ew, wl.n, wl.clients)
 		if err != nil {
 			return err
 		}
+		e.disk = eCounts().sub(e0)
 		c.name, e.name = wl.name, wl.name
 		rows = append(rows, [2]result{c, e})
 	}
 	fmt.Printf("\n3 members each on loopback, %d-byte values, %d keys, %d CPUs\n", valueSize, keys, numCPU())
-	fmt.Printf("%-24s %-14s %10s %10s %10s\n", "workload", "system", "writes/s", "p50", "p99")
+	fmt.Printf("%-24s %-14s %10s %10s %10s %12s %12s\n", "workload", "system", "writes/s", "p50", "p99", "fsyncs/write", "writes/lsync")
 	for _, r := range rows {
 		for i, sys := range []string{"constellation", "etcd " + etcdVersion()} {
 			x := r[i]
-			fmt.Printf("%-24s %-14s %10.0f %10s %10s\n", x.name, sys, x.rate(), x.pct(0.50).Round(time.Microsecond), x.pct(0.99).Round(time.Microsecond))
+			fmt.Printf("%-24s %-14s %10.0f %10s %10s %12.2f %12.1f\n", x.name, sys, x.rate(), x.pct(0.50).Round(time.Microsecond), x.pct(0.99).Round(time.Microsecond),
+				x.disk.fdatasyncs/float64(x.n), float64(x.n)/max(x.disk.leaderCommits, 1))
 		}
 		fmt.Printf("%-24s %-14s %9.2fx %9.2fx %9.2fx\n", r[0].name, "ratio c/etcd", r[0].rate()/r[1].rate(),
 			float64(r[0].pct(0.5))/float64(r[1].pct(0.5)), float64(r[0].pct(0.99))/float64(r[1].pct(0.99)))
 	}
 	fmt.Println("(throughput ratio above 1 and latency ratios below 1 favour Constellation)")
+	fmt.Println("fsyncs/write: fdatasyncs of all three members per write (a WAL sync is one, a bbolt commit two);")
+	fmt.Println("writes/lsync: writes per WAL fdatasync of the leader (its commits)")
 	return nil
 }
 
@@ -194,9 +251,10 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func startConstellation(dir, value string, keys int) (writer, func(), error) {
+func startConstellation(dir, value string, keys int) (writer, func() diskCounts, func(), error) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var stores []*raftstore.Store
+	var regs []*prometheus.Registry
 	var servers []*http.Server
 	stop := func() {
 		for _, s := range servers {
@@ -210,11 +268,11 @@ func startConstellation(dir, value string, keys int) (writer, func(), error) {
 	for i := range 3 {
 		raftAddr, err := freePort()
 		if err != nil {
-			return nil, stop, err
+			return nil, nil, stop, err
 		}
 		apiAddr, err := freePort()
 		if err != nil {
-			return nil, stop, err
+			return nil, nil, stop, err
 		}
 		cfg := raftstore.DefaultConfig()
 		cfg.NodeName = fmt.Sprintf("c%d", i)
@@ -228,7 +286,7 @@ func startConstellation(dir, value string, keys int) (writer, func(), error) {
 		// The join handler must be served before the next member joins.
 		ln, err := net.Listen("tcp", apiAddr)
 		if err != nil {
-			return nil, stop, err
+			return nil, nil, stop, err
 		}
 		var s *raftstore.Store
 		var mu sync.Mutex
@@ -258,10 +316,12 @@ func startConstellation(dir, value string, keys int) (writer, func(), error) {
 		servers = append(servers, srv)
 		mu.Lock()
 		go func() { _ = srv.Serve(ln) }()
-		s, err = raftstore.Open(cfg, logger, nil)
+		reg := prometheus.NewRegistry()
+		regs = append(regs, reg)
+		s, err = raftstore.Open(cfg, logger, reg)
 		mu.Unlock()
 		if err != nil {
-			return nil, stop, err
+			return nil, nil, stop, err
 		}
 		stores = append(stores, s)
 		apiURLs = append(apiURLs, "http://"+apiAddr)
@@ -286,14 +346,26 @@ func startConstellation(dir, value string, keys int) (writer, func(), error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if lead < 0 {
-		return nil, stop, errors.New("constellation cluster did not form")
+		return nil, nil, stop, errors.New("constellation cluster did not form")
 	}
 	url := apiURLs[lead] + "/put/"
 	w := func(ctx context.Context, client *http.Client, i int) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%sk%d", url, i%keys), strings.NewReader(value))
 		return doOK(client, req, "put")
 	}
-	return w, stop, nil
+	counts := func() diskCounts {
+		var c diskCounts
+		for i, reg := range regs {
+			syncs := promCount(reg, "constellation_store_wal_fsync_seconds")
+			commits := promCount(reg, "constellation_store_bolt_commit_seconds")
+			c.fdatasyncs += syncs + 2*commits // a bbolt commit is two fdatasyncs
+			if i == lead {
+				c.leaderCommits = syncs
+			}
+		}
+		return c
+	}
+	return w, counts, stop, nil
 }
 
 // putObject writes a Secret holding the value: an update, or a create the first time.
@@ -315,17 +387,17 @@ var etcdVer string
 
 func etcdVersion() string { return etcdVer }
 
-func startEtcd(dir, value string, keys int) (writer, func(), error) {
+func startEtcd(dir, value string, keys int) (writer, func() diskCounts, func(), error) {
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcd not found: installing etcd-server with apt-get")
 		cmd := exec.Command("apt-get", "install", "-y", "etcd-server")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			return nil, func() {}, fmt.Errorf("install etcd-server: %w", err)
+			return nil, nil, func() {}, fmt.Errorf("install etcd-server: %w", err)
 		}
 		if bin, err = exec.LookPath("etcd"); err != nil {
-			return nil, func() {}, err
+			return nil, nil, func() {}, err
 		}
 	}
 	if out, err := exec.Command(bin, "--version").Output(); err == nil {
@@ -345,11 +417,11 @@ func startEtcd(dir, value string, keys int) (writer, func(), error) {
 	for i := range 3 {
 		p, err := freePort()
 		if err != nil {
-			return nil, stop, err
+			return nil, nil, stop, err
 		}
 		c, err := freePort()
 		if err != nil {
-			return nil, stop, err
+			return nil, nil, stop, err
 		}
 		peers, clients = append(peers, "http://"+p), append(clients, "http://"+c)
 		cluster = append(cluster, fmt.Sprintf("e%d=http://%s", i, p))
@@ -365,10 +437,10 @@ func startEtcd(dir, value string, keys int) (writer, func(), error) {
 		logf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("e%d.log", i)))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, stop, err
+			return nil, nil, stop, err
 		}
 		if err := cmd.Start(); err != nil {
-			return nil, stop, fmt.Errorf("start etcd: %w", err)
+			return nil, nil, stop, fmt.Errorf("start etcd: %w", err)
 		}
 		procs = append(procs, cmd)
 	}
@@ -396,7 +468,7 @@ func startEtcd(dir, value string, keys int) (writer, func(), error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if leader == "" {
-		return nil, stop, errors.New("etcd cluster did not elect a leader")
+		return nil, nil, stop, errors.New("etcd cluster did not elect a leader")
 	}
 	url := leader + "/v3/kv/put"
 	w := func(ctx context.Context, client *http.Client, i int) error {
@@ -408,7 +480,19 @@ func startEtcd(dir, value string, keys int) (writer, func(), error) {
 		req.Header.Set("Content-Type", "application/json")
 		return doOK(client, req, "etcd put")
 	}
-	return w, stop, nil
+	counts := func() diskCounts {
+		var c diskCounts
+		for _, cl := range clients {
+			m := scrape(cl + "/metrics")
+			syncs := m["etcd_disk_wal_fsync_duration_seconds_count"]
+			c.fdatasyncs += syncs + 2*m["etcd_disk_backend_commit_duration_seconds_count"]
+			if cl == leader {
+				c.leaderCommits = syncs
+			}
+		}
+		return c
+	}
+	return w, counts, stop, nil
 }
 
 // doOK sends req and wants 200 OK; anything else is an error naming what.

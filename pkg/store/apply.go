@@ -118,53 +118,121 @@ func (o *stored) key() v1.Key { return v1.Key{Kind: o.Kind, Name: o.Metadata.Nam
 
 // Apply applies m at revision rev (the next revision) to t. Errors such as ErrConflict are
 // outcomes, the same on every replica; errors from t are failures.
-func Apply(t Table, rev int64, m Mutation) (Result, error) {
+func Apply(t Table, rev int64, m Mutation) (Result, error) { return (*Applier)(nil).Apply(t, rev, m) }
+
+// Applier applies Mutations as Apply does, and remembers the decoded form of the objects it
+// wrote: the next write of the same object decodes the stored bytes only if they are not the
+// ones it wrote (checked byte for byte, so the outcome is Apply's whatever else wrote the
+// table). A nil *Applier caches nothing. Not safe for concurrent use.
+type Applier struct {
+	size  int
+	cache map[v1.Key]cachedObject
+}
+
+type cachedObject struct {
+	raw []byte
+	obj *stored
+}
+
+// NewApplier returns an Applier that remembers up to size objects.
+func NewApplier(size int) *Applier {
+	return &Applier{size: size, cache: make(map[v1.Key]cachedObject, size)}
+}
+
+// decodeCurrent decodes the stored bytes of key, from the cache when they are the ones cached.
+// The result is the caller's to modify (a copy of the cached struct; its maps and slices are
+// never modified in place by Apply, only replaced).
+func (a *Applier) decodeCurrent(key v1.Key, cur []byte) (*stored, error) {
+	if a != nil {
+		if c, ok := a.cache[key]; ok && bytes.Equal(c.raw, cur) {
+			o := *c.obj
+			return &o, nil
+		}
+	}
+	return decodeRaw(key.Kind, cur)
+}
+
+// remember records what Apply wrote (obj encoded as raw), or forgets key (obj nil).
+func (a *Applier) remember(key v1.Key, raw []byte, obj *stored) {
+	if a == nil {
+		return
+	}
+	if obj == nil {
+		delete(a.cache, key)
+		return
+	}
+	if _, ok := a.cache[key]; !ok && len(a.cache) >= a.size {
+		for k := range a.cache { // any one: map order is random
+			delete(a.cache, k)
+			break
+		}
+	}
+	o := *obj
+	a.cache[key] = cachedObject{raw: raw, obj: &o}
+}
+
+// Apply is the package's Apply, with a's cache.
+func (a *Applier) Apply(t Table, rev int64, m Mutation) (Result, error) {
+	res, obj, err := a.apply(t, rev, m)
+	if err == nil && res.Event != nil {
+		k := v1.Key{Kind: m.Kind, Name: m.Name}
+		if res.Event.Type == Deleted {
+			a.remember(k, nil, nil)
+		} else {
+			a.remember(k, res.Object, obj)
+		}
+	}
+	return res, err
+}
+
+func (a *Applier) apply(t Table, rev int64, m Mutation) (Result, *stored, error) {
 	if info, ok := v1.LookupKind(m.Kind); !ok || info.Kind != m.Kind {
-		return Result{}, fmt.Errorf("store: %w %q", v1.ErrUnknownKind, m.Kind)
+		return Result{}, nil, fmt.Errorf("store: %w %q", v1.ErrUnknownKind, m.Kind)
 	}
 	cur, err := t.Get(m.Kind, m.Name)
 	if err != nil {
-		return Result{}, fmt.Errorf("store: read %s/%s: %w", m.Kind, m.Name, err)
+		return Result{}, nil, fmt.Errorf("store: read %s/%s: %w", m.Kind, m.Name, err)
 	}
 	var curObj *stored
 	if cur != nil {
-		if curObj, err = decodeRaw(m.Kind, cur); err != nil {
-			return Result{}, err
+		if curObj, err = a.decodeCurrent(v1.Key{Kind: m.Kind, Name: m.Name}, cur); err != nil {
+			return Result{}, nil, err
 		}
 	}
 	key := v1.Key{Kind: m.Kind, Name: m.Name}
 	if m.ResourceVersion != "" && curObj != nil && curObj.Metadata.ResourceVersion != m.ResourceVersion {
-		return Result{}, fmt.Errorf("%s: %w: have %s, got %s", key, ErrConflict, curObj.Metadata.ResourceVersion, m.ResourceVersion)
+		return Result{}, nil, fmt.Errorf("%s: %w: have %s, got %s", key, ErrConflict, curObj.Metadata.ResourceVersion, m.ResourceVersion)
 	}
 	rv := strconv.FormatInt(rev, 10)
 
 	switch m.Op {
 	case OpCreate:
 		if curObj != nil {
-			return Result{}, fmt.Errorf("%s: %w", key, ErrAlreadyExists)
+			return Result{}, nil, fmt.Errorf("%s: %w", key, ErrAlreadyExists)
 		}
 		if m.ResourceVersion != "" {
-			return Result{}, fmt.Errorf("%s: %w: resourceVersion %s given for an object that does not exist", key, ErrConflict, m.ResourceVersion)
+			return Result{}, nil, fmt.Errorf("%s: %w: resourceVersion %s given for an object that does not exist", key, ErrConflict, m.ResourceVersion)
 		}
 		obj, err := decodeRaw(m.Kind, m.Object)
 		if err != nil {
-			return Result{}, err
+			return Result{}, nil, err
 		}
 		md := &obj.Metadata
 		now := m.Now
 		md.UID, md.Generation, md.ResourceVersion = m.UID, 1, rv
 		md.CreationTimestamp, md.DeletionTimestamp = &now, nil
-		return put(t, rev, Added, obj)
+		return withObj(put(t, rev, Added, obj))(obj)
 
 	case OpUpdate, OpUpdateStatus:
 		if curObj == nil {
-			return Result{}, fmt.Errorf("%s: %w", key, ErrNotFound)
+			return Result{}, nil, fmt.Errorf("%s: %w", key, ErrNotFound)
 		}
 		in, err := decodeRaw(m.Kind, m.Object)
 		if err != nil {
-			return Result{}, err
+			return Result{}, nil, err
 		}
-		next := *curObj // curObj is Apply's own decode: sharing its memory is safe
+		next := *curObj  // curObj is Apply's own decode: sharing its memory is safe
+		var changed bool // the part written differs from the stored one: not a no-op
 		if m.Op == OpUpdate {
 			nm, im := &next.Metadata, in.Metadata
 			nm.Labels, nm.Annotations, nm.Finalizers, nm.OwnerReferences = im.Labels, im.Annotations, im.Finalizers, im.OwnerReferences
@@ -172,37 +240,48 @@ func Apply(t Table, rev int64, m Mutation) (Result, error) {
 				nm.Generation++
 			}
 			next.Spec = in.Spec
+			changed = partChanged(curObj.Spec, in.Spec)
 		} else {
 			next.Status = in.Status
+			changed = partChanged(curObj.Status, in.Status)
 		}
 		// The stored bytes were written by put with the same encoder: equal bytes, no change.
-		if b, err := json.Marshal(&next); err == nil && bytes.Equal(b, cur) {
-			return Result{Object: cur}, nil // nothing changed: no revision consumed
+		// (When the spec or status written encodes differently from the stored one, the whole
+		// object does: the second encoding is skipped.)
+		if !changed {
+			if b, err := json.Marshal(&next); err == nil && bytes.Equal(b, cur) {
+				return Result{Object: cur}, nil, nil // nothing changed: no revision consumed
+			}
 		}
 		next.Metadata.ResourceVersion = rv
 		if next.Metadata.DeletionTimestamp != nil && len(next.Metadata.Finalizers) == 0 {
-			return remove(t, rev, &next)
+			return withObj(remove(t, rev, &next))(&next)
 		}
-		return put(t, rev, Modified, &next)
+		return withObj(put(t, rev, Modified, &next))(&next)
 
 	case OpDelete:
 		if curObj == nil {
-			return Result{}, fmt.Errorf("%s: %w", key, ErrNotFound)
+			return Result{}, nil, fmt.Errorf("%s: %w", key, ErrNotFound)
 		}
 		md := &curObj.Metadata
 		if len(md.Finalizers) > 0 {
 			if md.DeletionTimestamp != nil {
-				return Result{Object: cur}, nil
+				return Result{Object: cur}, nil, nil
 			}
 			now := m.Now
 			md.DeletionTimestamp = &now
 			md.ResourceVersion = rv
-			return put(t, rev, Modified, curObj)
+			return withObj(put(t, rev, Modified, curObj))(curObj)
 		}
 		md.ResourceVersion = rv
-		return remove(t, rev, curObj)
+		return withObj(remove(t, rev, curObj))(curObj)
 	}
-	return Result{}, fmt.Errorf("store: unknown op %q", m.Op)
+	return Result{}, nil, fmt.Errorf("store: unknown op %q", m.Op)
+}
+
+// withObj adds the object written to put's or remove's results.
+func withObj(res Result, err error) func(*stored) (Result, *stored, error) {
+	return func(o *stored) (Result, *stored, error) { return res, o, err }
 }
 
 func put(t Table, rev int64, typ EventType, obj *stored) (Result, error) {
@@ -227,6 +306,18 @@ func remove(t Table, rev int64, obj *stored) (Result, error) {
 		return Result{}, fmt.Errorf("store: delete %s: %w", k, err)
 	}
 	return Result{Object: b, Event: &RawEvent{Type: Deleted, Kind: k.Kind, Name: k.Name, Revision: rev, Object: b}}, nil
+}
+
+// partChanged reports whether the spec or status in, as json.Marshal of the object would
+// encode it (compacted, HTML-escaped), differs from stored, the bytes of that part in the
+// stored object. Equal encodings of the whole object have equal parts, so a changed part
+// means the object changed; an unchanged part decides nothing.
+func partChanged(stored, in json.RawMessage) bool {
+	if bytes.Equal(stored, in) {
+		return false
+	}
+	enc, err := json.Marshal(in)
+	return err == nil && !bytes.Equal(enc, stored)
 }
 
 // rawEqual compares two JSON values as the encoder would write them.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,6 +9,11 @@ import (
 )
 
 func BenchmarkApplyUpdate(b *testing.B) {
+	b.Run("Apply", func(b *testing.B) { benchApplyUpdate(b, nil) })
+	b.Run("Applier", func(b *testing.B) { benchApplyUpdate(b, NewApplier(16)) })
+}
+
+func benchApplyUpdate(b *testing.B, ap *Applier) {
 	s := &v1.Service{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService}}
 	s.Metadata.Name = "web"
 	s.Spec.Image = "registry.local/web:1"
@@ -15,18 +21,17 @@ func BenchmarkApplyUpdate(b *testing.B) {
 	s.Default()
 	t := mapTable{}
 	m, _ := NewMutation(OpCreate, s, time.Now(), "u")
-	if _, err := Apply(t, 1, m); err != nil {
+	if _, err := ap.Apply(t, 1, m); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	muts := make([]Mutation, 2)
+	for i := range muts {
+		s.Spec.Image = fmt.Sprintf("registry.local/web:%d", i)
+		muts[i], _ = NewMutation(OpUpdate, s, time.Now(), "u")
+	}
 	for i := 0; b.Loop(); i++ {
-		if i%2 == 0 {
-			s.Spec.Image = "registry.local/web:2"
-		} else {
-			s.Spec.Image = "registry.local/web:1"
-		}
-		m, _ := NewMutation(OpUpdate, s, time.Now(), "u")
-		if _, err := Apply(t, int64(i+2), m); err != nil {
+		if _, err := ap.Apply(t, int64(i+2), muts[i%2]); err != nil {
 			b.Fatal(err)
 		}
 	}

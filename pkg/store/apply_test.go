@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -92,5 +94,98 @@ func TestApplyKeepsUnknownSpecAndStatusFields(t *testing.T) {
 	// decides the whole status (as a Kubernetes update does), the same on every member.
 	if _, ok := got.Status["futureStatus"]; ok || string(got.Status["replicas"]) != "1" {
 		t.Fatalf("status after this version's write: %s", res.Object)
+	}
+}
+
+// The no-op decision skips the second encoding only when the spec or status written encodes
+// differently from the stored one: a proposal whose spec is the same value in another form
+// (spaces, as a foreign proposer may send) is still a
+// no-op, and a changed one still takes a revision.
+func TestApplyNoOpWithSpecInAnotherForm(t *testing.T) {
+	tbl := mapTable{}
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	obj := func(spec string) json.RawMessage {
+		return json.RawMessage(`{"apiVersion":"` + v1.APIVersion + `","kind":"Secret","metadata":{"name":"s"},"spec":` + spec + `}`)
+	}
+	steps := []struct {
+		op     Op
+		spec   string
+		noop   bool
+		status bool
+	}{
+		{OpCreate, `{"data":{"v":"a<b"}}`, false, false},
+		{OpUpdate, `{"data":{"v":"a\u003cb"}}`, true, false},
+		{OpUpdate, `{ "data" : { "v" : "a\u003cb" } }`, true, false},
+		{OpUpdate, `{"data":{"v":"a<c"}}`, false, false},
+		{OpUpdateStatus, `{"data":{"v":"a<c"}}`, true, true},
+	}
+	rev := int64(0)
+	for i, st := range steps {
+		m := Mutation{Op: st.op, Kind: v1.KindSecret, Name: "s", Object: obj(st.spec), Now: now, UID: "u"}
+		res, err := Apply(tbl, rev+1, m)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got := res.Event == nil; got != st.noop {
+			t.Fatalf("step %d (%s %s): no-op = %v, want %v", i, st.op, st.spec, got, st.noop)
+		}
+		if res.Event != nil {
+			rev++
+		}
+	}
+}
+
+// An Applier decides exactly as Apply does: the same results and the same table over a mixed
+// sequence of writes (creates, updates, no-ops, status, finalizers, deletes, conflicts), with
+// evictions (size 2 for 4 names) and objects rewritten behind its back.
+func TestApplierMatchesApply(t *testing.T) {
+	plain, cached := mapTable{}, mapTable{}
+	ap := NewApplier(2)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	revPlain, revCached := int64(0), int64(0)
+	for i := range 3000 {
+		name := fmt.Sprintf("s%d", rnd.IntN(4))
+		s := &v1.Secret{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindSecret}}
+		s.Metadata.Name = name
+		s.Spec.Data = map[string]string{"v": fmt.Sprint(rnd.IntN(3))}
+		if rnd.IntN(4) == 0 {
+			s.Metadata.Finalizers = []string{"f"}
+		}
+		if rnd.IntN(5) == 0 {
+			s.Metadata.Labels = map[string]string{"l": fmt.Sprint(rnd.IntN(2))}
+		}
+		if rnd.IntN(6) == 0 {
+			s.Metadata.ResourceVersion = fmt.Sprint(rnd.IntN(int(revPlain) + 1))
+		}
+		op := []Op{OpCreate, OpUpdate, OpUpdate, OpUpdateStatus, OpDelete}[rnd.IntN(5)]
+		m, err := NewMutation(op, s, now.Add(time.Duration(i)*time.Second), fmt.Sprint("uid", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rnd.IntN(50) == 0 { // another writer changes the stored object (same bytes in both)
+			if cur := plain[v1.Key{Kind: v1.KindSecret, Name: name}]; cur != nil {
+				b := bytes.Replace(cur, []byte(`"generation":`), []byte(`"generation":1`), 1)
+				plain[v1.Key{Kind: v1.KindSecret, Name: name}] = b
+				cached[v1.Key{Kind: v1.KindSecret, Name: name}] = bytes.Clone(b)
+			}
+		}
+		r1, err1 := Apply(plain, revPlain+1, m)
+		r2, err2 := ap.Apply(cached, revCached+1, m)
+		if fmt.Sprint(err1) != fmt.Sprint(err2) || !bytes.Equal(r1.Object, r2.Object) || (r1.Event == nil) != (r2.Event == nil) {
+			t.Fatalf("step %d (%s %s): Apply = %s %v %v, Applier = %s %v %v", i, op, name, r1.Object, r1.Event != nil, err1, r2.Object, r2.Event != nil, err2)
+		}
+		if r1.Event != nil {
+			revPlain++
+			revCached++
+		}
+	}
+	if len(plain) != len(cached) {
+		t.Fatalf("tables differ: %d and %d objects", len(plain), len(cached))
+	}
+	for k, v := range plain {
+		if !bytes.Equal(v, cached[k]) {
+			t.Fatalf("%s differs:\n%s\n%s", k, v, cached[k])
+		}
 	}
 }

@@ -115,6 +115,7 @@ func testConfig(name, dir, addr string) Config {
 	cfg.PromoteInterval = 50 * time.Millisecond
 	cfg.RequestTimeout = 5 * time.Second
 	cfg.JoinTimeout = 20 * time.Second
+	cfg.WALSegmentSize = 1 << 20 // rotations and releases happen in tests too
 	return cfg
 }
 

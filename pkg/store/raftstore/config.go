@@ -49,10 +49,15 @@ type Config struct {
 	// CatchUpEntries is how many entries are kept behind a snapshot for slow followers.
 	// Default 5000.
 	CatchUpEntries uint64
-	// ApplyCommitDelay is how long a batch that only applies entries (their log is already
-	// durable) may wait to share the next batch's fsync. Proposers have their answers before;
-	// linearizable reads cut it short. Default 2ms.
+	// ApplyCommitDelay is how long applied entries may wait in the open bbolt transaction
+	// before it is committed (their log is already durable in the write-ahead log, so one
+	// bbolt commit serves many raft Readys, as etcd's backend batch interval). Proposers and
+	// watches have them before; a read (linearizable or Stale) that must see them commits the
+	// batch at once. Default 100ms.
 	ApplyCommitDelay time.Duration
+	// WALSegmentSize is the size the write-ahead log's segment files are preallocated to.
+	// Default 64 MiB.
+	WALSegmentSize int64
 	// HistorySize is how many events watches can replay. Default 10000.
 	HistorySize int
 	// MaxVoters is the most voters the cluster keeps; further members stay learners. Must be
@@ -102,7 +107,8 @@ func DefaultConfig() Config {
 		SnapshotEntries:  10000,
 		CatchUpEntries:   5000,
 		HistorySize:      10000,
-		ApplyCommitDelay: 2 * time.Millisecond,
+		ApplyCommitDelay: 100 * time.Millisecond,
+		WALSegmentSize:   64 << 20,
 		MaxVoters:        5,
 		PromoteInterval:  time.Second,
 		PeerTimeout:      5 * time.Second,
@@ -151,6 +157,9 @@ func (c *Config) validate() error {
 	}
 	if c.ApplyCommitDelay <= 0 {
 		c.ApplyCommitDelay = d.ApplyCommitDelay
+	}
+	if c.WALSegmentSize <= 0 {
+		c.WALSegmentSize = d.WALSegmentSize
 	}
 	if c.HistorySize <= 0 {
 		c.HistorySize = d.HistorySize

@@ -66,17 +66,15 @@ func (s *Store) run() {
 
 // handleReady processes one Ready in the order of the etcd-io/raft README: (1) persist the
 // snapshot, entries and hard state; (2) send messages; (3) apply committed entries; (4)
-// Advance. Each Ready costs one fsynced bbolt commit, which is what makes group commit pay:
+// Advance. Entries and hard state go to the write-ahead log, one fdatasync per Ready that has
+// any to make durable; the applied objects go into a bbolt transaction that stays open across
+// Readys and is committed in batches (see commitPending):
 //
-//   - a follower persists and commits, sends (its acknowledgements wait for nothing else),
-//     then applies into a transaction that the next Ready's commit carries;
 //   - a leader whose term and vote are already on disk sends first, so its fsync overlaps its
-//     followers' (raft thesis §10.2.1, allowed by the README), then persists and applies in
-//     one transaction, so its proposers hear back before that fsync;
-//   - a Ready with nothing to make durable only applies, into the open transaction.
-//
-// An open transaction is committed by the next Ready that needs durability, after
-// ApplyCommitDelay, or at once when a linearizable read waits for what it applied.
+//     followers' (raft thesis §10.2.1, allowed by the README);
+//   - a follower sends its acknowledgements once its fsync returned;
+//   - both apply the committed entries while the fsync runs, releasing each outcome to its
+//     proposer at once (the entry is committed: durable on a quorum); Advance waits for both.
 func (s *Store) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		s.setSoftState(rd.SoftState)
@@ -86,18 +84,49 @@ func (s *Store) handleReady(rd raft.Ready) error {
 		s.send(msgs)
 		msgs = nil
 	}
-	// A leader has sent already: it applies in the transaction that persists, so its
-	// proposers hear back before that fsync. A follower persists, sends (its
-	// acknowledgements wait for nothing else), then applies.
-	b, applied, err := s.persist(rd, msgs == nil)
+	if rd.HardState != nil {
+		s.hard = rd.HardState
+	}
+	b := &batch{applied: s.loopApplied, rev: s.loopRev, conf: s.loopConfState}
+	hasSnap := rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot)
+	if hasSnap {
+		if err := s.persistSnapshot(rd, b); err != nil {
+			return err
+		}
+	}
+	needSync, err := s.writeLog(rd)
 	if err != nil {
 		return err
 	}
-	s.send(msgs)
-	if !applied {
-		if err := s.apply(rd, b); err != nil {
+	// The fdatasync runs on its own goroutine, followed by the messages that must wait for
+	// it (a follower's acknowledgements, a vote), while the loop applies what is committed
+	// (durable on a quorum already): apply's CPU overlaps the disk, and the proposers get
+	// their answers meanwhile. Nothing else touches the WAL until it is done.
+	var synced chan error
+	if needSync || msgs != nil {
+		synced = make(chan error, 1)
+		go func() {
+			if needSync {
+				if err := s.syncLog(); err != nil {
+					synced <- err
+					return
+				}
+			}
+			s.send(msgs)
+			synced <- nil
+		}()
+	}
+	aerr := s.apply(rd, b)
+	if synced != nil {
+		if err := <-synced; err != nil {
 			return err
 		}
+	}
+	if aerr != nil {
+		return aerr
+	}
+	if needSync && s.hard != nil {
+		s.hardTerm, s.hardVote = s.hard.GetTerm(), s.hard.GetVote()
 	}
 	if err := s.publishRaft(rd, b); err != nil {
 		return err
@@ -105,6 +134,12 @@ func (s *Store) handleReady(rd raft.Ready) error {
 	s.pending = append(s.pending, b)
 	if s.tx == nil {
 		s.publishApplied()
+	} else if s.txEntries >= maxTxEntries || len(b.confs) > 0 {
+		// A full batch, or a membership change (published with its commit: the membership
+		// loop and joiners wait for it) is committed now.
+		if err := s.commitPending(); err != nil {
+			return err
+		}
 	}
 	s.resolveReads(rd.ReadStates)
 	s.node.Advance()
@@ -153,69 +188,72 @@ type batch struct {
 	compact  uint64 // log compacted up to here
 }
 
-// persist is step 1, with step 3 in the same transaction when applyToo (a leader, or a
-// batch with nothing to make durable); it reports whether it applied.
-func (s *Store) persist(rd raft.Ready, applyToo bool) (*batch, bool, error) {
-	if rd.HardState != nil {
-		s.hard = rd.HardState
+// maxTxEntries is how many applied entries the open bbolt transaction takes before it is
+// committed without waiting for ApplyCommitDelay.
+const maxTxEntries = 4096
+
+// writeLog writes the Ready's entries and hard state to the write-ahead log, and reports
+// whether they must be synced before messages go out or the Ready is acknowledged: new
+// entries, a new term or vote. A hard state whose commit index alone moved is written and left
+// for the next sync (raft relearns it; recovery never puts it below the applied index).
+func (s *Store) writeLog(rd raft.Ready) (bool, error) {
+	if len(rd.Entries) == 0 && rd.HardState == nil {
+		return false, nil
 	}
-	hasSnap := rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot)
-	b := &batch{applied: s.loopApplied, rev: s.loopRev, conf: s.loopConfState}
-	if !hasSnap && len(rd.Entries) == 0 && len(rd.CommittedEntries) == 0 && !s.voteChanges(rd.HardState) {
-		// Only the commit index moved: raft can relearn it; it is written with the next
-		// batch (it must only never be below the applied index on disk).
-		return b, true, nil
+	if err := s.wal.Save(rd.HardState, rd.Entries); err != nil {
+		return false, fmt.Errorf("raftstore: persist: %w", err)
 	}
-	if hasSnap {
-		// Batches still waiting for an fsync are published before the snapshot replaces
-		// what they applied, so watches see revisions in order.
-		if err := s.commitPending(); err != nil {
-			return nil, false, err
-		}
-		var err error
-		if b.snap, err = decodeSnapshot(rd.Snapshot.GetData()); err != nil {
-			return nil, false, err
-		}
-		md := rd.Snapshot.GetMetadata()
-		b.applied, b.rev, b.conf = md.GetIndex(), b.snap.Revision, md.GetConfState()
-	}
-	// Apply-only batches (no entries, snapshot or vote to make durable) stay in an open
-	// transaction that the next batch needing durability commits, or the loop after
-	// ApplyCommitDelay, or at once when a read waits for them: their entries are already
-	// durable in the log, so one fsync serves several batches.
-	durable := hasSnap || len(rd.Entries) > 0 || s.voteChanges(rd.HardState)
-	applyToo = applyToo || !durable
-	if err := s.begin(); err != nil {
-		return nil, false, err
-	}
-	var err error
-	if applyToo {
-		// A leader, or nothing to make durable: persist and apply in one transaction.
-		err = s.writePersist(s.tx, rd, b, hasSnap)
-		if err == nil {
-			err = s.writeApply(s.tx, rd, b)
-		}
-	} else {
-		// A follower, or a leader with a term or vote to make durable before it sends:
-		// persist only; it applies after sending (see handleReady).
-		err = s.writePersist(s.tx, rd, b, hasSnap)
-	}
-	if err != nil {
-		_ = s.tx.Rollback()
-		s.tx = nil
-		return nil, false, fmt.Errorf("raftstore: persist: %w", err)
-	}
-	if durable {
-		if err := s.commitTx(); err != nil {
-			return nil, false, err
-		}
-	}
-	return b, applyToo, nil
+	return len(rd.Entries) > 0 || s.voteChanges(rd.HardState), nil
 }
 
-// apply is step 3 for a batch persisted without it: into a transaction the next fsync
-// carries (see persist).
+// syncLog is the one fdatasync of a Ready. It may run on its own goroutine while the loop
+// applies: nothing else touches the WAL until it returns.
+func (s *Store) syncLog() error {
+	t0 := time.Now()
+	if err := s.wal.Sync(); err != nil {
+		return fmt.Errorf("raftstore: persist: %w", err)
+	}
+	s.met.walSyncSeconds.Observe(time.Since(t0).Seconds())
+	return nil
+}
+
+// persistSnapshot installs a snapshot received from the leader: the applied state is replaced
+// in one fsynced bbolt transaction, then the write-ahead log is reset at the snapshot (a
+// record of it, synced, and the older segments released).
+func (s *Store) persistSnapshot(rd raft.Ready, b *batch) error {
+	// Batches still waiting for a commit are published before the snapshot replaces what they
+	// applied, so watches see revisions in order.
+	if err := s.commitPending(); err != nil {
+		return err
+	}
+	var err error
+	if b.snap, err = decodeSnapshot(rd.Snapshot.GetData()); err != nil {
+		return err
+	}
+	md := rd.Snapshot.GetMetadata()
+	b.applied, b.rev, b.conf = md.GetIndex(), b.snap.Revision, md.GetConfState()
+	if err := s.begin(); err != nil {
+		return err
+	}
+	if err := restoreSnapshot(s.tx, rd.Snapshot, b.snap); err != nil {
+		_ = s.tx.Rollback()
+		s.tx = nil
+		return fmt.Errorf("raftstore: restore snapshot: %w", err)
+	}
+	if err := s.commitTx(); err != nil {
+		return err
+	}
+	if err := s.wal.SaveSnapshot(s.hard, md.GetIndex(), md.GetTerm()); err != nil {
+		return fmt.Errorf("raftstore: persist snapshot: %w", err)
+	}
+	return nil
+}
+
+// apply is step 3: committed entries into the open bbolt transaction.
 func (s *Store) apply(rd raft.Ready, b *batch) error {
+	if len(rd.CommittedEntries) == 0 {
+		return nil
+	}
 	if err := s.begin(); err != nil {
 		return err
 	}
@@ -224,6 +262,10 @@ func (s *Store) apply(rd raft.Ready, b *batch) error {
 		s.tx = nil
 		return fmt.Errorf("raftstore: apply: %w", err)
 	}
+	s.txEntries += len(rd.CommittedEntries)
+	s.mu.Lock()
+	s.appliedTx = b.applied
+	s.mu.Unlock()
 	return nil
 }
 
@@ -236,23 +278,7 @@ func (s *Store) begin() error {
 	if err != nil {
 		return fmt.Errorf("raftstore: begin: %w", err)
 	}
-	s.tx, s.txStart = tx, time.Now()
-	return nil
-}
-
-// writePersist is step 1 inside tx: snapshot, entries, hard state.
-func (s *Store) writePersist(tx *bolt.Tx, rd raft.Ready, b *batch, hasSnap bool) error {
-	if hasSnap {
-		if err := restoreSnapshot(tx, rd.Snapshot, b.snap); err != nil {
-			return fmt.Errorf("restore snapshot: %w", err)
-		}
-	}
-	if err := appendEntries(tx, rd.Entries); err != nil {
-		return fmt.Errorf("append entries: %w", err)
-	}
-	if s.hard != nil {
-		return putProto(tx.Bucket(bucketMeta), keyHardState, s.hard)
-	}
+	s.tx, s.txStart, s.txEntries = tx, time.Now(), 0
 	return nil
 }
 
@@ -262,20 +288,20 @@ func (s *Store) writeApply(tx *bolt.Tx, rd raft.Ready, b *batch) error {
 	if err := s.applyEntries(tx, rd.CommittedEntries, b); err != nil {
 		return err
 	}
+	// Watches get the events now, with the proposers (the entries are committed), not when
+	// the batch's bbolt transaction commits; reads of the objects (Get, List) see them after
+	// that commit, which a linearizable read asks for at once. A List's revision is the one
+	// committed with what it read, so a watch from it replays these events.
+	for _, ev := range b.events {
+		s.history.Append(ev)
+	}
+	b.events = nil
 	// The entries are committed (durable on a quorum) and their outcomes are decided: the
 	// proposers can have them now, without waiting for this transaction's fsync. Reads that
 	// must see them (linearizable ones) wait for the applied index, published after the
 	// commit; a crash before it replays the same outcomes from the log.
 	s.release(b.outcomes)
 	meta := tx.Bucket(bucketMeta)
-	if hs := s.hard; hs != nil && hs.GetCommit() < b.applied {
-		// Impossible by raft's contract; the restart invariant (commit >= applied on disk)
-		// is guarded anyway.
-		c := b.applied
-		if err := putProto(meta, keyHardState, &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: &c}); err != nil {
-			return err
-		}
-	}
 	if err := meta.Put(keyApplied, u64(b.applied)); err != nil {
 		return err
 	}
@@ -290,16 +316,21 @@ func (s *Store) writeApply(tx *bolt.Tx, rd raft.Ready, b *batch) error {
 	return s.maybeSnapshot(tx, b, rd.Entries)
 }
 
-// commitTx commits (and fsyncs) the open transaction.
+// commitTx commits (and fsyncs) the open transaction, then releases the write-ahead log's
+// segments that the compaction it carried made useless.
 func (s *Store) commitTx() error {
 	tx := s.tx
 	s.tx = nil
+	t0 := time.Now()
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("raftstore: commit: %w", err)
 	}
-	s.met.commitSeconds.Observe(time.Since(s.txStart).Seconds())
-	if s.hard != nil {
-		s.hardTerm, s.hardVote = s.hard.GetTerm(), s.hard.GetVote()
+	s.met.commitSeconds.Observe(time.Since(t0).Seconds())
+	if s.txCompact > 0 {
+		if err := s.wal.ReleaseTo(s.txCompact); err != nil {
+			return fmt.Errorf("raftstore: release log: %w", err)
+		}
+		s.txCompact = 0
 	}
 	return nil
 }
@@ -335,7 +366,7 @@ func (s *Store) applyEntries(tx *bolt.Tx, ents []*pb.Entry, b *batch) error {
 				s.log.Error("undecodable entry skipped", "index", e.GetIndex(), "err", err)
 				continue
 			}
-			res, err := store.Apply(table, b.rev+1, mut)
+			res, err := s.applier.Apply(table, b.rev+1, mut)
 			var te *tableError
 			if errors.As(err, &te) {
 				return err
@@ -379,9 +410,7 @@ func (s *Store) maybeSnapshot(tx *bolt.Tx, b *batch, ents []*pb.Entry) error {
 	if err != nil {
 		return fmt.Errorf("term of %d: %w", compact, err)
 	}
-	if err := compactLog(tx, compact); err != nil {
-		return err
-	}
+	// The WAL's segments below it are released once this transaction is committed.
 	meta := tx.Bucket(bucketMeta)
 	if err := meta.Put(keyCompactIndex, u64(compact)); err != nil {
 		return err
@@ -390,6 +419,7 @@ func (s *Store) maybeSnapshot(tx *bolt.Tx, b *batch, ents []*pb.Entry) error {
 		return err
 	}
 	b.compact = compact
+	s.txCompact = compact
 	return nil
 }
 

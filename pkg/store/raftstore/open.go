@@ -38,8 +38,15 @@ func Open(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Store, e
 	return s, nil
 }
 
+// applierCache is how many decoded objects the applier keeps (the ones written last).
+const applierCache = 4096
+
 func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.DB) (*Store, error) {
 	d, err := loadState(db)
+	if err != nil {
+		return nil, err
+	}
+	w, err := openLog(cfg.DataDir, db, d, logger, cfg.WALSegmentSize)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +54,8 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		cfg:      cfg,
 		log:      logger,
 		db:       db,
+		wal:      w,
+		applier:  store.NewApplier(applierCache),
 		ms:       raft.NewMemoryStorage(),
 		reqBase:  randomID(),
 		stop:     make(chan struct{}),
@@ -61,6 +70,7 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 	}
 	serverTLS, clientTLS, err := cfg.tlsConfigs()
 	if err != nil {
+		_ = w.Close()
 		return nil, err
 	}
 	s.tr, err = newTransport(transportConfig{
@@ -70,10 +80,11 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		peerTimeout: cfg.PeerTimeout,
 	})
 	if err != nil {
+		_ = w.Close()
 		return nil, err
 	}
 	advertise := advertiseAddress(cfg.AdvertiseRaftAddress, s.tr.addr())
-	fail := func(err error) (*Store, error) { s.tr.close(); return nil, err }
+	fail := func(err error) (*Store, error) { s.tr.close(); _ = w.Close(); return nil, err }
 
 	var peers []raft.Peer
 	switch {

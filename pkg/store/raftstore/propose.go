@@ -267,7 +267,16 @@ func (s *Store) read(ctx context.Context, opts []store.ReadOption) error {
 		return err
 	}
 	if store.ApplyReadOptions(opts).Stale {
-		return s.usable()
+		if err := s.usable(); err != nil {
+			return err
+		}
+		// What this member applied and announced to watches is read back, even if its bbolt
+		// batch is not committed yet (a controller reads what an event told it about): wait
+		// for that commit, which the read asks for at once. No quorum is needed.
+		s.mu.Lock()
+		want := s.appliedTx
+		s.mu.Unlock()
+		return s.waitApplied(ctx, want)
 	}
 	return s.linearize(ctx)
 }

@@ -14,6 +14,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/constellation-sh/constellation/pkg/store"
+	"github.com/constellation-sh/constellation/pkg/store/raftstore/wal"
 )
 
 // Store is one member of the replicated store. It implements store.Store.
@@ -47,8 +48,12 @@ type Store struct {
 	lastSnap      uint64 // index of the newest snapshot in ms
 	compactIndex  uint64 // log entries at or below are deleted
 	loopConfState *pb.ConfState
-	tx            *bolt.Tx // open apply-only transaction, not yet committed
+	wal           *wal.WAL
+	applier       *store.Applier // store.Apply with the decoded objects it wrote
+	tx            *bolt.Tx       // open apply transaction, not yet committed
 	txStart       time.Time
+	txEntries     int           // entries applied in tx
+	txCompact     uint64        // tx compacts the log to here: release the WAL after its commit
 	pending       []*batch      // batches applied in tx, published when it commits
 	flushc        chan struct{} // a read waits for the applied index: commit tx now
 
@@ -57,7 +62,8 @@ type Store struct {
 	clusterID string
 	waiters   map[uint64]chan applyResult
 	reads     map[uint64]chan uint64
-	applied   uint64
+	applied   uint64        // applied and committed to bbolt: what reads see
+	appliedTx uint64        // applied, its events published, maybe not committed yet
 	appliedC  chan struct{} // closed and replaced whenever applied moves
 	revision  int64
 	lead      uint64

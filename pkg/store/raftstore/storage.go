@@ -17,10 +17,12 @@ import (
 
 // The bbolt file holds, each in its bucket:
 //
-//	meta:    node id, cluster id, hard state, conf state (as of the applied index), applied
-//	         index, revision, the index and term of the last entry compacted away, peers
-//	         learnt when joining
-//	log:     raft entries by big-endian index, after the compaction index
+//	meta:    node id, cluster id, conf state (as of the applied index), applied index,
+//	         revision, the index and term of the last entry compacted away, peers learnt
+//	         when joining, the log format ("wal1": the raft log and hard state are in the
+//	         write-ahead log, <dataDir>/wal; see walstate.go)
+//	log:     empty since the write-ahead log (raft entries by big-endian index before, with
+//	         the hard state in meta; converted once on open)
 //	objects: "kind\x00name" -> the object's JSON, as of the applied index
 //	members: big-endian id -> Member JSON, as of the applied index
 //
@@ -43,6 +45,7 @@ var (
 	keyCompactTerm  = []byte("compactTerm")
 	keyPeers        = []byte("joinPeers")
 	keyJoinExtra    = []byte("joinExtra")
+	keyLogFormat    = []byte("logFormat")
 )
 
 // Member is one member of the cluster as the log records it.
@@ -111,6 +114,9 @@ type diskState struct {
 	members      map[uint64]Member
 	joinPeers    []Member
 	joinExtra    map[string]string
+	// logFormat is "" for a data dir whose raft log is in the log bucket (before the
+	// write-ahead log), formatWAL after.
+	logFormat string
 }
 
 // initialized reports whether this node has raft state (so it must restart, not bootstrap).
@@ -124,7 +130,8 @@ func loadState(db *bolt.DB) (*diskState, error) {
 		meta := tx.Bucket(bucketMeta)
 		d.nodeID = getU64(meta, keyNodeID)
 		d.clusterID = string(meta.Get(keyClusterID))
-		if v := meta.Get(keyHardState); v != nil {
+		d.logFormat = string(meta.Get(keyLogFormat))
+		if v := meta.Get(keyHardState); v != nil && d.logFormat == "" {
 			d.hard = &pb.HardState{}
 			if err := proto.Unmarshal(v, d.hard); err != nil {
 				return fmt.Errorf("decode hard state: %w", err)
@@ -178,49 +185,6 @@ func loadState(db *bolt.DB) (*diskState, error) {
 		d.entries = d.entries[1:]
 	}
 	return d, nil
-}
-
-// appendEntries writes ents to the log, discarding any entries at or after the first one's
-// index first (raft may overwrite an uncommitted suffix).
-func appendEntries(tx *bolt.Tx, ents []*pb.Entry) error {
-	if len(ents) == 0 {
-		return nil
-	}
-	lb := tx.Bucket(bucketLog)
-	if err := deleteKeys(lb, func(c *bolt.Cursor) ([]byte, []byte) { return c.Seek(u64(ents[0].GetIndex())) }, func([]byte) bool { return true }); err != nil {
-		return err
-	}
-	for _, e := range ents {
-		b, err := proto.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("encode entry %d: %w", e.GetIndex(), err)
-		}
-		if err := lb.Put(u64(e.GetIndex()), b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// compactLog deletes log entries at or below index.
-func compactLog(tx *bolt.Tx, index uint64) error {
-	return deleteKeys(tx.Bucket(bucketLog), (*bolt.Cursor).First, func(k []byte) bool { return binary.BigEndian.Uint64(k) <= index })
-}
-
-// deleteKeys deletes the keys from start on while keep says so. Keys are gathered first:
-// deleting under a live cursor makes bbolt walk the emptied pages again on every step.
-func deleteKeys(b *bolt.Bucket, start func(*bolt.Cursor) ([]byte, []byte), while func([]byte) bool) error {
-	var keys [][]byte
-	c := b.Cursor()
-	for k, _ := start(c); k != nil && while(k); k, _ = c.Next() {
-		keys = append(keys, bytes.Clone(k))
-	}
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func putProto(b *bolt.Bucket, k []byte, m proto.Message) error {

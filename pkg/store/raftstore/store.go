@@ -149,7 +149,10 @@ func (s *Store) Close() error {
 		s.node.Stop()
 		s.tr.close()
 		s.history.Close()
-		if e := s.db.Close(); e != nil {
+		if e := s.wal.Close(); e != nil {
+			err = fmt.Errorf("raftstore: close: %w", e)
+		}
+		if e := s.db.Close(); e != nil && err == nil {
 			err = fmt.Errorf("raftstore: close: %w", e)
 		}
 	})
