@@ -87,6 +87,10 @@ type Breaker struct {
 	HalfOpenRequests *int32 `json:"halfOpenRequests,omitempty"`
 }
 
+// ReasonUpstreams is the Ready reason of an upstream Service: no replica runs, every node's mesh
+// proxies its upstreams (their breaker states are per node: ctl routes --mesh).
+const ReasonUpstreams = "Upstreams"
+
 // Failover defaults (docs/proxy.md).
 const (
 	DefaultPerTryTimeout       = 30 * time.Second

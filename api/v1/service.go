@@ -396,6 +396,9 @@ func (s *Service) GetConditions() *[]Condition { return &s.Status.Conditions }
 
 // DesiredReplicas returns spec.replicas after defaulting.
 func (s *ServiceSpec) DesiredReplicas() int32 {
+	if s.IsUpstreamService() {
+		return 0 // no container runs: the mesh proxies its upstreams (docs/proxy.md)
+	}
 	if s.Replicas == nil {
 		return 1
 	}

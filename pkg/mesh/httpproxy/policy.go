@@ -137,7 +137,9 @@ func compileOn(on []string) (matcher, error) {
 	return m, nil
 }
 
-func (m *matcher) matchStatus(code int) bool { return code >= 0 && code < len(m.status) && m.status[code] }
+func (m *matcher) matchStatus(code int) bool {
+	return code >= 0 && code < len(m.status) && m.status[code]
+}
 
 // declined reports whether a status means the upstream refused the request without acting on
 // it (403, 429, 503): failing over is safe for any method.
