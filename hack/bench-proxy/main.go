@@ -58,6 +58,7 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long each rate runs, per target")
 	warmup := flag.Duration("warmup", time.Second, "warm-up before each measured run")
 	conns := flag.Int("conns", 64, "most connections the generator opens to a target")
+	repeats := flag.Int("repeats", 3, "measured runs per target and rate, interleaved; the run with the median p99 is shown")
 	failRate := flag.Int("fail-rate", 500, "request rate of the failure test (req/s)")
 	failDuration := flag.Duration("fail-duration", 10*time.Second, "duration of the failure test")
 	traefikBin := flag.String("traefik", "", "Traefik binary (default bin/traefik, else ~/.cache/constellation/traefik-*)")
@@ -70,8 +71,9 @@ func main() {
 		}
 		rates = append(rates, n)
 	}
-	pin := runtime.NumCPU() >= 2 && haveTaskset()
-	if pin && os.Getenv("BENCH_PROXY_PINNED") == "" {
+	pinned := os.Getenv("BENCH_PROXY_PINNED") != "" // re-exec'd on CPU 0: NumCPU now says 1
+	pin := pinned || (runtime.NumCPU() >= 2 && haveTaskset())
+	if pin && !pinned {
 		// Re-exec the generator on CPU 0.
 		cmd := exec.Command("taskset", append([]string{"-c", "0", os.Args[0]}, os.Args[1:]...)...)
 		cmd.Env = append(os.Environ(), "BENCH_PROXY_PINNED=1", "GOMAXPROCS=1")
@@ -84,7 +86,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if pin {
-		fmt.Printf("bench-proxy: %d cores; generator pinned to CPU 0 (GOMAXPROCS 1), upstreams and proxies to CPU 1 (GOMAXPROCS 1); load average %s\n", runtime.NumCPU(), loadavg())
+		fmt.Printf("bench-proxy: 2 cores used; generator pinned to CPU 0 (GOMAXPROCS 1), upstreams and proxies to CPU 1 (GOMAXPROCS 1); load average %s\n", loadavg())
 	} else {
 		fmt.Printf("bench-proxy: %d cores, nothing pinned (taskset missing or one core); load average %s\n", runtime.NumCPU(), loadavg())
 	}
@@ -123,7 +125,7 @@ func main() {
 		}
 	}
 
-	fmt.Printf("\nOpen loop, GET 1 KiB, %s per rate after %s warm-up, latency from the intended send time:\n", *duration, *warmup)
+	fmt.Printf("\nOpen loop, GET 1 KiB, %d runs of %s per target and rate after %s warm-up (the median-p99 run shown), latency from the intended send time:\n", *repeats, *duration, *warmup)
 	fmt.Printf("%-14s %7s %9s %9s %9s %13s %7s\n", "target", "rate", "achieved", "p50", "p99", "cpu/request", "errors")
 	type key struct {
 		target string
@@ -136,7 +138,12 @@ func main() {
 				return
 			}
 			run(ctx, t, rate, *warmup, *conns, nil) // warm-up
-			r := run(ctx, t, rate, *duration, *conns, t.p)
+			var rs []result
+			for range max(*repeats, 1) {
+				rs = append(rs, run(ctx, t, rate, *duration, *conns, t.p))
+			}
+			slices.SortFunc(rs, func(a, b result) int { return int(a.p99 - b.p99) })
+			r := rs[len(rs)/2]
 			results[key{t.name, rate}] = r
 			cpu := "-"
 			if t.p != nil {
