@@ -44,7 +44,7 @@ type Failover struct {
 	// a different upstream. Default 3.
 	MaxAttempts *int32 `json:"maxAttempts,omitempty"`
 	// RetryBudget is the most extra load retries may add, in percent of the requests of the
-	// last 10 s (0-100), plus 10 retries per window in any case. Default 20.
+	// last 10 s (0-100), plus 100 retries per 10 s window in any case. Default 20.
 	RetryBudget *int32 `json:"retryBudget,omitempty"`
 	// MaxReplayBody is the largest request body (bytes) held for a replay; a larger one is
 	// streamed and only retried when it was never sent. Default 1048576 (1 MiB).

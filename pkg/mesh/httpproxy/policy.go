@@ -60,9 +60,10 @@ type BreakerPolicy struct {
 	HalfOpenRequests int
 }
 
-// MinRetries is the number of retries every window allows on top of RetryBudget percent, so
-// that a quiet listener can still fail over.
-const MinRetries = 10
+// MinRetries is the number of retries every 10 s window allows on top of RetryBudget percent
+// (10 a second, Linkerd's default), so that a quiet or cold listener can still fail over: a
+// percentage of the few requests seen in a fresh window would refuse the first retries.
+const MinRetries = 100
 
 // DefaultPolicy is the policy of a Service that says nothing (docs/proxy.md).
 func DefaultPolicy() Policy {
