@@ -26,6 +26,7 @@ func defaultMeta(tm *TypeMeta, kind string) {
 func (s *Service) Default() {
 	defaultMeta(&s.TypeMeta, KindService)
 	sp := &s.Spec
+	defaultFailover(sp)
 	if sp.Replicas == nil {
 		sp.Replicas = ptr(int32(1))
 	}

@@ -13,8 +13,15 @@ type Service struct {
 
 // ServiceSpec is what the operator asks for.
 type ServiceSpec struct {
-	// Image is the container image reference. Required.
+	// Image is the container image reference. Required, unless upstreams are set (exactly one
+	// of the two).
 	Image string `json:"image"`
+	// Upstreams replace the image with outside endpoints served at the Service's mesh address
+	// (docs/proxy.md). No replica runs.
+	Upstreams []Upstream `json:"upstreams,omitempty"`
+	// Failover tunes the per-request proxy of appProtocol http ports and upstreams
+	// (docs/proxy.md). Defaulted when either is present.
+	Failover *Failover `json:"failover,omitempty"`
 	// Command overrides the image's entrypoint.
 	Command []string `json:"command,omitempty"`
 	// Args overrides the image's cmd.
@@ -110,6 +117,9 @@ type ServicePort struct {
 	ContainerPort int32  `json:"containerPort"`
 	// Protocol defaults to tcp.
 	Protocol Protocol `json:"protocol,omitempty"`
+	// AppProtocol "http" makes the mesh proxy the port per request (docs/proxy.md). Default ""
+	// (per connection); "http" on the ports of an upstream Service.
+	AppProtocol string `json:"appProtocol,omitempty"`
 }
 
 // HealthCheck is one of HTTP, TCP or exec, with timing.
@@ -392,6 +402,9 @@ func (s *Service) GetConditions() *[]Condition { return &s.Status.Conditions }
 
 // DesiredReplicas returns spec.replicas after defaulting.
 func (s *ServiceSpec) DesiredReplicas() int32 {
+	if s.IsUpstreamService() {
+		return 0 // no container runs: the mesh proxies its upstreams (docs/proxy.md)
+	}
 	if s.Replicas == nil {
 		return 1
 	}

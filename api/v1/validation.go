@@ -137,6 +137,7 @@ func (s *Service) Validate() ErrorList {
 	sp := path("spec")
 	spec := &s.Spec
 	switch {
+	case spec.Image == "" && spec.IsUpstreamService():
 	case spec.Image == "":
 		errs.add(sp.child("image").String(), "required")
 	case !imageRefRE.MatchString(spec.Image):
@@ -356,6 +357,7 @@ func (s *Service) Validate() ErrorList {
 	}
 
 	errs = append(errs, validateHostFields(sp, spec)...)
+	validateFailover(&errs, sp, spec)
 
 	if res := spec.Resources; res != nil {
 		rp := sp.child("resources")

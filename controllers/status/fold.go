@@ -87,6 +87,9 @@ func FoldService(svc *v1.Service, replicas []observed.Replica, hash string, now 
 	desired := svc.Spec.DesiredReplicas()
 	ready := v1.Condition{Type: v1.ServiceReady}
 	switch {
+	case svc.Spec.IsUpstreamService():
+		ready.Status, ready.Reason = v1.ConditionTrue, v1.ReasonUpstreams
+		ready.Message = fmt.Sprintf("%d upstream(s) proxied by every node's mesh", len(svc.Spec.Upstreams))
 	case desired == 0:
 		ready.Status, ready.Reason, ready.Message = v1.ConditionTrue, v1.ReasonScaledToZero, "scaled to zero"
 	case out.ReadyReplicas >= desired:

@@ -16,6 +16,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/client"
 	"github.com/constellation-sh/constellation/pkg/config"
 	meshdns "github.com/constellation-sh/constellation/pkg/mesh/dns"
+	"github.com/constellation-sh/constellation/pkg/mesh/httpproxy"
 	"github.com/constellation-sh/constellation/pkg/mesh/iface"
 	"github.com/constellation-sh/constellation/pkg/mesh/ipam"
 	"github.com/constellation-sh/constellation/pkg/mesh/plan"
@@ -39,6 +40,7 @@ type meshPlane struct {
 	dnsAddr netip.Addr
 	lo      iface.Link
 	px      *proxy.Proxy
+	hpx     *httpproxy.Proxy // appProtocol http ports and upstream Services (docs/proxy.md)
 	dns     *meshdns.Server
 	svcs    *runtime.Cache[*v1.Service]
 	poke    chan struct{}
@@ -80,11 +82,15 @@ func (a *Agent) setupMesh() error {
 	if err != nil {
 		return fmt.Errorf("mesh proxy: %w", err)
 	}
+	hpx, err := httpproxy.New(httpproxy.Config{Registerer: a.reg, Logger: log, ListenConfig: proxy.FreeBindListenConfig()})
+	if err != nil {
+		return fmt.Errorf("mesh http proxy: %w", err)
+	}
 	dns, err := meshdns.New(meshdns.DefaultConfig(), log, a.reg)
 	if err != nil {
 		return fmt.Errorf("mesh name server: %w", err)
 	}
-	m := &meshPlane{a: a, log: log, prefix: prefix, dnsAddr: netip.MustParseAddr(addr), lo: lo, px: px, dns: dns,
+	m := &meshPlane{a: a, log: log, prefix: prefix, dnsAddr: netip.MustParseAddr(addr), lo: lo, px: px, hpx: hpx, dns: dns,
 		poke: make(chan struct{}, 1)}
 	poke := func() {
 		select {
@@ -117,6 +123,14 @@ func (a *Agent) serveMesh(w http.ResponseWriter, _ *http.Request) {
 				Endpoints: []client.MeshEndpoint{}}
 			for _, ep := range e.Endpoints {
 				l.Endpoints = append(l.Endpoints, client.MeshEndpoint{Node: ep.Node, Address: ep.Address, Healthy: ep.Healthy, Local: ep.Local, Active: ep.Active})
+			}
+			v.Listeners = append(v.Listeners, l)
+		}
+		for _, e := range m.hpx.Snapshot() {
+			l := client.MeshListener{VIP: e.VIP.String(), Port: int(e.Port), Protocol: "http", Service: e.Service,
+				Endpoints: []client.MeshEndpoint{}}
+			for _, u := range e.Upstreams {
+				l.Endpoints = append(l.Endpoints, client.MeshEndpoint{Node: "-", Address: u.Name, Healthy: u.Healthy, Breaker: string(u.Breaker)})
 			}
 			v.Listeners = append(v.Listeners, l)
 		}
@@ -195,8 +209,9 @@ func (m *meshPlane) sync() (plan.Output, error) {
 	want := append(slices.Clone(out.Addresses), m.dnsAddr)
 	_, aerr := iface.Sync(m.lo, m.prefix, want)
 	perr := m.px.Sync(out.Table)
+	herr := m.hpx.Sync(out.HTTP)
 	m.dns.SetTable(nameTable(svcs))
-	return out, errors.Join(aerr, perr)
+	return out, errors.Join(aerr, perr, herr)
 }
 
 // nameTable is the name server's table: every Service's virtual IP, and replica i's for
@@ -232,6 +247,7 @@ func (m *meshPlane) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_ = m.px.Shutdown(ctx)
+	_ = m.hpx.Shutdown(ctx)
 	_ = m.dns.Close()
 	if _, err := iface.Sync(m.lo, m.prefix, nil); err != nil {
 		m.log.Warn("mesh addresses left on lo", "err", err)

@@ -38,6 +38,9 @@ type MeshEndpoint struct {
 	Local   bool   `json:"local"`
 	// Active is how many connections (UDP: sessions) are open to it through this node.
 	Active int64 `json:"active"`
+	// Breaker is an HTTP listener's upstream circuit breaker on this node (closed, half-open,
+	// open); empty for TCP and UDP listeners (docs/proxy.md).
+	Breaker string `json:"breaker,omitempty"`
 }
 
 // Mesh returns the answering agent's mesh.

@@ -89,6 +89,9 @@ func meshEndpoints(eps []client.MeshEndpoint) string {
 		if !e.Healthy {
 			notes = append(notes, "unhealthy")
 		}
+		if e.Breaker != "" && e.Breaker != "closed" {
+			notes = append(notes, "breaker "+e.Breaker)
+		}
 		if e.Active > 0 {
 			notes = append(notes, fmt.Sprintf("%d open", e.Active))
 		}

@@ -46,6 +46,10 @@ func Of(spec *v1.ServiceSpec) string {
 	svc = svc.DeepCopyObject().(*v1.Service)
 	svc.Default()
 	s := svc.Spec
+	for i := range s.Ports {
+		// appProtocol is how the mesh proxies the port, not part of the container.
+		s.Ports[i].AppProtocol = ""
+	}
 	for _, e := range s.Env {
 		// "rolling" is the default spelled out: the same hash as "".
 		if e.SecretRef != nil && e.SecretRef.Restart == v1.SecretRestartRolling {

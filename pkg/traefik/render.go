@@ -313,7 +313,11 @@ func (r *renderer) httpRoute(s *v1.Service, i int, claims *claims) {
 	hc.Routers[id] = router
 
 	lb := &LoadBalancer{Servers: []Server{}, PassHostHeader: true, ServersTransport: FailoverTransport}
-	for _, a := range r.addresses(name, port) {
+	addrs := r.addresses(name, port)
+	if s.Spec.IsUpstreamService() {
+		addrs = meshAddresses(s, port)
+	}
+	for _, a := range addrs {
 		lb.Servers = append(lb.Servers, Server{URL: "http://" + a})
 	}
 	if h.Sticky {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/mesh/httpproxy"
 	"github.com/constellation-sh/constellation/pkg/mesh/ipam"
 	"github.com/constellation-sh/constellation/pkg/mesh/proxy"
 	"github.com/constellation-sh/constellation/pkg/observed"
@@ -36,6 +37,9 @@ type Input struct {
 type Output struct {
 	// Table is the proxy's listeners, sorted by key.
 	Table proxy.Table
+	// HTTP is the per-request proxy's listeners (ports with appProtocol http, upstream
+	// Services) on the Services' virtual IPs, sorted by key; those ports are not in Table.
+	HTTP httpproxy.Table
 	// Addresses are the virtual IPs to keep on lo, sorted.
 	Addresses []netip.Addr
 }
@@ -56,6 +60,10 @@ func Compute(in Input) Output {
 		byService[r.Service] = append(byService[r.Service], r)
 	}
 	var out Output
+	byName := make(map[string]*v1.Service, len(in.Services))
+	for _, s := range in.Services {
+		byName[s.Metadata.Name] = s
+	}
 	seen := map[netip.Addr]bool{}
 	addAddr := func(a netip.Addr) {
 		if !seen[a] {
@@ -86,7 +94,10 @@ func Compute(in Input) Output {
 				}
 				return proxy.Endpoint{Node: r.Node, Address: hostPort, Healthy: r.Ready() && alive(r.Node), Local: r.Node == in.Node}, true
 			}
-			if a := addrs.Service; a.IsValid() && in.Prefix.Contains(a) {
+			if a := addrs.Service; a.IsValid() && in.Prefix.Contains(a) && svc.Spec.HTTPProxied(p) {
+				out.HTTP = append(out.HTTP, httpEntry(in, byName, svc, a, p, rs, alive))
+				addAddr(a)
+			} else if a.IsValid() && in.Prefix.Contains(a) {
 				e := proxy.Entry{Key: proxy.Key{Protocol: proto, VIP: a, Port: uint16(p.ContainerPort)}, Service: svc.Metadata.Name}
 				for _, r := range rs {
 					if ep, ok := endpoint(r); ok {
@@ -130,6 +141,12 @@ func Compute(in Input) Output {
 			return 1
 		}
 		return 0
+	})
+	slices.SortFunc(out.HTTP, func(x, y httpproxy.Entry) int {
+		if c := x.VIP.Compare(y.VIP); c != 0 {
+			return c
+		}
+		return int(x.Port) - int(y.Port)
 	})
 	slices.SortFunc(out.Addresses, func(x, y netip.Addr) int { return x.Compare(y) })
 	return out
