@@ -21,8 +21,9 @@ run: build ## Start a one-node cluster on loopback, apply specs/hello, show its 
 stop: ## Stop what `make run` started (containers it created are removed).
 	hack/run.sh stop
 
-test-deps: ## Install or start what the tests need (dockerd, Traefik, test images).
+test-deps: ## Install or start what the tests need (dockerd, Traefik, redis-server/redis-sentinel, test images).
 	hack/ensure-docker.sh
+	hack/redis.sh
 	hack/traefik.sh >/dev/null
 	hack/build-test-images.sh
 
