@@ -50,7 +50,10 @@ func replicaReady(rs v1.ReplicaStatus) bool {
 // mesh name as Host, the replica's virtual IP and port as Dial, and Ready from the replica's
 // observed status. nodes marks cordoned or draining nodes (Draining). port overrides the
 // Service's port when non-zero.
-func buildMembers(svc *v1.Service, port int, draining map[string]bool) []replicaset.Member {
+func buildMembers(svc *v1.Service, port int, draining map[string]bool, host func(svc string, i int) string) []replicaset.Member {
+	if host == nil {
+		host = replicaHost
+	}
 	if port == 0 {
 		port = memberPort(svc)
 	}
@@ -68,7 +71,7 @@ func buildMembers(svc *v1.Service, port int, draining map[string]bool) []replica
 	n := svc.Spec.DesiredReplicas()
 	out := make([]replicaset.Member, 0, n)
 	for i := range n {
-		m := replicaset.Member{Name: ReplicaName(name, int(i)), Index: int(i), Host: replicaHost(name, int(i)), Port: port}
+		m := replicaset.Member{Name: ReplicaName(name, int(i)), Index: int(i), Host: host(name, int(i)), Port: port}
 		if ip := vips[i]; ip != "" && port != 0 {
 			m.Dial = net.JoinHostPort(ip, strconv.Itoa(port))
 		}

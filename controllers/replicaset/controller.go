@@ -48,6 +48,10 @@ type Config struct {
 	Clock clock.Clock
 	// Dial is handed to engines to reach members (their virtual IPs). Nil: a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// MemberHost names replica i of svc for the database (REPLICAOF, announce, MONITOR).
+	// Default the per-replica mesh name "<svc>-<i>.<svc>"; benchmarks on local processes set
+	// loopback addresses.
+	MemberHost func(svc string, i int) string
 	// Poll is how often a ReplicaSet is reconciled without any event (health, offsets,
 	// Sentinel's view). Default 2s.
 	Poll time.Duration
@@ -305,7 +309,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 		if firstImage == "" {
 			firstImage = svc.Spec.Image
 		}
-		members = append(members, buildMembers(svc, 0, draining)...)
+		members = append(members, buildMembers(svc, 0, draining, c.cfg.MemberHost)...)
 	}
 	d := replicaset.Desired{ReplicaSet: rs, Members: members, LastPrimary: rs.Status.Primary, Now: c.cfg.Clock.Now(), Secrets: map[string]string{}}
 
@@ -314,7 +318,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 		if done || err != nil {
 			return res, err
 		}
-		d.Sentinels = buildMembers(sent, rs.Spec.Redis.EffectiveSentinelPort(), nil)
+		d.Sentinels = buildMembers(sent, rs.Spec.Redis.EffectiveSentinelPort(), nil, c.cfg.MemberHost)
 		if ps := rs.Spec.Redis.PasswordSecret; ps != nil {
 			val, err := c.secretValue(ctx, ps)
 			if err != nil {

@@ -291,7 +291,7 @@ func TestBuildMembers(t *testing.T) {
 	svc.Status.ReplicaStatuses[1].State = v1.ReplicaExited
 	svc.Status.ReplicaStatuses[2].Health = v1.HealthUnhealthy
 	svc.Status.ReplicaVirtualIPs = svc.Status.ReplicaVirtualIPs[:2] // index 2 has no address yet
-	ms := buildMembers(svc, 0, map[string]bool{"n1": true})
+	ms := buildMembers(svc, 0, map[string]bool{"n1": true}, nil)
 	want := []replicaset.Member{
 		{Name: "db-0", Index: 0, Host: "db-0.db", Port: 6379, Dial: "10.213.0.10:6379", Ready: true, Node: "n0"},
 		{Name: "db-1", Index: 1, Host: "db-1.db", Port: 6379, Dial: "10.213.0.11:6379", Ready: false, Node: "n1", Draining: true},

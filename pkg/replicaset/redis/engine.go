@@ -27,6 +27,9 @@ const (
 	HealthSyncing     = "syncing"     // a replica whose link to its master is down
 	HealthUnreachable = "unreachable" // runs, but does not answer
 	HealthNotReady    = "notReady"    // not running, or its node is lost
+	// HealthDiverged: answers, but claims master or follows another master while the agreed
+	// primary is someone else (a returning old master before Sentinel converts it).
+	HealthDiverged = "diverged"
 )
 
 // Member roles in status.members[].role.
@@ -275,9 +278,15 @@ func memberStatuses(ms []memberView, p planOutput) []v1.MemberStatus {
 			st.Health = HealthUnreachable
 		case m.Role == "master":
 			st.Role, st.Health = RoleMaster, HealthHealthy
+			if p.Agreed && p.Primary != i {
+				st.Health = HealthDiverged
+			}
 		case m.Role == "slave":
 			st.Role, st.Health = RoleReplica, HealthHealthy
-			if !m.LinkUp {
+			switch {
+			case p.Agreed && memberAt(ms, m.MasterHost, m.MasterPort) != p.Primary:
+				st.Health = HealthDiverged
+			case !m.LinkUp:
 				st.Health = HealthSyncing
 			}
 		default:

@@ -116,7 +116,7 @@ func TestPlan(t *testing.T) {
 			primary: "db-2", mode: modeColdStart,
 			steps: "replicaof db-1 db-2; monitor s-0 db-2; monitor s-1 db-2; monitor s-2 db-2"},
 		{name: "cold start: last primary runs but does not answer yet: wait",
-			members: []memberView{mv(0, "", 0, 0, 0), mv(1, "master", 0, 100, 9), mv(2, "master", 0, 200, 9)},
+			members:   []memberView{mv(0, "", 0, 0, 0), mv(1, "master", 0, 100, 9), mv(2, "master", 0, 200, 9)},
 			sentinels: three(-1), last: "db-0", mode: modeWaitingMembers},
 		{name: "cold start: an empty member never wins while another has data, even the last primary",
 			members: func() []memberView {
@@ -173,7 +173,7 @@ func TestPlan(t *testing.T) {
 			}(),
 			primary: "db-0", agreed: true, mode: modeAgreed, steps: "reset s-2"},
 		{name: "draining master: SENTINEL FAILOVER, never REPLICAOF",
-			members: func() []memberView { m := healthy(); m[0].Draining = true; return m }(),
+			members:   func() []memberView { m := healthy(); m[0].Draining = true; return m }(),
 			sentinels: three(0),
 			primary:   "db-0", agreed: true, mode: modeFailoverRequested, steps: "failover s-0"},
 		{name: "draining master without a healthy replica: no failover",
@@ -221,5 +221,18 @@ func TestParseRole(t *testing.T) {
 	}
 	if err := parseRole("nonsense", &v); err == nil {
 		t.Fatal("want error")
+	}
+}
+
+func TestMemberStatuses(t *testing.T) {
+	ms := []memberView{mv(0, "master", 0, 9, 1), mv(1, "master", 0, 0, 0), mv(2, "slave", 1, 9, 1), mv(3, "slave", 0, 9, 1), mv(4, "", 0, 0, 0)}
+	ms[3].LinkUp = false
+	ms[4].Ready = false
+	got := memberStatuses(ms, planOutput{Primary: 0, Agreed: true})
+	want := []string{"master/healthy", "master/diverged", "replica/diverged", "replica/syncing", "unknown/notReady"}
+	for i, g := range got {
+		if s := g.Role + "/" + g.Health; s != want[i] {
+			t.Errorf("member %d: %s, want %s", i, s, want[i])
+		}
 	}
 }

@@ -85,6 +85,7 @@ func FreePort() (int, error) {
 
 // Proc is one running redis-server or redis-sentinel.
 type Proc struct {
+	IP   string
 	Port int
 	Dir  string
 	args []string
@@ -97,54 +98,70 @@ type Proc struct {
 }
 
 // Addr is "127.0.0.1:port".
-func (p *Proc) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)) }
+func (p *Proc) Addr() string { return net.JoinHostPort(p.IP, strconv.Itoa(p.Port)) }
 
 // StartServer starts redis-server on port (0: a free one), with no persistence and its working
 // directory under dir.
 func StartServer(b Binaries, dir string, port int, extra ...string) (*Proc, error) {
+	return StartServerAt(b, dir, "127.0.0.1", port, extra...)
+}
+
+// StartServerAt is StartServer on a given loopback address (127.0.0.0/8 needs no setup on Linux).
+func StartServerAt(b Binaries, dir, ip string, port int, extra ...string) (*Proc, error) {
 	var err error
 	if port == 0 {
 		if port, err = FreePort(); err != nil {
 			return nil, err
 		}
 	}
-	d := filepath.Join(dir, "redis-"+strconv.Itoa(port))
+	d := filepath.Join(dir, "redis-"+ip+"-"+strconv.Itoa(port))
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return nil, err
 	}
-	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1 -::1", "--protected-mode", "no",
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", bindOf(ip), "--protected-mode", "no",
 		"--save", "", "--appendonly", "no", "--dir", d, "--daemonize", "no", "--logfile", ""}, extra...)
-	p := &Proc{Port: port, Dir: d, args: args, bin: b.Server, log: filepath.Join(d, "log")}
+	p := &Proc{IP: ip, Port: port, Dir: d, args: args, bin: b.Server, log: filepath.Join(d, "log")}
 	return p, p.Start()
 }
 
 // StartSentinel starts redis-sentinel on port (0: a free one) with a fresh, writable config
 // file under dir.
 func StartSentinel(b Binaries, dir string, port int) (*Proc, error) {
+	return StartSentinelAt(b, dir, "127.0.0.1", port)
+}
+
+// StartSentinelAt is StartSentinel on a given loopback address.
+func StartSentinelAt(b Binaries, dir, ip string, port int) (*Proc, error) {
 	var err error
 	if port == 0 {
 		if port, err = FreePort(); err != nil {
 			return nil, err
 		}
 	}
-	d := filepath.Join(dir, "sentinel-"+strconv.Itoa(port))
+	d := filepath.Join(dir, "sentinel-"+ip+"-"+strconv.Itoa(port))
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(d, "sentinel.conf")
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1 -::1\nprotected-mode no\ndir %s\n", port, d)
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+	p := &Proc{IP: ip, Port: port, Dir: d, args: []string{conf}, bin: b.Sentinel, log: filepath.Join(d, "log")}
+	if err := p.ResetConfig(); err != nil {
 		return nil, err
 	}
-	p := &Proc{Port: port, Dir: d, args: []string{conf}, bin: b.Sentinel, log: filepath.Join(d, "log")}
 	return p, p.Start()
 }
 
 // ResetConfig gives a stopped sentinel a fresh config file (it forgets everything).
 func (p *Proc) ResetConfig() error {
 	conf := filepath.Join(p.Dir, "sentinel.conf")
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1 -::1\nprotected-mode no\ndir %s\n", p.Port, p.Dir)
+	body := fmt.Sprintf("port %d\nbind %s\nprotected-mode no\ndir %s\n", p.Port, bindOf(p.IP), p.Dir)
 	return os.WriteFile(conf, []byte(body), 0o644)
+}
+
+func bindOf(ip string) string {
+	if ip == "127.0.0.1" {
+		return "127.0.0.1 -::1" // "localhost" may resolve to either
+	}
+	return ip
 }
 
 // Start (re)starts the process and waits until its port accepts connections.
