@@ -50,6 +50,7 @@ bench: build test-deps ## Benchmarks that print figures and ratios (see docs/per
 	$(GO) test -run XXX -bench . ./controllers/dns/ ./controllers/scheduler/ ./pkg/gossip/
 	$(GO) run ./hack/bench-controllers
 	$(GO) run ./hack/bench-mesh
+	$(GO) run ./hack/bench-replicaset -trials 10 -down-after 3s
 	hack/bench-failover-e2e
 
 chaos: build test-deps ## Long fault-injection runs: hundreds of linearizability histories, process crashes, CPU stress, every e2e scenario repeated.
