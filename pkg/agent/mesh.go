@@ -192,14 +192,16 @@ func (m *meshPlane) sync() (plan.Output, error) {
 		alive[n.Name] = n.Alive
 	}
 	svcs := m.svcs.List()
+	sets := m.sets.List()
 	out := plan.Compute(plan.Input{
 		Node: m.a.cfg.Node.Name, Services: svcs, Replicas: m.a.view.Replicas(),
 		Alive: func(n string) bool { return alive[n] }, Prefix: m.prefix,
+		ReplicaSets: sets,
 	})
 	want := append(slices.Clone(out.Addresses), m.dnsAddr)
 	_, aerr := iface.Sync(m.lo, m.prefix, want)
 	perr := m.px.Sync(out.Table)
-	m.dns.SetTable(nameTable(svcs, primaryTargets(m.sets.List(), svcs)))
+	m.dns.SetTable(nameTable(svcs, primaryTargets(sets, svcs)))
 	return out, errors.Join(aerr, perr)
 }
 

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -10,8 +11,10 @@ import (
 )
 
 // primaryTargets is where each ReplicaSet's <rs>-primary name points (DESIGN.md "Mesh"): the
-// virtual IP of the member replica status.primary names, only while the PrimaryAgreed condition
-// is True (the engine's view and the member's own role agree). Otherwise the name exists with no
+// ReplicaSet's own virtual IP (status.virtualIP) once the mesh controller allocated it; the
+// listener there forwards only to the agreed primary (pkg/mesh/plan). Before that, the virtual
+// IP of the member replica status.primary names, only while the PrimaryAgreed condition is True
+// (the engine's view and the member's own role agree); otherwise the name exists with no
 // address, so no client is sent to a member that may not be master.
 func primaryTargets(sets []*v1.ReplicaSet, svcs []*v1.Service) []meshdns.ReplicaSet {
 	byName := make(map[string]*v1.Service, len(svcs))
@@ -24,7 +27,9 @@ func primaryTargets(sets []*v1.ReplicaSet, svcs []*v1.Service) []meshdns.Replica
 			continue
 		}
 		e := meshdns.ReplicaSet{Name: rs.Metadata.Name}
-		if c := v1.FindCondition(rs.Status.Conditions, v1.ReplicaSetPrimaryAgreed); c != nil && c.Status == v1.ConditionTrue {
+		if a, err := netip.ParseAddr(rs.Status.VirtualIP); err == nil && a.Is4() {
+			e.Primary = a
+		} else if c := v1.FindCondition(rs.Status.Conditions, v1.ReplicaSetPrimaryAgreed); c != nil && c.Status == v1.ConditionTrue {
 			if svc, idx, ok := primaryReplica(rs, byName); ok {
 				addrs, _ := ipam.FromStatus(&svc.Status)
 				if a, ok := addrs.Replicas[idx]; ok && idx < svc.Spec.DesiredReplicas() {

@@ -31,6 +31,11 @@ func TestPrimaryTargets(t *testing.T) {
 		{"primary of a Service that is no member", rs("cache", "other-0", v1.ConditionTrue), ""},
 		{"index scaled away", rs("cache", "redis-7", v1.ConditionTrue), ""},
 		{"unparsable primary", rs("cache", "redis", v1.ConditionTrue), ""},
+		{"the replica set's own virtual IP once allocated (its listener checks agreement)", func() *v1.ReplicaSet {
+			r := rs("cache", "redis-1", v1.ConditionFalse)
+			r.Status.VirtualIP = "10.213.0.40"
+			return r
+		}(), "10.213.0.40"},
 	}
 	for _, tt := range tests {
 		got := primaryTargets([]*v1.ReplicaSet{tt.rs}, []*v1.Service{svc})
