@@ -451,7 +451,7 @@ type lostReport struct {
 }
 
 func (w *writer) lost(ctx context.Context, addr string) (lostReport, int, error) {
-	c := client(addr)
+	c := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, ReadTimeout: 10 * time.Second})
 	defer c.Close()
 	w.mu.Lock()
 	defer w.mu.Unlock()
