@@ -189,7 +189,7 @@ func (c *Controller) Run(ctx context.Context) {
 	sets := runtime.NewCache(c.cfg.Store, v1.KindReplicaSet, runtime.CacheConfig[*v1.ReplicaSet]{
 		Logger: c.log,
 		Handler: runtime.Handler[*v1.ReplicaSet]{
-			OnAdd:    func(o *v1.ReplicaSet) { loop.Enqueue(rsKeyPrefix + o.Metadata.Name) },
+			OnAdd: func(o *v1.ReplicaSet) { loop.Enqueue(rsKeyPrefix + o.Metadata.Name) },
 			OnUpdate: func(old, o *v1.ReplicaSet) {
 				if o.Status.VirtualIP == "" || old.Status.VirtualIP != o.Status.VirtualIP {
 					loop.Enqueue(rsKeyPrefix + o.Metadata.Name)
