@@ -46,8 +46,9 @@ func TestScenario15RedisReplicaSet(t *testing.T) {
 	if _, err := n1.Client().Put(ctx, rs, client.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	api := n1 // until the kill; then a surviving node
 	getRS := func() (*v1.ReplicaSet, error) {
-		o, err := n1.Client().Get(ctx, v1.KindReplicaSet, "e2e-cache")
+		o, err := api.Client().Get(ctx, v1.KindReplicaSet, "e2e-cache")
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +125,7 @@ func TestScenario15RedisReplicaSet(t *testing.T) {
 	// replication's window; the count below reports it either way).
 	time.Sleep(time.Second)
 
+	api = clientNode
 	t0 := time.Now()
 	if err := c.Node(masterNode).Kill(ctx); err != nil {
 		t.Fatal(err)
