@@ -21,8 +21,9 @@ run: build ## Start a one-node cluster on loopback, apply specs/hello, show its 
 stop: ## Stop what `make run` started (containers it created are removed).
 	hack/run.sh stop
 
-test-deps: ## Install or start what the tests need (dockerd, Traefik, test images).
+test-deps: ## Install or start what the tests need (dockerd, Traefik, redis-server/redis-sentinel, test images).
 	hack/ensure-docker.sh
+	hack/redis.sh
 	hack/traefik.sh >/dev/null
 	hack/build-test-images.sh
 
@@ -50,6 +51,7 @@ bench: build test-deps ## Benchmarks that print figures and ratios (see docs/per
 	$(GO) run ./hack/bench-controllers
 	$(GO) run ./hack/bench-mesh
 	$(GO) run ./hack/bench-proxy
+	$(GO) run ./hack/bench-replicaset -trials 10 -down-after 3s
 	hack/bench-failover-e2e
 
 chaos: build test-deps ## Long fault-injection runs: hundreds of linearizability histories, process crashes, CPU stress, every e2e scenario repeated.

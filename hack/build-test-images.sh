@@ -51,3 +51,47 @@ build echo hc ECHO_VERSION=1 'HEALTHCHECK --interval=500ms --retries=2 --timeout
 build crasher 1
 build slowstart 1
 build tool 1
+
+# constellation-test/redis:7   Debian's redis-server, redis-sentinel and redis-cli with their
+# shared libraries (from ldd), FROM scratch, with an empty writable /etc/redis/sentinel.conf
+# (Sentinel needs one) — for the ReplicaSet redis e2e scenario. Needs hack/redis.sh first.
+build_redis() {
+  local image=constellation-test/redis:7
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "$image skipped: redis-server not installed (hack/redis.sh)" >&2
+    return
+  fi
+  local dir="$work/redis"
+  mkdir -p "$dir/root/usr/bin" "$dir/root/etc/redis" "$dir/root/data" "$dir/root/tmp"
+  local bin
+  bin=$(readlink -f "$(command -v redis-server)")
+  # One binary: redis-server, and redis-sentinel by argv[0].
+  cp "$bin" "$dir/root/usr/bin/redis-server"
+  ln -sf redis-server "$dir/root/usr/bin/redis-sentinel"
+  cp "$(readlink -f "$(command -v redis-cli)")" "$dir/root/usr/bin/redis-cli"
+  for f in "$bin" "$(readlink -f "$(command -v redis-cli)")"; do
+    ldd "$f" | awk '/=>/ {print $3} /^[ \t]*\// {print $1}' | while read -r lib; do
+      [ -e "$lib" ] || continue
+      mkdir -p "$dir/root$(dirname "$lib")"
+      cp -L "$lib" "$dir/root$lib"
+    done
+  done
+  : >"$dir/root/etc/redis/sentinel.conf"
+  local sum
+  sum=$(cd "$dir/root" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  if [ "$(docker image inspect -f '{{index .Config.Labels "constellation.test.sum"}}' "$image" 2>/dev/null || true)" = "$sum" ]; then
+    echo "$image up to date"
+    return
+  fi
+  {
+    echo "FROM scratch"
+    echo "COPY root/ /"
+    echo "WORKDIR /data"
+    echo "LABEL constellation.test.sum=$sum"
+    echo 'ENTRYPOINT ["/usr/bin/redis-server"]'
+    echo 'CMD ["--protected-mode", "no", "--dir", "/data"]'
+  } >"$dir/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "$image" "$dir" >/dev/null 2>&1
+  echo "$image built"
+}
+build_redis

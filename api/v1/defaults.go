@@ -120,6 +120,9 @@ func (r *ReplicaSet) Default() {
 	if r.Spec.Redis != nil && r.Spec.Redis.MasterName == "" {
 		r.Spec.Redis.MasterName = r.Metadata.Name
 	}
+	if r.Spec.Redis != nil && r.Spec.Redis.PasswordSecret != nil && r.Spec.Redis.PasswordSecret.Key == "" {
+		r.Spec.Redis.PasswordSecret.Key = DefaultRedisPasswordKey
+	}
 }
 
 // Default fills in what the operator left out.

@@ -588,6 +588,21 @@ func (r *ReplicaSet) Validate() ErrorList {
 			if s.Redis.Quorum < 0 {
 				errs.add(rp.child("quorum").String(), "must not be negative, got %d", s.Redis.Quorum)
 			}
+			validateDuration(&errs, rp.child("downAfter"), s.Redis.DownAfter, 100*time.Millisecond)
+			validateDuration(&errs, rp.child("failoverTimeout"), s.Redis.FailoverTimeout, time.Second)
+			validateDuration(&errs, rp.child("minReplicasMaxLag"), s.Redis.MinReplicasMaxLag, time.Second)
+			if s.Redis.MinReplicasToWrite < 0 {
+				errs.add(rp.child("minReplicasToWrite").String(), "must not be negative, got %d", s.Redis.MinReplicasToWrite)
+			}
+			if s.Redis.SentinelPort < 0 || s.Redis.SentinelPort > 65535 {
+				errs.add(rp.child("sentinelPort").String(), "must be 1-65535, got %d", s.Redis.SentinelPort)
+			}
+			if s.Redis.Sentinel != "" && members[s.Redis.Sentinel] {
+				errs.add(rp.child("sentinel").String(), "must not be a member Service, got %q", s.Redis.Sentinel)
+			}
+			if ps := s.Redis.PasswordSecret; ps != nil && !IsDNSLabel(ps.Name) {
+				errs.add(rp.child("passwordSecret").child("name").String(), "must name a Secret, got %q", ps.Name)
+			}
 		}
 	}
 	if s.Engine == EngineMongo && s.Redis != nil {

@@ -186,8 +186,29 @@ func (c *Controller) Run(ctx context.Context) {
 			},
 		},
 	})
+	sets := runtime.NewCache(c.cfg.Store, v1.KindReplicaSet, runtime.CacheConfig[*v1.ReplicaSet]{
+		Logger: c.log,
+		Handler: runtime.Handler[*v1.ReplicaSet]{
+			OnAdd: func(o *v1.ReplicaSet) { loop.Enqueue(rsKeyPrefix + o.Metadata.Name) },
+			OnUpdate: func(old, o *v1.ReplicaSet) {
+				if o.Status.VirtualIP == "" || old.Status.VirtualIP != o.Status.VirtualIP {
+					loop.Enqueue(rsKeyPrefix + o.Metadata.Name)
+				}
+			},
+			OnDelete: func(o *v1.ReplicaSet) {
+				c.mu.Lock()
+				c.snap = nil // its address is free
+				for name := range c.starved {
+					loop.Enqueue(name)
+				}
+				c.mu.Unlock()
+				loop.Enqueue(rsKeyPrefix + o.Metadata.Name)
+			},
+		},
+	})
 	go svcs.Run(ctx)
-	if !runtime.WaitForSync(ctx, svcs) {
+	go sets.Run(ctx)
+	if !runtime.WaitForSync(ctx, svcs, sets) {
 		return
 	}
 	c.mu.Lock()
@@ -253,6 +274,9 @@ func (c *Controller) complete(svc *v1.Service, cache *runtime.Cache[*v1.Service]
 
 // Reconcile makes sure one Service holds its addresses.
 func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
+	if strings.HasPrefix(name, rsKeyPrefix) {
+		return c.reconcileReplicaSet(ctx, name) // replicasets.go
+	}
 	c.mu.Lock()
 	cache := c.cache
 	c.mu.Unlock()
@@ -386,6 +410,9 @@ func (c *Controller) snapshotLocked(ctx context.Context) error {
 	for _, o := range objs {
 		h := holder(o.(*v1.Service))
 		snap[h.Name] = h.Holder
+	}
+	if err := c.listReplicaSetHolders(ctx, snap); err != nil {
+		return err
 	}
 	c.snap, c.snapAt = snap, now
 	return nil

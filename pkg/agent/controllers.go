@@ -12,6 +12,7 @@ import (
 	leasectl "github.com/constellation-sh/constellation/controllers/lease"
 	meshctl "github.com/constellation-sh/constellation/controllers/mesh"
 	"github.com/constellation-sh/constellation/controllers/node"
+	rsctl "github.com/constellation-sh/constellation/controllers/replicaset"
 	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/controllers/scheduler"
 	"github.com/constellation-sh/constellation/controllers/status"
@@ -21,6 +22,8 @@ import (
 	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
+	mongoengine "github.com/constellation-sh/constellation/pkg/replicaset/mongo"
+	redisengine "github.com/constellation-sh/constellation/pkg/replicaset/redis"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -98,7 +101,16 @@ func (a *Agent) setupControllers() error {
 	if err != nil {
 		return err
 	}
-	leaderRuns := []func(ctx context.Context){sched.Run, st.Run, vips.Run}
+	// Replica sets: one driver of each database topology cluster-wide (controllers/replicaset).
+	sets, err := rsctl.New(rsctl.Config{
+		Store: a.store, IsLeader: el.IsLeader,
+		Engines: map[v1.Engine]rsctl.EngineFactory{v1.EngineRedis: redisengine.NewEngine, v1.EngineMongo: mongoengine.NewEngine},
+		Logger:  a.log, Registerer: a.reg, LoopMetrics: loopMetrics,
+	})
+	if err != nil {
+		return err
+	}
+	leaderRuns := []func(ctx context.Context){sched.Run, st.Run, vips.Run, sets.Run}
 
 	if path := a.cfg.DNS.Cloudflare.TokenFile; path != "" {
 		tok, err := cloudflare.ReadTokenFile(path)

@@ -43,6 +43,7 @@ type meshPlane struct {
 	hpx     *httpproxy.Proxy // appProtocol http ports and upstream Services (docs/proxy.md)
 	dns     *meshdns.Server
 	svcs    *runtime.Cache[*v1.Service]
+	sets    *runtime.Cache[*v1.ReplicaSet] // <rs>-primary names (meshprimary.go)
 	poke    chan struct{}
 }
 
@@ -106,6 +107,10 @@ func (a *Agent) setupMesh() error {
 			OnDelete: func(*v1.Service) { poke() },
 		},
 	})
+	m.sets = runtime.NewCache(a.store, v1.KindReplicaSet, runtime.CacheConfig[*v1.ReplicaSet]{
+		Logger:  log,
+		Handler: runtime.Handler[*v1.ReplicaSet]{OnAdd: func(*v1.ReplicaSet) { poke() }, OnUpdate: func(_, _ *v1.ReplicaSet) { poke() }, OnDelete: func(*v1.ReplicaSet) { poke() }},
+	})
 	a.mesh = m
 	a.addComponent("mesh", m.run)
 	return nil
@@ -144,6 +149,7 @@ func (a *Agent) serveMesh(w http.ResponseWriter, _ *http.Request) {
 // resync.
 func (m *meshPlane) run(ctx context.Context) error {
 	go m.svcs.Run(ctx)
+	go m.sets.Run(ctx)
 	go observed.OnChange(ctx, m.a.view, 0, func() {
 		select {
 		case m.poke <- struct{}{}:
@@ -202,21 +208,23 @@ func (m *meshPlane) sync() (plan.Output, error) {
 		alive[n.Name] = n.Alive
 	}
 	svcs := m.svcs.List()
+	sets := m.sets.List()
 	out := plan.Compute(plan.Input{
 		Node: m.a.cfg.Node.Name, Services: svcs, Replicas: m.a.view.Replicas(),
 		Alive: func(n string) bool { return alive[n] }, Prefix: m.prefix,
+		ReplicaSets: sets,
 	})
 	want := append(slices.Clone(out.Addresses), m.dnsAddr)
 	_, aerr := iface.Sync(m.lo, m.prefix, want)
 	perr := m.px.Sync(out.Table)
 	herr := m.hpx.Sync(out.HTTP)
-	m.dns.SetTable(nameTable(svcs))
+	m.dns.SetTable(nameTable(svcs, primaryTargets(sets, svcs)))
 	return out, errors.Join(aerr, perr, herr)
 }
 
 // nameTable is the name server's table: every Service's virtual IP, and replica i's for
 // i below spec.replicas (scaled-away indices keep their address but do not resolve).
-func nameTable(svcs []*v1.Service) *meshdns.Table {
+func nameTable(svcs []*v1.Service, sets []meshdns.ReplicaSet) *meshdns.Table {
 	var entries []meshdns.Service
 	for _, s := range svcs {
 		if s.Metadata.DeletionTimestamp != nil {
@@ -238,7 +246,7 @@ func nameTable(svcs []*v1.Service) *meshdns.Table {
 		}
 		entries = append(entries, e)
 	}
-	return meshdns.NewTable(entries, nil)
+	return meshdns.NewTable(entries, sets)
 }
 
 // stop closes the listeners and takes the addresses off lo (a stopped agent serves nothing; a

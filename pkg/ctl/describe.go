@@ -421,8 +421,19 @@ func (d *describer) replicaSet(r *v1.ReplicaSet) {
 		if rd.Quorum > 0 {
 			d.line(0, "Quorum", "%d", rd.Quorum)
 		}
+		d.line(0, "Down After", "%s", rd.EffectiveDownAfter())
+		d.line(0, "Failover Timeout", "%s", rd.EffectiveFailoverTimeout())
+		if rd.MinReplicasToWrite > 0 {
+			d.line(0, "Min Replicas To Write", "%d (max lag %s)", rd.MinReplicasToWrite, rd.EffectiveMinReplicasMaxLag())
+		}
+		if rd.PasswordSecret != nil {
+			d.line(0, "Password Secret", "%s/%s", rd.PasswordSecret.Name, rd.PasswordSecret.Key)
+		}
 	}
 	d.line(0, "Primary", "%s", none(r.Status.Primary))
+	if c := v1.FindCondition(r.Status.Conditions, v1.ReplicaSetPrimaryAgreed); c != nil {
+		d.line(0, "Primary Agreed", "%s (%s)", c.Status, c.Reason)
+	}
 	d.section("Members")
 	if len(r.Status.Members) == 0 {
 		d.tw.Write([]byte("  <none>\n"))
@@ -430,9 +441,9 @@ func (d *describer) replicaSet(r *v1.ReplicaSet) {
 	}
 	var rows [][]string
 	for _, m := range r.Status.Members {
-		rows = append(rows, []string{m.Name, none(m.Role), none(m.Health)})
+		rows = append(rows, []string{m.Name, none(m.Role), none(m.Health), strconv.FormatInt(m.Offset, 10)})
 	}
-	d.table([]string{"NAME", "ROLE", "HEALTH"}, rows)
+	d.table([]string{"NAME", "ROLE", "HEALTH", "OFFSET"}, rows)
 }
 
 func (d *describer) conditions(conds []v1.Condition) {

@@ -401,20 +401,34 @@ func leaseRow(o v1.Object, _ bool, now time.Time) []string {
 
 // --- replicasets
 
-func replicaSetHeader(bool) []string {
-	return []string{"NAME", "ENGINE", "PRIMARY", "MEMBERS", "READY", "AGE"}
+func replicaSetHeader(wide bool) []string {
+	h := []string{"NAME", "ENGINE", "PRIMARY", "MEMBERS", "HEALTHY", "AGE"}
+	if wide {
+		h = append(h, "AGREED", "SERVICES")
+	}
+	return h
 }
 
-func replicaSetRow(o v1.Object, _ bool, now time.Time) []string {
+func replicaSetRow(o v1.Object, wide bool, now time.Time) []string {
 	r := o.(*v1.ReplicaSet)
-	return []string{
+	healthy := 0
+	for _, m := range r.Status.Members {
+		if m.Health == "healthy" {
+			healthy++
+		}
+	}
+	row := []string{
 		r.Metadata.Name,
 		string(r.Spec.Engine),
 		none(r.Status.Primary),
-		joinOrNone(r.Spec.Members),
-		conditionCell(r.Status.Conditions, v1.ReplicaSetReady),
+		strconv.Itoa(len(r.Status.Members)),
+		fmt.Sprintf("%d/%d", healthy, len(r.Status.Members)),
 		age(now, r.Metadata.CreationTimestamp),
 	}
+	if wide {
+		row = append(row, conditionCell(r.Status.Conditions, v1.ReplicaSetPrimaryAgreed), joinOrNone(r.Spec.Members))
+	}
+	return row
 }
 
 // --- secrets: key names only, never values.

@@ -37,12 +37,19 @@ type Member struct {
 	// EmptyData is true when the member's volume was created empty and the member never held
 	// data (a member with an empty volume never becomes master while another has data).
 	EmptyData bool
+	// Draining is true when the member should stop being the primary: its node is cordoned
+	// (spec.unschedulable) or its index is being scaled away. An engine moves the primary
+	// off it with its planned-move procedure (SENTINEL FAILOVER, replSetStepDown).
+	Draining bool
 }
 
 // Desired is one reconcile step's input.
 type Desired struct {
 	ReplicaSet *v1.ReplicaSet
 	Members    []Member
+	// Sentinels are the engine's helper processes where it has some (redis: the sentinel
+	// Service's replicas, Host "<sentinel>-<i>.<sentinel>"); nil for engines without.
+	Sentinels []Member
 	// Secrets holds the values the engine needs (auth passwords), already read from Secrets.
 	Secrets map[string]string
 	// LastPrimary is the last primary recorded in status ("" when none).
@@ -87,4 +94,8 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Timeout bounds one command to one member. Zero means 2 s.
 	Timeout time.Duration
+	// Changed, when set, is called (from any goroutine, without blocking) when the engine learns
+	// between reconciles that the topology changed (a Sentinel +switch-master), so that the
+	// controller reconciles the ReplicaSet now rather than at its next poll.
+	Changed func()
 }

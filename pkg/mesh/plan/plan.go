@@ -31,6 +31,8 @@ type Input struct {
 	// Prefix is the mesh prefix: virtual IPs outside it are not served (an address allocated
 	// from an old --mesh.cidr is still served if it is inside Prefix of the node).
 	Prefix netip.Prefix
+	// ReplicaSets whose status.virtualIP serves <rs>-primary (replicasets.go). Nil: none.
+	ReplicaSets []*v1.ReplicaSet
 }
 
 // Output is what the node's mesh serves.
@@ -128,6 +130,7 @@ func Compute(in Input) Output {
 			}
 		}
 	}
+	out.Table = append(out.Table, replicaSetEntries(in, byService, alive, addAddr)...)
 	slices.SortFunc(out.Table, func(x, y proxy.Entry) int {
 		if c := x.VIP.Compare(y.VIP); c != 0 {
 			return c
