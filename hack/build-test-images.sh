@@ -8,6 +8,8 @@
 #   constellation-test/echo:hc      echo:1 with a Docker HEALTHCHECK (bench baseline)
 #   constellation-test/crasher:1    exits 3 after printing a few lines
 #   constellation-test/slowstart:1  healthy only after START_DELAY
+#   constellation-test/fakewarp:1   fake WARP gateway (docs/egress.md)
+#   constellation-test/fakenet:1    fake internet answering /cdn-cgi/trace
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -49,3 +51,7 @@ build echo 2 ECHO_VERSION=2
 build echo hc ECHO_VERSION=1 'HEALTHCHECK --interval=500ms --retries=2 --timeout=1s CMD ["/app", "-probe", "http://127.0.0.1:8080/healthz"]'
 build crasher 1
 build slowstart 1
+# The egress tests' fake WARP gateway (SOCKS5/HTTP proxy whose tunnel a control endpoint breaks)
+# and fake internet (/cdn-cgi/trace, records the source of every request): docs/egress.md.
+build fakewarp 1
+build fakenet 1

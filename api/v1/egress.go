@@ -50,7 +50,9 @@ type EgressCheck struct {
 	// network namespace, as a container sharing it sees the network; "socks5:<port>" or
 	// "http:<port>": from the agent's namespace through the gateway's proxy port (a port name
 	// or number of spec.ports), as a consumer using it as a proxy does — the only probe that
-	// catches a proxy port unreachable from outside.
+	// catches a proxy port unreachable from outside; "namespace+socks5:<port>" /
+	// "namespace+http:<port>": through the proxy port at 127.0.0.1 inside the gateway's
+	// namespace, as a container sharing it and using the proxy (ALL_PROXY) does.
 	Via string `json:"via,omitempty"`
 	// Reconnect is the first healing step, run in the gateway container (docker exec) before
 	// it is restarted, e.g. ["warp-cli", "--accept-tos", "connect"]. Default none: the first
@@ -73,19 +75,27 @@ type EgressVia struct {
 	Scheme string
 	// Port is the gateway's proxy port (a PortRef of spec.ports).
 	Port PortRef
+	// InNamespace: the proxy is dialled at 127.0.0.1 inside the gateway's namespace
+	// ("namespace+socks5:<port>"), as a container sharing it with ALL_PROXY does.
+	InNamespace bool
 }
 
 // ParseVia parses egressCheck.via ("" is "namespace").
 func (c *EgressCheck) ParseVia() (EgressVia, bool) {
-	switch v := c.Via; {
-	case v == "" || v == EgressViaNamespace:
+	v := c.Via
+	in := strings.HasPrefix(v, EgressViaNamespace+"+")
+	if in {
+		v = strings.TrimPrefix(v, EgressViaNamespace+"+")
+	}
+	switch {
+	case !in && (v == "" || v == EgressViaNamespace):
 		return EgressVia{}, true
 	case strings.HasPrefix(v, "socks5:"), strings.HasPrefix(v, "http:"):
 		scheme, port, _ := strings.Cut(v, ":")
 		if port == "" {
 			return EgressVia{}, false
 		}
-		return EgressVia{Scheme: scheme, Port: PortRef(port)}, true
+		return EgressVia{Scheme: scheme, Port: PortRef(port), InNamespace: in}, true
 	}
 	return EgressVia{}, false
 }
@@ -198,9 +208,9 @@ func validateEgress(s *Service) ErrorList {
 			errs.add(cp.child("failureThreshold").String(), "must be 1-100, got %d", *c.FailureThreshold)
 		}
 		if via, ok := c.ParseVia(); !ok {
-			errs.add(cp.child("via").String(), "must be \"namespace\", \"socks5:<port>\" or \"http:<port>\", got %q", c.Via)
+			errs.add(cp.child("via").String(), "must be \"namespace\", \"socks5:<port>\", \"http:<port>\" or \"namespace+socks5:<port>\", got %q", c.Via)
 		} else if via.Scheme != "" {
-			if spec.HostNetwork {
+			if spec.HostNetwork && !via.InNamespace {
 				errs.add(cp.child("via").String(), "a proxy port needs the gateway's own namespace (not hostNetwork)")
 			}
 			if _, ok := spec.ResolvePort(via.Port, ProtocolTCP); !ok {

@@ -114,6 +114,12 @@ func TestEgressDefaultsAndVia(t *testing.T) {
 	if v, ok := (&EgressCheck{Via: "socks5:1080"}).ParseVia(); !ok || v.Scheme != "socks5" || v.Port != "1080" {
 		t.Errorf("socks5:1080 -> %+v %v", v, ok)
 	}
+	if v, ok := (&EgressCheck{Via: "namespace+socks5:proxy"}).ParseVia(); !ok || v.Scheme != "socks5" || v.Port != "proxy" || !v.InNamespace {
+		t.Errorf("namespace+socks5:proxy -> %+v %v", v, ok)
+	}
+	if _, ok := (&EgressCheck{Via: "namespace+namespace"}).ParseVia(); ok {
+		t.Error("namespace+namespace accepted")
+	}
 	if o, ok := dependentService().Spec.NetworkOwner(); !ok || o != "warp" {
 		t.Errorf("owner %q %v", o, ok)
 	}

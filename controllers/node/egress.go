@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sort"
 	"strconv"
@@ -90,6 +91,13 @@ func egressTarget(c docker.Container, spec *v1.ServiceSpec, check v1.EgressCheck
 	p, ok := spec.ResolvePort(via.Port, v1.ProtocolTCP)
 	if !ok {
 		return egress.Target{}, fmt.Errorf("spec.egressCheck.via: no tcp port %q", via.Port)
+	}
+	if via.InNamespace {
+		if c.Pid <= 0 {
+			return egress.Target{}, fmt.Errorf("container %s has no process", shortID(c.ID))
+		}
+		proxy := &url.URL{Scheme: via.Scheme, Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.ContainerPort)))}
+		return egress.Target{Dial: egress.NetnsDialer(c.Pid), Proxy: proxy}, nil
 	}
 	addr, err := containerAddr(c, p.ContainerPort)
 	if err != nil {

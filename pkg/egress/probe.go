@@ -24,7 +24,8 @@ type Target struct {
 	// Dial, when set, dials from inside the gateway's network namespace (via "namespace").
 	Dial Dialer
 	// Proxy, when set, is the gateway's proxy (socks5://ip:port or http://ip:port), dialled from
-	// the agent's namespace (via "socks5:<port>" / "http:<port>").
+	// the agent's namespace (via "socks5:<port>" / "http:<port>"), or with Dial from the
+	// gateway's ("namespace+socks5:<port>").
 	Proxy *url.URL
 }
 
@@ -49,10 +50,11 @@ func Probe(ctx context.Context, check v1.EgressCheck, target Target, now func() 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tr := &http.Transport{DisableKeepAlives: true, ForceAttemptHTTP2: false, TLSHandshakeTimeout: timeout}
-	switch {
-	case target.Proxy != nil:
+	if target.Proxy != nil {
 		tr.Proxy = http.ProxyURL(target.Proxy)
-	case target.Dial != nil:
+	}
+	if target.Dial != nil {
+		// With a proxy too, the proxy is dialled from the namespace.
 		tr.DialContext = target.Dial
 	}
 	defer tr.CloseIdleConnections()
