@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,7 +111,9 @@ func egressTarget(c docker.Container, spec *v1.ServiceSpec, check v1.EgressCheck
 // it already is.
 func (m *egressMonitor) ensure(name string, idx int32, c docker.Container, spec *v1.ServiceSpec) {
 	check := spec.EgressCheck.Defaults()
-	key := c.ID + "/" + c.StartedAt.String() + "/" + fmt.Sprint(check)
+	// By value: the spec is a fresh copy on every pass (pointers differ).
+	cb, _ := json.Marshal(check)
+	key := c.ID + "/" + c.StartedAt.String() + "/" + string(cb)
 	m.mu.Lock()
 	if p, ok := m.probes[c.ID]; ok {
 		if p.key == key {

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"io"
+	"log/slog"
 	"reflect"
 	"testing"
 	"time"
@@ -61,5 +63,36 @@ func TestPlanNetnsDependents(t *testing.T) {
 				t.Errorf("wait %s, want %s", out.Wait, c.wantWait)
 			}
 		})
+	}
+}
+
+// TestEgressProbeSurvivesPasses: a reconcile pass hands ensure a fresh copy of the spec; the
+// probe (and its healer's state) must be kept, not restarted.
+func TestEgressProbeSurvivesPasses(t *testing.T) {
+	m := newEgressMonitor(func(string) {}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer m.stopAll()
+	spec := func() *v1.ServiceSpec {
+		return &v1.ServiceSpec{Ports: []v1.ServicePort{{Name: "proxy", ContainerPort: 1080}},
+			EgressCheck: &v1.EgressCheck{URL: "http://192.0.2.1/", Interval: &v1.Duration{Duration: time.Hour}, Via: "socks5:proxy"}}
+	}
+	c := docker.Container{ID: "gw", Running: true, StartedAt: time.Unix(1, 0), Networks: map[string]string{"bridge": "192.0.2.9"}}
+	m.ensure("warp", 0, c, spec())
+	m.mu.Lock()
+	first := m.probes["gw"]
+	m.mu.Unlock()
+	m.ensure("warp", 0, c, spec())
+	m.mu.Lock()
+	second := m.probes["gw"]
+	m.mu.Unlock()
+	if first != second {
+		t.Fatal("a new spec copy restarted the probe")
+	}
+	c.StartedAt = time.Unix(2, 0)
+	m.ensure("warp", 0, c, spec())
+	m.mu.Lock()
+	third := m.probes["gw"]
+	m.mu.Unlock()
+	if third == second {
+		t.Fatal("a restarted container kept its old probe")
 	}
 }

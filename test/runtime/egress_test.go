@@ -96,7 +96,7 @@ func (s *egressStack) waitChainUp(what string, since time.Time) time.Duration {
 		}
 		dep, ok := c.containerOf(s.dep)
 		if !ok {
-			return false, "no dependent container"
+			return false, "no dependent container; " + s.debug()
 		}
 		if dep.NetworkMode != "container:"+gw.ID {
 			return false, "dependent network mode " + dep.NetworkMode
@@ -108,6 +108,23 @@ func (s *egressStack) waitChainUp(what string, since time.Time) time.Duration {
 		}
 		return false, "no request from the dependent through the tunnel yet"
 	})
+}
+
+// debug describes the chain's state for a failure message.
+func (s *egressStack) debug() string {
+	var b strings.Builder
+	for _, name := range []string{s.warp, s.dep} {
+		svc := s.c.get(name)
+		fmt.Fprintf(&b, "%s: assignments %v", name, svc.Status.Assignments)
+		if p := v1.FindCondition(svc.Status.Conditions, v1.ServiceProgressing); p != nil {
+			fmt.Fprintf(&b, " progressing %s/%s %s", p.Status, p.Reason, p.Message)
+		}
+		for _, r := range s.c.replicas(name) {
+			fmt.Fprintf(&b, " replica %d %s %s %s %q", r.Index, r.State, r.Health, r.Reason, r.Message)
+		}
+		b.WriteString("; ")
+	}
+	return b.String()
 }
 
 func (s *egressStack) records() []netRecord {
@@ -231,5 +248,4 @@ func TestEgressGatewayRecreatedDependentsFollow(t *testing.T) {
 		t.Fatal("gateway not replaced")
 	}
 	t.Logf("dependent back through the new gateway %s after the update", took.Round(time.Millisecond))
-	_ = fmt.Sprint
 }
