@@ -31,7 +31,7 @@ func TestPlanNetnsDependents(t *testing.T) {
 		wantWait time.Duration
 	}{
 		{name: "owner usable: create joining it", netns: netnsOwner{ID: "gw1", StartedAt: ownerStart},
-			want: []Action{{Kind: ActCreate, Index: 0, SpecHash: "h"}}},
+			want: []Action{{Kind: ActCreate, Index: 0, SpecHash: "h", NetnsOwner: "gw1"}}},
 		{name: "joined the current run: kept", netns: netnsOwner{ID: "gw1", StartedAt: ownerStart},
 			cs: []docker.Container{dep("a", 0, "gw1", ownerStart.Add(time.Second), true)}},
 		{name: "owner restarted since: removed at once, recreated next pass", netns: netnsOwner{ID: "gw1", StartedAt: ownerStart},

@@ -30,6 +30,8 @@ type Action struct {
 	// Why, on a remove of a container sharing a gateway's namespace, says why it goes at once
 	// (no drain): "gateway unhealthy" (fail closed) or "namespace owner restarted".
 	Why string
+	// NetnsOwner, on a create of a Service sharing a namespace, is the owner container to join.
+	NetnsOwner string
 }
 
 // replicaState is what the reconciler remembers of one replica between passes (in memory: a
@@ -153,7 +155,11 @@ func plan(in planInput) planOutput {
 				continue
 			}
 			if ready(st) {
-				out.Actions = append(out.Actions, Action{Kind: ActCreate, Index: idx, SpecHash: in.Desired[idx]})
+				a := Action{Kind: ActCreate, Index: idx, SpecHash: in.Desired[idx]}
+				if in.Netns != nil {
+					a.NetnsOwner = in.Netns.ID
+				}
+				out.Actions = append(out.Actions, a)
 			}
 			continue
 		}

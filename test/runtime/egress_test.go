@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,10 @@ type egressStack struct {
 	warp     string
 	dep      string
 	checkVia string
+
+	mu sync.Mutex
+	// unhealthy are the gateway's published failure states, in order (watchGateway); guarded by mu.
+	unhealthy []gwEvent
 }
 
 func (c *cluster) containerOf(svc string) (docker.Container, bool) {
@@ -60,8 +65,54 @@ func ipOf(ct docker.Container) string {
 	return ""
 }
 
+// gwEvent is one published failure state of the gateway replica.
+type gwEvent struct {
+	at          time.Time
+	reason, msg string
+}
+
+// watchGateway records every failure state the gateway replica is published with: the heal
+// can be faster than a poll (the reconnect hook runs in the pass that publishes the failure).
+func (s *egressStack) watchGateway() {
+	go func() {
+		bad := false // the last state seen was a failure: record transitions only
+		for s.c.ctx.Err() == nil {
+			ch := s.c.view.Changed()
+			now := false
+			for _, r := range s.c.replicas(s.warp) {
+				if r.Reason == v1.ReasonEgressUnhealthy || r.Reason == v1.ReasonEgressFailed {
+					now = true
+					if !bad {
+						s.mu.Lock()
+						s.unhealthy = append(s.unhealthy, gwEvent{time.Now(), r.Reason, r.Message})
+						s.mu.Unlock()
+					}
+				}
+			}
+			bad = now
+			select {
+			case <-ch:
+			case <-s.c.ctx.Done():
+			}
+		}
+	}()
+}
+
+// failureSince returns the first failure state published after t.
+func (s *egressStack) failureSince(t time.Time) (gwEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.unhealthy {
+		if e.at.After(t) {
+			return e, true
+		}
+	}
+	return gwEvent{}, false
+}
+
 func newEgressStack(t *testing.T, c *cluster, via string) *egressStack {
 	s := &egressStack{c: c, warp: "warp", dep: "scraper", checkVia: via}
+	s.watchGateway()
 	c.apply("net", v1.ServiceSpec{Image: "constellation-test/fakenet:1", Ports: []v1.ServicePort{{Name: "http", ContainerPort: 80}}})
 	c.waitFor("the fake internet", time.Minute, c.converged("net"))
 	ct, _ := c.containerOf("net")
@@ -186,11 +237,14 @@ func TestEgressFailureModes(t *testing.T) {
 			gwBefore, _ := c.containerOf(s.warp)
 			start := time.Now()
 			s.setMode(mode.set)
-			detect := c.waitFor("detection", 30*time.Second, func() (bool, string) {
-				reason, msg := s.gatewayReason()
-				return reason == v1.ReasonEgressUnhealthy || reason == v1.ReasonEgressFailed, reason + " " + msg
+			var ev gwEvent
+			c.waitFor("detection", 30*time.Second, func() (bool, string) {
+				var ok bool
+				ev, ok = s.failureSince(start)
+				r, m := s.gatewayReason()
+				return ok, r + " " + m
 			})
-			_, msg := s.gatewayReason()
+			detect, msg := ev.at.Sub(start), ev.msg
 			// The dependent goes at once: fail closed.
 			var stopped time.Time
 			c.waitFor("the dependent to stop", 30*time.Second, func() (bool, string) {

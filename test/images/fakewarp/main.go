@@ -203,11 +203,13 @@ func serve(c net.Conn, tunnel string) {
 	if len(pending) > 0 {
 		_, _ = up.Write(pending)
 	}
-	go func() { _, _ = io.Copy(up, br) }()
+	clientDone := make(chan struct{})
+	go func() { _, _ = io.Copy(up, br); close(clientDone) }()
 	if m == "mtu" {
-		// The first packets pass, the large ones vanish.
+		// The first packets pass, the large ones vanish: the answer stalls until the client
+		// gives up (a black hole, not a reset).
 		_, _ = io.CopyN(c, up, 1400)
-		_, _ = io.Copy(io.Discard, up)
+		<-clientDone
 		return
 	}
 	_, _ = io.Copy(c, up)
