@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -222,65 +224,8 @@ func (s *egressStack) gatewayReason() (string, string) {
 func TestEgressFailureModes(t *testing.T) {
 	c := newCluster(t)
 	s := newEgressStack(t, c, "socks5:proxy")
-	bound := egressInterval*egressThreshold + egressTimeout
-	for _, mode := range []struct {
-		name, set, want string
-	}{
-		{"silent disconnect (warp=off, traffic leaks)", "off", "warp=off"},
-		{"tunnel up, no traffic passes", "broken", "timeout"},
-		{"MTU black hole (large answers stall)", "mtu", "timeout"},
-		{"proxy port unreachable from outside", "unreachable", "request failed"},
-		{"reconnect fails: restart needed", "broken&sticky=1", "timeout"},
-	} {
-		t.Run(mode.set, func(t *testing.T) {
-			depBefore, _ := c.containerOf(s.dep)
-			gwBefore, _ := c.containerOf(s.warp)
-			start := time.Now()
-			s.setMode(mode.set)
-			var ev gwEvent
-			c.waitFor("detection", 30*time.Second, func() (bool, string) {
-				var ok bool
-				ev, ok = s.failureSince(start)
-				r, m := s.gatewayReason()
-				return ok, r + " " + m
-			})
-			detect, msg := ev.at.Sub(start), ev.msg
-			// The dependent goes at once: fail closed.
-			var stopped time.Time
-			c.waitFor("the dependent to stop", 30*time.Second, func() (bool, string) {
-				if ct, ok := c.containerOf(s.dep); ok && ct.ID == depBefore.ID {
-					return false, "still running"
-				}
-				stopped = time.Now()
-				return true, ""
-			})
-			recovered := s.waitChainUp("the chain to heal", stopped)
-			t.Logf("%s: detected in %s (bound %s) with %q; dependent stopped %s after the break; chain healed %s later",
-				mode.name, detect.Round(time.Millisecond), bound, msg, stopped.Sub(start).Round(time.Millisecond), recovered.Round(time.Millisecond))
-			if !strings.Contains(msg, mode.want) {
-				t.Errorf("gateway message %q does not say %q", msg, mode.want)
-			}
-			// Allow the loaded machine some scheduling slack over the bound; the figure is logged.
-			if detect > bound+3*time.Second {
-				t.Errorf("detected after %s, bound %s", detect, bound)
-			}
-			depAfter, _ := c.containerOf(s.dep)
-			if depAfter.ID == depBefore.ID {
-				t.Error("the dependent was not recreated")
-			}
-			gwAfter, _ := c.containerOf(s.warp)
-			restarted := gwAfter.StartedAt.After(gwBefore.StartedAt)
-			if sticky := strings.Contains(mode.set, "sticky"); sticky != restarted {
-				t.Errorf("gateway restarted: %v, want %v (reconnect hook first, restart only when it fails)", restarted, sticky)
-			}
-			// After the dependent was seen stopped (plus the endpoint's clock and one client
-			// period of slack), nothing of it left except through the tunnel.
-			for _, r := range s.records() {
-				if r.From == "scraper" && r.Warp != "on" && r.Time.After(stopped.Add(200*time.Millisecond)) {
-					t.Errorf("request from the dependent outside the tunnel at %s (stopped at %s)", r.Time, stopped)
-				}
-			}
-		})
+	for _, mode := range egressModes {
+		t.Run(mode.set, func(t *testing.T) { s.trial(t, mode.name, mode.set, mode.want) })
 	}
 	// Status: EgressHealthy is the status controller's (controllers/status, unit-tested); the
 	// dependent's replica reason is what it folds.
@@ -302,4 +247,88 @@ func TestEgressGatewayRecreatedDependentsFollow(t *testing.T) {
 		t.Fatal("gateway not replaced")
 	}
 	t.Logf("dependent back through the new gateway %s after the update", took.Round(time.Millisecond))
+}
+
+// trial breaks the gateway with control mode set and waits for the chain to heal, checking
+// everything TestEgressFailureModes promises; it returns the detection time (break → the
+// gateway published unhealthy) and the recovery time (break → the dependent's requests reach
+// the endpoint through the tunnel again).
+func (s *egressStack) trial(t *testing.T, name, set, want string) (detect, recovery time.Duration) {
+	c := s.c
+	bound := egressInterval*egressThreshold + egressTimeout
+	depBefore, _ := c.containerOf(s.dep)
+	gwBefore, _ := c.containerOf(s.warp)
+	start := time.Now()
+	s.setMode(set)
+	var ev gwEvent
+	c.waitFor("detection", 30*time.Second, func() (bool, string) {
+		var ok bool
+		ev, ok = s.failureSince(start)
+		r, m := s.gatewayReason()
+		return ok, r + " " + m
+	})
+	detect, msg := ev.at.Sub(start), ev.msg
+	// The dependent goes at once: fail closed.
+	var stopped time.Time
+	c.waitFor("the dependent to stop", 30*time.Second, func() (bool, string) {
+		if ct, ok := c.containerOf(s.dep); ok && ct.ID == depBefore.ID {
+			return false, "still running"
+		}
+		stopped = time.Now()
+		return true, ""
+	})
+	recovered := s.waitChainUp("the chain to heal", stopped)
+	t.Logf("%s: detected in %s (bound %s) with %q; dependent stopped %s after the break; chain healed %s later",
+		name, detect.Round(time.Millisecond), bound, msg, stopped.Sub(start).Round(time.Millisecond), recovered.Round(time.Millisecond))
+	if !strings.Contains(msg, want) {
+		t.Errorf("gateway message %q does not say %q", msg, want)
+	}
+	// Allow the loaded machine some scheduling slack over the bound; the figure is logged.
+	if detect > bound+3*time.Second {
+		t.Errorf("detected after %s, bound %s", detect, bound)
+	}
+	depAfter, _ := c.containerOf(s.dep)
+	if depAfter.ID == depBefore.ID {
+		t.Error("the dependent was not recreated")
+	}
+	gwAfter, _ := c.containerOf(s.warp)
+	restarted := gwAfter.StartedAt.After(gwBefore.StartedAt)
+	if sticky := strings.Contains(set, "sticky"); sticky != restarted {
+		t.Errorf("gateway restarted: %v, want %v (reconnect hook first, restart only when it fails)", restarted, sticky)
+	}
+	// After the dependent was seen stopped (plus the endpoint's clock and one client
+	// period of slack), nothing of it left except through the tunnel.
+	for _, r := range s.records() {
+		if r.From == "scraper" && r.Warp != "on" && r.Time.After(stopped.Add(200*time.Millisecond)) {
+			t.Errorf("request from the dependent outside the tunnel at %s (stopped at %s)", r.Time, stopped)
+		}
+	}
+	return detect, stopped.Sub(start) + recovered
+}
+
+// egressModes are the failure modes of the fake gateway, with what the probe reports for each.
+var egressModes = []struct{ name, set, want string }{
+	{"silent disconnect (warp=off, traffic leaks)", "off", "warp=off"},
+	{"tunnel up, no traffic passes", "broken", "timeout"},
+	{"MTU black hole (large answers stall)", "mtu", "timeout"},
+	{"proxy port unreachable from outside", "unreachable", "request failed"},
+	{"reconnect fails: restart needed", "broken&sticky=1", "timeout"},
+}
+
+// TestEgressBench is hack/bench-egress's measurement: CONSTELLATION_EGRESS_TRIALS trials of
+// every failure mode against the real dockerd, one "BENCH <mode> <detect> <recovery>" line
+// per trial (hack/bench-egress prints min/median/max). Skipped without the variable.
+func TestEgressBench(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("CONSTELLATION_EGRESS_TRIALS"))
+	if n <= 0 {
+		t.Skip("benchmark: set CONSTELLATION_EGRESS_TRIALS (hack/bench-egress)")
+	}
+	c := newCluster(t)
+	s := newEgressStack(t, c, "socks5:proxy")
+	for i := range n {
+		for _, m := range egressModes {
+			detect, recovery := s.trial(t, m.name, m.set, m.want)
+			fmt.Printf("BENCH %s %d %d %d\n", m.set, i, detect.Microseconds(), recovery.Microseconds())
+		}
+	}
 }
