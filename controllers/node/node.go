@@ -803,7 +803,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			StopTimeoutSeconds: int(r.cfg.StopTimeout / time.Second),
 			Secret:             func(n, k string) (string, error) { return r.cfg.Secret(ctx, n, k) },
 			MeshDNS:            r.cfg.MeshDNS, MeshDomain: r.cfg.MeshDomain,
-			NetnsOwner:         a.NetnsOwner,
+			NetnsOwner: a.NetnsOwner,
 		})
 		if err != nil {
 			r.fail(name, a.Index, reasonOf(err), err, now)

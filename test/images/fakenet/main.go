@@ -31,7 +31,7 @@ type record struct {
 }
 
 var (
-	mu  sync.Mutex
+	mu   sync.Mutex
 	seen []record
 )
 
