@@ -81,8 +81,10 @@ func (s *egressStack) watchGateway() {
 		for s.c.ctx.Err() == nil {
 			ch := s.c.view.Changed()
 			now := false
-			for _, r := range s.c.replicas(s.warp) {
-				if r.Reason == v1.ReasonEgressUnhealthy || r.Reason == v1.ReasonEgressFailed {
+			// The gateway published unhealthy, or (when the heal beat the watcher to it) the
+			// dependent published held back because of it: either is the detection.
+			for _, r := range append(s.c.replicas(s.warp), s.c.replicas(s.dep)...) {
+				if r.Reason == v1.ReasonEgressUnhealthy || r.Reason == v1.ReasonEgressFailed || r.Reason == v1.ReasonGatewayUnhealthy {
 					now = true
 					if !bad {
 						s.mu.Lock()
