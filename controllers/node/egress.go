@@ -143,6 +143,7 @@ func (m *egressMonitor) run(ctx context.Context, p *egressProbe, c docker.Contai
 			return
 		case <-t.C:
 		}
+		began := time.Now()
 		var res egress.Result
 		if terr != nil {
 			res = egress.Result{Summary: terr.Error()}
@@ -178,7 +179,9 @@ func (m *egressMonitor) run(ctx context.Context, p *egressProbe, c docker.Contai
 			}
 			m.wakeChain(p.service)
 		}
-		t.Reset(check.Interval.Duration)
+		// A fixed cadence: a probe that ran into its timeout does not push the next one back,
+		// so threshold failures take interval × threshold, not (interval + timeout) × threshold.
+		t.Reset(max(check.Interval.Duration-time.Since(began), time.Millisecond))
 	}
 }
 
