@@ -243,6 +243,10 @@ func TestEgressGatewayRecreatedDependentsFollow(t *testing.T) {
 	spec.Env = append(spec.Env, v1.EnvVar{Name: "GENERATION", Value: "2"})
 	start := time.Now()
 	c.apply(s.warp, spec)
+	c.waitFor("the gateway's container to be replaced", 60*time.Second, func() (bool, string) {
+		gw, ok := c.containerOf(s.warp)
+		return ok && gw.ID != gwBefore.ID, "old container still running"
+	})
 	took := s.waitChainUp("the dependent to join the new gateway container", start)
 	gwAfter, _ := c.containerOf(s.warp)
 	if gwAfter.ID == gwBefore.ID {
