@@ -9,6 +9,8 @@
 #   constellation-test/crasher:1    exits 3 after printing a few lines
 #   constellation-test/slowstart:1  healthy only after START_DELAY
 #   constellation-test/tool:1       logs, exec and volume test tool (test/images/tool)
+#   constellation-test/fakewarp:1   fake WARP gateway (docs/egress.md)
+#   constellation-test/fakenet:1    fake internet answering /cdn-cgi/trace
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -95,3 +97,7 @@ build_redis() {
   echo "$image built"
 }
 build_redis
+# The egress tests' fake WARP gateway (SOCKS5/HTTP proxy whose tunnel a control endpoint breaks)
+# and fake internet (/cdn-cgi/trace, records the source of every request): docs/egress.md.
+build fakewarp 1
+build fakenet 1

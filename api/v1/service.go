@@ -70,6 +70,12 @@ type ServiceSpec struct {
 	CapAdd []string `json:"capAdd,omitempty"`
 	// CapDrop drops Linux capabilities ("ALL" drops every one). Always allowed. Default none.
 	CapDrop []string `json:"capDrop,omitempty"`
+
+	// Network shares another Service's network namespace ({mode: "service:<name>"}, Docker's
+	// container:<id>; docs/egress.md). Default nil: the container's own namespace.
+	Network *NetworkSpec `json:"network,omitempty"`
+	// EgressCheck probes the egress this Service provides to others (docs/egress.md). Default nil.
+	EgressCheck *EgressCheck `json:"egressCheck,omitempty"`
 }
 
 // EnvVar is one environment variable: a literal value or a reference to a Secret's key.

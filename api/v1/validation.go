@@ -358,6 +358,7 @@ func (s *Service) Validate() ErrorList {
 
 	errs = append(errs, validateHostFields(sp, spec)...)
 	validateFailover(&errs, sp, spec)
+	errs = append(errs, validateEgress(s)...)
 
 	if res := spec.Resources; res != nil {
 		rp := sp.child("resources")

@@ -230,6 +230,7 @@ type Reconciler struct {
 	cfg     Config
 	log     *slog.Logger
 	prober  *prober
+	egress  *egressMonitor
 	puller  *puller
 	backoff func(int) time.Duration
 	enqueue func(string)
@@ -249,6 +250,9 @@ type Reconciler struct {
 	// scrubbers hold the values of the Secrets each service references, refreshed every pass:
 	// published messages (log tails, health output, errors) are scrubbed of them; guarded by mu.
 	scrubbers map[string]*redact.Scrubber
+	// gated maps a Service sharing a gateway's namespace to why no gateway container on this
+	// node is usable (its replicas are not run: fail closed); guarded by mu.
+	gated map[string]string
 
 	actions *prometheus.CounterVec
 }
@@ -270,6 +274,7 @@ func New(cfg Config) (*Reconciler, error) {
 		draining:    map[string]drain{},
 		lastSeen:    map[string][]docker.Container{},
 		scrubbers:   map[string]*redact.Scrubber{},
+		gated:       map[string]string{},
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "constellation_node_container_actions_total", Help: "Container actions by kind and outcome.",
 		}, []string{"action", "outcome"}),
@@ -281,6 +286,7 @@ func New(cfg Config) (*Reconciler, error) {
 		enqueue(svc)
 	}
 	r.prober = newProber(wake, cfg.Now)
+	r.egress = newEgressMonitor(wake, cfg.Now, r.log)
 	r.prober.prior = map[string]v1.Health{}
 	for _, rep := range cfg.Restored {
 		r.published[rep.Service] = append(r.published[rep.Service], rep)
@@ -292,6 +298,11 @@ func New(cfg Config) (*Reconciler, error) {
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(r.actions); err != nil {
 			return nil, fmt.Errorf("node reconciler: register metrics: %w", err)
+		}
+		for _, c := range r.egress.collectors() {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("node reconciler: register metrics: %w", err)
+			}
 		}
 	}
 	return r, nil
@@ -306,6 +317,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 	r.mu.Unlock()
 	r.puller.setBase(ctx)
 	defer r.prober.stopAll()
+	defer r.egress.stopAll()
 	go runtime.ListWatch(ctx, r.cfg.Store, v1.KindService, r.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
 	go r.watchEvents(ctx, loop)
 	for _, rep := range r.cfg.Restored {
@@ -459,8 +471,13 @@ func (r *Reconciler) reconcile(ctx context.Context, name string, now time.Time) 
 	states := r.account(ctx, name, svc, cs, now)
 	health, _ := r.health(name, svc, cs, now)
 	draining := r.drainsOf(name, cs, desired)
+	netns, err := r.netns(ctx, name, svc)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	healWait := r.egressChecks(ctx, name, svc, cs, now)
 	p := plan(planInput{Desired: desired, Containers: cs, Health: health, States: states,
-		Draining: draining, DrainDelay: r.cfg.DrainDelay, Now: now, Backoff: r.backoff})
+		Draining: draining, DrainDelay: r.cfg.DrainDelay, Now: now, Backoff: r.backoff, Netns: netns})
 
 	if err := r.apply(ctx, name, svc, p.Actions, cs, now); err != nil {
 		return reconcile.Result{}, err
@@ -480,6 +497,11 @@ func (r *Reconciler) reconcile(ctx context.Context, name string, now time.Time) 
 		}
 	}
 	requeue(minReadyWait)
+	requeue(healWait)
+	// Whatever happened to a namespace owner, the Services sharing it look again.
+	for _, d := range r.egress.dependentsOf(name) {
+		r.enqueueService(d)
+	}
 	if pulling {
 		// The puller enqueues the service when the pull ends; this only refreshes progress.
 		requeue(r.pullRefresh)
@@ -781,6 +803,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			StopTimeoutSeconds: int(r.cfg.StopTimeout / time.Second),
 			Secret:             func(n, k string) (string, error) { return r.cfg.Secret(ctx, n, k) },
 			MeshDNS:            r.cfg.MeshDNS, MeshDomain: r.cfg.MeshDomain,
+			NetnsOwner: a.NetnsOwner,
 		})
 		if err != nil {
 			r.fail(name, a.Index, reasonOf(err), err, now)
@@ -856,6 +879,12 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		r.log.Info("container no longer belongs here, draining", "service", name, "index", a.Index, "container", a.ContainerID, "for", r.cfg.DrainDelay)
 		return nil
 	case ActRemove:
+		if a.Why != "" {
+			r.log.Warn("removing a container sharing a gateway's namespace at once", "service", name, "index", a.Index, "container", shortID(a.ContainerID), "why", a.Why)
+			if a.Why == "namespace owner restarted" || a.Why == "namespace owner recreated" {
+				r.egress.steps.WithLabelValues(name, "recreate-dependent").Inc()
+			}
+		}
 		if c.Running {
 			if err := d.Stop(ctx, a.ContainerID, r.cfg.StopTimeout); err != nil && !errors.Is(err, docker.ErrNotFound) {
 				return err
@@ -1060,6 +1089,18 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 				rep.Message = c.HealthLog
 			}
 		}
+		if eg := r.egress.state(c.ID); eg.checked && c.Running && rep.State == v1.ReplicaRunning {
+			switch {
+			case eg.failed:
+				rep.Health, rep.Reason, rep.Message = v1.HealthUnhealthy, v1.ReasonEgressFailed, "egress check failing after every healing step: "+eg.summary
+			case !eg.ready && eg.summary == "":
+				if rep.Health == v1.HealthHealthy || rep.Health == v1.HealthNone {
+					rep.Health = v1.HealthStarting
+				}
+			case !eg.ready:
+				rep.Health, rep.Reason, rep.Message = v1.HealthUnhealthy, v1.ReasonEgressUnhealthy, eg.summary
+			}
+		}
 		rep.Message = scrub.Scrub(rep.Message)
 		out = append(out, rep)
 	}
@@ -1069,7 +1110,10 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 			continue
 		}
 		rep := observed.Replica{Service: name, Index: idx, Node: r.cfg.Node, SpecHash: hash, State: v1.ReplicaPending, Health: v1.HealthNone, UpdatedAt: now}
-		if st := states[idx]; st != nil && st.pulling != "" {
+		if why := r.gated[name]; why != "" {
+			// Fail closed: not run while no gateway container on this node is usable.
+			rep.Reason, rep.Message = v1.ReasonGatewayUnhealthy, why
+		} else if st := states[idx]; st != nil && st.pulling != "" {
 			// Waiting for its image: pending, not failed (the scheduler does not count it
 			// against the rollout), with the pull's progress for ctl describe.
 			rep.Reason, rep.Message, rep.Restarts = v1.ReasonImagePulling, st.pulling, st.failures

@@ -27,6 +27,11 @@ type Action struct {
 	Index       int32
 	SpecHash    string
 	ContainerID string
+	// Why, on a remove of a container sharing a gateway's namespace, says why it goes at once
+	// (no drain): "gateway unhealthy" (fail closed) or "namespace owner restarted".
+	Why string
+	// NetnsOwner, on a create of a Service sharing a namespace, is the owner container to join.
+	NetnsOwner string
 }
 
 // replicaState is what the reconciler remembers of one replica between passes (in memory: a
@@ -59,6 +64,9 @@ type planInput struct {
 	DrainDelay time.Duration
 	Now        time.Time
 	Backoff    func(failures int) time.Duration
+	// Netns is set for a Service sharing another's network namespace (spec.network): the
+	// owner container to join on this node (ID "" when none is usable).
+	Netns *netnsOwner
 }
 
 // planOutput is the plan and when to look again.
@@ -96,6 +104,33 @@ func plan(in planInput) planOutput {
 	}
 	byIndex := map[int32][]docker.Container{}
 	var stray []docker.Container
+	// Containers sharing a namespace go at once, without a drain, when no owner is usable
+	// (fail closed: no traffic while the gateway is unhealthy) or when they joined another
+	// owner container or an earlier run of it (that namespace is dead: only a new container
+	// gets the live one). The replacement is created on the next pass, once the old name is free.
+	recreating := map[int32]bool{}
+	if n := in.Netns; n != nil {
+		kept := in.Containers[:0:0]
+		for _, c := range in.Containers {
+			idx, _ := replicaIndex(c)
+			why := ""
+			switch {
+			case n.ID == "":
+				why = "gateway unhealthy: " + n.Why
+			case c.Labels[docker.LabelNetnsOwner] != n.ID:
+				why = "namespace owner recreated"
+			case !c.StartedAt.IsZero() && c.StartedAt.Before(n.StartedAt):
+				why = "namespace owner restarted"
+			}
+			if why == "" {
+				kept = append(kept, c)
+				continue
+			}
+			out.Actions = append(out.Actions, Action{Kind: ActRemove, Index: idx, ContainerID: c.ID, Why: why})
+			recreating[idx] = true
+		}
+		in.Containers = kept
+	}
 	for _, c := range in.Containers {
 		idx, ok := replicaIndex(c)
 		if h, want := in.Desired[idx]; ok && want && c.Labels[docker.LabelSpecHash] == h {
@@ -113,8 +148,18 @@ func plan(in planInput) planOutput {
 		cs := byIndex[idx]
 		st := in.States[idx]
 		if len(cs) == 0 {
+			if recreating[idx] || (in.Netns != nil && in.Netns.ID == "") {
+				if in.Netns.ID != "" {
+					wait(100 * time.Millisecond)
+				}
+				continue
+			}
 			if ready(st) {
-				out.Actions = append(out.Actions, Action{Kind: ActCreate, Index: idx, SpecHash: in.Desired[idx]})
+				a := Action{Kind: ActCreate, Index: idx, SpecHash: in.Desired[idx]}
+				if in.Netns != nil {
+					a.NetnsOwner = in.Netns.ID
+				}
+				out.Actions = append(out.Actions, a)
 			}
 			continue
 		}

@@ -69,6 +69,12 @@ type Input struct {
 	// Now is the scheduler's clock reading: a waiting replica whose node has no "since" waits
 	// since now.
 	Now time.Time
+	// CoPlace, for a Service sharing another's network namespace, restricts it to the owner's
+	// nodes (docs/egress.md). Nil: no restriction.
+	CoPlace *CoPlacement
+	// Avoid: nodes where this Service's egress healing gave up: its replicas leave them and
+	// none is placed there (docs/egress.md). Nil: none.
+	Avoid map[string]bool
 }
 
 // Plan is the planner's answer.
@@ -133,10 +139,12 @@ func Compute(in Input) Plan {
 			// Bound to its volume: neither a drain nor a selector change moves it.
 			return ok && (n.Healthy || n.Held) && !n.NoRuntime
 		}
-		return ok && (n.Healthy || n.Held) && !n.Drain && !n.NoRuntime && matches(n)
+		return ok && (n.Healthy || n.Held) && !n.Drain && !n.NoRuntime && matches(n) &&
+			(in.CoPlace == nil || in.CoPlace.Assigned[name]) && !in.Avoid[name]
 	}
 	eligible := func(n NodeInfo) bool {
-		return n.Healthy && !n.Unschedulable && !n.Drain && !n.NoRuntime && matches(n)
+		return n.Healthy && !n.Unschedulable && !n.Drain && !n.NoRuntime && matches(n) &&
+			(in.CoPlace == nil || in.CoPlace.Ready[n.Name]) && !in.Avoid[n.Name]
 	}
 
 	as := append([]v1.Assignment(nil), in.Assignments...)

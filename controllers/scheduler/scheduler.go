@@ -105,6 +105,7 @@ type Scheduler struct {
 	writes   prometheus.Counter
 	brake    prometheus.Gauge
 	braked   atomic.Bool // the brake held at the last reconcile (for logging transitions)
+	avoid    avoidance   // nodes where a gateway's egress healing gave up
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -166,17 +167,24 @@ func (s *Scheduler) Run(ctx context.Context) {
 			loop.Enqueue(name)
 		}
 	}
+	// Services sharing a namespace follow their owner (placement and readiness).
+	dependents := func(owner string) {
+		for _, name := range svcs.Indexed(indexNetworkOwner, owner) {
+			loop.Enqueue(name)
+		}
+	}
 	svcs = runtime.NewCache(s.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
 		Logger:  s.log,
-		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets},
+		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets, indexNetworkOwner: networkOwners},
 		Handler: runtime.Handler[*v1.Service]{
 			OnAdd: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
 			OnUpdate: func(old, o *v1.Service) {
 				if old.Metadata.ResourceVersion != o.Metadata.ResourceVersion {
 					loop.Enqueue(o.Metadata.Name)
+					dependents(o.Metadata.Name)
 				}
 			},
-			OnDelete: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
+			OnDelete: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name); dependents(o.Metadata.Name) },
 		},
 	})
 	nodes := runtime.NewCache(s.cfg.Store, v1.KindNode, runtime.CacheConfig[*v1.Node]{
@@ -235,6 +243,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			}
 			for _, name := range changed {
 				loop.Enqueue(name)
+				dependents(name)
 			}
 		})
 	}
@@ -464,6 +473,12 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 				}
 			}
 		}
+	}
+	if in.CoPlace, err = coPlacement(ctx, rd, snap, svc); err != nil {
+		return in, rep, err
+	}
+	if snap != nil && sp.EgressCheck != nil {
+		in.Avoid = s.avoid.update(svc.Metadata.Name, snap.Replicas[svc.Metadata.Name], now)
 	}
 	if in.Load, err = rd.LoadExcept(ctx, svc.Metadata.Name); err != nil {
 		return in, rep, fmt.Errorf("list services: %w", err)

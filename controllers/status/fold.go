@@ -98,6 +98,12 @@ func FoldService(svc *v1.Service, replicas []observed.Replica, hash string, now 
 	default:
 		ready.Status, ready.Reason = v1.ConditionFalse, v1.ReasonReplicasNotReady
 		ready.Message = fmt.Sprintf("%d/%d replicas ready", out.ReadyReplicas, desired)
+		if why := gatewayUnhealthy(rs); why != "" {
+			ready.Reason, ready.Message = v1.ReasonGatewayUnhealthy, ready.Message+": "+why
+		}
+	}
+	if svc.Spec.EgressCheck != nil {
+		setCondition(&out.Conditions, egressCondition(rs), now)
 	}
 
 	degraded := v1.Condition{Type: v1.ServiceDegraded}

@@ -42,7 +42,7 @@ func (a *app) describeCommand() *cobra.Command {
 				return err
 			}
 			var services []v1.Object
-			if info.Kind == v1.KindNode {
+			if svc, ok := obj.(*v1.Service); info.Kind == v1.KindNode || (ok && inEgressChain(svc)) {
 				l, err := c.List(cmd.Context(), v1.KindService, "")
 				if err != nil {
 					return err
@@ -104,6 +104,7 @@ func describeTo(w io.Writer, obj v1.Object, services []v1.Object, now time.Time)
 	switch o := obj.(type) {
 	case *v1.Service:
 		d.service(o)
+		d.egressChain(o, services)
 	case *v1.Node:
 		d.node(o, services)
 	case *v1.DNSRecord:

@@ -54,6 +54,10 @@ type Container struct {
 	Ports map[string]HostPort
 	// Networks maps network names to the container's address on them.
 	Networks map[string]string
+	// Pid is the container's init process on the node (0 when it does not run).
+	Pid int
+	// NetworkMode is Docker's HostConfig.NetworkMode ("bridge", "host", "container:<id>").
+	NetworkMode string
 }
 
 // HostPort is one published port.
@@ -304,6 +308,7 @@ func fromInspect(r container.InspectResponse) Container {
 		ct.OOMKilled = s.OOMKilled
 		ct.Error = s.Error
 		ct.StartedAt, _ = time.Parse(time.RFC3339Nano, s.StartedAt)
+		ct.Pid = s.Pid
 		ct.FinishedAt, _ = time.Parse(time.RFC3339Nano, s.FinishedAt)
 		if h := s.Health; h != nil {
 			ct.Health = string(h.Status)
@@ -311,6 +316,9 @@ func fromInspect(r container.InspectResponse) Container {
 				ct.HealthLog = strings.TrimSpace(h.Log[n-1].Output)
 			}
 		}
+	}
+	if r.HostConfig != nil {
+		ct.NetworkMode = string(r.HostConfig.NetworkMode)
 	}
 	if ns := r.NetworkSettings; ns != nil {
 		for p, bs := range ns.Ports {
@@ -669,4 +677,34 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// ExecRun runs cmd in the running container id (docker exec, no tty) and returns its exit code
+// and combined output (the last 4 KiB), within timeout.
+func (c *Client) ExecRun(ctx context.Context, id string, cmd []string, timeout time.Duration) (int, string, error) {
+	code, out := -1, ""
+	err := c.call(ctx, "exec", short(id), timeout, func(ctx context.Context) error {
+		cr, err := c.api.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+		if err != nil {
+			return wrap(err, "exec in container %s", short(id))
+		}
+		at, err := c.api.ExecAttach(ctx, cr.ID, client.ExecAttachOptions{})
+		if err != nil {
+			return wrap(err, "exec in container %s", short(id))
+		}
+		defer at.Close()
+		var buf bytes.Buffer
+		_, _ = stdcopy.StdCopy(&buf, &buf, io.LimitReader(at.Reader, 1<<20))
+		out = buf.String()
+		if len(out) > 4096 {
+			out = out[len(out)-4096:]
+		}
+		ins, err := c.api.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return wrap(err, "exec in container %s", short(id))
+		}
+		code = ins.ExitCode
+		return nil
+	})
+	return code, out, err
 }

@@ -46,6 +46,11 @@ type BuildOptions struct {
 	// <svc> always means the mesh address. Default "": Docker's resolvers, aliases as before.
 	MeshDNS    string
 	MeshDomain string
+	// NetnsOwner is the ID of the container whose network namespace the container joins
+	// (spec.network, Docker's container:<id>): it gets no hostname, ports, DNS or networks of
+	// its own (Docker refuses them there), and the ID goes in LabelNetnsOwner. Required with
+	// spec.network; ignored without it.
+	NetnsOwner string
 }
 
 // ContainerName is the Docker name of replica index of service with spec hash: names are unique
@@ -167,6 +172,17 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 		hc.PortBindings = nil
 	}
 	out := CreateConfig{Name: ContainerName(o.NamePrefix, name, index, hash), Config: cfg, HostConfig: hc}
+	if _, shared := sp.NetworkOwner(); shared {
+		if o.NetnsOwner == "" {
+			return CreateConfig{}, fmt.Errorf("spec.network: no container of the owner to join")
+		}
+		// Everything network-side is the owner's: Docker refuses a hostname, DNS, ports or
+		// networks with container:<id> (validation keeps ports and networks empty).
+		hc.NetworkMode = container.NetworkMode("container:" + o.NetnsOwner)
+		cfg.Labels[LabelNetnsOwner] = o.NetnsOwner
+		cfg.Hostname, cfg.ExposedPorts, hc.PortBindings = "", nil, nil
+		return out, nil
+	}
 	aliases := []string{name, fmt.Sprintf("%s-%d", name, index)}
 	if o.MeshDNS != "" && !sp.HostNetwork {
 		dns, err := netip.ParseAddr(o.MeshDNS)
@@ -195,9 +211,14 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 }
 
 // healthConfig gives Docker exec checks; HTTP and TCP checks are the agent's, so Docker's own
-// (including one baked into the image) is switched off.
+// (including one baked into the image) is switched off then. Without a health check in the
+// spec the image's own HEALTHCHECK, if any, applies (nil: inherit), and the node reconciler
+// restarts the container when it turns unhealthy — Docker itself never does (moby#28400).
 func healthConfig(h *v1.HealthCheck) *container.HealthConfig {
-	if h == nil || h.Exec == nil {
+	if h == nil {
+		return nil
+	}
+	if h.Exec == nil {
 		return &container.HealthConfig{Test: []string{"NONE"}}
 	}
 	c := &container.HealthConfig{Test: append([]string{"CMD"}, h.Exec.Command...)}

@@ -44,6 +44,10 @@ func TestBuildCreateConfigGolden(t *testing.T) {
 			Ports:     []v1.ServicePort{{Name: "http", ContainerPort: 8080}, {Name: "dns", ContainerPort: 53, Protocol: v1.ProtocolUDP}},
 			Placement: &v1.Placement{MaxPerNode: 1},
 		}},
+		"netns-dependent": {Metadata: v1.ObjectMeta{Name: "scraper"}, Spec: v1.ServiceSpec{
+			Image: "constellation-test/echo:1", Network: &v1.NetworkSpec{Mode: "service:warp"},
+			Env: []v1.EnvVar{{Name: "ALL_PROXY", Value: "socks5h://127.0.0.1:1080"}},
+		}},
 		"full": {Metadata: v1.ObjectMeta{Name: "api"}, Spec: v1.ServiceSpec{
 			Image: "constellation-test/echo:2", Command: []string{"/app"}, Args: []string{"-listen", ":9000"},
 			Env:   []v1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "DB_PASSWORD", SecretRef: &v1.SecretKeyRef{Name: "db", Key: "password"}}},
@@ -59,7 +63,7 @@ func TestBuildCreateConfigGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			svc.Default()
 			before, _ := json.Marshal(svc)
-			cfg, err := BuildCreateConfig(svc, 2, SpecHash(svc), BuildOptions{Node: "node-a", PublishIP: "10.0.0.5", NamePrefix: "t-", Secret: secrets})
+			cfg, err := BuildCreateConfig(svc, 2, SpecHash(svc), BuildOptions{Node: "node-a", PublishIP: "10.0.0.5", NamePrefix: "t-", Secret: secrets, NetnsOwner: "0123456789abcdef"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,9 @@ const (
 	LabelReplica  = "constellation.replica"
 	LabelNode     = "constellation.node"
 	LabelSpecHash = "constellation.spec-hash"
+	// LabelNetnsOwner is on a container created in another's network namespace
+	// (spec.network): the owner container's ID it joined (docs/egress.md).
+	LabelNetnsOwner = "constellation.netns-owner"
 )
 
 // SpecHash is the hash of the container-defining part of svc's spec (spechash.OfService).

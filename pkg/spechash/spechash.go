@@ -37,6 +37,8 @@ type containerSpec struct {
 	HostPID     bool     `json:"hostPID,omitempty"`
 	CapAdd      []string `json:"capAdd,omitempty"`
 	CapDrop     []string `json:"capDrop,omitempty"`
+	// Network (the namespace owner) is omitted when unset, so older specs keep their hash.
+	Network *v1.NetworkSpec `json:"network,omitempty"`
 }
 
 // Of returns the hash of spec's container-defining fields: Len lowercase hex characters.
@@ -60,6 +62,7 @@ func Of(spec *v1.ServiceSpec) string {
 		Image: s.Image, Command: s.Command, Args: s.Args, Env: s.Env, Ports: s.Ports,
 		HealthCheck: s.HealthCheck, Networks: s.Networks, Volumes: s.Volumes, Resources: s.Resources,
 		Privileged: s.Privileged, HostNetwork: s.HostNetwork, HostPID: s.HostPID, CapAdd: s.CapAdd, CapDrop: s.CapDrop,
+		Network: s.Network,
 	})
 	if err != nil {
 		// Marshalling plain structs of strings and numbers cannot fail.

@@ -47,6 +47,7 @@ func TestOf(t *testing.T) {
 		"hostPID":    func(s *v1.ServiceSpec) { s.HostPID = true },
 		"capAdd":     func(s *v1.ServiceSpec) { s.CapAdd = []string{"NET_ADMIN"} },
 		"capDrop":    func(s *v1.ServiceSpec) { s.CapDrop = []string{"ALL"} },
+		"network":    func(s *v1.ServiceSpec) { s.Network = &v1.NetworkSpec{Mode: "service:warp"} },
 	} {
 		c := base
 		f(&c)
