@@ -11,9 +11,9 @@ import (
 	"github.com/constellation-sh/constellation/pkg/observed"
 )
 
-// ConditionEgressHealthy is the egress Service condition (issue 15) an upstream's via follows:
-// False makes the upstreams through it unavailable (fail closed, never dialled directly).
-const ConditionEgressHealthy v1.ConditionType = "EgressHealthy"
+// ConditionEgressHealthy is the egress Service condition an upstream's via follows
+// (docs/egress.md).
+const ConditionEgressHealthy = v1.ServiceEgressHealthy
 
 // PolicyFrom turns a Service's failover block (defaulted here if the store's copy is not) into
 // the proxy's policy.
