@@ -49,7 +49,16 @@ func (a *app) describeCommand() *cobra.Command {
 				}
 				services = l.Items
 			}
-			return describe(a.env.Out, redact(obj), services, a.env.Now())
+			var breakers *breakerViews
+			if svc, ok := obj.(*v1.Service); ok && httpProxied(svc) {
+				// The breakers live in each node's proxy: ask every node (docs/proxy.md).
+				views, unreachable, err := meshViews(cmd.Context(), c)
+				if err != nil {
+					return err
+				}
+				breakers = &breakerViews{views: views, unreachable: unreachable}
+			}
+			return describeWith(a.env.Out, redact(obj), services, breakers, a.env.Now())
 		},
 	}
 }
@@ -86,8 +95,12 @@ func (d *describer) when(t *time.Time) string {
 }
 
 func describe(w io.Writer, obj v1.Object, services []v1.Object, now time.Time) error {
+	return describeWith(w, obj, services, nil, now)
+}
+
+func describeWith(w io.Writer, obj v1.Object, services []v1.Object, breakers *breakerViews, now time.Time) error {
 	var buf bytes.Buffer
-	if err := describeTo(&buf, obj, services, now); err != nil {
+	if err := describeTo(&buf, obj, services, breakers, now); err != nil {
 		return err
 	}
 	lines := strings.SplitAfter(buf.String(), "\n")
@@ -98,13 +111,14 @@ func describe(w io.Writer, obj v1.Object, services []v1.Object, now time.Time) e
 	return err
 }
 
-func describeTo(w io.Writer, obj v1.Object, services []v1.Object, now time.Time) error {
+func describeTo(w io.Writer, obj v1.Object, services []v1.Object, breakers *breakerViews, now time.Time) error {
 	d := &describer{tw: tabwriter.NewWriter(w, 0, 8, 2, ' ', 0), now: now}
 	d.meta(obj)
 	switch o := obj.(type) {
 	case *v1.Service:
 		d.service(o)
 		d.egressChain(o, services)
+		d.breakers(o, breakers)
 	case *v1.Node:
 		d.node(o, services)
 	case *v1.DNSRecord:

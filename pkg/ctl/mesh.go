@@ -19,34 +19,9 @@ func (a *app) meshRoutes(ctx context.Context, output string) error {
 	if err != nil {
 		return err
 	}
-	l, err := c.List(ctx, v1.KindNode, "")
+	views, unreachable, err := meshViews(ctx, c)
 	if err != nil {
 		return err
-	}
-	nodes := make([]*v1.Node, 0, len(l.Items))
-	for _, o := range l.Items {
-		nodes = append(nodes, o.(*v1.Node))
-	}
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Metadata.Name < nodes[j].Metadata.Name })
-	var views []*client.MeshView
-	var unreachable []string
-	for _, n := range nodes {
-		addr := n.Status.Addresses.API
-		if addr == "" {
-			unreachable = append(unreachable, n.Metadata.Name+" (no API address recorded)")
-			continue
-		}
-		nc, err := c.ForServer(addr)
-		if err != nil {
-			unreachable = append(unreachable, fmt.Sprintf("%s (%s: %v)", n.Metadata.Name, addr, err))
-			continue
-		}
-		v, err := nc.Mesh(ctx)
-		if err != nil {
-			unreachable = append(unreachable, fmt.Sprintf("%s (%s: %v)", n.Metadata.Name, addr, err))
-			continue
-		}
-		views = append(views, v)
 	}
 	if output == "json" {
 		if err := writeJSON(a.env.Out, views); err != nil {
@@ -73,6 +48,39 @@ func (a *app) meshRoutes(ctx context.Context, output string) error {
 		return errors.New("mesh of these nodes not shown: " + strings.Join(unreachable, "; "))
 	}
 	return nil
+}
+
+// meshViews asks every node's agent for its mesh, in node name order; a node that cannot be
+// asked is returned in unreachable with why.
+func meshViews(ctx context.Context, c *client.Client) (views []*client.MeshView, unreachable []string, err error) {
+	l, err := c.List(ctx, v1.KindNode, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes := make([]*v1.Node, 0, len(l.Items))
+	for _, o := range l.Items {
+		nodes = append(nodes, o.(*v1.Node))
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Metadata.Name < nodes[j].Metadata.Name })
+	for _, n := range nodes {
+		addr := n.Status.Addresses.API
+		if addr == "" {
+			unreachable = append(unreachable, n.Metadata.Name+" (no API address recorded)")
+			continue
+		}
+		nc, err := c.ForServer(addr)
+		if err != nil {
+			unreachable = append(unreachable, fmt.Sprintf("%s (%s: %v)", n.Metadata.Name, addr, err))
+			continue
+		}
+		v, err := nc.Mesh(ctx)
+		if err != nil {
+			unreachable = append(unreachable, fmt.Sprintf("%s (%s: %v)", n.Metadata.Name, addr, err))
+			continue
+		}
+		views = append(views, v)
+	}
+	return views, unreachable, nil
 }
 
 // meshEndpoints prints endpoints as "n1 10.0.0.1:31000 (local, 2 open), n2 10.0.0.2:31000 (unhealthy)".
