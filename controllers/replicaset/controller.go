@@ -338,6 +338,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 	if ctx.Err() != nil {
 		return reconcile.Result{}, nil
 	}
+	obs.Conditions = withAgreedCondition(obs, d.Now)
 	if obs.PrimaryAgreed {
 		c.agreed.WithLabelValues(name).Set(1)
 	} else {
@@ -351,6 +352,20 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 		res.RequeueAfter = c.cfg.Poll
 	}
 	return res, nil
+}
+
+// withAgreedCondition adds the PrimaryAgreed condition from Observation.PrimaryAgreed when the
+// engine reports none itself (mongo): the mesh routes <rs>-primary only while it is True.
+func withAgreedCondition(obs replicaset.Observation, now time.Time) []v1.Condition {
+	if v1.FindCondition(obs.Conditions, v1.ReplicaSetPrimaryAgreed) != nil {
+		return obs.Conditions
+	}
+	c := condition(v1.ReplicaSetPrimaryAgreed, false, "NotAgreed", "no primary agreed")
+	if obs.PrimaryAgreed && obs.Primary != "" {
+		c = condition(v1.ReplicaSetPrimaryAgreed, true, "Agreed", "primary "+obs.Primary)
+	}
+	c.LastTransitionTime = now
+	return append(append([]v1.Condition(nil), obs.Conditions...), c)
 }
 
 // writeStatus writes the observation with compare-and-swap, skipping offset-only changes
