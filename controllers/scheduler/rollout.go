@@ -43,6 +43,10 @@ func RolloutUndo(ctx context.Context, st UndoStore, name string) error {
 		sp := &svc.Spec
 		sp.Image, sp.Command, sp.Args, sp.Env = p.Image, p.Command, p.Args, p.Env
 		sp.Ports, sp.HealthCheck, sp.Networks, sp.Volumes, sp.Resources = p.Ports, p.HealthCheck, p.Networks, p.Volumes, p.Resources
+		// Every other field the spec hash covers (pkg/spechash): host access and the shared
+		// network namespace define the container too.
+		sp.Privileged, sp.HostNetwork, sp.HostPID, sp.CapAdd, sp.CapDrop = p.Privileged, p.HostNetwork, p.HostPID, p.CapAdd, p.CapDrop
+		sp.HostAccess, sp.Network = p.HostAccess, p.Network
 		_, err = st.Update(ctx, svc)
 		if errors.Is(err, store.ErrConflict) && attempt < 5 {
 			continue
