@@ -156,7 +156,9 @@ func fakenetLog(ip string) []fakenetRecord {
 	return out
 }
 
-// chainTimes are when each part of the chain was first seen up on gwNode.
+// chainTimes are when each part of the chain was first seen up on gwNode: the containers by the
+// watcher's snapshots (200 ms apart, plus one docker inspect), EgressHealthy by this poll, the
+// tunnel by the endpoint's own timestamp of the request.
 type chainTimes struct {
 	gwNode                                              string
 	gwRunning, egressHealthy, depRunning, throughTunnel time.Time
@@ -182,7 +184,7 @@ func waitChain(ctx context.Context, c *harness.Cluster, nodes []*harness.Node, w
 			return fmt.Errorf("no gateway container running off %q", not)
 		}
 		if gwNode != ct.gwNode {
-			ct = chainTimes{gwNode: gwNode, gwRunning: time.Now()}
+			ct = chainTimes{gwNode: gwNode, gwRunning: w.firstSeen(gwID)}
 		}
 		if ct.egressHealthy.IsZero() {
 			s, err := serviceVia(ctx, nodes, w.gw)
@@ -201,7 +203,7 @@ func waitChain(ctx context.Context, c *harness.Cluster, nodes []*harness.Node, w
 		if ct.depRunning.IsZero() {
 			for _, k := range snap[gwNode] {
 				if k.service == w.dep && k.running && sameContainer(k.netnsOwner(), gwID) {
-					ct.depRunning = time.Now()
+					ct.depRunning = w.firstSeen(k.id)
 				}
 			}
 			if ct.depRunning.IsZero() {
@@ -261,6 +263,7 @@ type chainWatch struct {
 	mu sync.Mutex
 	// guarded by mu:
 	last  map[string][]managed
+	seen  map[string]time.Time // container ID → when a snapshot first showed it running
 	down  map[string]bool
 	bad   []string
 	count int
@@ -274,8 +277,9 @@ func (w *chainWatch) start(ctx context.Context, nodes []*harness.Node) (stop fun
 		go func() {
 			defer wg.Done()
 			for wctx.Err() == nil {
+				taken := time.Now()
 				cs, err := managedContainers(wctx, n)
-				w.record(n.Name, cs, err)
+				w.record(n.Name, taken, cs, err)
 				select {
 				case <-wctx.Done():
 				case <-time.After(200 * time.Millisecond):
@@ -303,7 +307,7 @@ func managedContainers(ctx context.Context, n *harness.Node) ([]managed, error) 
 	return cs, nil
 }
 
-func (w *chainWatch) record(node string, cs []managed, err error) {
+func (w *chainWatch) record(node string, taken time.Time, cs []managed, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.last == nil {
@@ -315,6 +319,14 @@ func (w *chainWatch) record(node string, cs []managed, err error) {
 	}
 	w.last[node] = cs
 	w.count++
+	if w.seen == nil {
+		w.seen = map[string]time.Time{}
+	}
+	for _, k := range cs {
+		if _, ok := w.seen[k.id]; k.running && !ok {
+			w.seen[k.id] = taken
+		}
+	}
 	for _, d := range cs {
 		if d.service != w.dep || !d.running {
 			continue
@@ -341,6 +353,13 @@ func (w *chainWatch) dead(node string) {
 	}
 	w.down[node] = true
 	delete(w.last, node)
+}
+
+// firstSeen is when a snapshot (its start) first showed container id running.
+func (w *chainWatch) firstSeen(id string) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seen[id]
 }
 
 func (w *chainWatch) latest() map[string][]managed {
