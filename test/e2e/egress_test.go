@@ -86,7 +86,7 @@ func TestScenario14EgressGatewayNodeKilled(t *testing.T) {
 	if v := w.violations(); len(v) > 0 {
 		t.Errorf("the dependent ran where its gateway did not (%d snapshots), first: %s", len(v), v[0])
 	}
-	t.Logf("watcher: %d snapshots of the surviving nodes, the dependent never ran without its gateway", w.snapshots())
+	t.Logf("watcher: %d snapshots of the live nodes over the whole test, the dependent never ran without its gateway", w.snapshots())
 	leaks := 0
 	for _, r := range fakenetLog(netIP) {
 		if r.From == depName && r.Warp != "on" {
