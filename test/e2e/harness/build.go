@@ -35,7 +35,7 @@ type Artifacts struct {
 }
 
 // DefaultImages are the workload images every node gets.
-var DefaultImages = []string{"constellation-test/echo:1", "constellation-test/echo:2", "constellation-test/redis:7"}
+var DefaultImages = []string{"constellation-test/echo:1", "constellation-test/echo:2", "constellation-test/redis:7", "constellation-test/fakewarp:1", "constellation-test/fakenet:1"}
 
 var (
 	artifactsDir atomic.Value // string: the process's build directory, removed by Cleanup
