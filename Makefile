@@ -28,7 +28,7 @@ test-deps: ## Install or start what the tests need (dockerd, Traefik, redis-serv
 	hack/build-test-images.sh
 
 test: test-deps lint ## Every test CI runs: gofmt and vet, unit and integration under -race, then the short e2e suite.
-	$(GO) test -race -timeout 25m $(GOTESTFLAGS) ./...
+	CONSTELLATION_TEST_STRICT=1 $(GO) test -race -timeout 25m $(GOTESTFLAGS) ./...
 	hack/e2e.sh short
 
 lint: ## gofmt and go vet.
