@@ -39,6 +39,19 @@ func Decode(data []byte) (Object, error) { return decode(data, true) }
 func DecodeLenient(data []byte) (Object, error) { return decode(data, false) }
 
 func decode(data []byte, strict bool) (Object, error) {
+	// The kind picks the type. Reading it with a full decode of the type meta would scan the
+	// whole object twice more (a List of large Secrets spent half its time there): kindOf
+	// reads only up to the first "kind", which an encoder writes second. The object decoded
+	// with that type must carry the same kind (a later duplicate wins in encoding/json);
+	// anything else, errors included, takes the full path, which reports them.
+	if kind := kindOf(data); kind != "" {
+		if info, ok := LookupKind(kind); ok && info.Kind == kind && !(strict && info.Internal()) {
+			obj := info.New()
+			if err := decodeInto(data, obj, strict); err == nil && obj.GetTypeMeta().Kind == kind {
+				return obj, nil
+			}
+		}
+	}
 	var head TypeMeta
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, &DecodeError{Err: fmt.Errorf("malformed JSON: %w", err)}
@@ -55,6 +68,36 @@ func decode(data []byte, strict bool) (Object, error) {
 		return nil, err
 	}
 	return obj, nil
+}
+
+// kindOf returns the string value of the first top-level "kind" member of a JSON object,
+// reading no further than it, or "" when it cannot tell cheaply (not an object, no such member
+// before a malformed one, a kind that is not a string).
+func kindOf(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := t.(string)
+		if key == "kind" {
+			v, err := dec.Token()
+			if err != nil {
+				return ""
+			}
+			s, _ := v.(string)
+			return s
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // DecodeInto decodes data into obj strictly.

@@ -187,7 +187,13 @@ func secret(name string, seq int) *v1.Secret {
 
 // secretNames lists the Secret names with prefix through node n.
 func secretNames(ctx context.Context, n *harness.Node, prefix string) (map[string]bool, error) {
-	lr, err := n.Client().List(ctx, v1.KindSecret, "")
+	return secretNamesVia(ctx, n.Client(), prefix)
+}
+
+// secretNamesVia is secretNames through a given client (one with a longer timeout, for large
+// Secrets).
+func secretNamesVia(ctx context.Context, cl *client.Client, prefix string) (map[string]bool, error) {
+	lr, err := cl.List(ctx, v1.KindSecret, "")
 	if err != nil {
 		return nil, err
 	}

@@ -698,10 +698,13 @@ func TestScenario8DiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
+	// The List answers 96 MiB of Secrets: 5 s per request (the harness's default) is not
+	// enough for it on a loaded machine, and a request cut short is retried from the start.
 	caughtUp := func() error {
-		have, err := secretNames(ctx, victim, "e2e-d-")
+		t1 := time.Now()
+		have, err := secretNamesVia(ctx, victim.ClientTimeout(45*time.Second), "e2e-d-")
 		if err != nil {
-			return err
+			return fmt.Errorf("list through %s after %s: %w", victim.Name, time.Since(t1).Round(time.Millisecond), err)
 		}
 		if len(have) != writes {
 			return fmt.Errorf("%s sees %d of %d writes", victim.Name, len(have), writes)

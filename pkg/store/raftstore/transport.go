@@ -45,6 +45,8 @@ const (
 	helloVersion     = 1
 	helloOK          = 1
 	helloKeepalive   = 2
+	// frameWriteTimeout bounds the write of one frame (and a batch's flush) on a stream.
+	frameWriteTimeout = 5 * time.Second
 )
 
 type hello struct {
@@ -563,7 +565,7 @@ func (p *peer) run() {
 		}
 		c, keepalive, err := p.dial(false)
 		if err != nil {
-			p.t.cfg.log.Debug("raft peer unreachable", "peer", idString(p.id), "err", err)
+			p.t.cfg.log.Debug("raft peer unreachable", "peer", idString(p.id), "err", err, "dropped", p.discard())
 			p.t.node.ReportUnreachable(p.id)
 			select {
 			case <-p.stop:
@@ -582,6 +584,25 @@ func (p *peer) run() {
 		}
 		p.t.cfg.log.Debug("raft peer connection lost", "peer", idString(p.id), "err", err)
 		p.t.node.ReportUnreachable(p.id)
+	}
+}
+
+// discard drops what is queued for a peer that cannot be reached, and returns how many: raft
+// retransmits what matters once the peer answers again (ReportUnreachable puts it back to
+// probing), whereas a queue kept for a dead peer holds up to MaxInflightMsgs appends of up to
+// MaxSizePerMsg each in memory, and floods the peer with stale ones when it returns.
+func (p *peer) discard() int {
+	n := 0
+	for {
+		select {
+		case <-p.q:
+			n++
+		default:
+			if n > 0 {
+				p.t.cfg.met.messagesDropped.WithLabelValues("peer_unreachable").Add(float64(n))
+			}
+			return n
+		}
 	}
 }
 
@@ -645,7 +666,10 @@ func (p *peer) writeLoop(c net.Conn, keepalive bool) error {
 		case b = <-p.q:
 		}
 		wrote = true
-		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		// The deadline bounds each frame, not the batch: a batch of large appends to a peer
+		// that is busy persisting may take longer than a deadline in all, without anything
+		// being wrong with the connection.
+		_ = c.SetWriteDeadline(time.Now().Add(frameWriteTimeout))
 		if err := writeFrame(w, b); err != nil {
 			return err
 		}
@@ -653,6 +677,7 @@ func (p *peer) writeLoop(c net.Conn, keepalive bool) error {
 		for i := 0; i < maxBatch; i++ {
 			select {
 			case b = <-p.q:
+				_ = c.SetWriteDeadline(time.Now().Add(frameWriteTimeout))
 				if err := writeFrame(w, b); err != nil {
 					return err
 				}

@@ -504,8 +504,12 @@ func (n *Node) WebURL() string { return fmt.Sprintf("http://%s:%d", n.IP, Traefi
 func (n *Node) TraefikAPIURL() string { return fmt.Sprintf("http://%s:%d", n.IP, TraefikAPIPort) }
 
 // Client returns an API client for the node's agent, with the cluster token.
-func (n *Node) Client() *client.Client {
-	cl, err := client.New(client.Config{Server: n.APIURL(), Token: n.c.Token, RequestTimeout: 5 * time.Second})
+func (n *Node) Client() *client.Client { return n.ClientTimeout(5 * time.Second) }
+
+// ClientTimeout is Client with another bound on each request: for the few that move a lot of
+// data (a List of a hundred 1 MiB Secrets).
+func (n *Node) ClientTimeout(d time.Duration) *client.Client {
+	cl, err := client.New(client.Config{Server: n.APIURL(), Token: n.c.Token, RequestTimeout: d})
 	if err != nil {
 		panic(err) // the URL is ours
 	}
