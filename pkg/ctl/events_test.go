@@ -105,7 +105,9 @@ func TestGetEventsWatchFromRecorder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int)
-	go func() { done <- ctl.Run(ctx, []string{"get", "events", "-w", "--for", "svc/web"}, c.env("", &out, &errb, nil)) }()
+	go func() {
+		done <- ctl.Run(ctx, []string{"get", "events", "-w", "--for", "svc/web"}, c.env("", &out, &errb, nil))
+	}()
 	waitFor := func(s string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
