@@ -34,6 +34,8 @@ var kinds = []KindInfo{
 	{KindReplicaSet, "replicasets", "replicaset", []string{"rs"}, func() Object { return &ReplicaSet{TypeMeta: TypeMeta{APIVersion, KindReplicaSet}} }},
 	{KindNode, "nodes", "node", []string{"no"}, func() Object { return &Node{TypeMeta: TypeMeta{APIVersion, KindNode}} }},
 	{KindSecret, "secrets", "secret", nil, func() Object { return &Secret{TypeMeta: TypeMeta{APIVersion, KindSecret}} }},
+	// Events are user-visible (read by ctl get events and ctl describe): see event.go.
+	{KindEvent, "events", "event", []string{"ev"}, func() Object { return &Event{TypeMeta: TypeMeta{APIVersion, KindEvent}} }},
 }
 
 // Kinds returns every kind, in a fixed order.

@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
@@ -130,6 +131,8 @@ type Config struct {
 	// ConflictRequeue is how soon a reconcile that hit a store conflict or a record that
 	// appeared meanwhile runs again. Default 1s.
 	ConflictRequeue time.Duration
+	// Events receives DNSRecordWritten and DNSRecordFailed Events (events.go). Nil: none.
+	Events *events.Recorder
 }
 
 // DefaultConfig returns the defaults.
@@ -466,6 +469,7 @@ func (c *Controller) syncRecord(ctx context.Context, rec *v1.DNSRecord, cl Clust
 		return c.providerFailed(ctx, rec, err)
 	}
 	c.record(key, want.Digest(), len(plan.Blocked), len(plan.Foreign))
+	c.written(rec.Metadata.Name, plan)
 	if len(plan.Foreign) > 0 {
 		c.syncs.WithLabelValues("record", "foreign").Inc()
 		return c.writeStatus(ctx, rec, result, v1.ConditionFalse, v1.ReasonForeignRecord, foreignMessage(plan), true, requeue)
@@ -612,6 +616,7 @@ func (c *Controller) providerFailed(ctx context.Context, rec *v1.DNSRecord, err 
 	if o.result != "" {
 		c.syncs.WithLabelValues("record", o.result).Inc()
 	}
+	c.failed(rec.Metadata.Name, o)
 	if o.retry {
 		if o.reason != "" {
 			if _, serr := c.writeStatus(ctx, rec, nil, v1.ConditionFalse, o.reason, o.message, false, reconcile.Result{}); serr != nil {

@@ -11,6 +11,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	Lead func(ctx context.Context)
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// Events receives the lease's LeaseAcquired, LeaseLost and LeaseReleased Events
+	// (events.go). Nil: none.
+	Events *events.Recorder
 }
 
 func (c *Config) validate() error {
@@ -155,7 +159,7 @@ func (c *Campaign) start(ctx context.Context) error {
 	c.log.Info("node carries the role: campaigning", "label", c.cfg.RoleLabel+"="+c.cfg.Role)
 	go func() {
 		defer close(done)
-		el.Run(cctx, c.cfg.Lead)
+		el.Run(cctx, Observe(cctx, c.cfg.Events, c.cfg.Lease, c.cfg.Node, c.cfg.Lead))
 	}()
 	return nil
 }

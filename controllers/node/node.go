@@ -21,6 +21,7 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/hostaccess"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/redact"
@@ -127,6 +128,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
 	LoopMetrics *runtime.Metrics
+	// Events receives the replicas' Events: Pulling, Pulled, FailedPull, Started, Exited,
+	// Restarted, Unhealthy, FailedCreate (events.go). Nil: none.
+	Events *events.Recorder
 	// Restored are the replicas the previous run of this agent published before it stopped
 	// for a restart (gossip.Restored). The reconciler starts from them: publishing one Service
 	// keeps the others' replicas until each has been reconciled, and an adopted container whose
@@ -607,6 +611,11 @@ func (r *Reconciler) account(ctx context.Context, name string, svc *v1.Service, 
 				st.message += ": " + tail
 			}
 			r.mu.Unlock()
+			oom := ""
+			if c.OOMKilled {
+				oom = " (OOM killed)"
+			}
+			r.event(name, v1.EventWarning, v1.EventExited, "replica %d exited with code %d%s", idx, c.ExitCode, oom)
 		case c.Running && st.failures > 0 && now.Sub(c.StartedAt) > max(10*time.Second, 2*r.backoff(st.failures)):
 			r.mu.Lock()
 			if h, _ := r.prober.status(c.ID); h != v1.HealthUnhealthy && c.Health != "unhealthy" {
@@ -790,7 +799,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		spec, ok := spechash.Lookup(svc, a.SpecHash)
 		if !ok {
 			err := fmt.Errorf("spec %s is no longer known to this node", a.SpecHash)
-			r.fail(name, a.Index, "SpecUnavailable", err, now)
+			r.failCreate(name, a.Index, "SpecUnavailable", err, now)
 			return err
 		}
 		s := (&v1.Service{Metadata: svc.Metadata, Spec: *spec}).DeepCopyObject().(*v1.Service)
@@ -806,7 +815,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			NetnsOwner: a.NetnsOwner,
 		})
 		if err != nil {
-			r.fail(name, a.Index, reasonOf(err), err, now)
+			r.failCreate(name, a.Index, reasonOf(err), err, now)
 			return err
 		}
 		if ready, err := r.image(ctx, name, a.Index, s.Spec.Image, now); !ready {
@@ -826,17 +835,18 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			if id != "" {
 				_ = d.Remove(ctx, id)
 			}
-			r.fail(name, a.Index, reasonOf(err), err, now)
+			r.failCreate(name, a.Index, reasonOf(err), err, now)
 			return err
 		}
 		if err := d.Start(ctx, id); err != nil {
 			if !errors.Is(err, docker.ErrUnavailable) {
 				// Leave the container: the next pass starts it again after the backoff.
-				r.fail(name, a.Index, reasonOf(err), err, now)
+				r.failCreate(name, a.Index, reasonOf(err), err, now)
 			}
 			return err
 		}
 		r.clearReason(name, a.Index)
+		r.event(name, v1.EventNormal, v1.EventStarted, "replica %d started (image %s)", a.Index, s.Spec.Image)
 		return nil
 	case ActStart:
 		// A container created under other flags (the agent restarted with stricter ones) is not
@@ -848,10 +858,11 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 		}
 		if err := d.Start(ctx, a.ContainerID); err != nil {
 			if !errors.Is(err, docker.ErrUnavailable) {
-				r.fail(name, a.Index, reasonOf(err), err, now)
+				r.failCreate(name, a.Index, reasonOf(err), err, now)
 			}
 			return err
 		}
+		r.started(name, a.Index)
 		return nil
 	case ActRestart:
 		r.fail(name, a.Index, v1.ReasonUnhealthy, errors.New("health check failing, restarted"), now)
@@ -862,11 +873,14 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			st.message = "unhealthy after every restart"
 		}
 		r.mu.Unlock()
+		probe := ""
 		if _, msg := r.prober.status(a.ContainerID); msg != "" {
 			r.mu.Lock()
 			st.message += ": " + msg
 			r.mu.Unlock()
+			probe = ": " + msg
 		}
+		r.event(name, v1.EventWarning, v1.EventUnhealthy, "replica %d failed its health check, restarting%s", a.Index, probe)
 		if err := d.Stop(ctx, a.ContainerID, r.cfg.StopTimeout); err != nil {
 			return err
 		}
@@ -910,7 +924,7 @@ func (r *Reconciler) hostAccessDenied(name string, spec *v1.ServiceSpec, idx int
 		return nil
 	}
 	err := errs.ToAggregate("services", name)
-	r.fail(name, idx, v1.ReasonHostAccessDenied, err, now)
+	r.failCreate(name, idx, v1.ReasonHostAccessDenied, err, now)
 	return err
 }
 
@@ -942,10 +956,16 @@ func (r *Reconciler) image(ctx context.Context, name string, idx int32, ref stri
 		return false, err
 	}
 	st := r.state(name, idx)
+	r.mu.Lock()
+	waited := st.pulling != ""
+	r.mu.Unlock()
 	if ok {
 		r.mu.Lock()
 		st.pulling = ""
 		r.mu.Unlock()
+		if waited {
+			r.event(name, v1.EventNormal, v1.EventPulled, "pulled image %s", ref)
+		}
 		return true, nil
 	}
 	ps := r.puller.request(ref, name)
@@ -955,8 +975,12 @@ func (r *Reconciler) image(ctx context.Context, name string, idx int32, ref stri
 	if ps.Err != nil {
 		if !errors.Is(ps.Err, docker.ErrUnavailable) {
 			r.fail(name, idx, reasonOf(ps.Err), ps.Err, now)
+			r.event(name, v1.EventWarning, v1.EventFailedPull, "replica %d: %v", idx, ps.Err)
 		}
 		return false, ps.Err
+	}
+	if !waited {
+		r.event(name, v1.EventNormal, v1.EventPulling, "pulling image %s", ref)
 	}
 	msg := fmt.Sprintf("pulling image %s for %s", ref, now.Sub(ps.Started).Round(time.Second))
 	if ps.Progress.Layers > 0 {

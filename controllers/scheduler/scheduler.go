@@ -16,6 +16,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/spechash"
@@ -63,6 +64,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
 	LoopMetrics *runtime.Metrics
+	// Events receives Scheduled, Moved and FailedScheduling Events (events.go). Nil: none.
+	Events *events.Recorder
 }
 
 // DefaultConfig returns the defaults for st.
@@ -358,6 +361,9 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 		return reconcile.Result{RequeueAfter: 20 * time.Millisecond}, nil
 	} else if err != nil {
 		return reconcile.Result{}, err
+	}
+	if !reflect.DeepEqual(svc.Status, next.Status) {
+		report(s.cfg.Events, name, placementEvents(svc.Status.Assignments, next.Status.Assignments, in, plan))
 	}
 	// No polling of an incomplete plan: everything that can complete it arrives as an event that
 	// enqueues this Service (readiness and liveness through the view; Nodes, cordon, labels and

@@ -19,6 +19,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
 	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
@@ -32,6 +33,12 @@ import (
 // controllers that run only while this node holds the "controller" Lease.
 func (a *Agent) setupControllers() error {
 	loopMetrics := runtime.NewMetrics(a.reg)
+	// What happened to objects, as Events in the store (pkg/events, docs/events.md).
+	rec, err := events.New(events.Config{Store: a.store, Node: a.cfg.Node.Name, Logger: a.log, Registerer: a.reg})
+	if err != nil {
+		return err
+	}
+	a.addComponent("events", func(ctx context.Context) error { rec.Run(ctx); return nil })
 
 	if !a.cfg.Docker.Disabled {
 		dc, err := docker.NewWithOptions(docker.Options{Host: a.cfg.Docker.Host, Logger: a.log})
@@ -52,6 +59,7 @@ func (a *Agent) setupControllers() error {
 			Logger:      a.log,
 			Registerer:  a.reg,
 			LoopMetrics: loopMetrics,
+			Events:      rec,
 		})
 		if err != nil {
 			return err
@@ -74,6 +82,7 @@ func (a *Agent) setupControllers() error {
 		Store: a.store, View: a.view, IsLeader: el.IsLeader, Health: a.health(),
 		Logger: a.log, Registerer: a.reg, LoopMetrics: loopMetrics,
 		SecretDigestKey: a.derivedKey("constellation secret digest v1"),
+		Events:          rec,
 	})
 	if err != nil {
 		return err
@@ -110,7 +119,11 @@ func (a *Agent) setupControllers() error {
 	if err != nil {
 		return err
 	}
-	leaderRuns := []func(ctx context.Context){sched.Run, st.Run, vips.Run, sets.Run}
+	sweeper, err := events.NewSweeper(events.SweeperConfig{Store: a.store, IsLeader: el.IsLeader, Logger: a.log, Registerer: a.reg})
+	if err != nil {
+		return err
+	}
+	leaderRuns := []func(ctx context.Context){sched.Run, st.Run, vips.Run, sets.Run, sweeper.Run}
 
 	if path := a.cfg.DNS.Cloudflare.TokenFile; path != "" {
 		tok, err := cloudflare.ReadTokenFile(path)
@@ -122,7 +135,7 @@ func (a *Agent) setupControllers() error {
 			return fmt.Errorf("--dns.cloudflare.apiURL: %w", err)
 		}
 		a.reg.MustRegister(cf.Collectors()...)
-		dc, err := dnsctl.New(a.store, a.view, cf, dnsctl.Config{NodeRecordsZone: a.cfg.DNS.NodeRecords.Zone, Health: a.health()},
+		dc, err := dnsctl.New(a.store, a.view, cf, dnsctl.Config{NodeRecordsZone: a.cfg.DNS.NodeRecords.Zone, Health: a.health(), Events: rec},
 			dnsctl.WithLeader(el), dnsctl.WithLogger(a.log))
 		if err != nil {
 			return fmt.Errorf("dns controller: %w", err)
@@ -134,19 +147,19 @@ func (a *Agent) setupControllers() error {
 	}
 
 	a.addComponent("controller-lease", func(ctx context.Context) error {
-		el.Run(ctx, func(ctx context.Context) {
+		el.Run(ctx, leasectl.Observe(ctx, rec, v1.LeaseController, a.cfg.Node.Name, func(ctx context.Context) {
 			var wg sync.WaitGroup
 			for _, run := range leaderRuns {
 				wg.Add(1)
 				go func() { defer wg.Done(); run(ctx) }()
 			}
 			wg.Wait()
-		})
+		}))
 		return nil
 	})
 
 	// Nodes labelled role=lb campaign for the "lb" Lease that DNS records can follow.
-	camp, err := leasectl.New(a.store, leasectl.Config{Node: a.cfg.Node.Name, Logger: a.log}, func() (leasectl.Elector, error) {
+	camp, err := leasectl.New(a.store, leasectl.Config{Node: a.cfg.Node.Name, Logger: a.log, Events: rec}, func() (leasectl.Elector, error) {
 		c := lease.DefaultConfig(v1.LeaseLB, a.cfg.Node.Name)
 		c.Logger = a.log
 		return lease.New(a.store, c)

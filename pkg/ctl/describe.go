@@ -58,7 +58,10 @@ func (a *app) describeCommand() *cobra.Command {
 				}
 				breakers = &breakerViews{views: views, unreachable: unreachable}
 			}
-			return describeWith(a.env.Out, redact(obj), services, breakers, a.env.Now())
+			if err := describeWith(a.env.Out, redact(obj), services, breakers, a.env.Now()); err != nil {
+				return err
+			}
+			return a.describeEvents(cmd.Context(), c, obj) // events.go
 		},
 	}
 }

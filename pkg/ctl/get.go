@@ -19,6 +19,7 @@ type getOptions struct {
 	watch    bool
 	selector string
 	reveal   bool
+	forObj   string // get events --for KIND/NAME (events.go)
 }
 
 func (a *app) getCommand() *cobra.Command {
@@ -28,7 +29,7 @@ func (a *app) getCommand() *cobra.Command {
 		Short: "List objects of a kind, or show one",
 		Long: "get prints objects as a table (-o table, the default), a wider table (-o wide) or JSON (-o json).\n" +
 			"KIND is plural, singular or short (svc, dns, rs, no), or routes (what Traefik is told).",
-		Example: "  ctl get services -o wide\n  ctl get svc hello -o json\n  ctl get nodes\n  ctl get svc -l tier=web -w\n  ctl get routes",
+		Example: "  ctl get services -o wide\n  ctl get svc hello -o json\n  ctl get nodes\n  ctl get svc -l tier=web -w\n  ctl get routes\n  ctl get events --for svc/hello -w",
 		Args:    kindArgs("get", 1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, name, rest := splitKindName(args)
@@ -42,6 +43,7 @@ func (a *app) getCommand() *cobra.Command {
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, wide or json")
 	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, print rows as objects change")
 	f.StringVarP(&o.selector, "selector", "l", "", "label selector (app=web,tier!=db,env in (a,b),has-key,!no-key)")
+	f.StringVar(&o.forObj, "for", "", "with `get events`: only the events of this object (KIND/NAME, e.g. svc/web)")
 	f.BoolVar(&o.reveal, "reveal", false, "with `get secret NAME -o json`: print the Secret's values (admin token only; audited)")
 	return cmd
 }
@@ -77,6 +79,14 @@ func (a *app) get(ctx context.Context, kindArg, name string, o getOptions) error
 	info, isRoutes, err := resolveKind(kindArg)
 	if err != nil {
 		return err
+	}
+	if o.forObj != "" {
+		if info.Kind != v1.KindEvent || isRoutes {
+			return fmt.Errorf("--for: only with `get events`")
+		}
+		if o.selector, err = eventsFor(o.forObj, o.selector); err != nil {
+			return err
+		}
 	}
 	if o.selector != "" {
 		if _, err := v1.ParseSelector(o.selector); err != nil {
@@ -146,6 +156,7 @@ func (a *app) get(ctx context.Context, kindArg, name string, o getOptions) error
 	}
 	var t table
 	if o.output != "json" {
+		sortForTable(info.Kind, objs)
 		t = objectTable(info.Kind, objs, wide, a.env.Now())
 		if len(objs) == 0 && !o.watch {
 			fmt.Fprintln(a.env.Err, "No resources found.")
