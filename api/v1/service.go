@@ -49,8 +49,8 @@ type ServiceSpec struct {
 	Update *UpdateStrategy `json:"update,omitempty"`
 
 	// HostAccess is the one visible opt-in for anything that reaches into the host: bind mounts
-	// (a volume whose source is an absolute path), privileged, hostNetwork, hostPID and capAdd beyond
-	// Docker's default set. A Service using any of them without it is refused; sensitive ones
+	// (a volume whose source is an absolute path), privileged, hostNetwork, hostPID, hostIPC,
+	// devices and capAdd beyond Docker's default set. A Service using any of them without it is refused; sensitive ones
 	// (/, /etc, the Docker socket, the agent's data dir, privileged, ...) also need the agent to
 	// allow them (--security.allowHostAccess or --security.hostPaths). See docs/security.md
 	// "Host access". Default false.
@@ -355,9 +355,9 @@ type ServiceStatus struct {
 	// eligible node). Written by the scheduler only; 0 for replicated Services.
 	DesiredReplicas int32           `json:"desiredReplicas,omitempty"`
 	Replicas        int32           `json:"replicas"`
-	ReadyReplicas      int32           `json:"readyReplicas"`
-	UpdatedReplicas    int32           `json:"updatedReplicas"`
-	ReplicaStatuses    []ReplicaStatus `json:"replicaStatuses,omitempty"`
+	ReadyReplicas   int32           `json:"readyReplicas"`
+	UpdatedReplicas int32           `json:"updatedReplicas"`
+	ReplicaStatuses []ReplicaStatus `json:"replicaStatuses,omitempty"`
 	// Assignments is the scheduler's placement of each replica index on a node. It lives in the
 	// store so that every node can show it and a new scheduler continues where the old one stopped.
 	Assignments []Assignment `json:"assignments,omitempty"`
