@@ -213,6 +213,9 @@ func validateContainerOptions(sp path, s *ServiceSpec) ErrorList {
 		if s.HostNetwork && strings.HasPrefix(k, "net.") {
 			errs.add(sp.child("sysctls").key(k).String(), "net.* sysctls cannot be set with hostNetwork (they would change the node's own)")
 		}
+		if s.Network != nil && strings.HasPrefix(k, "net.") {
+			errs.add(sp.child("sysctls").key(k).String(), "net.* sysctls cannot be set with spec.network (the namespace is the owner's: set them there)")
+		}
 	}
 	targets := map[string]bool{}
 	for _, v := range s.Volumes {
