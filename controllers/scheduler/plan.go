@@ -158,7 +158,9 @@ func Compute(in Input) Plan {
 			(in.CoPlace == nil || in.CoPlace.Assigned[name]) && !in.Avoid[name]
 	}
 	eligible := func(n NodeInfo) bool {
-		return n.Healthy && !n.Unschedulable && !n.Drain && !n.NoRuntime && matches(n) &&
+		// A global Service follows its nodes as a Kubernetes DaemonSet does: a cordon does not
+		// keep its replica off (its update must land there too); a drain does.
+		return n.Healthy && (!n.Unschedulable || in.Global) && !n.Drain && !n.NoRuntime && matches(n) &&
 			(in.CoPlace == nil || in.CoPlace.Ready[n.Name]) && !in.Avoid[n.Name]
 	}
 	// portHolder names a Service holding one of in.HostPorts on node n ("dns holds 53/udp"),
