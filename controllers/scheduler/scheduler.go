@@ -174,7 +174,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 	}
 	svcs = runtime.NewCache(s.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
-		Logger:  s.log,
+		Logger: s.log,
 		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets, indexNetworkOwner: networkOwners,
 			indexHostPort: hostPortKeys, indexDependsOn: dependsOnNames},
 		Handler: runtime.Handler[*v1.Service]{

@@ -211,8 +211,10 @@ func TestStackInputsFromTheStore(t *testing.T) {
 		s.Status.ReplicaStatuses = []v1.ReplicaStatus{{Index: 0, Node: "a", State: v1.ReplicaRunning, Health: v1.HealthStarting}}
 	})
 	putSvc(t, st, "cache", func(*v1.Service) {})
-	putSvc(t, st, "ext", func(s *v1.Service) { s.Spec.Image, s.Spec.Upstreams = "", []v1.Upstream{{URL: "https://db.example.com"}}
-		s.Spec.Ports = []v1.ServicePort{{ContainerPort: 443}} })
+	putSvc(t, st, "ext", func(s *v1.Service) {
+		s.Spec.Image, s.Spec.Upstreams = "", []v1.Upstream{{URL: "https://db.example.com"}}
+		s.Spec.Ports = []v1.ServicePort{{ContainerPort: 443}}
+	})
 	putSvc(t, st, "coredns", func(s *v1.Service) {
 		s.Spec.Ports = []v1.ServicePort{{ContainerPort: 53, Protocol: v1.ProtocolUDP, HostPort: 53}}
 		s.Status.Assignments = []v1.Assignment{{Index: 0, Node: "a"}, {Index: 1, Node: "c"}}
