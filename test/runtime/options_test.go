@@ -151,3 +151,42 @@ func deref(p *int) int {
 	}
 	return *p
 }
+
+// TestDependsOnHealthyOnRealDocker: a Service that depends on a healthy database gets no
+// container until the database's replica passes its health check (the status fold's
+// readyReplicas), then starts.
+func TestDependsOnHealthyOnRealDocker(t *testing.T) {
+	c := newCluster(t)
+	app := echoSpec("constellation-test/echo:1", 1)
+	app.DependsOn = []v1.Dependency{{Service: "db", Condition: v1.DependencyHealthy}}
+	c.apply("app", app)
+	c.waitFor("app held back", 20*time.Second, func() (bool, string) {
+		cond := v1.FindCondition(c.get("app").Status.Conditions, v1.ServiceProgressing)
+		return cond != nil && cond.Reason == v1.ReasonWaitingForDependency &&
+			cond.Message == "1 of 1 replicas wait for spec.dependsOn: services/db does not exist", fmt.Sprintf("%+v", cond)
+	})
+	db := echoSpec("constellation-test/slowstart:1", 1)
+	db.Env = []v1.EnvVar{{Name: "START_DELAY", Value: "2s"}}
+	db.HealthCheck.StartPeriod = &v1.Duration{Duration: 10 * time.Second}
+	c.apply("db", db)
+	// While db runs but is not healthy yet, app stays without a container.
+	c.waitFor("db running, not ready", 30*time.Second, func() (bool, string) {
+		for _, r := range c.replicas("db") {
+			if r.State == v1.ReplicaRunning && !r.Ready() {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", c.replicas("db"))
+	})
+	if n := len(c.replicas("app")); n != 0 || len(c.get("app").Status.Assignments) != 0 {
+		t.Fatalf("app placed before db was healthy: %d replicas, %+v", n, c.get("app").Status.Assignments)
+	}
+	c.waitFor("db ready", 30*time.Second, func() (bool, string) {
+		d := c.get("db")
+		return d.Status.ReadyReplicas >= 1, fmt.Sprintf("db status %+v; view %+v", d.Status, c.replicas("db"))
+	})
+	c.waitFor("db ready, then app ready", 60*time.Second, c.converged("app"))
+	if c.get("db").Status.ReadyReplicas < 1 {
+		t.Fatal("app converged while db is not ready")
+	}
+}
