@@ -27,7 +27,7 @@ func (s *Service) Default() {
 	defaultMeta(&s.TypeMeta, KindService)
 	sp := &s.Spec
 	defaultFailover(sp)
-	if sp.Replicas == nil {
+	if sp.Replicas == nil && !sp.IsGlobal() {
 		sp.Replicas = ptr(int32(1))
 	}
 	for i := range sp.Ports {
@@ -60,9 +60,10 @@ func (s *Service) Default() {
 		sp.Update = &UpdateStrategy{}
 	}
 	u := sp.Update
-	if u.Order == "" && sp.HostNetwork {
-		// A hostNetwork replica holds its node's ports: the new one can only start where the old
-		// one stopped (maxPerNode is 1), so start-first would never progress on a full cluster.
+	if u.Order == "" && (sp.HostNetwork || sp.IsGlobal() || len(sp.HostPorts()) > 0) {
+		// A hostNetwork or hostPort replica holds its node's ports, and a global Service runs
+		// one replica per node: the new one can only start where the old one stopped, so
+		// start-first would never progress on a full cluster.
 		u.Order = StopFirst
 	}
 	if u.Order == "" {

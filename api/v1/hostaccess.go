@@ -39,8 +39,8 @@ func IsDefaultCapability(c string) bool {
 func (v VolumeMount) IsBindMount() bool { return strings.HasPrefix(v.Source, "/") }
 
 // HostAccessUses names what of the host the spec reaches, in a fixed order, without duplicates:
-// "bind" (any bind mount), "privileged", "hostNetwork", "hostPID", "capAdd" (a capability
-// beyond Docker's defaults). Empty: none. ctl shows it; pkg/hostaccess decides what is allowed.
+// "bind" (any bind mount), "privileged", "hostNetwork", "hostPID", "hostIPC", "devices",
+// "capAdd" (a capability beyond Docker's defaults). Empty: none. ctl shows it; pkg/hostaccess decides what is allowed.
 func (s *ServiceSpec) HostAccessUses() []string {
 	var out []string
 	for _, v := range s.Volumes {
@@ -57,6 +57,12 @@ func (s *ServiceSpec) HostAccessUses() []string {
 	}
 	if s.HostPID {
 		out = append(out, "hostPID")
+	}
+	if s.HostIPC {
+		out = append(out, "hostIPC")
+	}
+	if len(s.Devices) > 0 {
+		out = append(out, "devices")
 	}
 	for _, c := range s.CapAdd {
 		if !IsDefaultCapability(c) {

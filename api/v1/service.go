@@ -49,8 +49,8 @@ type ServiceSpec struct {
 	Update *UpdateStrategy `json:"update,omitempty"`
 
 	// HostAccess is the one visible opt-in for anything that reaches into the host: bind mounts
-	// (a volume whose source is an absolute path), privileged, hostNetwork, hostPID and capAdd beyond
-	// Docker's default set. A Service using any of them without it is refused; sensitive ones
+	// (a volume whose source is an absolute path), privileged, hostNetwork, hostPID, hostIPC,
+	// devices and capAdd beyond Docker's default set. A Service using any of them without it is refused; sensitive ones
 	// (/, /etc, the Docker socket, the agent's data dir, privileged, ...) also need the agent to
 	// allow them (--security.allowHostAccess or --security.hostPaths). See docs/security.md
 	// "Host access". Default false.
@@ -76,6 +76,21 @@ type ServiceSpec struct {
 	Network *NetworkSpec `json:"network,omitempty"`
 	// EgressCheck probes the egress this Service provides to others (docs/egress.md). Default nil.
 	EgressCheck *EgressCheck `json:"egressCheck,omitempty"`
+
+	// Mode is "replicated" (the default, also ""): spec.replicas copies spread over the nodes;
+	// or "global": one replica on every node that matches placement.nodeSelector, following
+	// nodes as they join, leave, drain or change labels (spec.replicas must be empty then).
+	Mode ServiceMode `json:"mode,omitempty"`
+	// DependsOn holds the replicas of this Service back until each named Service meets its
+	// condition cluster-wide (docs/spec.md, "dependsOn"). Cycles are refused. Default none.
+	DependsOn []Dependency `json:"dependsOn,omitempty"`
+	// HostIPC runs the containers in the node's IPC namespace. Needs hostAccess and
+	// --security.allowHostAccess. Default false.
+	HostIPC bool `json:"hostIPC,omitempty"`
+
+	// Container options (containeroptions.go). Each is omitted when unset, so that a spec that
+	// does not use them keeps its spec hash.
+	ContainerOptions `json:",inline"`
 }
 
 // EnvVar is one environment variable: a literal value or a reference to a Secret's key.
@@ -126,6 +141,11 @@ type ServicePort struct {
 	// AppProtocol "http" makes the mesh proxy the port per request (docs/proxy.md). Default ""
 	// (per connection); "http" on the ports of an upstream Service.
 	AppProtocol string `json:"appProtocol,omitempty"`
+	// HostPort publishes the port on this fixed port of the node's publish address (Compose's
+	// "53:53/udp"), instead of an ephemeral one. The scheduler never places two replicas that
+	// need the same hostPort and protocol on one node, of this Service or another. Default 0:
+	// an ephemeral port.
+	HostPort int32 `json:"hostPort,omitempty"`
 }
 
 // HealthCheck is one of HTTP, TCP or exec, with timing.
@@ -330,11 +350,14 @@ const (
 
 // ServiceStatus is what the cluster observed.
 type ServiceStatus struct {
-	ObservedGeneration int64           `json:"observedGeneration,omitempty"`
-	Replicas           int32           `json:"replicas"`
-	ReadyReplicas      int32           `json:"readyReplicas"`
-	UpdatedReplicas    int32           `json:"updatedReplicas"`
-	ReplicaStatuses    []ReplicaStatus `json:"replicaStatuses,omitempty"`
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// DesiredReplicas is, for a global Service, how many replicas the scheduler targets (one per
+	// eligible node). Written by the scheduler only; 0 for replicated Services.
+	DesiredReplicas int32           `json:"desiredReplicas,omitempty"`
+	Replicas        int32           `json:"replicas"`
+	ReadyReplicas   int32           `json:"readyReplicas"`
+	UpdatedReplicas int32           `json:"updatedReplicas"`
+	ReplicaStatuses []ReplicaStatus `json:"replicaStatuses,omitempty"`
 	// Assignments is the scheduler's placement of each replica index on a node. It lives in the
 	// store so that every node can show it and a new scheduler continues where the old one stopped.
 	Assignments []Assignment `json:"assignments,omitempty"`
@@ -406,7 +429,17 @@ type ReplicaStatus struct {
 
 func (s *Service) GetConditions() *[]Condition { return &s.Status.Conditions }
 
-// DesiredReplicas returns spec.replicas after defaulting.
+// DesiredReplicas returns spec.replicas after defaulting. For a global Service it is what the
+// scheduler last targeted (status.desiredReplicas: one per eligible node).
+func (s *Service) DesiredReplicas() int32 {
+	if s.Spec.IsGlobal() && !s.Spec.IsUpstreamService() {
+		return s.Status.DesiredReplicas
+	}
+	return s.Spec.DesiredReplicas()
+}
+
+// DesiredReplicas returns spec.replicas after defaulting. A global Service's count depends on
+// the nodes: use Service.DesiredReplicas.
 func (s *ServiceSpec) DesiredReplicas() int32 {
 	if s.IsUpstreamService() {
 		return 0 // no container runs: the mesh proxies its upstreams (docs/proxy.md)

@@ -357,6 +357,8 @@ func (s *Service) Validate() ErrorList {
 	}
 
 	errs = append(errs, validateHostFields(sp, spec)...)
+	errs = append(errs, validateContainerOptions(sp, spec)...)
+	errs = append(errs, validateModeAndDeps(sp, s.Metadata.Name, spec)...)
 	validateFailover(&errs, sp, spec)
 	errs = append(errs, validateEgress(s)...)
 

@@ -240,7 +240,7 @@ func (c *Controller) Run(ctx context.Context) {
 
 // wantReplicas is how many replica indices need an address.
 func wantReplicas(svc *v1.Service) int32 {
-	n := svc.Spec.DesiredReplicas()
+	n := svc.DesiredReplicas()
 	return max(0, min(n, v1.MaxReplicas))
 }
 

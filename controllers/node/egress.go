@@ -367,7 +367,7 @@ func (r *Reconciler) healGateway(ctx context.Context, name string, svc *v1.Servi
 			log.Warn("egress heal step 1: reconnect hook", "command", spec.EgressCheck.Reconnect, "exitCode", code, "output", trimOutput(out), "err", err)
 		case egress.StepRestart:
 			log.Warn("egress heal step 2: restarting the gateway container (its dependents are recreated once it passes again)")
-			if err := r.cfg.Docker.Stop(ctx, c.ID, r.cfg.StopTimeout); err != nil {
+			if err := r.cfg.Docker.Stop(ctx, c.ID, r.stopTimeout(svc, c)); err != nil {
 				log.Warn("egress heal: stop failed", "err", err)
 			}
 			if err := r.cfg.Docker.Start(ctx, c.ID); err != nil {

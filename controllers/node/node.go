@@ -881,7 +881,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			probe = ": " + msg
 		}
 		r.event(name, v1.EventWarning, v1.EventUnhealthy, "replica %d failed its health check, restarting%s", a.Index, probe)
-		if err := d.Stop(ctx, a.ContainerID, r.cfg.StopTimeout); err != nil {
+		if err := d.Stop(ctx, a.ContainerID, r.stopTimeout(svc, c)); err != nil {
 			return err
 		}
 		r.prober.forgetIDs(a.ContainerID)
@@ -900,7 +900,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			}
 		}
 		if c.Running {
-			if err := d.Stop(ctx, a.ContainerID, r.cfg.StopTimeout); err != nil && !errors.Is(err, docker.ErrNotFound) {
+			if err := d.Stop(ctx, a.ContainerID, r.stopTimeout(svc, c)); err != nil && !errors.Is(err, docker.ErrNotFound) {
 				return err
 			}
 		}
@@ -936,6 +936,16 @@ func hostNetworked(c docker.Container) bool {
 }
 
 // specOf is the spec container c of svc runs (by its spec-hash label), if still known.
+// stopTimeout is how long a stop of container c of svc waits before SIGKILL: the
+// spec.stopGracePeriod of the spec it runs, else Config.StopTimeout (also when its Service is
+// gone: the agent does not read the container's own config back).
+func (r *Reconciler) stopTimeout(svc *v1.Service, c docker.Container) time.Duration {
+	if spec, ok := specOf(svc, c); ok && spec.StopGracePeriod != nil {
+		return spec.StopGracePeriod.Duration
+	}
+	return r.cfg.StopTimeout
+}
+
 func specOf(svc *v1.Service, c docker.Container) (*v1.ServiceSpec, bool) {
 	if svc == nil {
 		return nil, false

@@ -43,6 +43,8 @@ type fakeDocker struct {
 	exitsWith string
 	// created are the create configs, in order.
 	created []docker.CreateConfig
+	// stops are the timeouts of the Stop calls, in order.
+	stops []time.Duration
 }
 
 var _ Docker = (*fakeDocker)(nil)
@@ -121,12 +123,13 @@ func (f *fakeDocker) Start(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeDocker) Stop(_ context.Context, id string, _ time.Duration) error {
+func (f *fakeDocker) Stop(_ context.Context, id string, timeout time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.err(); err != nil {
 		return err
 	}
+	f.stops = append(f.stops, timeout)
 	if c, ok := f.ctrs[id]; ok {
 		c.Running, c.State, c.FinishedAt = false, "exited", f.now()
 	}

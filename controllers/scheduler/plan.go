@@ -75,6 +75,18 @@ type Input struct {
 	// Avoid: nodes where this Service's egress healing gave up: its replicas leave them and
 	// none is placed there (docs/egress.md). Nil: none.
 	Avoid map[string]bool
+	// Global (spec.mode global): Desired is ignored; one replica runs on every eligible node
+	// (plus the nodes where a replica may stay: cordoned, held, or waiting for its volume).
+	Global bool
+	// HostPorts are the node ports a replica holds (v1.ServiceSpec.HostPorts): at most one
+	// replica per node, and none on a node where another Service holds one of them.
+	HostPorts []string
+	// PortsTaken maps a node to the host ports other Services' replicas hold there, and by
+	// which Service ("53/udp" → "dns"). Only the keys of HostPorts matter.
+	PortsTaken map[string]map[string]string
+	// HoldBack, when set, is why the Service's dependsOn conditions do not hold: no replica
+	// is created (and no ready one removed for an update) until they do.
+	HoldBack string
 }
 
 // Plan is the planner's answer.
@@ -91,6 +103,9 @@ type Plan struct {
 	Waiting []string
 	// Pinned lists the sticky replicas kept on draining nodes ("1 on n2"): they block a drain.
 	Pinned []string
+	// Desired is the number of replicas planned for: Input.Desired, or for a global Service
+	// the number of nodes it targets.
+	Desired int32
 }
 
 // failedReasons are the observed reasons that mean a replica will not become ready by itself.
@@ -143,8 +158,25 @@ func Compute(in Input) Plan {
 			(in.CoPlace == nil || in.CoPlace.Assigned[name]) && !in.Avoid[name]
 	}
 	eligible := func(n NodeInfo) bool {
-		return n.Healthy && !n.Unschedulable && !n.Drain && !n.NoRuntime && matches(n) &&
+		// A global Service follows its nodes as a Kubernetes DaemonSet does: a cordon does not
+		// keep its replica off (its update must land there too); a drain does.
+		return n.Healthy && (!n.Unschedulable || in.Global) && !n.Drain && !n.NoRuntime && matches(n) &&
 			(in.CoPlace == nil || in.CoPlace.Ready[n.Name]) && !in.Avoid[n.Name]
+	}
+	// portHolder names a Service holding one of in.HostPorts on node n ("dns holds 53/udp"),
+	// or "" when they are all free there.
+	portHolder := func(n string) string {
+		for _, k := range in.HostPorts {
+			if who, ok := in.PortsTaken[n][k]; ok {
+				return fmt.Sprintf("%s holds %s", who, k)
+			}
+		}
+		return ""
+	}
+	placeable := func(n NodeInfo) bool { return eligible(n) && portHolder(n.Name) == "" }
+	maxPerNode := in.MaxPerNode
+	if in.Global || len(in.HostPorts) > 0 {
+		maxPerNode = 1 // one per node: validation refuses more for global; a host port fits once
 	}
 
 	as := append([]v1.Assignment(nil), in.Assignments...)
@@ -200,6 +232,25 @@ func Compute(in Input) Plan {
 		}
 	}
 	desired := int(max(in.Desired, 0))
+	if in.Global {
+		targets := map[string]bool{}
+		for _, n := range in.Nodes {
+			if placeable(n) {
+				targets[n.Name] = true
+			}
+		}
+		// Nodes where a replica may stay count too (cordoned, held), as do the nodes of
+		// replicas waiting for their volume.
+		for _, s := range append(append([]slot(nil), current...), outdated...) {
+			if canStay(s.a.Node) {
+				targets[s.a.Node] = true
+			}
+		}
+		for _, s := range waiting {
+			targets[s.a.Node] = true
+		}
+		desired = len(targets)
+	}
 	// Scale down past waiting replicas: they are unready, so they go first, highest index
 	// first (their volume stays on the lost node). waiting is in index order, as is as.
 	for len(waiting) > 0 && len(waiting)+len(current) > desired {
@@ -302,7 +353,7 @@ func Compute(in Input) Plan {
 	// Spread back: with nothing else going on, move one replica from the most to the least
 	// crowded eligible node when they differ by more than one.
 	if !in.Sticky && !rolloutFailed && len(outdated) == 0 && len(current) == desired && allCurrentReady() {
-		if i := rebalanceVictim(current, in.Nodes, eligible, in.MaxPerNode); i >= 0 {
+		if i := rebalanceVictim(current, in.Nodes, placeable, maxPerNode); i >= 0 {
 			outdated = append(outdated, current[i])
 			current = append(current[:i], current[i+1:]...)
 		}
@@ -326,7 +377,8 @@ func Compute(in Input) Plan {
 	// Remove outdated replicas: unready ones cost no availability; ready ones only while at
 	// least desired-maxUnavailable stay ready. A failed rollout removes nothing: the old
 	// replicas keep serving.
-	if !rolloutFailed {
+	held := in.HoldBack != ""
+	if !rolloutFailed && !held {
 		keep := outdated[:0:0]
 		budget := readyCount() - minAvailable
 		// Unready first, then the highest index.
@@ -354,7 +406,7 @@ func Compute(in Input) Plan {
 	// ones, replacing lost replicas and scaling go on.
 	var unplaced int32
 	var unplacedWhy string
-	if !rolloutFailed || len(outdated) == 0 {
+	if (!rolloutFailed || len(outdated) == 0) && !held {
 		room := desired + surge - len(current) - len(outdated)
 		need := desired - len(current)
 		used := map[int32]bool{}
@@ -379,7 +431,7 @@ func Compute(in Input) Plan {
 					continue
 				}
 				owed = true
-				if n.Healthy && !n.NoRuntime && (in.MaxPerNode <= 0 || counts[n.Name] < int(in.MaxPerNode)) {
+				if n.Healthy && !n.NoRuntime && (maxPerNode <= 0 || counts[n.Name] < int(maxPerNode)) {
 					node = n.Name
 					home[n.Name]--
 					break
@@ -391,7 +443,10 @@ func Compute(in Input) Plan {
 				break
 			}
 			if node == "" {
-				node, why = pickNode(in.Nodes, eligible, counts, in.Load, in.MaxPerNode)
+				node, why = pickNode(in.Nodes, placeable, counts, in.Load, maxPerNode)
+				if node == "" && len(in.HostPorts) > 0 {
+					why = hostPortWhy(in, eligible, portHolder, counts)
+				}
 			}
 			if node == "" {
 				unplaced = int32(need - k)
@@ -407,7 +462,7 @@ func Compute(in Input) Plan {
 		}
 	}
 
-	out := Plan{Unplaced: unplaced}
+	out := Plan{Unplaced: unplaced, Desired: int32(total)}
 	for _, s := range current {
 		out.Assignments = append(out.Assignments, s.a)
 	}
@@ -438,6 +493,9 @@ func Compute(in Input) Plan {
 		} else {
 			cond.Message = fmt.Sprintf("no progress for %s (updated %d of %d, ready %d)", in.ProgressDeadline, updated, total, ready)
 		}
+	case held && (len(current) < desired || len(outdated) > 0):
+		cond.Status, cond.Reason = v1.ConditionFalse, v1.ReasonWaitingForDependency
+		cond.Message = fmt.Sprintf("%d of %d replicas wait for spec.dependsOn: %s", desired-len(current), total, in.HoldBack)
 	case len(waiting) > 0:
 		cond.Status, cond.Reason = v1.ConditionFalse, v1.ReasonWaitingForNode
 		cond.Message = fmt.Sprintf("replicas %s wait for their node: they hold a named volume there (placement.volumes: recreate re-places them on an empty volume)",
@@ -526,4 +584,25 @@ func rebalanceVictim(current []slot, nodes []NodeInfo, eligible func(NodeInfo) b
 		}
 	}
 	return victim
+}
+
+// hostPortWhy says why no node could take a replica of a Service with host ports: per
+// eligible node, who holds the port there.
+func hostPortWhy(in Input, eligible func(NodeInfo) bool, portHolder func(string) string, counts map[string]int) string {
+	var parts []string
+	for _, n := range in.Nodes {
+		if !eligible(n) {
+			continue
+		}
+		switch who := portHolder(n.Name); {
+		case who != "":
+			parts = append(parts, n.Name+": "+who)
+		case counts[n.Name] > 0:
+			parts = append(parts, n.Name+": a replica of this Service holds them")
+		}
+	}
+	if len(parts) == 0 {
+		return "no ready, schedulable node matches placement.nodeSelector"
+	}
+	return fmt.Sprintf("host ports %s are taken on every eligible node (%s)", strings.Join(in.HostPorts, ", "), strings.Join(parts, "; "))
 }

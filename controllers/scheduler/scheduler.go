@@ -177,17 +177,27 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 	}
 	svcs = runtime.NewCache(s.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
-		Logger:  s.log,
-		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets, indexNetworkOwner: networkOwners},
+		Logger: s.log,
+		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets, indexNetworkOwner: networkOwners,
+			indexHostPort: hostPortKeys, indexDependsOn: dependsOnNames},
 		Handler: runtime.Handler[*v1.Service]{
 			OnAdd: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
 			OnUpdate: func(old, o *v1.Service) {
 				if old.Metadata.ResourceVersion != o.Metadata.ResourceVersion {
 					loop.Enqueue(o.Metadata.Name)
 					dependents(o.Metadata.Name)
+					for _, n := range stackWakeups(svcs.Indexed, old, o) {
+						loop.Enqueue(n)
+					}
 				}
 			},
-			OnDelete: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name); dependents(o.Metadata.Name) },
+			OnDelete: func(o *v1.Service) {
+				loop.Enqueue(o.Metadata.Name)
+				dependents(o.Metadata.Name)
+				for _, n := range stackWakeups(svcs.Indexed, nil, o) {
+					loop.Enqueue(n)
+				}
+			},
 		},
 	})
 	nodes := runtime.NewCache(s.cfg.Store, v1.KindNode, runtime.CacheConfig[*v1.Node]{
@@ -354,6 +364,10 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	}
 	s.noteBrake(health)
 	next.Status.Assignments = plan.Assignments
+	next.Status.DesiredReplicas = 0
+	if next.Spec.IsGlobal() {
+		next.Status.DesiredReplicas = plan.Desired
+	}
 	setCondition(&next.Status.Conditions, plan.Progressing, now)
 	s.unplaced.WithLabelValues(name).Set(float64(plan.Unplaced))
 	if err := s.write(ctx, svc, next); errors.Is(err, store.ErrConflict) {
@@ -489,6 +503,9 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 	if in.Load, err = rd.LoadExcept(ctx, svc.Metadata.Name); err != nil {
 		return in, rep, fmt.Errorf("list services: %w", err)
 	}
+	if err := stackInputs(ctx, rd, svc, &in); err != nil {
+		return in, rep, err
+	}
 	return in, rep, nil
 }
 
@@ -514,6 +531,8 @@ type reader interface {
 	Nodes(ctx context.Context) ([]*v1.Node, error)
 	// LoadExcept counts the assignments per node of every Service but the one named.
 	LoadExcept(ctx context.Context, service string) (map[string]int, error)
+	// HostPortHolders returns the Services whose replicas hold one of the host ports keys.
+	HostPortHolders(ctx context.Context, keys []string) ([]*v1.Service, error)
 	// Secret returns the Secret named name, its values blanked (keys and metadata are all
 	// the scheduler needs), or an error wrapping store.ErrNotFound.
 	Secret(ctx context.Context, name string) (*v1.Secret, error)
@@ -544,6 +563,20 @@ func (r cacheReader) Nodes(context.Context) ([]*v1.Node, error) { return r.nodes
 
 func (r cacheReader) LoadExcept(_ context.Context, service string) (map[string]int, error) {
 	return r.services.Counts(indexAssignedNode, service), nil
+}
+
+func (r cacheReader) HostPortHolders(_ context.Context, keys []string) ([]*v1.Service, error) {
+	seen := map[string]bool{}
+	var out []*v1.Service
+	for _, k := range keys {
+		for _, n := range r.services.Indexed(indexHostPort, k) {
+			if svc, ok := r.services.Get(n); ok && !seen[n] {
+				seen[n] = true
+				out = append(out, svc)
+			}
+		}
+	}
+	return out, nil
 }
 
 // storeReader reads the store: a linearizable Get of the Service, and lists that decode every
@@ -582,6 +615,28 @@ func (r storeReader) Nodes(ctx context.Context) ([]*v1.Node, error) {
 	out := make([]*v1.Node, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, o.(*v1.Node))
+	}
+	return out, nil
+}
+
+func (r storeReader) HostPortHolders(ctx context.Context, keys []string) ([]*v1.Service, error) {
+	objs, _, err := r.st.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	var out []*v1.Service
+	for _, o := range objs {
+		svc := o.(*v1.Service)
+		for _, k := range svc.Spec.HostPorts() {
+			if want[k] {
+				out = append(out, svc)
+				break
+			}
+		}
 	}
 	return out, nil
 }
@@ -655,6 +710,7 @@ func (s *Scheduler) write(ctx context.Context, old, next *v1.Service) error {
 	}
 	out := old.DeepCopyObject().(*v1.Service)
 	out.Status.Assignments = next.Status.Assignments
+	out.Status.DesiredReplicas = next.Status.DesiredReplicas
 	out.Status.CurrentRevision = next.Status.CurrentRevision
 	out.Status.PreviousRevision = next.Status.PreviousRevision
 	if c := v1.FindCondition(next.Status.Conditions, v1.ServiceProgressing); c != nil {

@@ -84,7 +84,7 @@ func FoldService(svc *v1.Service, replicas []observed.Replica, hash string, now 
 		sort.SliceStable(out.ReplicaStatuses, func(i, j int) bool { return out.ReplicaStatuses[i].Index < out.ReplicaStatuses[j].Index })
 	}
 
-	desired := svc.Spec.DesiredReplicas()
+	desired := svc.DesiredReplicas()
 	ready := v1.Condition{Type: v1.ServiceReady}
 	switch {
 	case svc.Spec.IsUpstreamService():

@@ -467,7 +467,12 @@ func (a *Agent) admit(ctx context.Context, obj v1.Object) v1.ErrorList {
 			others = append(others, o.(*v1.Service))
 		}
 	}
-	return append(sec, traefik.AdmitService(svc, others)...)
+	errs := append(sec, traefik.AdmitService(svc, others)...)
+	// dependsOn cycles against what is stored (ctl apply checks the rest of its batch first).
+	if e := v1.DependencyCycle(svc, others); e != nil {
+		errs = append(errs, e)
+	}
+	return errs
 }
 
 func (a *Agent) serveObserved(w http.ResponseWriter, _ *http.Request) {

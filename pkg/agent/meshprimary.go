@@ -32,7 +32,7 @@ func primaryTargets(sets []*v1.ReplicaSet, svcs []*v1.Service) []meshdns.Replica
 		} else if c := v1.FindCondition(rs.Status.Conditions, v1.ReplicaSetPrimaryAgreed); c != nil && c.Status == v1.ConditionTrue {
 			if svc, idx, ok := primaryReplica(rs, byName); ok {
 				addrs, _ := ipam.FromStatus(&svc.Status)
-				if a, ok := addrs.Replicas[idx]; ok && idx < svc.Spec.DesiredReplicas() {
+				if a, ok := addrs.Replicas[idx]; ok && idx < svc.DesiredReplicas() {
 					e.Primary = a
 				}
 			}

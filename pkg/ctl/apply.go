@@ -162,7 +162,7 @@ type rollout struct {
 // failed when, for the current generation, Progressing=False (any reason but RolloutComplete)
 // or Degraded=True for a reason that does not heal by waiting (ImageNotFound, RolloutFailed).
 func rolloutState(s *v1.Service) rollout {
-	r := rollout{progress: fmt.Sprintf("%s: %d/%d ready, %d updated", s.Metadata.Name, s.Status.ReadyReplicas, s.Spec.DesiredReplicas(), s.Status.UpdatedReplicas)}
+	r := rollout{progress: fmt.Sprintf("%s: %d/%d ready, %d updated", s.Metadata.Name, s.Status.ReadyReplicas, s.DesiredReplicas(), s.Status.UpdatedReplicas)}
 	name := "service/" + s.Metadata.Name
 	if s.Metadata.DeletionTimestamp != nil {
 		r.err = fmt.Errorf("%s is being deleted", name)
@@ -213,7 +213,7 @@ func waitRollout(ctx context.Context, c *client.Client, applied *v1.Service, out
 			return true, st.err
 		}
 		if st.done {
-			fmt.Fprintf(out, "service/%s rolled out: %d/%d ready\n", name, s.Status.ReadyReplicas, s.Spec.DesiredReplicas())
+			fmt.Fprintf(out, "service/%s rolled out: %d/%d ready\n", name, s.Status.ReadyReplicas, s.DesiredReplicas())
 			return true, nil
 		}
 		return false, nil

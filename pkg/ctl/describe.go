@@ -173,7 +173,7 @@ func (d *describer) replicaVirtualIPs(s *v1.Service) {
 		return
 	}
 	d.section("Replica IPs")
-	desired := s.Spec.DesiredReplicas()
+	desired := s.DesiredReplicas()
 	rows := make([][]string, 0, len(s.Status.ReplicaVirtualIPs))
 	for _, r := range s.Status.ReplicaVirtualIPs {
 		note := ""
@@ -194,7 +194,7 @@ func (d *describer) service(s *v1.Service) {
 	if len(sp.Args) > 0 {
 		d.line(0, "Args", "%s", strings.Join(sp.Args, " "))
 	}
-	d.line(0, "Replicas", "%d desired, %d ready, %d updated, %d total", sp.DesiredReplicas(), s.Status.ReadyReplicas, s.Status.UpdatedReplicas, s.Status.Replicas)
+	d.line(0, "Replicas", "%d desired, %d ready, %d updated, %d total", s.DesiredReplicas(), s.Status.ReadyReplicas, s.Status.UpdatedReplicas, s.Status.Replicas)
 	d.line(0, "Status", "%s (observed generation %d)", serviceStatus(s), s.Status.ObservedGeneration)
 	d.line(0, "Ports", "%s", servicePorts(s))
 	d.line(0, "Virtual IP", "%s", none(s.Status.VirtualIP))

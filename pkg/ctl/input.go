@@ -269,6 +269,7 @@ func prepare(items []item) error {
 			errs = append(errs, err.Error())
 		}
 	}
+	errs = append(errs, dependsOnCycles(items)...)
 	switch len(errs) {
 	case 0:
 		return nil

@@ -138,7 +138,7 @@ func serviceHeader(wide bool) []string {
 
 func serviceRow(o v1.Object, wide bool, now time.Time) []string {
 	s := o.(*v1.Service)
-	desired := s.Spec.DesiredReplicas()
+	desired := s.DesiredReplicas()
 	r := []string{
 		s.Metadata.Name,
 		s.Spec.Image,

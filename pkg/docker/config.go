@@ -105,7 +105,7 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 
 	hc := &container.HostConfig{
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-		LogConfig:     container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "2"}},
+		LogConfig:     defaultLogConfig(),
 	}
 	pubIP := o.PublishIP
 	if pubIP == "" {
@@ -132,8 +132,9 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 		if sp.HostNetwork {
 			continue // the container listens on the node's own ports: nothing to publish
 		}
-		// An empty host port lets Docker pick an ephemeral one: no two replicas on a node collide.
-		hc.PortBindings[port] = []network.PortBinding{{HostIP: ip, HostPort: ""}}
+		// An empty host port lets Docker pick an ephemeral one: no two replicas on a node
+		// collide. A fixed hostPort is the scheduler's to keep to one replica per node.
+		hc.PortBindings[port] = []network.PortBinding{{HostIP: ip, HostPort: hostPortOf(p)}}
 	}
 	cfg.Healthcheck = healthConfig(sp.HealthCheck)
 	if r := sp.Resources; r != nil {
@@ -165,6 +166,10 @@ func BuildCreateConfig(svc *v1.Service, index int32, hash string, o BuildOptions
 			m.Type = mount.TypeBind
 		}
 		hc.Mounts = append(hc.Mounts, m)
+	}
+	applyContainerOptions(sp, cfg, hc)
+	for k, v := range map[string]string{LabelService: name, LabelReplica: strconv.Itoa(int(index)), LabelNode: o.Node, LabelSpecHash: hash} {
+		cfg.Labels[k] = v // the agent's own labels win over spec.labels (validation refuses them there)
 	}
 	if sp.HostNetwork {
 		// The node's network namespace (validation keeps spec.networks empty then).

@@ -58,6 +58,19 @@ func TestBuildCreateConfigGolden(t *testing.T) {
 			Volumes:   []v1.VolumeMount{{Source: "api-data", Target: "/data"}, {Source: "/etc/ssl", Target: "/etc/ssl", ReadOnly: true}},
 			Resources: &v1.Resources{CPUs: "0.5", MemoryMB: 256},
 		}},
+		"container-options": {Metadata: v1.ObjectMeta{Name: "dns"}, Spec: v1.ServiceSpec{
+			Image: "constellation-test/echo:1", HostAccess: true, HostIPC: true,
+			Ports: []v1.ServicePort{{Name: "dns", ContainerPort: 5353, Protocol: v1.ProtocolUDP, HostPort: 53}, {Name: "http", ContainerPort: 8080}},
+			ContainerOptions: v1.ContainerOptions{
+				User: "65534:65534", WorkingDir: "/work", Devices: []v1.Device{{HostPath: "/dev/dri/renderD128"}, {HostPath: "/dev/ttyUSB0", ContainerPath: "/dev/zigbee", Permissions: "rw"}},
+				Sysctls: map[string]string{"net.core.somaxconn": "1024"}, Tmpfs: []v1.TmpfsMount{{Target: "/work", SizeMB: 16, Mode: 0o1777}, {Target: "/run"}},
+				ReadOnlyRootFilesystem: true, Ulimits: []v1.Ulimit{{Name: "nofile", Soft: 1024, Hard: 2048}},
+				ExtraHosts: []v1.ExtraHost{{Host: "db.local", IP: "10.1.2.3"}, {Host: "gw", IP: "host-gateway"}}, Init: true,
+				StopSignal: "SIGINT", StopGracePeriod: dur(30 * time.Second), ShmSizeMB: 32,
+				Labels:  map[string]string{"com.example.team": "infra"},
+				Logging: &v1.Logging{Driver: "local", Options: map[string]string{"max-size": "5m"}},
+			},
+		}},
 	}
 	for name, svc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -2,7 +2,7 @@
 // privileged containers, host namespaces and capabilities beyond Docker's defaults.
 //
 // The rules (docs/security.md "Host access"):
-//   - every bind mount, privileged, hostNetwork, hostPID and capAdd beyond Docker's default set is
+//   - every bind mount, device, privileged, hostNetwork, hostPID, hostIPC and capAdd beyond Docker's default set is
 //     host access and needs the Service's one opt-in field, spec.hostAccess;
 //   - the sensitive ones also need the agent to allow them: privileged, host namespaces and added
 //     capabilities need --security.allowHostAccess; a bind mount of a sensitive path (/, /etc,

@@ -189,6 +189,16 @@ func (pol Policy) Check(spec *v1.ServiceSpec) v1.ErrorList {
 	if spec.HostPID {
 		add("spec.hostPID", "the node's PID namespace (every process of the host)", !pol.AllowHostAccess, FixAllow)
 	}
+	if spec.HostIPC {
+		add("spec.hostIPC", "the node's IPC namespace (shared memory of every process of the host)", !pol.AllowHostAccess, FixAllow)
+	}
+	for i, d := range spec.Devices {
+		// Devices live under /dev, which is sensitive: allowed by the flag, or by listing the
+		// device (or a directory holding it, /dev/dri) in --security.hostPaths.
+		p := clean(d.HostPath)
+		add(fmt.Sprintf("spec.devices[%d].hostPath", i), fmt.Sprintf("host device %q", d.HostPath),
+			!pol.AllowHostAccess && !pol.listed(p), FixAllowPath)
+	}
 	for i, c := range spec.CapAdd {
 		if v1.IsDefaultCapability(c) {
 			continue

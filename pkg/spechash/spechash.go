@@ -39,6 +39,12 @@ type containerSpec struct {
 	CapDrop     []string `json:"capDrop,omitempty"`
 	// Network (the namespace owner) is omitted when unset, so older specs keep their hash.
 	Network *v1.NetworkSpec `json:"network,omitempty"`
+	// HostIPC and the container options (user, devices, tmpfs, ulimits, labels, logging, ...)
+	// are omitted when unset, so that specs written before they existed keep their hash.
+	// spec.mode and spec.dependsOn are placement, not part of the container. A port's hostPort
+	// is part of Ports, omitted when 0.
+	HostIPC             bool `json:"hostIPC,omitempty"`
+	v1.ContainerOptions `json:",inline"`
 }
 
 // Of returns the hash of spec's container-defining fields: Len lowercase hex characters.
@@ -58,11 +64,20 @@ func Of(spec *v1.ServiceSpec) string {
 			e.SecretRef.Restart = ""
 		}
 	}
+	for i := range s.Devices {
+		// Defaults spelled out keep the hash.
+		if s.Devices[i].ContainerPath == s.Devices[i].HostPath {
+			s.Devices[i].ContainerPath = ""
+		}
+		if s.Devices[i].Permissions == "rwm" {
+			s.Devices[i].Permissions = ""
+		}
+	}
 	b, err := json.Marshal(containerSpec{
 		Image: s.Image, Command: s.Command, Args: s.Args, Env: s.Env, Ports: s.Ports,
 		HealthCheck: s.HealthCheck, Networks: s.Networks, Volumes: s.Volumes, Resources: s.Resources,
 		Privileged: s.Privileged, HostNetwork: s.HostNetwork, HostPID: s.HostPID, CapAdd: s.CapAdd, CapDrop: s.CapDrop,
-		Network: s.Network,
+		Network: s.Network, HostIPC: s.HostIPC, ContainerOptions: s.ContainerOptions,
 	})
 	if err != nil {
 		// Marshalling plain structs of strings and numbers cannot fail.

@@ -22,6 +22,7 @@ import (
 	nodectl "github.com/constellation-sh/constellation/controllers/node"
 	"github.com/constellation-sh/constellation/controllers/scheduler"
 	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/hostaccess"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
@@ -53,13 +54,19 @@ type cluster struct {
 	dc     *docker.Client
 	logger *slog.Logger
 
+	// hostAccess is the nodes' --security policy (zero: deny), set before startNode.
+	hostAccess hostaccess.Policy
+
 	mu     sync.Mutex
 	agents map[string]context.CancelFunc // running node reconcilers
 }
 
 func newCluster(t *testing.T) *cluster { return newClusterN(t, 1) }
 
-func newClusterN(t *testing.T, n int) *cluster {
+func newClusterN(t *testing.T, n int) *cluster { return newClusterWith(t, n, hostaccess.Policy{}) }
+
+// newClusterWith is newClusterN with the nodes' host-access policy.
+func newClusterWith(t *testing.T, n int, pol hostaccess.Policy) *cluster {
 	t.Helper()
 	if dockerErr != nil {
 		t.Fatal(dockerErr)
@@ -73,7 +80,7 @@ func newClusterN(t *testing.T, n int) *cluster {
 		t.Fatalf("docker: %v", err)
 	}
 	prefix := fmt.Sprintf("ct%d-", time.Now().UnixNano()%1_000_000)
-	c := &cluster{t: t, ctx: ctx, prefix: prefix, st: store.NewMemory(), view: observed.NewSet(), dc: dc, agents: map[string]context.CancelFunc{}}
+	c := &cluster{t: t, ctx: ctx, prefix: prefix, st: store.NewMemory(), view: observed.NewSet(), dc: dc, agents: map[string]context.CancelFunc{}, hostAccess: pol}
 	for i := range n {
 		c.nodes = append(c.nodes, fmt.Sprintf("%snode%c", prefix, 'a'+i))
 	}
@@ -133,6 +140,7 @@ func (c *cluster) startNode(node string) {
 		// A long resync: healing fast proves the reaction to Docker's event stream.
 		Resync: time.Minute, DrainDelay: 300 * time.Millisecond, StopTimeout: 2 * time.Second,
 		BackoffBase: 200 * time.Millisecond, BackoffMax: 2 * time.Second, Logger: c.logger,
+		HostAccess: c.hostAccess,
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -318,8 +326,8 @@ func (c *cluster) dockerMatches(svc *v1.Service) string {
 			return fmt.Sprintf("%s runs %v, assignments %v", node, got, want)
 		}
 	}
-	if int32(len(svc.Status.Assignments)) != svc.Spec.DesiredReplicas() {
-		return fmt.Sprintf("%d assignments for %d replicas", len(svc.Status.Assignments), svc.Spec.DesiredReplicas())
+	if int32(len(svc.Status.Assignments)) != svc.DesiredReplicas() {
+		return fmt.Sprintf("%d assignments for %d replicas", len(svc.Status.Assignments), svc.DesiredReplicas())
 	}
 	return ""
 }

@@ -34,7 +34,7 @@ func replicaSetEntries(in Input, byService map[string][]observed.Replica, alive 
 			ok = false
 		}
 		psvc := svcs[primarySvc]
-		if psvc == nil || idx >= psvc.Spec.DesiredReplicas() {
+		if psvc == nil || idx >= psvc.DesiredReplicas() {
 			ok = false
 		}
 		ports := map[int32]bool{}

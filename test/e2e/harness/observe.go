@@ -71,7 +71,7 @@ func (n *Node) Service(ctx context.Context, name string) (*v1.Service, error) {
 // ServiceReady says why s is not Ready for its current generation with all desired replicas
 // ready, or returns nil.
 func ServiceReady(s *v1.Service) error {
-	want := s.Spec.DesiredReplicas()
+	want := s.DesiredReplicas()
 	c := v1.FindCondition(s.Status.Conditions, v1.ServiceReady)
 	switch {
 	case s.Status.ObservedGeneration < s.Metadata.Generation:
