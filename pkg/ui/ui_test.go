@@ -18,6 +18,13 @@ import (
 // serve runs an API server over the in-memory store with the page mounted as the agent mounts it.
 func serve(t *testing.T, tokens *auth.Set) *httptest.Server {
 	t.Helper()
+	return serveWith(t, store.NewMemory(), tokens)
+}
+
+func serveStore(t *testing.T, st store.Store) *httptest.Server { return serveWith(t, st, nil) }
+
+func serveWith(t *testing.T, st store.Store, tokens *auth.Set) *httptest.Server {
+	t.Helper()
 	var api *apiserver.Server
 	h, err := ui.New(ui.Config{Tokens: func() *auth.Set { return tokens }, RequireTokens: tokens != nil,
 		API: func() http.Handler { return api }, Node: "n1", Version: "test"})
@@ -29,7 +36,7 @@ func serve(t *testing.T, tokens *auth.Set) *httptest.Server {
 	for p := range routes {
 		public = append(public, p)
 	}
-	api, err = apiserver.New(apiserver.Config{Store: store.NewMemory(), Tokens: func() *auth.Set { return tokens },
+	api, err = apiserver.New(apiserver.Config{Store: st, Tokens: func() *auth.Set { return tokens },
 		RequireTokens: tokens != nil, Handlers: routes, Public: public})
 	if err != nil {
 		t.Fatal(err)
