@@ -25,6 +25,7 @@ test-deps: ## Install or start what the tests need (dockerd, Traefik, redis-serv
 	hack/ensure-docker.sh
 	hack/redis.sh
 	hack/traefik.sh >/dev/null
+	hack/chromium.sh >/dev/null
 	hack/build-test-images.sh
 
 test: test-deps lint ## Every test CI runs: gofmt and vet, unit and integration under -race, then the short e2e suite.

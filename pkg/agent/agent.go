@@ -92,6 +92,7 @@ type component struct {
 func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), view: observed.NewSet(), vsync: newViewSync()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(viewCollector{a.view}) // nodes and replicas by state (viewmetrics.go)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -171,6 +172,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	}
 	for p, h := range nodeHandlers {
 		handlers[p] = h
+	}
+	if err := a.addUIRoutes(handlers, &public); err != nil { // the status page (ui.go)
+		a.shutdownEarly()
+		return nil, err
 	}
 	scopes := map[string]auth.Scope{
 		"GET " + traefik.ProviderPath: auth.ScopeProvider,
