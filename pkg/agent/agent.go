@@ -73,9 +73,10 @@ type Agent struct {
 	docker     *docker.Client // nil when Docker is disabled
 
 	controllerLease *lease.Elector
-	systemdAlive    func(context.Context) error // tests: replaces the watchdog's check (systemd.go)
 	joinPeers       []string // gossip peers learnt from the join path
 	vsync           *viewSync
+
+	systemdAlive func(context.Context) error // tests: replaces the watchdog's check (systemd.go)
 
 	mu sync.Mutex
 	// guarded by mu:
