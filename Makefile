@@ -6,7 +6,7 @@ GOTESTFLAGS ?=
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/constellation-sh/constellation/pkg/agent.Version=$(VERSION) -X github.com/constellation-sh/constellation/pkg/ctl.Version=$(VERSION)
 
-.PHONY: all build run stop test test-unit test-deps lint bench chaos e2e fuzz clean
+.PHONY: all build install run stop test test-unit test-deps lint bench chaos e2e fuzz clean
 
 all: build
 
@@ -14,6 +14,9 @@ build: ## Build the agent and ctl into bin/.
 	@mkdir -p bin
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/constellation-agent ./cmd/constellation-agent
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ctl ./cmd/ctl
+
+install: build ## Install the agent, ctl and the systemd unit (hack/install.sh; DESTDIR, PREFIX, INSTALL_FLAGS; docs/install.md).
+	hack/install.sh --prefix $${PREFIX:-/usr/local} $(INSTALL_FLAGS)
 
 run: build ## Start a one-node cluster on loopback, apply specs/hello, show its status.
 	hack/run.sh

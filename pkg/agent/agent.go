@@ -76,6 +76,8 @@ type Agent struct {
 	joinPeers       []string // gossip peers learnt from the join path
 	vsync           *viewSync
 
+	systemdAlive func(context.Context) error // tests: replaces the watchdog's check (systemd.go)
+
 	mu sync.Mutex
 	// guarded by mu:
 	components []component // started in order by Run, stopped in reverse
@@ -359,15 +361,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.raft != nil {
 		storeFailed = a.raft.Failed()
 	}
+	// Under systemd (Type=notify): READY=1 now, WATCHDOG=1 from this loop (systemd.go).
+	sd := a.newSystemd()
+	wdTick, stopWD := sd.ready(ctx, a)
+	defer stopWD()
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-	case <-storeFailed:
-		// Everything acknowledged is on disk; the store only recovers by reopening its data dir.
-		// Exit so the supervisor restarts the agent; containers keep running meanwhile.
-		runErr = fmt.Errorf("store stopped on a storage failure (%v): restart the agent once the disk is fixed; running containers are not touched", a.raft.Err())
+main:
+	for {
+		select {
+		case <-ctx.Done():
+			break main
+		case runErr = <-errc:
+			break main
+		case <-storeFailed:
+			// Everything acknowledged is on disk; the store only recovers by reopening its data dir.
+			// Exit so the supervisor restarts the agent; containers keep running meanwhile.
+			runErr = fmt.Errorf("store stopped on a storage failure (%v): restart the agent once the disk is fixed; running containers are not touched", a.raft.Err())
+			break main
+		case <-wdTick:
+			sd.watchdog(ctx, a)
+		}
 	}
+	sd.stopping(a)
 	a.log.Info("agent stopping")
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
