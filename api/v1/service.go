@@ -91,6 +91,11 @@ type ServiceSpec struct {
 	// Container options (containeroptions.go). Each is omitted when unset, so that a spec that
 	// does not use them keeps its spec hash.
 	ContainerOptions `json:",inline"`
+	// --- rollout restart (docs/ctl.md "rollout restart") ---
+	// RestartedAt is written by `ctl rollout restart`: it enters the spec hash, so a new value
+	// replaces every replica, rolling as spec.update says. A PUT that omits it keeps the stored
+	// one (so that applying the original file after a restart does not restart again).
+	RestartedAt *time.Time `json:"restartedAt,omitempty"`
 }
 
 // EnvVar is one environment variable: a literal value or a reference to a Secret's key.
@@ -367,6 +372,13 @@ type ServiceStatus struct {
 	// update. Written by the scheduler only.
 	CurrentRevision  *ServiceRevision `json:"currentRevision,omitempty"`
 	PreviousRevision *ServiceRevision `json:"previousRevision,omitempty"`
+	// --- rollout history (docs/ctl.md "rollout history") ---
+	// RevisionHistory is the revisions before the current one, oldest first, at most the
+	// scheduler's history limit (default 10), each with its number and the container-defining
+	// part of its spec (replicas, routes, placement and update are not kept). A revision rolled
+	// out again (undo) leaves the history and becomes current with a new number. Written by the
+	// scheduler only.
+	RevisionHistory []ServiceRevision `json:"revisionHistory,omitempty"`
 	// VirtualIP is the Service's stable mesh address, allocated from the agents' --mesh.cidr
 	// when the Service is first seen and kept until it is deleted (docs/mesh.md, "Virtual
 	// IPs"). Written by the mesh controller only. Empty until allocated.
@@ -454,6 +466,12 @@ func (s *ServiceSpec) DesiredReplicas() int32 {
 type ServiceRevision struct {
 	SpecHash string      `json:"specHash"`
 	Spec     ServiceSpec `json:"spec"`
+	// --- rollout history ---
+	// Revision numbers the Service's revisions 1, 2, ... in the order they were rolled out
+	// (0: written before revisions were numbered).
+	Revision int64 `json:"revision,omitempty"`
+	// CreatedAt is when the scheduler first saw the revision.
+	CreatedAt *time.Time `json:"createdAt,omitempty"`
 }
 
 // Assignment places one replica of a Service on a node.

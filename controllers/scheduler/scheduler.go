@@ -54,6 +54,9 @@ type Config struct {
 	Health nodehealth.Policy
 	// ProgressDeadline: a rollout that makes no progress for this long fails. Default 5m.
 	ProgressDeadline time.Duration
+	// RevisionHistoryLimit is how many revisions before the current one each Service keeps in
+	// status.revisionHistory (ctl rollout history, undo --to-revision). Default 10.
+	RevisionHistoryLimit int
 	// Resync enqueues every Service this often. Every input of a plan arrives as an event (the
 	// store's watch through the caches, the view through observed.OnChange), so this is only a
 	// safety net; a pass over 1000 Services costs about a quarter of a CPU-second. Default 5m.
@@ -86,6 +89,9 @@ func (c *Config) validate() error {
 	}
 	if c.Resync <= 0 {
 		c.Resync = d.Resync
+	}
+	if c.RevisionHistoryLimit <= 0 {
+		c.RevisionHistoryLimit = DefaultRevisionHistoryLimit
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -342,14 +348,15 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	}
 	switch cur := next.Status.CurrentRevision; {
 	case cur == nil || spechash.SpecPart(cur.SpecHash) != spechash.SpecPart(hash):
-		next.Status.PreviousRevision = cur
-		next.Status.CurrentRevision = &v1.ServiceRevision{SpecHash: hash, Spec: svc.DeepCopyObject().(*v1.Service).Spec}
+		// The current revision becomes the previous one and joins the bounded history.
+		pushRevision(&next.Status, v1.ServiceRevision{SpecHash: hash, Spec: svc.DeepCopyObject().(*v1.Service).Spec}, s.cfg.RevisionHistoryLimit, now)
 	case cur.SpecHash != hash:
 		// The same spec with new Secret versions: a new revision to roll out, but the previous
 		// one stays the previous spec, so that `rollout undo` still returns to it (undo cannot
 		// bring back an old Secret value, which the store no longer has). Old replicas find
 		// their spec through the spec part of their hash (spechash.Lookup).
-		next.Status.CurrentRevision = &v1.ServiceRevision{SpecHash: hash, Spec: svc.DeepCopyObject().(*v1.Service).Spec}
+		next.Status.CurrentRevision = &v1.ServiceRevision{SpecHash: hash, Spec: svc.DeepCopyObject().(*v1.Service).Spec,
+			Revision: cur.Revision, CreatedAt: cur.CreatedAt}
 	}
 
 	in, health, err := s.input(ctx, next, hash, now)
@@ -713,6 +720,7 @@ func (s *Scheduler) write(ctx context.Context, old, next *v1.Service) error {
 	out.Status.DesiredReplicas = next.Status.DesiredReplicas
 	out.Status.CurrentRevision = next.Status.CurrentRevision
 	out.Status.PreviousRevision = next.Status.PreviousRevision
+	out.Status.RevisionHistory = next.Status.RevisionHistory
 	if c := v1.FindCondition(next.Status.Conditions, v1.ServiceProgressing); c != nil {
 		setCondition(&out.Status.Conditions, *c, c.LastTransitionTime)
 	}

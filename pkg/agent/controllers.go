@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,11 +180,14 @@ func (a *Agent) health() nodehealth.Policy {
 	return nodehealth.Policy{RestartGrace: a.cfg.Node.RestartGrace}
 }
 
-// undo is POST /apis/v1/services/{name}/undo.
-func (a *Agent) undo(ctx context.Context, name string) (v1.Object, error) {
-	if err := scheduler.RolloutUndo(ctx, a.store, name); err != nil {
+// undo is POST /apis/v1/services/{name}/undo[?toRevision=N].
+func (a *Agent) undo(ctx context.Context, name string, rev int64) (v1.Object, error) {
+	if err := scheduler.RolloutUndoTo(ctx, a.store, name, rev); err != nil {
 		if errors.Is(err, scheduler.ErrNoPreviousRevision) {
 			return nil, fmt.Errorf("services/%s: %w: no previous revision to return to", name, store.ErrConflict)
+		}
+		if errors.Is(err, scheduler.ErrRevisionNotFound) {
+			return nil, fmt.Errorf("services/%s: %w: %s", name, store.ErrNotFound, strings.TrimPrefix(err.Error(), "rollout undo services/"+name+": scheduler: "))
 		}
 		return nil, err
 	}

@@ -42,9 +42,9 @@ type Config struct {
 	// Admit runs cross-object checks before a write (two Services claiming one route, ...).
 	// Problems are refused with 422 like validation errors.
 	Admit func(ctx context.Context, obj v1.Object) v1.ErrorList
-	// Undo rolls a Service back to its previous spec (POST /apis/v1/services/{name}/undo).
-	// Nil: 404.
-	Undo func(ctx context.Context, name string) (v1.Object, error)
+	// Undo rolls a Service back to its previous spec (POST /apis/v1/services/{name}/undo), or
+	// to revision toRevision of its history (?toRevision=N; 0: the previous one). Nil: 404.
+	Undo func(ctx context.Context, name string, toRevision int64) (v1.Object, error)
 	// Handlers are mounted as they are, e.g. "GET /api/providers/traefik". They are
 	// authenticated like the rest of the API unless listed in Public.
 	Handlers map[string]http.Handler
@@ -355,7 +355,14 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, statusFor(created), redact(out))
 		return
 	}
-	out, created, err := s.createOrUpdate(ctx, obj)
+	var out v1.Object
+	var created bool
+	var err error
+	if svc, ok := obj.(*v1.Service); ok && svc.Spec.RestartedAt == nil {
+		out, created, err = s.putKeepingRestartedAt(ctx, svc)
+	} else {
+		out, created, err = s.createOrUpdate(ctx, obj)
+	}
 	if err != nil {
 		s.storeError(w, r, err)
 		return
@@ -410,6 +417,7 @@ func (s *Server) dryRun(ctx context.Context, obj v1.Object) (v1.Object, bool, er
 		}
 		table[k] = b
 		op = store.OpUpdate
+		keepRestartedAt(cur, obj)
 	case errors.Is(err, store.ErrNotFound):
 		if obj.GetMetadata().ResourceVersion != "" {
 			return nil, false, fmt.Errorf("%s: %w: resourceVersion given but the object does not exist", k, store.ErrConflict)
@@ -483,7 +491,16 @@ func (s *Server) undo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "rollout undo is not available on this agent", "")
 		return
 	}
-	out, err := s.cfg.Undo(r.Context(), r.PathValue("name"))
+	var rev int64
+	if v := r.URL.Query().Get("toRevision"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("services/%s: toRevision %q is not a revision number", r.PathValue("name"), v), "toRevision")
+			return
+		}
+		rev = n
+	}
+	out, err := s.cfg.Undo(r.Context(), r.PathValue("name"), rev)
 	if err != nil {
 		s.storeError(w, r, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -394,11 +395,20 @@ func (c *Client) Delete(ctx context.Context, kind, name string) (v1.Object, erro
 
 // Undo rolls a Service back to its previous spec.
 func (c *Client) Undo(ctx context.Context, name string) (*v1.Service, error) {
+	return c.UndoTo(ctx, name, 0)
+}
+
+// UndoTo rolls a Service back to revision rev of its history (0: the previous spec).
+func (c *Client) UndoTo(ctx context.Context, name string, rev int64) (*v1.Service, error) {
 	p, err := objectPath(v1.KindService, name)
 	if err != nil {
 		return nil, err
 	}
-	b, _, err := c.call(ctx, http.MethodPost, p+"/undo", nil, nil)
+	var q url.Values
+	if rev != 0 {
+		q = url.Values{"toRevision": {strconv.FormatInt(rev, 10)}}
+	}
+	b, _, err := c.call(ctx, http.MethodPost, p+"/undo", q, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func newClusterStore(t *testing.T, st *store.Memory, opts ...func(*apiserver.Con
 		Token:    token,
 		Gatherer: prometheus.NewRegistry(),
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Undo: func(ctx context.Context, name string) (v1.Object, error) {
+		Undo: func(ctx context.Context, name string, _ int64) (v1.Object, error) {
 			o, err := st.Get(ctx, v1.KindService, name)
 			if err != nil {
 				return nil, err

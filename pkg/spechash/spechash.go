@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"sort"
 	"strings"
+	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 )
@@ -45,6 +46,8 @@ type containerSpec struct {
 	// is part of Ports, omitted when 0.
 	HostIPC             bool `json:"hostIPC,omitempty"`
 	v1.ContainerOptions `json:",inline"`
+	// RestartedAt (ctl rollout restart) is omitted when unset, so older specs keep their hash.
+	RestartedAt string `json:"restartedAt,omitempty"`
 }
 
 // Of returns the hash of spec's container-defining fields: Len lowercase hex characters.
@@ -78,6 +81,7 @@ func Of(spec *v1.ServiceSpec) string {
 		HealthCheck: s.HealthCheck, Networks: s.Networks, Volumes: s.Volumes, Resources: s.Resources,
 		Privileged: s.Privileged, HostNetwork: s.HostNetwork, HostPID: s.HostPID, CapAdd: s.CapAdd, CapDrop: s.CapDrop,
 		Network: s.Network, HostIPC: s.HostIPC, ContainerOptions: s.ContainerOptions,
+		RestartedAt: restartedAt(s.RestartedAt),
 	})
 	if err != nil {
 		// Marshalling plain structs of strings and numbers cannot fail.
@@ -85,6 +89,15 @@ func Of(spec *v1.ServiceSpec) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:Len]
+}
+
+// restartedAt is the hashed form of spec.restartedAt: UTC, so that the same instant written
+// with another offset is the same revision.
+func restartedAt(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // OfService is Of(&svc.Spec).
