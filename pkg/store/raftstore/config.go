@@ -90,6 +90,11 @@ type Config struct {
 	// APIs speak TLS). Default: a plain client with a 15s timeout.
 	JoinClient *http.Client
 
+	// Seed, when set, is the state a node without state bootstraps its new one-node cluster
+	// from (a restore, seed.go) instead of an empty store. Ignored when the data dir has state
+	// or Join is set.
+	Seed *Seed
+
 	// Now is the clock for the time stamps the store writes (creation and deletion times).
 	// Default time.Now.
 	Now func() time.Time

@@ -120,6 +120,9 @@ func (s *Store) applyConfChange(tx *bolt.Tx, e *pb.Entry) (memberChange, error) 
 		}
 	}
 	mc.conf = s.node.ApplyConfChange(cc)
+	if mc.added != nil {
+		s.snapshotForNewcomer(e.GetIndex()) // newcomer.go
+	}
 	mc.members = map[uint64]Member{}
 	err = mb.ForEach(func(_, v []byte) error {
 		var m Member

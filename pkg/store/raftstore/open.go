@@ -123,6 +123,14 @@ func open(cfg Config, logger *slog.Logger, reg prometheus.Registerer, db *bolt.D
 		if err := saveIdentity(db, s.id, s.clusterID, nil, nil); err != nil {
 			return fail(err)
 		}
+		if cfg.Seed != nil { // a restore (seed.go): raft restarts from the seeded state
+			if err := s.seed(d, cfg.Seed, advertise); err != nil {
+				return fail(err)
+			}
+			logger.Info("seeded a new one-node cluster", "id", idString(s.id), "cluster", s.clusterID,
+				"revision", cfg.Seed.Revision, "objects", len(cfg.Seed.Objects), "from", cfg.Seed.Source)
+			break
+		}
 		ctx, _ := json.Marshal(ccContext{Add: []Member{{ID: s.id, Name: cfg.NodeName, RaftAddress: advertise}}})
 		peers = []raft.Peer{{ID: s.id, Context: ctx}}
 		logger.Info("bootstrapping a one-node cluster", "id", idString(s.id), "cluster", s.clusterID)
