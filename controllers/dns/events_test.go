@@ -1,8 +1,6 @@
 package dns
 
 import (
-	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
 	"github.com/constellation-sh/constellation/pkg/events"
+	"github.com/constellation-sh/constellation/pkg/events/eventstest"
 )
 
 // The DNS controller against the fake Cloudflare reports what it wrote and what failed.
@@ -28,7 +27,7 @@ func TestDNSRecordsEvents(t *testing.T) {
 	e.reconcile(rec("www"))
 	e.reconcile(rec("www")) // converged: nothing written, nothing reported
 	recorder.Flush(e.ctx)
-	expectDNSEvents(t, e, "Normal DNSRecordWritten 1 created A www.example.com 192.0.2.10")
+	expectDNSEvents(t, e, "DNSRecord/www Normal DNSRecordWritten 1 created A www.example.com 192.0.2.10")
 
 	e.record("www", v1.DNSRecordSpec{Zone: zone, Name: "www.example.com", Type: v1.RecordA, Content: "192.0.2.11"})
 	e.cf.RevokeToken(testToken)
@@ -36,7 +35,7 @@ func TestDNSRecordsEvents(t *testing.T) {
 	clk.Step(time.Second)
 	recorder.Flush(e.ctx)
 	got := dnsEventLines(t, e)
-	if len(got) != 2 || !strings.HasPrefix(got[1], "Warning DNSRecordFailed 1 "+v1.ReasonAPIError+": ") {
+	if len(got) != 2 || !strings.HasPrefix(got[1], "DNSRecord/www Warning DNSRecordFailed 1 "+v1.ReasonAPIError+": ") {
 		t.Fatalf("events:\n%s", strings.Join(got, "\n"))
 	}
 }
@@ -55,25 +54,12 @@ func TestPlanSummary(t *testing.T) {
 
 func dnsEventLines(t *testing.T, e *env) []string {
 	t.Helper()
-	objs, _, err := e.st.List(e.ctx, v1.KindEvent, v1.Selector{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, o := range objs {
-		ev := o.(*v1.Event)
-		if ev.Spec.InvolvedObject != events.Ref(v1.KindDNSRecord, "www") || ev.Spec.Component != "dns" {
-			t.Errorf("event %+v", ev.Spec)
-		}
-		got = append(got, fmt.Sprintf("%s %s %d %s", ev.Spec.Type, ev.Spec.Reason, ev.Spec.Count, ev.Spec.Message))
-	}
-	sort.Strings(got)
-	return got
+	www := events.Ref(v1.KindDNSRecord, "www")
+	return eventstest.Lines(t, e.st, eventstest.From{Component: "dns", Involved: &www})
 }
 
 func expectDNSEvents(t *testing.T, e *env, want ...string) {
 	t.Helper()
-	if got := dnsEventLines(t, e); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	www := events.Ref(v1.KindDNSRecord, "www")
+	eventstest.Expect(t, e.st, eventstest.From{Component: "dns", Involved: &www}, want...)
 }

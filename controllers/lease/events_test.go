@@ -2,8 +2,6 @@ package lease
 
 import (
 	"context"
-	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -11,23 +9,14 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/pkg/events"
+	"github.com/constellation-sh/constellation/pkg/events/eventstest"
 	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
 
 func leaseEvents(t *testing.T, st store.Store) string {
 	t.Helper()
-	objs, _, err := st.List(context.Background(), v1.KindEvent, v1.Selector{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, o := range objs {
-		e := o.(*v1.Event)
-		out = append(out, fmt.Sprintf("%s/%s %s %s %s", e.Spec.InvolvedObject.Kind, e.Spec.InvolvedObject.Name, e.Spec.Type, e.Spec.Reason, e.Spec.Message))
-	}
-	sort.Strings(out)
-	return strings.Join(out, "\n")
+	return strings.Join(eventstest.Lines(t, st, eventstest.From{Component: "lease", Node: "n1"}), "\n")
 }
 
 // A real campaign: the node labelled role=lb acquires the lb Lease (LeaseAcquired), and gives
@@ -54,13 +43,13 @@ func TestCampaignRecordsLeaseEvents(t *testing.T) {
 	waitFor(t, "n1 to lead", c.IsLeader)
 	waitFor(t, "LeaseAcquired", func() bool {
 		rec.Flush(ctx)
-		return leaseEvents(t, st) == "Lease/lb Normal LeaseAcquired node n1 acquired the lease"
+		return leaseEvents(t, st) == "Lease/lb Normal LeaseAcquired 1 node n1 acquired the lease"
 	})
 	putNode(t, st, "n1", nil)
 	waitFor(t, "LeaseReleased", func() bool {
 		rec.Flush(ctx)
-		return leaseEvents(t, st) == "Lease/lb Normal LeaseAcquired node n1 acquired the lease\n"+
-			"Lease/lb Normal LeaseReleased node n1 released the lease"
+		return leaseEvents(t, st) == "Lease/lb Normal LeaseAcquired 1 node n1 acquired the lease\n"+
+			"Lease/lb Normal LeaseReleased 1 node n1 released the lease"
 	})
 	cancel()
 	<-done
@@ -80,8 +69,8 @@ func TestObserveLost(t *testing.T) {
 	end()
 	lead(term)
 	rec.Flush(parent)
-	want := "Lease/controller Normal LeaseAcquired node n1 acquired the lease\n" +
-		"Lease/controller Warning LeaseLost node n1 lost the lease: it could not renew it in time"
+	want := "Lease/controller Normal LeaseAcquired 1 node n1 acquired the lease\n" +
+		"Lease/controller Warning LeaseLost 1 node n1 lost the lease: it could not renew it in time"
 	if got := leaseEvents(t, st); got != want || !ran {
 		t.Fatalf("events (lead ran: %v):\n%s\nwant:\n%s", ran, got, want)
 	}

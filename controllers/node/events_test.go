@@ -1,11 +1,8 @@
 package node
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/events"
+	"github.com/constellation-sh/constellation/pkg/events/eventstest"
 )
 
 // The node reconciler against the fake engine reports a replica's life as Events: its image
@@ -49,9 +47,9 @@ func TestNodeReconcilerRecordsEvents(t *testing.T) {
 	}
 	rec.Flush(f.ctx)
 	expectEvents(t, f, []string{
-		"Normal Pulled 1 pulled image echo:1",
-		"Normal Pulling 1 pulling image echo:1",
-		"Normal Started 1 replica 0 started (image echo:1)",
+		"Service/web Normal Pulled 1 pulled image echo:1",
+		"Service/web Normal Pulling 1 pulling image echo:1",
+		"Service/web Normal Started 1 replica 0 started (image echo:1)",
 	})
 
 	cs, _ := f.dock.List(f.ctx, map[string]string{docker.LabelReplica: "0"})
@@ -69,11 +67,11 @@ func TestNodeReconcilerRecordsEvents(t *testing.T) {
 	step(10 * time.Second) // the debounce of both series is over
 	rec.Flush(f.ctx)
 	expectEvents(t, f, []string{
-		"Normal Pulled 1 pulled image echo:1",
-		"Normal Pulling 1 pulling image echo:1",
-		"Normal Restarted 3 replica 0 restarted after exit code 137",
-		"Normal Started 1 replica 0 started (image echo:1)",
-		"Warning Exited 3 replica 0 exited with code 137",
+		"Service/web Normal Pulled 1 pulled image echo:1",
+		"Service/web Normal Pulling 1 pulling image echo:1",
+		"Service/web Normal Restarted 3 replica 0 restarted after exit code 137",
+		"Service/web Normal Started 1 replica 0 started (image echo:1)",
+		"Service/web Warning Exited 3 replica 0 exited with code 137",
 	})
 }
 
@@ -91,20 +89,6 @@ func TestNodeReconcilerWithoutRecorder(t *testing.T) {
 
 func expectEvents(t *testing.T, f *fixture, want []string) {
 	t.Helper()
-	objs, _, err := f.st.List(f.ctx, v1.KindEvent, v1.Selector{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, o := range objs {
-		e := o.(*v1.Event)
-		if e.Spec.InvolvedObject != events.Ref(v1.KindService, "web") || e.Spec.Node != "n1" || e.Spec.Component != "node" {
-			t.Errorf("event %s: %+v", e.Metadata.Name, e.Spec)
-		}
-		got = append(got, fmt.Sprintf("%s %s %d %s", e.Spec.Type, e.Spec.Reason, e.Spec.Count, e.Spec.Message))
-	}
-	sort.Strings(got)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	web := events.Ref(v1.KindService, "web")
+	eventstest.Expect(t, f.st, eventstest.From{Component: "node", Node: "n1", Involved: &web}, want...)
 }

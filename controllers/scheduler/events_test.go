@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/events"
+	"github.com/constellation-sh/constellation/pkg/events/eventstest"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -130,19 +130,5 @@ func TestSchedulerRecordsEvents(t *testing.T) {
 
 func eventLines(t *testing.T, st store.Store) []string {
 	t.Helper()
-	objs, _, err := st.List(context.Background(), v1.KindEvent, v1.Selector{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, o := range objs {
-		e := o.(*v1.Event)
-		if e.Spec.Component != "scheduler" || e.Spec.Node != "a" {
-			t.Errorf("event %s from %s on %s", e.Metadata.Name, e.Spec.Component, e.Spec.Node)
-		}
-		out = append(out, e.Spec.InvolvedObject.Kind+"/"+e.Spec.InvolvedObject.Name+" "+string(e.Spec.Type)+" "+string(e.Spec.Reason)+" "+
-			fmt.Sprint(e.Spec.Count)+" "+e.Spec.Message)
-	}
-	sort.Strings(out)
-	return out
+	return eventstest.Lines(t, st, eventstest.From{Component: "scheduler", Node: "a"})
 }
