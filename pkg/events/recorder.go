@@ -22,13 +22,7 @@ import (
 )
 
 // Store is what the recorder writes Events with.
-type Store interface {
-	Get(ctx context.Context, kind, name string, opts ...store.ReadOption) (v1.Object, error)
-	Create(ctx context.Context, obj v1.Object) (v1.Object, error)
-	Update(ctx context.Context, obj v1.Object) (v1.Object, error)
-}
-
-var _ Store = store.Store(nil)
+type Store = store.Writer
 
 // Config configures a Recorder.
 type Config struct {

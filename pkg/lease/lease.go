@@ -24,13 +24,7 @@ func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Store is what the elector needs of the store.
-type Store interface {
-	Get(ctx context.Context, kind, name string, opts ...store.ReadOption) (v1.Object, error)
-	Create(ctx context.Context, obj v1.Object) (v1.Object, error)
-	Update(ctx context.Context, obj v1.Object) (v1.Object, error)
-}
-
-var _ Store = store.Store(nil)
+type Store = store.Writer
 
 // Config configures an Elector.
 type Config struct {

@@ -47,6 +47,14 @@ type Store interface {
 	Close() error
 }
 
+// Writer is the part of Store a component needs to read, create and replace objects of its own
+// (leases, Events): a narrower interface, so tests can fake it and failures can be injected.
+type Writer interface {
+	Get(ctx context.Context, kind, name string, opts ...ReadOption) (v1.Object, error)
+	Create(ctx context.Context, obj v1.Object) (v1.Object, error)
+	Update(ctx context.Context, obj v1.Object) (v1.Object, error)
+}
+
 // EventType is ADDED, MODIFIED, DELETED, or ERROR for a watch that failed.
 type EventType string
 
