@@ -380,16 +380,8 @@ func (c *Controller) writeStatus(ctx context.Context, rs *v1.ReplicaSet, e *engi
 	if !c.cfg.IsLeader() {
 		return reconcile.Result{}, nil
 	}
-	cp := rs.DeepCopyObject().(*v1.ReplicaSet)
-	cp.Status = next
-	_, err := c.cfg.Store.UpdateStatus(ctx, cp)
-	switch {
-	case errors.Is(err, store.ErrConflict):
-		return reconcile.Result{RequeueAfter: 20 * time.Millisecond}, nil
-	case errors.Is(err, store.ErrNotFound):
-		return reconcile.Result{}, nil
-	case err != nil:
-		return reconcile.Result{}, fmt.Errorf("update status of replicasets/%s: %w", rs.Metadata.Name, err)
+	if res, written, err := c.putStatus(ctx, rs, next); !written {
+		return res, err
 	}
 	e.lastWrite = now
 	if next.Primary != rs.Status.Primary {
@@ -422,18 +414,26 @@ func (c *Controller) writeConditions(ctx context.Context, rs *v1.ReplicaSet, con
 	if !changed || !c.cfg.IsLeader() {
 		return reconcile.Result{}, nil
 	}
+	res, _, err := c.putStatus(ctx, rs, next)
+	return res, err
+}
+
+// putStatus writes next as the status of rs, compare-and-swap. A conflict requeues (the watch
+// brings the newer object); a ReplicaSet deleted meanwhile is done with. written is false
+// whenever the status was not stored.
+func (c *Controller) putStatus(ctx context.Context, rs *v1.ReplicaSet, next v1.ReplicaSetStatus) (res reconcile.Result, written bool, err error) {
 	cp := rs.DeepCopyObject().(*v1.ReplicaSet)
 	cp.Status = next
-	_, err := c.cfg.Store.UpdateStatus(ctx, cp)
+	_, err = c.cfg.Store.UpdateStatus(ctx, cp)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return reconcile.Result{RequeueAfter: 20 * time.Millisecond}, nil
+		return reconcile.Result{RequeueAfter: 20 * time.Millisecond}, false, nil
 	case errors.Is(err, store.ErrNotFound):
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, false, nil
 	case err != nil:
-		return reconcile.Result{}, fmt.Errorf("update status of replicasets/%s: %w", rs.Metadata.Name, err)
+		return reconcile.Result{}, false, fmt.Errorf("update status of replicasets/%s: %w", rs.Metadata.Name, err)
 	}
-	return reconcile.Result{}, nil
+	return reconcile.Result{}, true, nil
 }
 
 // ensureSentinel creates or updates the sentinel Service the ReplicaSet owns. done reports

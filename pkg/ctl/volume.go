@@ -334,15 +334,7 @@ func (a *app) volumeBackupCommand() *cobra.Command {
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			index, err := parseIndex(args[1])
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			t, err := findVolume(ctx, c, args[0], index, node, volume)
+			c, index, t, err := a.volumeArgs(ctx, args, node, volume)
 			if err != nil {
 				return err
 			}
@@ -396,15 +388,7 @@ func (a *app) volumeRestoreCommand() *cobra.Command {
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			index, err := parseIndex(args[1])
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			t, err := findVolume(ctx, c, args[0], index, node, volume)
+			c, index, t, err := a.volumeArgs(ctx, args, node, volume)
 			if err != nil {
 				return err
 			}
@@ -434,6 +418,24 @@ func (a *app) volumeRestoreCommand() *cobra.Command {
 	cmd.Flags().StringVar(&node, "node", "", "the node holding the volume (default: where the replica is placed, else the one node that has it)")
 	cmd.Flags().StringVar(&volume, "volume", "", "the volume, when the Service mounts several")
 	return cmd
+}
+
+// volumeArgs resolves the SERVICE INDEX arguments of backup and restore to the volume and the
+// node that holds it.
+func (a *app) volumeArgs(ctx context.Context, args []string, node, volume string) (*client.Client, int32, volumeTarget, error) {
+	index, err := parseIndex(args[1])
+	if err != nil {
+		return nil, 0, volumeTarget{}, err
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, 0, volumeTarget{}, err
+	}
+	t, err := findVolume(ctx, c, args[0], index, node, volume)
+	if err != nil {
+		return nil, 0, volumeTarget{}, err
+	}
+	return c, index, t, nil
 }
 
 func parseIndex(s string) (int32, error) {
