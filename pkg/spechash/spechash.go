@@ -48,6 +48,10 @@ type containerSpec struct {
 	v1.ContainerOptions `json:",inline"`
 	// RestartedAt (ctl rollout restart) is omitted when unset, so older specs keep their hash.
 	RestartedAt string `json:"restartedAt,omitempty"`
+	// Files (spec.files) are omitted when unset, so older specs keep their hash. The content
+	// of the Configs and Secrets they name is the revision's business (Revision), as for env
+	// secretRefs.
+	Files []v1.FileMount `json:"files,omitempty"`
 }
 
 // Of returns the hash of spec's container-defining fields: Len lowercase hex characters.
@@ -81,7 +85,7 @@ func Of(spec *v1.ServiceSpec) string {
 		HealthCheck: s.HealthCheck, Networks: s.Networks, Volumes: s.Volumes, Resources: s.Resources,
 		Privileged: s.Privileged, HostNetwork: s.HostNetwork, HostPID: s.HostPID, CapAdd: s.CapAdd, CapDrop: s.CapDrop,
 		Network: s.Network, HostIPC: s.HostIPC, ContainerOptions: s.ContainerOptions,
-		RestartedAt: restartedAt(s.RestartedAt),
+		RestartedAt: restartedAt(s.RestartedAt), Files: s.Files,
 	})
 	if err != nil {
 		// Marshalling plain structs of strings and numbers cannot fail.
