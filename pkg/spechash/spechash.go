@@ -129,15 +129,25 @@ func DataDigest(hmacKey []byte, secret, key, value string) string {
 }
 
 // RollingSecrets returns the env secretRefs of spec whose Secret's changes roll the Service
-// (restart "" or "rolling"), grouped by Secret name, names sorted.
+// (restart "" or "rolling") and the Secrets of spec.files (which always roll it), grouped by
+// Secret name, names sorted. A file without a key reads the Secret's only key: its key is ""
+// here, and every key of the Secret counts.
 func RollingSecrets(spec *v1.ServiceSpec) (names []string, keys map[string][]string) {
 	keys = map[string][]string{}
+	add := func(name, key string) {
+		if _, ok := keys[name]; !ok {
+			names = append(names, name)
+		}
+		keys[name] = append(keys[name], key)
+	}
 	for _, e := range spec.Env {
 		if r := e.SecretRef; r != nil && r.Rolls() {
-			if _, ok := keys[r.Name]; !ok {
-				names = append(names, r.Name)
-			}
-			keys[r.Name] = append(keys[r.Name], r.Key)
+			add(r.Name, r.Key)
+		}
+	}
+	for _, f := range spec.Files {
+		if f.Secret != "" {
+			add(f.Secret, f.Key)
 		}
 	}
 	sort.Strings(names)
