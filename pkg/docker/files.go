@@ -22,7 +22,9 @@ type File struct {
 }
 
 // String names the file without its content, so that %v cannot leak a Secret.
-func (f File) String() string { return fmt.Sprintf("%s (%04o, %d bytes)", f.Path, f.Mode, len(f.Content)) }
+func (f File) String() string {
+	return fmt.Sprintf("%s (%04o, %d bytes)", f.Path, f.Mode, len(f.Content))
+}
 
 // FilesTar returns the tar archive Docker's archive endpoint extracts at "/": one regular file
 // per entry, owned by uid and gid 0, with the entry's mode. Missing parent directories are
