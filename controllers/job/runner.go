@@ -19,6 +19,7 @@ import (
 	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/hostaccess"
+	"github.com/constellation-sh/constellation/pkg/redact"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -311,7 +312,9 @@ func (r *Runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	if cur.n > limit {
 		msg := why + fmt.Sprintf("; %d attempts failed (backoffLimit %d)", cur.n, limit)
 		if tail, err := r.cfg.Docker.LogTail(ctx, cur.c.ID, time.Time{}, r.cfg.LogLines); err == nil && strings.TrimSpace(tail) != "" {
-			msg += ": " + lastBytes(strings.TrimSpace(tail), 1024)
+			// A crashing job may print the secrets its env holds: status is readable by
+			// read tokens, so their values are scrubbed as the node reconciler does.
+			msg += ": " + lastBytes(r.scrubber(ctx, j).Scrub(strings.TrimSpace(tail)), 1024)
 		}
 		r.finish(st, v1.JobFailed, v1.ReasonBackoffLimitExceeded, msg, finishedAt(cur.c, now))
 		r.outcomes.WithLabelValues("failed").Inc()
@@ -479,6 +482,26 @@ func (r *Runner) pending(ctx context.Context, j, st *v1.Job, cause error, now ti
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{}, fmt.Errorf("jobs/%s: %w", j.Metadata.Name, cause)
+}
+
+// scrubber scrubs the values of every Secret j's env references (every key of each).
+func (r *Runner) scrubber(ctx context.Context, j *v1.Job) *redact.Scrubber {
+	var values []string
+	seen := map[string]bool{}
+	for _, e := range j.Spec.Env {
+		if e.SecretRef == nil || seen[e.SecretRef.Name] {
+			continue
+		}
+		seen[e.SecretRef.Name] = true
+		if o, err := r.cfg.Store.Get(ctx, v1.KindSecret, e.SecretRef.Name, store.Stale()); err == nil {
+			if sec, ok := o.(*v1.Secret); ok {
+				for _, v := range sec.Spec.Data {
+					values = append(values, v)
+				}
+			}
+		}
+	}
+	return redact.New(values...)
 }
 
 func (r *Runner) secret(ctx context.Context, name, key string) (string, error) {

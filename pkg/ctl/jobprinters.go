@@ -101,3 +101,48 @@ func cronJobRow(o v1.Object, wide bool, now time.Time) []string {
 	}
 	return append(row, age(now, c.Metadata.CreationTimestamp))
 }
+
+// jobKinds describes a Config (keys and sizes), a Job or a CronJob.
+func (d *describer) jobKinds(o v1.Object) {
+	switch o := o.(type) {
+	case *v1.Config:
+		keys := o.Spec.Keys()
+		sort.Strings(keys)
+		d.line(0, "Keys", "%s", joinOrNone(keys))
+		for _, k := range keys {
+			v, _ := o.Spec.Value(k)
+			d.line(1, k, "%d bytes", len(v))
+		}
+	case *v1.Job:
+		d.line(0, "Image", "%s", o.Spec.Image)
+		if o.Spec.BackoffLimit != nil {
+			d.line(0, "Backoff limit", "%d", *o.Spec.BackoffLimit)
+		}
+		if o.Spec.ActiveDeadline != nil {
+			d.line(0, "Active deadline", "%s", o.Spec.ActiveDeadline.Duration)
+		}
+		st := o.Status
+		d.line(0, "Phase", "%s", none(string(st.Phase)))
+		d.line(0, "Node", "%s", none(st.Node))
+		d.line(0, "Attempts", "%d", st.Attempts)
+		if st.ExitCode != nil {
+			d.line(0, "Exit code", "%d", *st.ExitCode)
+		}
+		d.line(0, "Started", "%s", d.when(st.StartTime))
+		d.line(0, "Completed", "%s", d.when(st.CompletionTime))
+		d.line(0, "Message", "%s", none(st.Message))
+	case *v1.CronJob:
+		d.line(0, "Schedule", "%s", o.Spec.Schedule)
+		tz := o.Spec.TimeZone
+		if tz == "" {
+			tz = "UTC"
+		}
+		d.line(0, "Time zone", "%s", tz)
+		d.line(0, "Concurrency", "%s", none(string(o.Spec.ConcurrencyPolicy)))
+		d.line(0, "Suspend", "%v", o.Spec.Suspend)
+		d.line(0, "Image", "%s", o.Spec.JobTemplate.Image)
+		d.line(0, "Active", "%s", joinOrNone(o.Status.Active))
+		d.line(0, "Last schedule", "%s", d.when(o.Status.LastScheduleTime))
+		d.line(0, "Last success", "%s", d.when(o.Status.LastSuccessfulTime))
+	}
+}

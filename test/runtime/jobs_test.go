@@ -85,13 +85,20 @@ func TestJobsOnRealDocker(t *testing.T) {
 		return len(cs) == 0, fmt.Sprint(len(cs))
 	})
 
-	fails := toolJob("fails", "say", "boom", "3")
+	// It prints a value of a Secret its env references: the output in status is scrubbed.
+	c.put(&v1.Secret{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindSecret}, Metadata: v1.ObjectMeta{Name: "tok"},
+		Spec: v1.SecretSpec{Data: v1.SecretData{"token": "s3cr3t-value"}}})
+	fails := toolJob("fails", "say", "boom s3cr3t-value", "3")
+	fails.Spec.Env = []v1.EnvVar{{Name: "TOKEN", SecretRef: &v1.SecretKeyRef{Name: "tok", Key: "token"}}}
 	two := int32(2)
 	fails.Spec.BackoffLimit = &two
 	c.put(fails)
 	j = c.waitJob("fails", v1.JobFailed, 60*time.Second)
-	if j.Status.Attempts != 3 || j.Status.ExitCode == nil || *j.Status.ExitCode != 3 || !strings.Contains(j.Status.Message, "boom") {
+	if j.Status.Attempts != 3 || j.Status.ExitCode == nil || *j.Status.ExitCode != 3 || !strings.Contains(j.Status.Message, "boom <redacted>") {
 		t.Fatalf("failed job status %+v", j.Status)
+	}
+	if strings.Contains(j.Status.Message, "s3cr3t") {
+		t.Fatalf("a Secret value in the status message: %q", j.Status.Message)
 	}
 	if cond := v1.FindCondition(j.Status.Conditions, v1.JobFailedCondition); cond == nil || cond.Reason != v1.ReasonBackoffLimitExceeded {
 		t.Fatalf("Failed condition %+v", cond)
