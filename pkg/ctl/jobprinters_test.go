@@ -50,7 +50,7 @@ func TestDescribeJob(t *testing.T) {
 	start := now.Add(-2 * time.Minute)
 	code := int32(1)
 	j := &v1.Job{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindJob}, Metadata: v1.ObjectMeta{Name: "migrate"},
-		Spec:   v1.JobSpec{Image: "app:2"},
+		Spec: v1.JobSpec{Image: "app:2"},
 		Status: v1.JobStatus{Phase: v1.JobFailed, Node: "n1", Attempts: 1, ExitCode: &code, StartTime: &start, Message: "attempt 1 exited with code 1",
 			Conditions: []v1.Condition{{Type: v1.JobFailedCondition, Status: v1.ConditionTrue, Reason: v1.ReasonBackoffLimitExceeded}}}}
 	var buf bytes.Buffer
