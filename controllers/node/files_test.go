@@ -5,8 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
 
@@ -54,6 +56,67 @@ func TestResolveFiles(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Fatal("an error quotes a Secret value")
+		}
+	}
+}
+
+// copyingDocker is the fake engine with the archive call: it records the files each container
+// got, or fails.
+type copyingDocker struct {
+	*fakeDocker
+	fail  error
+	files map[string][]docker.File
+}
+
+func (c *copyingDocker) CopyFiles(_ context.Context, id string, files []docker.File) error {
+	if c.fail != nil {
+		return c.fail
+	}
+	c.files[id] = files
+	return nil
+}
+
+// A replica with files gets them before it starts; one whose copy fails is removed, never
+// started; a missing Config holds it back with reason FileSourceNotFound.
+func TestFilesCopiedBeforeStart(t *testing.T) {
+	var eng *copyingDocker
+	f := newFixtureWith(t, func(c *Config) {
+		eng = &copyingDocker{fakeDocker: c.Docker.(*fakeDocker), files: map[string][]docker.File{}}
+		c.Docker = eng
+	})
+	cfg := &v1.Config{Metadata: v1.ObjectMeta{Name: "app"}, Spec: v1.ConfigSpec{Data: map[string]string{"app.conf": "x=1"}}}
+	cfg.Default()
+	f.serviceWith(1, "echo:1", func(sp *v1.ServiceSpec) { sp.Files = []v1.FileMount{{Config: "app", Path: "/etc/app.conf"}} })
+	_ = f.reconcile() // a failed action is retried with backoff, not returned
+	if n := len(f.dock.ctrs); n != 0 {
+		t.Fatalf("%d containers created without their Config", n)
+	}
+	if len(f.published) != 1 || f.published[0].Reason != v1.ReasonFileSourceNotFound || !strings.Contains(f.published[0].Message, "configs/app does not exist") {
+		t.Fatalf("published %+v", f.published)
+	}
+	if _, err := f.st.Create(f.ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng.fail = errors.New("engine refused the archive")
+	f.now = f.now.Add(time.Hour) // past the backoff
+	_ = f.reconcile()
+	if n := len(f.dock.ctrs); n != 0 {
+		t.Fatalf("a container whose files could not be copied was kept (%d)", n)
+	}
+	if len(f.dock.created) != 1 || len(f.published) != 1 || !strings.Contains(f.published[0].Message, "engine refused the archive") {
+		t.Fatalf("the copy was not tried once: %d creates, published %+v", len(f.dock.created), f.published)
+	}
+	eng.fail = nil
+	f.now = f.now.Add(time.Hour)
+	if err := f.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if f.running() != 1 {
+		t.Fatalf("running %d", f.running())
+	}
+	for id := range f.dock.ctrs {
+		if got := eng.files[id]; len(got) != 1 || got[0].Path != "/etc/app.conf" || got[0].Mode != 0o444 || string(got[0].Content) != "x=1" {
+			t.Fatalf("files of %s: %v", id, got)
 		}
 	}
 }
