@@ -46,6 +46,9 @@ type JobSpec struct {
 	// Container options (user, workingDir, tmpfs, ulimits, labels, logging, ...), as on a
 	// Service.
 	ContainerOptions `json:",inline"`
+	// Files puts keys of Configs and Secrets in the container, as a Service's spec.files
+	// (docs/spec.md, "files"). Default none.
+	Files []FileMount `json:"files,omitempty"`
 
 	// BackoffLimit is how many times a failed attempt is retried: at most backoffLimit+1
 	// containers run. Default 0: one attempt.
@@ -131,6 +134,7 @@ func (j *Job) Default() {
 	if j.Spec.BackoffLimit == nil {
 		j.Spec.BackoffLimit = ptr(int32(DefaultBackoffLimit))
 	}
+	defaultFiles(j.Spec.Files)
 }
 
 // MaxBackoffLimit caps spec.backoffLimit.
@@ -171,7 +175,7 @@ func (s *JobSpec) ServiceSpec() ServiceSpec {
 	return ServiceSpec{
 		Image: s.Image, Command: s.Command, Args: s.Args, Env: s.Env, Networks: s.Networks,
 		Volumes: s.Volumes, Resources: s.Resources, HostAccess: s.HostAccess,
-		ContainerOptions: s.ContainerOptions, Replicas: ptr(int32(1)),
+		ContainerOptions: s.ContainerOptions, Files: s.Files, Replicas: ptr(int32(1)),
 	}
 }
 
@@ -257,6 +261,7 @@ func (c *CronJob) Default() {
 	if c.Spec.JobTemplate.BackoffLimit == nil {
 		c.Spec.JobTemplate.BackoffLimit = ptr(int32(DefaultBackoffLimit))
 	}
+	defaultFiles(c.Spec.JobTemplate.Files)
 }
 
 // CronParser reads CronJob schedules: the standard 5 fields and the @ descriptors

@@ -93,3 +93,15 @@ func checkErr(t *testing.T, errs ErrorList, field, msg string) {
 	}
 	t.Fatalf("want %s: ...%s..., got %v", field, msg, errs)
 }
+
+func TestJobFiles(t *testing.T) {
+	j := &Job{Metadata: ObjectMeta{Name: "backup"}, Spec: JobSpec{Image: "restic", Files: []FileMount{{Secret: "repo"}, {Config: "c", Path: "rel"}}}}
+	j.Default()
+	if j.Spec.Files[0].Path != "/run/secrets/repo" || j.Spec.Files[0].Mode != 0o400 {
+		t.Fatalf("defaults %+v", j.Spec.Files[0])
+	}
+	checkErr(t, j.Validate(), "spec.files[1].path", "must be absolute")
+	c := &CronJob{Metadata: ObjectMeta{Name: "n"}, Spec: CronJobSpec{Schedule: "@daily", JobTemplate: JobSpec{Image: "x", Files: []FileMount{{Config: "a", Secret: "b"}}}}}
+	c.Default()
+	checkErr(t, c.Validate(), "spec.jobTemplate.files[0]", "exactly one of config and secret")
+}

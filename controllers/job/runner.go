@@ -37,6 +37,8 @@ type Docker interface {
 	EnsureVolume(ctx context.Context, name string) error
 	LogTail(ctx context.Context, id string, since time.Time, lines int) (string, error)
 	Events(ctx context.Context, labels map[string]string) (<-chan docker.Event, <-chan error)
+	// CopyFiles puts spec.files into a created container (docs/spec.md, "files").
+	CopyFiles(ctx context.Context, id string, files []docker.File) error
 }
 
 var _ Docker = (*docker.Client)(nil)
@@ -401,6 +403,10 @@ func (r *Runner) start(ctx context.Context, j, st *v1.Job, n int32, now time.Tim
 	if err != nil {
 		return r.pending(ctx, j, st, fmt.Errorf("attempt %d: %w", n, err), now)
 	}
+	files, err := docker.ResolveFiles(ctx, r.cfg.Store, "spec.files", svc.Spec.Files)
+	if err != nil {
+		return r.pending(ctx, j, st, err, now)
+	}
 	// A Job container is not a replica: no constellation.service, so that the node
 	// reconciler never sees it (doc.go).
 	delete(cfg.Config.Labels, docker.LabelService)
@@ -440,6 +446,10 @@ func (r *Runner) start(ctx context.Context, j, st *v1.Job, n int32, now time.Tim
 		}
 		return r.pending(ctx, j, st, fmt.Errorf("create attempt %d: %w", n, err), now)
 	}
+	if err := r.cfg.Docker.CopyFiles(ctx, id, files); err != nil {
+		_ = r.cfg.Docker.Remove(ctx, id) // never started without its files
+		return r.pending(ctx, j, st, fmt.Errorf("copy files of attempt %d: %w", n, err), now)
+	}
 	if err := r.cfg.Docker.Start(ctx, id); err != nil {
 		_ = r.cfg.Docker.Remove(ctx, id)
 		return r.pending(ctx, j, st, fmt.Errorf("start attempt %d: %w", n, err), now)
@@ -474,6 +484,8 @@ func (r *Runner) pending(ctx context.Context, j, st *v1.Job, cause error, now ti
 	reason := "CreateFailed"
 	if errors.Is(cause, docker.ErrSecretNotFound) {
 		reason = "SecretNotFound"
+	} else if errors.Is(cause, docker.ErrFileSourceNotFound) {
+		reason = v1.ReasonFileSourceNotFound
 	} else if errors.Is(cause, docker.ErrImageNotFound) {
 		reason = v1.ReasonImageNotFound
 	}
@@ -484,16 +496,27 @@ func (r *Runner) pending(ctx context.Context, j, st *v1.Job, cause error, now ti
 	return reconcile.Result{}, fmt.Errorf("jobs/%s: %w", j.Metadata.Name, cause)
 }
 
-// scrubber scrubs the values of every Secret j's env references (every key of each).
+// scrubber scrubs the values of every Secret j's env and files reference (every key of each).
 func (r *Runner) scrubber(ctx context.Context, j *v1.Job) *redact.Scrubber {
 	var values []string
 	seen := map[string]bool{}
+	var names []string
 	for _, e := range j.Spec.Env {
-		if e.SecretRef == nil || seen[e.SecretRef.Name] {
+		if e.SecretRef != nil {
+			names = append(names, e.SecretRef.Name)
+		}
+	}
+	for _, f := range j.Spec.Files {
+		if f.Secret != "" {
+			names = append(names, f.Secret)
+		}
+	}
+	for _, name := range names {
+		if seen[name] {
 			continue
 		}
-		seen[e.SecretRef.Name] = true
-		if o, err := r.cfg.Store.Get(ctx, v1.KindSecret, e.SecretRef.Name, store.Stale()); err == nil {
+		seen[name] = true
+		if o, err := r.cfg.Store.Get(ctx, v1.KindSecret, name, store.Stale()); err == nil {
 			if sec, ok := o.(*v1.Secret); ok {
 				for _, v := range sec.Spec.Data {
 					values = append(values, v)

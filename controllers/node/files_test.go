@@ -28,7 +28,7 @@ func TestResolveFiles(t *testing.T) {
 	files := []v1.FileMount{{Config: "one"}, {Config: "two", Key: "y", Path: "/y"}, {Secret: "db"}}
 	svc := &v1.Service{Spec: v1.ServiceSpec{Image: "x", Files: files}}
 	svc.Default()
-	got, err := ResolveFiles(ctx, st, "spec.files", svc.Spec.Files)
+	got, err := docker.ResolveFiles(ctx, st, "spec.files", svc.Spec.Files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +50,8 @@ func TestResolveFiles(t *testing.T) {
 		{v1.FileMount{Config: "two", Path: "/n"}, "spec.files[0]: configs/two has 2 keys (x, y): set key to pick one"},
 		{v1.FileMount{Secret: "db", Key: "user", Path: "/n"}, `spec.files[0]: secrets/db has no key "user"`},
 	} {
-		_, err := ResolveFiles(ctx, st, "spec.files", []v1.FileMount{tc.file})
-		if !errors.Is(err, errFileSource) || !strings.Contains(err.Error(), tc.msg) || reasonOf(err) != v1.ReasonFileSourceNotFound {
+		_, err := docker.ResolveFiles(ctx, st, "spec.files", []v1.FileMount{tc.file})
+		if !errors.Is(err, docker.ErrFileSourceNotFound) || !strings.Contains(err.Error(), tc.msg) || reasonOf(err) != v1.ReasonFileSourceNotFound {
 			t.Errorf("%+v: err %v, want %q (reason FileSourceNotFound)", tc.file, err, tc.msg)
 		}
 		if err != nil && strings.Contains(err.Error(), "hunter2") {

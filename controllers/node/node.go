@@ -785,7 +785,7 @@ func reasonOf(err error) string {
 		return v1.ReasonVolumeNotFound
 	case errors.Is(err, docker.ErrSecretNotFound):
 		return "SecretNotFound"
-	case errors.Is(err, errFileSource):
+	case errors.Is(err, docker.ErrFileSourceNotFound):
 		return v1.ReasonFileSourceNotFound
 	}
 	return "CreateFailed"
@@ -820,7 +820,7 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			r.failCreate(name, a.Index, reasonOf(err), err, now)
 			return err
 		}
-		files, err := ResolveFiles(ctx, r.cfg.Store, "spec.files", s.Spec.Files)
+		files, err := docker.ResolveFiles(ctx, r.cfg.Store, "spec.files", s.Spec.Files)
 		if err != nil {
 			r.failCreate(name, a.Index, reasonOf(err), err, now)
 			return err

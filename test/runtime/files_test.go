@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -35,14 +38,28 @@ func configObj(name string, data map[string]string) *v1.Config {
 	return &v1.Config{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindConfig}, Metadata: v1.ObjectMeta{Name: name}, Spec: v1.ConfigSpec{Data: data}}
 }
 
-// statIn runs `tool stat` in the container: one "PATH MODE UID:GID CONTENT" line per file.
+// statIn reads files out of the container as the engine sees them (`docker cp ID:PATH -`, a tar
+// stream): one "PATH MODE UID:GID CONTENT" line per file.
 func statIn(t *testing.T, id string, paths ...string) string {
 	t.Helper()
-	out, err := exec.Command("docker", append([]string{"exec", id, "/app", "stat"}, paths...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker exec stat: %v: %s", err, out)
+	var lines []string
+	for _, p := range paths {
+		out, err := exec.Command("docker", "cp", id+":"+p, "-").Output()
+		if err != nil {
+			t.Fatalf("docker cp %s: %v", p, err)
+		}
+		tr := tar.NewReader(bytes.NewReader(out))
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("docker cp %s: %v", p, err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprintf("%s %04o %d:%d %s", p, hdr.Mode&0o777, hdr.Uid, hdr.Gid, b))
 	}
-	return strings.TrimSpace(string(out))
+	return strings.Join(lines, "\n")
 }
 
 // TestFilesOnRealDocker: spec.files from a Secret and Configs appear in the running container

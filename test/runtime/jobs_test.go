@@ -60,7 +60,7 @@ func toolJob(name string, args ...string) *v1.Job {
 }
 
 // TestJobsOnRealDocker: Jobs run to completion on the real engine: success, failure retried
-// up to backoffLimit with the exit code and output reported, the active deadline, a deleted
+// up to backoffLimit with the exit code and output reported, files, the active deadline, a deleted
 // Job's container stopped; finished containers are removed; a Service's replica on the same
 // node and the Job containers leave each other alone.
 func TestJobsOnRealDocker(t *testing.T) {
@@ -107,6 +107,19 @@ func TestJobsOnRealDocker(t *testing.T) {
 		cs := c.jobContainers("fails")
 		return len(cs) == 0, fmt.Sprint(len(cs))
 	})
+
+	// spec.files reach a Job's container too.
+	c.put(configObj("jobconf", map[string]string{"a": "from-config"}))
+	reads := toolJob("reads", "serve")
+	reads.Spec.Files = []v1.FileMount{{Config: "jobconf", Path: "/etc/jobconf", Mode: 0o640}}
+	c.put(reads)
+	j = c.waitJob("reads", v1.JobRunning, 60*time.Second)
+	if got := statIn(t, j.Status.ContainerID, "/etc/jobconf"); got != "/etc/jobconf 0640 0:0 from-config" {
+		t.Fatalf("the Job's file: %q", got)
+	}
+	if _, err := c.st.Delete(c.ctx, v1.KindJob, "reads", ""); err != nil {
+		t.Fatal(err)
+	}
 
 	slow := toolJob("slow", "serve")
 	slow.Spec.ActiveDeadline = &v1.Duration{Duration: 3 * time.Second}

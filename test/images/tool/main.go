@@ -8,7 +8,6 @@
 //	tool waitsize R C     prints the size every 50ms until it is R C (resize tests), then exits 0
 //	tool read PATH        prints the file
 //	tool write PATH TEXT  writes the file (and its directory)
-//	tool stat PATH...     prints "PATH MODE UID:GID CONTENT" of each file (spec.files tests)
 package main
 
 import (
@@ -26,7 +25,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tool serve|cat|say|ttysize|waitsize|read|write|stat")
+		fmt.Fprintln(os.Stderr, "usage: tool serve|cat|say|ttysize|waitsize|read|write")
 		os.Exit(2)
 	}
 	switch args := os.Args[2:]; os.Args[1] {
@@ -68,24 +67,6 @@ func main() {
 		if err := os.WriteFile(args[0], []byte(args[1]), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
-		}
-	case "stat":
-		for _, p := range args {
-			fi, err := os.Stat(p)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
-			uid, gid := -1, -1
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				uid, gid = int(st.Uid), int(st.Gid)
-			}
-			fmt.Printf("%s %04o %d:%d %s\n", p, fi.Mode().Perm(), uid, gid, b)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
