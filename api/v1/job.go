@@ -94,6 +94,23 @@ const (
 	ReasonNoNode = "NoNodeAvailable"
 	// ReasonJobReplaced: a CronJob with concurrencyPolicy Replace stopped this Job for a newer one.
 	ReasonJobReplaced = "Replaced"
+	// Reasons of a Job's Complete condition on the way.
+	ReasonJobScheduled    = "Scheduled"    // placed on a node (status.node)
+	ReasonJobRunning      = "Running"      // an attempt's container runs
+	ReasonJobBackoffRetry = "BackoffRetry" // an attempt failed; the next one waits for its backoff
+	ReasonJobSucceeded    = "Succeeded"    // an attempt exited 0
+	ReasonJobCreateFailed = "CreateFailed" // the next attempt's container could not be made yet
+	ReasonSecretNotFound  = "SecretNotFound"
+)
+
+// CronJob condition type and reasons.
+const (
+	// CronJobScheduled is True while the schedule is read; its message names the next run.
+	CronJobScheduled ConditionType = "Scheduled"
+
+	ReasonCronScheduled       = "Scheduled"
+	ReasonCronSuspended       = "Suspended"
+	ReasonCronInvalidSchedule = "InvalidSchedule"
 )
 
 // JobStatus is what the job controller and the node running the Job observed.

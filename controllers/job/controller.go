@@ -225,7 +225,7 @@ func (c *Controller) reconcileJob(ctx context.Context, name string) (reconcile.R
 	}
 	st.Status.Node = node
 	st.Status.Message = "assigned to node " + node
-	setCondition(&st.Status.Conditions, v1.Condition{Type: v1.JobComplete, Status: v1.ConditionFalse, Reason: "Scheduled", Message: st.Status.Message}, c.cfg.Clock.Now())
+	setCondition(&st.Status.Conditions, v1.Condition{Type: v1.JobComplete, Status: v1.ConditionFalse, Reason: v1.ReasonJobScheduled, Message: st.Status.Message}, c.cfg.Clock.Now())
 	if err := c.writeJobStatus(ctx, st); err != nil {
 		return reconcile.Result{}, err
 	}

@@ -178,7 +178,7 @@ func (c *Controller) reconcileCronJob(ctx context.Context, name string) (reconci
 	if err != nil {
 		// Validation parses the schedule at apply; a CronJob written by a newer agent may
 		// still say what this one cannot read: report it, do not hot-loop.
-		setCondition(&cj.Status.Conditions, v1.Condition{Type: "Scheduled", Status: v1.ConditionFalse, Reason: "InvalidSchedule", Message: err.Error()}, now)
+		setCondition(&cj.Status.Conditions, v1.Condition{Type: v1.CronJobScheduled, Status: v1.ConditionFalse, Reason: v1.ReasonCronInvalidSchedule, Message: err.Error()}, now)
 		return reconcile.Result{}, c.writeCronStatus(ctx, o.(*v1.CronJob), cj)
 	}
 	if !c.cfg.IsLeader() {
@@ -211,11 +211,11 @@ func (c *Controller) reconcileCronJob(ctx context.Context, name string) (reconci
 		cj.Status.LastSuccessfulTime = p.LastSuccessful
 	}
 	msg := "next run " + p.Next.UTC().Format(time.RFC3339)
-	reason := "Scheduled"
+	reason := v1.ReasonCronScheduled
 	if cj.Spec.Suspend {
-		msg, reason = "suspended", "Suspended"
+		msg, reason = "suspended", v1.ReasonCronSuspended
 	}
-	setCondition(&cj.Status.Conditions, v1.Condition{Type: "Scheduled", Status: v1.ConditionTrue, Reason: reason, Message: msg}, now)
+	setCondition(&cj.Status.Conditions, v1.Condition{Type: v1.CronJobScheduled, Status: v1.ConditionTrue, Reason: reason, Message: msg}, now)
 	if err := c.writeCronStatus(ctx, o.(*v1.CronJob), cj); err != nil {
 		return reconcile.Result{}, err
 	}

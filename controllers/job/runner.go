@@ -287,7 +287,7 @@ func (r *Runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 			st.Status.StartTime = &t
 		}
 		st.Status.Message = fmt.Sprintf("attempt %d running", cur.n)
-		setCondition(&st.Status.Conditions, v1.Condition{Type: v1.JobComplete, Status: v1.ConditionFalse, Reason: "Running", Message: st.Status.Message}, now)
+		setCondition(&st.Status.Conditions, v1.Condition{Type: v1.JobComplete, Status: v1.ConditionFalse, Reason: v1.ReasonJobRunning, Message: st.Status.Message}, now)
 		return reconcile.Result{RequeueAfter: requeue}, r.writeStatus(ctx, j, st)
 	case cur.c.State == "created":
 		// Created by a pass cut short before its start.
@@ -300,7 +300,7 @@ func (r *Runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	code := int32(cur.c.ExitCode)
 	st.Status.ExitCode = &code
 	if code == 0 && cur.c.State == "exited" {
-		r.finish(st, v1.JobSucceeded, "Succeeded", fmt.Sprintf("attempt %d exited 0", cur.n), finishedAt(cur.c, now))
+		r.finish(st, v1.JobSucceeded, v1.ReasonJobSucceeded, fmt.Sprintf("attempt %d exited 0", cur.n), finishedAt(cur.c, now))
 		r.outcomes.WithLabelValues("succeeded").Inc()
 		if err := r.writeStatus(ctx, j, st); err != nil {
 			return reconcile.Result{}, err
@@ -329,7 +329,7 @@ func (r *Runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	if now.Before(retryAt) {
 		st.Status.Phase = v1.JobRunning
 		st.Status.Message = why + ", retrying at " + retryAt.UTC().Format(time.RFC3339)
-		setCondition(&st.Status.Conditions, v1.Condition{Type: v1.JobComplete, Status: v1.ConditionFalse, Reason: "BackoffRetry", Message: st.Status.Message}, now)
+		setCondition(&st.Status.Conditions, v1.Condition{Type: v1.JobComplete, Status: v1.ConditionFalse, Reason: v1.ReasonJobBackoffRetry, Message: st.Status.Message}, now)
 		wait := retryAt.Sub(now)
 		if requeue > 0 {
 			wait = min(wait, requeue)
@@ -462,7 +462,7 @@ func (r *Runner) start(ctx context.Context, j, st *v1.Job, n int32, now time.Tim
 		st.Status.StartTime = &t
 	}
 	st.Status.Message = fmt.Sprintf("attempt %d started", n)
-	setCondition(&st.Status.Conditions, v1.Condition{Type: v1.JobComplete, Status: v1.ConditionFalse, Reason: "Running", Message: st.Status.Message}, now)
+	setCondition(&st.Status.Conditions, v1.Condition{Type: v1.JobComplete, Status: v1.ConditionFalse, Reason: v1.ReasonJobRunning, Message: st.Status.Message}, now)
 	r.log.Info("job attempt started", "job", name, "attempt", n, "container", id)
 	if err := r.writeStatus(ctx, j, st); err != nil {
 		return reconcile.Result{}, err
@@ -481,9 +481,9 @@ func (r *Runner) pending(ctx context.Context, j, st *v1.Job, cause error, now ti
 		st.Status.Phase = v1.JobPending
 	}
 	st.Status.Message = msg
-	reason := "CreateFailed"
+	reason := v1.ReasonJobCreateFailed
 	if errors.Is(cause, docker.ErrSecretNotFound) {
-		reason = "SecretNotFound"
+		reason = v1.ReasonSecretNotFound
 	} else if errors.Is(cause, docker.ErrFileSourceNotFound) {
 		reason = v1.ReasonFileSourceNotFound
 	} else if errors.Is(cause, docker.ErrImageNotFound) {
