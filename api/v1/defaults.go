@@ -27,6 +27,7 @@ func (s *Service) Default() {
 	defaultMeta(&s.TypeMeta, KindService)
 	sp := &s.Spec
 	defaultFailover(sp)
+	defaultFiles(sp.Files)
 	if sp.Replicas == nil && !sp.IsGlobal() {
 		sp.Replicas = ptr(int32(1))
 	}

@@ -36,6 +36,10 @@ var kinds = []KindInfo{
 	{KindSecret, "secrets", "secret", nil, func() Object { return &Secret{TypeMeta: TypeMeta{APIVersion, KindSecret}} }},
 	// Events are user-visible (read by ctl get events and ctl describe): see event.go.
 	{KindEvent, "events", "event", []string{"ev"}, func() Object { return &Event{TypeMeta: TypeMeta{APIVersion, KindEvent}} }},
+	// Configs, Jobs and CronJobs: see config.go and job.go.
+	{KindConfig, "configs", "config", []string{"cm"}, func() Object { return &Config{TypeMeta: TypeMeta{APIVersion, KindConfig}} }},
+	{KindJob, "jobs", "job", nil, func() Object { return &Job{TypeMeta: TypeMeta{APIVersion, KindJob}} }},
+	{KindCronJob, "cronjobs", "cronjob", []string{"cj"}, func() Object { return &CronJob{TypeMeta: TypeMeta{APIVersion, KindCronJob}} }},
 }
 
 // Kinds returns every kind, in a fixed order.

@@ -96,6 +96,11 @@ type ServiceSpec struct {
 	// replaces every replica, rolling as spec.update says. A PUT that omits it keeps the stored
 	// one (so that applying the original file after a restart does not restart again).
 	RestartedAt *time.Time `json:"restartedAt,omitempty"`
+	// Files puts keys of Configs and Secrets in the containers as files (docs/spec.md,
+	// "files"): copied into each container after it is created and before it starts, never
+	// written on the node's disk. A change of a referenced Config or Secret (or of this list)
+	// rolls the Service. Default none.
+	Files []FileMount `json:"files,omitempty"`
 }
 
 // EnvVar is one environment variable: a literal value or a reference to a Secret's key.

@@ -359,6 +359,7 @@ func (s *Service) Validate() ErrorList {
 	errs = append(errs, validateHostFields(sp, spec)...)
 	errs = append(errs, validateContainerOptions(sp, spec)...)
 	errs = append(errs, validateModeAndDeps(sp, s.Metadata.Name, spec)...)
+	errs = append(errs, validateFiles(sp, spec.Files, spec.Volumes, &spec.ContainerOptions, spec.IsUpstreamService())...)
 	validateFailover(&errs, sp, spec)
 	errs = append(errs, validateEgress(s)...)
 

@@ -785,6 +785,8 @@ func reasonOf(err error) string {
 		return v1.ReasonVolumeNotFound
 	case errors.Is(err, docker.ErrSecretNotFound):
 		return "SecretNotFound"
+	case errors.Is(err, docker.ErrFileSourceNotFound):
+		return v1.ReasonFileSourceNotFound
 	}
 	return "CreateFailed"
 }
@@ -818,6 +820,11 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 			r.failCreate(name, a.Index, reasonOf(err), err, now)
 			return err
 		}
+		files, err := docker.ResolveFiles(ctx, r.cfg.Store, "spec.files", s.Spec.Files)
+		if err != nil {
+			r.failCreate(name, a.Index, reasonOf(err), err, now)
+			return err
+		}
 		if ready, err := r.image(ctx, name, a.Index, s.Spec.Image, now); !ready {
 			return err
 		}
@@ -836,6 +843,14 @@ func (r *Reconciler) do(ctx context.Context, name string, svc *v1.Service, a Act
 				_ = d.Remove(ctx, id)
 			}
 			r.failCreate(name, a.Index, reasonOf(err), err, now)
+			return err
+		}
+		if err := r.copyFiles(ctx, id, files); err != nil {
+			// A container without its files must never start: remove it, try again later.
+			_ = d.Remove(ctx, id)
+			if !errors.Is(err, docker.ErrUnavailable) {
+				r.failCreate(name, a.Index, reasonOf(err), err, now)
+			}
 			return err
 		}
 		if err := d.Start(ctx, id); err != nil {

@@ -31,6 +31,11 @@ func (r *Reconciler) refreshScrubber(ctx context.Context, name string, svc *v1.S
 				names[e.SecretRef.Name] = true
 			}
 		}
+		for _, f := range sp.Files {
+			if f.Secret != "" {
+				names[f.Secret] = true
+			}
+		}
 	}
 	var values []string
 	for n := range names {

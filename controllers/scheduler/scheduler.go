@@ -184,7 +184,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 	svcs = runtime.NewCache(s.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
 		Logger: s.log,
-		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets, indexNetworkOwner: networkOwners,
+		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets, indexNetworkOwner: networkOwners, indexFileConfig: fileConfigs,
 			indexHostPort: hostPortKeys, indexDependsOn: dependsOnNames},
 		Handler: runtime.Handler[*v1.Service]{
 			OnAdd: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
@@ -236,13 +236,32 @@ func (s *Scheduler) Run(ctx context.Context) {
 			OnDelete: referrers,
 		},
 	})
+	// A Config change is a new revision of the Services whose spec.files read it.
+	configReferrers := func(c *v1.Config) {
+		for _, name := range svcs.Indexed(indexFileConfig, c.Metadata.Name) {
+			loop.Enqueue(name)
+		}
+	}
+	configs := runtime.NewCache(configDigests{src: s.cfg.Store}, v1.KindConfig, runtime.CacheConfig[*v1.Config]{
+		Logger: s.log,
+		Handler: runtime.Handler[*v1.Config]{
+			OnAdd: configReferrers,
+			OnUpdate: func(old, c *v1.Config) {
+				if old.Metadata.ResourceVersion != c.Metadata.ResourceVersion {
+					configReferrers(c)
+				}
+			},
+			OnDelete: configReferrers,
+		},
+	})
 	go svcs.Run(ctx)
 	go nodes.Run(ctx)
 	go secrets.Run(ctx)
-	if !runtime.WaitForSync(ctx, svcs, nodes, secrets) {
+	go configs.Run(ctx)
+	if !runtime.WaitForSync(ctx, svcs, nodes, secrets, configs) {
 		return
 	}
-	s.setReader(cacheReader{services: svcs, nodes: nodes, secrets: secrets})
+	s.setReader(cacheReader{services: svcs, nodes: nodes, secrets: secrets, configs: configs})
 	defer func() { s.setReader(nil); s.setSnapshot(nil) }()
 
 	if s.index != nil {
@@ -405,11 +424,14 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 // replicas fail with SecretNotFound until it exists, which is another revision.
 func revisionHash(ctx context.Context, rd reader, svc *v1.Service) (string, error) {
 	names, keys := spechash.RollingSecrets(&svc.Spec)
-	if len(names) == 0 {
+	if len(names) == 0 && len(svc.Spec.Files) == 0 {
 		return spechash.Of(&svc.Spec), nil
 	}
-	vs := make([]spechash.SecretVersion, 0, len(names))
-	missing := false
+	// spec.files: the Configs they read are versions of the revision too (configs.go).
+	vs, missing, err := fileVersions(ctx, rd, svc)
+	if err != nil {
+		return "", err
+	}
 	for _, name := range names {
 		sec, err := rd.Secret(ctx, name)
 		if errors.Is(err, store.ErrNotFound) {
@@ -421,14 +443,8 @@ func revisionHash(ctx context.Context, rd reader, svc *v1.Service) (string, erro
 			return "", fmt.Errorf("get secrets/%s referenced by services/%s: %w", name, svc.Metadata.Name, err)
 		}
 		v := spechash.SecretVersion{Name: name, UID: sec.Metadata.UID}
-		for _, k := range keys[name] {
-			d, ok := sec.Spec.Data[k] // the cache holds digests (secretVersions)
-			if !ok {
-				missing = true
-				d = "-"
-			}
-			v.Digest += k + "=" + d + ";"
-		}
+		d, m := digestOf(sec.Spec.Data, keys[name]) // the cache holds digests (secretVersions)
+		v.Digest, missing = d, missing || m
 		vs = append(vs, v)
 	}
 	hash := spechash.Revision(&svc.Spec, vs)
@@ -543,6 +559,9 @@ type reader interface {
 	// Secret returns the Secret named name, its values blanked (keys and metadata are all
 	// the scheduler needs), or an error wrapping store.ErrNotFound.
 	Secret(ctx context.Context, name string) (*v1.Secret, error)
+	// Config returns the Config named name, its values replaced by digests (configDigests),
+	// or an error wrapping store.ErrNotFound.
+	Config(ctx context.Context, name string) (*v1.Config, error)
 }
 
 // cacheReader reads the caches of Run: O(nodes) per reconcile.
@@ -550,6 +569,7 @@ type cacheReader struct {
 	services *runtime.Cache[*v1.Service]
 	nodes    *runtime.Cache[*v1.Node]
 	secrets  *runtime.Cache[*v1.Secret] // fed by secretVersions: no values
+	configs  *runtime.Cache[*v1.Config] // fed by configDigests: digests only
 }
 
 func (r cacheReader) Secret(_ context.Context, name string) (*v1.Secret, error) {

@@ -125,6 +125,11 @@ func (a *Agent) setupControllers() error {
 		return err
 	}
 	leaderRuns := []func(ctx context.Context){sched.Run, st.Run, vips.Run, sets.Run, sweeper.Run}
+	jobs, err := a.setupJobs(el.IsLeader, loopMetrics)
+	if err != nil {
+		return err
+	}
+	leaderRuns = append(leaderRuns, jobs)
 
 	if path := a.cfg.DNS.Cloudflare.TokenFile; path != "" {
 		tok, err := cloudflare.ReadTokenFile(path)

@@ -55,6 +55,8 @@ func (a *Agent) admitSecurity(ctx context.Context, obj v1.Object) v1.ErrorList {
 			}
 		}
 		return traefik.AdmitBasicAuthSecret(o, svcs)
+	case *v1.Job, *v1.CronJob:
+		return a.admitJobHostAccess(o)
 	}
 	return nil
 }

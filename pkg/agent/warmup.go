@@ -50,7 +50,15 @@ var _ lister = (*docker.Client)(nil)
 func (v *viewSync) checkNothingLocal(ctx context.Context, d lister, node string) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if cs, err := d.List(ctx, map[string]string{docker.LabelNode: node}); err == nil && len(cs) == 0 {
-		v.localPublished()
+	cs, err := d.List(ctx, map[string]string{docker.LabelNode: node})
+	if err != nil {
+		return
 	}
+	for _, c := range cs {
+		if c.Labels[docker.LabelService] != "" {
+			return // a replica: the node reconciler publishes it
+		}
+	}
+	// None, or only Job containers (controllers/job), which are no replicas.
+	v.localPublished()
 }

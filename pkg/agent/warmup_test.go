@@ -73,12 +73,18 @@ func TestCheckNothingLocal(t *testing.T) {
 	if closed(v.published) {
 		t.Fatal("a failed Docker list counted as nothing to publish")
 	}
-	v.checkNothingLocal(context.Background(), fakeLister{cs: []docker.Container{{ID: "c1"}}}, "n1")
+	v.checkNothingLocal(context.Background(), fakeLister{cs: []docker.Container{{ID: "c1", Labels: map[string]string{docker.LabelService: "web"}}}}, "n1")
 	if closed(v.published) {
 		t.Fatal("a node with containers counted as published before the reconciler published")
 	}
 	v.checkNothingLocal(context.Background(), fakeLister{}, "n1")
 	if !closed(v.published) {
 		t.Fatal("a node without containers is not counted as published")
+	}
+	// Job containers are no replicas: a node with only them has nothing to publish either.
+	v = newViewSync()
+	v.checkNothingLocal(context.Background(), fakeLister{cs: []docker.Container{{ID: "j1", Labels: map[string]string{docker.LabelJob: "backup"}}}}, "n1")
+	if !closed(v.published) {
+		t.Fatal("a node with only Job containers is not counted as published")
 	}
 }

@@ -133,6 +133,8 @@ func describeTo(w io.Writer, obj v1.Object, services []v1.Object, breakers *brea
 	case *v1.Secret:
 		d.line(0, "Keys", "%s", joinOrNone(secretKeys(o)))
 		d.line(0, "Values", "%s", "not shown")
+	case *v1.Config, *v1.Job, *v1.CronJob:
+		d.jobKinds(o) // jobprinters.go
 	}
 	if c, ok := obj.(v1.Conditioned); ok {
 		d.conditions(*c.GetConditions())

@@ -233,7 +233,7 @@ func TestInvalidInputChangesNothing(t *testing.T) {
 	expect(t, c.run(t, `{"kind":"Service",`, "apply", "-f", "-"), 1, "",
 		"error: stdin: malformed JSON after 0 object(s): unexpected EOF\n")
 	expect(t, c.run(t, "", "get", "pods"), 1, "",
-		"error: unknown kind \"pods\" (known: dnsrecords, events, leases, nodes, replicasets, secrets, services, routes; short: svc, dns, rs, no)\n")
+		"error: unknown kind \"pods\" (known: configs, cronjobs, dnsrecords, events, jobs, leases, nodes, replicasets, secrets, services, routes; short: svc, dns, rs, no, ev, cm, cj)\n")
 	expect(t, c.run(t, "", "get", "svc", "-o", "yaml"), 1, "", "error: unknown output format \"yaml\" (want table, wide or json)\n")
 	if l, _, _ := c.st.List(ctx, v1.KindService, v1.Selector{}); len(l) != 0 {
 		t.Fatalf("an invalid apply stored %d services", len(l))

@@ -61,7 +61,7 @@ func TestGetEventsErrors(t *testing.T) {
 	}{
 		{[]string{"get", "svc", "--for", "svc/web"}, "error: --for: only with `get events`\n"},
 		{[]string{"get", "events", "--for", "web"}, "error: --for: want KIND/NAME like svc/web, got \"web\"\n"},
-		{[]string{"get", "events", "--for", "pods/web"}, "error: --for: unknown kind \"pods\" (known: dnsrecords, events, leases, nodes, replicasets, secrets, services, routes; short: svc, dns, rs, no)\n"},
+		{[]string{"get", "events", "--for", "pods/web"}, "error: --for: unknown kind \"pods\" (known: configs, cronjobs, dnsrecords, events, jobs, leases, nodes, replicasets, secrets, services, routes; short: svc, dns, rs, no, ev, cm, cj)\n"},
 		{[]string{"get", "events", "--for", "svc/Web_1"}, "error: --for: \"Web_1\" is not an object name\n"},
 	} {
 		expect(t, c.run(t, "", tc.args...), 1, "", tc.err)

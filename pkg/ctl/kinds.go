@@ -22,7 +22,7 @@ func resolveKind(name string) (info v1.KindInfo, isRoutes bool, err error) {
 	if info, ok := v1.LookupKind(n); ok && !info.Internal() {
 		return info, false, nil
 	}
-	return v1.KindInfo{}, false, fmt.Errorf("unknown kind %q (known: %s, routes; short: svc, dns, rs, no)", name, v1.KindNames())
+	return v1.KindInfo{}, false, fmt.Errorf("unknown kind %q (known: %s, routes; short: svc, dns, rs, no, ev, cm, cj)", name, v1.KindNames())
 }
 
 // splitKindName accepts "KIND NAME" or "KIND/NAME" in args.

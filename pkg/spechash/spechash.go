@@ -48,6 +48,10 @@ type containerSpec struct {
 	v1.ContainerOptions `json:",inline"`
 	// RestartedAt (ctl rollout restart) is omitted when unset, so older specs keep their hash.
 	RestartedAt string `json:"restartedAt,omitempty"`
+	// Files (spec.files) are omitted when unset, so older specs keep their hash. The content
+	// of the Configs and Secrets they name is the revision's business (Revision), as for env
+	// secretRefs.
+	Files []v1.FileMount `json:"files,omitempty"`
 }
 
 // Of returns the hash of spec's container-defining fields: Len lowercase hex characters.
@@ -81,7 +85,7 @@ func Of(spec *v1.ServiceSpec) string {
 		HealthCheck: s.HealthCheck, Networks: s.Networks, Volumes: s.Volumes, Resources: s.Resources,
 		Privileged: s.Privileged, HostNetwork: s.HostNetwork, HostPID: s.HostPID, CapAdd: s.CapAdd, CapDrop: s.CapDrop,
 		Network: s.Network, HostIPC: s.HostIPC, ContainerOptions: s.ContainerOptions,
-		RestartedAt: restartedAt(s.RestartedAt),
+		RestartedAt: restartedAt(s.RestartedAt), Files: s.Files,
 	})
 	if err != nil {
 		// Marshalling plain structs of strings and numbers cannot fail.
@@ -125,15 +129,25 @@ func DataDigest(hmacKey []byte, secret, key, value string) string {
 }
 
 // RollingSecrets returns the env secretRefs of spec whose Secret's changes roll the Service
-// (restart "" or "rolling"), grouped by Secret name, names sorted.
+// (restart "" or "rolling") and the Secrets of spec.files (which always roll it), grouped by
+// Secret name, names sorted. A file without a key reads the Secret's only key: its key is ""
+// here, and every key of the Secret counts.
 func RollingSecrets(spec *v1.ServiceSpec) (names []string, keys map[string][]string) {
 	keys = map[string][]string{}
+	add := func(name, key string) {
+		if _, ok := keys[name]; !ok {
+			names = append(names, name)
+		}
+		keys[name] = append(keys[name], key)
+	}
 	for _, e := range spec.Env {
 		if r := e.SecretRef; r != nil && r.Rolls() {
-			if _, ok := keys[r.Name]; !ok {
-				names = append(names, r.Name)
-			}
-			keys[r.Name] = append(keys[r.Name], r.Key)
+			add(r.Name, r.Key)
+		}
+	}
+	for _, f := range spec.Files {
+		if f.Secret != "" {
+			add(f.Secret, f.Key)
 		}
 	}
 	sort.Strings(names)
