@@ -380,25 +380,39 @@ func statusFor(created bool) int {
 
 // createOrUpdate implements PUT: update when the object exists, create otherwise. A
 // resourceVersion makes it a compare-and-swap on an existing object.
+//
+// Which of the two to try first is decided by a local (stale) read: a write that the state
+// machine refuses still costs a raft entry the size of the object on every member's log, so
+// guessing wrong on every create (as trying Update first did) doubled the log of a cluster
+// being filled. A stale guess is corrected by the refusal, as a race with another writer is.
 func (s *Server) createOrUpdate(ctx context.Context, obj v1.Object) (v1.Object, bool, error) {
+	k := v1.KeyOf(obj)
+	exists := true
+	if obj.GetMetadata().ResourceVersion == "" {
+		_, err := s.cfg.Store.Get(ctx, k.Kind, k.Name, store.Stale())
+		exists = !errors.Is(err, store.ErrNotFound)
+	}
 	for attempt := 0; ; attempt++ {
-		out, err := s.cfg.Store.Update(ctx, obj)
-		if err == nil {
-			return out, false, nil
+		if exists {
+			out, err := s.cfg.Store.Update(ctx, obj)
+			if err == nil {
+				return out, false, nil
+			}
+			if !errors.Is(err, store.ErrNotFound) || attempt > 2 {
+				return nil, false, err
+			}
+			if obj.GetMetadata().ResourceVersion != "" {
+				return nil, false, fmt.Errorf("%s: %w: resourceVersion %s given but the object does not exist", k, store.ErrConflict, obj.GetMetadata().ResourceVersion)
+			}
 		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return nil, false, err
-		}
-		if obj.GetMetadata().ResourceVersion != "" {
-			return nil, false, fmt.Errorf("%s: %w: resourceVersion %s given but the object does not exist", v1.KeyOf(obj), store.ErrConflict, obj.GetMetadata().ResourceVersion)
-		}
-		out, err = s.cfg.Store.Create(ctx, obj)
+		out, err := s.cfg.Store.Create(ctx, obj)
 		if err == nil {
 			return out, true, nil
 		}
 		if !errors.Is(err, store.ErrAlreadyExists) || attempt > 2 {
 			return nil, false, err
 		}
+		exists = true
 	}
 }
 

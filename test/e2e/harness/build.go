@@ -99,6 +99,13 @@ func prepare(ctx context.Context, logf func(string, ...any)) (*Artifacts, error)
 	if _, err := run(ctx, root, filepath.Join(root, "hack/build-test-images.sh")); err != nil {
 		return nil, fmt.Errorf("hack/build-test-images.sh: %w", err)
 	}
+	for _, img := range a.Images {
+		// build-test-images.sh skips an image whose inputs are missing (redis:7 without
+		// hack/redis.sh); say which, rather than docker save's "reference does not exist".
+		if _, err := run(ctx, root, "docker", "image", "inspect", "--format", "{{.Id}}", img); err != nil {
+			return nil, fmt.Errorf("test image %s was not built (hack/build-test-images.sh skips it when what it needs is missing: run `make test-deps`): %w", img, err)
+		}
+	}
 	a.ImagesTar = filepath.Join(dir, "images.tar")
 	if _, err := run(ctx, root, "docker", append([]string{"save", "-o", a.ImagesTar}, a.Images...)...); err != nil {
 		return nil, err
