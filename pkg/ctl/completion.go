@@ -106,7 +106,9 @@ func (a *app) completeKindNames(routes, many bool) cobra.CompletionFunc {
 func (a *app) completeNamesOf(kind string) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		none := cobra.ShellCompDirectiveNoFileComp
-		if len(args) > 0 || cmd.ArgsLenAtDash() >= 0 {
+		// Only the first argument (exec's command after "--" comes after it). ArgsLenAtDash
+		// cannot tell: cobra parses the line once with a "--" appended while completing.
+		if len(args) > 0 {
 			return nil, none
 		}
 		prefix, partial := "", toComplete
