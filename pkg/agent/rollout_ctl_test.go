@@ -22,7 +22,7 @@ import (
 // waits for a real rollout; rollout restart replaces every container (new spec hash), and
 // applying the original file afterwards replaces none; history lists both revisions; undo
 // --to-revision returns to the first one's hash (an unknown revision is refused naming the
-// kept ones); scale adds a container; a crash-looping image fails rollout status.
+// kept ones); scale adds a container, and to 0 removes them all before rollout status returns; a crash-looping image fails rollout status.
 func TestCtlRolloutOnDocker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an agent and containers; run without -short")
@@ -195,6 +195,15 @@ func TestCtlRolloutOnDocker(t *testing.T) {
 	}
 	if h := hashes(settled(3)); !strings.HasPrefix(h, firstHash+",") {
 		t.Fatalf("after scale: %s", h)
+	}
+
+	// Scale to 0: rollout status returns once no container runs.
+	must("scale", name, "--replicas", "0")
+	if out := must("rollout", "status", name, "--timeout", "2m"); !strings.HasSuffix(out, "0 of 0 updated replicas are ready\n") {
+		t.Fatalf("rollout status after scale to 0:\n%s", out)
+	}
+	if cs := containers(); len(cs) != 0 {
+		t.Fatalf("rollout status returned with %d containers running", len(cs))
 	}
 
 	// A crash-looping image: the rollout fails, and rollout status says why.

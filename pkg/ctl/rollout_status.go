@@ -102,8 +102,11 @@ func rolloutStatus(s *v1.Service) rollout {
 		return rollout{done: true, progress: fmt.Sprintf("%s has no replicas (upstreams): nothing to roll out", name)}
 	case st.UpdatedReplicas < desired:
 		return wait("%d of %d replicas updated", st.UpdatedReplicas, desired)
-	case st.Replicas > st.UpdatedReplicas:
+	case st.Replicas > desired && st.Replicas > st.UpdatedReplicas:
 		return wait("%d old replicas are pending termination", st.Replicas-st.UpdatedReplicas)
+	case st.Replicas > desired:
+		// Scaled down: the replicas are of the current spec, but too many still run.
+		return wait("%d replicas above the %d wanted are pending termination", st.Replicas-desired, desired)
 	case st.ReadyReplicas < desired:
 		return wait("%d of %d updated replicas are ready", st.ReadyReplicas, desired)
 	}

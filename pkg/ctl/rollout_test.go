@@ -128,6 +128,17 @@ func TestRolloutStatusSuccess(t *testing.T) {
 
 	// Already rolled out: one line, at once; a plain NAME works as svc/NAME.
 	expect(t, c.run(t, "", "rollout", "status", "hello"), 0, "service/hello successfully rolled out: 3 of 3 updated replicas are ready\n", "")
+
+	// Scaled to 0: done only once no replica runs any more.
+	expect(t, c.run(t, "", "scale", "hello", "--replicas", "0"), 0, "service/hello scaled from 3 to 0 replicas\n", "")
+	b = c.start(t, "rollout", "status", "svc/hello")
+	b.waitFor(t, "Waiting for rollout: generation 2 not yet observed")
+	setStatus(t, c.st, "hello", counts(2, 3, 3, 3))
+	b.waitFor(t, "Waiting for rollout: 3 replicas above the 0 wanted are pending termination")
+	setStatus(t, c.st, "hello", counts(2, 0, 0, 0))
+	if code := b.wait(t); code != 0 || !strings.HasSuffix(b.out.String(), "\nservice/hello successfully rolled out: 0 of 0 updated replicas are ready\n") {
+		t.Fatalf("scaled to 0: exit %d\n%s%s", code, b.out.String(), b.err.String())
+	}
 }
 
 // TestRolloutStatusFailure: a failed rollout (the progress deadline, an image that does not
