@@ -26,8 +26,13 @@ func (a *app) completionCommand() *cobra.Command {
 			"  bash:  source <(ctl completion bash)        (needs the bash-completion package)\n" +
 			"  zsh:   ctl completion zsh > \"${fpath[1]}/_ctl\"\n" +
 			"  fish:  ctl completion fish > ~/.config/fish/completions/ctl.fish",
-		Example:               "  source <(ctl completion bash)",
-		Args:                  cobra.ExactArgs(1),
+		Example: "  source <(ctl completion bash)",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("completion needs one shell: bash, zsh or fish (got %d arguments)", len(args))
+			}
+			return nil
+		},
 		ValidArgs:             []string{"bash", "zsh", "fish"},
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {

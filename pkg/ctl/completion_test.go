@@ -15,6 +15,10 @@ func TestCompletionScripts(t *testing.T) {
 		}
 	}
 	expect(t, c.run(t, "", "completion", "tcsh"), 1, "", "error: completion: unknown shell \"tcsh\" (want bash, zsh or fish)\n")
+	expect(t, c.run(t, "", "completion"), 1, "", "error: completion needs one shell: bash, zsh or fish (got 0 arguments)\n")
+	if got, _ := c.complete(t, nil, "completion", ""); strings.Join(got, " ") != "bash zsh fish" {
+		t.Errorf("shells offered: %q", got)
+	}
 }
 
 // complete runs cobra's hidden __complete command as the shell scripts do and returns the
