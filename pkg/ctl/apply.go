@@ -199,7 +199,7 @@ func conditionError(prefix string, c *v1.Condition) error {
 }
 
 // waitRollout watches the Service until rolloutState says done or failed, printing a progress
-// line whenever the counts change. A broken or compacted watch is resumed from a fresh read.
+// line whenever the counts change.
 func waitRollout(ctx context.Context, c *client.Client, applied *v1.Service, out io.Writer) error {
 	name := applied.Metadata.Name
 	last := ""
@@ -218,13 +218,23 @@ func waitRollout(ctx context.Context, c *client.Client, applied *v1.Service, out
 		}
 		return false, nil
 	}
+	if err := followService(ctx, c, name, check); err != nil {
+		return waitErr(ctx, name, err, last)
+	}
+	return nil
+}
+
+// followService reads Service name, then watches it, calling check with every version until
+// check says stop (its error is the answer) or ctx ends (ctx's error). A broken or compacted
+// watch is resumed from a fresh read. `apply --wait` and `rollout status` share it.
+func followService(ctx context.Context, c *client.Client, name string, check func(*v1.Service) (bool, error)) error {
 	// The watch starts from the Service's own resourceVersion; when that revision has been
 	// compacted away (410), the next round reads the list instead, whose revision is current.
 	fromList := false
 	for {
 		s, rv, err := readService(ctx, c, name, fromList)
 		if err != nil {
-			return waitErr(ctx, name, err, last)
+			return err
 		}
 		if stop, err := check(s); stop {
 			return err
@@ -239,7 +249,7 @@ func waitRollout(ctx context.Context, c *client.Client, applied *v1.Service, out
 		}
 		if err != nil {
 			cancel()
-			return waitErr(ctx, name, err, last)
+			return err
 		}
 		stop, err := func() (bool, error) {
 			defer cancel()
@@ -266,11 +276,11 @@ func waitRollout(ctx context.Context, c *client.Client, applied *v1.Service, out
 			return err
 		}
 		if ctx.Err() != nil {
-			return waitErr(ctx, name, ctx.Err(), last)
+			return ctx.Err()
 		}
 		select {
 		case <-ctx.Done():
-			return waitErr(ctx, name, ctx.Err(), last)
+			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -165,7 +165,10 @@ func (a *app) rootCommand() *cobra.Command {
 		a.volumeCommand(),
 		a.versionCommand(),
 		a.configCommand(),
+		a.scaleCommand(),
+		a.completionCommand(),
 	)
+	a.addCompletions(root)
 	return root
 }
 
