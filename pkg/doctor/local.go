@@ -44,7 +44,7 @@ type Local struct {
 	Polls     func() []Poll
 	PollStale time.Duration
 	// Cloudflare checks the token and looks the zones up; nil: DNS not configured.
-	Cloudflare func(ctx context.Context) (tokenErr error, zones []Zone)
+	Cloudflare func(ctx context.Context) (zones []Zone, tokenErr error)
 	// MeshDNS queries the mesh name server and says where and what it asked; nil: mesh disabled.
 	MeshDNS func(ctx context.Context) (addr, query string, err error)
 	// Certs are the certificates in use.
@@ -141,7 +141,7 @@ func (l Local) Run(ctx context.Context) nodeapi.Diagnostics {
 		if l.Cloudflare == nil {
 			return []nodeapi.Check{Cloudflare(false, nil, nil)}
 		}
-		terr, zones := l.Cloudflare(ctx)
+		zones, terr := l.Cloudflare(ctx)
 		return []nodeapi.Check{Cloudflare(true, terr, zones)}
 	})
 	run(func(ctx context.Context) []nodeapi.Check {
