@@ -177,7 +177,7 @@ func runDoctor(ctx context.Context, c doctorClient, timeout time.Duration, now f
 func printDoctor(w io.Writer, rep doctorReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	group := func(title string, cs []nodeapi.Check) {
-		fmt.Fprintf(tw, "%s\t\t\n", title)
+		fmt.Fprintln(tw, title) // no tab: each group aligns by itself
 		for _, c := range cs {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Status, c.Name, flatten(c.Message))
 			if c.Hint != "" && c.Status != nodeapi.StatusOK {
