@@ -264,7 +264,9 @@ func TestLocalAllOK(t *testing.T) {
 		Docker: func(context.Context) (string, error) { return "1.41", nil },
 		Ports:  []Port{{Name: "api", Address: ln.Addr().String()}},
 		Statfs: okStatfs,
-		Raft:   func() *nodeapi.RaftInfo { return &nodeapi.RaftInfo{Role: "leader", Leader: "n1", Voters: []string{"n1"}} },
+		Raft: func() *nodeapi.RaftInfo {
+			return &nodeapi.RaftInfo{Role: "leader", Leader: "n1", Voters: []string{"n1"}}
+		},
 		Gossip: func() nodeapi.GossipInfo { return nodeapi.GossipInfo{Keys: 1, PrimaryKey: "k", Alive: []string{"n1"}} },
 		Nodes:  func(context.Context) ([]string, error) { return []string{"n1"}, nil },
 		LB:     true,
@@ -273,7 +275,9 @@ func TestLocalAllOK(t *testing.T) {
 			return []Zone{{Name: "example.com"}}, nil
 		},
 		MeshDNS: func(context.Context) (string, string, error) { return "10.213.0.1:53", "x", nil },
-		Certs:   func() []Cert { return []Cert{{Name: "node", NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(365 * 24 * time.Hour), Renewed: true}} },
+		Certs: func() []Cert {
+			return []Cert{{Name: "node", NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(365 * 24 * time.Hour), Renewed: true}}
+		},
 	}
 	d := l.Run(context.Background())
 	var names []string
