@@ -68,3 +68,7 @@ e2e: build test-deps ## Every end-to-end scenario once, in docker-in-docker.
 
 clean:
 	rm -rf bin _data _out
+
+chaos-script: build ## hack/chaos.sh against a one-node agent on the local dockerd, two kill-replica rounds (docs/chaos.md).
+	hack/build-test-images.sh >/dev/null
+	$(GO) test -count=1 -timeout 5m -run TestChaosScript -v ./test/chaos/
