@@ -102,8 +102,8 @@ func (a *app) doctorCommand() *cobra.Command {
 	return cmd
 }
 
-// doctorNodes lists the cluster's nodes: the Node objects, plus any node gossip knows that has
-// none yet. Without a quorum the Node objects may not be readable; gossip's view still is.
+// doctorNodes lists the cluster's nodes: the Node objects, plus any node gossip sees alive that
+// has none yet. Without a quorum the Node objects may not be readable; gossip's view still is.
 func doctorNodes(ctx context.Context, c doctorClient) ([]string, []nodeapi.Check) {
 	set := map[string]bool{}
 	var checks []nodeapi.Check
@@ -116,7 +116,11 @@ func doctorNodes(ctx context.Context, c doctorClient) ([]string, []nodeapi.Check
 	obs, obsErr := c.ObservedNodes(ctx)
 	if obsErr == nil {
 		for _, n := range obs {
-			set[n.Name] = true
+			// A dead node without a Node object is one that was removed (gossip remembers it
+			// for a while); without the Node objects every node gossip knows is asked.
+			if n.Alive || listErr != nil {
+				set[n.Name] = true
+			}
 		}
 	}
 	if listErr != nil {

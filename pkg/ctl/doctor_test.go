@@ -41,7 +41,7 @@ func fakeDoctor(skew time.Duration, n2Checks []nodeapi.Check) func(*apiserver.Co
 			_ = json.NewEncoder(w).Encode(d)
 		})
 		cfg.Handlers["GET /debug/observed"] = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			_, _ = w.Write([]byte(`{"nodes":[{"name":"n1","alive":true},{"name":"n4","alive":true}],"replicas":[]}`))
+			_, _ = w.Write([]byte(`{"nodes":[{"name":"n1","alive":true},{"name":"n4","alive":true},{"name":"removed","alive":false,"state":"dead"}],"replicas":[]}`))
 		})
 	}
 }
@@ -80,6 +80,9 @@ func TestDoctorUnreachableNodeAndSkew(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
+	}
+	if strings.Contains(r.stdout, "NODE removed") {
+		t.Error("a dead node without a Node object (removed) was asked")
 	}
 	if want := "error: doctor: 2 check(s) failed: cluster clock skew, n3 reachable\n"; r.stderr != want {
 		t.Errorf("stderr %q, want %q", r.stderr, want)
