@@ -45,7 +45,7 @@ heal_cmd=""
 cut_for=10
 detect=15 # seconds to wait for the cluster to notice a fault before measuring recovery anyway
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "chaos: $*" >&2; exit 2; }
 note() { echo "chaos: $*" >&2; }
 
