@@ -75,3 +75,5 @@ chaos-script: build ## hack/chaos.sh against a one-node agent on the local docke
 
 e2e-systemd: build ## hack/install.sh under Debian's systemd as PID 1 in a node container: READY, kill -9 and watchdog restarts (docs/install.md).
 	hack/e2e-systemd.sh
+
+.PHONY: chaos-script e2e-systemd
