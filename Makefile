@@ -68,3 +68,12 @@ e2e: build test-deps ## Every end-to-end scenario once, in docker-in-docker.
 
 clean:
 	rm -rf bin _data _out
+
+chaos-script: build ## hack/chaos.sh against a one-node agent on the local dockerd, two kill-replica rounds (docs/chaos.md).
+	hack/build-test-images.sh >/dev/null
+	$(GO) test -count=1 -timeout 5m -run TestChaosScript -v ./test/chaos/
+
+e2e-systemd: build ## hack/install.sh under Debian's systemd as PID 1 in a node container: READY, kill -9 and watchdog restarts (docs/install.md).
+	hack/e2e-systemd.sh
+
+.PHONY: chaos-script e2e-systemd

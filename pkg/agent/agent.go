@@ -23,6 +23,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/gossip"
 	"github.com/constellation-sh/constellation/pkg/lease"
+	"github.com/constellation-sh/constellation/pkg/nodeapi"
 	"github.com/constellation-sh/constellation/pkg/nodelocal"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/pki"
@@ -188,6 +189,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	for p, sc := range nodelocal.Scopes() {
 		scopes[p] = sc
 	}
+	scopes[nodeapi.DiagnosticsPattern] = nodelocal.DiagnosticsScope // ctl doctor
 	api, err := apiserver.New(apiserver.Config{
 		Store:  a.store,
 		Tokens: a.apiTokens,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/nodeapi"
 	"github.com/constellation-sh/constellation/pkg/nodelocal"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -39,7 +40,9 @@ func (a *Agent) nodeAPIHandlers() (map[string]http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Handlers(), nil
+	h := s.Handlers()
+	h[nodeapi.DiagnosticsPattern] = s.DiagnosticsHandler(a.diagnostics) // ctl doctor (diagnostics.go)
+	return h, nil
 }
 
 // peerAPI is the API base URL of node's agent: its address in gossip (fresher), else in its

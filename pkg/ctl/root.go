@@ -167,6 +167,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.configCommand(),
 		a.scaleCommand(),
 		a.completionCommand(),
+		a.doctorCommand(),
 	)
 	a.addCompletions(root)
 	return root

@@ -145,6 +145,8 @@ type Provider struct {
 	listFailed bool
 	// warm: Synced was closed or the warm-up cap passed; nothing is rendered before.
 	warm atomic.Bool
+	// polls: who fetched the configuration, and when (polls.go).
+	polls pollTracker
 
 	mu sync.RWMutex
 	// guarded by mu:
@@ -534,6 +536,7 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request, body func(*snap
 	code := p.serveCode(w, r, body, isConfig)
 	if isConfig {
 		p.metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+		p.polls.record(r, code, p.cfg.Now())
 	}
 }
 
