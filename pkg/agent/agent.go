@@ -438,6 +438,7 @@ func (a *Agent) registerOnce(ctx context.Context) error {
 		n := &v1.Node{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode}}
 		n.Metadata.Name = a.cfg.Node.Name
 		n.Spec.Labels = a.cfg.Node.Labels
+		announceLevel(n)
 		n.Default()
 		_, err = a.store.Create(ctx, n)
 		if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
@@ -453,6 +454,7 @@ func (a *Agent) registerOnce(ctx context.Context) error {
 	}
 	n := obj.(*v1.Node)
 	n.Spec.Labels = a.cfg.Node.Labels
+	announceLevel(n)
 	if _, err := a.store.Update(ctx, n); err != nil {
 		return fmt.Errorf("register node %s: %w", a.cfg.Node.Name, err)
 	}
@@ -474,6 +476,9 @@ func (a *Agent) ready(ctx context.Context) error {
 
 // admit runs the cross-object checks of the API server.
 func (a *Agent) admit(ctx context.Context, obj v1.Object) v1.ErrorList {
+	if e := a.admitLevel(ctx, obj); e != nil { // mixed versions during an upgrade (upgrade.go)
+		return v1.ErrorList{e}
+	}
 	sec := a.admitSecurity(ctx, obj) // host access and basic-auth hashes (hostaccess.go)
 	svc, ok := obj.(*v1.Service)
 	if !ok {
