@@ -68,7 +68,7 @@ func TestDynamicCompletion(t *testing.T) {
 			t.Errorf("__complete %q = %q %s, want %q %s", tc.words, got, dir, tc.want, noFile)
 		}
 	}
-	if got, _ := c.complete(t, nil, "get", ""); strings.Join(got, " ") != "services svc dnsrecords dns leases replicasets rs nodes no secrets events ev routes" {
+	if got, _ := c.complete(t, nil, "get", ""); strings.Join(got, " ") != "services svc dnsrecords dns leases replicasets rs nodes no secrets events ev configs cm jobs cronjobs cj routes" {
 		t.Errorf("kinds offered: %q", got)
 	}
 
