@@ -67,6 +67,10 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Logf reports progress (t.Logf). Default: discard.
 	Logf func(string, ...any)
+	// AgentBinary, when set, is the constellation-agent every node starts with instead of the
+	// one built from this tree (an older release for the upgrade scenario: BuildAgentAt).
+	// Node.ReplaceAgent swaps it for another while the node runs.
+	AgentBinary string
 }
 
 func (o *Options) defaults() {
@@ -366,7 +370,7 @@ func (n *Node) create(ctx context.Context) error {
 		"--tmpfs", "/run", "--tmpfs", "/tmp",
 		"-v", n.Container + "-docker:/var/lib/docker",
 		"-v", dataMount,
-		"-v", a.Agent + ":/opt/constellation/constellation-agent:ro",
+		"-v", n.binDir() + ":/opt/constellation/bin:ro",
 		"-v", a.NodeInit + ":/opt/constellation/nodeinit:ro",
 		"-v", a.Traefik + ":/opt/constellation/traefik:ro",
 		"-v", filepath.Join(c.Dir, "etc") + ":/etc/constellation:ro",
@@ -374,7 +378,15 @@ func (n *Node) create(ctx context.Context) error {
 	}
 	args = append(args, c.labels()...)
 	// docker-init (tini, from the host's /usr) is PID 1: it reaps orphans and forwards signals.
+	agent := a.Agent
+	if c.opts.AgentBinary != "" {
+		agent = c.opts.AgentBinary
+	}
+	if err := n.installAgent(agent); err != nil {
+		return err
+	}
 	args = append(args, c.Art.NodeImage, c.Art.Init, "--", "/opt/constellation/nodeinit", "--logDir=/var/log/e2e",
+		"--agentBin=/opt/constellation/bin/constellation-agent",
 		"--dockerd="+dockerd, "--agent="+strings.Join(n.agentArgs(), " "))
 	if n.LB {
 		args = append(args, "--traefikConfig=/etc/constellation/traefik.toml", "--traefikAfter=/var/lib/constellation/ca.crt")
