@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"sync"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/sirupsen/logrus"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 )
@@ -73,44 +76,82 @@ type Result struct {
 	Unmapped int // Notes with Level Unsupported
 }
 
-// Load reads the Compose files with compose-go as `docker compose` does.
-func Load(ctx context.Context, files []string, o Options) (*types.Project, error) {
+// loaderLog serialises loads: compose-go warns through logrus's global logger, which Load
+// points at itself for the duration of a load.
+var loaderLog sync.Mutex
+
+type warnHook struct{ msgs []string }
+
+func (h *warnHook) Levels() []logrus.Level { return []logrus.Level{logrus.WarnLevel, logrus.ErrorLevel} }
+func (h *warnHook) Fire(e *logrus.Entry) error {
+	h.msgs = append(h.msgs, e.Message)
+	return nil
+}
+
+// Load reads the Compose files with compose-go as `docker compose` does. The loader's warnings
+// (a variable that is not set) are returned, not logged.
+func Load(ctx context.Context, files []string, o Options) (*types.Project, []string, error) {
 	if len(files) == 0 {
-		return nil, errors.New("compose: no files")
+		return nil, nil, errors.New("compose: no files")
+	}
+	abs := make([]string, len(files))
+	for i, f := range files {
+		a, err := filepath.Abs(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("compose: %w", err)
+		}
+		abs[i] = a
 	}
 	wd := o.WorkingDir
 	if wd == "" {
-		wd = filepath.Dir(files[0])
+		wd = filepath.Dir(abs[0])
+	}
+	wd, err := filepath.Abs(wd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compose: %w", err)
 	}
 	opts := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(wd),
 		cli.WithEnv(o.Env),
+		cli.WithEnvFiles(),
 		cli.WithDotEnv,
 		cli.WithProfiles(o.Profiles),
 		cli.WithInterpolation(true),
 		cli.WithNormalization(true),
 		cli.WithConsistency(true),
-		// Keep relative paths as written: a cluster has no project directory, so a relative bind
-		// becomes a named volume (and its path names it) rather than a path on one machine.
-		cli.WithResolvedPaths(false),
+		// Paths resolve against the project directory (env_file, extends, include need it);
+		// a bind source inside it is made relative again when mapped (a cluster has no project
+		// directory, so it becomes a named volume).
+		cli.WithResolvedPaths(true),
 	}
 	if o.ProjectName != "" {
 		opts = append(opts, cli.WithName(o.ProjectName))
 	}
-	po, err := cli.NewProjectOptions(files, opts...)
+	loaderLog.Lock()
+	defer loaderLog.Unlock()
+	std := logrus.StandardLogger()
+	hook := &warnHook{}
+	oldOut, oldHooks := std.Out, std.ReplaceHooks(logrus.LevelHooks{})
+	std.SetOutput(io.Discard)
+	std.AddHook(hook)
+	defer func() {
+		std.SetOutput(oldOut)
+		std.ReplaceHooks(oldHooks)
+	}()
+	po, err := cli.NewProjectOptions(abs, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
+		return nil, hook.msgs, fmt.Errorf("compose: %w", err)
 	}
 	p, err := po.LoadProject(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
+		return nil, hook.msgs, fmt.Errorf("compose: %w", err)
 	}
-	return p, nil
+	return p, hook.msgs, nil
 }
 
 // Convert loads files and maps them.
 func Convert(ctx context.Context, files []string, o Options) (*Result, error) {
-	p, err := Load(ctx, files, o)
+	p, warnings, err := Load(ctx, files, o)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +159,11 @@ func Convert(ctx context.Context, files []string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ws []Note
+	for _, w := range dedupe(warnings) {
+		ws = append(ws, Note{Path: "(loader)", Level: Changed, Message: w})
+	}
+	r.Notes = append(ws, r.Notes...)
 	for _, f := range files {
 		r.Sources = append(r.Sources, filepath.Base(f))
 	}
@@ -174,6 +220,18 @@ func FromProject(p *types.Project) (*Result, error) {
 		}
 	}
 	return c.res, nil
+}
+
+func dedupe(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func services(objs []v1.Object) []*v1.Service {
@@ -485,7 +543,7 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 		default:
 			c.note(dp+".condition", Unsupported, "%q", dep.Condition)
 		}
-		if dep.Restart {
+		if dep.Restart && !linked(sc.Links, d) {
 			c.note(dp+".restart", Unsupported, "a dependent is not restarted with its dependency")
 		}
 		if !dep.Required {
@@ -538,6 +596,16 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 
 	c.leftover(sp, sc)
 	return s
+}
+
+// linked says whether links name dep (compose-go turns a link into depends_on with restart).
+func linked(links []string, dep string) bool {
+	for _, l := range links {
+		if n, _, _ := strings.Cut(l, ":"); n == dep {
+			return true
+		}
+	}
+	return false
 }
 
 // portName names a port: Compose's name when it is a valid port name, else tcp-N / udp-N.
@@ -655,7 +723,7 @@ func (c *converter) volumes(sp, svc string, sc types.ServiceConfig, spec *v1.Ser
 			}
 			spec.Volumes = append(spec.Volumes, v1.VolumeMount{Source: src, Target: target, ReadOnly: v.ReadOnly})
 		case types.VolumeTypeBind:
-			src := v.Source
+			src := c.projectRelative(v.Source)
 			if strings.HasPrefix(src, "/") {
 				src = path.Clean(src)
 				spec.Volumes = append(spec.Volumes, v1.VolumeMount{Source: src, Target: target, ReadOnly: v.ReadOnly})
@@ -670,7 +738,7 @@ func (c *converter) volumes(sp, svc string, sc types.ServiceConfig, spec *v1.Ser
 					nm = c.names[svc] + "-data"
 				}
 				spec.Volumes = append(spec.Volumes, v1.VolumeMount{Source: nm, Target: target, ReadOnly: v.ReadOnly})
-				c.note(vp, Changed, "relative bind %s made named volume %q (a cluster has no project directory: copy the files in)", v.Source, nm)
+				c.note(vp, Changed, "relative bind %s made named volume %q (a cluster has no project directory: copy the files in)", src, nm)
 			}
 			if v.Bind != nil && (v.Bind.Propagation != "" && v.Bind.Propagation != "rprivate" || v.Bind.SELinux != "") {
 				c.note(vp+".bind", Unsupported, "propagation and selinux options")
@@ -724,6 +792,22 @@ func (c *converter) volumes(sp, svc string, sc types.ServiceConfig, spec *v1.Ser
 		targets[m.Target] = true
 		spec.Tmpfs = append(spec.Tmpfs, m)
 	}
+}
+
+// projectRelative undoes compose-go's path resolution for a bind source inside the project
+// directory, so ./data stays ./data.
+func (c *converter) projectRelative(src string) string {
+	base := c.p.WorkingDir
+	if base == "" || !filepath.IsAbs(base) {
+		return src
+	}
+	if rel, err := filepath.Rel(base, src); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		if rel == "." {
+			return "./"
+		}
+		return "./" + filepath.ToSlash(rel)
+	}
+	return src
 }
 
 func parseBytes(s string) (int64, error) {

@@ -299,7 +299,7 @@ func (w *writer) service(s *v1.Service) {
 	}
 	for _, t := range co.Tmpfs {
 		if t.Mode != 0 {
-			add("spec.TmpfsMode(%s, %d, %#o)", q(t.Target), t.SizeMB, t.Mode)
+			add("spec.TmpfsMode(%s, %d, 0o%o)", q(t.Target), t.SizeMB, t.Mode)
 		} else {
 			add("spec.Tmpfs(%s, %d)", q(t.Target), t.SizeMB)
 		}

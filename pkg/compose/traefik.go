@@ -299,7 +299,7 @@ func (c *converter) traefik(sp string, labels map[string]string, spec *v1.Servic
 					m := *mw
 					if m.StripPrefix && route.PathPrefix == "" {
 						m.StripPrefix = false
-						c.note(rp+".middlewares", Unsupported, "stripprefix without a PathPrefix rule")
+						c.note(rp+".middlewares", Changed, "stripprefix left off the route for %s, which has no PathPrefix", route.Host)
 					}
 					route.Middlewares = &m
 				}
