@@ -395,7 +395,10 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 	s := &v1.Service{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService}}
 	s.Metadata.Name = c.names[name]
 	spec := &s.Spec
-	h("name", "container_name", "restart", "profiles", "extends", "pull_policy", "tty", "stdin_open")
+	h("name", "container_name", "restart", "profiles", "extends", "links")
+	if len(sc.Links) > 0 {
+		c.note(sp+".links", Changed, "Services resolve by name on the mesh; a link's alias does not (its dependency is kept)")
+	}
 	if sc.ContainerName != "" {
 		c.note(sp+".container_name", Changed, "replicas are named %s-<i> (and resolve as %s on the mesh)", s.Metadata.Name, s.Metadata.Name)
 	}
