@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sync"
 	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -82,7 +82,9 @@ var loaderLog sync.Mutex
 
 type warnHook struct{ msgs []string }
 
-func (h *warnHook) Levels() []logrus.Level { return []logrus.Level{logrus.WarnLevel, logrus.ErrorLevel} }
+func (h *warnHook) Levels() []logrus.Level {
+	return []logrus.Level{logrus.WarnLevel, logrus.ErrorLevel}
+}
 func (h *warnHook) Fire(e *logrus.Entry) error {
 	h.msgs = append(h.msgs, e.Message)
 	return nil
@@ -269,7 +271,13 @@ func clone(s *v1.Service) *v1.Service {
 	return &out
 }
 
-var dnsBad = regexp.MustCompile(`[^a-z0-9-]+`)
+// The shapes api/v1 validates, checked here so that a name it would refuse is a note instead.
+var (
+	dnsBad       = regexp.MustCompile(`[^a-z0-9-]+`)
+	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	portNameRE   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dockerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+)
 
 // dnsName makes a Compose name a DNS label: lower case, '_' and '.' become '-'.
 func dnsName(n string) string {
@@ -441,7 +449,7 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 			c.note(ep, Unsupported, "no value (not set in the environment or .env): left out")
 			continue
 		}
-		if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(k) {
+		if !envNameRE.MatchString(k) {
 			c.note(ep, Unsupported, "not a C identifier")
 			continue
 		}
@@ -613,7 +621,7 @@ func linked(links []string, dep string) bool {
 
 // portName names a port: Compose's name when it is a valid port name, else tcp-N / udp-N.
 func portName(n string, target uint32, proto v1.Protocol) string {
-	if n != "" && len(n) <= 15 && regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`).MatchString(n) &&
+	if n != "" && len(n) <= 15 && portNameRE.MatchString(n) &&
 		strings.ContainsAny(n, "abcdefghijklmnopqrstuvwxyz") {
 		return n
 	}
@@ -866,7 +874,7 @@ func (c *converter) network(sp string, sc types.ServiceConfig, spec *v1.ServiceS
 		if nw, ok := c.p.Networks[n]; ok && nw.Name != "" && bool(nw.External) {
 			real = nw.Name
 		}
-		if real == "host" || real == "none" || !regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`).MatchString(real) {
+		if real == "host" || real == "none" || !dockerNameRE.MatchString(real) {
 			c.note(np, Unsupported, "network name %q", real)
 			continue
 		}

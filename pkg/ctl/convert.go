@@ -1,8 +1,11 @@
 package ctl
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -54,8 +57,12 @@ func (a *app) convertCommand() *cobra.Command {
 			if err := os.WriteFile(path, src, 0o644); err != nil {
 				return fmt.Errorf("convert: %w", err)
 			}
-			fmt.Fprintf(a.env.Err, "wrote %s: %d services, %d secret keys to create, %d fields not mapped\n",
-				path, len(res.Objects), len(res.Secrets), res.Unmapped)
+			built, err := a.buildSpec(cmd.Context(), outDir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.env.Err, "wrote %s (%s): %d services, %d secret keys to create, %d fields not mapped\n",
+				path, built, len(res.Objects), len(res.Secrets), res.Unmapped)
 			return nil
 		},
 	}
@@ -65,4 +72,35 @@ func (a *app) convertCommand() *cobra.Command {
 	f.StringSliceVar(&profiles, "profile", nil, "enable a Compose profile (repeatable)")
 	f.StringVarP(&project, "project-name", "p", "", "project name (default: the directory's name)")
 	return cmd
+}
+
+// buildSpec compiles the written spec with `go build` when DIR is inside a Go module (as `ctl
+// apply -f DIR` will run it), so exit 0 means it builds. Outside a module it says so: the source
+// was parsed and gofmt-ed, and the objects validated, but nothing compiled it.
+func (a *app) buildSpec(ctx context.Context, dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("convert: %w", err)
+	}
+	root, ok := moduleRoot(abs)
+	if !ok {
+		return "not built: outside a Go module", nil
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil {
+		return "", fmt.Errorf("convert: %w", err)
+	}
+	pkg := "./" + filepath.ToSlash(rel)
+	var stderr bytes.Buffer
+	c := exec.CommandContext(ctx, a.env.GoBin, "build", "-o", os.DevNull, pkg)
+	c.Dir = root
+	c.Stderr = &stderr
+	if err := c.Run(); err != nil {
+		msg := lastLine(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", fmt.Errorf("convert: the written spec does not build (go build %s in %s): %s", pkg, root, msg)
+	}
+	return "built", nil
 }

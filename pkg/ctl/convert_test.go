@@ -10,7 +10,10 @@ import (
 	"testing"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/apiserver"
 	"github.com/constellation-sh/constellation/pkg/compose"
+	"github.com/constellation-sh/constellation/pkg/ctl"
+	"github.com/constellation-sh/constellation/pkg/hostaccess"
 )
 
 // updating reads -update (declared by printers_test.go, in package ctl's internal tests).
@@ -100,7 +103,16 @@ func TestConvertFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.RemoveAll(out) })
-			c := newCluster(t)
+			// The agent's host-access admission, as with --security.allowHostAccess: a converted
+			// bind mount or privileged flag must carry the opt-in the server checks.
+			c := newCluster(t, func(cfg *apiserver.Config) {
+				cfg.Admit = func(_ context.Context, o v1.Object) v1.ErrorList {
+					if s, ok := o.(*v1.Service); ok {
+						return hostaccess.Policy{AllowHostAccess: true}.Check(&s.Spec)
+					}
+					return nil
+				}
+			})
 			r := c.run(t, "", append(append([]string{"convert"}, files...), "-o", out)...)
 			if r.code != 0 {
 				t.Fatalf("convert: exit %d: %s", r.code, r.stderr)
@@ -112,9 +124,13 @@ func TestConvertFixtures(t *testing.T) {
 			checkGolden(t, filepath.Join(dir, "main.go.golden"), src)
 			var notes []string
 			for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
-				if !strings.HasPrefix(l, "wrote ") {
-					notes = append(notes, l)
+				if strings.HasPrefix(l, "wrote ") {
+					if !strings.Contains(l, "(built)") {
+						t.Errorf("convert -o inside the module did not build the spec: %s", l)
+					}
+					continue
 				}
+				notes = append(notes, l)
 			}
 			checkGolden(t, filepath.Join(dir, "stderr.golden"), []byte(strings.Join(notes, "\n")+"\n"))
 
@@ -193,5 +209,21 @@ func TestConvertProfiles(t *testing.T) {
 	r = c.run(t, "", append([]string{"convert"}, files...)...)
 	if strings.Contains(r.stdout, `"debug"`) {
 		t.Error("profile service converted without --profile")
+	}
+}
+
+// TestConvertBuildFails: with -o inside a module, a spec that does not build is an error (here
+// the go tool itself fails), so exit 0 means the output builds.
+func TestConvertBuildFails(t *testing.T) {
+	out, err := os.MkdirTemp("testdata/convert", "out-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(out) })
+	var stdout, stderr strings.Builder
+	code := ctl.Run(context.Background(), []string{"convert", "testdata/convert/uptime-kuma/compose.yaml", "-o", out},
+		ctl.Env{Out: &stdout, Err: &stderr, GoBin: "false", Getenv: func(string) string { return "" }})
+	if code == 0 || !strings.Contains(stderr.String(), "does not build") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }

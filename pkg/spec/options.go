@@ -175,7 +175,9 @@ func Sysctl(key, value string) ServiceOption {
 
 // Tmpfs mounts a tmpfs at target (sizeMB 0: Docker's default, half the node's memory).
 func Tmpfs(target string, sizeMB int64) ServiceOption {
-	return func(s *v1.Service) { s.Spec.Tmpfs = append(s.Spec.Tmpfs, v1.TmpfsMount{Target: target, SizeMB: sizeMB}) }
+	return func(s *v1.Service) {
+		s.Spec.Tmpfs = append(s.Spec.Tmpfs, v1.TmpfsMount{Target: target, SizeMB: sizeMB})
+	}
 }
 
 // ReadOnlyRoot mounts the container's root filesystem read-only.
@@ -185,7 +187,9 @@ func ReadOnlyRoot() ServiceOption {
 
 // Ulimit sets a resource limit (-1: unlimited).
 func Ulimit(name string, soft, hard int64) ServiceOption {
-	return func(s *v1.Service) { s.Spec.Ulimits = append(s.Spec.Ulimits, v1.Ulimit{Name: name, Soft: soft, Hard: hard}) }
+	return func(s *v1.Service) {
+		s.Spec.Ulimits = append(s.Spec.Ulimits, v1.Ulimit{Name: name, Soft: soft, Hard: hard})
+	}
 }
 
 // ExtraHost adds a line to /etc/hosts (ip may be "host-gateway").
