@@ -66,6 +66,20 @@ func (n Note) String() string {
 // SecretNeed is a Secret key the converted spec references and the operator must create.
 type SecretNeed struct{ Secret, Key, From string }
 
+// FileNeed is a file a service mounts (a Compose secret or config, or a bind of a single file)
+// that waits for the Config kind and spec.files ({path, config|secret, key, mode}): the
+// mapping is planned here, so that once files is in api/v1 only the rendering changes.
+type FileNeed struct {
+	Service string
+	Path    string // in the container
+	Kind    string // "config" or "secret"
+	Name    string // the Config or Secret object
+	Key     string
+	Mode    uint32 // 0: the default
+	From    string // Compose path
+	Source  string // what holds the content: file, environment, content or external
+}
+
 // Result is a converted project.
 type Result struct {
 	Project  string
@@ -73,6 +87,7 @@ type Result struct {
 	Objects  []v1.Object
 	Notes    []Note
 	Secrets  []SecretNeed
+	Files    []FileNeed
 	Unmapped int // Notes with Level Unsupported
 }
 
@@ -593,15 +608,11 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 		spec.Labels[k] = rest[k]
 	}
 
-	if len(sc.Secrets) > 0 {
-		for i, r := range sc.Secrets {
-			c.note(fmt.Sprintf("%s.secrets[%d]", sp, i), Unsupported, "%s: needs files (Config kind, not on this branch)", r.Source)
-		}
+	for i, r := range sc.Secrets {
+		c.file(s.Metadata.Name, fmt.Sprintf("%s.secrets[%d]", sp, i), "secret", r.Source, r.Target, "/run/secrets/", r.Mode)
 	}
-	if len(sc.Configs) > 0 {
-		for i, r := range sc.Configs {
-			c.note(fmt.Sprintf("%s.configs[%d]", sp, i), Unsupported, "%s: needs files (Config kind, not on this branch)", r.Source)
-		}
+	for i, r := range sc.Configs {
+		c.file(s.Metadata.Name, fmt.Sprintf("%s.configs[%d]", sp, i), "config", r.Source, r.Target, "/", r.Mode)
 	}
 	h("secrets", "configs")
 
@@ -741,7 +752,11 @@ func (c *converter) volumes(sp, svc string, sc types.ServiceConfig, spec *v1.Ser
 				spec.HostAccess = true
 				c.note(vp, Changed, "bind mount of %s is host access: spec.hostAccess set (the agent must allow it: docs/security.md)", src)
 			} else if path.Ext(src) != "" && !strings.HasSuffix(src, "/") {
-				c.note(vp, Unsupported, "%s looks like a file: a config file needs the Config kind and files (not on this branch)", src)
+				base := path.Base(src)
+				c.res.Files = append(c.res.Files, FileNeed{Service: c.names[svc], Path: target, Kind: "config",
+					Name: dnsName(c.names[svc] + "-" + base), Key: base, From: vp, Source: src})
+				c.note(vp, Unsupported, "%s looks like a file: needs the Config kind and files (not on this branch); planned as config %s key %s at %s",
+					src, dnsName(c.names[svc]+"-"+base), base, target)
 				continue
 			} else {
 				nm := volumeName(c.names[svc] + "-" + strings.ReplaceAll(strings.Trim(path.Clean(strings.TrimPrefix(src, "~")), "./"), "/", "-"))
@@ -819,6 +834,40 @@ func (c *converter) projectRelative(src string) string {
 		return "./" + filepath.ToSlash(rel)
 	}
 	return src
+}
+
+// file plans a Compose secret or config reference as a spec.files entry (FileNeed) and reports
+// it: the Config kind and files are not on this branch.
+func (c *converter) file(svc, fp, kind, source, target, dir string, mode *types.FileMode) {
+	p := target
+	if p == "" {
+		p = dir + source
+	} else if !strings.HasPrefix(p, "/") {
+		p = dir + p
+	}
+	f := FileNeed{Service: svc, Path: path.Clean(p), Kind: kind, Name: dnsName(source), Key: source, From: fp}
+	if mode != nil {
+		f.Mode = uint32(*mode)
+	}
+	var top types.FileObjectConfig
+	if kind == "secret" {
+		top = types.FileObjectConfig(c.p.Secrets[source])
+	} else {
+		top = types.FileObjectConfig(c.p.Configs[source])
+	}
+	switch {
+	case top.File != "":
+		f.Source = "file " + c.projectRelative(top.File)
+	case top.Environment != "":
+		f.Source = "environment " + top.Environment
+	case top.Content != "":
+		f.Source = "inline content"
+	case bool(top.External):
+		f.Source = "external"
+	}
+	c.res.Files = append(c.res.Files, f)
+	c.note(fp, Unsupported, "%s %s: needs the Config kind and files (not on this branch); planned as %s %s key %s at %s",
+		kind, source, kind, f.Name, f.Key, f.Path)
 }
 
 func parseBytes(s string) (int64, error) {

@@ -18,7 +18,10 @@ import (
 // field the mapping sets is written as a pkg/spec option (tests run the program and compare
 // its output with r.Objects, so a field the renderer forgets fails them).
 func Render(r *Result) ([]byte, error) {
-	w := &writer{}
+	w := &writer{files: map[string][]FileNeed{}}
+	for _, f := range r.Files {
+		w.files[f.Service] = append(w.files[f.Service], f)
+	}
 	w.line("// Command %s is the Compose project %q converted by `ctl convert` from %s.", goIdent(r.Project), r.Project, strings.Join(r.Sources, ", "))
 	w.line("// Apply it with `ctl apply -f DIR`.")
 	if len(r.Secrets) > 0 {
@@ -86,6 +89,7 @@ func goIdent(s string) string {
 type writer struct {
 	b        bytes.Buffer
 	v1, time bool
+	files    map[string][]FileNeed // by Service
 }
 
 func (w *writer) line(format string, args ...any) {
@@ -337,6 +341,14 @@ func (w *writer) service(s *v1.Service) {
 	}
 	if len(s.Metadata.Labels) > 0 {
 		add("spec.Labels(%s)", kvs(s.Metadata.Labels))
+	}
+	for _, f := range w.files[s.Metadata.Name] {
+		mode := ""
+		if f.Mode != 0 {
+			mode = fmt.Sprintf(" mode 0o%o", f.Mode)
+		}
+		w.line("// TODO(files): %s from %s %s key %s%s (%s; %s), once the Config kind is in api/v1.",
+			f.Path, f.Kind, f.Name, f.Key, mode, f.From, f.Source)
 	}
 	w.line("spec.Service(%s, %s,", q(s.Metadata.Name), q(sp.Image))
 	for _, x := range o {
