@@ -3,7 +3,9 @@
 // projects below document them:
 //
 //   - traefik on every node labelled role=lb, holding the node's ports 80 and 443 (hostPort) and
-//     reading its routes from the local agent's provider (docs/traefik.md);
+//     reading its routes from the local agent's provider (docs/traefik.md), which it reaches at
+//     host.docker.internal:7480: the agent's --api.address must listen on the Docker bridge
+//     (the default 127.0.0.1 is not reachable from a container);
 //   - crowdsec reading Traefik's access logs, and its Traefik bouncer;
 //   - cloudflared, a Cloudflare Tunnel to the same entry points for nodes without a public address;
 //   - socket-proxy (tecnativa/docker-socket-proxy), the read-only Docker API Coolify needs;
