@@ -265,6 +265,9 @@ type converter struct {
 	p     *types.Project
 	res   *Result
 	names map[string]string // compose service name -> Service name
+	// secretVals holds the values of the keys planned in PROJECT-env, only to tell a shared
+	// credential from a clash; they are never written.
+	secretVals map[string]string
 	// handled holds the top-level fields of the service being converted that the mapping
 	// consumed (and reported on itself); leftover reports the rest.
 	handled map[string]bool
@@ -328,6 +331,9 @@ func (c *converter) projectLevel() {
 		if nw.Internal {
 			c.note(pp+".internal", Unsupported, "")
 		}
+		if len(nw.Labels) > 0 {
+			c.note(pp+".labels", Unsupported, "networks carry the agent's labels only")
+		}
 		if nw.EnableIPv6 != nil && *nw.EnableIPv6 {
 			c.note(pp+".enable_ipv6", Unsupported, "")
 		}
@@ -340,6 +346,9 @@ func (c *converter) projectLevel() {
 		}
 		if len(v.DriverOpts) > 0 {
 			c.note(pp+".driver_opts", Unsupported, "")
+		}
+		if len(v.Labels) > 0 {
+			c.note(pp+".labels", Unsupported, "volumes carry the agent's labels only")
 		}
 	}
 	for _, n := range sortedKeys(p.Secrets) {
@@ -469,10 +478,12 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 			continue
 		}
 		if looksSecret(k, *v) {
-			sec := s.Metadata.Name + "-env"
-			spec.Env = append(spec.Env, v1.EnvVar{Name: k, SecretRef: &v1.SecretKeyRef{Name: sec, Key: k}})
-			c.res.Secrets = append(c.res.Secrets, SecretNeed{Secret: sec, Key: k, From: ep})
-			c.note(ep, Changed, "looks secret: now secretRef %s/%s; create that Secret before applying (the value is not written)", sec, k)
+			sec, key, first := c.secretKey(s.Metadata.Name, k, *v)
+			spec.Env = append(spec.Env, v1.EnvVar{Name: k, SecretRef: &v1.SecretKeyRef{Name: sec, Key: key}})
+			if first {
+				c.res.Secrets = append(c.res.Secrets, SecretNeed{Secret: sec, Key: key, From: ep})
+			}
+			c.note(ep, Changed, "looks secret: now secretRef %s/%s; create that Secret before applying (the value is not written)", sec, key)
 			continue
 		}
 		spec.Env = append(spec.Env, v1.EnvVar{Name: k, Value: *v})
@@ -618,6 +629,34 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 
 	c.leftover(sp, sc)
 	return s
+}
+
+// secretKey places a secret-looking variable in the project's Secret (PROJECT-env): key VAR, so
+// services that share a credential under one name share the key; a second, different value
+// under the same name gets the key SERVICE.VAR. first says the key is new.
+func (c *converter) secretKey(svc, name, value string) (secret, key string, first bool) {
+	secret = dnsName(c.p.Name)
+	if len(secret) > 59 {
+		secret = strings.TrimRight(secret[:59], "-")
+	}
+	if secret == "" {
+		secret = "compose"
+	}
+	secret += "-env"
+	if c.secretVals == nil {
+		c.secretVals = map[string]string{}
+	}
+	for _, k := range []string{name, svc + "." + name} {
+		if old, ok := c.secretVals[k]; ok {
+			if old == value {
+				return secret, k, false
+			}
+			continue
+		}
+		c.secretVals[k] = value
+		return secret, k, true
+	}
+	return secret, svc + "." + name, false // unreachable: SERVICE.VAR is unique per service
 }
 
 // linked says whether links name dep (compose-go turns a link into depends_on with restart).

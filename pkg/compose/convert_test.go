@@ -1,7 +1,11 @@
 package compose
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -46,6 +50,40 @@ func TestLooksSecret(t *testing.T) {
 	} {
 		if got := looksSecret(tc.name, tc.value); got != tc.want {
 			t.Errorf("looksSecret(%q, %q) = %v, want %v", tc.name, tc.value, got, tc.want)
+		}
+	}
+}
+
+// TestSecretKeys: a credential two services share under one name is one key of PROJECT-env; a
+// different value under the same name gets SERVICE.VAR; values are never rendered.
+func TestSecretKeys(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "compose.yaml")
+	yaml := "services:\n" +
+		"  a: {image: x, environment: {DB_PASSWORD: same-one, API_TOKEN: tok-a}}\n" +
+		"  b: {image: x, environment: {DB_PASSWORD: same-one, API_TOKEN: tok-b}}\n"
+	if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Convert(context.Background(), []string{f}, Options{ProjectName: "proj"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range r.Secrets {
+		got = append(got, s.Secret+"/"+s.Key)
+	}
+	want := []string{"proj-env/API_TOKEN", "proj-env/DB_PASSWORD", "proj-env/b.API_TOKEN"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("secret keys %v, want %v", got, want)
+	}
+	src, err := Render(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"same-one", "tok-a", "tok-b"} {
+		if strings.Contains(string(src), v) {
+			t.Errorf("rendered spec holds the secret value %q", v)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzConvert: arbitrary YAML never panics the loader, the mapping or the renderer, and what
@@ -25,7 +26,22 @@ func FuzzConvert(f *testing.F) {
 		if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r, err := Convert(context.Background(), []string{p}, Options{ProjectName: "fuzz"})
+		type res struct {
+			r   *Result
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() {
+			r, err := Convert(context.Background(), []string{p}, Options{ProjectName: "fuzz"})
+			ch <- res{r, err}
+		}()
+		var got res
+		select {
+		case got = <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("HANG on %q", yaml)
+		}
+		r, err := got.r, got.err
 		if err != nil {
 			return
 		}
