@@ -107,7 +107,14 @@ func (h *warnHook) Fire(e *logrus.Entry) error {
 
 // Load reads the Compose files with compose-go as `docker compose` does. The loader's warnings
 // (a variable that is not set) are returned, not logged.
-func Load(ctx context.Context, files []string, o Options) (*types.Project, []string, error) {
+func Load(ctx context.Context, files []string, o Options) (p *types.Project, warnings []string, err error) {
+	// compose-go v2.16.2 panics on some malformed files (ulimits with a null hard limit, found by
+	// FuzzConvert): make that an error naming the file, not a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("compose: %s: the loader failed on this file (compose-go: %v)", strings.Join(files, ", "), r)
+		}
+	}()
 	if len(files) == 0 {
 		return nil, nil, errors.New("compose: no files")
 	}
@@ -123,7 +130,7 @@ func Load(ctx context.Context, files []string, o Options) (*types.Project, []str
 	if wd == "" {
 		wd = filepath.Dir(abs[0])
 	}
-	wd, err := filepath.Abs(wd)
+	wd, err = filepath.Abs(wd)
 	if err != nil {
 		return nil, nil, fmt.Errorf("compose: %w", err)
 	}
@@ -159,7 +166,7 @@ func Load(ctx context.Context, files []string, o Options) (*types.Project, []str
 	if err != nil {
 		return nil, hook.msgs, fmt.Errorf("compose: %w", err)
 	}
-	p, err := po.LoadProject(ctx)
+	p, err = po.LoadProject(ctx)
 	if err != nil {
 		return nil, hook.msgs, fmt.Errorf("compose: %w", err)
 	}
