@@ -456,7 +456,7 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 		}
 		c.note(sp+".build", Unsupported, "build the image and push it where the nodes pull from; using image %q", spec.Image)
 	}
-	if spec.Image == "" && sc.Provider == nil {
+	if spec.Image == "" {
 		spec.Image = s.Metadata.Name + ":latest"
 		c.note(sp+".image", Unsupported, "no image; using %q", spec.Image)
 	}
