@@ -125,6 +125,9 @@ func Load(ctx context.Context, files []string, o Options) (p *types.Project, war
 			return nil, nil, fmt.Errorf("compose: %w", err)
 		}
 		abs[i] = a
+		if err := checkAnchors(a); err != nil {
+			return nil, nil, err
+		}
 	}
 	wd := o.WorkingDir
 	if wd == "" {

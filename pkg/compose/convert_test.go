@@ -87,3 +87,20 @@ func TestSecretKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestSelfAliasRefused: an alias inside the node its anchor names is refused before compose-go
+// sees it (it would recurse until the stack runs out); sibling aliases and merge keys still load.
+func TestSelfAliasRefused(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(bad, []byte("services: &a\n  web: {image: x, labels: *a}\n"), 0o644)
+	os.WriteFile(good, []byte("x-d: &d {image: x}\nservices:\n  web: {<<: *d}\n  api: {<<: *d}\n"), 0o644)
+	if _, err := Convert(context.Background(), []string{bad}, Options{ProjectName: "p"}); err == nil || !strings.Contains(err.Error(), "alias *a") {
+		t.Fatalf("self alias: err %v", err)
+	}
+	r, err := Convert(context.Background(), []string{good}, Options{ProjectName: "p"})
+	if err != nil || len(r.Objects) != 2 {
+		t.Fatalf("merge keys: %v, %d objects", err, len(r.Objects))
+	}
+}
