@@ -20,6 +20,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/constellation-sh/constellation/pkg/nodeapi": true, // the per-node API's wire format
 		"github.com/constellation-sh/constellation/pkg/ctl":     true,
 		"github.com/constellation-sh/constellation/pkg/doctor":  true, // ctl doctor's checks (stdlib and nodeapi only)
+		"github.com/constellation-sh/constellation/pkg/compose": true, // ctl convert (compose-go stays out of every other package)
 		"github.com/constellation-sh/constellation/cmd/ctl":     true,
 	}
 	allowed["github.com/constellation-sh/constellation/pkg/spechash"] = true // rollout history: Secret-only revisions

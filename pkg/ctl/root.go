@@ -168,6 +168,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.scaleCommand(),
 		a.completionCommand(),
 		a.doctorCommand(),
+		a.convertCommand(),
 	)
 	a.addCompletions(root)
 	return root
