@@ -73,6 +73,7 @@ type Agent struct {
 	docker     *docker.Client // nil when Docker is disabled
 
 	controllerLease *lease.Elector
+	restore         *restore // --restore (snapshot.go); nil without it
 	joinPeers       []string // gossip peers learnt from the join path
 	vsync           *viewSync
 
@@ -101,10 +102,17 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	if err := a.loadTokens(); err != nil {
 		return nil, err
 	}
+	if err := a.prepareRestore(); err != nil { // before anything is written (snapshot.go)
+		return nil, err
+	}
 	if err := a.setupCredentials(); err != nil {
 		return nil, err
 	}
 	if err := a.openStore(); err != nil {
+		return nil, err
+	}
+	if err := a.finishRestore(); err != nil {
+		a.store.Close()
 		return nil, err
 	}
 	if err := a.startGossip(); err != nil {
@@ -127,6 +135,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		a.shutdownEarly()
 		return nil, err
 	}
+	if err := a.setupSnapshots(); err != nil {
+		a.shutdownEarly()
+		return nil, err
+	}
 
 	handlers := map[string]http.Handler{
 		"GET " + traefik.ProviderPath: p,
@@ -136,6 +148,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		"GET /cluster/gossip":         http.HandlerFunc(a.serveGossipInfo),
 		"GET " + CredentialsPath:      http.HandlerFunc(a.serveCredentials),
 		"GET " + CAPath:               a.serveCA(),
+		"GET " + SnapshotPath:         http.HandlerFunc(a.serveSnapshot), // admin (snapshot.go)
 		// Profiles (a hung call shows in /debug/pprof/goroutine?debug=2), behind the token
 		// like the rest of the API: they expose command lines and memory.
 		"GET /debug/pprof/":        http.HandlerFunc(pprof.Index),

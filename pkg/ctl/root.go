@@ -165,6 +165,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.volumeCommand(),
 		a.versionCommand(),
 		a.configCommand(),
+		a.snapshotCommand(),
 	)
 	return root
 }
