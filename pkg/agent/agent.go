@@ -95,14 +95,14 @@ type component struct {
 func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), view: observed.NewSet(), vsync: newViewSync()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.reg.MustRegister(viewCollector{a.view}) // nodes and replicas by state (viewmetrics.go)
+	a.reg.MustRegister(viewCollector{a.view})  // nodes and replicas by state (viewmetrics.go)
+	if err := a.prepareRestore(); err != nil { // before anything is written (snapshot.go)
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	if err := a.loadTokens(); err != nil {
-		return nil, err
-	}
-	if err := a.prepareRestore(); err != nil { // before anything is written (snapshot.go)
 		return nil, err
 	}
 	if err := a.setupCredentials(); err != nil {
