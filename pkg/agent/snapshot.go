@@ -86,6 +86,7 @@ func (a *Agent) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 
 // snapshotMetrics are the scheduled snapshots' metrics.
 type snapshotMetrics struct {
+	written     prometheus.Counter
 	lastSuccess prometheus.Gauge
 	lastBytes   prometheus.Gauge
 	failures    prometheus.Counter
@@ -93,6 +94,10 @@ type snapshotMetrics struct {
 
 func newSnapshotMetrics(reg prometheus.Registerer) *snapshotMetrics {
 	m := &snapshotMetrics{
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "constellation_snapshots_written_total",
+			Help: "Scheduled snapshots this agent wrote.",
+		}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "constellation_snapshot_last_success_timestamp_seconds",
 			Help: "Unix time of the last scheduled snapshot this agent wrote (0: none since it started).",
@@ -106,7 +111,7 @@ func newSnapshotMetrics(reg prometheus.Registerer) *snapshotMetrics {
 			Help: "Scheduled snapshots that failed (store unavailable, disk full, ...).",
 		}),
 	}
-	reg.MustRegister(m.lastSuccess, m.lastBytes, m.failures)
+	reg.MustRegister(m.written, m.lastSuccess, m.lastBytes, m.failures)
 	return m
 }
 
@@ -137,6 +142,7 @@ func (a *Agent) setupSnapshots() error {
 				m.failures.Inc()
 				return
 			}
+			m.written.Inc()
 			m.lastSuccess.SetToCurrentTime()
 			if st, serr := os.Stat(path); serr == nil {
 				m.lastBytes.Set(float64(st.Size()))

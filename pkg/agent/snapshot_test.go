@@ -394,3 +394,59 @@ func TestCtlSnapshotRefuses(t *testing.T) {
 		t.Errorf("a failed save left %d files", len(ents))
 	}
 }
+
+// --snapshot.interval on a raft agent: the controller-lease holder writes decodable snapshots
+// into --snapshot.dir, keeps --snapshot.keep of them, and says so in its metrics.
+func TestScheduledSnapshots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a raft agent; run without -short")
+	}
+	raft := raftAgents(t)
+	dir := filepath.Join(t.TempDir(), "snaps")
+	_, a := startAgentStoppable(t, "snap-s", func(c *config.Config) {
+		raft("")(c)
+		c.Snapshot.Interval = time.Second
+		c.Snapshot.Keep = 2
+		c.Snapshot.Dir = dir
+	})
+	// Three snapshots written (the failure counter stays at zero) with two kept.
+	metric := func(name string) float64 {
+		mfs, _ := a.reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				m := mf.GetMetric()[0]
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	eventuallyWithin(t, 30*time.Second, "three scheduled snapshots", func() bool {
+		files, _ := snapshot.List(dir)
+		return metric("constellation_snapshots_written_total") >= 3 && len(files) == 2
+	})
+	if metric("constellation_snapshot_last_success_timestamp_seconds") < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Error("last success time not set")
+	}
+	if f := metric("constellation_snapshot_failures_total"); f != 0 {
+		t.Errorf("%v failures", f)
+	}
+	files, err := snapshot.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		s, err := snapshot.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Header.ClusterID != a.raft.ClusterID() || s.Header.Member != "snap-s" {
+			t.Errorf("%s: header %+v", f, s.Header)
+		}
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o700 {
+		t.Errorf("snapshot dir mode %v", st.Mode().Perm())
+	}
+}
