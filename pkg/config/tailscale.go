@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // AdvertiseTailscale as --node.advertiseAddress picks this node's Tailscale IPv4 from the local
@@ -21,7 +22,13 @@ const DefaultTailscaleSocket = "/var/run/tailscale/tailscaled.sock"
 type Tailscale struct {
 	// Socket is tailscaled's LocalAPI unix socket. Default /var/run/tailscale/tailscaled.sock.
 	Socket string `description:"tailscaled's LocalAPI socket (default /var/run/tailscale/tailscaled.sock)"`
+	// Wait is how long the agent waits at start for tailscaled to answer and be connected
+	// (under systemd it may start alongside). Default 30s; 0 asks once.
+	Wait time.Duration `description:"How long to wait at start for tailscaled to be running and connected"`
 }
+
+// DefaultTailscaleWait is the default --tailscale.wait.
+const DefaultTailscaleWait = 30 * time.Second
 
 // IsTailscaleJoin reports whether a --join entry discovers peers through Tailscale.
 func IsTailscaleJoin(j string) bool { return strings.HasPrefix(j, TailscaleJoinPrefix) }
@@ -50,6 +57,9 @@ func (c *Config) validateTailscale() []error {
 	var errs []error
 	if c.Tailscale.Socket == "" {
 		c.Tailscale.Socket = DefaultTailscaleSocket
+	}
+	if c.Tailscale.Wait < 0 {
+		errs = append(errs, fmt.Errorf("--tailscale.wait: must not be negative, got %s", c.Tailscale.Wait))
 	}
 	for _, j := range c.Join {
 		if !IsTailscaleJoin(j) {
