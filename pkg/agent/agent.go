@@ -95,7 +95,7 @@ type component struct {
 func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), view: observed.NewSet(), vsync: newViewSync()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.reg.MustRegister(viewCollector{a.view})  // nodes and replicas by state (viewmetrics.go)
+	a.reg.MustRegister(viewCollector{a.view}) // nodes and replicas by state (viewmetrics.go)
 	// --node.advertiseAddress=tailscale, --join=tailscale:TAG (tailscale.go)
 	if err := a.resolveTailscale(); err != nil {
 		return nil, err
