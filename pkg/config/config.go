@@ -188,14 +188,15 @@ type Store struct {
 func Default() *Config {
 	host, _ := os.Hostname()
 	return &Config{
-		DataDir:   "/var/lib/constellation",
-		Node:      Node{Name: strings.ToLower(host), RestartGrace: 60 * time.Second},
-		API:       API{Address: "127.0.0.1:7480"},
-		Raft:      Raft{Address: ":7481"},
-		Gossip:    Gossip{Address: ":7482"},
-		DNS:       DNS{Cloudflare: Cloudflare{APIURL: "https://api.cloudflare.com/client/v4"}},
-		Log:       Log{Level: "info", Format: "text"},
-		Mesh:      Mesh{CIDR: DefaultMeshCIDR},
+		DataDir: "/var/lib/constellation",
+		Node:    Node{Name: strings.ToLower(host), RestartGrace: 60 * time.Second},
+		API:     API{Address: "127.0.0.1:7480"},
+		Raft:    Raft{Address: ":7481"},
+		Gossip:  Gossip{Address: ":7482"},
+		DNS:     DNS{Cloudflare: Cloudflare{APIURL: "https://api.cloudflare.com/client/v4"}},
+		Log:     Log{Level: "info", Format: "text"},
+		Mesh:    Mesh{CIDR: DefaultMeshCIDR},
+
 		Tailscale: Tailscale{Socket: DefaultTailscaleSocket, Wait: DefaultTailscaleWait},
 	}
 }
