@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -164,6 +165,9 @@ type restore struct {
 	// previous is the cluster secret the snapshot's Secrets are sealed under, when it is not
 	// the data dir's own.
 	previous string
+	// dropKeyring: the snapshot has a keyring but no Secret, and no old cluster secret was
+	// given; the keyring is left out (nothing is sealed under it).
+	dropKeyring bool
 }
 
 // prepareRestore reads and checks --restore before anything is written to the data dir: the
@@ -205,6 +209,17 @@ func (a *Agent) prepareRestore() error {
 		a.restore = nil
 		return err
 	}
+	if a.restore.dropKeyring {
+		kept := objs[:0]
+		for _, o := range objs {
+			if o.Kind != v1.KindKeyring {
+				kept = append(kept, o)
+			}
+		}
+		a.restore.seed.Objects = kept
+		dropped[v1.KindKeyring]++
+		a.log.Warn("--restore: the snapshot's keyring is left out: it holds no Secret and no --restoreSecretFile was given; a new keyring is made")
+	}
 	a.log.Info("restoring a new cluster from a snapshot", "file", path, "from_cluster", snap.Header.ClusterID,
 		"revision", snap.Header.Revision, "objects", len(objs), "dropped", dropped, "written_by", snap.Header.WrittenBy, "sha256", snap.Checksum)
 	return nil
@@ -235,15 +250,22 @@ func (a *Agent) restoreSecret(snap *snapshot.Snapshot) error {
 			ring = &snap.Objects[i]
 		}
 	}
-	if len(secrets) == 0 {
+	if ring == nil && len(secrets) == 0 {
 		return nil
 	}
 	if len(candidates) == 0 {
+		if len(secrets) == 0 {
+			// Nothing is sealed under the old keyring, and it cannot be opened: the seal layer
+			// makes a new one.
+			a.restore.dropKeyring = true
+			return nil
+		}
 		return fmt.Errorf("--restore: the snapshot holds %d Secrets, sealed under the cluster secret of cluster %s: pass that cluster's cluster.secret with --restoreSecretFile (docs/snapshots.md); nothing was changed",
 			len(secrets), snap.Header.ClusterID)
 	}
-	// Open every Secret through the seal layer over an in-memory copy: the same code the agent
-	// reads them with, so a wrong secret is refused now rather than every read failing later.
+	// Open the keyring and every Secret through the seal layer over an in-memory copy: the
+	// same code the agent reads them with, so a wrong secret is refused now rather than every
+	// read failing later.
 	mem := store.NewMemory()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -268,9 +290,15 @@ func (a *Agent) restoreSecret(snap *snapshot.Snapshot) error {
 			return fmt.Errorf("--restore: check Secrets: %w", err)
 		}
 	}
-	sealed, err := seal.New(mem, candidates[0], a.log, seal.WithPreviousSecrets(candidates[1:]...))
+	sealed, err := seal.New(mem, candidates[0], slog.New(slog.DiscardHandler), seal.WithPreviousSecrets(candidates[1:]...))
 	if err != nil {
 		return fmt.Errorf("--restore: %w", err)
+	}
+	if ring != nil {
+		if _, err := sealed.Migrate(ctx); err != nil {
+			return fmt.Errorf("--restore: the snapshot's keyring does not open with the cluster secret given (--restoreSecretFile must be the cluster.secret of cluster %s): %w; nothing was changed",
+				snap.Header.ClusterID, err)
+		}
 	}
 	for _, o := range secrets {
 		if _, err := sealed.Get(ctx, v1.KindSecret, o.Name); err != nil {

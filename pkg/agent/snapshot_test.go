@@ -333,7 +333,7 @@ func TestRestoreRefuses(t *testing.T) {
 		{"corrupt", write("corrupt.csnap", corrupt), "", oldSecret, []string{"not a valid snapshot file", "nothing was changed"}},
 		{"data dir holds a store", write("good.csnap", good), oldDir, oldSecret, []string{"already holds a store", "raft.db", "nothing was changed"}},
 		{"no old secret", write("good2.csnap", good), "", "", []string{"--restoreSecretFile", "1 Secrets"}},
-		{"wrong old secret", write("good3.csnap", good), "", wrongSecret, []string{"secrets/db does not open"}},
+		{"wrong old secret", write("good3.csnap", good), "", wrongSecret, []string{"does not open with the cluster secret given", "nothing was changed"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -448,5 +448,52 @@ func TestScheduledSnapshots(t *testing.T) {
 	}
 	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o700 {
 		t.Errorf("snapshot dir mode %v", st.Mode().Perm())
+	}
+}
+
+// A snapshot whose keyring seals nothing (the Secrets were deleted) restores without the old
+// cluster secret: the keyring is left out, a new one is made, Secrets written after work.
+func TestRestoreKeyringWithoutSecrets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts raft agents; run without -short")
+	}
+	raft := raftAgents(t)
+	stop, old := startAgentStoppable(t, "snap-k", func(c *config.Config) { raft("")(c) })
+	c, err := client.New(client.Config{Server: old.APIAddress(), Token: "cluster-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	eventually(t, "a Secret written and deleted", func() bool {
+		if _, err := c.Put(ctx, spec.Secret("gone", map[string]string{"k": "v"}), client.PutOptions{}); err != nil {
+			return false
+		}
+		_, err := c.Delete(ctx, v1.KindSecret, "gone")
+		return err == nil
+	})
+	file := filepath.Join(t.TempDir(), "k.csnap")
+	if code, out, errOut := runCtl(t, "--server", old.APIAddress(), "--token", "cluster-secret", "snapshot", "save", file); code != 0 {
+		t.Fatalf("save: %s%s", out, errOut)
+	}
+	saved, err := snapshot.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if objectsByKey(saved)["Keyring/"+v1.KeyringName] == nil {
+		t.Fatal("the snapshot has no keyring: the test proves nothing")
+	}
+	stop()
+	_, a := startAgentStoppable(t, "snap-k", func(c *config.Config) { raft("")(c); c.Restore = file })
+	c2, err := client.New(client.Config{Server: a.APIAddress(), Token: "cluster-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new Secret written", func() bool {
+		_, err := c2.Put(ctx, spec.Secret("new", map[string]string{"k": "v2"}), client.PutOptions{})
+		return err == nil
+	})
+	sec, err := c2.RevealSecret(ctx, "new")
+	if err != nil || sec.Spec.Data["k"] != "v2" {
+		t.Fatalf("the new Secret: %v %v", sec, err)
 	}
 }
