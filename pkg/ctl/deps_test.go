@@ -14,14 +14,16 @@ func TestDependencies(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	allowed := map[string]bool{
-		"github.com/constellation-sh/constellation/api/v1":              true,
-		"github.com/constellation-sh/constellation/pkg/client":          true,
-		"github.com/constellation-sh/constellation/pkg/pki":             true,
-		"github.com/constellation-sh/constellation/pkg/nodeapi":         true, // the per-node API's wire format
-		"github.com/constellation-sh/constellation/pkg/ctl":             true,
-		"github.com/constellation-sh/constellation/pkg/snapshot":        true, // checks what snapshot save downloads
+		"github.com/constellation-sh/constellation/api/v1":      true,
+		"github.com/constellation-sh/constellation/pkg/client":  true,
+		"github.com/constellation-sh/constellation/pkg/pki":     true,
+		"github.com/constellation-sh/constellation/pkg/nodeapi": true, // the per-node API's wire format
+		"github.com/constellation-sh/constellation/pkg/ctl":     true,
+		"github.com/constellation-sh/constellation/cmd/ctl":     true,
+
+		// snapshot save and inspect check files with the snapshot decoder (standard library only)
+		"github.com/constellation-sh/constellation/pkg/snapshot":        true,
 		"github.com/constellation-sh/constellation/internal/atomicfile": true,
-		"github.com/constellation-sh/constellation/cmd/ctl":             true,
 	}
 	n := 0
 	for _, p := range strings.Fields(string(out)) {
