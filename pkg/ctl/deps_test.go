@@ -21,7 +21,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/constellation-sh/constellation/pkg/ctl":     true,
 		"github.com/constellation-sh/constellation/cmd/ctl":     true,
 
-		// snapshot save and inspect check files with the snapshot decoder (standard library only)
+		// snapshot save and inspect check files with the snapshot decoder (it and atomicfile import the standard library only)
 		"github.com/constellation-sh/constellation/pkg/snapshot":        true,
 		"github.com/constellation-sh/constellation/internal/atomicfile": true,
 	}
