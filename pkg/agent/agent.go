@@ -74,6 +74,7 @@ type Agent struct {
 	docker     *docker.Client // nil when Docker is disabled
 
 	controllerLease *lease.Elector
+	restore         *restore // --restore (snapshot.go); nil without it
 	joinPeers       []string // gossip peers learnt from the join path
 	vsync           *viewSync
 
@@ -96,6 +97,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), view: observed.NewSet(), vsync: newViewSync()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.reg.MustRegister(viewCollector{a.view}) // nodes and replicas by state (viewmetrics.go)
+	// --node.advertiseAddress=tailscale, --join=tailscale:TAG (tailscale.go)
+	if err := a.resolveTailscale(); err != nil {
+		return nil, err
+	}
+	if err := a.prepareRestore(); err != nil { // before anything is written (snapshot.go)
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -106,6 +114,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	if err := a.openStore(); err != nil {
+		return nil, err
+	}
+	if err := a.finishRestore(); err != nil {
+		a.store.Close()
 		return nil, err
 	}
 	if err := a.startGossip(); err != nil {
@@ -128,6 +140,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		a.shutdownEarly()
 		return nil, err
 	}
+	if err := a.setupSnapshots(); err != nil {
+		a.shutdownEarly()
+		return nil, err
+	}
 
 	handlers := map[string]http.Handler{
 		"GET " + traefik.ProviderPath: p,
@@ -137,6 +153,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		"GET /cluster/gossip":         http.HandlerFunc(a.serveGossipInfo),
 		"GET " + CredentialsPath:      http.HandlerFunc(a.serveCredentials),
 		"GET " + CAPath:               a.serveCA(),
+		"GET " + SnapshotPath:         http.HandlerFunc(a.serveSnapshot), // admin (snapshot.go)
 		// Profiles (a hung call shows in /debug/pprof/goroutine?debug=2), behind the token
 		// like the rest of the API: they expose command lines and memory.
 		"GET /debug/pprof/":        http.HandlerFunc(pprof.Index),

@@ -28,6 +28,7 @@ func (a *Agent) openRaft() error {
 	// default, and Secret values travel in raft entries.
 	rc.ServerTLS, rc.ClientTLS = a.certs.PeerServerTLS(), a.certs.ClientTLS("")
 	rc.JoinClient = a.peerClient()
+	rc.Seed = a.restoreSeed() // --restore (snapshot.go)
 	for _, j := range a.cfg.Join {
 		rc.Join = append(rc.Join, a.joinBase(j))
 	}

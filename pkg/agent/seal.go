@@ -22,7 +22,7 @@ func (a *Agent) sealStore() error {
 		}
 		secret = hex.EncodeToString(b[:])
 	}
-	s, err := seal.New(a.store, secret, a.log)
+	s, err := seal.New(a.store, secret, a.log, a.restoreSealOptions()...)
 	if err != nil {
 		_ = a.store.Close()
 		return fmt.Errorf("secrets at rest: %w", err)

@@ -91,6 +91,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"DELETE /cluster/members/nosuchnode", "admin"},
 		{"POST /cluster/gossip/rotate", "admin"},
 		{"POST /cluster/datakey/rotate", "admin"},
+		{"GET /cluster/snapshot", "admin"}, // every object, sealed Secrets too (snapshot.go)
 		{"GET /cluster/gossip", "peer"},
 		{"POST /cluster/join", "peer"},
 		{"GET /cluster/gossip/keys", "peer"},

@@ -47,6 +47,17 @@ type Config struct {
 	Security Security `description:"Host access and credentials"`
 	// Mesh configures service discovery across nodes.
 	Mesh Mesh `description:"Service mesh"`
+	// Snapshot configures scheduled snapshots (snapshot.go).
+	Snapshot Snapshot `description:"Scheduled snapshots of the store"`
+	// Restore is a snapshot file (ctl snapshot save, or a scheduled one) to seed a new cluster
+	// from, on an empty data dir. Default none.
+	Restore string `description:"Snapshot file to seed a NEW cluster from (an empty data dir only; docs/snapshots.md)"`
+	// RestoreSecretFile is the cluster.secret of the cluster the snapshot was taken from: the
+	// snapshot's Secrets are sealed under it. Needed when the snapshot holds Secrets, unless
+	// that file was copied into DataDir. Default none.
+	RestoreSecretFile string `description:"cluster.secret of the cluster the --restore snapshot came from (its Secrets are sealed under it)"`
+	// Tailscale is the local Tailscale daemon (tailscale.go).
+	Tailscale Tailscale `description:"Local Tailscale daemon (--node.advertiseAddress=tailscale, --join=tailscale:TAG)"`
 }
 
 // DefaultMeshCIDR is the default --mesh.cidr.
@@ -185,6 +196,8 @@ func Default() *Config {
 		DNS:     DNS{Cloudflare: Cloudflare{APIURL: "https://api.cloudflare.com/client/v4"}},
 		Log:     Log{Level: "info", Format: "text"},
 		Mesh:    Mesh{CIDR: DefaultMeshCIDR},
+
+		Tailscale: Tailscale{Socket: DefaultTailscaleSocket, Wait: DefaultTailscaleWait},
 	}
 }
 
@@ -271,6 +284,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, j := range c.Join {
+		if IsTailscaleJoin(j) {
+			continue // validateTailscale
+		}
 		if _, _, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(j, "http://"), "https://")); err != nil {
 			errs = append(errs, fmt.Errorf("--join: %q is not host:port", j))
 		}
@@ -282,7 +298,7 @@ func (c *Config) Validate() error {
 			c.Node.AdvertiseAddress = "127.0.0.1"
 		}
 	}
-	if net.ParseIP(c.Node.AdvertiseAddress) == nil {
+	if c.Node.AdvertiseAddress != AdvertiseTailscale && net.ParseIP(c.Node.AdvertiseAddress) == nil {
 		errs = append(errs, fmt.Errorf("--node.advertiseAddress: %q is not an IP address", c.Node.AdvertiseAddress))
 	}
 	if !IsLoopback(c.API.Address) && c.API.TokenFile == "" {
@@ -303,6 +319,8 @@ func (c *Config) Validate() error {
 	} else {
 		c.Mesh.CIDR = p.String()
 	}
+	errs = append(errs, c.validateSnapshot()...)
+	errs = append(errs, c.validateTailscale()...)
 	if c.Store.Memory && len(c.Join) > 0 {
 		errs = append(errs, errors.New("--store.memory: an in-memory store cannot join a cluster"))
 	}

@@ -22,6 +22,10 @@ func TestDependencies(t *testing.T) {
 		"github.com/constellation-sh/constellation/pkg/doctor":  true, // ctl doctor's checks (stdlib and nodeapi only)
 		"github.com/constellation-sh/constellation/pkg/compose": true, // ctl convert (compose-go stays out of every other package)
 		"github.com/constellation-sh/constellation/cmd/ctl":     true,
+
+		// snapshot save and inspect check files with the snapshot decoder (it and atomicfile import the standard library only)
+		"github.com/constellation-sh/constellation/pkg/snapshot":        true,
+		"github.com/constellation-sh/constellation/internal/atomicfile": true,
 	}
 	allowed["github.com/constellation-sh/constellation/pkg/spechash"] = true // rollout history: Secret-only revisions
 	n := 0

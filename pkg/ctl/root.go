@@ -169,6 +169,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.completionCommand(),
 		a.doctorCommand(),
 		a.convertCommand(),
+		a.snapshotCommand(),
 	)
 	a.addCompletions(root)
 	return root

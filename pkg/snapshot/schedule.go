@@ -37,6 +37,10 @@ type ScheduleConfig struct {
 	Logger *slog.Logger
 	// Done, when set, is called after each attempt with the file written or the error.
 	Done func(path string, err error)
+	// Active, when set, is asked at each tick: a false answer skips that tick quietly (no
+	// attempt, no Done). The agent passes its controller-lease fence, so that one member of
+	// the cluster writes the scheduled snapshots. Default: always active.
+	Active func() bool
 }
 
 // Schedule takes a snapshot every Interval and keeps the newest Keep files in Dir.
@@ -76,6 +80,9 @@ func (s *Schedule) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-s.cfg.After(s.cfg.Interval):
+		}
+		if s.cfg.Active != nil && !s.cfg.Active() {
+			continue
 		}
 		path, err := s.Once(ctx)
 		if ctx.Err() != nil {
