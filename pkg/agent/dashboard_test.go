@@ -314,6 +314,13 @@ func TestDashboardIsValid(t *testing.T) {
 	vars := map[string]string{}
 	for _, v := range d.Templating.List {
 		vars[v.Name] = v.Type
+		if v.Type != "query" {
+			continue
+		}
+		var q string
+		if err := json.Unmarshal(v.Query, &q); err != nil || q != v.Definition {
+			t.Errorf("variable %s: query %s, want the string of its definition %q (what the metrics test checks)", v.Name, v.Query, v.Definition)
+		}
 		if v.Name == "node" && (!strings.HasPrefix(v.Definition, "label_values(") || v.Datasource == nil || v.Datasource.UID != "${datasource}") {
 			t.Errorf("variable node: definition %q, datasource %+v", v.Definition, v.Datasource)
 		}
