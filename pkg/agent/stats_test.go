@@ -48,7 +48,7 @@ func TestStatsOfAWholeAgent(t *testing.T) {
 		dc.Close()
 	})
 	ctx := context.Background()
-	svc := spec.Service(node+"-burn", "constellation-test/tool:1")
+	svc := spec.Service(node+"-burn", "constellation-test/tool:top")
 	svc.Spec.Command = []string{"/app"}
 	svc.Spec.Args = []string{"burn", "24"}
 	svc.Default()

@@ -2,6 +2,7 @@ package ctl_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -9,8 +10,33 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/pkg/docker"
 )
+
+// topImage is the tool image under its own tag (hack/build-test-images.sh): it has "burn".
+const topImage = "constellation-test/tool:top"
+
+// startTop runs replica index on node from topImage, labelled as the node reconciler labels
+// it, and reports it in the Service's status (as nodes.start does for toolImage).
+func startTop(n *nodes, node string, index int32, cmd ...string) {
+	n.t.Helper()
+	id, err := n.dc.Create(n.ctx, docker.CreateConfig{
+		Name: fmt.Sprintf("%s-%s-%d", node, n.svc, index),
+		Config: &container.Config{Image: topImage, Cmd: cmd, Labels: map[string]string{
+			docker.LabelService: n.svc, docker.LabelReplica: fmt.Sprint(index), docker.LabelNode: node, docker.LabelSpecHash: "test",
+		}},
+	})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if err := n.dc.Start(n.ctx, id); err != nil {
+		n.t.Fatal(err)
+	}
+	n.report(v1.ReplicaStatus{Index: index, Node: node, ContainerID: id, State: v1.ReplicaRunning})
+}
 
 // TestCtlTop runs ctl top against two simulated nodes on the real engine (node_test.go): a
 // replica that keeps a CPU busy with 48 MiB resident on a, an idle one on b. Per node: a's
@@ -19,7 +45,7 @@ import (
 // status is 1, while the nodes that answered are still printed.
 func TestCtlTop(t *testing.T) {
 	n := newNodes(t)
-	n.start(n.a, 0, nil, "burn", "48")
+	startTop(n, n.a, 0, "burn", "48")
 	n.start(n.b, 1, []string{"INTERVAL=1s"}, "serve")
 
 	type nodeRow struct {

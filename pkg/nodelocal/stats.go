@@ -71,8 +71,6 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 			}
 			mu.Lock()
 			out.Replicas = append(out.Replicas, rs)
-			out.ReplicasCPUPercent += rs.CPUPercent
-			out.ReplicasMemoryBytes += rs.MemoryBytes
 			mu.Unlock()
 		}()
 	}
@@ -90,5 +88,9 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		}
 		return a.Container < b.Container
 	})
+	for _, rs := range out.Replicas { // in this order, so that the float sum is reproducible
+		out.ReplicasCPUPercent += rs.CPUPercent
+		out.ReplicasMemoryBytes += rs.MemoryBytes
+	}
 	writeJSON(w, out)
 }
