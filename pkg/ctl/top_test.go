@@ -71,7 +71,7 @@ func TestCtlTop(t *testing.T) {
 	if a.Node != n.a || b.Node != n.b || a.Replicas != 1 || b.Replicas != 1 {
 		t.Fatalf("rows %+v", rows)
 	}
-	if a.CPUPercent <= b.CPUPercent || a.CPUPercent < 5 || a.MemoryPercent <= 0 || a.MemoryPercent > 100 {
+	if a.CPUPercent <= b.CPUPercent || a.CPUPercent <= 0 || a.MemoryPercent <= 0 || a.MemoryPercent > 100 {
 		t.Fatalf("node a (the burner's) %+v, node b %+v", a, b)
 	}
 
@@ -97,8 +97,11 @@ func TestCtlTop(t *testing.T) {
 	if f0[0] != n.svc+"-0" || f0[1] != n.a || f1[0] != n.svc+"-1" || f1[1] != n.b {
 		t.Fatalf("top svc rows:\n%s", r.stdout)
 	}
-	if cpu, _ := strconv.ParseFloat(strings.TrimSuffix(f0[2], "%"), 64); cpu < 10 {
-		t.Fatalf("the burner at %s CPU:\n%s", f0[2], r.stdout)
+	// No absolute figure (the burner's share depends on the machine's load): it stands out.
+	cpu0, _ := strconv.ParseFloat(strings.TrimSuffix(f0[2], "%"), 64)
+	cpu1, _ := strconv.ParseFloat(strings.TrimSuffix(f1[2], "%"), 64)
+	if cpu0 <= cpu1 || cpu0 <= 0 {
+		t.Fatalf("the burner at %s CPU, the idle replica at %s:\n%s", f0[2], f1[2], r.stdout)
 	}
 	if r := n.ctl(readToken, "", "top", "svc", "nope"); r.code != 1 || !strings.Contains(r.stderr, "nope") {
 		t.Fatalf("top svc of a Service that does not exist: %+v", r)

@@ -83,7 +83,7 @@ func TestStatsOfAnotherNode(t *testing.T) {
 		t.Fatalf("replicas listed: %+v (want the burner, the second replica 0 and the idle one)", st.Replicas)
 	}
 	var sumMem uint64
-	var sumCPU float64
+	var sumCPU, burnerCPU, idleCPU float64
 	for _, r := range st.Replicas {
 		if r.Error != "" {
 			t.Fatalf("replica %+v: %s", r, r.Error)
@@ -93,28 +93,27 @@ func TestStatsOfAnotherNode(t *testing.T) {
 		if r.Service == idle && r.Index != 3 {
 			t.Errorf("idle replica: %+v", r)
 		}
-		switch {
-		case strings.HasPrefix(burner, r.Container):
+		if strings.HasPrefix(burner, r.Container) {
 			t.Logf("burner: %.1f%% CPU, %d MiB of %d MiB", r.CPUPercent, r.MemoryBytes>>20, r.MemoryLimitBytes>>20)
+			burnerCPU = r.CPUPercent
 			if r.MemoryLimitBytes != 256<<20 {
 				t.Errorf("burner limit %d, want 256 MiB", r.MemoryLimitBytes)
 			}
 			if r.MemoryBytes < 60<<20 || r.MemoryBytes > 256<<20 {
 				t.Errorf("burner memory %d, want about 64 MiB", r.MemoryBytes)
 			}
-			// One busy goroutine on a shared machine: well above idle, at most all CPUs.
-			if r.CPUPercent < 10 || r.CPUPercent > float64(100*st.CPUs)+5 {
-				t.Errorf("burner CPU %.1f%%, want one CPU's worth (10..%d)", r.CPUPercent, 100*st.CPUs)
-			}
-		default:
-			// No limit: the engine reports the host's memory.
-			if r.MemoryLimitBytes != uint64(st.MemoryBytes) {
-				t.Errorf("%s-%d: limit %d, want the host's %d", r.Service, r.Index, r.MemoryLimitBytes, st.MemoryBytes)
-			}
-			if r.CPUPercent > 5 {
-				t.Errorf("%s-%d: idle replica at %.1f%% CPU", r.Service, r.Index, r.CPUPercent)
-			}
+			continue
 		}
+		idleCPU = max(idleCPU, r.CPUPercent)
+		// No limit: the engine reports the host's memory.
+		if r.MemoryLimitBytes != uint64(st.MemoryBytes) {
+			t.Errorf("%s-%d: limit %d, want the host's %d", r.Service, r.Index, r.MemoryLimitBytes, st.MemoryBytes)
+		}
+	}
+	// How much CPU the burner gets depends on what else the machine runs, so no absolute
+	// figure: it must stand out from the idle ones, and stay within the node's CPUs.
+	if burnerCPU < 0.5 || burnerCPU < 10*idleCPU || burnerCPU > float64(100*st.CPUs)+5 {
+		t.Errorf("burner at %.2f%% CPU, idle replicas up to %.2f%%: want the burner above 0.5%%, 10 times the idle ones and at most %d%%", burnerCPU, idleCPU, 100*st.CPUs)
 	}
 	if st.ReplicasMemoryBytes != sumMem || math.Abs(st.ReplicasCPUPercent-sumCPU) > 1e-9 {
 		t.Errorf("totals %d B %.2f%%, replicas sum to %d B %.2f%%", st.ReplicasMemoryBytes, st.ReplicasCPUPercent, sumMem, sumCPU)
