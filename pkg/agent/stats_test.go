@@ -3,8 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,9 +22,7 @@ func TestStatsOfAWholeAgent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts containers; run without -short")
 	}
-	if out, err := exec.Command(filepath.Join("..", "..", "hack", "build-test-images.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("build test images: %v\n%s", err, out)
-	}
+	buildTestImages(t)
 	node := fmt.Sprintf("st%d", time.Now().UnixNano()%1_000_000)
 	stop, a := startAgentStoppable(t, node, func(cfg *config.Config) { cfg.Docker.Disabled = false })
 	c, err := client.New(client.Config{Server: a.APIAddress()})
