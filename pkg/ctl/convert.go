@@ -70,8 +70,12 @@ func (a *app) convertCommand() *cobra.Command {
 					nsvc++
 				}
 			}
-			fmt.Fprintf(a.env.Err, "wrote %s (%s): %d services, %d configs, %d secret keys to create, %d fields not mapped\n",
-				path, built, nsvc, ncfg, len(res.Secrets), res.Unmapped)
+			configs := ""
+			if ncfg > 0 {
+				configs = fmt.Sprintf(", %d configs", ncfg)
+			}
+			fmt.Fprintf(a.env.Err, "wrote %s (%s): %d services%s, %d secret keys to create, %d fields not mapped\n",
+				path, built, nsvc, configs, len(res.Secrets), res.Unmapped)
 			return nil
 		},
 	}
