@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,8 +124,10 @@ func TestConvertFixtures(t *testing.T) {
 			}
 			checkGolden(t, filepath.Join(dir, "main.go.golden"), src)
 			var notes []string
+			var wrote string
 			for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
 				if strings.HasPrefix(l, "wrote ") {
+					wrote = l
 					if !strings.Contains(l, "(built)") {
 						t.Errorf("convert -o inside the module did not build the spec: %s", l)
 					}
@@ -143,6 +146,21 @@ func TestConvertFixtures(t *testing.T) {
 			res, err := compose.Convert(context.Background(), files, compose.Options{Env: os.Environ()})
 			if err != nil {
 				t.Fatal(err)
+			}
+			nsvc, ncfg := 0, 0
+			for _, o := range res.Objects {
+				if _, ok := o.(*v1.Config); ok {
+					ncfg++
+				} else {
+					nsvc++
+				}
+			}
+			summary := fmt.Sprintf(": %d services, ", nsvc)
+			if ncfg > 0 {
+				summary = fmt.Sprintf(": %d services, %d configs, ", nsvc, ncfg)
+			}
+			if !strings.Contains(wrote, summary) {
+				t.Errorf("summary %q does not say %q", wrote, summary)
 			}
 			for _, o := range res.Objects {
 				o.Default()
