@@ -103,7 +103,10 @@ ctl_args=()
 [ -n "$server" ] && ctl_args+=(--server "$server")
 [ -n "$token" ] && ctl_args+=(--token "$token")
 [ -n "$token_file" ] && ctl_args+=(--token-file "$token_file")
-c() { "$ctl" "${ctl_args[@]}" "$@"; }
+# call_timeout bounds each ctl call (a node the fault froze would hold it for the client's
+# whole timeout); `timeout` is coreutils'.
+call_timeout=30
+c() { timeout "$call_timeout" "$ctl" "${ctl_args[@]}" "$@"; }
 
 # docker_for NODE: docker CLI arguments reaching NODE's engine.
 docker_for() {
@@ -168,13 +171,23 @@ random_node() {
   pick "${ns[@]}"
 }
 
+# hold SECONDS: the fault lasts that long; meanwhile the cluster is watched, so a fault noticed
+# only while it lasts (an agent stopped, a node cut off) counts as seen.
+hold() {
+  local until=$(($(ms) + $1 * 1000))
+  while (($(ms) < until)); do
+    if [ "$seen" = 0 ] && ! call_timeout=3 whole >/dev/null; then seen=1; fi
+    sleep 0.5
+  done
+}
+
 fault_stop_agent() {
   local n stop start; n=$(random_node); target=$n
   # Both expanded while the API still answers: the node may be the one ctl talks to.
   stop=$(expand "$agent_stop" "$n")
   start=$(expand "$agent_start" "$n")
   bash -c "$stop"
-  sleep "$agent_down"
+  hold "$agent_down"
   bash -c "$start"
 }
 
@@ -189,7 +202,7 @@ fault_cut_node() {
   # The heal runs even when the script is interrupted while the node is cut off.
   trap 'bash -c "$cut_heal" || true' EXIT
   bash -c "$(expand "$cut_cmd" "$n")"
-  sleep "$cut_for"
+  hold "$cut_for"
   bash -c "$cut_heal"
   trap - EXIT
 }
@@ -216,7 +229,7 @@ declare -a rows=()
 failed=0
 for ((r = 1; r <= rounds; r++)); do
   fault=$(pick "${fault_list[@]}")
-  target="" killed_id=""
+  target="" killed_id="" seen=0
   start=$(ms)
   if ! "fault_${fault//-/_}"; then
     rows+=("$r|$fault|$target|-|skipped")
@@ -225,8 +238,7 @@ for ((r = 1; r <= rounds; r++)); do
   fi
   note "round $r: $fault $target"
   # Wait until the cluster notices (or --detect passes), then until it is whole again.
-  seen=0
-  while (($(ms) - start < detect * 1000)); do
+  while [ "$seen" = 0 ] && (($(ms) - start < detect * 1000)); do
     if ! whole >/dev/null || ! replaced; then seen=1; break; fi
     sleep 0.2
   done
