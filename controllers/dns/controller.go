@@ -189,9 +189,6 @@ type Option func(*Controller)
 // under the "controller" Lease and passes the elector here as the fence).
 func WithLeader(l Leader) Option { return func(c *Controller) { c.leader = l } }
 
-// WithClock makes the controller read time from clock.
-func WithClock(clock Clock) Option { return func(c *Controller) { c.clock = clock } }
-
 // WithLogger sets the logger. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *Controller) { c.log = l } }
 

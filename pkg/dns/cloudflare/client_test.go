@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/dns/cloudflare/cloudflaretest"
 	fake "github.com/constellation-sh/constellation/test/fakes/cloudflare"
 )
 
@@ -27,7 +27,7 @@ const secretToken = "s3cr3t-T0KEN-never-shown"
 type env struct {
 	fake  *fake.Server
 	url   string
-	clock *cloudflare.StepClock
+	clock *cloudflaretest.StepClock
 	c     *cloudflare.Client
 	zone  string
 	logs  *bytes.Buffer
@@ -35,14 +35,14 @@ type env struct {
 
 func newEnv(t *testing.T, cfg cloudflare.Config) *env {
 	t.Helper()
-	clock := cloudflare.NewStepClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := cloudflaretest.NewStepClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := fake.New(fake.WithToken(secretToken), fake.WithClock(clock.Now))
 	s.AddZone("example.com")
 	url, stop := s.Start()
 	t.Cleanup(stop)
-	cfg.APIURL = url
+	cfg.APIURL, cfg.Clock = url, clock
 	logs := &bytes.Buffer{}
-	c, err := cloudflare.New(cloudflare.NewToken(secretToken), cfg, cloudflare.WithClock(clock),
+	c, err := cloudflare.New(cloudflare.NewToken(secretToken), cfg,
 		cloudflare.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)
@@ -90,13 +90,6 @@ func TestTokenSources(t *testing.T) {
 	_ = os.WriteFile(empty, nil, 0o600)
 	if _, err := cloudflare.ReadTokenFile(empty); err == nil {
 		t.Fatal("empty token file accepted")
-	}
-	sec := &v1.Secret{Metadata: v1.ObjectMeta{Name: "cf"}, Spec: v1.SecretSpec{Data: v1.SecretData{"token": secretToken}}}
-	if tok, err := cloudflare.TokenFromSecret(sec, ""); err != nil || tok.Empty() {
-		t.Fatalf("secret: %v", err)
-	}
-	if _, err := cloudflare.TokenFromSecret(sec, "other"); err == nil || strings.Contains(err.Error(), secretToken) {
-		t.Fatalf("missing key: %v", err)
 	}
 }
 
@@ -302,7 +295,7 @@ func TestBudgetRespected(t *testing.T) {
 }
 
 func TestBudgetDeadline(t *testing.T) {
-	clock := cloudflare.NewStepClock(time.Now())
+	clock := cloudflaretest.NewStepClock(time.Now())
 	b := cloudflare.NewBudget(1, time.Hour, 1, clock)
 	if err := b.Take(context.Background()); err != nil {
 		t.Fatal(err)
@@ -328,8 +321,8 @@ func BenchmarkListRecords(b *testing.B) {
 	url, stop := s.Start()
 	defer stop()
 	// The step clock makes budget waits free, so this measures the client and the fake only.
-	c, err := cloudflare.New(cloudflare.NewToken(secretToken), cloudflare.Config{APIURL: url},
-		cloudflare.WithLogger(slog.New(slog.DiscardHandler)), cloudflare.WithClock(cloudflare.NewStepClock(time.Now())))
+	c, err := cloudflare.New(cloudflare.NewToken(secretToken), cloudflare.Config{APIURL: url, Clock: cloudflaretest.NewStepClock(time.Now())},
+		cloudflare.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -344,7 +337,7 @@ func BenchmarkListRecords(b *testing.B) {
 }
 
 func BenchmarkBudgetTake(b *testing.B) {
-	bu := cloudflare.NewBudget(900, 5*time.Minute, 100, cloudflare.NewStepClock(time.Now()))
+	bu := cloudflare.NewBudget(900, 5*time.Minute, 100, cloudflaretest.NewStepClock(time.Now()))
 	ctx := context.Background()
 	for b.Loop() {
 		_ = bu.Take(ctx)
@@ -410,8 +403,8 @@ func TestListRecordsShiftedPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := cloudflare.New(cloudflare.NewToken(secretToken), cloudflare.Config{APIURL: e.url, PageSize: 5},
-		cloudflare.WithClock(e.clock), cloudflare.WithTransport(&shiftingTransport{fake: e.fake}))
+	c, err := cloudflare.New(cloudflare.NewToken(secretToken), cloudflare.Config{APIURL: e.url, PageSize: 5, Clock: e.clock},
+		cloudflare.WithTransport(&shiftingTransport{fake: e.fake}))
 	if err != nil {
 		t.Fatal(err)
 	}
