@@ -27,6 +27,7 @@ const secretToken = "s3cr3t-T0KEN-never-shown"
 type env struct {
 	fake  *fake.Server
 	url   string
+	stop  func() // closes the fake, waiting for its outstanding requests (httptest.Server.Close)
 	clock *cloudflaretest.StepClock
 	c     *cloudflare.Client
 	zone  string
@@ -56,7 +57,7 @@ func newEnv(t *testing.T, cfg cloudflare.Config) *env {
 			t.Errorf("the token appeared in the logs")
 		}
 	})
-	return &env{fake: s, url: url, clock: clock, c: c, zone: zid, logs: logs}
+	return &env{fake: s, url: url, stop: stop, clock: clock, c: c, zone: zid, logs: logs}
 }
 
 func TestTokenSources(t *testing.T) {
@@ -251,7 +252,9 @@ func TestServerErrorsAndTimeouts(t *testing.T) {
 	}
 	t.Logf("create during timeouts: %v", err)
 	e.fake.SetLatency(0)
-	time.Sleep(100 * time.Millisecond) // let the slow handlers finish and log their calls
+	// Closing the fake waits for the slow handlers the client gave up on to finish and log
+	// their calls: the counts below are final.
+	e.stop()
 	if get, post := e.fake.CallCount(http.MethodGet, ""), e.fake.CallCount(http.MethodPost, ""); get != 4 || post != 1 {
 		t.Fatalf("after timeouts: %d GET (want 4: retried), %d POST (want 1: not retried)", get, post)
 	}
