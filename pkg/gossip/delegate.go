@@ -96,13 +96,6 @@ func (e *events) NotifyUpdate(m *memberlist.Node) {
 	g.setMember(m, true)
 }
 
-func (g *Gossip) requestSync(r syncReq) {
-	select {
-	case g.syncCh <- r:
-	default: // the loop is busy; the digest or the periodic push/pull will catch up
-	}
-}
-
 func (g *Gossip) setMember(m *memberlist.Node, alive bool) {
 	n, meta, d := g.nodeFromMember(m)
 	now := g.cfg.Now()
