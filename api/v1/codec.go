@@ -100,9 +100,6 @@ func kindOf(data []byte) string {
 	return ""
 }
 
-// DecodeInto decodes data into obj strictly.
-func DecodeInto(data []byte, obj Object) error { return decodeInto(data, obj, true) }
-
 func decodeInto(data []byte, obj Object, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if strict {

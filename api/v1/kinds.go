@@ -118,10 +118,6 @@ func (r *ReplicaSet) GetMetadata() *ObjectMeta { return &r.Metadata }
 func (n *Node) GetMetadata() *ObjectMeta       { return &n.Metadata }
 func (s *Secret) GetMetadata() *ObjectMeta     { return &s.Metadata }
 
-// SpecOf returns a pointer to the object's spec, for generic code (the store compares specs to
-// decide whether generation changes).
-func SpecOf(o Object) any { return fieldAddr(o, "Spec") }
-
 // StatusOf returns a pointer to the object's status.
 func StatusOf(o Object) any { return fieldAddr(o, "Status") }
 

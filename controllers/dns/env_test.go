@@ -14,6 +14,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/dns/cloudflare/cloudflaretest"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 	fake "github.com/constellation-sh/constellation/test/fakes/cloudflare"
@@ -32,7 +33,7 @@ var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level
 type env struct {
 	t      testing.TB
 	ctx    context.Context
-	clock  *cloudflare.StepClock
+	clock  *cloudflaretest.StepClock
 	st     *store.Memory
 	view   *observed.Set
 	cf     *fake.Server
@@ -43,15 +44,15 @@ type env struct {
 
 func newEnv(t testing.TB, cfg Config, ccfg cloudflare.Config, opts ...Option) *env {
 	t.Helper()
-	clock := cloudflare.NewStepClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	clock := cloudflaretest.NewStepClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	e := &env{t: t, ctx: context.Background(), clock: clock, st: store.NewMemory(store.WithClock(clock.Now)), view: observed.NewSet(), cfg: cfg}
 	e.cf = fake.New(fake.WithToken(testToken), fake.WithClock(clock.Now))
 	e.cf.AddZone(zone)
 	url, stop := e.cf.Start()
 	t.Cleanup(stop)
-	ccfg.APIURL = url
+	ccfg.APIURL, ccfg.Clock = url, clock
 	var err error
-	e.client, err = cloudflare.New(cloudflare.NewToken(testToken), ccfg, cloudflare.WithClock(clock), cloudflare.WithLogger(testLog))
+	e.client, err = cloudflare.New(cloudflare.NewToken(testToken), ccfg, cloudflare.WithLogger(testLog))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,16 +72,6 @@ func (c Cluster) NodeStates() []NodeState {
 	return out
 }
 
-func hostOnly(addr string) string {
-	if net.ParseIP(addr) != nil {
-		return addr
-	}
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
-}
-
 // addressFor returns addr if it is an IP of the family typ (A: IPv4, AAAA: IPv6).
 func addressFor(addr, typ string) (string, bool) {
 	ip := net.ParseIP(addr)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -62,6 +63,20 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// outcome reads constellation_reconcile_total for the test loop "t".
+func outcome(m *Metrics, o string) float64 {
+	return testutil.ToFloat64(m.total.WithLabelValues("t", o))
+}
+
+// assertSettled checks that nothing is scheduled for key: not waiting, and no retry (a retry
+// goes through AddRateLimited, which NumRequeues counts until Forget).
+func assertSettled(t *testing.T, l *Loop[string], key string) {
+	t.Helper()
+	if n, r := l.queue.Len(), l.queue.NumRequeues(key); n != 0 || r != 0 {
+		t.Fatalf("key %s still scheduled: %d waiting, %d requeues", key, n, r)
+	}
+}
+
 func TestErrorRetriesUntilSuccess(t *testing.T) {
 	rec := newRecorder(func(_ string, n int) (reconcile.Result, error) {
 		if n < 3 {
@@ -69,15 +84,18 @@ func TestErrorRetriesUntilSuccess(t *testing.T) {
 		}
 		return reconcile.Result{}, nil
 	})
-	l := New[string]("t", rec, Options{BaseDelay: time.Millisecond})
+	m := NewMetrics(prometheus.NewRegistry())
+	l := New[string]("t", rec, Options{BaseDelay: time.Millisecond, Metrics: m})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Run(ctx); close(done) }()
 	l.Enqueue("a")
-	eventually(t, "three attempts", func() bool { return rec.count("a") == 3 })
-	time.Sleep(50 * time.Millisecond)
-	if got := rec.count("a"); got != 3 {
-		t.Fatalf("reconciled %d times after success, want 3", got)
+	// The loop counts an outcome once it has decided what to do with the key: after the
+	// success it forgot the key and scheduled nothing, so no fourth call can come.
+	eventually(t, "the success handled", func() bool { return outcome(m, "success") == 1 })
+	assertSettled(t, l, "a")
+	if got, errs := rec.count("a"), outcome(m, "error"); got != 3 || errs != 2 {
+		t.Fatalf("reconciled %d times (%v errors) after success, want 3 (2)", got, errs)
 	}
 	cancel()
 	<-done
@@ -87,15 +105,16 @@ func TestTerminalErrorIsNotRetried(t *testing.T) {
 	rec := newRecorder(func(string, int) (reconcile.Result, error) {
 		return reconcile.Result{}, reconcile.TerminalError(errors.New("bad spec"))
 	})
-	l := New[string]("t", rec, Options{BaseDelay: time.Millisecond})
+	m := NewMetrics(prometheus.NewRegistry())
+	l := New[string]("t", rec, Options{BaseDelay: time.Millisecond, Metrics: m})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go l.Run(ctx)
 	l.Enqueue("a")
-	eventually(t, "one attempt", func() bool { return rec.count("a") == 1 })
-	time.Sleep(50 * time.Millisecond)
-	if got := rec.count("a"); got != 1 {
-		t.Fatalf("terminal error retried: %d calls", got)
+	eventually(t, "the terminal error handled", func() bool { return outcome(m, "terminal") == 1 })
+	assertSettled(t, l, "a")
+	if got, errs := rec.count("a"), outcome(m, "error"); got != 1 || errs != 0 {
+		t.Fatalf("terminal error retried: %d calls, %v counted as retryable", got, errs)
 	}
 }
 

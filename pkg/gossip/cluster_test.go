@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,7 +207,17 @@ func TestPartitionHeals(t *testing.T) {
 	}
 	// While cut off, d's container changes: the other side cannot know.
 	nodes[3].g.SetLocalReplicas([]observed.Replica{replica("d", "web", 0, v1.ReplicaExited), replica("d", "api", 0, v1.ReplicaRunning)})
-	time.Sleep(300 * time.Millisecond)
+	// Let the change spread on d's side and d's broadcasts run out of retransmits while cut
+	// off, so that a and b can only learn it by anti-entropy after the heal.
+	eventually(t, 10*time.Second, "d's change spent on its side of the partition", func() error {
+		if q := nodes[3].g.queue.NumQueued(); q != 0 {
+			return fmt.Errorf("d still has %d broadcasts queued", q)
+		}
+		if got := summary(nodes[2].set.NodeReplicas("d")); !strings.Contains(got, "d/api/0/running") {
+			return fmt.Errorf("c sees d's replicas as %q", got)
+		}
+		return nil
+	})
 
 	for _, n := range nodes {
 		n.filter.Unblock()

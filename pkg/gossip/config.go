@@ -21,7 +21,7 @@ import (
 // KeySize is the size of the gossip encryption key: AES-256.
 const KeySize = 32
 
-// KeyFile is the name of the key file LoadOrCreateKey keeps in the data directory.
+// KeyFile is the name of the single-key file (SaveKey, LoadKey) in the data directory.
 const KeyFile = "gossip.key"
 
 // Config configures one agent's gossip. Start from DefaultConfig. The timing defaults are tuned
@@ -49,7 +49,7 @@ type Config struct {
 	Version string
 
 	// EncryptionKey is the primary AES-256 key (KeySize bytes) that encrypts and authenticates
-	// every gossip packet and stream. Required unless DisableEncryption. See LoadOrCreateKey.
+	// every gossip packet and stream. Required unless DisableEncryption. See LoadKeyring.
 	EncryptionKey []byte
 	// ExtraKeys are further keys accepted for decryption, for key rotation. Default none.
 	ExtraKeys [][]byte
@@ -354,22 +354,3 @@ func SaveKey(dataDir string, k []byte) error {
 // writeFileAtomic writes b to path with mode 0600, so that a crash leaves the old file or the
 // new one, never half (atomicfile.WriteFile).
 func writeFileAtomic(path string, b []byte) error { return atomicfile.WriteFile(path, b, 0o600) }
-
-// LoadOrCreateKey returns the key in dataDir/gossip.key, generating and saving one (mode 0600)
-// when there is none: a bootstrapping node calls it once and hands the key to joining nodes.
-func LoadOrCreateKey(dataDir string) ([]byte, error) {
-	k, err := LoadKey(dataDir)
-	if err == nil {
-		return k, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	if k, err = NewKey(); err != nil {
-		return nil, err
-	}
-	if err := SaveKey(dataDir, k); err != nil {
-		return nil, err
-	}
-	return k, nil
-}

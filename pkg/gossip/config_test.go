@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,14 +54,20 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestLoadOrCreateKey(t *testing.T) {
+func TestSaveAndLoadKey(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	k1, err := LoadOrCreateKey(dir)
+	if _, err := LoadKey(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("LoadKey without a key file: %v", err)
+	}
+	k1, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(k1) != KeySize {
 		t.Fatalf("key of %d bytes", len(k1))
+	}
+	if err := SaveKey(dir, k1); err != nil {
+		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(dir, KeyFile))
 	if err != nil {
@@ -69,18 +76,18 @@ func TestLoadOrCreateKey(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %v", fi.Mode().Perm())
 	}
-	k2, err := LoadOrCreateKey(dir)
+	k2, err := LoadKey(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(k1) != string(k2) {
-		t.Fatal("second call made a new key")
+		t.Fatal("LoadKey after SaveKey returned another key")
 	}
 	if err := os.WriteFile(filepath.Join(dir, KeyFile), []byte("not base64!"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadOrCreateKey(dir); err == nil {
-		t.Fatal("a corrupt key file was replaced silently")
+	if _, err := LoadKey(dir); err == nil {
+		t.Fatal("a corrupt key file was accepted")
 	}
 	if err := SaveKey(dir, k1); err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	g := d.g()
 	g.mu.Lock()
 	meta := g.cfg.meta(g.leaving, g.restarting)
-	meta.Digest = g.nodes[g.cfg.NodeName].digest()
+	meta.Digest = g.state.local().digest()
 	g.mu.Unlock()
 	b, err := encodeMeta(meta)
 	if err != nil || len(b) > limit {
@@ -44,11 +44,7 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	g.metrics.received.WithLabelValues("update").Inc()
 	if g.applyUpdate(u) {
 		// Epidemic spread: memberlist only retransmits from the origin, so pass news on.
-		if b := func() *broadcast {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			return g.broadcastLocked(u.Node, u.Epoch, u.Entry)
-		}(); b != nil {
+		if b := g.encodeBroadcast(u.Node, u.Epoch, u.Entry); b != nil {
 			g.queue.QueueBroadcast(b)
 		}
 	}
@@ -100,13 +96,6 @@ func (e *events) NotifyUpdate(m *memberlist.Node) {
 	g.setMember(m, true)
 }
 
-func (g *Gossip) requestSync(r syncReq) {
-	select {
-	case g.syncCh <- r:
-	default: // the loop is busy; the digest or the periodic push/pull will catch up
-	}
-}
-
 func (g *Gossip) setMember(m *memberlist.Node, alive bool) {
 	n, meta, d := g.nodeFromMember(m)
 	now := g.cfg.Now()
@@ -133,7 +122,7 @@ func (g *Gossip) setMember(m *memberlist.Node, alive bool) {
 	}
 	g.members[m.Name] = &member{node: n, leaving: leaving, restarting: restarting && leaving, digest: d}
 	self := m.Name == g.cfg.NodeName
-	behind := alive && !self && g.nodes[m.Name].behind(d)
+	behind := alive && !self && g.state.behind(m.Name, d)
 	g.mu.Unlock()
 	if behind {
 		// The node's digest (in the alive message that announced it, or its metadata update)

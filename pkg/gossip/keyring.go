@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // KeyringFile is the file in the data directory that holds every installed gossip key and
@@ -212,6 +214,39 @@ func (g *Gossip) AdoptKeyring(kr Keyring) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// Keys returns the installed encryption keys, the primary first.
+func (g *Gossip) Keys() [][]byte {
+	if g.keys == nil {
+		return nil
+	}
+	return g.keys.GetKeys()
+}
+
+// InstallKey adds a key accepted for decryption on this node (first step of a rotation).
+func (g *Gossip) InstallKey(k []byte) error {
+	return g.keyring(func(kr *memberlist.Keyring) error { return kr.AddKey(k) })
+}
+
+// UseKey makes an installed key the primary one, used for encryption (second step).
+func (g *Gossip) UseKey(k []byte) error {
+	return g.keyring(func(kr *memberlist.Keyring) error { return kr.UseKey(k) })
+}
+
+// RemoveKey removes a key that is no longer primary (last step).
+func (g *Gossip) RemoveKey(k []byte) error {
+	return g.keyring(func(kr *memberlist.Keyring) error { return kr.RemoveKey(k) })
+}
+
+func (g *Gossip) keyring(f func(*memberlist.Keyring) error) error {
+	if g.keys == nil {
+		return errors.New("gossip: encryption is disabled")
+	}
+	if err := f(g.keys); err != nil {
+		return fmt.Errorf("gossip: keyring: %w", err)
 	}
 	return nil
 }

@@ -26,9 +26,7 @@ func (g *Gossip) LeaveForRestart(timeout time.Duration) error {
 	g.mu.Lock()
 	g.restarting = true
 	var live []observed.Replica
-	if st := g.nodes[g.cfg.NodeName]; st != nil {
-		live = liveReplicas(g.cfg.NodeName, st)
-	}
+	live = g.state.live(g.cfg.NodeName)
 	g.mu.Unlock()
 	var saveErr error
 	if g.cfg.StateFile != "" {
@@ -84,17 +82,12 @@ func (g *Gossip) Restored() []observed.Replica {
 
 // restoreLocked makes rs this node's first published replicas.
 func (g *Gossip) restoreLocked(rs []observed.Replica) {
-	self := g.nodes[g.cfg.NodeName]
 	for _, r := range rs {
 		r.Node = g.cfg.NodeName
-		k := rkey{r.Service, r.Index}
-		if _, dup := self.entries[k]; dup {
-			continue
+		w := g.fitLocked(toWire(r, g.state.local().seq+1))
+		if g.state.restore(w) {
+			g.restored = append(g.restored, r)
 		}
-		self.seq++
-		w := g.fitLocked(toWire(r, self.seq))
-		self.entries[k] = w
-		g.restored = append(g.restored, r)
 	}
 }
 
@@ -107,7 +100,7 @@ func (g *Gossip) Forget(name string) {
 	}
 	g.mu.Lock()
 	delete(g.members, name)
-	delete(g.nodes, name)
+	g.state.forget(name)
 	g.mu.Unlock()
 	g.set.RemoveNode(name)
 }
@@ -130,7 +123,7 @@ func (g *Gossip) pruneDeparted() {
 		if now.Sub(m.node.LastChange) > keep {
 			gone = append(gone, name)
 			delete(g.members, name)
-			delete(g.nodes, name)
+			g.state.forget(name)
 		}
 	}
 	g.mu.Unlock()

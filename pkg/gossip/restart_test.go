@@ -134,7 +134,7 @@ func TestDepartedNodesArePruned(t *testing.T) {
 	}
 	now = now.Add(g.cfg.ForgetLeftAfter + time.Second)
 	g.pruneDeparted()
-	if _, ok := g.members["b"]; ok || g.nodes["b"] != nil {
+	if _, ok := g.members["b"]; ok || g.state.nodes["b"] != nil {
 		t.Fatal("a node that left an hour ago must be forgotten")
 	}
 	if _, ok := nodeOf(g.set, "b"); ok {
@@ -145,11 +145,11 @@ func TestDepartedNodesArePruned(t *testing.T) {
 	}
 	now = now.Add(g.cfg.ReconnectTimeout)
 	g.pruneDeparted()
-	if g.members["c"] != nil || g.nodes["c"] != nil || g.members["d"] == nil {
+	if g.members["c"] != nil || g.state.nodes["c"] != nil || g.members["d"] == nil {
 		t.Fatalf("after ReconnectTimeout: c=%v d=%v", g.members["c"], g.members["d"])
 	}
 	g.Forget("d")
-	if g.members["d"] != nil || g.nodes["d"] != nil {
+	if g.members["d"] != nil || g.state.nodes["d"] != nil {
 		t.Fatal("Forget left state behind")
 	}
 	if _, ok := nodeOf(g.set, "d"); ok {

@@ -24,10 +24,9 @@ func newBare(t testing.TB, name string, now func() time.Time) *Gossip {
 	}
 	g := &Gossip{
 		cfg: cfg, log: slog.New(slog.DiscardHandler), set: observed.NewSet(),
-		epoch: 100, nodes: map[string]*nodeState{}, members: map[string]*member{},
+		state: newReplicaState(name, 100), members: map[string]*member{},
 		syncCh: make(chan syncReq, 64), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	g.nodes[name] = newNodeState(g.epoch)
 	var err error
 	if g.metrics, err = newMetrics(nil, g); err != nil {
 		t.Fatal(err)
@@ -70,7 +69,7 @@ func TestSetLocalReplicasBroadcastsOnlyChanges(t *testing.T) {
 	if got := summary(g.set.NodeReplicas("a")); got != "a/web/1/exited" {
 		t.Fatalf("local view %q", got)
 	}
-	self := g.nodes["a"]
+	self := g.state.nodes["a"]
 	if self.seq != 4 || !self.entries[rkey{"web", 0}].Deleted {
 		t.Fatalf("seq %d, entries %+v", self.seq, self.entries)
 	}
@@ -154,8 +153,8 @@ func TestMergeState(t *testing.T) {
 	g.SetLocalReplicas([]observed.Replica{replica("a", "web", 5, v1.ReplicaRunning)})
 	g.queue.Reset()
 	g.mergeState(wireState{From: "c", Nodes: []wireNodeState{{Node: "a", Epoch: 500, Seq: 1}}}, false)
-	if g.epoch != 501 || g.nodes["a"].epoch != 501 || g.queue.NumQueued() != 1 {
-		t.Fatalf("epoch %d, queued %d", g.epoch, g.queue.NumQueued())
+	if g.state.epoch != 501 || g.state.nodes["a"].epoch != 501 || g.queue.NumQueued() != 1 {
+		t.Fatalf("epoch %d, queued %d", g.state.epoch, g.queue.NumQueued())
 	}
 	if got := summary(g.set.NodeReplicas("a")); got != "a/web/5/running" {
 		t.Fatalf("our replicas after epoch bump: %q", got)
@@ -180,7 +179,7 @@ func TestLocalStateRoundTrip(t *testing.T) {
 	if got := summary(b.set.Replicas()); got != "c/db/0/running a/web/1/running" {
 		t.Fatalf("b after push/pull: %q", got)
 	}
-	if !b.nodes["a"].entries[rkey{"web", 0}].Deleted {
+	if !b.state.nodes["a"].entries[rkey{"web", 0}].Deleted {
 		t.Fatal("tombstone not carried")
 	}
 
@@ -231,12 +230,12 @@ func TestTombstonesAreCollected(t *testing.T) {
 	g.applyUpdate(wireUpdate{Node: "b", Epoch: 1, Entry: wireReplica{Seq: 1, Deleted: true, Service: "x", Index: 0}})
 	now = now.Add(g.cfg.TombstoneTTL - time.Second)
 	g.collectTombstones()
-	if len(g.nodes["a"].entries) != 1 || len(g.nodes["b"].entries) != 1 {
+	if len(g.state.nodes["a"].entries) != 1 || len(g.state.nodes["b"].entries) != 1 {
 		t.Fatal("tombstones collected too early")
 	}
 	now = now.Add(2 * time.Second)
 	g.collectTombstones()
-	if len(g.nodes["a"].entries) != 0 || len(g.nodes["b"].entries) != 0 {
+	if len(g.state.nodes["a"].entries) != 0 || len(g.state.nodes["b"].entries) != 0 {
 		t.Fatal("tombstones not collected")
 	}
 }

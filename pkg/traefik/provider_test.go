@@ -280,11 +280,11 @@ func TestProviderWatchFailureRecovers(t *testing.T) {
 	f.p.cfg.Resync = time.Hour // only the watch can bring the change in
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := &closingWatcher{flakyStore: f.st, first: make(chan struct{})}
+	w := &closingWatcher{flakyStore: f.st, first: make(chan struct{}), reopened: make(chan struct{})}
 	f.p.cfg.Store = w
 	go func() { _ = f.p.Run(ctx) }()
 	<-w.first
-	time.Sleep(50 * time.Millisecond)
+	<-w.reopened // the change below comes after the failed watch, on the re-opened one
 	f.create(t, svc("late", []v1.ServicePort{{ContainerPort: 80}}, v1.Routes{HTTP: []v1.HTTPRoute{{Host: "late.test"}}}))
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -302,8 +302,9 @@ func TestProviderWatchFailureRecovers(t *testing.T) {
 // closingWatcher's first watch fails at once with an Error event.
 type closingWatcher struct {
 	*flakyStore
-	once  sync.Once
-	first chan struct{}
+	once, reopen sync.Once
+	first        chan struct{} // closed when the first watch has failed
+	reopened     chan struct{} // closed when the next watch is open
 }
 
 func (c *closingWatcher) Watch(ctx context.Context, kind string, rev int64) (<-chan store.Event, error) {
@@ -316,7 +317,11 @@ func (c *closingWatcher) Watch(ctx context.Context, kind string, rev int64) (<-c
 		close(c.first)
 		return ch, nil
 	}
-	return c.flakyStore.Watch(ctx, kind, rev)
+	ch, err := c.flakyStore.Watch(ctx, kind, rev)
+	if err == nil {
+		c.reopen.Do(func() { close(c.reopened) })
+	}
+	return ch, err
 }
 
 func TestNewProviderValidates(t *testing.T) {

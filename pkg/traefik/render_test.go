@@ -218,11 +218,6 @@ func TestRoutesRows(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, "testdata/render/"+name+".routes.golden", append(b, '\n'))
-			var table bytes.Buffer
-			if err := WriteTable(&table, Routes(cfg)); err != nil {
-				t.Fatal(err)
-			}
-			golden(t, "testdata/render/"+name+".table.golden", table.Bytes())
 		})
 	}
 }

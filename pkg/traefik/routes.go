@@ -1,12 +1,9 @@
 package traefik
 
 import (
-	"fmt"
-	"io"
 	"regexp"
 	"sort"
 	"strings"
-	"text/tabwriter"
 )
 
 // Route is one row of `ctl routes`: what Traefik is being told for one router.
@@ -122,41 +119,4 @@ func parseRule(rule string) (host, path string) {
 		path = m[1]
 	}
 	return host, path
-}
-
-// WriteTable prints rows the way `ctl routes` shows them: one line per router, endpoints
-// comma-separated, "none (503)" for an HTTP route without a healthy endpoint.
-func WriteTable(w io.Writer, rows []Route) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROTO\tHOST\tPATH\tENTRYPOINTS\tTLS\tSERVICE\tENDPOINTS")
-	for _, r := range rows {
-		host, path, eps := r.Host, r.Path, strings.Join(r.EntryPoints, ",")
-		if host == "" {
-			host = "-"
-		}
-		if path == "" {
-			path = "-"
-		}
-		if eps == "" {
-			eps = "(all)"
-		}
-		tls := "-"
-		switch {
-		case r.Passthrough:
-			tls = "passthrough"
-		case r.TLS:
-			tls = "yes"
-		}
-		ends := strings.Join(r.Endpoints, ",")
-		switch {
-		case r.Redirect:
-			ends = "redirect to https"
-		case ends == "" && r.Protocol == "http":
-			ends = "none (503)"
-		case ends == "":
-			ends = "none"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Protocol, host, path, eps, tls, r.Service, ends)
-	}
-	return tw.Flush()
 }

@@ -48,6 +48,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// PageSize is per_page when listing records. Default 100 (the API's default).
 	PageSize int
+	// Clock is the time the budget, pauses and backoffs read and sleep on. Default RealClock
+	// (the wall clock); tests pass a cloudflaretest.StepClock.
+	Clock Clock
 }
 
 // DefaultConfig returns the defaults.
@@ -94,6 +97,9 @@ func (c *Config) setDefaults() {
 	if c.PageSize == 0 {
 		c.PageSize = d.PageSize
 	}
+	if c.Clock == nil {
+		c.Clock = RealClock{}
+	}
 }
 
 // WorstCaseWindow returns the most requests the budget lets through in any LimitWindow.
@@ -121,14 +127,8 @@ func (c Config) validate() error {
 // Option sets a rare hook.
 type Option func(*Client)
 
-// WithClock makes the budget, pauses and backoffs use clock.
-func WithClock(clock Clock) Option { return func(c *Client) { c.clock = clock } }
-
 // WithLogger logs retries and pauses to l. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
-
-// WithTransport sends requests with rt instead of http.DefaultTransport.
-func WithTransport(rt http.RoundTripper) Option { return func(c *Client) { c.base = rt } }
 
 // Record is a DNS record in a zone.
 type Record struct {
@@ -220,7 +220,7 @@ func New(token Token, cfg Config, opts ...Option) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, token: token, clock: RealClock{}, log: slog.Default(), base: http.DefaultTransport, zones: map[string]string{}}
+	c := &Client{cfg: cfg, token: token, clock: cfg.Clock, log: slog.Default(), base: http.DefaultTransport, zones: map[string]string{}}
 	for _, o := range opts {
 		o(c)
 	}

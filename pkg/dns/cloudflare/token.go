@@ -10,9 +10,6 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 )
 
-// DefaultSecretKey is the key of the token in a Secret's data when none is named.
-const DefaultSecretKey = "token"
-
 // Token is a Cloudflare API token. Every way of printing it shows v1.Redacted.
 type Token struct {
 	value string
@@ -59,21 +56,6 @@ func ReadTokenFile(path string) (Token, error) {
 	t := NewToken(string(b))
 	if t.Empty() {
 		return Token{}, fmt.Errorf("cloudflare: token file %s is empty", path)
-	}
-	return t, nil
-}
-
-// TokenFromSecret reads the token from s.Spec.Data[key] (DefaultSecretKey when key is empty).
-func TokenFromSecret(s *v1.Secret, key string) (Token, error) {
-	if key == "" {
-		key = DefaultSecretKey
-	}
-	if s == nil {
-		return Token{}, errors.New("cloudflare: token secret is nil")
-	}
-	t := NewToken(s.Spec.Data[key])
-	if t.Empty() {
-		return Token{}, fmt.Errorf("cloudflare: secrets/%s has no value for key %q", s.Metadata.Name, key)
 	}
 	return t, nil
 }
