@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/constellation-sh/constellation/internal/nettest"
 )
 
 // farmUpstream is one upstream of the in-process farm: an HTTP server (or a raw TCP one for
@@ -148,13 +150,7 @@ func farm(t *testing.T, kind string) *farmUpstream {
 			io.WriteString(w, "data: 2\n\n")
 		})
 	case "refused":
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := &farmUpstream{url: "http://" + ln.Addr().String()}
-		ln.Close()
-		return f
+		return &farmUpstream{url: "http://" + nettest.RefusedAddr(t)}
 	}
 	t.Fatalf("unknown farm kind %q", kind)
 	return nil

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+
+	"github.com/constellation-sh/constellation/internal/nettest"
 )
 
 // socks5Server is a minimal RFC 1928 server (no auth, CONNECT only) that counts tunnels.
@@ -132,9 +134,7 @@ func TestVia(t *testing.T) {
 // the upstream behind the egress is never dialled directly.
 func TestViaDownFailsClosed(t *testing.T) {
 	gf, other := goodUpstream(t), goodUpstream(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := nettest.RefusedAddr(t)
 	u := up("behind-egress", gf, 0)
 	u.Via = &Via{Scheme: "socks5", Address: dead}
 	th := newTestHandler(t, HandlerConfig{}, testPolicy(), u, up("other", other, 1))

@@ -98,6 +98,10 @@ func TestUDPEchoAndSessionExpiry(t *testing.T) {
 	if got := metric(t, reg, "constellation_mesh_connections_total", l...); got != 1 {
 		t.Errorf("sessions started = %v, want 1 (one client)", got)
 	}
+	// The reply reaches the client before the proxy counts its bytes: wait for the count.
+	eventually(t, "the 12 bytes of the replies counted", func() bool {
+		return metric(t, reg, "constellation_mesh_bytes_total", append(l, "direction", "out")...) >= 12
+	})
 	if got := metric(t, reg, "constellation_mesh_bytes_total", append(l, "direction", "out")...); got != 12 {
 		t.Errorf("bytes out = %v, want 12", got)
 	}
