@@ -82,6 +82,10 @@ func (s *Server) Handlers() map[string]http.Handler {
 		nodeapi.VolumesPattern: s.route(s.volumes),
 		nodeapi.BackupPattern:  s.route(s.backup),
 		nodeapi.RestorePattern: s.route(s.restore),
+		// images.go
+		nodeapi.ImagesPattern:    s.route(s.images),
+		nodeapi.ImageSavePattern: s.route(s.imageSave),
+		nodeapi.ImageLoadPattern: s.route(s.imageLoad),
 	}
 }
 
@@ -93,6 +97,10 @@ func Scopes() map[string]auth.Scope {
 		nodeapi.VolumesPattern: auth.ScopeRead,
 		nodeapi.BackupPattern:  auth.ScopeAdmin,
 		nodeapi.RestorePattern: auth.ScopeAdmin,
+		// images.go
+		nodeapi.ImagesPattern:    auth.ScopeRead,
+		nodeapi.ImageSavePattern: auth.ScopeAdmin,
+		nodeapi.ImageLoadPattern: auth.ScopeAdmin,
 	}
 }
 
