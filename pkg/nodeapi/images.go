@@ -28,7 +28,7 @@ type ImageInfo struct {
 	Created     time.Time `json:"created,omitempty"`
 }
 
-// ImageList is GET /node/{node}/images (and the peer path).
+// ImageList is GET /node/{node}/images.
 type ImageList struct {
 	Node  string      `json:"node"`
 	Items []ImageInfo `json:"items"`

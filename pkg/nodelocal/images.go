@@ -22,8 +22,8 @@ type ImageEngine interface {
 
 var _ ImageEngine = (*docker.Client)(nil)
 
-// PeerImageHandlers serve this node's image list and archives on the peer paths
-// (nodeapi.PeerImagesPath, PeerImageSavePath), never forwarded: the caller wraps them in its
+// PeerImageHandlers serve this node's image archives on the peer path
+// (nodeapi.PeerImageSavePath), never forwarded: the caller wraps them in its
 // check of the cluster (peer) secret, which the other agents present when they fetch an image.
 func (s *Server) PeerImageHandlers() map[string]http.Handler {
 	local := func(h http.HandlerFunc) http.Handler {
@@ -36,7 +36,6 @@ func (s *Server) PeerImageHandlers() map[string]http.Handler {
 		})
 	}
 	return map[string]http.Handler{
-		nodeapi.PeerImagesPattern:    local(s.images),
 		nodeapi.PeerImageSavePattern: local(s.imageSave),
 	}
 }
