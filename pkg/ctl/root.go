@@ -170,6 +170,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.doctorCommand(),
 		a.convertCommand(),
 		a.snapshotCommand(),
+		a.imageCommand(),
 	)
 	a.addCompletions(root)
 	return root
