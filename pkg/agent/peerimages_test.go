@@ -25,6 +25,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
+	"github.com/constellation-sh/constellation/pkg/observed"
 )
 
 // fakeEngine loads "archives" that are tars of one file named "image" holding a reference: a
@@ -341,3 +342,24 @@ const (
 	testAdminSecret  = "admin-secret-0123456789"
 	testViewerSecret = "viewer-secret-0123456789"
 )
+
+// The peers asked are the other alive nodes with an API address, by name; loopback addresses
+// are plain HTTP as for every agent-to-agent call, others HTTPS.
+func TestImagePeers(t *testing.T) {
+	a := &Agent{cfg: config.Default(), view: observed.NewSet()}
+	a.cfg.Node.Name = "n1"
+	for _, n := range []observed.Node{
+		{Name: "n1", API: "127.0.0.1:7001", Alive: true},                 // itself
+		{Name: "n4", API: "10.0.0.4:7480", Alive: true},                  // off loopback
+		{Name: "n3", API: "127.0.0.1:7003", Alive: true},                 // loopback
+		{Name: "n2", API: "127.0.0.1:7002", Alive: false, State: "dead"}, // dead
+		{Name: "n5", Alive: true},                                        // no API address yet
+	} {
+		a.view.SetNode(n)
+	}
+	got := a.imagePeers()
+	want := []imagePeer{{Node: "n3", Base: "http://127.0.0.1:7003"}, {Node: "n4", Base: "https://10.0.0.4:7480"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("imagePeers = %+v, want %+v", got, want)
+	}
+}
