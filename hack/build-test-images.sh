@@ -9,6 +9,7 @@
 #   constellation-test/crasher:1    exits 3 after printing a few lines
 #   constellation-test/slowstart:1  healthy only after START_DELAY
 #   constellation-test/tool:1       logs, exec and volume test tool (test/images/tool)
+#   constellation-test/tool:top     the same, for ctl top's tests (tool burn)
 #   constellation-test/fakewarp:1   fake WARP gateway (docs/egress.md)
 #   constellation-test/fakenet:1    fake internet answering /cdn-cgi/trace
 set -euo pipefail
@@ -53,6 +54,9 @@ build echo hc ECHO_VERSION=1 'HEALTHCHECK --interval=500ms --retries=2 --timeout
 build crasher 1
 build slowstart 1
 build tool 1
+# The same binary under its own tag for ctl top's tests (tool burn): a worktree whose tool lacks a
+# command rebuilds tool:1 without it, and tests running at the same time must not lose theirs.
+build tool top
 
 # constellation-test/redis:7   Debian's redis-server, redis-sentinel and redis-cli with their
 # shared libraries (from ldd), FROM scratch, with an empty writable /etc/redis/sentinel.conf

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v4"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/apiserver"
@@ -146,15 +147,42 @@ func TestStacks(t *testing.T) {
 	}
 	srv := newServer(t)
 	defined := map[string]string{}
+	configs := map[string]string{} // Config name -> stack
 	refs := map[string][]string{}
 	for _, d := range dirs {
 		t.Run(d, func(t *testing.T) {
 			objs := run(t, d)
+			own := map[string]*v1.Config{}
+			for _, o := range objs {
+				c, ok := o.(*v1.Config)
+				if !ok {
+					continue
+				}
+				if other, dup := configs[c.Metadata.Name]; dup {
+					t.Errorf("config %s is defined by specs/%s and specs/%s", c.Metadata.Name, other, d)
+				}
+				configs[c.Metadata.Name] = d
+				own[c.Metadata.Name] = c
+				checkConfigSyntax(t, c)
+			}
 			n := 0
 			for _, o := range objs {
 				s, ok := o.(*v1.Service)
 				if !ok {
 					continue
+				}
+				// A file reads a key of a Config its own stack defines (a missing one would hold
+				// the replica back with FileSourceNotFound).
+				for i, f := range s.Spec.Files {
+					if f.Config == "" {
+						continue
+					}
+					c, ok := own[f.Config]
+					if !ok {
+						t.Errorf("services/%s: spec.files[%d]: config %q is not defined by specs/%s", s.Metadata.Name, i, f.Config, d)
+					} else if _, ok := c.Spec.Value(f.Key); !ok {
+						t.Errorf("services/%s: spec.files[%d]: config %s has no key %q", s.Metadata.Name, i, f.Config, f.Key)
+					}
 				}
 				n++
 				if other, dup := defined[s.Metadata.Name]; dup {
@@ -184,6 +212,29 @@ func TestStacks(t *testing.T) {
 			if _, ok := defined[r]; !ok {
 				t.Errorf("specs/%s refers to Service %q, which no stack defines", d, r)
 			}
+		}
+	}
+}
+
+// checkConfigSyntax parses the YAML and JSON keys of a Config, so a stack cannot ship a file its
+// program would refuse to read at start.
+func checkConfigSyntax(t *testing.T, c *v1.Config) {
+	t.Helper()
+	for k, v := range c.Spec.Data {
+		var doc any
+		var err error
+		switch {
+		case strings.HasSuffix(k, ".yml") || strings.HasSuffix(k, ".yaml"):
+			err = yaml.Unmarshal([]byte(v), &doc)
+		case strings.HasSuffix(k, ".json"):
+			err = json.Unmarshal([]byte(v), &doc)
+		default:
+			continue
+		}
+		if err != nil {
+			t.Errorf("configs/%s: spec.data[%s]: %v", c.Metadata.Name, k, err)
+		} else if doc == nil {
+			t.Errorf("configs/%s: spec.data[%s]: empty document", c.Metadata.Name, k)
 		}
 	}
 }

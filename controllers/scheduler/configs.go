@@ -23,39 +23,7 @@ func fileConfigs(svc *v1.Service) []string {
 // configDigests is the store as the scheduler's Config cache reads it: every Config with its
 // values replaced by their digests (spechash.ConfigDigest), under spec.data. A Config may hold
 // a megabyte; the scheduler needs only whether the values a Service reads changed.
-type configDigests struct{ src runtime.Source }
-
-var _ runtime.Source = configDigests{}
-
-func (s configDigests) List(ctx context.Context, kind string, sel v1.Selector, opts ...store.ReadOption) ([]v1.Object, int64, error) {
-	objs, rev, err := s.src.List(ctx, kind, sel, opts...)
-	for i, o := range objs {
-		objs[i] = digestConfig(o)
-	}
-	return objs, rev, err
-}
-
-func (s configDigests) Watch(ctx context.Context, kind string, fromRev int64) (<-chan store.Event, error) {
-	in, err := s.src.Watch(ctx, kind, fromRev)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan store.Event)
-	go func() {
-		defer close(out)
-		for ev := range in {
-			if ev.Object != nil {
-				ev.Object = digestConfig(ev.Object)
-			}
-			select {
-			case out <- ev:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
-}
+func configDigests(src runtime.Source) runtime.Source { return runtime.MapSource(src, digestConfig) }
 
 // digestConfig returns a copy of o, when it is a Config, whose spec.data maps each key (of
 // data and binaryData) to the digest of its value; any other object as it is.

@@ -224,7 +224,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			loop.Enqueue(name)
 		}
 	}
-	secrets := runtime.NewCache(secretVersions{src: s.cfg.Store, key: s.cfg.secretDigestKey()}, v1.KindSecret, runtime.CacheConfig[*v1.Secret]{
+	secrets := runtime.NewCache(secretVersions(s.cfg.Store, s.cfg.secretDigestKey()), v1.KindSecret, runtime.CacheConfig[*v1.Secret]{
 		Logger: s.log,
 		Handler: runtime.Handler[*v1.Secret]{
 			OnAdd: referrers,
@@ -242,7 +242,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			loop.Enqueue(name)
 		}
 	}
-	configs := runtime.NewCache(configDigests{src: s.cfg.Store}, v1.KindConfig, runtime.CacheConfig[*v1.Config]{
+	configs := runtime.NewCache(configDigests(s.cfg.Store), v1.KindConfig, runtime.CacheConfig[*v1.Config]{
 		Logger: s.log,
 		Handler: runtime.Handler[*v1.Config]{
 			OnAdd: configReferrers,

@@ -109,7 +109,7 @@ func TestSecretVersionsBlankValues(t *testing.T) {
 	st := store.NewMemory()
 	putSecret(t, st, secret("db", map[string]string{"password": "hunter2"}))
 	key := []byte("test key")
-	src := secretVersions{src: st, key: key}
+	src := secretVersions(st, key)
 	objs, rev, err := src.List(ctx, v1.KindSecret, v1.Selector{})
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("list: %v %v", objs, err)

@@ -124,6 +124,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		a.store.Close()
 		return nil, err
 	}
+	a.reg.MustRegister(leaseCollector{st: a.store, node: cfg.Node.Name, log: log}) // leasemetrics.go
 	p, err := traefik.NewProvider(traefik.ProviderConfig{Store: a.store, View: a.view, Logger: log, Registerer: a.reg,
 		Synced: a.vsync.synced, Health: a.health()})
 	if err != nil {

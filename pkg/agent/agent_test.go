@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/client"
 	"github.com/constellation-sh/constellation/pkg/config"
+	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/spec"
 )
 
@@ -167,4 +169,33 @@ func asClientError(err error, out **client.Error) bool {
 	ce, ok := err.(*client.Error)
 	*out = ce
 	return ok
+}
+
+// buildTestImages builds the workload images (hack/build-test-images.sh) a test that runs
+// containers on the real dockerd needs.
+func buildTestImages(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command(filepath.Join("..", "..", "hack", "build-test-images.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("build test images: %v\n%s", err, out)
+	}
+}
+
+// dockerFor returns a client of the real dockerd; when the test ends, every container the
+// agent of node created there is removed (they outlive the agent by design).
+func dockerFor(t *testing.T, node string) *docker.Client {
+	t.Helper()
+	dc, err := docker.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, _ := dc.List(ctx, map[string]string{docker.LabelNode: node})
+		for _, c := range cs {
+			_ = dc.Remove(ctx, c.ID)
+		}
+		dc.Close()
+	})
+	return dc
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +12,6 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/client"
 	"github.com/constellation-sh/constellation/pkg/config"
-	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
 	"github.com/constellation-sh/constellation/pkg/spec"
 )
@@ -26,9 +23,7 @@ func TestNodeAPIForwardedBetweenAgents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts raft agents and containers; run without -short")
 	}
-	if out, err := exec.Command(filepath.Join("..", "..", "hack", "build-test-images.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("build test images: %v\n%s", err, out)
-	}
+	buildTestImages(t)
 	p := fmt.Sprintf("ag%d-", time.Now().UnixNano()%1_000_000)
 	n1, n2 := p+"n1", p+"n2"
 	raft := raftAgents(t)
@@ -43,19 +38,7 @@ func TestNodeAPIForwardedBetweenAgents(t *testing.T) {
 		c.Docker.Disabled = false
 		c.Mesh.Disabled = true
 	})
-	dc, err := docker.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, _ := dc.List(ctx, map[string]string{docker.LabelNode: n2})
-		for _, c := range cs {
-			_ = dc.Remove(ctx, c.ID)
-		}
-		dc.Close()
-	})
+	dockerFor(t, n2) // removes its containers at the end
 	c1, err := client.New(client.Config{Server: a1.APIAddress(), Token: "cluster-secret"})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -27,28 +26,14 @@ func TestCtlRolloutOnDocker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an agent and containers; run without -short")
 	}
-	if out, err := exec.Command(filepath.Join("..", "..", "hack", "build-test-images.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("build test images: %v\n%s", err, out)
-	}
+	buildTestImages(t)
 	p := fmt.Sprintf("ro%d-", time.Now().UnixNano()%1_000_000)
 	node, name := p+"n1", p+"web"
 	_, a := startAgentStoppable(t, node, func(c *config.Config) {
 		c.Docker.Disabled = false
 		c.Mesh.Disabled = true
 	})
-	dc, err := docker.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, _ := dc.List(ctx, map[string]string{docker.LabelNode: node})
-		for _, c := range cs {
-			_ = dc.Remove(ctx, c.ID)
-		}
-		dc.Close()
-	})
+	dc := dockerFor(t, node)
 	ctx := context.Background()
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -26,23 +25,9 @@ func TestRestoreAdoptsRunningContainers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts raft agents and containers; run without -short")
 	}
-	if out, err := exec.Command(filepath.Join("..", "..", "hack", "build-test-images.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("build test images: %v\n%s", err, out)
-	}
+	buildTestImages(t)
 	node := fmt.Sprintf("snapd%d", time.Now().UnixNano()%1_000_000)
-	dc, err := docker.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, _ := dc.List(ctx, map[string]string{docker.LabelNode: node})
-		for _, c := range cs {
-			_ = dc.Remove(ctx, c.ID)
-		}
-		dc.Close()
-	})
+	dc := dockerFor(t, node)
 	raft := raftAgents(t)
 	withDocker := func(c *config.Config) {
 		raft("")(c)

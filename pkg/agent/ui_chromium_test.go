@@ -12,7 +12,6 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/config"
-	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/spec"
 )
 
@@ -32,25 +31,11 @@ func TestStatusPageOfWholeAgentInChromium(t *testing.T) {
 		}
 		t.Skip("chromium is missing: run hack/chromium.sh to install Debian's chromium")
 	}
-	if out, err := exec.Command(filepath.Join("..", "..", "hack", "build-test-images.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("build test images: %v\n%s", err, out)
-	}
+	buildTestImages(t)
 	p := fmt.Sprintf("ui%d-", time.Now().UnixNano()%1_000_000)
 	node, name := p+"n1", p+"web"
 	_, a := startAgentStoppable(t, node, func(c *config.Config) { c.Docker.Disabled = false })
-	dc, err := docker.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, _ := dc.List(ctx, map[string]string{docker.LabelNode: node})
-		for _, c := range cs {
-			_ = dc.Remove(ctx, c.ID)
-		}
-		dc.Close()
-	})
+	dockerFor(t, node) // removes its containers at the end
 	ctx := context.Background()
 	svc := spec.Service(name, "constellation-test/echo:1", spec.Port("http", 8080), spec.Replicas(2),
 		spec.HTTPRoute(name+".example.com", "/", "http"))

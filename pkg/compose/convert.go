@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -64,21 +65,9 @@ func (n Note) String() string {
 }
 
 // SecretNeed is a Secret key the converted spec references and the operator must create.
-type SecretNeed struct{ Secret, Key, From string }
-
-// FileNeed is a file a service mounts (a Compose secret or config, or a bind of a single file)
-// that waits for the Config kind and spec.files ({path, config|secret, key, mode}): the
-// mapping is planned here, so that once files is in api/v1 only the rendering changes.
-type FileNeed struct {
-	Service string
-	Path    string // in the container
-	Kind    string // "config" or "secret"
-	Name    string // the Config or Secret object
-	Key     string
-	Mode    uint32 // 0: the default
-	From    string // Compose path
-	Source  string // what holds the content: file, environment, content or external
-}
+// From is the Compose path; Source, when set, says what holds the value in the Compose project
+// ("the content of ./db_password.txt", "the value of $TOKEN").
+type SecretNeed struct{ Secret, Key, From, Source string }
 
 // Result is a converted project.
 type Result struct {
@@ -87,7 +76,6 @@ type Result struct {
 	Objects  []v1.Object
 	Notes    []Note
 	Secrets  []SecretNeed
-	Files    []FileNeed
 	Unmapped int // Notes with Level Unsupported
 }
 
@@ -201,7 +189,8 @@ func Convert(ctx context.Context, files []string, o Options) (*Result, error) {
 // validate (a name that cannot be made a DNS label, two services mapping to one name); every
 // field it cannot map is a Note.
 func FromProject(p *types.Project) (*Result, error) {
-	c := &converter{p: p, res: &Result{Project: p.Name}, names: map[string]string{}}
+	c := &converter{p: p, res: &Result{Project: p.Name}, names: map[string]string{},
+		configSrc: map[string]fileSource{}, secretSrc: map[string]fileSource{}, configs: map[string]*v1.Config{}}
 	names := make([]string, 0, len(p.Services))
 	for n := range p.Services {
 		names = append(names, n)
@@ -221,6 +210,7 @@ func FromProject(p *types.Project) (*Result, error) {
 	}
 	c.projectLevel()
 	var errs []error
+	var svcs []v1.Object
 	for _, n := range names {
 		// The written spec says only what Compose said and leaves defaults to the server;
 		// validate a defaulted copy, as the server will.
@@ -230,8 +220,16 @@ func FromProject(p *types.Project) (*Result, error) {
 		if err := d.Validate().ToAggregate("services", s.Metadata.Name); err != nil {
 			errs = append(errs, fmt.Errorf("services.%s: the mapped Service is invalid: %w", n, err))
 		}
-		c.res.Objects = append(c.res.Objects, s)
+		svcs = append(svcs, s)
 	}
+	// Configs first: the Services read them.
+	for _, o := range c.configObjects() {
+		if err := o.Validate().ToAggregate("configs", o.GetMetadata().Name); err != nil {
+			errs = append(errs, fmt.Errorf("the mapped Config is invalid: %w", err))
+		}
+		c.res.Objects = append(c.res.Objects, o)
+	}
+	c.res.Objects = append(c.res.Objects, svcs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -278,6 +276,15 @@ type converter struct {
 	// secretVals holds the values of the keys planned in PROJECT-env, only to tell a shared
 	// credential from a clash; they are never written.
 	secretVals map[string]string
+	// configSrc and secretSrc hold what each top-level config and secret a service read
+	// mapped to; configs the Config objects to write, by name.
+	configSrc, secretSrc map[string]fileSource
+	configs              map[string]*v1.Config
+	// spec is the Service being converted; mounts its volume and tmpfs targets, which a file
+	// may not be under, and filePaths its files' paths (to the Compose path that set them).
+	spec      *v1.ServiceSpec
+	mounts    []string
+	filePaths map[string]string
 	// handled holds the top-level fields of the service being converted that the mapping
 	// consumed (and reported on itself); leftover reports the rest.
 	handled map[string]bool
@@ -361,17 +368,53 @@ func (c *converter) projectLevel() {
 			c.note(pp+".labels", Unsupported, "volumes carry the agent's labels only")
 		}
 	}
+	usedSecrets, usedConfigs := map[string]bool{}, map[string]bool{}
+	for _, sc := range p.Services {
+		for _, r := range sc.Secrets {
+			usedSecrets[r.Source] = true
+		}
+		for _, r := range sc.Configs {
+			usedConfigs[r.Source] = true
+		}
+	}
 	for _, n := range sortedKeys(p.Secrets) {
-		c.note("secrets."+n, Unsupported, "needs the Config kind and files (not on this branch): set it as a Secret and pass it by environment")
+		c.fileObjectFields("secrets."+n, types.FileObjectConfig(p.Secrets[n]))
+		if usedSecrets[n] {
+			c.topSecret(n)
+		} else {
+			c.note("secrets."+n, Changed, "not used by any converted service: left out")
+		}
 	}
 	for _, n := range sortedKeys(p.Configs) {
-		c.note("configs."+n, Unsupported, "needs the Config kind and files (not on this branch)")
+		c.fileObjectFields("configs."+n, types.FileObjectConfig(p.Configs[n]))
+		if usedConfigs[n] {
+			c.topConfig(n)
+		} else {
+			c.note("configs."+n, Changed, "not used by any converted service: left out")
+		}
 	}
 	if len(p.Models) > 0 {
 		c.note("models", Unsupported, "")
 	}
 	if len(p.Jobs) > 0 {
 		c.note("jobs", Unsupported, "needs Job and CronJob")
+	}
+}
+
+// fileObjectFields notes what a top-level secret or config says that a Config or Secret has no
+// room for.
+func (c *converter) fileObjectFields(p string, o types.FileObjectConfig) {
+	if len(o.Labels) > 0 {
+		c.note(p+".labels", Unsupported, "")
+	}
+	if o.Driver != "" {
+		c.note(p+".driver", Unsupported, "%q", o.Driver)
+	}
+	if len(o.DriverOpts) > 0 {
+		c.note(p+".driver_opts", Unsupported, "")
+	}
+	if o.TemplateDriver != "" {
+		c.note(p+".template_driver", Unsupported, "%q: the content is copied as it is", o.TemplateDriver)
 	}
 }
 
@@ -437,6 +480,8 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 	s := &v1.Service{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService}}
 	s.Metadata.Name = c.names[name]
 	spec := &s.Spec
+	c.spec = spec
+	c.fileMounts(sc)
 	h("name", "container_name", "restart", "profiles", "extends", "links")
 	if len(sc.Links) > 0 {
 		c.note(sp+".links", Changed, "Services resolve by name on the mesh; a link's alias does not (its dependency is kept)")
@@ -630,12 +675,13 @@ func (c *converter) service(name string, sc types.ServiceConfig) *v1.Service {
 	}
 
 	for i, r := range sc.Secrets {
-		c.file(s.Metadata.Name, fmt.Sprintf("%s.secrets[%d]", sp, i), "secret", r.Source, r.Target, "/run/secrets/", r.Mode)
+		c.fileRef(fmt.Sprintf("%s.secrets[%d]", sp, i), v1.KindSecret, types.FileReferenceConfig(r))
 	}
 	for i, r := range sc.Configs {
-		c.file(s.Metadata.Name, fmt.Sprintf("%s.configs[%d]", sp, i), "config", r.Source, r.Target, "/", r.Mode)
+		c.fileRef(fmt.Sprintf("%s.configs[%d]", sp, i), v1.KindConfig, types.FileReferenceConfig(r))
 	}
 	h("secrets", "configs")
+	c.readOnlyFiles(sp, spec)
 
 	c.leftover(sp, sc)
 	return s
@@ -800,12 +846,12 @@ func (c *converter) volumes(sp, svc string, sc types.ServiceConfig, spec *v1.Ser
 				spec.Volumes = append(spec.Volumes, v1.VolumeMount{Source: src, Target: target, ReadOnly: v.ReadOnly})
 				spec.HostAccess = true
 				c.note(vp, Changed, "bind mount of %s is host access: spec.hostAccess set (the agent must allow it: docs/security.md)", src)
-			} else if path.Ext(src) != "" && !strings.HasSuffix(src, "/") {
-				base := path.Base(src)
-				c.res.Files = append(c.res.Files, FileNeed{Service: c.names[svc], Path: target, Kind: "config",
-					Name: dnsName(c.names[svc] + "-" + base), Key: base, From: vp, Source: src})
-				c.note(vp, Unsupported, "%s looks like a file: needs the Config kind and files (not on this branch); planned as config %s key %s at %s",
-					src, dnsName(c.names[svc]+"-"+base), base, target)
+			} else if st, ok := c.projectFile(v.Source); ok {
+				c.bindFile(vp, c.names[svc], v.Source, src, target, st, v.ReadOnly)
+				targets[target] = true
+				continue
+			} else if _, err := os.Stat(v.Source); err != nil && path.Ext(src) != "" && !strings.HasSuffix(src, "/") {
+				c.note(vp, Unsupported, "%s does not exist now: a file would become a Config (put it in the project directory and convert again); left out", src)
 				continue
 			} else {
 				nm := volumeName(c.names[svc] + "-" + strings.ReplaceAll(strings.Trim(path.Clean(strings.TrimPrefix(src, "~")), "./"), "/", "-"))
@@ -883,40 +929,6 @@ func (c *converter) projectRelative(src string) string {
 		return "./" + filepath.ToSlash(rel)
 	}
 	return src
-}
-
-// file plans a Compose secret or config reference as a spec.files entry (FileNeed) and reports
-// it: the Config kind and files are not on this branch.
-func (c *converter) file(svc, fp, kind, source, target, dir string, mode *types.FileMode) {
-	p := target
-	if p == "" {
-		p = dir + source
-	} else if !strings.HasPrefix(p, "/") {
-		p = dir + p
-	}
-	f := FileNeed{Service: svc, Path: path.Clean(p), Kind: kind, Name: dnsName(source), Key: source, From: fp}
-	if mode != nil {
-		f.Mode = uint32(*mode)
-	}
-	var top types.FileObjectConfig
-	if kind == "secret" {
-		top = types.FileObjectConfig(c.p.Secrets[source])
-	} else {
-		top = types.FileObjectConfig(c.p.Configs[source])
-	}
-	switch {
-	case top.File != "":
-		f.Source = "file " + c.projectRelative(top.File)
-	case top.Environment != "":
-		f.Source = "environment " + top.Environment
-	case top.Content != "":
-		f.Source = "inline content"
-	case bool(top.External):
-		f.Source = "external"
-	}
-	c.res.Files = append(c.res.Files, f)
-	c.note(fp, Unsupported, "%s %s: needs the Config kind and files (not on this branch); planned as %s %s key %s at %s",
-		kind, source, kind, f.Name, f.Key, f.Path)
 }
 
 func parseBytes(s string) (int64, error) {

@@ -17,6 +17,7 @@ func FuzzConvert(f *testing.F) {
 		"services:\n  a:\n    image: x\n    network_mode: service:b\n  b:\n    image: y\n    labels: {traefik.http.routers.r.rule: 'Host(`a.b`) && PathPrefix(`/x`)'}\n",
 		"services:\n  a:\n    image: x\n    deploy: {mode: global, resources: {limits: {cpus: '0.5', memory: 1G}}}\n    ulimits: {nofile: {soft: 1, hard: 2}}\n    tmpfs: ['/t:size=1m']\n",
 		"x-a: &a {image: x}\nservices:\n  a: {<<: *a, environment: [PASSWORD=p, A=b]}\n",
+		"services:\n  a:\n    image: x\n    read_only: true\n    volumes: ['./compose.yaml:/c.yaml:ro', 'd:/etc']\n    configs: [{source: c, target: /etc/c, mode: 0640}]\n    secrets: [s]\nconfigs:\n  c: {content: \"`x`\\r\\n\"}\nsecrets:\n  s: {environment: S}\n",
 	} {
 		f.Add(s)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 )
@@ -18,17 +19,18 @@ import (
 // field the mapping sets is written as a pkg/spec option (tests run the program and compare
 // its output with r.Objects, so a field the renderer forgets fails them).
 func Render(r *Result) ([]byte, error) {
-	w := &writer{files: map[string][]FileNeed{}}
-	for _, f := range r.Files {
-		w.files[f.Service] = append(w.files[f.Service], f)
-	}
+	w := &writer{idents: map[string]bool{}}
 	w.line("// Command %s is the Compose project %q converted by `ctl convert` from %s.", goIdent(r.Project), r.Project, strings.Join(r.Sources, ", "))
 	w.line("// Apply it with `ctl apply -f DIR`.")
 	if len(r.Secrets) > 0 {
 		w.line("//")
 		w.line("// Secrets to create before applying (values were not copied here):")
 		for _, s := range r.Secrets {
-			w.line("//   - %s key %s (from %s)", s.Secret, s.Key, s.From)
+			if s.Source != "" {
+				w.line("//   - %s key %s (from %s: %s)", s.Secret, s.Key, s.From, s.Source)
+			} else {
+				w.line("//   - %s key %s (from %s)", s.Secret, s.Key, s.From)
+			}
 		}
 	}
 	if len(r.Notes) > 0 {
@@ -47,14 +49,26 @@ func Render(r *Result) ([]byte, error) {
 	w.line("func main() {")
 	w.line("spec.Print(")
 	for _, o := range r.Objects {
-		s, ok := o.(*v1.Service)
-		if !ok {
+		switch o := o.(type) {
+		case *v1.Service:
+			w.service(o)
+		case *v1.Config:
+			w.config(o)
+		default:
 			return nil, fmt.Errorf("compose: render: unexpected %T", o)
 		}
-		w.service(s)
 	}
 	w.line(")")
 	w.line("}")
+	if len(w.consts) > 0 {
+		w.line("")
+		w.line("// The Configs' contents, as read at convert time.")
+		w.line("const (")
+		for _, c := range w.consts {
+			w.line("%s", c)
+		}
+		w.line(")")
+	}
 	imports := []string{`"github.com/constellation-sh/constellation/pkg/spec"`}
 	if w.v1 {
 		imports = append([]string{`v1 "github.com/constellation-sh/constellation/api/v1"`}, imports...)
@@ -89,7 +103,51 @@ func goIdent(s string) string {
 type writer struct {
 	b        bytes.Buffer
 	v1, time bool
-	files    map[string][]FileNeed // by Service
+	consts   []string        // "name = literal" lines of the const block after main
+	idents   map[string]bool // const names taken
+}
+
+// config writes a Config whose content is a const after main (a raw string when it can be).
+func (w *writer) config(c *v1.Config) {
+	if len(c.Spec.BinaryData) > 0 {
+		var kv []string
+		for _, k := range sortedKeys(c.Spec.BinaryData) {
+			kv = append(kv, fmt.Sprintf("%s: []byte(%s)", q(k), w.constant(c.Metadata.Name, q(string(c.Spec.BinaryData[k])))))
+		}
+		w.line("spec.BinaryConfig(%s, map[string][]byte{%s}),", q(c.Metadata.Name), strings.Join(kv, ", "))
+		return
+	}
+	var kv []string
+	for _, k := range sortedKeys(c.Spec.Data) {
+		kv = append(kv, fmt.Sprintf("%s: %s", q(k), w.constant(c.Metadata.Name, goString(c.Spec.Data[k]))))
+	}
+	w.line("spec.Config(%s, map[string]string{%s}),", q(c.Metadata.Name), strings.Join(kv, ", "))
+}
+
+// constant declares lit under a name made from the Config's and returns the name.
+func (w *writer) constant(config, lit string) string {
+	id := "config"
+	for _, part := range strings.Split(config, "-") {
+		if part != "" {
+			id += strings.ToUpper(part[:1]) + part[1:]
+		}
+	}
+	base := id
+	for i := 2; w.idents[id]; i++ {
+		id = fmt.Sprintf("%s%d", base, i)
+	}
+	w.idents[id] = true
+	w.consts = append(w.consts, id+" = "+lit)
+	return id
+}
+
+// goString is s as a Go literal: a raw string when s has no backquote, carriage return or NUL
+// (and so reads as the file does), else a quoted one.
+func goString(s string) string {
+	if s != "" && !strings.ContainsAny(s, "`\r\x00\ufeff") && utf8.ValidString(s) {
+		return "`" + s + "`"
+	}
+	return q(s)
 }
 
 func (w *writer) line(format string, args ...any) {
@@ -342,13 +400,17 @@ func (w *writer) service(s *v1.Service) {
 	if len(s.Metadata.Labels) > 0 {
 		add("spec.Labels(%s)", kvs(s.Metadata.Labels))
 	}
-	for _, f := range w.files[s.Metadata.Name] {
-		mode := ""
-		if f.Mode != 0 {
-			mode = fmt.Sprintf(" mode 0o%o", f.Mode)
+	for _, f := range sp.Files {
+		switch {
+		case f.Secret != "" && f.Mode != 0:
+			add("spec.SecretFileMode(%s, %s, %s, 0o%o)", q(f.Path), q(f.Secret), q(f.Key), uint32(f.Mode))
+		case f.Secret != "":
+			add("spec.SecretFile(%s, %s, %s)", q(f.Path), q(f.Secret), q(f.Key))
+		case f.Mode != 0:
+			add("spec.ConfigFileMode(%s, %s, %s, 0o%o)", q(f.Path), q(f.Config), q(f.Key), uint32(f.Mode))
+		default:
+			add("spec.ConfigFile(%s, %s, %s)", q(f.Path), q(f.Config), q(f.Key))
 		}
-		w.line("// TODO(files): %s from %s %s key %s%s (%s; %s), once the Config kind is in api/v1.",
-			f.Path, f.Kind, f.Name, f.Key, mode, f.From, f.Source)
 	}
 	w.line("spec.Service(%s, %s,", q(s.Metadata.Name), q(sp.Image))
 	for _, x := range o {

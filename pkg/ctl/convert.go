@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/compose"
 )
 
@@ -61,8 +62,20 @@ func (a *app) convertCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.env.Err, "wrote %s (%s): %d services, %d secret keys to create, %d fields not mapped\n",
-				path, built, len(res.Objects), len(res.Secrets), res.Unmapped)
+			nsvc, ncfg := 0, 0
+			for _, o := range res.Objects {
+				if o.GetTypeMeta().Kind == v1.KindConfig {
+					ncfg++
+				} else {
+					nsvc++
+				}
+			}
+			configs := ""
+			if ncfg > 0 {
+				configs = fmt.Sprintf(", %d configs", ncfg)
+			}
+			fmt.Fprintf(a.env.Err, "wrote %s (%s): %d services%s, %d secret keys to create, %d fields not mapped\n",
+				path, built, nsvc, configs, len(res.Secrets), res.Unmapped)
 			return nil
 		},
 	}

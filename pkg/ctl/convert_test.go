@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,7 @@ var fixtureEnv = []string{"HOSTNAME", "PG_PASS", "PG_USER", "PG_DB", "AUTHENTIK_
 	"COMPOSE_PORT_HTTP", "COMPOSE_PORT_HTTPS", "IMMICH_VERSION", "UPLOAD_LOCATION", "DB_DATA_LOCATION",
 	"DB_PASSWORD", "DB_USERNAME", "DB_DATABASE_NAME", "BASE_URL", "SECRET_KEY_BASE", "TOTP_VAULT_KEY",
 	"DISABLE_REGISTRATION", "ENABLE_EMAIL_VERIFICATION", "HTTPS_PORT", "WARP_TAG", "API_TOKEN", "SCRAPER_TAG",
-	"COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_FILE"}
+	"COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_FILE", "MOTD", "PROXY_TOKEN"}
 
 func clearFixtureEnv(t *testing.T) {
 	for _, k := range fixtureEnv {
@@ -123,8 +124,10 @@ func TestConvertFixtures(t *testing.T) {
 			}
 			checkGolden(t, filepath.Join(dir, "main.go.golden"), src)
 			var notes []string
+			var wrote string
 			for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
 				if strings.HasPrefix(l, "wrote ") {
+					wrote = l
 					if !strings.Contains(l, "(built)") {
 						t.Errorf("convert -o inside the module did not build the spec: %s", l)
 					}
@@ -144,17 +147,41 @@ func TestConvertFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			nsvc, ncfg := 0, 0
 			for _, o := range res.Objects {
-				want := o.(*v1.Service)
-				want.Default()
-				live, err := c.st.Get(context.Background(), v1.KindService, want.Metadata.Name)
-				if err != nil {
-					t.Fatalf("service %s not applied: %v", want.Metadata.Name, err)
+				if _, ok := o.(*v1.Config); ok {
+					ncfg++
+				} else {
+					nsvc++
 				}
-				w, _ := json.Marshal(want.Spec)
-				g, _ := json.Marshal(live.(*v1.Service).Spec)
+			}
+			summary := fmt.Sprintf(": %d services, ", nsvc)
+			if ncfg > 0 {
+				summary = fmt.Sprintf(": %d services, %d configs, ", nsvc, ncfg)
+			}
+			if !strings.Contains(wrote, summary) {
+				t.Errorf("summary %q does not say %q", wrote, summary)
+			}
+			for _, o := range res.Objects {
+				o.Default()
+				info, _ := v1.LookupKind(o.GetTypeMeta().Kind)
+				live, err := c.st.Get(context.Background(), o.GetTypeMeta().Kind, o.GetMetadata().Name)
+				if err != nil {
+					t.Fatalf("%s/%s not applied: %v", info.Plural, o.GetMetadata().Name, err)
+				}
+				var w, g []byte
+				switch want := o.(type) {
+				case *v1.Service:
+					w, _ = json.Marshal(want.Spec)
+					g, _ = json.Marshal(live.(*v1.Service).Spec)
+				case *v1.Config:
+					w, _ = json.Marshal(want.Spec)
+					g, _ = json.Marshal(live.(*v1.Config).Spec)
+				default:
+					t.Fatalf("unexpected %T in the mapping", o)
+				}
 				if string(w) != string(g) {
-					t.Errorf("service %s: the program printed a different spec than the mapping:\nmapping %s\nprogram %s", want.Metadata.Name, w, g)
+					t.Errorf("%s/%s: the program printed a different spec than the mapping:\nmapping %s\nprogram %s", info.Plural, o.GetMetadata().Name, w, g)
 				}
 			}
 		})

@@ -163,6 +163,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.logsCommand(),
 		a.execCommand(),
 		a.volumeCommand(),
+		a.topCommand(),
 		a.versionCommand(),
 		a.configCommand(),
 		a.scaleCommand(),

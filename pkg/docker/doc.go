@@ -8,7 +8,8 @@
 //     checks as Docker HEALTHCHECK, resources, networks, volumes, restart policy "no": the agent
 //     restarts containers itself), golden-tested;
 //   - Client, the real implementation of the small interfaces the controllers declare (list by
-//     label, inspect, create, start, stop, remove, events, images, networks, volumes, log tails),
+//     label, inspect, create, start, stop, remove, events, images, networks, volumes, log tails,
+//     one stats sample computed as docker stats computes it (stats.go)),
 //     which turns Docker's errors into this package's sentinel errors.
 //
 // HTTP and TCP health checks are not given to Docker: a FROM scratch image has no curl, so the

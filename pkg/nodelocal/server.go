@@ -31,6 +31,8 @@ type Docker interface {
 	ContainersUsingVolume(ctx context.Context, name string) ([]docker.Container, error)
 	ExportVolume(ctx context.Context, name, image string, w io.Writer) error
 	ImportVolume(ctx context.Context, name, image string, r io.Reader) error
+	Stats(ctx context.Context, id string) (docker.Stats, error) // stats.go
+	Host(ctx context.Context) (docker.HostInfo, error)
 }
 
 var _ Docker = (*docker.Client)(nil)
@@ -82,6 +84,7 @@ func (s *Server) Handlers() map[string]http.Handler {
 		nodeapi.VolumesPattern: s.route(s.volumes),
 		nodeapi.BackupPattern:  s.route(s.backup),
 		nodeapi.RestorePattern: s.route(s.restore),
+		nodeapi.StatsPattern:   s.route(s.stats),
 		// images.go
 		nodeapi.ImagesPattern:    s.route(s.images),
 		nodeapi.ImageSavePattern: s.route(s.imageSave),
@@ -97,6 +100,7 @@ func Scopes() map[string]auth.Scope {
 		nodeapi.VolumesPattern: auth.ScopeRead,
 		nodeapi.BackupPattern:  auth.ScopeAdmin,
 		nodeapi.RestorePattern: auth.ScopeAdmin,
+		nodeapi.StatsPattern:   auth.ScopeRead,
 		// images.go
 		nodeapi.ImagesPattern:    auth.ScopeRead,
 		nodeapi.ImageSavePattern: auth.ScopeAdmin,

@@ -5,19 +5,26 @@
 // in front of LiteLLM, falling back to Ollama's OpenAI-compatible API when the providers answer
 // 429, 5xx or time out. Open WebUI talks to http://llm:4000/v1 and never sees the failover.
 //
+// LiteLLM's model list is a Config (config/litellm.yaml, embedded) copied to /app/config.yaml.
+//
 // Create the Secrets first: litellm: master-key, openai-api-key; open-webui: secret-key.
 // Apply it with `ctl apply -f specs/llm`.
 package main
 
 import (
+	_ "embed"
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/spec"
 )
 
+//go:embed config/litellm.yaml
+var litellmYAML string
+
 func main() {
 	spec.Print(
+		spec.Config("litellm", map[string]string{"config.yaml": litellmYAML}),
 		spec.Service("ollama", "ollama/ollama:0.4.2",
 			spec.Port("http", 11434),
 			spec.Env("OLLAMA_KEEP_ALIVE", "24h"),
@@ -31,7 +38,8 @@ func main() {
 		),
 		spec.Service("litellm", "ghcr.io/berriai/litellm:main-v1.52.14",
 			spec.PortSpec(v1.ServicePort{Name: "http", ContainerPort: 4000, AppProtocol: v1.AppProtocolHTTP}),
-			spec.Args("--port", "4000", "--num_workers", "4"),
+			spec.Args("--config", "/app/config.yaml", "--port", "4000", "--num_workers", "4"),
+			spec.ConfigFile("/app/config.yaml", "litellm", "config.yaml"),
 			spec.EnvFromSecret("LITELLM_MASTER_KEY", "litellm", "master-key"),
 			spec.EnvFromSecret("OPENAI_API_KEY", "litellm", "openai-api-key"),
 			spec.HTTPHealth("/health/liveliness", "http", 15*time.Second),

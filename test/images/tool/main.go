@@ -8,6 +8,7 @@
 //	tool waitsize R C     prints the size every 50ms until it is R C (resize tests), then exits 0
 //	tool read PATH        prints the file
 //	tool write PATH TEXT  writes the file (and its directory)
+//	tool burn MIB         keeps one CPU busy and MIB MiB of memory resident until killed (ctl top)
 package main
 
 import (
@@ -68,6 +69,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	case "burn":
+		burn(args[0])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)
@@ -100,6 +103,29 @@ func serve() {
 		case <-sig:
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// burn holds mib MiB resident (every page written) and spins one CPU until killed.
+func burn(mib string) {
+	n, err := strconv.Atoi(mib)
+	if err != nil || n < 0 {
+		fmt.Fprintln(os.Stderr, "burn: MIB must be a number")
+		os.Exit(2)
+	}
+	held := make([]byte, n<<20)
+	for i := range held {
+		held[i] = byte(i)
+	}
+	fmt.Println("burning")
+	x := 0
+	for {
+		for i := 0; i < len(held); i += 4096 {
+			x += int(held[i])
+		}
+		if x == -1 {
+			fmt.Println(x) // keeps the loop from being optimised away
 		}
 	}
 }
