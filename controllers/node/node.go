@@ -119,6 +119,9 @@ type Config struct {
 	// time); the replicas waiting for it are reported ImagePulling with its progress. Default
 	// 10m.
 	PullTimeout time.Duration
+	// PeerFetch, when set, is tried before the registry for an image missing here: another
+	// node's copy (peerpull.go), within the same PullTimeout. Default nil: registry only.
+	PeerFetch PeerFetch
 	// SlowReconcile: a pass taking at least this long is logged at Warn with the service and
 	// its duration. Default 5s.
 	SlowReconcile time.Duration
@@ -236,6 +239,7 @@ type Reconciler struct {
 	prober  *prober
 	egress  *egressMonitor
 	puller  *puller
+	sources imageSources // where pulled images came from (peerpull.go)
 	backoff func(int) time.Duration
 	enqueue func(string)
 	// pullRefresh: see defaultPullRefresh (tests shorten it).
@@ -298,7 +302,7 @@ func New(cfg Config) (*Reconciler, error) {
 			r.prober.prior[rep.ContainerID] = rep.Health
 		}
 	}
-	r.puller = newPuller(cfg.Docker.PullImage, cfg.PullTimeout, cfg.Now, r.log, wake)
+	r.puller = newPuller(peersFirst(cfg.PeerFetch, cfg.Docker.PullImage, &r.sources, r.log), cfg.PullTimeout, cfg.Now, r.log, wake)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(r.actions); err != nil {
 			return nil, fmt.Errorf("node reconciler: register metrics: %w", err)
@@ -989,7 +993,11 @@ func (r *Reconciler) image(ctx context.Context, name string, idx int32, ref stri
 		st.pulling = ""
 		r.mu.Unlock()
 		if waited {
-			r.event(name, v1.EventNormal, v1.EventPulled, "pulled image %s", ref)
+			if src := r.sources.get(ref); src.node != "" {
+				r.event(name, v1.EventNormal, v1.EventPulled, "pulled image %s from node %s (%.1f MB)", ref, src.node, float64(src.bytes)/1e6)
+			} else {
+				r.event(name, v1.EventNormal, v1.EventPulled, "pulled image %s", ref)
+			}
 		}
 		return true, nil
 	}
@@ -1008,7 +1016,9 @@ func (r *Reconciler) image(ctx context.Context, name string, idx int32, ref stri
 		r.event(name, v1.EventNormal, v1.EventPulling, "pulling image %s", ref)
 	}
 	msg := fmt.Sprintf("pulling image %s for %s", ref, now.Sub(ps.Started).Round(time.Second))
-	if ps.Progress.Layers > 0 {
+	if src := r.sources.get(ref); src.node != "" {
+		msg = fmt.Sprintf("pulling image %s from node %s for %s: %.1f MB", ref, src.node, now.Sub(ps.Started).Round(time.Second), float64(src.bytes)/1e6)
+	} else if ps.Progress.Layers > 0 {
 		msg += ": " + ps.Progress.String()
 	}
 	r.mu.Lock()

@@ -194,6 +194,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	for p, h := range nodeHandlers {
 		handlers[p] = h
 	}
+	public = append(public, nodeapi.PeerImageSavePattern)    // checks the peer secret itself (peerimages.go)
 	if err := a.addUIRoutes(handlers, &public); err != nil { // the status page (ui.go)
 		a.shutdownEarly()
 		return nil, err

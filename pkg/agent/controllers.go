@@ -61,6 +61,7 @@ func (a *Agent) setupControllers() error {
 			Registerer:  a.reg,
 			LoopMetrics: loopMetrics,
 			Events:      rec,
+			PeerFetch:   a.peerImageFetch(dc), // images from other nodes first (peerimages.go)
 		})
 		if err != nil {
 			return err

@@ -42,6 +42,9 @@ func (a *Agent) nodeAPIHandlers() (map[string]http.Handler, error) {
 	}
 	h := s.Handlers()
 	h[nodeapi.DiagnosticsPattern] = s.DiagnosticsHandler(a.diagnostics) // ctl doctor (diagnostics.go)
+	for p, ph := range s.PeerImageHandlers() {                          // peers fetch images (peerimages.go)
+		h[p] = a.peerOnly(ph)
+	}
 	return h, nil
 }
 

@@ -171,6 +171,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.doctorCommand(),
 		a.convertCommand(),
 		a.snapshotCommand(),
+		a.imageCommand(),
 	)
 	a.addCompletions(root)
 	return root

@@ -7,6 +7,10 @@
 //	GET  /node/{node}/volumes/{volume}/archive   a tar of a volume (admin)
 //	PUT  /node/{node}/volumes/{volume}/archive   extract a tar into a volume (admin)
 //	GET  /node/{node}/stats                      one docker stats sample of its replicas (read)
+//	GET  /node/{node}/images                     the engine's images: ID, tags, digests, size (read)
+//	GET  /node/{node}/images/archive?ref=REF     `docker save REF` as a stream, 404 naming REF if absent (admin)
+//	PUT  /node/{node}/images/archive             `docker load` of the body; answers what it loaded (admin)
+//	GET  /cluster/images/archive?ref=REF         the same save for the other agents: cluster (peer) secret, never forwarded
 //
 // Every agent serves every path (pkg/nodelocal); one for another node is forwarded to it. Logs
 // are newline-delimited JSON (LogEntry), stats one NodeStats, archives plain tar, and the exec

@@ -85,6 +85,10 @@ func (s *Server) Handlers() map[string]http.Handler {
 		nodeapi.BackupPattern:  s.route(s.backup),
 		nodeapi.RestorePattern: s.route(s.restore),
 		nodeapi.StatsPattern:   s.route(s.stats),
+		// images.go
+		nodeapi.ImagesPattern:    s.route(s.images),
+		nodeapi.ImageSavePattern: s.route(s.imageSave),
+		nodeapi.ImageLoadPattern: s.route(s.imageLoad),
 	}
 }
 
@@ -97,6 +101,10 @@ func Scopes() map[string]auth.Scope {
 		nodeapi.BackupPattern:  auth.ScopeAdmin,
 		nodeapi.RestorePattern: auth.ScopeAdmin,
 		nodeapi.StatsPattern:   auth.ScopeRead,
+		// images.go
+		nodeapi.ImagesPattern:    auth.ScopeRead,
+		nodeapi.ImageSavePattern: auth.ScopeAdmin,
+		nodeapi.ImageLoadPattern: auth.ScopeAdmin,
 	}
 }
 

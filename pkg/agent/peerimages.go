@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/nodeapi"
+)
+
+// Images without a registry (docs/images.md): the node reconciler asks the other alive agents
+// for an image it lacks before it pulls from the registry. Each agent serves its engine's
+// images on the peer paths (nodeapi.PeerImagesPath, PeerImageSavePath), authenticated by the
+// cluster (peer) secret over the agents' mutual TLS, like the other peer paths.
+
+// imageLoader is what a peer fetch needs of the local engine (*docker.Client).
+type imageLoader interface {
+	LoadImage(ctx context.Context, r io.Reader) (docker.LoadResult, error)
+	HasImage(ctx context.Context, ref string) (bool, error)
+}
+
+var _ imageLoader = (*docker.Client)(nil)
+
+// imagePeer is another agent that may hold an image.
+type imagePeer struct {
+	Node string
+	// Base is its API base URL ("https://10.0.0.2:7480").
+	Base string
+}
+
+// peerImages copies images from other nodes' engines into this one's.
+type peerImages struct {
+	// peers lists the other alive agents, in the order to ask them.
+	peers func() []imagePeer
+	// client carries the requests (mutual TLS, no overall timeout: an archive takes a while).
+	client *http.Client
+	// secret is the cluster (peer) secret presented to them.
+	secret func() string
+	engine imageLoader
+	log    *slog.Logger
+}
+
+// fetch asks each peer in turn for ref's `docker save` archive and loads the first one that
+// arrives whole into the local engine; it returns the peer's name. A peer without the image
+// answers 404 and the next is asked; a transfer cut half-way (the peer gone, a save failing)
+// fails the load, which keeps nothing, and the next peer is asked. The error, when no peer
+// gave the image, names what each answered.
+func (p *peerImages) fetch(ctx context.Context, ref string, progress func(node string, bytes int64)) (string, error) {
+	peers := p.peers()
+	if len(peers) == 0 {
+		return "", errors.New("no other alive node to ask")
+	}
+	var why []string
+	for _, peer := range peers {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := p.fetchFrom(ctx, peer, ref, func(n int64) { progress(peer.Node, n) })
+		if err == nil {
+			p.log.Info("image copied from a peer", "image", ref, "from", peer.Node, "bytes", n)
+			return peer.Node, nil
+		}
+		p.log.Debug("peer cannot give the image", "image", ref, "node", peer.Node, "err", err)
+		why = append(why, fmt.Sprintf("%s: %v", peer.Node, err))
+	}
+	return "", fmt.Errorf("no other node gave image %s (%s)", ref, strings.Join(why, "; "))
+}
+
+// errNoImage is a peer's 404: it does not have the image.
+var errNoImage = errors.New("has no such image")
+
+func (p *peerImages) fetchFrom(ctx context.Context, peer imagePeer, ref string, progress func(int64)) (int64, error) {
+	// The stream ends with ctx only: a cancelled fetch closes the connection and the load.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peer.Base+nodeapi.PeerImageSavePath+"?"+url.Values{"ref": {ref}}.Encode(), nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.secret())
+	req.Header.Set("Accept", "application/x-tar")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return 0, errNoImage
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := strings.TrimSpace(string(b))
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return 0, fmt.Errorf("%s: %s", resp.Status, msg)
+	}
+	body := &archiveReader{resp: resp, progress: progress}
+	if _, err := p.engine.LoadImage(ctx, body); err != nil {
+		return body.count(), err
+	}
+	// The archive may carry other tags than ref asked them (an ID, a digest): the engine
+	// must now resolve ref itself.
+	ok, err := p.engine.HasImage(ctx, ref)
+	if err != nil {
+		return body.count(), err
+	}
+	if !ok {
+		return body.count(), fmt.Errorf("its archive loaded but the engine still has no image %s", ref)
+	}
+	return body.count(), nil
+}
+
+// archiveReader counts the bytes of a peer's archive and turns an error the peer sent in the
+// trailer (a save that failed after the first byte) into a read error, so that the load fails
+// rather than take a cut archive.
+type archiveReader struct {
+	resp     *http.Response
+	progress func(int64)
+
+	mu sync.Mutex
+	n  int64 // guarded by mu
+}
+
+func (a *archiveReader) Read(b []byte) (int, error) {
+	k, err := a.resp.Body.Read(b)
+	a.mu.Lock()
+	a.n += int64(k)
+	n := a.n
+	a.mu.Unlock()
+	if k > 0 {
+		a.progress(n)
+	}
+	if errors.Is(err, io.EOF) {
+		if msg := a.resp.Trailer.Get(nodeapi.TrailerError); msg != "" {
+			return k, errors.New(msg)
+		}
+	}
+	return k, err
+}
+
+func (a *archiveReader) count() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}
+
+// imagePeers are the other nodes gossip sees alive with an API address, sorted by name.
+func (a *Agent) imagePeers() []imagePeer {
+	var out []imagePeer
+	for _, n := range a.view.Nodes() {
+		if n.Name == a.cfg.Node.Name || !n.Alive || n.API == "" {
+			continue
+		}
+		out = append(out, imagePeer{Node: n.Name, Base: a.joinBase(n.API)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
+}
+
+// peerImageFetch is the node reconciler's PeerFetch on this agent's engine.
+func (a *Agent) peerImageFetch(engine imageLoader) func(ctx context.Context, ref string, progress func(string, int64)) (string, error) {
+	p := &peerImages{
+		peers:  a.imagePeers,
+		client: &http.Client{Transport: a.streamTransport()},
+		secret: func() string { return a.clusterTok },
+		engine: engine,
+		log:    a.log.With("component", "peer-images"),
+	}
+	return p.fetch
+}
+
+// peerOnly serves h to callers presenting the cluster (peer) secret; others get 401.
+func (a *Agent) peerOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.authorizedPeer(r) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"` + r.URL.Path + `: needs the cluster (peer) secret"}` + "\n"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,136 @@
+package nodelocal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/nodeapi"
+)
+
+// ImageEngine is what the image routes need of the node's engine (*docker.Client). A Docker
+// that does not implement it answers the image routes 503.
+type ImageEngine interface {
+	Images(ctx context.Context) ([]docker.Image, error)
+	ImageID(ctx context.Context, ref string) (string, error)
+	SaveImage(ctx context.Context, ref string, w io.Writer) (int64, error)
+	LoadImage(ctx context.Context, r io.Reader) (docker.LoadResult, error)
+}
+
+var _ ImageEngine = (*docker.Client)(nil)
+
+// PeerImageHandlers serve this node's image archives on the peer path
+// (nodeapi.PeerImageSavePath), never forwarded: the caller wraps them in its
+// check of the cluster (peer) secret, which the other agents present when they fetch an image.
+func (s *Server) PeerImageHandlers() map[string]http.Handler {
+	local := func(h http.HandlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.cfg.Docker == nil {
+				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s runs no Docker engine", s.cfg.Node), "")
+				return
+			}
+			h(w, r)
+		})
+	}
+	return map[string]http.Handler{
+		nodeapi.PeerImageSavePattern: local(s.imageSave),
+	}
+}
+
+func (s *Server) imageEngine(w http.ResponseWriter) (ImageEngine, bool) {
+	e, ok := s.cfg.Docker.(ImageEngine)
+	if !ok {
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s: its engine client cannot list, save or load images", s.cfg.Node), "")
+	}
+	return e, ok
+}
+
+// images is GET /node/{node}/images: the engine's images.
+func (s *Server) images(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.imageEngine(w)
+	if !ok {
+		return
+	}
+	ims, err := e.Images(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s: %v", s.cfg.Node, err), "")
+		return
+	}
+	out := nodeapi.ImageList{Node: s.cfg.Node, Items: make([]nodeapi.ImageInfo, 0, len(ims))}
+	for _, im := range ims {
+		out.Items = append(out.Items, nodeapi.ImageInfo{ID: im.ID, RepoTags: im.RepoTags, RepoDigests: im.RepoDigests, SizeBytes: im.Size, Created: im.Created})
+	}
+	writeJSON(w, out)
+}
+
+// imageSave is GET /node/{node}/images/archive?ref=REF: `docker save REF` as a stream (its
+// length is not known ahead); 404 naming the ref when the engine has no such image. An error
+// after the first byte is sent in the trailer.
+func (s *Server) imageSave(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.imageEngine(w)
+	if !ok {
+		return
+	}
+	ref := r.URL.Query().Get("ref")
+	if ref == "" {
+		writeError(w, http.StatusBadRequest, "ref: required (an image reference or ID)", "ref")
+		return
+	}
+	if _, err := e.ImageID(r.Context(), ref); err != nil {
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, docker.ErrImageNotFound) {
+			code = http.StatusNotFound
+			err = fmt.Errorf("no image %s", ref)
+		}
+		writeError(w, code, fmt.Sprintf("node %s: %v", s.cfg.Node, err), "ref")
+		return
+	}
+	lw := &lazyWriter{w: w}
+	n, err := e.SaveImage(r.Context(), ref, lw)
+	switch {
+	case err == nil:
+		if !lw.started {
+			_, _ = lw.Write(nil)
+		}
+		s.log.Info("image sent", "image", ref, "bytes", n, "remote", r.RemoteAddr)
+	case !lw.started:
+		code := http.StatusBadGateway
+		if errors.Is(err, docker.ErrImageNotFound) {
+			code = http.StatusNotFound
+		}
+		writeError(w, code, fmt.Sprintf("node %s: save image %s: %v", s.cfg.Node, ref, err), "")
+	default:
+		w.Header().Set(nodeapi.TrailerError, fmt.Sprintf("node %s: save image %s: %v", s.cfg.Node, ref, err))
+	}
+}
+
+// imageLoad is PUT /node/{node}/images/archive with a `docker save` tar body: `docker load`.
+func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.imageEngine(w)
+	if !ok {
+		return
+	}
+	cr := &countReader{r: r.Body}
+	res, err := e.LoadImage(r.Context(), cr)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, docker.ErrBadImageArchive) {
+			code = http.StatusBadRequest
+		}
+		writeError(w, code, fmt.Sprintf("node %s: %v", s.cfg.Node, err), "")
+		return
+	}
+	out := nodeapi.ImageLoadResult{Node: s.cfg.Node, Loaded: res.Loaded, Bytes: cr.n}
+	for _, ref := range res.Loaded {
+		id, err := e.ImageID(r.Context(), ref)
+		if err != nil {
+			id = ""
+		}
+		out.IDs = append(out.IDs, id)
+	}
+	s.log.Info("image loaded", "audit", true, "images", res.Loaded, "bytes", cr.n, "remote", r.RemoteAddr)
+	writeJSON(w, out)
+}
