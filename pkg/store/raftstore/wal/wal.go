@@ -413,6 +413,9 @@ func (w *WAL) newSegment(seq, index uint64) error {
 	path := filepath.Join(w.dir, segName(seq, index))
 	from := filepath.Join(w.dir, nextReady)
 	if !w.takePrepared() {
+		if len(w.segs) > 0 {
+			w.log.Info("wal: next segment not prepared yet; creating it now", "segment", filepath.Base(path))
+		}
 		from = path + ".tmp"
 		if err := preallocate(from, w.opts.SegmentSize, w.opts.fallocate, nil); err != nil {
 			return err
