@@ -1,6 +1,15 @@
 // Package wal is the raft store's write-ahead log: an append-only file of raft entries and
 // hard states in preallocated segments, one fdatasync per Sync.
 //
+// Segments are preallocated by writing zeros, not with fallocate: on ext4 an fallocate'd
+// range is "unwritten" extents, and the first write into each of them is a metadata change
+// that every fdatasync must then flush through the journal; a zero-filled file is plain
+// allocated blocks, and an fdatasync of an append to it writes only the data. Zero-filling
+// costs a segment's size in writes, so it is done in a background goroutine one segment
+// ahead: the next segment waits, filled and synced, as "next.wal.zero" in the WAL's
+// directory, and rotation renames it into place. A rotation that finds it not ready creates
+// its segment synchronously.
+//
 // A segment is a file named "<seq>-<index>.wal" (16 hex digits each: its sequence number and
 // the raft index of the first entry that may be written to it), preallocated to SegmentSize.
 // It holds records, each 8-byte aligned:
@@ -33,6 +42,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"golang.org/x/sys/unix"
@@ -65,6 +75,27 @@ type Options struct {
 	SegmentSize int64
 	// Logger logs repairs. Default slog.Default().
 	Logger *slog.Logger
+
+	// fallocate preallocates segments with fallocate instead of zeros (the previous way, kept
+	// for BenchmarkAppendSync's comparison).
+	fallocate bool
+	// beforePrepare, when set, runs in the background goroutine before it prepares the next
+	// segment (tests hold it to make a rotation find the segment not ready).
+	beforePrepare func()
+}
+
+// Names of the next segment while it is prepared and once it is ready (zero-filled, synced).
+// Neither ends in ".wal", so neither is ever read as a segment.
+const (
+	nextTmp   = "next.wal.tmp"
+	nextReady = "next.wal.zero"
+)
+
+// preparation is the background preparation of the next segment.
+type preparation struct {
+	done chan struct{} // closed when it finished
+	err  error         // set before done is closed
+	stop atomic.Bool   // Close asks it to give up
 }
 
 // Snapshot is a snapshot record: the log was reset at this index and term.
@@ -102,6 +133,11 @@ type WAL struct {
 	// dirty: bytes were written to f since the last fdatasync.
 	dirty bool
 	syncs uint64
+	// prep is the preparation of the next segment (nil: none running or ready).
+	prep *preparation
+	// created counts segments created synchronously; prepared those taken ready from the
+	// background (for tests).
+	created, prepared int
 }
 
 func segName(seq, index uint64) string { return fmt.Sprintf("%016x-%016x.wal", seq, index) }
@@ -163,9 +199,13 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("wal: list %s: %w", dir, err)
 	}
+	if err := w.findPrepared(); err != nil {
+		return nil, nil, err
+	}
 	st := &State{}
 	if len(segs) == 0 {
 		if err := w.newSegment(1, 1); err != nil {
+			w.stopPrepare()
 			return nil, nil, err
 		}
 		return w, st, nil
@@ -189,6 +229,7 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("wal: open %s: %w", lastSeg.path, err)
 	}
+	w.startPrepare()
 	w.f, w.off = f, end
 	w.hard = st.HardState
 	if n := len(st.Entries); n > 0 {
@@ -365,37 +406,173 @@ func apply(st *State, typ byte, payload []byte) error {
 	return nil
 }
 
-// newSegment creates, preallocates and opens segment seq whose first entry will be index,
-// and makes its directory entry durable.
+// newSegment opens segment seq whose first entry will be index — the one prepared in the
+// background if it is ready, else one created and preallocated now — makes its directory
+// entry durable, and starts preparing the one after it.
 func (w *WAL) newSegment(seq, index uint64) error {
 	path := filepath.Join(w.dir, segName(seq, index))
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("wal: create segment: %w", err)
-	}
-	if err := unix.Fallocate(int(f.Fd()), 0, 0, w.opts.SegmentSize); err != nil {
-		// Not every file system preallocates: a sparse file of the same size.
-		if err := f.Truncate(w.opts.SegmentSize); err != nil {
-			f.Close()
-			return fmt.Errorf("wal: size segment: %w", err)
+	from := filepath.Join(w.dir, nextReady)
+	if !w.takePrepared() {
+		if len(w.segs) > 0 {
+			w.log.Info("wal: next segment not prepared yet; creating it now", "segment", filepath.Base(path))
 		}
+		from = path + ".tmp"
+		if err := preallocate(from, w.opts.SegmentSize, w.opts.fallocate, nil); err != nil {
+			return err
+		}
+		w.created++
+	} else {
+		w.prepared++
 	}
-	if err := unix.Fsync(int(f.Fd())); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: sync segment: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		f.Close()
+	if err := os.Rename(from, path); err != nil {
 		return fmt.Errorf("wal: create segment: %w", err)
 	}
 	if err := syncDir(w.dir); err != nil {
-		f.Close()
 		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("wal: open segment: %w", err)
 	}
 	w.f, w.off = f, 0
 	w.segs = append(w.segs, segment{seq: seq, index: index, path: path})
+	w.startPrepare()
 	return nil
+}
+
+// preallocate creates the file path of size bytes, zero-filled (or fallocate'd), and syncs
+// it. stop, when it becomes true, makes it give up and remove the file.
+func preallocate(path string, size int64, fallocate bool, stop *atomic.Bool) (err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("wal: create segment: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("wal: create segment: %w", cerr)
+		}
+		if err != nil {
+			_ = os.Remove(path)
+		}
+	}()
+	if fallocate {
+		if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+			// Not every file system preallocates: a sparse file of the same size.
+			if err := f.Truncate(size); err != nil {
+				return fmt.Errorf("wal: size segment: %w", err)
+			}
+		}
+	} else {
+		zeros := make([]byte, min(size, 1<<20))
+		for off := int64(0); off < size; {
+			if stop != nil && stop.Load() {
+				return errStopped
+			}
+			n := min(int64(len(zeros)), size-off)
+			if _, err := f.WriteAt(zeros[:n], off); err != nil {
+				return fmt.Errorf("wal: zero-fill segment: %w", err)
+			}
+			off += n
+		}
+	}
+	if err := unix.Fsync(int(f.Fd())); err != nil {
+		return fmt.Errorf("wal: sync segment: %w", err)
+	}
+	return nil
+}
+
+var errStopped = errors.New("wal: closed while preparing the next segment")
+
+// findPrepared takes a next segment left ready by an earlier run (it was synced before it
+// got its name) if it has the segment size, and removes any other leftover of a preparation
+// or of a segment creation that a crash interrupted.
+func (w *WAL) findPrepared() error {
+	des, err := os.ReadDir(w.dir)
+	if err != nil {
+		return fmt.Errorf("wal: list %s: %w", w.dir, err)
+	}
+	for _, de := range des {
+		name := de.Name()
+		path := filepath.Join(w.dir, name)
+		if name == nextReady {
+			if info, err := de.Info(); err == nil && info.Mode().IsRegular() && info.Size() == w.opts.SegmentSize {
+				p := &preparation{done: make(chan struct{})}
+				close(p.done)
+				w.prep = p
+				continue
+			}
+		} else if name != nextTmp && !strings.HasSuffix(name, ".wal.tmp") {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("wal: remove leftover %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// startPrepare starts preparing the next segment in the background, unless a preparation is
+// running or ready.
+func (w *WAL) startPrepare() {
+	if w.prep != nil {
+		return
+	}
+	p := &preparation{done: make(chan struct{})}
+	w.prep = p
+	dir, size, fallocate, hook := w.dir, w.opts.SegmentSize, w.opts.fallocate, w.opts.beforePrepare
+	go func() {
+		defer close(p.done)
+		if hook != nil {
+			hook()
+		}
+		tmp := filepath.Join(dir, nextTmp)
+		if err := preallocate(tmp, size, fallocate, &p.stop); err != nil {
+			p.err = err
+			return
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, nextReady)); err != nil {
+			_ = os.Remove(tmp)
+			p.err = fmt.Errorf("wal: prepare next segment: %w", err)
+		}
+	}()
+}
+
+// takePrepared reports whether the next segment is ready (and is now the caller's to rename).
+// A preparation still running is left to run: it is the segment after.
+func (w *WAL) takePrepared() bool {
+	p := w.prep
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+	default:
+		return false
+	}
+	w.prep = nil
+	if p.err != nil {
+		w.log.Warn("wal: preparing the next segment failed; creating it now", "dir", w.dir, "err", p.err)
+		return false
+	}
+	return true
+}
+
+// waitPrepared waits until the preparation running, if any, finished (for tests and
+// benchmarks).
+func (w *WAL) waitPrepared() {
+	if p := w.prep; p != nil {
+		<-p.done
+	}
+}
+
+// stopPrepare stops a running preparation and waits for it. A ready segment stays for the
+// next Open.
+func (w *WAL) stopPrepare() {
+	if p := w.prep; p != nil {
+		p.stop.Store(true)
+		<-p.done
+		w.prep = nil
+	}
 }
 
 func syncDir(dir string) error {
@@ -582,6 +759,7 @@ func (w *WAL) Close() error {
 	if w.f == nil {
 		return nil
 	}
+	w.stopPrepare()
 	err := w.Sync()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
