@@ -239,7 +239,9 @@ type Reconciler struct {
 	// pullRefresh: see defaultPullRefresh (tests shorten it).
 	pullRefresh time.Duration
 
-	mu sync.Mutex
+	// pubMu orders the calls of Config.Publish (publishWith); taken before mu, never under it.
+	pubMu sync.Mutex
+	mu    sync.Mutex
 	// published replicas by service; guarded by mu.
 	published map[string][]observed.Replica
 	// states of replicas by service and index; guarded by mu.

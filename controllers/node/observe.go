@@ -10,6 +10,7 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/observed"
+	"github.com/constellation-sh/constellation/pkg/redact"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 )
 
@@ -170,18 +171,89 @@ func (r *Reconciler) publish(name string, svc *v1.Service, desired map[int32]str
 }
 
 // publishWith is publish; blind says cs is the last list seen, the engine not answering now.
+// Nothing calls out while holding r.mu: the probe and egress verdicts are read before, observe
+// is pure, and Publish runs after r.mu is released (under pubMu, so that passes publish in the
+// order they read the replicas: the last Publish always carries the latest view).
 func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32]string, cs []docker.Container, health map[string]v1.Health, blind bool) (pulling bool) {
-	now := r.cfg.Now()
-	var ports []v1.ServicePort
-	if svc != nil {
-		ports = svc.Spec.Ports
+	in := observeInput{
+		Service: name, Node: r.cfg.Node, Advertise: r.cfg.Advertise, Now: r.cfg.Now(),
+		Desired: desired, Containers: cs, Health: health, Blind: blind,
+		ProbeMessage: map[string]string{}, Egress: map[string]gatewayState{},
 	}
+	if svc != nil {
+		in.Ports = svc.Spec.Ports
+	}
+	for _, c := range cs {
+		if _, msg := r.prober.status(c.ID); msg != "" {
+			in.ProbeMessage[c.ID] = msg
+		}
+		if eg := r.egress.state(c.ID); eg.checked {
+			in.Egress[c.ID] = eg
+		}
+	}
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	states := r.states[name]
-	scrub := r.scrubbers[name]
+	in.States, in.Gated, in.Scrub = states, r.gated[name], r.scrubbers[name]
+	in.Draining = map[string]bool{}
+	for _, c := range cs {
+		if _, ok := r.draining[c.ID]; ok {
+			in.Draining[c.ID] = true
+		}
+	}
+	out, pulling := observe(in)
+	// Forget states of replicas no longer here.
+	for idx := range states {
+		if _, ok := desired[idx]; !ok {
+			delete(states, idx)
+		}
+	}
+	if len(out) == 0 {
+		delete(r.published, name)
+		delete(r.states, name)
+		delete(r.scrubbers, name)
+	} else {
+		r.published[name] = out
+	}
+	var all []observed.Replica
+	for _, rs := range r.published {
+		all = append(all, rs...)
+	}
+	r.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Service != all[j].Service {
+			return all[i].Service < all[j].Service
+		}
+		return all[i].Index < all[j].Index
+	})
+	r.cfg.Publish(all)
+	return pulling
+}
+
+// observeInput is what observe turns into the observed replicas of one service on this node.
+type observeInput struct {
+	Service, Node, Advertise string
+	Now                      time.Time
+	Ports                    []v1.ServicePort     // of the Service (nil: gone)
+	Desired                  map[int32]string     // spec hash by replica index assigned here
+	Containers               []docker.Container   // of the service on this node
+	Health                   map[string]v1.Health // by container ID (health)
+	States                   map[int32]*replicaState
+	Draining                 map[string]bool         // container IDs being drained
+	ProbeMessage             map[string]string       // the agent's probe output by container ID
+	Egress                   map[string]gatewayState // egress checks by container ID (checked ones only)
+	Gated                    string                  // why no gateway container is usable ("" none)
+	Scrub                    *redact.Scrubber        // the Service's Secret values
+	Blind                    bool                    // Containers is the last list seen: the engine does not answer
+}
+
+// observe is the pure core of publish: desired replicas, containers and their health (with the
+// replica states, drains, probe and egress verdicts) become the observed replicas, one per
+// index, sorted by index. pulling reports whether a replica waits for its image.
+func observe(in observeInput) (out []observed.Replica, pulling bool) {
+	name, desired, health, states, now := in.Service, in.Desired, in.Health, in.States, in.Now
 	seen := map[int32]bool{}
-	var out []observed.Replica
 	// Observed state holds one replica per index: prefer the container that should be there,
 	// then a running one.
 	isDesired := func(c docker.Container) bool {
@@ -189,7 +261,7 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 		h, want := desired[idx]
 		return ok && want && c.Labels[docker.LabelSpecHash] == h
 	}
-	cs = append([]docker.Container(nil), cs...)
+	cs := append([]docker.Container(nil), in.Containers...)
 	sort.SliceStable(cs, func(i, j int) bool {
 		if isDesired(cs[i]) != isDesired(cs[j]) {
 			return isDesired(cs[i])
@@ -202,7 +274,7 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 			continue
 		}
 		isDesired := isDesired(c)
-		_, draining := r.draining[c.ID]
+		draining := in.Draining[c.ID]
 		if !isDesired && !draining && c.Running {
 			draining = true // about to be removed
 		}
@@ -210,7 +282,7 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 			continue
 		}
 		seen[idx] = true
-		rep := observed.Replica{Service: name, Index: idx, Node: r.cfg.Node, ContainerID: c.ID,
+		rep := observed.Replica{Service: name, Index: idx, Node: in.Node, ContainerID: c.ID,
 			SpecHash: c.Labels[docker.LabelSpecHash], Health: health[c.ID], UpdatedAt: now}
 		switch {
 		case draining:
@@ -228,19 +300,19 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 		}
 		if c.Running && hostNetworked(c) {
 			// Nothing is published: the container listens on the node's own ports.
-			for _, p := range ports {
+			for _, p := range in.Ports {
 				if rep.Ports == nil {
 					rep.Ports = map[string]string{}
 				}
-				rep.Ports[observed.PortKey(p.ContainerPort, p.Protocol)] = net.JoinHostPort(r.cfg.Advertise, strconv.Itoa(int(p.ContainerPort)))
+				rep.Ports[observed.PortKey(p.ContainerPort, p.Protocol)] = net.JoinHostPort(in.Advertise, strconv.Itoa(int(p.ContainerPort)))
 			}
 		} else if c.Running {
-			for _, p := range portsOf(ports, c) {
+			for _, p := range portsOf(in.Ports, c) {
 				if hp, ok := c.Ports[p]; ok {
 					if rep.Ports == nil {
 						rep.Ports = map[string]string{}
 					}
-					rep.Ports[p] = r.cfg.Advertise + ":" + hp.Port
+					rep.Ports[p] = in.Advertise + ":" + hp.Port
 				}
 			}
 		}
@@ -255,7 +327,7 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 				rep.ExitCode = st.exitCode
 			}
 		}
-		if blind && rep.Reason == "" && c.Running && !rep.Ready() {
+		if in.Blind && rep.Reason == "" && c.Running && !rep.Ready() {
 			rep.Reason, rep.Message = v1.ReasonEngineUnavailable, "the Docker engine does not answer: shown as last seen"
 			if rep.Health == v1.HealthUnknown {
 				rep.Message += ", health unknown"
@@ -263,13 +335,13 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 		}
 		if rep.Reason == "" && c.Running && rep.Health == v1.HealthUnhealthy {
 			rep.Reason = v1.ReasonUnhealthy
-			if _, msg := r.prober.status(c.ID); msg != "" {
+			if msg := in.ProbeMessage[c.ID]; msg != "" {
 				rep.Message = msg
 			} else if c.HealthLog != "" {
 				rep.Message = c.HealthLog
 			}
 		}
-		if eg := r.egress.state(c.ID); eg.checked && c.Running && rep.State == v1.ReplicaRunning {
+		if eg := in.Egress[c.ID]; eg.checked && c.Running && rep.State == v1.ReplicaRunning {
 			switch {
 			case eg.failed:
 				rep.Health, rep.Reason, rep.Message = v1.HealthUnhealthy, v1.ReasonEgressFailed, "egress check failing after every healing step: "+eg.summary
@@ -281,7 +353,7 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 				rep.Health, rep.Reason, rep.Message = v1.HealthUnhealthy, v1.ReasonEgressUnhealthy, eg.summary
 			}
 		}
-		rep.Message = scrub.Scrub(rep.Message)
+		rep.Message = in.Scrub.Scrub(rep.Message)
 		out = append(out, rep)
 	}
 	// Desired replicas without a container: pending, or failing to be created.
@@ -289,8 +361,8 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 		if seen[idx] {
 			continue
 		}
-		rep := observed.Replica{Service: name, Index: idx, Node: r.cfg.Node, SpecHash: hash, State: v1.ReplicaPending, Health: v1.HealthNone, UpdatedAt: now}
-		if why := r.gated[name]; why != "" {
+		rep := observed.Replica{Service: name, Index: idx, Node: in.Node, SpecHash: hash, State: v1.ReplicaPending, Health: v1.HealthNone, UpdatedAt: now}
+		if why := in.Gated; why != "" {
 			// Fail closed: not run while no gateway container on this node is usable.
 			rep.Reason, rep.Message = v1.ReasonGatewayUnhealthy, why
 		} else if st := states[idx]; st != nil && st.pulling != "" {
@@ -301,35 +373,11 @@ func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32
 		} else if st != nil && st.reason != "" {
 			rep.State, rep.Reason, rep.Message, rep.Restarts = v1.ReplicaFailed, st.reason, st.message, st.failures
 		}
-		rep.Message = scrub.Scrub(rep.Message)
+		rep.Message = in.Scrub.Scrub(rep.Message)
 		out = append(out, rep)
 	}
-	// Forget states of replicas no longer here.
-	for idx := range states {
-		if _, ok := desired[idx]; !ok {
-			delete(states, idx)
-		}
-	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
-	if len(out) == 0 {
-		delete(r.published, name)
-		delete(r.states, name)
-		delete(r.scrubbers, name)
-	} else {
-		r.published[name] = out
-	}
-	var all []observed.Replica
-	for _, rs := range r.published {
-		all = append(all, rs...)
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Service != all[j].Service {
-			return all[i].Service < all[j].Service
-		}
-		return all[i].Index < all[j].Index
-	})
-	r.cfg.Publish(all)
-	return pulling
+	return out, pulling
 }
 
 // portsOf lists the port keys ("8080/tcp") of the spec, or every published port of c.
