@@ -114,7 +114,8 @@ type Config struct {
 	Coalesce time.Duration
 	// NodeGrace is how long a lost node (pkg/nodehealth) keeps its records. Default 30s.
 	NodeGrace time.Duration
-	// Health holds the node-health timings (the restart grace). Default nodehealth.DefaultPolicy.
+	// Health holds the node-health timings (the restart grace). Zero fields take nodehealth's
+	// defaults (RestartGrace: nodehealth.DefaultRestartGrace).
 	Health nodehealth.Policy
 	// NodeRecordsZone, when set, asks for <node>.<zone> A (or AAAA) records for every Ready
 	// node. Default "" (none). The agent's --dns.nodeRecords.zone.

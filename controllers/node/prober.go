@@ -199,13 +199,6 @@ func (p *prober) forgetFallback(id string) {
 	}
 }
 
-// count returns the number of probes (for tests).
-func (p *prober) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.probes)
-}
-
 // forgetIDs stops probing the given containers.
 func (p *prober) forgetIDs(ids ...string) {
 	p.mu.Lock()

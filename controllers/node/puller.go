@@ -139,15 +139,3 @@ func (p *puller) run(base context.Context, ref string, j *pullJob) {
 		p.wake(w)
 	}
 }
-
-// pulling returns the images being pulled (for tests and debugging).
-func (p *puller) pulling() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.active))
-	for ref := range p.active {
-		out = append(out, ref)
-	}
-	sort.Strings(out)
-	return out
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -25,6 +26,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, when set, receives reconcile counts and durations labelled by controller.
 	Metrics *Metrics
+	// Clock times the workqueue's delays (EnqueueAfter, RequeueAfter, the error backoff), so a
+	// test can step a fake one (k8s.io/utils/clock/testing) instead of sleeping. Default the
+	// real clock.
+	Clock clock.WithTicker
 }
 
 // Loop feeds keys to one reconciler.
@@ -52,7 +57,7 @@ func New[K comparable](name string, rec reconcile.TypedReconciler[K], opts Optio
 	}
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[K](opts.BaseDelay, opts.MaxDelay),
-		workqueue.TypedRateLimitingQueueConfig[K]{Name: name},
+		workqueue.TypedRateLimitingQueueConfig[K]{Name: name, Clock: opts.Clock},
 	)
 	return &Loop[K]{name: name, rec: rec, opts: opts, queue: q, log: opts.Logger.With("controller", name)}
 }

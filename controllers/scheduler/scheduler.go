@@ -50,7 +50,8 @@ type Config struct {
 	IsLeader func() bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// Health holds the node-health timings (the restart grace). Default nodehealth.DefaultPolicy.
+	// Health holds the node-health timings (the restart grace). Zero fields take nodehealth's
+	// defaults (RestartGrace: nodehealth.DefaultRestartGrace).
 	Health nodehealth.Policy
 	// ProgressDeadline: a rollout that makes no progress for this long fails. Default 5m.
 	ProgressDeadline time.Duration

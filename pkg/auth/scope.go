@@ -32,16 +32,6 @@ func (p Principal) Allows(need Scope) bool {
 	return false
 }
 
-// NeedFor is the scope a request needs by default: safe methods need read, anything else admin.
-// Routes that need more (pprof, revealing a Secret) or less (the provider) say so themselves.
-func NeedFor(method string) Scope {
-	switch method {
-	case http.MethodGet, http.MethodHead:
-		return ScopeRead
-	}
-	return ScopeAdmin
-}
-
 // BearerToken returns the token of an "Authorization: Bearer" header, or "".
 func BearerToken(r *http.Request) string {
 	h := r.Header.Get("Authorization")

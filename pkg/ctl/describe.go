@@ -97,10 +97,6 @@ func (d *describer) when(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339) + " (" + humanDuration(d.now.Sub(*t)) + " ago)"
 }
 
-func describe(w io.Writer, obj v1.Object, services []v1.Object, now time.Time) error {
-	return describeWith(w, obj, services, nil, now)
-}
-
 func describeWith(w io.Writer, obj v1.Object, services []v1.Object, breakers *breakerViews, now time.Time) error {
 	var buf bytes.Buffer
 	if err := describeTo(&buf, obj, services, breakers, now); err != nil {

@@ -1,11 +1,5 @@
 package docker
 
-import (
-	"github.com/constellation-sh/constellation/pkg/spechash"
-
-	v1 "github.com/constellation-sh/constellation/api/v1"
-)
-
 // Labels every container the agent creates carries (DESIGN.md, external contract). The agent
 // never touches a container without them.
 const (
@@ -17,6 +11,3 @@ const (
 	// (spec.network): the owner container's ID it joined (docs/egress.md).
 	LabelNetnsOwner = "constellation.netns-owner"
 )
-
-// SpecHash is the hash of the container-defining part of svc's spec (spechash.OfService).
-func SpecHash(svc *v1.Service) string { return spechash.OfService(svc) }

@@ -24,27 +24,6 @@ func check(name string, st nodeapi.CheckStatus, msg, hint string) nodeapi.Check 
 	return nodeapi.Check{Name: name, Status: st, Message: msg, Hint: hint}
 }
 
-// Worst is the worst status of checks (OK for none).
-func Worst(checks []nodeapi.Check) nodeapi.CheckStatus {
-	w := OK
-	for _, c := range checks {
-		if rank(c.Status) > rank(w) {
-			w = c.Status
-		}
-	}
-	return w
-}
-
-func rank(s nodeapi.CheckStatus) int {
-	switch s {
-	case OK:
-		return 0
-	case Warn:
-		return 1
-	}
-	return 2 // FAIL, and anything unknown is treated as one
-}
-
 // Docker judges the engine: disabled (--docker.disabled: OK, the node runs no replicas), an
 // error from its ping (FAIL), else the negotiated API version (WARN below 1.41, the oldest the
 // agent is tested against).

@@ -41,9 +41,6 @@ type Policy struct {
 // a machine reboot that takes longer is re-placed once it expires.
 const DefaultRestartGrace = 60 * time.Second
 
-// DefaultPolicy returns the defaults.
-func DefaultPolicy() Policy { return Policy{RestartGrace: DefaultRestartGrace} }
-
 func (p Policy) withDefaults() Policy {
 	if p.RestartGrace <= 0 {
 		p.RestartGrace = DefaultRestartGrace

@@ -163,3 +163,14 @@ func TestNextRecheck(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestZeroPolicyIsTheDefault: the zero Policy every caller's Config starts with takes
+// DefaultRestartGrace (the Config comments of dns, scheduler and traefik say so).
+func TestZeroPolicyIsTheDefault(t *testing.T) {
+	if got := (Policy{}).withDefaults(); got.RestartGrace != DefaultRestartGrace {
+		t.Errorf("zero Policy: RestartGrace %s, want %s", got.RestartGrace, DefaultRestartGrace)
+	}
+	if got := (Policy{RestartGrace: time.Second}).withDefaults(); got.RestartGrace != time.Second {
+		t.Errorf("RestartGrace 1s became %s", got.RestartGrace)
+	}
+}

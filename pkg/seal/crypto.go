@@ -143,18 +143,6 @@ func OpenData(key []byte, name string, sd *v1.SealedData) (v1.SecretData, error)
 	return data, nil
 }
 
-// ParseSealed decodes a spec.sealed envelope as JSON and checks its shape.
-func ParseSealed(b []byte) (*v1.SealedData, error) {
-	var sd v1.SealedData
-	if err := json.Unmarshal(b, &sd); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if err := checkShape(&sd); err != nil {
-		return nil, err
-	}
-	return &sd, nil
-}
-
 func checkShape(sd *v1.SealedData) error {
 	switch {
 	case sd.KeyID == "":

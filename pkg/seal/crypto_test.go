@@ -122,7 +122,7 @@ func FuzzOpenEnvelope(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"nonce":"!!"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		env, err := ParseSealed(b)
+		env, err := parseSealed(b)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("decoder error is not ErrMalformed: %v", err)

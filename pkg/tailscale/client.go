@@ -119,9 +119,6 @@ func New(socket string) *Client {
 	}}
 }
 
-// Socket is the socket the client dials.
-func (c *Client) Socket() string { return c.socket }
-
 // Status reads tailscaled's status. It does not judge BackendState: see Status.Connected.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+LocalAPIHost+StatusPath, nil)

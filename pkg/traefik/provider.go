@@ -60,7 +60,8 @@ type ProviderConfig struct {
 	// Now is the clock, for timestamps in Ready and metrics. Default time.Now.
 	Now func() time.Time
 	// Health holds the node-health timings: a restarting node's endpoints are kept for its
-	// restart grace. Default nodehealth.DefaultPolicy.
+	// restart grace. Zero fields take nodehealth's defaults (RestartGrace:
+	// nodehealth.DefaultRestartGrace).
 	Health nodehealth.Policy
 	// Resync re-lists everything this often even without a change notification. Default 30s.
 	Resync time.Duration
