@@ -42,8 +42,9 @@ type peerImages struct {
 	// peers lists the other alive agents, in the order to ask them for ref.
 	peers func(ref string) []imagePeer
 	// fetched, if set, is told of each image loaded from a peer (the advertiser re-reads
-	// the engine, so that the others soon know this node holds it too).
-	fetched func()
+	// the engine, so that the others soon know this node holds it too; the collector tracks
+	// it).
+	fetched func(ctx context.Context, ref string)
 	// client carries the requests (mutual TLS, no overall timeout: an archive takes a while).
 	client *http.Client
 	// secret is the cluster (peer) secret presented to them.
@@ -71,7 +72,7 @@ func (p *peerImages) fetch(ctx context.Context, ref string, progress func(node s
 		if err == nil {
 			p.log.Info("image copied from a peer", "image", ref, "from", peer.Node, "bytes", n)
 			if p.fetched != nil {
-				p.fetched()
+				p.fetched(ctx, ref)
 			}
 			return peer.Node, nil
 		}
@@ -195,16 +196,23 @@ func (a *Agent) imagePeers(ref string) []imagePeer {
 func (a *Agent) peerImageFetch(engine interface {
 	imageLoader
 	imageLister
+	imageGCEngine
 }) func(ctx context.Context, ref string, progress func(string, int64)) (string, error) {
 	ad := newImageAdvertiser(engine, a.gossip.SetLocalImages, imageAdvertInterval, a.log)
 	a.addComponent("image-advertiser", ad.run)
+	gc := a.imageGCFor(engine) // nil unless --images.gcAfter
 	p := &peerImages{
-		peers:   a.imagePeers,
-		fetched: ad.kick,
-		client:  &http.Client{Transport: a.streamTransport()},
-		secret:  func() string { return a.clusterTok },
-		engine:  engine,
-		log:     a.log.With("component", "peer-images"),
+		peers: a.imagePeers,
+		fetched: func(ctx context.Context, ref string) {
+			ad.kick()
+			if gc != nil {
+				gc.track(ctx, ref)
+			}
+		},
+		client: &http.Client{Transport: a.streamTransport()},
+		secret: func() string { return a.clusterTok },
+		engine: engine,
+		log:    a.log.With("component", "peer-images"),
 	}
 	return p.fetch
 }
