@@ -322,7 +322,9 @@ func (g *Gossip) applyUpdate(u wireUpdate) bool {
 }
 
 // localState encodes everything we know for a push/pull. When it would exceed MaxStateSize,
-// only our own replicas are sent (the rest still travels by broadcast and other exchanges).
+// the other nodes' image sets are left out first (they are hints); when that is still too
+// large, only our own replicas are sent (the rest still travels by broadcast and other
+// exchanges).
 func (g *Gossip) localState() []byte {
 	g.mu.Lock()
 	ws, self := g.state.fullState()
@@ -332,6 +334,13 @@ func (g *Gossip) localState() []byte {
 	b, err := encodeState(ws)
 	if err == nil && len(b) <= g.cfg.MaxStateSize {
 		return b
+	}
+	if len(ws.Images) > len(selfImages) {
+		ws.Images = selfImages
+		if b, err = encodeState(ws); err == nil && len(b) <= g.cfg.MaxStateSize {
+			g.log.Debug("full state too large with every node's image set, sending ours only", "limit", g.cfg.MaxStateSize)
+			return b
+		}
 	}
 	g.metrics.sendDropped.Inc()
 	g.log.Warn("full state too large for push/pull, sending own replicas only", "bytes", len(b), "limit", g.cfg.MaxStateSize)

@@ -151,3 +151,46 @@ func TestMergeImagesKeepsNewest(t *testing.T) {
 		t.Fatalf("our own set was overwritten: %v", got)
 	}
 }
+
+// A full state too large with every node's image set leaves the others' sets out first and
+// keeps the replicas.
+func TestLocalStateDropsOthersImageSetsFirst(t *testing.T) {
+	n := startMem(t, gossiptest.NewNetwork(), "n1", func(c *Config) { c.MaxStateSize = 4096 })
+	refs := func(prefix string) []string {
+		var out []string
+		for i := range observed.MaxImageKeys {
+			out = append(out, fmt.Sprintf("%s%d:1", prefix, i))
+		}
+		return out
+	}
+	n.g.SetLocalImages(refs("own"))
+	n.g.SetLocalReplicas([]observed.Replica{replica("n1", "web", 0, "running")})
+	keys := make([]uint64, 0, observed.MaxImageKeys)
+	for _, r := range refs("other") {
+		keys = append(keys, observed.ImageKey(r))
+	}
+	n.g.mu.Lock()
+	n.g.members["n2"] = &member{}
+	n.g.mu.Unlock()
+	n.g.mergeState(wireState{From: "n2", Nodes: []wireNodeState{{Node: "n2", Epoch: 1, Seq: 1,
+		Entries: []wireReplica{{Seq: 1, Service: "web", Index: 1, State: "running"}}}},
+		Images: []wireImages{{Node: "n2", Version: 1, Keys: packKeys(keys)}}}, false)
+	b := n.g.localState()
+	if b == nil {
+		t.Fatal("no state sent")
+	}
+	ws, err := decodeState(b, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws.Images) != 1 || ws.Images[0].Node != "n1" || len(ws.Images[0].Keys) != 8*observed.MaxImageKeys {
+		t.Fatalf("image sets sent = %d (first %+v), want n1's alone", len(ws.Images), ws.Images)
+	}
+	entries := map[string]int{}
+	for _, ns := range ws.Nodes {
+		entries[ns.Node] = len(ns.Entries)
+	}
+	if entries["n1"] != 1 || entries["n2"] != 1 {
+		t.Fatalf("replicas per node in the state = %v, want n1 and n2's kept", entries)
+	}
+}
