@@ -87,6 +87,11 @@ type Input struct {
 	// HoldBack, when set, is why the Service's dependsOn conditions do not hold: no replica
 	// is created (and no ready one removed for an update) until they do.
 	HoldBack string
+	// ImageHolders are the nodes that advertise the Service's image through gossip
+	// (docs/images.md): among nodes otherwise equal for placement (same count of this
+	// Service, same load), a holder is picked before a node that would copy the image. It
+	// never overrides the spread, maxPerNode or the selectors. Nil: no preference.
+	ImageHolders map[string]bool
 }
 
 // Plan is the planner's answer.
@@ -443,7 +448,7 @@ func Compute(in Input) Plan {
 				break
 			}
 			if node == "" {
-				node, why = pickNode(in.Nodes, placeable, counts, in.Load, maxPerNode)
+				node, why = pickNode(in.Nodes, placeable, counts, in.Load, in.ImageHolders, maxPerNode)
 				if node == "" && len(in.HostPorts) > 0 {
 					why = hostPortWhy(in, eligible, portHolder, counts)
 				}
@@ -523,8 +528,8 @@ func Compute(in Input) Plan {
 }
 
 // pickNode returns the eligible node with the fewest replicas of this Service (then the fewest
-// of others, then by name), or "" and why none fits.
-func pickNode(nodes []NodeInfo, eligible func(NodeInfo) bool, counts, load map[string]int, maxPerNode int32) (string, string) {
+// of others, then one holding the image, then by name), or "" and why none fits.
+func pickNode(nodes []NodeInfo, eligible func(NodeInfo) bool, counts, load map[string]int, holders map[string]bool, maxPerNode int32) (string, string) {
 	best := ""
 	anyEligible := false
 	for _, n := range nodes {
@@ -536,8 +541,21 @@ func pickNode(nodes []NodeInfo, eligible func(NodeInfo) bool, counts, load map[s
 			continue
 		}
 		if best == "" || counts[n.Name] < counts[best] ||
-			(counts[n.Name] == counts[best] && load[n.Name] < load[best]) ||
-			(counts[n.Name] == counts[best] && load[n.Name] == load[best] && n.Name < best) {
+			(counts[n.Name] == counts[best] && load[n.Name] < load[best]) {
+			best = n.Name
+			continue
+		}
+		if counts[n.Name] != counts[best] || load[n.Name] != load[best] {
+			continue
+		}
+		// Otherwise equal: a holder of the image first, then by name.
+		if holders[n.Name] != holders[best] {
+			if holders[n.Name] {
+				best = n.Name
+			}
+			continue
+		}
+		if n.Name < best {
 			best = n.Name
 		}
 	}

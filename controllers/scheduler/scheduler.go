@@ -500,6 +500,7 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 	}
 	rep := nodehealth.Evaluate(health)
 	in.Nodes = nodeInfos(rep)
+	in.ImageHolders = imageHolders(s.cfg.View, sp.Image)
 	if snap != nil {
 		byIndex := map[int32][]observed.Replica{}
 		for _, r := range snap.Replicas[svc.Metadata.Name] {
@@ -531,6 +532,23 @@ func (s *Scheduler) input(ctx context.Context, svc *v1.Service, hash string, now
 		return in, rep, err
 	}
 	return in, rep, nil
+}
+
+// imageHolders are the nodes that advertise image, when the view knows of images (gossip's
+// observed.Set does); nil otherwise.
+func imageHolders(view observed.View, image string) map[string]bool {
+	iv, ok := view.(observed.ImageView)
+	if !ok || image == "" {
+		return nil
+	}
+	var out map[string]bool
+	for _, n := range iv.NodesWithImage(image) {
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[n] = true
+	}
+	return out
 }
 
 // nodeInfos turns the node-health report into what placement needs. A node takes new replicas

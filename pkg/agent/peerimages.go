@@ -39,8 +39,12 @@ type imagePeer struct {
 
 // peerImages copies images from other nodes' engines into this one's.
 type peerImages struct {
-	// peers lists the other alive agents, in the order to ask them.
-	peers func() []imagePeer
+	// peers lists the other alive agents, in the order to ask them for ref.
+	peers func(ref string) []imagePeer
+	// fetched, if set, is told of each image loaded from a peer (the advertiser re-reads
+	// the engine, so that the others soon know this node holds it too; the collector tracks
+	// it).
+	fetched func(ctx context.Context, ref string)
 	// client carries the requests (mutual TLS, no overall timeout: an archive takes a while).
 	client *http.Client
 	// secret is the cluster (peer) secret presented to them.
@@ -55,7 +59,7 @@ type peerImages struct {
 // fails the load, which keeps nothing, and the next peer is asked. The error, when no peer
 // gave the image, names what each answered.
 func (p *peerImages) fetch(ctx context.Context, ref string, progress func(node string, bytes int64)) (string, error) {
-	peers := p.peers()
+	peers := p.peers(ref)
 	if len(peers) == 0 {
 		return "", errors.New("no other alive node to ask")
 	}
@@ -67,6 +71,9 @@ func (p *peerImages) fetch(ctx context.Context, ref string, progress func(node s
 		n, err := p.fetchFrom(ctx, peer, ref, func(n int64) { progress(peer.Node, n) })
 		if err == nil {
 			p.log.Info("image copied from a peer", "image", ref, "from", peer.Node, "bytes", n)
+			if p.fetched != nil {
+				p.fetched(ctx, ref)
+			}
 			return peer.Node, nil
 		}
 		p.log.Debug("peer cannot give the image", "image", ref, "node", peer.Node, "err", err)
@@ -157,8 +164,16 @@ func (a *archiveReader) count() int64 {
 	return a.n
 }
 
-// imagePeers are the other nodes gossip sees alive with an API address, sorted by name.
-func (a *Agent) imagePeers() []imagePeer {
+// imagePeers are the other nodes gossip sees alive with an API address: first those that
+// advertise ref (imageadvert.go), then the others, each group sorted by name. An
+// advertisement is a hint (a stale list, a key collision): a node that advertises ref but
+// answers 404 only costs one request before the next is asked, and the nodes that advertise
+// nothing (older agents, an image pulled since their last advertisement) are still asked.
+func (a *Agent) imagePeers(ref string) []imagePeer {
+	holds := map[string]bool{}
+	for _, n := range a.view.NodesWithImage(ref) {
+		holds[n] = true
+	}
 	var out []imagePeer
 	for _, n := range a.view.Nodes() {
 		if n.Name == a.cfg.Node.Name || !n.Alive || n.API == "" {
@@ -166,14 +181,34 @@ func (a *Agent) imagePeers() []imagePeer {
 		}
 		out = append(out, imagePeer{Node: n.Name, Base: a.joinBase(n.API)})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	sort.SliceStable(out, func(i, j int) bool {
+		if holds[out[i].Node] != holds[out[j].Node] {
+			return holds[out[i].Node]
+		}
+		return out[i].Node < out[j].Node
+	})
 	return out
 }
 
-// peerImageFetch is the node reconciler's PeerFetch on this agent's engine.
-func (a *Agent) peerImageFetch(engine imageLoader) func(ctx context.Context, ref string, progress func(string, int64)) (string, error) {
+// peerImageFetch is the node reconciler's PeerFetch on this agent's engine. It also starts
+// the advertisement of the engine's images through gossip (imageadvert.go), which the
+// fetches of the other nodes use to ask this one first.
+func (a *Agent) peerImageFetch(engine interface {
+	imageLoader
+	imageLister
+	imageGCEngine
+}) func(ctx context.Context, ref string, progress func(string, int64)) (string, error) {
+	ad := newImageAdvertiser(engine, a.gossip.SetLocalImages, imageAdvertInterval, a.log)
+	a.addComponent("image-advertiser", ad.run)
+	gc := a.imageGCFor(engine) // nil unless --images.gcAfter
 	p := &peerImages{
-		peers:  a.imagePeers,
+		peers: a.imagePeers,
+		fetched: func(ctx context.Context, ref string) {
+			ad.kick()
+			if gc != nil {
+				gc.track(ctx, ref)
+			}
+		},
 		client: &http.Client{Transport: a.streamTransport()},
 		secret: func() string { return a.clusterTok },
 		engine: engine,

@@ -179,7 +179,7 @@ func TestPeerImageFetch(t *testing.T) {
 			eng := &fakeEngine{images: map[string]bool{}}
 			var mu sync.Mutex
 			var progress []string
-			pi := &peerImages{peers: func() []imagePeer { return peers }, client: &http.Client{}, secret: func() string { return secret },
+			pi := &peerImages{peers: func(string) []imagePeer { return peers }, client: &http.Client{}, secret: func() string { return secret },
 				engine: eng, log: slog.New(slog.DiscardHandler)}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -325,7 +325,7 @@ func TestImageRoutesOnRealEngine(t *testing.T) {
 	}
 	// A peer fetch through the agent's own peer path, with its secret and transport, into the
 	// same engine (one dockerd here: the two-engine copy is the e2e harness's).
-	pi := &peerImages{peers: func() []imagePeer { return []imagePeer{{Node: "imgn1", Base: baseURL(a.APIAddress())}} },
+	pi := &peerImages{peers: func(string) []imagePeer { return []imagePeer{{Node: "imgn1", Base: baseURL(a.APIAddress())}} },
 		client: &http.Client{Transport: a.streamTransport()}, secret: func() string { return a.clusterTok }, engine: dc,
 		log: slog.New(slog.DiscardHandler)}
 	var got int64
@@ -357,9 +357,21 @@ func TestImagePeers(t *testing.T) {
 	} {
 		a.view.SetNode(n)
 	}
-	got := a.imagePeers()
+	got := a.imagePeers("x:1")
 	want := []imagePeer{{Node: "n3", Base: "http://127.0.0.1:7003"}, {Node: "n4", Base: "https://10.0.0.4:7480"}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("imagePeers = %+v, want %+v", got, want)
+	}
+	// n4 advertises x:1 (as docker.io/library/x:1), the dead n2 too: n4 is asked first, n2
+	// not at all; another image keeps the name order.
+	a.view.SetNodeImages("n4", []uint64{observed.ImageKey("docker.io/library/x:1")})
+	a.view.SetNodeImages("n2", []uint64{observed.ImageKey("x:1")})
+	want = []imagePeer{{Node: "n4", Base: "https://10.0.0.4:7480"}, {Node: "n3", Base: "http://127.0.0.1:7003"}}
+	if got := a.imagePeers("x:1"); !slices.Equal(got, want) {
+		t.Fatalf("imagePeers(x:1) with n4 advertising it = %+v, want %+v", got, want)
+	}
+	want = []imagePeer{{Node: "n3", Base: "http://127.0.0.1:7003"}, {Node: "n4", Base: "https://10.0.0.4:7480"}}
+	if got := a.imagePeers("y:1"); !slices.Equal(got, want) {
+		t.Fatalf("imagePeers(y:1) = %+v, want %+v", got, want)
 	}
 }

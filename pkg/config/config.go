@@ -58,6 +58,8 @@ type Config struct {
 	RestoreSecretFile string `description:"cluster.secret of the cluster the --restore snapshot came from (its Secrets are sealed under it)"`
 	// Tailscale is the local Tailscale daemon (tailscale.go).
 	Tailscale Tailscale `description:"Local Tailscale daemon (--node.advertiseAddress=tailscale, --join=tailscale:TAG)"`
+	// Images configures the images copied from peers (images.go).
+	Images Images `description:"Images copied from other nodes"`
 }
 
 // DefaultMeshCIDR is the default --mesh.cidr.
@@ -261,6 +263,9 @@ func (c *Config) Validate() error {
 	c.Node.Name = strings.ToLower(c.Node.Name)
 	if c.Node.RestartGrace < 0 {
 		errs = append(errs, fmt.Errorf("--node.restartGrace: must not be negative, got %s", c.Node.RestartGrace))
+	}
+	if c.Images.GCAfter < 0 {
+		errs = append(errs, fmt.Errorf("--images.gcAfter: must not be negative, got %s", c.Images.GCAfter))
 	}
 	for i, p := range c.Security.HostPaths {
 		if !strings.HasPrefix(p, "/") {

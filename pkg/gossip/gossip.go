@@ -53,7 +53,8 @@ type Gossip struct {
 	restarting bool // with leaving: the departure is a restart (LeaveForRestart)
 	// announced is the replica version last put in our metadata.
 	announced digest
-	restored  []observed.Replica // taken over from the previous run's saved state
+	restored  []observed.Replica   // taken over from the previous run's saved state
+	images    map[string]*imageSet // each node's advertised image keys, ours included (images.go)
 }
 
 // member is what memberlist events told us about a node.
@@ -87,6 +88,7 @@ func New(cfg Config, set *observed.Set, logger *slog.Logger, reg prometheus.Regi
 		syncCh:  make(chan syncReq, 256),
 		state:   newReplicaState(cfg.NodeName, cfg.Now().UnixNano()),
 		members: map[string]*member{},
+		images:  map[string]*imageSet{},
 	}
 	if cfg.StateFile != "" {
 		rs, err := loadSavedState(cfg.StateFile, cfg.NodeName, cfg.Now(), cfg.StateMaxAge)
@@ -320,18 +322,29 @@ func (g *Gossip) applyUpdate(u wireUpdate) bool {
 }
 
 // localState encodes everything we know for a push/pull. When it would exceed MaxStateSize,
-// only our own replicas are sent (the rest still travels by broadcast and other exchanges).
+// the other nodes' image sets are left out first (they are hints); when that is still too
+// large, only our own replicas are sent (the rest still travels by broadcast and other
+// exchanges).
 func (g *Gossip) localState() []byte {
 	g.mu.Lock()
 	ws, self := g.state.fullState()
+	var selfImages []wireImages
+	ws.Images, selfImages = g.imagesForStateLocked()
 	g.mu.Unlock()
 	b, err := encodeState(ws)
 	if err == nil && len(b) <= g.cfg.MaxStateSize {
 		return b
 	}
+	if len(ws.Images) > len(selfImages) {
+		ws.Images = selfImages
+		if b, err = encodeState(ws); err == nil && len(b) <= g.cfg.MaxStateSize {
+			g.log.Debug("full state too large with every node's image set, sending ours only", "limit", g.cfg.MaxStateSize)
+			return b
+		}
+	}
 	g.metrics.sendDropped.Inc()
 	g.log.Warn("full state too large for push/pull, sending own replicas only", "bytes", len(b), "limit", g.cfg.MaxStateSize)
-	b, err = encodeState(wireState{From: g.cfg.NodeName, Nodes: []wireNodeState{self}})
+	b, err = encodeState(wireState{From: g.cfg.NodeName, Nodes: []wireNodeState{self}, Images: selfImages})
 	if err != nil || len(b) > g.cfg.MaxStateSize {
 		return nil
 	}
@@ -354,6 +367,7 @@ func (g *Gossip) mergeState(ws wireState, join bool) {
 	for node, live := range res.changed {
 		g.set.SetNodeReplicas(node, live)
 	}
+	g.mergeImages(ws.Images)
 }
 
 // Leave announces a graceful departure and waits up to timeout for it to spread. Other nodes

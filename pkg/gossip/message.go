@@ -102,6 +102,8 @@ type wireNodeState struct {
 type wireState struct {
 	From  string          `json:"f"`
 	Nodes []wireNodeState `json:"ns,omitempty"`
+	// Images are the nodes' advertised image keys (images.go); older agents ignore them.
+	Images []wireImages `json:"im,omitempty"`
 }
 
 // nodeMeta is a kindMeta body.
@@ -215,6 +217,9 @@ func decodeState(buf []byte, maxSize int) (wireState, error) {
 				return wireState{}, fmt.Errorf("%w: entry seq %d above node seq %d", errBadContent, e.Seq, n.Seq)
 			}
 		}
+	}
+	if err := checkImages(s.Images); err != nil {
+		return wireState{}, err
 	}
 	return s, nil
 }

@@ -100,6 +100,7 @@ func (g *Gossip) Forget(name string) {
 	}
 	g.mu.Lock()
 	delete(g.members, name)
+	delete(g.images, name)
 	g.state.forget(name)
 	g.mu.Unlock()
 	g.set.RemoveNode(name)
@@ -123,6 +124,7 @@ func (g *Gossip) pruneDeparted() {
 		if now.Sub(m.node.LastChange) > keep {
 			gone = append(gone, name)
 			delete(g.members, name)
+			delete(g.images, name)
 			g.state.forget(name)
 		}
 	}

@@ -107,6 +107,7 @@ type Set struct {
 	// guarded by mu:
 	nodes    map[string]Node
 	replicas map[string]map[replicaKey]Replica // node → replicas
+	images   map[string]map[uint64]struct{}    // node → advertised image keys (images.go)
 	changed  chan struct{}
 }
 
@@ -136,6 +137,7 @@ func (s *Set) RemoveNode(name string) {
 	defer s.mu.Unlock()
 	delete(s.nodes, name)
 	delete(s.replicas, name)
+	delete(s.images, name)
 	s.notifyLocked()
 }
 
