@@ -26,17 +26,7 @@ import (
 
 // Docker is the part of the engine the Runner uses; *docker.Client implements it.
 type Docker interface {
-	List(ctx context.Context, labels map[string]string) ([]docker.Container, error)
-	Create(ctx context.Context, cfg docker.CreateConfig) (string, error)
-	Start(ctx context.Context, id string) error
-	Stop(ctx context.Context, id string, timeout time.Duration) error
-	Remove(ctx context.Context, id string) error
-	HasImage(ctx context.Context, ref string) (bool, error)
-	PullImage(ctx context.Context, ref string, progress func(docker.PullProgress)) error
-	EnsureNetwork(ctx context.Context, name string) error
-	EnsureVolume(ctx context.Context, name string) error
-	LogTail(ctx context.Context, id string, since time.Time, lines int) (string, error)
-	Events(ctx context.Context, labels map[string]string) (<-chan docker.Event, <-chan error)
+	docker.Engine
 	// CopyFiles puts spec.files into a created container (docs/spec.md, "files").
 	CopyFiles(ctx context.Context, id string, files []docker.File) error
 }

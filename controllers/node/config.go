@@ -20,21 +20,9 @@ import (
 )
 
 // Docker is the part of the engine the node reconciler uses; *docker.Client implements it.
-type Docker interface {
-	List(ctx context.Context, labels map[string]string) ([]docker.Container, error)
-	Create(ctx context.Context, cfg docker.CreateConfig) (string, error)
-	Start(ctx context.Context, id string) error
-	Stop(ctx context.Context, id string, timeout time.Duration) error
-	Remove(ctx context.Context, id string) error
-	// HasImage is a short local check; PullImage may take minutes and runs off the workers
-	// (puller.go).
-	HasImage(ctx context.Context, ref string) (bool, error)
-	PullImage(ctx context.Context, ref string, progress func(docker.PullProgress)) error
-	EnsureNetwork(ctx context.Context, name string) error
-	EnsureVolume(ctx context.Context, name string) error
-	LogTail(ctx context.Context, id string, since time.Time, lines int) (string, error)
-	Events(ctx context.Context, labels map[string]string) (<-chan docker.Event, <-chan error)
-}
+// HasImage is a short local check; PullImage may take minutes and runs off the workers
+// (puller.go).
+type Docker = docker.Engine
 
 var _ Docker = (*docker.Client)(nil)
 

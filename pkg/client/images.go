@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,34 +28,13 @@ func (c *Client) Images(ctx context.Context, node string) ([]nodeapi.ImageInfo, 
 // save the node failed half-way is an error (the archive is incomplete); an image the node
 // does not have is a 404 naming it.
 func (c *Client) SaveImage(ctx context.Context, node, ref string, w io.Writer) (int64, error) {
-	resp, err := c.stream(ctx, http.MethodGet, nodeapi.ImageArchivePath(node), url.Values{"ref": {ref}}, nil, http.Header{"Accept": {"application/x-tar"}})
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	n, err := io.Copy(w, resp.Body)
-	if err != nil {
-		return n, fmt.Errorf("node %s: save image %s: %w", node, ref, err)
-	}
-	if msg := resp.Trailer.Get(nodeapi.TrailerError); msg != "" {
-		return n, errors.New(msg)
-	}
-	return n, nil
+	return c.getArchive(ctx, nodeapi.ImageArchivePath(node), url.Values{"ref": {ref}}, w, fmt.Sprintf("node %s: save image %s", node, ref))
 }
 
 // LoadImage sends the `docker save` tar r to node, whose engine loads it.
 func (c *Client) LoadImage(ctx context.Context, node string, r io.Reader) (nodeapi.ImageLoadResult, error) {
-	resp, err := c.stream(ctx, http.MethodPut, nodeapi.ImageArchivePath(node), nil, r, http.Header{"Content-Type": {"application/x-tar"}})
-	if err != nil {
-		return nodeapi.ImageLoadResult{}, err
-	}
-	defer resp.Body.Close()
 	var out nodeapi.ImageLoadResult
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err == nil {
-		err = json.Unmarshal(b, &out)
-	}
-	if err != nil {
+	if err := c.putArchive(ctx, nodeapi.ImageArchivePath(node), nil, r, &out); err != nil {
 		return out, fmt.Errorf("node %s: load image: %w", node, err)
 	}
 	return out, nil

@@ -174,14 +174,21 @@ func (c *Client) Volumes(ctx context.Context, node, service string) ([]nodeapi.V
 // the bytes copied. A backup the node failed half-way is an error (the archive is incomplete).
 func (c *Client) BackupVolume(ctx context.Context, node, volume, service string, index int32, w io.Writer) (int64, error) {
 	q := url.Values{"service": {service}, "index": {strconv.Itoa(int(index))}}
-	resp, err := c.stream(ctx, http.MethodGet, nodeapi.ArchivePath(node, volume), q, nil, http.Header{"Accept": {"application/x-tar"}})
+	return c.getArchive(ctx, nodeapi.ArchivePath(node, volume), q, w, fmt.Sprintf("node %s: backup of volume %s", node, volume))
+}
+
+// getArchive copies the tar a per-node GET streams to w and returns the bytes copied. A
+// failure after the first byte arrives in the nodeapi.TrailerError trailer: the archive is
+// incomplete, and that is an error. what names the transfer in errors.
+func (c *Client) getArchive(ctx context.Context, path string, q url.Values, w io.Writer, what string) (int64, error) {
+	resp, err := c.stream(ctx, http.MethodGet, path, q, nil, http.Header{"Accept": {"application/x-tar"}})
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
 	n, err := io.Copy(w, resp.Body)
 	if err != nil {
-		return n, fmt.Errorf("node %s: backup of volume %s: %w", node, volume, err)
+		return n, fmt.Errorf("%s: %w", what, err)
 	}
 	if msg := resp.Trailer.Get(nodeapi.TrailerError); msg != "" {
 		return n, errors.New(msg)
@@ -189,20 +196,25 @@ func (c *Client) BackupVolume(ctx context.Context, node, volume, service string,
 	return n, nil
 }
 
+// putArchive sends the tar r with a per-node PUT and decodes its JSON answer into out.
+func (c *Client) putArchive(ctx context.Context, path string, q url.Values, r io.Reader, out any) error {
+	resp, err := c.stream(ctx, http.MethodPut, path, q, r, http.Header{"Content-Type": {"application/x-tar"}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
 // RestoreVolume sends the tar archive r to node, to be extracted into volume.
 func (c *Client) RestoreVolume(ctx context.Context, node, volume, service string, index int32, r io.Reader) (nodeapi.RestoreResult, error) {
 	q := url.Values{"service": {service}, "index": {strconv.Itoa(int(index))}}
-	resp, err := c.stream(ctx, http.MethodPut, nodeapi.ArchivePath(node, volume), q, r, http.Header{"Content-Type": {"application/x-tar"}})
-	if err != nil {
-		return nodeapi.RestoreResult{}, err
-	}
-	defer resp.Body.Close()
 	var out nodeapi.RestoreResult
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err == nil {
-		err = json.Unmarshal(b, &out)
-	}
-	if err != nil {
+	if err := c.putArchive(ctx, nodeapi.ArchivePath(node, volume), q, r, &out); err != nil {
 		return out, fmt.Errorf("node %s: restore of volume %s: %s", node, volume, strings.TrimSpace(err.Error()))
 	}
 	return out, nil
