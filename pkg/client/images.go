@@ -34,8 +34,6 @@ func (c *Client) SaveImage(ctx context.Context, node, ref string, w io.Writer) (
 // LoadImage sends the `docker save` tar r to node, whose engine loads it.
 func (c *Client) LoadImage(ctx context.Context, node string, r io.Reader) (nodeapi.ImageLoadResult, error) {
 	var out nodeapi.ImageLoadResult
-	if err := c.putArchive(ctx, nodeapi.ImageArchivePath(node), nil, r, &out); err != nil {
-		return out, fmt.Errorf("node %s: load image: %w", node, err)
-	}
-	return out, nil
+	err := c.putArchive(ctx, nodeapi.ImageArchivePath(node), nil, r, &out, fmt.Sprintf("node %s: load image", node))
+	return out, err
 }

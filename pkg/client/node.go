@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
@@ -196,26 +195,29 @@ func (c *Client) getArchive(ctx context.Context, path string, q url.Values, w io
 	return n, nil
 }
 
-// putArchive sends the tar r with a per-node PUT and decodes its JSON answer into out.
-func (c *Client) putArchive(ctx context.Context, path string, q url.Values, r io.Reader, out any) error {
+// putArchive sends the tar r with a per-node PUT and decodes its JSON answer into out. The
+// server's refusal is returned as it is (an *Error with its status); a reply that cannot be
+// read is wrapped with what.
+func (c *Client) putArchive(ctx context.Context, path string, q url.Values, r io.Reader, out any, what string) error {
 	resp, err := c.stream(ctx, http.MethodPut, path, q, r, http.Header{"Content-Type": {"application/x-tar"}})
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
+	if err == nil {
+		err = json.Unmarshal(b, out)
 	}
-	return json.Unmarshal(b, out)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // RestoreVolume sends the tar archive r to node, to be extracted into volume.
 func (c *Client) RestoreVolume(ctx context.Context, node, volume, service string, index int32, r io.Reader) (nodeapi.RestoreResult, error) {
 	q := url.Values{"service": {service}, "index": {strconv.Itoa(int(index))}}
 	var out nodeapi.RestoreResult
-	if err := c.putArchive(ctx, nodeapi.ArchivePath(node, volume), q, r, &out); err != nil {
-		return out, fmt.Errorf("node %s: restore of volume %s: %s", node, volume, strings.TrimSpace(err.Error()))
-	}
-	return out, nil
+	err := c.putArchive(ctx, nodeapi.ArchivePath(node, volume), q, r, &out, fmt.Sprintf("node %s: restore of volume %s", node, volume))
+	return out, err
 }
