@@ -128,7 +128,7 @@ const DefaultSecretDir = "/run/secrets"
 
 // ReasonFileSourceNotFound: a replica waits because the Config or Secret (or its key) one of
 // its spec.files names does not exist yet; the message names the object and the key.
-const ReasonFileSourceNotFound = "FileSourceNotFound"
+const ReasonFileSourceNotFound ConditionReason = "FileSourceNotFound"
 
 // FileMode is a file's permission bits. It is written as an octal string ("0440") and read
 // from one or from a JSON number.

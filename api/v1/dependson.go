@@ -28,7 +28,7 @@ const (
 
 // ReasonWaitingForDependency: the scheduler holds a Service's replicas back until its
 // dependsOn conditions hold.
-const ReasonWaitingForDependency = "WaitingForDependency"
+const ReasonWaitingForDependency ConditionReason = "WaitingForDependency"
 
 func isIP(s string) bool { return net.ParseIP(s) != nil }
 

@@ -53,14 +53,14 @@ const (
 
 // DNSRecord condition reasons.
 const (
-	ReasonSynced        = "Synced"
-	ReasonForeignRecord = "ForeignRecord"
-	ReasonZoneNotFound  = "ZoneNotFound"
-	ReasonAPIError      = "APIError"
-	ReasonNoTarget      = "NoTarget"
-	ReasonRateLimited   = "RateLimited"
+	ReasonSynced        ConditionReason = "Synced"
+	ReasonForeignRecord ConditionReason = "ForeignRecord"
+	ReasonZoneNotFound  ConditionReason = "ZoneNotFound"
+	ReasonAPIError      ConditionReason = "APIError"
+	ReasonNoTarget      ConditionReason = "NoTarget"
+	ReasonRateLimited   ConditionReason = "RateLimited"
 	// ReasonInvalidSpec: the stored spec does not validate (written before a stricter release).
-	ReasonInvalidSpec = "InvalidSpec"
+	ReasonInvalidSpec ConditionReason = "InvalidSpec"
 )
 
 // DNSRecordStatus is what Cloudflare holds for this record.

@@ -124,26 +124,26 @@ const (
 	ServiceEgressHealthy ConditionType = "EgressHealthy"
 
 	// ReasonEgressCheckPassed: the last probes passed.
-	ReasonEgressCheckPassed = "EgressCheckPassed"
+	ReasonEgressCheckPassed ConditionReason = "EgressCheckPassed"
 	// ReasonEgressCheckFailed: a replica failed failureThreshold probes in a row; the message
 	// holds the last result ("warp=off", a timeout, a short body...).
-	ReasonEgressCheckFailed = "EgressCheckFailed"
+	ReasonEgressCheckFailed ConditionReason = "EgressCheckFailed"
 	// ReasonEgressUnhealthy is the replica reason of a gateway replica whose egress check fails:
 	// it is not ready (no traffic through the mesh or Traefik) while its node heals it.
-	ReasonEgressUnhealthy = "EgressUnhealthy"
+	ReasonEgressUnhealthy ConditionReason = "EgressUnhealthy"
 	// ReasonEgressFailed: the node exhausted its healing steps (reconnect, restarts) on this
 	// replica; the scheduler moves it to another node.
-	ReasonEgressFailed = "EgressFailed"
+	ReasonEgressFailed ConditionReason = "EgressFailed"
 	// ReasonEgressGaveUp: no node could run a replica whose egress works; healing stopped
 	// (probing goes on, a passing probe recovers).
-	ReasonEgressGaveUp = "EgressGaveUp"
+	ReasonEgressGaveUp ConditionReason = "EgressGaveUp"
 	// ReasonEgressPending: no replica has been probed yet.
-	ReasonEgressPending = "EgressPending"
+	ReasonEgressPending ConditionReason = "EgressPending"
 
 	// ReasonGatewayUnhealthy: a replica sharing a gateway's network namespace is not running
 	// because no gateway replica on its node is healthy (fail closed); also the reason of its
 	// Service's Ready=False.
-	ReasonGatewayUnhealthy = "GatewayUnhealthy"
+	ReasonGatewayUnhealthy ConditionReason = "GatewayUnhealthy"
 )
 
 // validateEgress checks spec.network and spec.egressCheck of s.

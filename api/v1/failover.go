@@ -89,7 +89,7 @@ type Breaker struct {
 
 // ReasonUpstreams is the Ready reason of an upstream Service: no replica runs, every node's mesh
 // proxies its upstreams (their breaker states are per node: ctl routes --mesh).
-const ReasonUpstreams = "Upstreams"
+const ReasonUpstreams ConditionReason = "Upstreams"
 
 // Failover defaults (docs/proxy.md).
 const (

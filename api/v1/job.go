@@ -88,19 +88,19 @@ const (
 	// JobFailedCondition is True once the Job failed; its reason says why.
 	JobFailedCondition ConditionType = "Failed"
 
-	ReasonBackoffLimitExceeded = "BackoffLimitExceeded"
-	ReasonDeadlineExceeded     = "DeadlineExceeded"
+	ReasonBackoffLimitExceeded ConditionReason = "BackoffLimitExceeded"
+	ReasonDeadlineExceeded     ConditionReason = "DeadlineExceeded"
 	// ReasonNoNode: no Ready node matches the Job's placement; the Job stays Pending.
-	ReasonNoNode = "NoNodeAvailable"
+	ReasonNoNode ConditionReason = "NoNodeAvailable"
 	// ReasonJobReplaced: a CronJob with concurrencyPolicy Replace stopped this Job for a newer one.
-	ReasonJobReplaced = "Replaced"
+	ReasonJobReplaced ConditionReason = "Replaced"
 	// Reasons of a Job's Complete condition on the way.
-	ReasonJobScheduled    = "Scheduled"    // placed on a node (status.node)
-	ReasonJobRunning      = "Running"      // an attempt's container runs
-	ReasonJobBackoffRetry = "BackoffRetry" // an attempt failed; the next one waits for its backoff
-	ReasonJobSucceeded    = "Succeeded"    // an attempt exited 0
-	ReasonJobCreateFailed = "CreateFailed" // the next attempt's container could not be made yet
-	ReasonSecretNotFound  = "SecretNotFound"
+	ReasonJobScheduled    ConditionReason = "Scheduled"    // placed on a node (status.node)
+	ReasonJobRunning      ConditionReason = "Running"      // an attempt's container runs
+	ReasonJobBackoffRetry ConditionReason = "BackoffRetry" // an attempt failed; the next one waits for its backoff
+	ReasonJobSucceeded    ConditionReason = "Succeeded"    // an attempt exited 0
+	ReasonJobCreateFailed ConditionReason = "CreateFailed" // the next attempt's container could not be made yet
+	ReasonSecretNotFound  ConditionReason = "SecretNotFound"
 )
 
 // CronJob condition type and reasons.
@@ -108,9 +108,9 @@ const (
 	// CronJobScheduled is True while the schedule is read; its message names the next run.
 	CronJobScheduled ConditionType = "Scheduled"
 
-	ReasonCronScheduled       = "Scheduled"
-	ReasonCronSuspended       = "Suspended"
-	ReasonCronInvalidSchedule = "InvalidSchedule"
+	ReasonCronScheduled       ConditionReason = "Scheduled"
+	ReasonCronSuspended       ConditionReason = "Suspended"
+	ReasonCronInvalidSchedule ConditionReason = "InvalidSchedule"
 )
 
 // JobStatus is what the job controller and the node running the Job observed.

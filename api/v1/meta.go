@@ -50,11 +50,16 @@ const (
 // ConditionType names a condition. Each kind declares its own as typed constants.
 type ConditionType string
 
+// ConditionReason is a condition's or a replica's reason: a short CamelCase word that says why
+// (ImageNotFound, CrashLoop, ...). Every reason one controller sets and another reads is a typed
+// constant of this package, so no two packages match the same string by hand.
+type ConditionReason string
+
 // Condition is one observation about an object, as in Kubernetes.
 type Condition struct {
 	Type               ConditionType   `json:"type"`
 	Status             ConditionStatus `json:"status"`
-	Reason             string          `json:"reason,omitempty"`
+	Reason             ConditionReason `json:"reason,omitempty"`
 	Message            string          `json:"message,omitempty"`
 	LastTransitionTime time.Time       `json:"lastTransitionTime"`
 }

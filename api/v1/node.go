@@ -37,13 +37,13 @@ const (
 
 // Reasons for the Node Ready condition, set by the status controller from gossip.
 const (
-	ReasonNodeAlive   = "GossipAlive"
-	ReasonNodeDead    = "NodeDead"
-	ReasonNodeLeft    = "NodeLeft"
-	ReasonNodeUnknown = "NodeStatusUnknown"
+	ReasonNodeAlive   ConditionReason = "GossipAlive"
+	ReasonNodeDead    ConditionReason = "NodeDead"
+	ReasonNodeLeft    ConditionReason = "NodeLeft"
+	ReasonNodeUnknown ConditionReason = "NodeStatusUnknown"
 	// ReasonNodeRestarting: the agent stopped gracefully (an upgrade, a config change) and said
 	// its containers keep running; the node keeps its replicas for the restart grace period.
-	ReasonNodeRestarting = "AgentRestarting"
+	ReasonNodeRestarting ConditionReason = "AgentRestarting"
 )
 
 // EffectiveLabels returns the labels every consumer matches a node by (placement, DNS node

@@ -338,24 +338,24 @@ const (
 
 // Reasons for Service conditions an operator can act on.
 const (
-	ReasonImageNotFound    = "ImageNotFound"
-	ReasonPortConflict     = "PortConflict"
-	ReasonCrashLoop        = "CrashLoop"
-	ReasonUnschedulable    = "Unschedulable"
-	ReasonUnhealthy        = "Unhealthy"
-	ReasonRollingUpdate    = "RollingUpdate"
-	ReasonRolloutComplete  = "RolloutComplete"
-	ReasonRolloutFailed    = "RolloutFailed"
-	ReasonAllReplicasReady = "AllReplicasReady"
-	ReasonReplicasNotReady = "ReplicasNotReady"
-	ReasonVolumeNotFound   = "VolumeNotFound"
-	ReasonScaledToZero     = "ScaledToZero"
+	ReasonImageNotFound    ConditionReason = "ImageNotFound"
+	ReasonPortConflict     ConditionReason = "PortConflict"
+	ReasonCrashLoop        ConditionReason = "CrashLoop"
+	ReasonUnschedulable    ConditionReason = "Unschedulable"
+	ReasonUnhealthy        ConditionReason = "Unhealthy"
+	ReasonRollingUpdate    ConditionReason = "RollingUpdate"
+	ReasonRolloutComplete  ConditionReason = "RolloutComplete"
+	ReasonRolloutFailed    ConditionReason = "RolloutFailed"
+	ReasonAllReplicasReady ConditionReason = "AllReplicasReady"
+	ReasonReplicasNotReady ConditionReason = "ReplicasNotReady"
+	ReasonVolumeNotFound   ConditionReason = "VolumeNotFound"
+	ReasonScaledToZero     ConditionReason = "ScaledToZero"
 	// ReasonDisruptionBrake: more than half of the nodes look lost at once, so the scheduler
 	// re-places nothing (the view is more likely wrong than half the cluster gone).
-	ReasonDisruptionBrake = "DisruptionBrake"
+	ReasonDisruptionBrake ConditionReason = "DisruptionBrake"
 	// ReasonWaitingForNode: a replica bound to its node by a named volume (placement.volumes
 	// sticky) is not re-placed while that node is lost; it waits for the node to return.
-	ReasonWaitingForNode = "WaitingForNode"
+	ReasonWaitingForNode ConditionReason = "WaitingForNode"
 )
 
 // ServiceStatus is what the cluster observed.

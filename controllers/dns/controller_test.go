@@ -9,7 +9,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
 	fake "github.com/constellation-sh/constellation/test/fakes/cloudflare"
 )
@@ -376,7 +376,7 @@ func TestRunCoalescesFlaps(t *testing.T) {
 	e.record("web", v1.DNSRecordSpec{Zone: zone, Name: "web.example.com", Type: v1.RecordA, Target: &v1.DNSTarget{NodeSelector: web}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); e.ctl.Run(ctx, runtime.Options{Logger: testLog}) }()
+	go func() { defer close(done); e.ctl.Run(ctx, ctrl.Options{Logger: testLog}) }()
 	defer func() { cancel(); <-done }()
 	waitFor(t, "two records", func() bool { return len(e.records("web.example.com")) == 2 })
 	time.Sleep(200 * time.Millisecond)

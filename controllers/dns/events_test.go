@@ -35,7 +35,7 @@ func TestDNSRecordsEvents(t *testing.T) {
 	clk.Step(time.Second)
 	recorder.Flush(e.ctx)
 	got := dnsEventLines(t, e)
-	if len(got) != 2 || !strings.HasPrefix(got[1], "DNSRecord/www Warning DNSRecordFailed 1 "+v1.ReasonAPIError+": ") {
+	if len(got) != 2 || !strings.HasPrefix(got[1], "DNSRecord/www Warning DNSRecordFailed 1 "+string(v1.ReasonAPIError)+": ") {
 		t.Fatalf("events:\n%s", strings.Join(got, "\n"))
 	}
 }

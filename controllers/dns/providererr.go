@@ -23,7 +23,8 @@ type providerOutcome struct {
 	// counts as nothing).
 	result string
 	// reason and message make the Synced=False condition of a DNSRecord ("" writes none).
-	reason, message string
+	reason  v1.ConditionReason
+	message string
 	// res is the requeue when the error is not returned.
 	res reconcile.Result
 	// retry: return the error, so the loop retries with its backoff.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
 	"github.com/constellation-sh/constellation/pkg/store"
 	fake "github.com/constellation-sh/constellation/test/fakes/cloudflare"
@@ -188,7 +188,7 @@ func TestRunResyncRestoresDeletedRecord(t *testing.T) {
 	e.record("www", v1.DNSRecordSpec{Zone: zone, Name: "www." + zone, Type: v1.RecordA, Content: "192.0.2.10"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); e.ctl.Run(ctx, runtime.Options{Logger: testLog}) }()
+	go func() { defer close(done); e.ctl.Run(ctx, ctrl.Options{Logger: testLog}) }()
 	defer func() { cancel(); <-done }()
 	waitFor(t, "the record", func() bool { return len(e.records("www."+zone)) == 1 })
 	e.cf.DeleteRecord(zone, e.records("www." + zone)[0].ID)
@@ -244,7 +244,7 @@ func TestTakeoverCostsOneListPerZone(t *testing.T) {
 	e.cf.ResetCalls()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); next.Run(ctx, runtime.Options{Logger: testLog}) }()
+	go func() { defer close(done); next.Run(ctx, ctrl.Options{Logger: testLog}) }()
 	defer func() { cancel(); <-done }()
 	waitFor(t, "the first zone pass", func() bool { return value(t, next.syncs.WithLabelValues("zone", "synced")) >= 1 })
 	// A spec change is queued behind whatever the start enqueued (one worker, FIFO): once it

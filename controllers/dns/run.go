@@ -6,7 +6,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -15,11 +15,11 @@ import (
 // being deleted, every zone in use (one listing each) every Resync, and the targets pass after nodes, leases or the gossip view
 // change. The agent calls it inside the "controller" Lease's leader function, so ctx ends when
 // leadership does; Run can be called again for the next term and starts from scratch.
-func (c *Controller) Run(ctx context.Context, opts runtime.Options) {
+func (c *Controller) Run(ctx context.Context, opts ctrl.Options) {
 	if opts.Logger == nil {
 		opts.Logger = c.log
 	}
-	loop := runtime.New[Key]("dns", c, opts)
+	loop := ctrl.New[Key]("dns", c, opts)
 	c.mu.Lock()
 	c.applied, c.gens = map[Key]string{}, map[string]genSeen{}
 	c.enqueue = func(k Key, d time.Duration) {
@@ -37,13 +37,13 @@ func (c *Controller) Run(ctx context.Context, opts runtime.Options) {
 	}()
 
 	coalesced := func(store.Event) { loop.EnqueueAfter(targetsKey, c.cfg.Coalesce) }
-	go runtime.ListWatch(ctx, c.st, v1.KindDNSRecord, c.log, func(ev store.Event) {
+	go ctrl.ListWatch(ctx, c.st, v1.KindDNSRecord, c.log, func(ev store.Event) {
 		if k, ok := c.recordChanged(ev); ok {
 			loop.Enqueue(k)
 		}
 	})
-	go runtime.ListWatch(ctx, c.st, v1.KindNode, c.log, coalesced)
-	go runtime.ListWatch(ctx, c.st, v1.KindLease, c.log, coalesced)
+	go ctrl.ListWatch(ctx, c.st, v1.KindNode, c.log, coalesced)
+	go ctrl.ListWatch(ctx, c.st, v1.KindLease, c.log, coalesced)
 	if c.view != nil {
 		// The workqueue's EnqueueAfter coalesces: one targets pass per Coalesce however often
 		// the view changes.

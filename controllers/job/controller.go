@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
 
@@ -50,7 +50,7 @@ type ControllerConfig struct {
 	// Registerer receives metrics. Nil: not registered.
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
-	LoopMetrics *runtime.Metrics
+	LoopMetrics *ctrl.Metrics
 }
 
 func (c *ControllerConfig) validate() error {
@@ -109,19 +109,19 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 
 // Run reconciles until ctx ends. The agent runs it while it holds the controller Lease.
 func (c *Controller) Run(ctx context.Context) {
-	loop := runtime.New[string]("job", c, runtime.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics, MaxDelay: 30 * time.Second})
-	go runtime.ListWatch(ctx, c.cfg.Store, v1.KindJob, c.log, func(ev store.Event) {
+	loop := ctrl.New[string]("job", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics, MaxDelay: 30 * time.Second})
+	go ctrl.ListWatch(ctx, c.cfg.Store, v1.KindJob, c.log, func(ev store.Event) {
 		j := ev.Object.(*v1.Job)
 		loop.Enqueue("job/" + j.Metadata.Name)
 		if cj := j.Metadata.Labels[v1.LabelCronJob]; cj != "" {
 			loop.Enqueue("cronjob/" + cj)
 		}
 	})
-	go runtime.ListWatch(ctx, c.cfg.Store, v1.KindCronJob, c.log, func(ev store.Event) {
+	go ctrl.ListWatch(ctx, c.cfg.Store, v1.KindCronJob, c.log, func(ev store.Event) {
 		loop.Enqueue("cronjob/" + ev.Object.GetMetadata().Name)
 	})
 	// A node that becomes Ready may take the Jobs that found none.
-	go runtime.ListWatch(ctx, c.cfg.Store, v1.KindNode, c.log, func(store.Event) { c.enqueuePending(ctx, loop) })
+	go ctrl.ListWatch(ctx, c.cfg.Store, v1.KindNode, c.log, func(store.Event) { c.enqueuePending(ctx, loop) })
 	go func() {
 		t := time.NewTicker(c.cfg.Resync)
 		defer t.Stop()
@@ -137,7 +137,7 @@ func (c *Controller) Run(ctx context.Context) {
 	loop.Run(ctx)
 }
 
-func (c *Controller) enqueuePending(ctx context.Context, loop *runtime.Loop[string]) {
+func (c *Controller) enqueuePending(ctx context.Context, loop *ctrl.Loop[string]) {
 	objs, _, err := c.cfg.Store.List(ctx, v1.KindJob, v1.Selector{}, store.Stale())
 	if err != nil {
 		return
@@ -149,7 +149,7 @@ func (c *Controller) enqueuePending(ctx context.Context, loop *runtime.Loop[stri
 	}
 }
 
-func (c *Controller) enqueueAll(ctx context.Context, loop *runtime.Loop[string]) {
+func (c *Controller) enqueueAll(ctx context.Context, loop *ctrl.Loop[string]) {
 	for _, kind := range []string{v1.KindJob, v1.KindCronJob} {
 		objs, _, err := c.cfg.Store.List(ctx, kind, v1.Selector{}, store.Stale())
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/hostaccess"
 	"github.com/constellation-sh/constellation/pkg/redact"
@@ -66,7 +66,7 @@ type RunnerConfig struct {
 	// Registerer receives metrics. Nil: not registered.
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
-	LoopMetrics *runtime.Metrics
+	LoopMetrics *ctrl.Metrics
 }
 
 func (c *RunnerConfig) validate() error {
@@ -134,8 +134,8 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 
 // Run reconciles this node's Jobs until ctx ends.
 func (r *Runner) Run(ctx context.Context) {
-	loop := runtime.New[string]("job-runner", r, runtime.Options{Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 30 * time.Second})
-	go runtime.ListWatch(ctx, r.cfg.Store, v1.KindJob, r.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
+	loop := ctrl.New[string]("job-runner", r, ctrl.Options{Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 30 * time.Second})
+	go ctrl.ListWatch(ctx, r.cfg.Store, v1.KindJob, r.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
 	go r.watchEvents(ctx, loop)
 	go func() {
 		t := time.NewTicker(r.cfg.Resync)
@@ -154,7 +154,7 @@ func (r *Runner) Run(ctx context.Context) {
 
 // enqueueContainers enqueues the Jobs of this node's Job containers, so that the containers of
 // a Job deleted while the agent was down are removed.
-func (r *Runner) enqueueContainers(ctx context.Context, loop *runtime.Loop[string]) {
+func (r *Runner) enqueueContainers(ctx context.Context, loop *ctrl.Loop[string]) {
 	cs, err := r.cfg.Docker.List(ctx, map[string]string{docker.LabelNode: r.cfg.Node})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -169,7 +169,7 @@ func (r *Runner) enqueueContainers(ctx context.Context, loop *runtime.Loop[strin
 	}
 }
 
-func (r *Runner) watchEvents(ctx context.Context, loop *runtime.Loop[string]) {
+func (r *Runner) watchEvents(ctx context.Context, loop *ctrl.Loop[string]) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		evs, errc := r.cfg.Docker.Events(ctx, map[string]string{docker.LabelNode: r.cfg.Node})
@@ -356,7 +356,7 @@ func lastBytes(s string, n int) string {
 	return "..." + s[len(s)-n:]
 }
 
-func (r *Runner) finish(st *v1.Job, phase v1.JobPhase, reason, msg string, at time.Time) {
+func (r *Runner) finish(st *v1.Job, phase v1.JobPhase, reason v1.ConditionReason, msg string, at time.Time) {
 	st.Status.Phase = phase
 	st.Status.Message = msg
 	t := at.UTC()

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -181,16 +181,16 @@ func (c *Campaign) stop() {
 
 // Run follows the local Node object until ctx ends, then stops campaigning (releasing the
 // lease).
-func (c *Campaign) Run(ctx context.Context, opts runtime.Options) {
+func (c *Campaign) Run(ctx context.Context, opts ctrl.Options) {
 	c.mu.Lock()
 	c.stopCh = make(chan struct{})
 	c.mu.Unlock()
 	if opts.Logger == nil {
 		opts.Logger = c.log
 	}
-	loop := runtime.New[string]("lease-"+c.cfg.Lease, c, opts)
+	loop := ctrl.New[string]("lease-"+c.cfg.Lease, c, opts)
 	loop.Enqueue(c.cfg.Node)
-	go runtime.ListWatch(ctx, c.st, v1.KindNode, c.log, func(ev store.Event) {
+	go ctrl.ListWatch(ctx, c.st, v1.KindNode, c.log, func(ev store.Event) {
 		if ev.Object.GetMetadata().Name == c.cfg.Node {
 			loop.Enqueue(c.cfg.Node)
 		}

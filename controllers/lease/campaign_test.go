@@ -8,8 +8,8 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
-	"github.com/constellation-sh/constellation/pkg/lease"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
+	"github.com/constellation-sh/constellation/pkg/election"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
 
@@ -68,15 +68,15 @@ func TestCampaignFollowsRoleLabel(t *testing.T) {
 	done := make(chan struct{}, 3)
 	for _, n := range []string{"n1", "n2", "n3"} {
 		c, err := New(st, Config{Node: n, Logger: quiet}, func() (Elector, error) {
-			cfg := lease.DefaultConfig(v1.LeaseLB, n)
+			cfg := election.DefaultConfig(v1.LeaseLB, n)
 			cfg.Duration, cfg.Logger = 2*time.Second, quiet
-			return lease.New(st, cfg)
+			return election.New(st, cfg)
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		camps[n] = c
-		go func() { c.Run(ctx, runtime.Options{Logger: quiet}); done <- struct{}{} }()
+		go func() { c.Run(ctx, ctrl.Options{Logger: quiet}); done <- struct{}{} }()
 	}
 	defer func() {
 		cancel()
@@ -124,16 +124,16 @@ func TestCampaignStopsOnShutdown(t *testing.T) {
 	st := store.NewMemory()
 	putNode(t, st, "n1", map[string]string{"role": "lb"})
 	c, err := New(st, Config{Node: "n1", Logger: quiet}, func() (Elector, error) {
-		cfg := lease.DefaultConfig(v1.LeaseLB, "n1")
+		cfg := election.DefaultConfig(v1.LeaseLB, "n1")
 		cfg.Duration, cfg.Logger = 2*time.Second, quiet
-		return lease.New(st, cfg)
+		return election.New(st, cfg)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { c.Run(ctx, runtime.Options{Logger: quiet}); close(done) }()
+	go func() { c.Run(ctx, ctrl.Options{Logger: quiet}); close(done) }()
 	waitFor(t, "n1 leading", func() bool { return c.IsLeader() })
 	cancel()
 	<-done

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
+	"github.com/constellation-sh/constellation/pkg/election"
 	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/events/eventstest"
-	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
 
@@ -29,9 +29,9 @@ func TestCampaignRecordsLeaseEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := New(st, Config{Node: "n1", Logger: quiet, Events: rec}, func() (Elector, error) {
-		cfg := lease.DefaultConfig(v1.LeaseLB, "n1")
+		cfg := election.DefaultConfig(v1.LeaseLB, "n1")
 		cfg.Duration, cfg.Logger = 2*time.Second, quiet
-		return lease.New(st, cfg)
+		return election.New(st, cfg)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestCampaignRecordsLeaseEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
-	go func() { c.Run(ctx, runtime.Options{Logger: quiet}); close(done) }()
+	go func() { c.Run(ctx, ctrl.Options{Logger: quiet}); close(done) }()
 	waitFor(t, "n1 to lead", c.IsLeader)
 	waitFor(t, "LeaseAcquired", func() bool {
 		rec.Flush(ctx)

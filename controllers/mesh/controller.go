@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/mesh/ipam"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -52,7 +52,7 @@ type Config struct {
 	// Registerer receives the controller's metrics. Nil: not registered.
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
-	LoopMetrics *runtime.Metrics
+	LoopMetrics *ctrl.Metrics
 }
 
 func (c *Config) validate() error {
@@ -92,8 +92,8 @@ type Controller struct {
 
 	mu sync.Mutex
 	// guarded by mu:
-	cache   *runtime.Cache[*v1.Service] // while Run runs; nil: read the store
-	snap    map[string]ipam.Holder      // every Service's addresses, by name; nil: list again
+	cache   *ctrl.Cache[*v1.Service] // while Run runs; nil: read the store
+	snap    map[string]ipam.Holder   // every Service's addresses, by name; nil: list again
 	snapAt  time.Time
 	starved map[string]bool   // Services waiting for free addresses
 	outAt   map[string]string // the outside-CIDR report last logged per Service
@@ -151,17 +151,17 @@ func heldAddresses(svc *v1.Service) []string {
 // Run allocates until ctx ends. Call it with the leader context of the controller Lease; it may
 // be called again after a later election.
 func (c *Controller) Run(ctx context.Context) {
-	loop := runtime.New[string]("mesh", c, runtime.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
-	var svcs *runtime.Cache[*v1.Service]
+	loop := ctrl.New[string]("mesh", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
+	var svcs *ctrl.Cache[*v1.Service]
 	all := func() {
 		for _, name := range svcs.Names() {
 			loop.Enqueue(name)
 		}
 	}
-	svcs = runtime.NewCache(c.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
+	svcs = ctrl.NewCache(c.cfg.Store, v1.KindService, ctrl.CacheConfig[*v1.Service]{
 		Logger:  c.log,
-		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAddress: heldAddresses},
-		Handler: runtime.Handler[*v1.Service]{
+		Indexes: map[string]ctrl.IndexFunc[*v1.Service]{indexAddress: heldAddresses},
+		Handler: ctrl.Handler[*v1.Service]{
 			OnAdd: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
 			OnUpdate: func(old, o *v1.Service) {
 				if old.Metadata.ResourceVersion != o.Metadata.ResourceVersion {
@@ -186,9 +186,9 @@ func (c *Controller) Run(ctx context.Context) {
 			},
 		},
 	})
-	sets := runtime.NewCache(c.cfg.Store, v1.KindReplicaSet, runtime.CacheConfig[*v1.ReplicaSet]{
+	sets := ctrl.NewCache(c.cfg.Store, v1.KindReplicaSet, ctrl.CacheConfig[*v1.ReplicaSet]{
 		Logger: c.log,
-		Handler: runtime.Handler[*v1.ReplicaSet]{
+		Handler: ctrl.Handler[*v1.ReplicaSet]{
 			OnAdd: func(o *v1.ReplicaSet) { loop.Enqueue(rsKeyPrefix + o.Metadata.Name) },
 			OnUpdate: func(old, o *v1.ReplicaSet) {
 				if o.Status.VirtualIP == "" || old.Status.VirtualIP != o.Status.VirtualIP {
@@ -208,7 +208,7 @@ func (c *Controller) Run(ctx context.Context) {
 	})
 	go svcs.Run(ctx)
 	go sets.Run(ctx)
-	if !runtime.WaitForSync(ctx, svcs, sets) {
+	if !ctrl.WaitForSync(ctx, svcs, sets) {
 		return
 	}
 	c.mu.Lock()
@@ -246,7 +246,7 @@ func wantReplicas(svc *v1.Service) int32 {
 
 // complete reports whether svc holds everything it needs and nothing another Service (in the
 // cache) also holds.
-func (c *Controller) complete(svc *v1.Service, cache *runtime.Cache[*v1.Service]) bool {
+func (c *Controller) complete(svc *v1.Service, cache *ctrl.Cache[*v1.Service]) bool {
 	held, bad := ipam.FromStatus(&svc.Status)
 	if len(bad) > 0 || !held.Service.IsValid() {
 		return false

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/hostaccess"
@@ -108,7 +108,7 @@ type Config struct {
 	// Registerer receives metrics. Nil: not registered.
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
-	LoopMetrics *runtime.Metrics
+	LoopMetrics *ctrl.Metrics
 	// Events receives the replicas' Events: Pulling, Pulled, FailedPull, Started, Exited,
 	// Restarted, Unhealthy, FailedCreate (events.go). Nil: none.
 	Events *events.Recorder

@@ -27,7 +27,7 @@ func (r *Reconciler) event(name string, typ v1.EventType, reason v1.EventReason,
 
 // failCreate is fail for a container that could not be created or started, reported as a
 // FailedCreate Event too.
-func (r *Reconciler) failCreate(name string, idx int32, reason string, err error, now time.Time) {
+func (r *Reconciler) failCreate(name string, idx int32, reason v1.ConditionReason, err error, now time.Time) {
 	r.fail(name, idx, reason, err, now)
 	r.event(name, v1.EventWarning, v1.EventFailedCreate, "replica %d: %s: %v", idx, reason, err)
 }
@@ -37,7 +37,7 @@ func (r *Reconciler) failCreate(name string, idx int32, reason string, err error
 func (r *Reconciler) started(name string, idx int32) {
 	st := r.state(name, idx)
 	r.mu.Lock()
-	exited := st.reason == "Exited" || st.reason == v1.ReasonCrashLoop
+	exited := st.reason == v1.ReasonExited || st.reason == v1.ReasonCrashLoop
 	code := st.exitCode
 	r.mu.Unlock()
 	if exited {

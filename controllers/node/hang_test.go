@@ -10,7 +10,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/spechash"
@@ -288,7 +288,7 @@ func TestResyncIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loop := runtime.New[string]("node-test", rec, runtime.Options{})
+	loop := ctrl.New[string]("node-test", rec, ctrl.Options{})
 	done := make(chan struct{})
 	go func() { rec.enqueueAll(context.Background(), loop); close(done) }()
 	select {

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/redact"
@@ -109,14 +109,14 @@ func New(cfg Config) (*Reconciler, error) {
 // Run reconciles until ctx ends: on Service changes, on Docker events for this node's
 // containers (within a second), on health changes, and every Resync.
 func (r *Reconciler) Run(ctx context.Context) {
-	loop := runtime.New[string]("node", r, runtime.Options{Workers: r.cfg.Workers, Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 10 * time.Second})
+	loop := ctrl.New[string]("node", r, ctrl.Options{Workers: r.cfg.Workers, Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 10 * time.Second})
 	r.mu.Lock()
 	r.enqueue = loop.Enqueue
 	r.mu.Unlock()
 	r.puller.setBase(ctx)
 	defer r.prober.stopAll()
 	defer r.egress.stopAll()
-	go runtime.ListWatch(ctx, r.cfg.Store, v1.KindService, r.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
+	go ctrl.ListWatch(ctx, r.cfg.Store, v1.KindService, r.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
 	go r.watchEvents(ctx, loop)
 	for _, rep := range r.cfg.Restored {
 		// Each restored Service is reconciled once, so that one deleted meanwhile is withdrawn.
@@ -141,7 +141,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 // container labels. It runs on the resync timer and after the event stream reconnects, outside
 // the workers, and is bounded by CallTimeout: an engine that does not answer must not stop the
 // resync or the reconnect loop.
-func (r *Reconciler) enqueueAll(parent context.Context, loop *runtime.Loop[string]) {
+func (r *Reconciler) enqueueAll(parent context.Context, loop *ctrl.Loop[string]) {
 	ctx, cancel := context.WithTimeoutCause(parent, r.cfg.CallTimeout, fmt.Errorf("node %s: resync: %w after %s", r.cfg.Node, errCallTimeout, r.cfg.CallTimeout))
 	defer cancel()
 	names := map[string]bool{}
@@ -168,7 +168,7 @@ func (r *Reconciler) enqueueAll(parent context.Context, loop *runtime.Loop[strin
 
 // watchEvents follows Docker's event stream for this node's containers, reconnecting with
 // backoff when the daemon goes away and resyncing everything when it is back.
-func (r *Reconciler) watchEvents(ctx context.Context, loop *runtime.Loop[string]) {
+func (r *Reconciler) watchEvents(ctx context.Context, loop *ctrl.Loop[string]) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		evs, errc := r.cfg.Docker.Events(ctx, map[string]string{docker.LabelNode: r.cfg.Node})

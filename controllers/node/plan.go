@@ -44,8 +44,9 @@ type replicaState struct {
 	// lastFinished is the FinishedAt of the last exit counted, so one exit counts once.
 	lastFinished time.Time
 	// reason and message describe the last failure for status.
-	reason, message string
-	exitCode        int
+	reason   v1.ConditionReason
+	message  string
+	exitCode int
 	// pulling, when set, is the progress of the pull of the replica's image it waits for (it
 	// is not a failure).
 	pulling string

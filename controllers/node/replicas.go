@@ -98,7 +98,7 @@ func (r *Reconciler) account(ctx context.Context, name string, svc *v1.Service, 
 			st.failures++
 			st.lastFailure = now
 			st.exitCode = c.ExitCode
-			st.reason = "Exited"
+			st.reason = v1.ReasonExited
 			if st.failures >= r.cfg.CrashLoopThreshold {
 				st.reason = v1.ReasonCrashLoop
 			}
@@ -150,7 +150,7 @@ func (r *Reconciler) state(name string, idx int32) *replicaState {
 }
 
 // fail records a failed attempt on replica idx.
-func (r *Reconciler) fail(name string, idx int32, reason string, err error, now time.Time) {
+func (r *Reconciler) fail(name string, idx int32, reason v1.ConditionReason, err error, now time.Time) {
 	st := r.state(name, idx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -159,7 +159,7 @@ func (r *Reconciler) fail(name string, idx int32, reason string, err error, now 
 	st.reason, st.message = reason, err.Error()
 }
 
-func reasonOf(err error) string {
+func reasonOf(err error) v1.ConditionReason {
 	switch {
 	case errors.Is(err, docker.ErrImageNotFound):
 		return v1.ReasonImageNotFound
@@ -168,18 +168,18 @@ func reasonOf(err error) string {
 	case errors.Is(err, docker.ErrVolumeSource):
 		return v1.ReasonVolumeNotFound
 	case errors.Is(err, docker.ErrSecretNotFound):
-		return "SecretNotFound"
+		return v1.ReasonSecretNotFound
 	case errors.Is(err, docker.ErrFileSourceNotFound):
 		return v1.ReasonFileSourceNotFound
 	}
-	return "CreateFailed"
+	return v1.ReasonCreateFailed
 }
 
 func (r *Reconciler) clearReason(name string, idx int32) {
 	st := r.state(name, idx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if st.reason != "Exited" && st.reason != v1.ReasonCrashLoop && st.reason != v1.ReasonUnhealthy {
+	if st.reason != v1.ReasonExited && st.reason != v1.ReasonCrashLoop && st.reason != v1.ReasonUnhealthy {
 		st.reason, st.message = "", ""
 	}
 }

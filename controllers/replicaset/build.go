@@ -185,7 +185,7 @@ func statusChanged(old, next v1.ReplicaSetStatus) (changed, offsetsOnly bool) {
 
 // SetCondition helper: a condition with the controller's reason, for the paths that never
 // reach the engine (invalid spec, missing Service, missing Secret).
-func condition(t v1.ConditionType, ok bool, reason, msg string) v1.Condition {
+func condition(t v1.ConditionType, ok bool, reason v1.ConditionReason, msg string) v1.Condition {
 	c := v1.Condition{Type: t, Status: v1.ConditionFalse, Reason: reason, Message: msg}
 	if ok {
 		c.Status = v1.ConditionTrue

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/replicaset"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -65,7 +65,7 @@ type Config struct {
 	// Registerer receives the controller's metrics. Nil: not registered.
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
-	LoopMetrics *runtime.Metrics
+	LoopMetrics *ctrl.Metrics
 }
 
 func (c *Config) validate() error {
@@ -107,10 +107,10 @@ type Controller struct {
 	mu sync.Mutex
 	// guarded by mu:
 	engines   map[string]*engineEntry
-	rsCache   *runtime.Cache[*v1.ReplicaSet]
-	svcCache  *runtime.Cache[*v1.Service]
-	nodeCache *runtime.Cache[*v1.Node]
-	loop      *runtime.Loop[string]
+	rsCache   *ctrl.Cache[*v1.ReplicaSet]
+	svcCache  *ctrl.Cache[*v1.Service]
+	nodeCache *ctrl.Cache[*v1.Node]
+	loop      *ctrl.Loop[string]
 }
 
 type engineEntry struct {
@@ -158,15 +158,15 @@ func references(rs *v1.ReplicaSet, svc string) bool {
 // Run reconciles until ctx ends. Call it with the leader context of the controller Lease; it
 // may be called again after a later election.
 func (c *Controller) Run(ctx context.Context) {
-	loop := runtime.New[string]("replicaset", c, runtime.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
-	var rss *runtime.Cache[*v1.ReplicaSet]
+	loop := ctrl.New[string]("replicaset", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
+	var rss *ctrl.Cache[*v1.ReplicaSet]
 	all := func() {
 		for _, n := range rss.Names() {
 			loop.Enqueue(n)
 		}
 	}
-	rss = runtime.NewCache(c.cfg.Store, v1.KindReplicaSet, runtime.CacheConfig[*v1.ReplicaSet]{Logger: c.log,
-		Handler: runtime.Handler[*v1.ReplicaSet]{
+	rss = ctrl.NewCache(c.cfg.Store, v1.KindReplicaSet, ctrl.CacheConfig[*v1.ReplicaSet]{Logger: c.log,
+		Handler: ctrl.Handler[*v1.ReplicaSet]{
 			OnAdd:    func(o *v1.ReplicaSet) { loop.Enqueue(o.Metadata.Name) },
 			OnUpdate: func(_, o *v1.ReplicaSet) { loop.Enqueue(o.Metadata.Name) },
 			OnDelete: func(o *v1.ReplicaSet) { loop.Enqueue(o.Metadata.Name) },
@@ -178,10 +178,10 @@ func (c *Controller) Run(ctx context.Context) {
 			}
 		}
 	}
-	svcs := runtime.NewCache(c.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{Logger: c.log,
-		Handler: runtime.Handler[*v1.Service]{OnAdd: onSvc, OnUpdate: func(_, o *v1.Service) { onSvc(o) }, OnDelete: onSvc}})
-	nodes := runtime.NewCache(c.cfg.Store, v1.KindNode, runtime.CacheConfig[*v1.Node]{Logger: c.log,
-		Handler: runtime.Handler[*v1.Node]{
+	svcs := ctrl.NewCache(c.cfg.Store, v1.KindService, ctrl.CacheConfig[*v1.Service]{Logger: c.log,
+		Handler: ctrl.Handler[*v1.Service]{OnAdd: onSvc, OnUpdate: func(_, o *v1.Service) { onSvc(o) }, OnDelete: onSvc}})
+	nodes := ctrl.NewCache(c.cfg.Store, v1.KindNode, ctrl.CacheConfig[*v1.Node]{Logger: c.log,
+		Handler: ctrl.Handler[*v1.Node]{
 			OnAdd: func(*v1.Node) { all() },
 			OnUpdate: func(old, o *v1.Node) {
 				if old.Spec.Unschedulable != o.Spec.Unschedulable || old.Spec.Drain != o.Spec.Drain {
@@ -193,7 +193,7 @@ func (c *Controller) Run(ctx context.Context) {
 	go rss.Run(ctx)
 	go svcs.Run(ctx)
 	go nodes.Run(ctx)
-	if !runtime.WaitForSync(ctx, rss, svcs, nodes) {
+	if !ctrl.WaitForSync(ctx, rss, svcs, nodes) {
 		return
 	}
 	c.mu.Lock()
@@ -213,7 +213,7 @@ func (c *Controller) Run(ctx context.Context) {
 	loop.Run(ctx)
 }
 
-func (c *Controller) caches() (*runtime.Cache[*v1.ReplicaSet], *runtime.Cache[*v1.Service], *runtime.Cache[*v1.Node], *runtime.Loop[string]) {
+func (c *Controller) caches() (*ctrl.Cache[*v1.ReplicaSet], *ctrl.Cache[*v1.Service], *ctrl.Cache[*v1.Node], *ctrl.Loop[string]) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rsCache, c.svcCache, c.nodeCache, c.loop
@@ -439,7 +439,7 @@ func (c *Controller) putStatus(ctx context.Context, rs *v1.ReplicaSet, next v1.R
 // ensureSentinel creates or updates the sentinel Service the ReplicaSet owns. done reports
 // that the reconcile stops here (a write happened and its watch event comes back, or the name
 // is taken by a Service the ReplicaSet does not own).
-func (c *Controller) ensureSentinel(ctx context.Context, rs *v1.ReplicaSet, svcs *runtime.Cache[*v1.Service], image string, nodes int) (*v1.Service, reconcile.Result, bool, error) {
+func (c *Controller) ensureSentinel(ctx context.Context, rs *v1.ReplicaSet, svcs *ctrl.Cache[*v1.Service], image string, nodes int) (*v1.Service, reconcile.Result, bool, error) {
 	name := rs.Spec.Redis.Sentinel
 	want := sentinelSpec(rs, image, nodes)
 	have, ok := svcs.Get(name)
@@ -491,7 +491,7 @@ func (c *Controller) ensureSentinel(ctx context.Context, rs *v1.ReplicaSet, svcs
 }
 
 // cleanupOwned deletes the Services a deleted ReplicaSet owned.
-func (c *Controller) cleanupOwned(ctx context.Context, svcs *runtime.Cache[*v1.Service], rsName string) error {
+func (c *Controller) cleanupOwned(ctx context.Context, svcs *ctrl.Cache[*v1.Service], rsName string) error {
 	if svcs == nil || !c.cfg.IsLeader() {
 		return nil
 	}

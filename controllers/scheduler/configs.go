@@ -7,7 +7,7 @@ import (
 	"sort"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -23,7 +23,7 @@ func fileConfigs(svc *v1.Service) []string {
 // configDigests is the store as the scheduler's Config cache reads it: every Config with its
 // values replaced by their digests (spechash.ConfigDigest), under spec.data. A Config may hold
 // a megabyte; the scheduler needs only whether the values a Service reads changed.
-func configDigests(src runtime.Source) runtime.Source { return runtime.MapSource(src, digestConfig) }
+func configDigests(src ctrl.Source) ctrl.Source { return ctrl.MapSource(src, digestConfig) }
 
 // digestConfig returns a copy of o, when it is a Config, whose spec.data maps each key (of
 // data and binaryData) to the digest of its value; any other object as it is.

@@ -38,7 +38,7 @@ type ReplicaInfo struct {
 	// Failed: the replica cannot become ready without an operator (image missing, crash loop,
 	// port conflict, missing volume or secret, or unhealthy through repeated restarts). Other create errors are retried and only fail the rollout through the progress deadline.
 	Failed  bool
-	Reason  string
+	Reason  v1.ConditionReason
 	Message string
 }
 
@@ -114,18 +114,18 @@ type Plan struct {
 }
 
 // failedReasons are the observed reasons that mean a replica will not become ready by itself.
-var failedReasons = map[string]bool{
+var failedReasons = map[v1.ConditionReason]bool{
 	v1.ReasonImageNotFound:  true,
 	v1.ReasonCrashLoop:      true,
 	v1.ReasonPortConflict:   true,
 	v1.ReasonVolumeNotFound: true,
-	"SecretNotFound":        true,
+	v1.ReasonSecretNotFound: true,
 	// The node's agent does not allow the spec's host access: only a new spec or new flags help.
 	v1.ReasonHostAccessDenied: true,
 }
 
 // IsFailedReason reports whether an observed replica reason means the replica is stuck.
-func IsFailedReason(reason string) bool { return failedReasons[reason] }
+func IsFailedReason(reason v1.ConditionReason) bool { return failedReasons[reason] }
 
 type slot struct {
 	a       v1.Assignment

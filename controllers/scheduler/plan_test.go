@@ -46,7 +46,7 @@ func TestPlacement(t *testing.T) {
 		in           Input
 		wantPerNode  map[string]int
 		wantUnplaced int32
-		wantReason   string
+		wantReason   v1.ConditionReason
 	}{
 		{name: "spread over three nodes", in: Input{Desired: 5, SpecHash: "h1", MaxSurge: 1, Nodes: nodes("a", "b", "c")},
 			wantPerNode: map[string]int{"a": 2, "b": 2, "c": 1}, wantReason: v1.ReasonRollingUpdate},

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
@@ -67,7 +67,7 @@ type Config struct {
 	// Registerer receives the scheduler's metrics. Nil: not registered.
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
-	LoopMetrics *runtime.Metrics
+	LoopMetrics *ctrl.Metrics
 	// Events receives Scheduled, Moved and FailedScheduling Events (events.go). Nil: none.
 	Events *events.Recorder
 }
@@ -163,15 +163,15 @@ func New(cfg Config) (*Scheduler, error) {
 // be called again after a later election.
 //
 // While it runs, Reconcile reads Nodes and the other Services' load from informer caches kept
-// by the store's watch (see runtime.Cache), and observed state from an observed.Index, so a
+// by the store's watch (see ctrl.Cache), and observed state from an observed.Index, so a
 // reconcile costs O(nodes + its own replicas) whatever the number of Services. Wake-ups:
 // a Service's own change; a Node change that can move placement (spec, labels, conditions;
 // not the lastSeen heartbeat) enqueues every Service; a view change enqueues the Services whose
 // observed replicas changed, or every Service when a node's observed state changed; a resync
 // every Config.Resync. No timer polls an incomplete plan: see Reconcile.
 func (s *Scheduler) Run(ctx context.Context) {
-	loop := runtime.New[string]("scheduler", s, runtime.Options{Logger: s.cfg.Logger, Metrics: s.cfg.LoopMetrics})
-	var svcs *runtime.Cache[*v1.Service]
+	loop := ctrl.New[string]("scheduler", s, ctrl.Options{Logger: s.cfg.Logger, Metrics: s.cfg.LoopMetrics})
+	var svcs *ctrl.Cache[*v1.Service]
 	all := func() {
 		for _, name := range svcs.Names() {
 			loop.Enqueue(name)
@@ -183,11 +183,11 @@ func (s *Scheduler) Run(ctx context.Context) {
 			loop.Enqueue(name)
 		}
 	}
-	svcs = runtime.NewCache(s.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
+	svcs = ctrl.NewCache(s.cfg.Store, v1.KindService, ctrl.CacheConfig[*v1.Service]{
 		Logger: s.log,
-		Indexes: map[string]runtime.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets, indexNetworkOwner: networkOwners, indexFileConfig: fileConfigs,
+		Indexes: map[string]ctrl.IndexFunc[*v1.Service]{indexAssignedNode: assignedNodes, indexRollingSecret: rollingSecrets, indexNetworkOwner: networkOwners, indexFileConfig: fileConfigs,
 			indexHostPort: hostPortKeys, indexDependsOn: dependsOnNames},
-		Handler: runtime.Handler[*v1.Service]{
+		Handler: ctrl.Handler[*v1.Service]{
 			OnAdd: func(o *v1.Service) { loop.Enqueue(o.Metadata.Name) },
 			OnUpdate: func(old, o *v1.Service) {
 				if old.Metadata.ResourceVersion != o.Metadata.ResourceVersion {
@@ -207,9 +207,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 			},
 		},
 	})
-	nodes := runtime.NewCache(s.cfg.Store, v1.KindNode, runtime.CacheConfig[*v1.Node]{
+	nodes := ctrl.NewCache(s.cfg.Store, v1.KindNode, ctrl.CacheConfig[*v1.Node]{
 		Logger: s.log,
-		Handler: runtime.Handler[*v1.Node]{
+		Handler: ctrl.Handler[*v1.Node]{
 			OnAdd: func(*v1.Node) { all() },
 			OnUpdate: func(old, n *v1.Node) {
 				if placementChanged(old, n) {
@@ -225,9 +225,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 			loop.Enqueue(name)
 		}
 	}
-	secrets := runtime.NewCache(secretVersions(s.cfg.Store, s.cfg.secretDigestKey()), v1.KindSecret, runtime.CacheConfig[*v1.Secret]{
+	secrets := ctrl.NewCache(secretVersions(s.cfg.Store, s.cfg.secretDigestKey()), v1.KindSecret, ctrl.CacheConfig[*v1.Secret]{
 		Logger: s.log,
-		Handler: runtime.Handler[*v1.Secret]{
+		Handler: ctrl.Handler[*v1.Secret]{
 			OnAdd: referrers,
 			OnUpdate: func(old, sec *v1.Secret) {
 				if old.Metadata.ResourceVersion != sec.Metadata.ResourceVersion {
@@ -243,9 +243,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 			loop.Enqueue(name)
 		}
 	}
-	configs := runtime.NewCache(configDigests(s.cfg.Store), v1.KindConfig, runtime.CacheConfig[*v1.Config]{
+	configs := ctrl.NewCache(configDigests(s.cfg.Store), v1.KindConfig, ctrl.CacheConfig[*v1.Config]{
 		Logger: s.log,
-		Handler: runtime.Handler[*v1.Config]{
+		Handler: ctrl.Handler[*v1.Config]{
 			OnAdd: configReferrers,
 			OnUpdate: func(old, c *v1.Config) {
 				if old.Metadata.ResourceVersion != c.Metadata.ResourceVersion {
@@ -259,7 +259,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	go nodes.Run(ctx)
 	go secrets.Run(ctx)
 	go configs.Run(ctx)
-	if !runtime.WaitForSync(ctx, svcs, nodes, secrets, configs) {
+	if !ctrl.WaitForSync(ctx, svcs, nodes, secrets, configs) {
 		return
 	}
 	s.setReader(cacheReader{services: svcs, nodes: nodes, secrets: secrets, configs: configs})
@@ -585,10 +585,10 @@ type reader interface {
 
 // cacheReader reads the caches of Run: O(nodes) per reconcile.
 type cacheReader struct {
-	services *runtime.Cache[*v1.Service]
-	nodes    *runtime.Cache[*v1.Node]
-	secrets  *runtime.Cache[*v1.Secret] // fed by secretVersions: no values
-	configs  *runtime.Cache[*v1.Config] // fed by configDigests: digests only
+	services *ctrl.Cache[*v1.Service]
+	nodes    *ctrl.Cache[*v1.Node]
+	secrets  *ctrl.Cache[*v1.Secret] // fed by secretVersions: no values
+	configs  *ctrl.Cache[*v1.Config] // fed by configDigests: digests only
 }
 
 func (r cacheReader) Secret(_ context.Context, name string) (*v1.Secret, error) {

@@ -2,7 +2,7 @@ package scheduler
 
 import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 )
 
@@ -10,8 +10,8 @@ import (
 // value replaced by its keyed digest (spechash.DataDigest). The scheduler needs a Secret's
 // keys and whether the values a Service reads changed to know which revision it runs; it keeps
 // no value in memory and so can leak none.
-func secretVersions(src runtime.Source, key []byte) runtime.Source {
-	return runtime.MapSource(src, func(o v1.Object) v1.Object { return blankSecret(o, key) })
+func secretVersions(src ctrl.Source, key []byte) ctrl.Source {
+	return ctrl.MapSource(src, func(o v1.Object) v1.Object { return blankSecret(o, key) })
 }
 
 // blankSecret returns a copy of o, when it is a Secret, whose values are their keyed digests

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
@@ -63,7 +63,7 @@ type Config struct {
 	// Registerer receives the controller's metrics. Nil: not registered.
 	Registerer prometheus.Registerer
 	// LoopMetrics are the shared reconcile-loop metrics. Nil: none.
-	LoopMetrics *runtime.Metrics
+	LoopMetrics *ctrl.Metrics
 }
 
 // DefaultConfig returns the defaults around the required pieces.
@@ -129,9 +129,9 @@ type Controller struct {
 	mu sync.Mutex
 	// guarded by mu:
 	lastWrite map[v1.Key]time.Time
-	services  *runtime.Cache[*v1.Service] // while Run runs; nil: read the store
-	nodes     *runtime.Cache[*v1.Node]    // likewise
-	snap      *observed.Snapshot          // the view as of the last wake-up while Run runs; nil: ask index
+	services  *ctrl.Cache[*v1.Service] // while Run runs; nil: read the store
+	nodes     *ctrl.Cache[*v1.Node]    // likewise
+	snap      *observed.Snapshot       // the view as of the last wake-up while Run runs; nil: ask index
 }
 
 var _ reconcile.TypedReconciler[v1.Key] = (*Controller)(nil)
@@ -167,22 +167,22 @@ func New(cfg Config) (*Controller, error) {
 // Run folds observed state into the store until ctx ends. Call it with the leader context of
 // the controller Lease; it may be called again after a later election.
 //
-// Wake-ups: an object's own change in the store (from informer caches, see runtime.Cache); a
+// Wake-ups: an object's own change in the store (from informer caches, see ctrl.Cache); a
 // view change enqueues the Services whose observed replicas changed and the Nodes whose
 // observed state changed, found by diffing one snapshot of the view per change
 // (observed.Snapshot.Diff) rather than folding every object; Resync for Nodes, ServiceResync for
 // Services.
 func (c *Controller) Run(ctx context.Context) {
-	loop := runtime.New[v1.Key]("status", c, runtime.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
-	svcs := runtime.NewCache(c.cfg.Store, v1.KindService, runtime.CacheConfig[*v1.Service]{
+	loop := ctrl.New[v1.Key]("status", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
+	svcs := ctrl.NewCache(c.cfg.Store, v1.KindService, ctrl.CacheConfig[*v1.Service]{
 		Logger: c.log, Handler: enqueueOnChange[*v1.Service](loop, v1.KindService),
 	})
-	nodes := runtime.NewCache(c.cfg.Store, v1.KindNode, runtime.CacheConfig[*v1.Node]{
+	nodes := ctrl.NewCache(c.cfg.Store, v1.KindNode, ctrl.CacheConfig[*v1.Node]{
 		Logger: c.log, Handler: enqueueOnChange[*v1.Node](loop, v1.KindNode),
 	})
 	go svcs.Run(ctx)
 	go nodes.Run(ctx)
-	if !runtime.WaitForSync(ctx, svcs, nodes) {
+	if !ctrl.WaitForSync(ctx, svcs, nodes) {
 		return
 	}
 	c.setRunState(svcs, nodes, nil)
@@ -230,9 +230,9 @@ const viewCoalesce = 50 * time.Millisecond
 
 // enqueueOnChange enqueues an object when it is added, deleted, or changed (a relist that
 // brings the same resourceVersion again is no change).
-func enqueueOnChange[T v1.Object](loop *runtime.Loop[v1.Key], kind string) runtime.Handler[T] {
+func enqueueOnChange[T v1.Object](loop *ctrl.Loop[v1.Key], kind string) ctrl.Handler[T] {
 	enqueue := func(o T) { loop.Enqueue(v1.Key{Kind: kind, Name: o.GetMetadata().Name}) }
-	return runtime.Handler[T]{
+	return ctrl.Handler[T]{
 		OnAdd: enqueue,
 		OnUpdate: func(old, o T) {
 			if old.GetMetadata().ResourceVersion != o.GetMetadata().ResourceVersion {
@@ -347,7 +347,7 @@ func (c *Controller) snapshot() *observed.Snapshot {
 	return c.index.Snapshot()
 }
 
-func (c *Controller) setRunState(svcs *runtime.Cache[*v1.Service], nodes *runtime.Cache[*v1.Node], snap *observed.Snapshot) {
+func (c *Controller) setRunState(svcs *ctrl.Cache[*v1.Service], nodes *ctrl.Cache[*v1.Node], snap *observed.Snapshot) {
 	c.mu.Lock()
 	c.services, c.nodes, c.snap = svcs, nodes, snap
 	c.mu.Unlock()

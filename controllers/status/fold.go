@@ -57,7 +57,7 @@ func FoldService(svc *v1.Service, replicas []observed.Replica, hash string, now 
 		}
 		msg := r.Message
 		if msg == "" && r.Reason != "" {
-			msg = r.Reason
+			msg = string(r.Reason)
 		}
 		out.ReplicaStatuses = append(out.ReplicaStatuses, v1.ReplicaStatus{
 			Index: r.Index, Node: r.Node, ContainerID: r.ContainerID, State: r.State, Health: r.Health,
@@ -131,11 +131,11 @@ func FoldService(svc *v1.Service, replicas []observed.Replica, hash string, now 
 
 type problem struct {
 	r      observed.Replica
-	reason string
+	reason v1.ConditionReason
 }
 
 // problemReason says what is wrong with a replica, or "".
-func problemReason(r observed.Replica) string {
+func problemReason(r observed.Replica) v1.ConditionReason {
 	switch {
 	case r.Reason != "":
 		return r.Reason
@@ -157,12 +157,12 @@ func isStarting(r observed.Replica) bool {
 
 // summarise picks the most frequent reason (ties: alphabetical) and names the first replicas
 // that have it.
-func summarise(svc string, ps []problem) (string, string) {
-	count := map[string]int{}
+func summarise(svc string, ps []problem) (v1.ConditionReason, string) {
+	count := map[v1.ConditionReason]int{}
 	for _, p := range ps {
 		count[p.reason]++
 	}
-	best := ""
+	var best v1.ConditionReason
 	for reason, n := range count {
 		if best == "" || n > count[best] || (n == count[best] && reason < best) {
 			best = reason

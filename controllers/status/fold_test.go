@@ -32,7 +32,7 @@ func cond(st v1.ServiceStatus, t v1.ConditionType) string {
 	if c == nil {
 		return "-"
 	}
-	return string(c.Status) + "/" + c.Reason
+	return string(c.Status) + "/" + string(c.Reason)
 }
 
 func TestFoldService(t *testing.T) {
@@ -123,7 +123,7 @@ func TestFoldServiceReplicaStatuses(t *testing.T) {
 	want := []v1.ReplicaStatus{
 		{Index: 0, Node: "a", ContainerID: "ca", State: v1.ReplicaRunning, Health: v1.HealthHealthy, Address: "a:2", SpecHash: "h1"},
 		{Index: 0, Node: "b", ContainerID: "cb", State: v1.ReplicaRunning, Health: v1.HealthHealthy, Address: "b:31000", SpecHash: "h2"},
-		{Index: 1, Node: "c", ContainerID: "cc", State: v1.ReplicaFailed, Address: "c:31000", SpecHash: "h2", Message: v1.ReasonVolumeNotFound},
+		{Index: 1, Node: "c", ContainerID: "cc", State: v1.ReplicaFailed, Address: "c:31000", SpecHash: "h2", Message: string(v1.ReasonVolumeNotFound)},
 		{Index: 2, Node: "a", ContainerID: "ca", State: v1.ReplicaRunning, Health: v1.HealthHealthy, Address: "a:31000", SpecHash: "h2"},
 	}
 	if len(got) != len(want) {
@@ -201,7 +201,7 @@ func TestFoldNode(t *testing.T) {
 			n.Status.RaftRole = v1.RaftFollower
 			got := FoldNode(n, tc.obs, tc.role, t0, time.Minute)
 			c := v1.FindCondition(got.Conditions, v1.NodeReady)
-			if c == nil || string(c.Status)+"/"+c.Reason != tc.wantReady {
+			if c == nil || string(c.Status)+"/"+string(c.Reason) != tc.wantReady {
 				t.Fatalf("Ready = %+v, want %s", c, tc.wantReady)
 			}
 			if got.GossipState != tc.wantState || got.RaftRole != tc.wantRole || got.ObservedGeneration != 3 {
@@ -236,7 +236,7 @@ func TestFoldServiceWaitingForNode(t *testing.T) {
 	if w.Index != 1 || w.Node != "b" || w.State != v1.ReplicaWaitingForNode || !strings.Contains(w.Message, "lost since "+since.Format(time.RFC3339)) {
 		t.Errorf("waiting replica %+v", w)
 	}
-	if got := cond(st, v1.ServiceDegraded); got != "True/"+v1.ReasonWaitingForNode {
+	if got := cond(st, v1.ServiceDegraded); got != "True/"+string(v1.ReasonWaitingForNode) {
 		t.Errorf("Degraded %s, want True/%s", got, v1.ReasonWaitingForNode)
 	}
 	if d := v1.FindCondition(st.Conditions, v1.ServiceDegraded); !strings.Contains(d.Message, "pg-1 on b since") {
@@ -253,7 +253,7 @@ func TestFoldServiceWaitingForNode(t *testing.T) {
 	if len(st.ReplicaStatuses) != 2 || st.ReplicaStatuses[1].State != v1.ReplicaRunning {
 		t.Errorf("after return: %+v", st.ReplicaStatuses)
 	}
-	if got := cond(st, v1.ServiceDegraded); got != "False/"+v1.ReasonAllReplicasReady {
+	if got := cond(st, v1.ServiceDegraded); got != "False/"+string(v1.ReasonAllReplicasReady) {
 		t.Errorf("after return: Degraded %s", got)
 	}
 }

@@ -39,7 +39,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/controllers/scheduler"
 	"github.com/constellation-sh/constellation/controllers/status"
 	"github.com/constellation-sh/constellation/pkg/observed"
@@ -99,7 +99,7 @@ type cluster struct {
 	view    *observed.Set
 	reg     *prometheus.Registry
 	sched   *scheduler.Scheduler
-	watch   *runtime.Cache[*v1.Service] // the benchmark's own view of the Services
+	watch   *ctrl.Cache[*v1.Service] // the benchmark's own view of the Services
 	cancel  context.CancelFunc
 	stopped sync.WaitGroup
 }
@@ -143,11 +143,11 @@ func (c *cluster) createServices(n int) {
 func (c *cluster) start(nodeResync time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	lm := runtime.NewMetrics(c.reg)
+	lm := ctrl.NewMetrics(c.reg)
 	sched, err := scheduler.New(scheduler.Config{Store: c.st, View: c.view, Logger: quiet(), LoopMetrics: lm})
 	must(err)
 	c.sched = sched
-	c.watch = runtime.NewCache(c.st, v1.KindService, runtime.CacheConfig[*v1.Service]{Logger: quiet()})
+	c.watch = ctrl.NewCache(c.st, v1.KindService, ctrl.CacheConfig[*v1.Service]{Logger: quiet()})
 	go c.watch.Run(ctx)
 	stc, err := status.New(status.Config{Store: c.st, View: c.view, SpecHash: spechash.Current,
 		Resync: nodeResync, Logger: quiet(), LoopMetrics: lm})
@@ -233,7 +233,7 @@ func (c *cluster) simulate(ctx context.Context) {
 	}
 	perNode := map[string]map[key]observed.Replica{}
 	placed := map[string][]v1.Assignment{}
-	go runtime.ListWatch(ctx, c.st, v1.KindService, nil, func(ev store.Event) {
+	go ctrl.ListWatch(ctx, c.st, v1.KindService, nil, func(ev store.Event) {
 		svc := ev.Object.(*v1.Service)
 		name := svc.Metadata.Name
 		if ev.Type != store.Deleted && slices.Equal(placed[name], svc.Status.Assignments) {

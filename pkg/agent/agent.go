@@ -21,8 +21,8 @@ import (
 	"github.com/constellation-sh/constellation/pkg/client"
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/election"
 	"github.com/constellation-sh/constellation/pkg/gossip"
-	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
 	"github.com/constellation-sh/constellation/pkg/nodelocal"
 	"github.com/constellation-sh/constellation/pkg/observed"
@@ -73,7 +73,7 @@ type Agent struct {
 	peerHTTP   *http.Client   // agent-to-agent calls (peerClient)
 	docker     *docker.Client // nil when Docker is disabled
 
-	controllerLease *lease.Elector
+	controllerLease *election.Elector
 	restore         *restore // --restore (snapshot.go); nil without it
 	joinPeers       []string // gossip peers learnt from the join path
 	vsync           *viewSync

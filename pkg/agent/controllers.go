@@ -9,19 +9,19 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	dnsctl "github.com/constellation-sh/constellation/controllers/dns"
 	leasectl "github.com/constellation-sh/constellation/controllers/lease"
 	meshctl "github.com/constellation-sh/constellation/controllers/mesh"
 	"github.com/constellation-sh/constellation/controllers/node"
 	rsctl "github.com/constellation-sh/constellation/controllers/replicaset"
-	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/controllers/scheduler"
 	"github.com/constellation-sh/constellation/controllers/status"
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
 	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/election"
 	"github.com/constellation-sh/constellation/pkg/events"
-	"github.com/constellation-sh/constellation/pkg/lease"
 	"github.com/constellation-sh/constellation/pkg/nodehealth"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	mongoengine "github.com/constellation-sh/constellation/pkg/replicaset/mongo"
@@ -33,7 +33,7 @@ import (
 // setupControllers builds the node-local Docker reconciler (every agent) and the cluster-wide
 // controllers that run only while this node holds the "controller" Lease.
 func (a *Agent) setupControllers() error {
-	loopMetrics := runtime.NewMetrics(a.reg)
+	loopMetrics := ctrl.NewMetrics(a.reg)
 	// What happened to objects, as Events in the store (pkg/events, docs/events.md).
 	rec, err := events.New(events.Config{Store: a.store, Node: a.cfg.Node.Name, Logger: a.log, Registerer: a.reg})
 	if err != nil {
@@ -72,7 +72,7 @@ func (a *Agent) setupControllers() error {
 		a.vsync.localPublished() // no replica will ever be local
 	}
 
-	el, err := lease.New(a.store, lease.Config{
+	el, err := election.New(a.store, election.Config{
 		Name: v1.LeaseController, Identity: a.cfg.Node.Name, Logger: a.log,
 	})
 	if err != nil {
@@ -148,7 +148,7 @@ func (a *Agent) setupControllers() error {
 			return fmt.Errorf("dns controller: %w", err)
 		}
 		a.reg.MustRegister(dc.Collectors()...)
-		leaderRuns = append(leaderRuns, func(ctx context.Context) { dc.Run(ctx, runtime.Options{Logger: a.log, Metrics: loopMetrics}) })
+		leaderRuns = append(leaderRuns, func(ctx context.Context) { dc.Run(ctx, ctrl.Options{Logger: a.log, Metrics: loopMetrics}) })
 	} else if a.cfg.DNS.NodeRecords.Zone != "" {
 		return errors.New("--dns.nodeRecords.zone: needs --dns.cloudflare.tokenFile")
 	}
@@ -167,15 +167,15 @@ func (a *Agent) setupControllers() error {
 
 	// Nodes labelled role=lb campaign for the "lb" Lease that DNS records can follow.
 	camp, err := leasectl.New(a.store, leasectl.Config{Node: a.cfg.Node.Name, Logger: a.log, Events: rec}, func() (leasectl.Elector, error) {
-		c := lease.DefaultConfig(v1.LeaseLB, a.cfg.Node.Name)
+		c := election.DefaultConfig(v1.LeaseLB, a.cfg.Node.Name)
 		c.Logger = a.log
-		return lease.New(a.store, c)
+		return election.New(a.store, c)
 	})
 	if err != nil {
 		return err
 	}
 	a.addComponent("lb-campaign", func(ctx context.Context) error {
-		camp.Run(ctx, runtime.Options{Logger: a.log, Metrics: loopMetrics})
+		camp.Run(ctx, ctrl.Options{Logger: a.log, Metrics: loopMetrics})
 		return nil
 	})
 	return nil

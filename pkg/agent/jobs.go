@@ -6,14 +6,14 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/controllers/job"
-	"github.com/constellation-sh/constellation/controllers/runtime"
 )
 
 // setupJobs builds the Job runner of this node (when it runs Docker) and returns the
 // cluster-wide job controller's run function, which setupControllers runs with the other
 // controllers while this node holds the controller Lease (controllers/job, docs/jobs.md).
-func (a *Agent) setupJobs(isLeader func() bool, loopMetrics *runtime.Metrics) (func(ctx context.Context), error) {
+func (a *Agent) setupJobs(isLeader func() bool, loopMetrics *ctrl.Metrics) (func(ctx context.Context), error) {
 	if a.docker != nil {
 		r, err := job.NewRunner(job.RunnerConfig{
 			Node: a.cfg.Node.Name, Store: a.store, Docker: a.docker,

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
-	"github.com/constellation-sh/constellation/controllers/runtime"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/pkg/client"
 	"github.com/constellation-sh/constellation/pkg/config"
 	meshdns "github.com/constellation-sh/constellation/pkg/mesh/dns"
@@ -42,8 +42,8 @@ type meshPlane struct {
 	px      *proxy.Proxy
 	hpx     *httpproxy.Proxy // appProtocol http ports and upstream Services (docs/proxy.md)
 	dns     *meshdns.Server
-	svcs    *runtime.Cache[*v1.Service]
-	sets    *runtime.Cache[*v1.ReplicaSet] // <rs>-primary names (meshprimary.go)
+	svcs    *ctrl.Cache[*v1.Service]
+	sets    *ctrl.Cache[*v1.ReplicaSet] // <rs>-primary names (meshprimary.go)
 	poke    chan struct{}
 }
 
@@ -99,17 +99,17 @@ func (a *Agent) setupMesh() error {
 		default:
 		}
 	}
-	m.svcs = runtime.NewCache(a.store, v1.KindService, runtime.CacheConfig[*v1.Service]{
+	m.svcs = ctrl.NewCache(a.store, v1.KindService, ctrl.CacheConfig[*v1.Service]{
 		Logger: log,
-		Handler: runtime.Handler[*v1.Service]{
+		Handler: ctrl.Handler[*v1.Service]{
 			OnAdd:    func(*v1.Service) { poke() },
 			OnUpdate: func(_, _ *v1.Service) { poke() },
 			OnDelete: func(*v1.Service) { poke() },
 		},
 	})
-	m.sets = runtime.NewCache(a.store, v1.KindReplicaSet, runtime.CacheConfig[*v1.ReplicaSet]{
+	m.sets = ctrl.NewCache(a.store, v1.KindReplicaSet, ctrl.CacheConfig[*v1.ReplicaSet]{
 		Logger:  log,
-		Handler: runtime.Handler[*v1.ReplicaSet]{OnAdd: func(*v1.ReplicaSet) { poke() }, OnUpdate: func(_, _ *v1.ReplicaSet) { poke() }, OnDelete: func(*v1.ReplicaSet) { poke() }},
+		Handler: ctrl.Handler[*v1.ReplicaSet]{OnAdd: func(*v1.ReplicaSet) { poke() }, OnUpdate: func(_, _ *v1.ReplicaSet) { poke() }, OnDelete: func(*v1.ReplicaSet) { poke() }},
 	})
 	a.mesh = m
 	a.addComponent("mesh", m.run)

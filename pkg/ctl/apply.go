@@ -190,7 +190,7 @@ func rolloutState(s *v1.Service) rollout {
 func conditionError(prefix string, c *v1.Condition) error {
 	msg := prefix
 	if c.Reason != "" {
-		msg += ": " + c.Reason
+		msg += ": " + string(c.Reason)
 	}
 	if c.Message != "" {
 		msg += ": " + c.Message

@@ -471,7 +471,7 @@ func (d *describer) conditions(conds []v1.Condition) {
 	var rows [][]string
 	for _, c := range conds {
 		t := c.LastTransitionTime
-		rows = append(rows, []string{string(c.Type), string(c.Status), none(c.Reason), humanDuration(d.now.Sub(t)) + " ago", c.Message})
+		rows = append(rows, []string{string(c.Type), string(c.Status), none(string(c.Reason)), humanDuration(d.now.Sub(t)) + " ago", c.Message})
 	}
 	d.table([]string{"TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"}, rows)
 }

@@ -175,7 +175,7 @@ func serviceStatus(s *v1.Service) string {
 	conds := s.Status.Conditions
 	if d := v1.FindCondition(conds, v1.ServiceDegraded); d != nil && d.Status == v1.ConditionTrue {
 		if d.Reason != "" {
-			return d.Reason
+			return string(d.Reason)
 		}
 		return "Degraded"
 	}
@@ -187,14 +187,14 @@ func serviceStatus(s *v1.Service) string {
 		return "Progressing"
 	}
 	if p != nil && p.Status == v1.ConditionFalse && p.Reason != "" && p.Reason != v1.ReasonRolloutComplete {
-		return p.Reason
+		return string(p.Reason)
 	}
 	if r := v1.FindCondition(conds, v1.ServiceReady); r != nil {
 		if r.Status == v1.ConditionTrue {
 			return "Ready"
 		}
 		if r.Reason != "" {
-			return r.Reason
+			return string(r.Reason)
 		}
 		return "NotReady"
 	}
@@ -375,7 +375,7 @@ func conditionCell(conds []v1.Condition, t v1.ConditionType) string {
 		return string(v1.ConditionUnknown)
 	}
 	if c.Status != v1.ConditionTrue && c.Reason != "" {
-		return string(c.Status) + " (" + c.Reason + ")"
+		return string(c.Status) + " (" + string(c.Reason) + ")"
 	}
 	return string(c.Status)
 }

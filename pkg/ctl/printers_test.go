@@ -21,7 +21,7 @@ func ago(d time.Duration) *time.Time { t := now.Add(-d); return &t }
 
 func i32(v int32) *int32 { return &v }
 
-func cond(t v1.ConditionType, s v1.ConditionStatus, reason string) v1.Condition {
+func cond(t v1.ConditionType, s v1.ConditionStatus, reason v1.ConditionReason) v1.Condition {
 	return v1.Condition{Type: t, Status: s, Reason: reason, Message: "", LastTransitionTime: now.Add(-90 * time.Second)}
 }
 

@@ -135,7 +135,7 @@ func TestChangeSummary(t *testing.T) {
 	}
 }
 
-func condMsg(t v1.ConditionType, s v1.ConditionStatus, reason, msg string) v1.Condition {
+func condMsg(t v1.ConditionType, s v1.ConditionStatus, reason v1.ConditionReason, msg string) v1.Condition {
 	c := cond(t, s, reason)
 	c.Message = msg
 	return c

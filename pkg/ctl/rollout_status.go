@@ -85,7 +85,7 @@ func rolloutStatus(s *v1.Service) rollout {
 			return rollout{progress: err.Error(), err: err}
 		case v1.ReasonRolloutComplete:
 		default:
-			msg := p.Reason
+			msg := string(p.Reason)
 			if p.Message != "" {
 				msg += ": " + p.Message
 			}

@@ -281,7 +281,7 @@ func toWire(r observed.Replica, seq uint64) wireReplica {
 		Ports:       r.Ports,
 		ExitCode:    r.ExitCode,
 		Restarts:    r.Restarts,
-		Reason:      r.Reason,
+		Reason:      string(r.Reason),
 		Message:     msg,
 		UpdatedAt:   updated,
 	}
@@ -299,7 +299,7 @@ func fromWire(node string, w wireReplica) observed.Replica {
 		Ports:       w.Ports,
 		ExitCode:    w.ExitCode,
 		Restarts:    w.Restarts,
-		Reason:      w.Reason,
+		Reason:      v1.ConditionReason(w.Reason),
 		Message:     w.Message,
 	}
 	if w.UpdatedAt != 0 {

@@ -69,7 +69,7 @@ type Node struct {
 	Name    string
 	Verdict Verdict
 	// Reason is a v1 Node condition reason explaining the verdict; Message says it in words.
-	Reason  string
+	Reason  v1.ConditionReason
 	Message string
 	// Since is when the node entered its current state, when known.
 	Since time.Time

@@ -11,7 +11,7 @@ import (
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-func node(name string, status v1.ConditionStatus, reason string, at time.Time) *v1.Node {
+func node(name string, status v1.ConditionStatus, reason v1.ConditionReason, at time.Time) *v1.Node {
 	n := &v1.Node{Metadata: v1.ObjectMeta{Name: name}}
 	if status != "" {
 		n.Status.Conditions = []v1.Condition{{Type: v1.NodeReady, Status: status, Reason: reason, LastTransitionTime: at}}
@@ -36,7 +36,7 @@ func TestVerdicts(t *testing.T) {
 		noView  bool
 		now     time.Time
 		want    Verdict
-		reason  string
+		reason  v1.ConditionReason
 		recheck time.Time
 	}{
 		{name: "alive in gossip", view: ptr(alive("n")), now: t0, want: Ready, reason: v1.ReasonNodeAlive},

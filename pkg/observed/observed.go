@@ -22,9 +22,9 @@ type Replica struct {
 	ExitCode int               `json:"exitCode,omitempty"`
 	Restarts int               `json:"restarts,omitempty"`
 	// Reason is a condition reason when the replica cannot run (ImageNotFound, PortConflict...).
-	Reason    string    `json:"reason,omitempty"`
-	Message   string    `json:"message,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Reason    v1.ConditionReason `json:"reason,omitempty"`
+	Message   string             `json:"message,omitempty"`
+	UpdatedAt time.Time          `json:"updatedAt"`
 }
 
 // Ready reports whether the replica should receive traffic: running and healthy (or running

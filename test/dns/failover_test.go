@@ -14,11 +14,11 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
+	"github.com/constellation-sh/constellation/controllers/ctrl"
 	"github.com/constellation-sh/constellation/controllers/dns"
 	leasectl "github.com/constellation-sh/constellation/controllers/lease"
-	"github.com/constellation-sh/constellation/controllers/runtime"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
-	"github.com/constellation-sh/constellation/pkg/lease"
+	"github.com/constellation-sh/constellation/pkg/election"
 	"github.com/constellation-sh/constellation/pkg/store"
 	fake "github.com/constellation-sh/constellation/test/fakes/cloudflare"
 )
@@ -114,7 +114,7 @@ type agent struct {
 	// may keep working on a node cut off from the quorum).
 	st, ctlSt  *partStore
 	campaign   *leasectl.Campaign
-	controller *lease.Elector
+	controller *election.Elector
 	log        *writeLog
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
@@ -164,12 +164,12 @@ func (c *cluster) start(name string) *agent {
 		t.Fatal(err)
 	}
 	a.log = &writeLog{Provider: client}
-	elCfg := func(l string) lease.Config {
-		cfg := lease.DefaultConfig(l, name)
+	elCfg := func(l string) election.Config {
+		cfg := election.DefaultConfig(l, name)
 		cfg.Duration, cfg.Logger = c.leaseD, quiet
 		return cfg
 	}
-	a.controller, err = lease.New(a.st, elCfg(v1.LeaseController))
+	a.controller, err = election.New(a.st, elCfg(v1.LeaseController))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func (c *cluster) start(name string) *agent {
 		t.Fatal(err)
 	}
 	a.campaign, err = leasectl.New(a.st, leasectl.Config{Node: name, Logger: quiet}, func() (leasectl.Elector, error) {
-		return lease.New(a.st, elCfg(v1.LeaseLB))
+		return election.New(a.st, elCfg(v1.LeaseLB))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -186,10 +186,10 @@ func (c *cluster) start(name string) *agent {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.done.Add(2)
-	go func() { defer a.done.Done(); a.campaign.Run(ctx, runtime.Options{Logger: quiet}) }()
+	go func() { defer a.done.Done(); a.campaign.Run(ctx, ctrl.Options{Logger: quiet}) }()
 	go func() {
 		defer a.done.Done()
-		a.controller.Run(ctx, func(lctx context.Context) { ctl.Run(lctx, runtime.Options{Logger: quiet}) })
+		a.controller.Run(ctx, func(lctx context.Context) { ctl.Run(lctx, ctrl.Options{Logger: quiet}) })
 	}()
 	c.agents = append(c.agents, a)
 	t.Cleanup(func() { a.cancel(); a.done.Wait() })

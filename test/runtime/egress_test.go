@@ -69,8 +69,9 @@ func ipOf(ct docker.Container) string {
 
 // gwEvent is one published failure state of the gateway replica.
 type gwEvent struct {
-	at          time.Time
-	reason, msg string
+	at     time.Time
+	reason v1.ConditionReason
+	msg    string
 }
 
 // watchGateway records every failure state the gateway replica is published with: the heal
@@ -211,7 +212,7 @@ func (s *egressStack) setMode(mode string) {
 }
 
 // gatewayReason is the reason and message the gateway replica is published with.
-func (s *egressStack) gatewayReason() (string, string) {
+func (s *egressStack) gatewayReason() (v1.ConditionReason, string) {
 	for _, r := range s.c.replicas(s.warp) {
 		return r.Reason, r.Message
 	}
@@ -271,7 +272,7 @@ func (s *egressStack) trial(t *testing.T, name, set, want string) (detect, recov
 		var ok bool
 		ev, ok = s.failureSince(start)
 		r, m := s.gatewayReason()
-		return ok, r + " " + m
+		return ok, string(r) + " " + m
 	})
 	detect, msg := ev.at.Sub(start), ev.msg
 	// The dependent goes at once: fail closed.

@@ -124,8 +124,8 @@ func TestFaults(t *testing.T) {
 	c.apply("noimage", v1.ServiceSpec{Image: "127.0.0.1:1/constellation-test/missing:1"})
 	c.apply("novolume", v1.ServiceSpec{Image: "constellation-test/echo:1", HostAccess: true, Volumes: []v1.VolumeMount{{Source: "/nonexistent/" + c.prefix, Target: "/data"}}})
 
-	reason := func(svc, want string, check func(observed.Replica) bool) {
-		c.waitFor(svc+" reason "+want, 60*time.Second, func() (bool, string) {
+	reason := func(svc string, want v1.ConditionReason, check func(observed.Replica) bool) {
+		c.waitFor(svc+" reason "+string(want), 60*time.Second, func() (bool, string) {
 			rs := c.replicas(svc)
 			if len(rs) != 1 || rs[0].Reason != want || (check != nil && !check(rs[0])) {
 				return false, fmt.Sprintf("%+v", rs)

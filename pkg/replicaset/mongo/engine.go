@@ -22,17 +22,17 @@ import (
 
 // Reasons of the Ready condition.
 const (
-	ReasonConverged        = "Converged"
-	ReasonInitiating       = "Initiating"
-	ReasonNotInitiated     = "NotInitiated"
-	ReasonReconfiguring    = "Reconfiguring"
-	ReasonWaitingForCommit = "WaitingForCommit"
-	ReasonNoPrimary        = "NoPrimary"
-	ReasonMajorityLost     = "MajorityLost"
-	ReasonForcedReconfig   = "ForcedReconfig"
-	ReasonMembersPending   = "MembersPending"
-	ReasonConfigRejected   = "ConfigRejected"
-	ReasonUnreachable      = "Unreachable"
+	ReasonConverged        v1.ConditionReason = "Converged"
+	ReasonInitiating       v1.ConditionReason = "Initiating"
+	ReasonNotInitiated     v1.ConditionReason = "NotInitiated"
+	ReasonReconfiguring    v1.ConditionReason = "Reconfiguring"
+	ReasonWaitingForCommit v1.ConditionReason = "WaitingForCommit"
+	ReasonNoPrimary        v1.ConditionReason = "NoPrimary"
+	ReasonMajorityLost     v1.ConditionReason = "MajorityLost"
+	ReasonForcedReconfig   v1.ConditionReason = "ForcedReconfig"
+	ReasonMembersPending   v1.ConditionReason = "MembersPending"
+	ReasonConfigRejected   v1.ConditionReason = "ConfigRejected"
+	ReasonUnreachable      v1.ConditionReason = "Unreachable"
 )
 
 // Member roles and health in status.members.
@@ -261,7 +261,7 @@ type step struct {
 	names  map[string]string // host -> member name
 }
 
-func (s *step) ready(status v1.ConditionStatus, reason, format string, a ...any) {
+func (s *step) ready(status v1.ConditionStatus, reason v1.ConditionReason, format string, a ...any) {
 	s.obs.Conditions = []v1.Condition{{Type: v1.ReplicaSetReady, Status: status, Reason: reason,
 		Message: fmt.Sprintf(format, a...), LastTransitionTime: s.d.Now}}
 }

@@ -298,7 +298,7 @@ func memberStatuses(ms []memberView, p planOutput) []v1.MemberStatus {
 }
 
 func conditions(p planOutput, ms []v1.MemberStatus, now time.Time) []v1.Condition {
-	agreed := v1.Condition{Type: v1.ReplicaSetPrimaryAgreed, Status: v1.ConditionFalse, Reason: string(p.Mode), Message: p.Message, LastTransitionTime: now}
+	agreed := v1.Condition{Type: v1.ReplicaSetPrimaryAgreed, Status: v1.ConditionFalse, Reason: v1.ConditionReason(p.Mode), Message: p.Message, LastTransitionTime: now}
 	if p.Agreed {
 		agreed.Status = v1.ConditionTrue
 	}
@@ -311,7 +311,7 @@ func conditions(p planOutput, ms []v1.MemberStatus, now time.Time) []v1.Conditio
 	}
 	switch {
 	case !p.Agreed:
-		ready.Reason, ready.Message = string(p.Mode), p.Message
+		ready.Reason, ready.Message = v1.ConditionReason(p.Mode), p.Message
 	case healthy < len(ms):
 		ready.Reason, ready.Message = "MembersNotHealthy", fmt.Sprintf("%d of %d members healthy", healthy, len(ms))
 	default:

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/constellation-sh/constellation/pkg/lease"
+	"github.com/constellation-sh/constellation/pkg/election"
 )
 
 // The lease elector works over the replicated store: one holder among candidates on three
@@ -16,7 +16,7 @@ import (
 func TestLeaseOverRaft(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	type cand struct {
-		e       *lease.Elector
+		e       *election.Elector
 		leading atomic.Bool
 		start   atomic.Int64 // when it last started leading
 		stop    atomic.Int64 // when it last stopped leading
@@ -26,9 +26,9 @@ func TestLeaseOverRaft(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	for i := range cands {
-		cfg := lease.DefaultConfig("controller", c.nodes[i].name)
+		cfg := election.DefaultConfig("controller", c.nodes[i].name)
 		cfg.Duration, cfg.RenewInterval = 2*time.Second, 200*time.Millisecond
-		e, err := lease.New(c.store(i), cfg)
+		e, err := election.New(c.store(i), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

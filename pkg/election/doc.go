@@ -1,4 +1,4 @@
-// Package lease elects one holder of a named Lease object in the store and fences it: a holder
+// Package election elects one holder of a named Lease object in the store and fences it: a holder
 // that cannot renew stops acting before any other candidate can take the lease over.
 //
 // The guarantee rests on the store's linearizable compare-and-swap and on one assumption about
@@ -18,4 +18,4 @@
 // may still believe it leads for up to Duration×(1-DriftFactor) after its last successful renewal
 // was sent; controllers must check IsLeader (or use the leader context) before each outside write.
 // See docs/leases.md.
-package lease
+package election

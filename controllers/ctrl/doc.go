@@ -1,4 +1,4 @@
-// Package runtime runs reconcilers: one rate-limited, de-duplicating work queue per controller
+// Package ctrl runs reconcilers: one rate-limited, de-duplicating work queue per controller
 // (client-go's workqueue) feeding a controller-runtime TypedReconciler, with the result handling
 // of controller-runtime's controller: an error requeues with backoff, a TerminalError is logged
 // and dropped, RequeueAfter polls, success forgets the key. No two workers ever hold the same key.
@@ -9,4 +9,4 @@
 // decoding) the store. What a Cache hands out is shared and must never be modified.
 //
 // It imports api/v1 and pkg/store only.
-package runtime
+package ctrl

@@ -1,4 +1,4 @@
-package runtime
+package ctrl
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package runtime
+package ctrl
 
 import (
 	"context"
@@ -189,7 +189,7 @@ func TestPanicIsLoggedWithItsStackAndCounted(t *testing.T) {
 	if line.Panic != "nil map in the planner" || line.Key != "k" {
 		t.Fatalf("panic log line: %+v\nlog:\n%s", line, buf.String())
 	}
-	if !strings.Contains(line.Stack, "runtime.panicsHere") || !strings.Contains(line.Stack, "loop_test.go") {
+	if !strings.Contains(line.Stack, "ctrl.panicsHere") || !strings.Contains(line.Stack, "loop_test.go") {
 		t.Fatalf("the logged stack does not show where the panic came from:\n%s", line.Stack)
 	}
 	if got := counterValue(t, reg, "constellation_reconcile_panics_total", "panicky"); got != 1 {
