@@ -45,7 +45,7 @@ type env struct {
 func newEnv(t testing.TB, cfg Config, ccfg cloudflare.Config, opts ...Option) *env {
 	t.Helper()
 	clock := cloudflaretest.NewStepClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	e := &env{t: t, ctx: context.Background(), clock: clock, st: store.NewMemory(store.WithClock(clock.Now)), view: observed.NewSet(), cfg: cfg}
+	e := &env{t: t, ctx: context.Background(), clock: clock, st: store.NewMemory(store.MemoryConfig{Clock: clock}), view: observed.NewSet(), cfg: cfg}
 	e.cf = fake.New(fake.WithToken(testToken), fake.WithClock(clock.Now))
 	e.cf.AddZone(zone)
 	url, stop := e.cf.Start()

@@ -28,7 +28,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	clk := clocktesting.NewFakeClock(t0)
-	st := store.NewMemory(store.WithClock(clk.Now))
+	st := store.NewMemory(store.MemoryConfig{Clock: clk})
 	c, err := NewController(ControllerConfig{Store: st, Clock: clk, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

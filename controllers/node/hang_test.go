@@ -30,7 +30,7 @@ func assignedService(t *testing.T, st store.Store, name, image string) {
 		t.Fatal(err)
 	}
 	svc = o.(*v1.Service)
-	svc.Status.Assignments = []v1.Assignment{{Index: 0, Node: "n1", SpecHash: spechash.OfService(svc)}}
+	svc.Status.Assignments = []v1.Assignment{{Index: 0, Node: "n1", SpecHash: spechash.Of(&svc.Spec)}}
 	if _, err := st.UpdateStatus(ctx, svc); err != nil {
 		t.Fatal(err)
 	}

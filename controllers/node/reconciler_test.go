@@ -289,7 +289,7 @@ func (f *fixture) serviceWith(n int32, image string, change func(*v1.ServiceSpec
 	}
 	svc = o.(*v1.Service)
 	for i := range n {
-		svc.Status.Assignments = append(svc.Status.Assignments, v1.Assignment{Index: i, Node: "n1", SpecHash: spechash.OfService(svc)})
+		svc.Status.Assignments = append(svc.Status.Assignments, v1.Assignment{Index: i, Node: "n1", SpecHash: spechash.Of(&svc.Spec)})
 	}
 	if _, err := f.st.UpdateStatus(f.ctx, svc); err != nil {
 		f.t.Fatal(err)
@@ -415,7 +415,7 @@ func TestDaemonOutageReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc = o.(*v1.Service)
-	svc.Status.Assignments = []v1.Assignment{{Index: 0, Node: "n1", SpecHash: spechash.OfService(svc)}, {Index: 1, Node: "n1", SpecHash: spechash.OfService(svc)}}
+	svc.Status.Assignments = []v1.Assignment{{Index: 0, Node: "n1", SpecHash: spechash.Of(&svc.Spec)}, {Index: 1, Node: "n1", SpecHash: spechash.Of(&svc.Spec)}}
 	if _, err := st.UpdateStatus(ctx, svc); err != nil {
 		t.Fatal(err)
 	}

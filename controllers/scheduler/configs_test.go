@@ -69,7 +69,7 @@ func TestRunRollsOnFileSourceChange(t *testing.T) {
 		return ""
 	}
 	eventually(t, "first revisions", func() bool { return rev("prometheus") != "" && rev("proxy") != "" && rev("plain") != "" })
-	if got, want := rev("plain"), spechash.OfService(getSvc(t, st, "plain")); got != want {
+	if got, want := rev("plain"), spechash.Of(&getSvc(t, st, "plain").Spec); got != want {
 		t.Fatalf("a Service without files: revision %q, want its spec hash %q", got, want)
 	}
 	barrier := func(n int32) {

@@ -103,7 +103,7 @@ func TestRevisionHistory(t *testing.T) {
 		t.Fatalf("undo to the current revision wrote something: %v", err)
 	}
 	// Plain undo still goes back to the previous revision (5), and forward again.
-	if err := RolloutUndo(ctx, st, "web"); err != nil {
+	if err := RolloutUndoTo(ctx, st, "web", 0); err != nil {
 		t.Fatal(err)
 	}
 	if got = reconcile(); got.Spec.Image != "echo:5" || got.Status.CurrentRevision.Revision != 7 || got.Status.PreviousRevision.Spec.Image != "echo:2" {
@@ -145,10 +145,10 @@ func TestUndoRestoresRestartedAt(t *testing.T) {
 	if _, err := st.UpdateStatus(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := RolloutUndo(ctx, st, "app"); err != nil {
+	if err := RolloutUndoTo(ctx, st, "app", 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := getSvc(t, st, "app"); got.Spec.RestartedAt != nil || spechash.OfService(got) != spechash.Of(&prev) {
+	if got := getSvc(t, st, "app"); got.Spec.RestartedAt != nil || spechash.Of(&got.Spec) != spechash.Of(&prev) {
 		t.Fatalf("after undo: %+v", got.Spec)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/store"
 )
 
-// ErrNoPreviousRevision is returned by RolloutUndo when the Service has never been updated.
+// ErrNoPreviousRevision is returned by RolloutUndoTo when the Service has never been updated.
 var ErrNoPreviousRevision = errors.New("scheduler: no previous revision to return to")
 
 // ErrRevisionNotFound is returned by RolloutUndoTo for a revision number the Service's history
@@ -23,24 +23,20 @@ var ErrRevisionNotFound = errors.New("scheduler: no such revision in the history
 // DefaultRevisionHistoryLimit is how many revisions before the current one a Service keeps.
 const DefaultRevisionHistoryLimit = 10
 
-// UndoStore is the part of store.Store RolloutUndo uses.
+// UndoStore is the part of store.Store RolloutUndoTo uses.
 type UndoStore interface {
 	Get(ctx context.Context, kind, name string, opts ...store.ReadOption) (v1.Object, error)
 	Update(ctx context.Context, obj v1.Object) (v1.Object, error)
 }
 
-// RolloutUndo returns Service name to the spec it ran before its current revision (as
+// RolloutUndoTo returns Service name to the spec it ran at revision number rev of
+// status.revisionHistory, or with rev 0 to the spec it ran before its current revision (as
 // `kubectl rollout undo` does): the container-defining spec comes back; replicas, routes,
 // placement and the update strategy stay as they are. The scheduler then rolls it out like any
 // other update, and the revision undone becomes the previous one (a second undo goes forward
 // again). Secrets stay as they are: the replicas of the old spec read their current values (a
-// Secret change alone is not a revision undo goes back over; see revisionHash). The write is a compare-and-swap, retried on conflict.
-func RolloutUndo(ctx context.Context, st UndoStore, name string) error {
-	return RolloutUndoTo(ctx, st, name, 0)
-}
-
-// RolloutUndoTo is RolloutUndo to revision number rev of status.revisionHistory (0: the
-// previous revision). Asking for the current revision changes nothing.
+// Secret change alone is not a revision undo goes back over; see revisionHash). Asking for the
+// current revision changes nothing. The write is a compare-and-swap, retried on conflict.
 func RolloutUndoTo(ctx context.Context, st UndoStore, name string, rev int64) error {
 	for attempt := 0; ; attempt++ {
 		obj, err := st.Get(ctx, v1.KindService, name)

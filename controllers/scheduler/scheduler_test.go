@@ -59,7 +59,7 @@ func TestReconcileWritesAssignmentsAndUndo(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := getSvc(t, st, "web")
-	h1 := spechash.OfService(got)
+	h1 := spechash.Of(&got.Spec)
 	if len(got.Status.Assignments) != 3 || got.Status.CurrentRevision == nil || got.Status.CurrentRevision.SpecHash != h1 {
 		t.Fatalf("status %+v", got.Status)
 	}
@@ -84,7 +84,7 @@ func TestReconcileWritesAssignmentsAndUndo(t *testing.T) {
 	if c := v1.FindCondition(getSvc(t, st, "web").Status.Conditions, v1.ServiceProgressing); c.Reason != v1.ReasonRolloutComplete {
 		t.Fatalf("condition %+v", c)
 	}
-	if err := RolloutUndo(ctx, st, "web"); !errors.Is(err, ErrNoPreviousRevision) {
+	if err := RolloutUndoTo(ctx, st, "web", 0); !errors.Is(err, ErrNoPreviousRevision) {
 		t.Fatalf("undo without history: %v", err)
 	}
 	// Update the image, roll it out step by step.
@@ -100,7 +100,7 @@ func TestReconcileWritesAssignmentsAndUndo(t *testing.T) {
 		report(getSvc(t, st, "web"))
 	}
 	got = getSvc(t, st, "web")
-	h2 := spechash.OfService(got)
+	h2 := spechash.Of(&got.Spec)
 	for _, a := range got.Status.Assignments {
 		if a.SpecHash != h2 {
 			t.Fatalf("not rolled: %v", got.Status.Assignments)
@@ -109,10 +109,10 @@ func TestReconcileWritesAssignmentsAndUndo(t *testing.T) {
 	if got.Status.PreviousRevision == nil || got.Status.PreviousRevision.SpecHash != h1 {
 		t.Fatalf("previous revision %+v", got.Status.PreviousRevision)
 	}
-	if err := RolloutUndo(ctx, st, "web"); err != nil {
+	if err := RolloutUndoTo(ctx, st, "web", 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := getSvc(t, st, "web"); got.Spec.Image != "echo:1" || spechash.OfService(got) != h1 || got.Spec.DesiredReplicas() != 3 {
+	if got := getSvc(t, st, "web"); got.Spec.Image != "echo:1" || spechash.Of(&got.Spec) != h1 || got.Spec.DesiredReplicas() != 3 {
 		t.Fatalf("after undo: %+v", got.Spec)
 	}
 	// A node that dies loses its replicas to the other one.

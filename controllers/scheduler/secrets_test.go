@@ -83,7 +83,7 @@ func TestRunRollsOnSecretChange(t *testing.T) {
 	}
 	eventually(t, "the barrier's update planned", func() bool { return len(getSvc(t, st, "barrier").Status.Assignments) == 2 })
 	web, batch, api := rev("web"), rev("batch"), rev("api")
-	if batch != spechash.OfService(getSvc(t, st, "batch")) {
+	if batch != spechash.Of(&getSvc(t, st, "batch").Spec) {
 		t.Fatalf("batch (restart: never) revision %q carries Secret versions", batch)
 	}
 
@@ -175,7 +175,7 @@ func TestMissingSecretHoldsTheRevision(t *testing.T) {
 	if _, err := st.Update(ctx, upd); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec(); spechash.SpecPart(got) != spechash.OfService(upd) {
+	if got := rec(); spechash.SpecPart(got) != spechash.Of(&upd.Spec) {
 		t.Fatalf("new spec while the Secret is missing: revision %q", got)
 	}
 	if prev := getSvc(t, st, "web").Status.PreviousRevision; prev == nil || prev.SpecHash != present {
@@ -219,7 +219,7 @@ func TestUndoAfterRotationReturnsToThePreviousSpec(t *testing.T) {
 	if prev := got.Status.PreviousRevision; prev == nil || prev.SpecHash != v1rev {
 		t.Fatalf("after rotation: previous %+v, want echo:1's %q", prev, v1rev)
 	}
-	if err := RolloutUndo(ctx, st, "web"); err != nil {
+	if err := RolloutUndoTo(ctx, st, "web", 0); err != nil {
 		t.Fatal(err)
 	}
 	got = rec()
@@ -230,7 +230,7 @@ func TestUndoAfterRotationReturnsToThePreviousSpec(t *testing.T) {
 	if spechash.SpecPart(cur) != spechash.SpecPart(v1rev) || cur == v1rev {
 		t.Fatalf("after undo: current %q: want echo:1's spec (%q) with the Secret as it is now", cur, v1rev)
 	}
-	if err := RolloutUndo(ctx, st, "web"); err != nil {
+	if err := RolloutUndoTo(ctx, st, "web", 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := rec(); got.Spec.Image != "echo:2" {

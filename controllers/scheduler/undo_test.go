@@ -32,7 +32,7 @@ func TestRolloutUndoRestoresEveryHashedField(t *testing.T) {
 	if _, err := st.UpdateStatus(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := RolloutUndo(ctx, st, "app"); err != nil {
+	if err := RolloutUndoTo(ctx, st, "app", 0); err != nil {
 		t.Fatal(err)
 	}
 	o, err := st.Get(ctx, v1.KindService, "app")

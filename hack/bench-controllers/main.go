@@ -107,7 +107,7 @@ type cluster struct {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func newCluster(nodeNames []string, runtimeless bool) *cluster {
-	c := &cluster{st: store.NewMemory(store.WithHistory(1 << 20)), view: observed.NewSet(), reg: prometheus.NewRegistry()}
+	c := &cluster{st: store.NewMemory(store.MemoryConfig{History: 1 << 20}), view: observed.NewSet(), reg: prometheus.NewRegistry()}
 	ctx := context.Background()
 	for _, name := range nodeNames {
 		o, err := c.st.Create(ctx, &v1.Node{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode}, Metadata: v1.ObjectMeta{Name: name}})

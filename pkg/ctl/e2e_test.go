@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -48,7 +50,7 @@ func (c *cluster) setBefore(f func(*http.Request)) {
 
 func newCluster(t *testing.T, opts ...func(*apiserver.Config)) *cluster {
 	t.Helper()
-	return newClusterStore(t, store.NewMemory(store.WithClock(func() time.Time { return created })), opts...)
+	return newClusterStore(t, store.NewMemory(store.MemoryConfig{Clock: clocktesting.NewFakePassiveClock(created)}), opts...)
 }
 
 func newClusterStore(t *testing.T, st *store.Memory, opts ...func(*apiserver.Config)) *cluster {
@@ -598,7 +600,7 @@ func TestDeleteWithFinalizer(t *testing.T) {
 // apply --wait on a Service unchanged for longer than the store's watch history: its own
 // resourceVersion is compacted (410), so ctl reads the list's revision and still sees the rollout.
 func TestApplyWaitAfterCompaction(t *testing.T) {
-	c := newClusterStore(t, store.NewMemory(store.WithClock(func() time.Time { return created }), store.WithHistory(3)))
+	c := newClusterStore(t, store.NewMemory(store.MemoryConfig{Clock: clocktesting.NewFakePassiveClock(created), History: 3}))
 	c.run(t, helloV2, "apply", "-f", "-")
 	for i := range 5 {
 		c.run(t, strings.Replace(helloV2, `"name":"hello"`, fmt.Sprintf(`"name":"filler-%d"`, i), 1), "apply", "-f", "-")
@@ -618,7 +620,7 @@ func TestApplyWaitAfterCompaction(t *testing.T) {
 // get -w reconnects after the server closes the watch; when the revision it stopped at has been
 // compacted meanwhile (410), it lists again, shows the objects as they are, and goes on.
 func TestGetWatchRelistsAfterCompaction(t *testing.T) {
-	c := newClusterStore(t, store.NewMemory(store.WithClock(func() time.Time { return created }), store.WithHistory(2)),
+	c := newClusterStore(t, store.NewMemory(store.MemoryConfig{Clock: clocktesting.NewFakePassiveClock(created), History: 2}),
 		func(cfg *apiserver.Config) { cfg.WatchTimeout = 50 * time.Millisecond })
 	c.run(t, helloV2, "apply", "-f", "-")
 	var watches int

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/apiserver"
 	"github.com/constellation-sh/constellation/pkg/ctl"
@@ -296,7 +298,7 @@ func TestRolloutHistory(t *testing.T) {
 }
 
 func TestRolloutUndoToRevision(t *testing.T) {
-	st := store.NewMemory(store.WithClock(func() time.Time { return created }))
+	st := store.NewMemory(store.MemoryConfig{Clock: clocktesting.NewFakePassiveClock(created)})
 	var mu sync.Mutex
 	var asked []int64
 	c := newClusterStore(t, st, func(cfg *apiserver.Config) {

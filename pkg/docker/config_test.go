@@ -77,7 +77,7 @@ func TestBuildCreateConfigGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			svc.Default()
 			before, _ := json.Marshal(svc)
-			cfg, err := BuildCreateConfig(svc, 2, spechash.OfService(svc), BuildOptions{Node: "node-a", PublishIP: "10.0.0.5", NamePrefix: "t-", Secret: secrets, NetnsOwner: "0123456789abcdef"})
+			cfg, err := BuildCreateConfig(svc, 2, spechash.Of(&svc.Spec), BuildOptions{Node: "node-a", PublishIP: "10.0.0.5", NamePrefix: "t-", Secret: secrets, NetnsOwner: "0123456789abcdef"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -152,11 +152,6 @@ func (s streamWriter) Write(p []byte) (int, error) {
 // Stream returns an io.Writer that sends frames of type t.
 func (fw *FrameWriter) Stream(t byte) io.Writer { return streamWriter{fw, t} }
 
-// ExitError is a command that ran and exited non-zero.
-type ExitError struct{ Code int }
-
-func (e *ExitError) Error() string { return fmt.Sprintf("command exited with status %d", e.Code) }
-
 // RemoteError is an error frame: the agent could not run or follow the command.
 type RemoteError struct{ Message string }
 

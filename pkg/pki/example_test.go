@@ -34,8 +34,8 @@ func Example_bootstrap() {
 	apiTokens := func() [][]byte { return [][]byte{[]byte("the admin token")} }
 	mux.Handle(pki.CAProofPath, pki.CAProofHandler(ca.Certificate().Raw, apiTokens)) // unauthenticated
 	mux.HandleFunc("/apis/v1/", func(w http.ResponseWriter, r *http.Request) {
-		if node, ok := pki.PeerName(r); ok {
-			_ = node // a member, by its certificate
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			_ = r.TLS.VerifiedChains[0][0].Subject.CommonName // a member, by its certificate
 		}
 	})
 	ln, _ := net.Listen("tcp", ":7480")

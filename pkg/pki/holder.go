@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 )
@@ -183,7 +182,7 @@ func (h *CertHolder) PeerServerTLS() *tls.Config {
 
 // APIServerTLS is the server side of the HTTP API: clients may come without a certificate
 // (ctl, Traefik: they authenticate with a bearer token); a certificate that is presented must
-// be from the cluster CA, and PeerName then tells the handler the request is from a member.
+// be from the cluster CA (r.TLS.VerifiedChains then holds it).
 // TLS 1.2 is accepted for clients outside the project, with Go's default cipher suites.
 func (h *CertHolder) APIServerTLS() *tls.Config {
 	return &tls.Config{
@@ -233,14 +232,4 @@ func trustConfig(ca *CA, serverName string, now func() time.Time) *tls.Config {
 		}
 	}
 	return c
-}
-
-// PeerName returns the node name of a request made by a cluster member over a server using
-// APIServerTLS or PeerServerTLS: the TLS layer verified a client certificate against the CA.
-// ok is false for a request without one (ctl, Traefik, plain HTTP).
-func PeerName(r *http.Request) (name string, ok bool) {
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
-		return "", false
-	}
-	return r.TLS.VerifiedChains[0][0].Subject.CommonName, true
 }

@@ -13,7 +13,16 @@ import (
 	"time"
 )
 
-// serveTLS runs an HTTPS server with cfg on loopback that answers the caller's PeerName.
+// peerName returns the node name of a request whose client certificate the TLS layer verified
+// against the CA; ok is false for a request without one.
+func peerName(r *http.Request) (name string, ok bool) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return "", false
+	}
+	return r.TLS.VerifiedChains[0][0].Subject.CommonName, true
+}
+
+// serveTLS runs an HTTPS server with cfg on loopback that answers the caller's peerName.
 func serveTLS(t *testing.T, cfg *tls.Config, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -22,7 +31,7 @@ func serveTLS(t *testing.T, cfg *tls.Config, h http.Handler) string {
 	}
 	if h == nil {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			name, ok := PeerName(r)
+			name, ok := peerName(r)
 			fmt.Fprintf(w, "%s %v", name, ok)
 		})
 	}

@@ -104,9 +104,6 @@ func restartedAt(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// OfService is Of(&svc.Spec).
-func OfService(svc *v1.Service) string { return Of(&svc.Spec) }
-
 // SecretVersion identifies the version of a Secret a revision runs: its uid (a Secret deleted
 // and created again is another one) and a keyed digest of the values of the keys the Service
 // reads (DataDigest). Revision hashes are in labels and status, which read tokens see: the

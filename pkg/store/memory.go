@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 )
 
@@ -27,25 +29,25 @@ type Memory struct {
 
 var _ Store = (*Memory)(nil)
 
-// MemoryOption configures a Memory store.
-type MemoryOption func(*Memory)
+// MemoryConfig configures a Memory store. The zero value takes every default.
+type MemoryConfig struct {
+	// Clock stamps creation and deletion timestamps. Default clock.RealClock{}.
+	Clock clock.PassiveClock
+	// History is how many events watches can replay. Default 10000.
+	History int
+}
 
-// WithClock makes the store read time from now instead of time.Now.
-func WithClock(now func() time.Time) MemoryOption { return func(m *Memory) { m.now = now } }
-
-// WithHistory keeps at most n events for watches. Default 10000.
-func WithHistory(n int) MemoryOption { return func(m *Memory) { m.history = NewHistory(n, 0) } }
-
-// NewMemory returns an empty in-memory store.
-func NewMemory(opts ...MemoryOption) *Memory {
-	m := &Memory{now: time.Now, objects: mapTable{}}
-	for _, o := range opts {
-		o(m)
+// NewMemory returns an empty in-memory store. cfg is optional: NewMemory() takes the defaults,
+// NewMemory(MemoryConfig{...}) sets them (only the first is read).
+func NewMemory(cfg ...MemoryConfig) *Memory {
+	var c MemoryConfig
+	if len(cfg) > 0 {
+		c = cfg[0]
 	}
-	if m.history == nil {
-		m.history = NewHistory(0, 0)
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
 	}
-	return m
+	return &Memory{now: c.Clock.Now, objects: mapTable{}, history: NewHistory(c.History, 0)}
 }
 
 type mapTable map[v1.Key][]byte

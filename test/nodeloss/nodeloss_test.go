@@ -55,7 +55,7 @@ func newWorld(t *testing.T, nodes ...string) *world {
 		t.Fatal(err)
 	}
 	svc = o.(*v1.Service)
-	h := spechash.OfService(svc)
+	h := spechash.Of(&svc.Spec)
 	for i, n := range nodes {
 		svc.Status.Assignments = append(svc.Status.Assignments, v1.Assignment{Index: int32(i), Node: n, SpecHash: h})
 		w.view.SetNodeReplicas(n, []observed.Replica{{Service: "web", Index: int32(i), Node: n, SpecHash: h, State: v1.ReplicaRunning, Health: v1.HealthHealthy}})

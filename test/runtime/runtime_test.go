@@ -94,7 +94,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Roll back.
-	if err := scheduler.RolloutUndo(c.ctx, c.st, name); err != nil {
+	if err := scheduler.RolloutUndoTo(c.ctx, c.st, name, 0); err != nil {
 		t.Fatal(err)
 	}
 	if img := c.get(name).Spec.Image; img != "constellation-test/echo:1" {
@@ -151,7 +151,7 @@ func TestFaults(t *testing.T) {
 	if err != nil || !old.Running {
 		t.Fatalf("the old replica of good stopped during a failed update: %v %+v", err, old.State)
 	}
-	if err := scheduler.RolloutUndo(c.ctx, c.st, "good"); err != nil {
+	if err := scheduler.RolloutUndoTo(c.ctx, c.st, "good", 0); err != nil {
 		t.Fatal(err)
 	}
 	c.waitFor("good back", 60*time.Second, c.converged("good"))

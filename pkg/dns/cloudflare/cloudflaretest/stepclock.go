@@ -28,6 +28,9 @@ func (c *StepClock) Now() time.Time {
 	return c.now
 }
 
+// Since is Now().Sub(t) (so a StepClock is also a k8s.io/utils/clock PassiveClock).
+func (c *StepClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
 // Sleep implements cloudflare.Clock: it advances the clock by d and returns.
 func (c *StepClock) Sleep(ctx context.Context, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
