@@ -25,21 +25,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	rsctl "github.com/constellation-sh/constellation/controllers/replicaset"
@@ -59,77 +54,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench-replicaset:", err)
 		os.Exit(1)
 	}
-}
-
-type bench struct {
-	st       store.Store
-	set      *redistest.Set
-	mu       sync.Mutex
-	up       []bool
-	port     int
-	sentPort int
-}
-
-func ipOf(kind, i int) string { return fmt.Sprintf("127.0.%d.%d", kind, i+1) }
-
-func (b *bench) writeStatus(ctx context.Context, name string, kind int, n int) error {
-	for {
-		o, err := b.st.Get(ctx, v1.KindService, name)
-		if err != nil {
-			return err
-		}
-		svc := o.(*v1.Service)
-		svc.Status.ReplicaVirtualIPs, svc.Status.ReplicaStatuses = nil, nil
-		b.mu.Lock()
-		for i := range n {
-			state := v1.ReplicaRunning
-			if !b.up[i] {
-				state = v1.ReplicaExited
-			}
-			svc.Status.ReplicaVirtualIPs = append(svc.Status.ReplicaVirtualIPs, v1.ReplicaVirtualIP{Index: int32(i), IP: ipOf(kind, i)})
-			svc.Status.ReplicaStatuses = append(svc.Status.ReplicaStatuses, v1.ReplicaStatus{Index: int32(i),
-				Node: "n" + strconv.Itoa(i), State: state, Health: v1.HealthHealthy})
-		}
-		b.mu.Unlock()
-		_, err = b.st.UpdateStatus(ctx, svc)
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		return err
-	}
-}
-
-func (b *bench) setUp(ctx context.Context, i int, up bool, n int) error {
-	b.mu.Lock()
-	b.up[i] = up
-	b.mu.Unlock()
-	if err := b.writeStatus(ctx, "redis", 1, n); err != nil {
-		return err
-	}
-	return b.writeStatus(ctx, "cache-sentinel", 2, n)
-}
-
-func (b *bench) status(ctx context.Context) (*v1.ReplicaSet, error) {
-	o, err := b.st.Get(ctx, v1.KindReplicaSet, "cache")
-	if err != nil {
-		return nil, err
-	}
-	return o.(*v1.ReplicaSet), nil
-}
-
-func agreed(rs *v1.ReplicaSet) bool {
-	c := v1.FindCondition(rs.Status.Conditions, v1.ReplicaSetPrimaryAgreed)
-	return c != nil && c.Status == v1.ConditionTrue
-}
-
-func ready(rs *v1.ReplicaSet) bool {
-	c := v1.FindCondition(rs.Status.Conditions, v1.ReplicaSetReady)
-	return c != nil && c.Status == v1.ConditionTrue
-}
-
-func index(name string) int {
-	i, _ := strconv.Atoi(name[strings.LastIndexByte(name, '-')+1:])
-	return i
 }
 
 func run(trials int, downAfter time.Duration, n int, verbose bool) error {
@@ -327,19 +251,6 @@ func run(trials int, downAfter time.Duration, n int, verbose bool) error {
 	return nil
 }
 
-func serverVersion() string {
-	out, err := execOutput("redis-server", "--version")
-	if err != nil {
-		return "redis-server ?"
-	}
-	for _, f := range strings.Fields(out) {
-		if strings.HasPrefix(f, "v=") {
-			return "Redis " + strings.TrimPrefix(f, "v=")
-		}
-	}
-	return strings.TrimSpace(out)
-}
-
 func stats(ds []time.Duration) []any {
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -355,152 +266,4 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, cond func(
 		time.Sleep(10 * time.Millisecond)
 	}
 	return nil
-}
-
-func client(addr string) *goredis.Client {
-	return goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1,
-		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
-}
-
-func roleOf(ctx context.Context, addr string) string {
-	c := client(addr)
-	defer c.Close()
-	v, err := c.Do(ctx, "ROLE").Slice()
-	if err != nil || len(v) == 0 {
-		return ""
-	}
-	return fmt.Sprint(v[0])
-}
-
-// writer SETs through the route: the member status.primary names while PrimaryAgreed is True.
-type writer struct {
-	b      *bench
-	mu     sync.Mutex
-	acked  map[string]string
-	ackAt  []ack
-	failed int
-	n      int
-}
-
-type ack struct {
-	at     time.Time
-	member string
-	key    string
-}
-
-func (w *writer) run(ctx context.Context) {
-	clients := map[string]*goredis.Client{}
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	for ctx.Err() == nil {
-		rs, err := w.b.status(ctx)
-		if err != nil || !agreed(rs) || rs.Status.Primary == "" {
-			time.Sleep(5 * time.Millisecond)
-			continue
-		}
-		addr := w.b.set.Servers[index(rs.Status.Primary)].Addr()
-		c := clients[addr]
-		if c == nil {
-			c = client(addr)
-			clients[addr] = c
-		}
-		w.n++
-		key := fmt.Sprintf("k%07d", w.n)
-		err = c.Set(ctx, key, rs.Status.Primary, 0).Err()
-		w.mu.Lock()
-		if err == nil {
-			w.acked[key] = rs.Status.Primary
-			w.ackAt = append(w.ackAt, ack{time.Now(), rs.Status.Primary, key})
-		} else {
-			w.failed++
-		}
-		w.mu.Unlock()
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// lastAckAfter returns the first acknowledgement after t by a member other than the one
-// acknowledging just before t (the new master reached through the route), and who.
-func (w *writer) lastAckAfter(t time.Time) (time.Time, string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var before string
-	for _, a := range w.ackAt {
-		if !a.at.After(t) {
-			before = a.member
-			continue
-		}
-		if a.member != before {
-			return a.at, a.member
-		}
-	}
-	return time.Time{}, ""
-}
-
-type lostReport struct {
-	total   int
-	other   int
-	byTrial []struct {
-		member string
-		n      int
-		window time.Duration
-	}
-}
-
-func (w *writer) lost(ctx context.Context, addr string) (lostReport, int, error) {
-	c := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, ReadTimeout: 10 * time.Second})
-	defer c.Close()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var rep lostReport
-	missing := map[string]bool{}
-	keys := make([]string, 0, len(w.ackAt))
-	for _, a := range w.ackAt {
-		keys = append(keys, a.key)
-	}
-	for start := 0; start < len(keys); start += 500 {
-		batch := keys[start:min(start+500, len(keys))]
-		vals, err := c.MGet(ctx, batch...).Result()
-		if err != nil {
-			return rep, 0, fmt.Errorf("MGET on %s: %w", addr, err)
-		}
-		for i, v := range vals {
-			if v == nil {
-				missing[batch[i]] = true
-			}
-		}
-	}
-	// Group missing keys into runs by acknowledging member; a run that ends where that member's
-	// tenure ends is the loss Sentinel's asynchronous replication allows at a kill.
-	for i := 0; i < len(w.ackAt); i++ {
-		if !missing[w.ackAt[i].key] {
-			continue
-		}
-		j := i
-		for j+1 < len(w.ackAt) && missing[w.ackAt[j+1].key] && w.ackAt[j+1].member == w.ackAt[i].member {
-			j++
-		}
-		n := j - i + 1
-		rep.total += n
-		tenureEnd := j+1 == len(w.ackAt) || w.ackAt[j+1].member != w.ackAt[i].member
-		if tenureEnd {
-			rep.byTrial = append(rep.byTrial, struct {
-				member string
-				n      int
-				window time.Duration
-			}{w.ackAt[i].member, n, w.ackAt[j].at.Sub(w.ackAt[i].at)})
-		} else {
-			rep.other += n
-		}
-		i = j
-	}
-	return rep, len(w.ackAt), nil
-}
-
-func execOutput(name string, args ...string) (string, error) {
-	out, err := exec.Command(name, args...).Output()
-	return string(out), err
 }
