@@ -83,8 +83,8 @@ func New(cfg Config) (*Reconciler, error) {
 		r.mu.Unlock()
 		enqueue(svc)
 	}
-	r.prober = newProber(wake, cfg.Now)
-	r.egress = newEgressMonitor(wake, cfg.Now, r.log)
+	r.prober = newProber(wake, cfg.Clock)
+	r.egress = newEgressMonitor(wake, cfg.Clock, r.log)
 	r.prober.prior = map[string]v1.Health{}
 	for _, rep := range cfg.Restored {
 		r.published[rep.Service] = append(r.published[rep.Service], rep)
@@ -92,7 +92,7 @@ func New(cfg Config) (*Reconciler, error) {
 			r.prober.prior[rep.ContainerID] = rep.Health
 		}
 	}
-	r.puller = newPuller(peersFirst(cfg.PeerFetch, cfg.Docker.PullImage, &r.sources, r.log), cfg.PullTimeout, cfg.Now, r.log, wake)
+	r.puller = newPuller(peersFirst(cfg.PeerFetch, cfg.Docker.PullImage, &r.sources, r.log), cfg.PullTimeout, cfg.Clock.Now, r.log, wake)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(r.actions); err != nil {
 			return nil, fmt.Errorf("node reconciler: register metrics: %w", err)
@@ -172,7 +172,7 @@ func (r *Reconciler) watchEvents(ctx context.Context, loop *ctrl.Loop[string]) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		evs, errc := r.cfg.Docker.Events(ctx, map[string]string{docker.LabelNode: r.cfg.Node})
-		start := r.cfg.Now()
+		start := r.cfg.Clock.Now()
 		for ev := range evs {
 			if strings.HasPrefix(ev.Action, "exec_") {
 				continue // exec health checks: the health_status event follows
@@ -186,7 +186,7 @@ func (r *Reconciler) watchEvents(ctx context.Context, loop *ctrl.Loop[string]) {
 			return
 		}
 		r.log.Warn("docker events ended, reconnecting", "err", err, "after", delay)
-		if r.cfg.Now().Sub(start) > 10*time.Second {
+		if r.cfg.Clock.Since(start) > 10*time.Second {
 			delay = 100 * time.Millisecond
 		}
 		sleep(ctx, delay)
@@ -219,7 +219,7 @@ const defaultPullRefresh = 5 * time.Second
 // (controller-runtime's ReconciliationTimeout): the loop hands every pass its long-lived Run
 // context, and one engine call that never returns would otherwise hold a worker for good.
 func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
-	start := r.cfg.Now()
+	start := r.cfg.Clock.Now()
 	cause := fmt.Errorf("reconcile service %q: %w after %s", name, errReconcileTimeout, r.cfg.ReconcileTimeout)
 	pctx, cancel := context.WithTimeoutCause(ctx, r.cfg.ReconcileTimeout, cause)
 	defer cancel()
@@ -227,7 +227,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Resu
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), cause) {
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
-	if took := r.cfg.Now().Sub(start); took >= r.cfg.SlowReconcile {
+	if took := r.cfg.Clock.Since(start); took >= r.cfg.SlowReconcile {
 		r.log.Warn("slow reconcile", "service", name, "duration", took.Round(time.Millisecond), "err", err)
 	}
 	return res, err
@@ -286,7 +286,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string, now time.Time) 
 		}
 		r.seen(name, cs)
 	}
-	health, minReadyWait := r.health(name, svc, cs, r.cfg.Now())
+	health, minReadyWait := r.health(name, svc, cs, r.cfg.Clock.Now())
 	pulling := r.publish(name, svc, desired, cs, health)
 	res := reconcile.Result{RequeueAfter: p.Wait}
 	requeue := func(d time.Duration) {
