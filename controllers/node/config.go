@@ -66,8 +66,8 @@ type Config struct {
 	// the zero Policy (the opt-in is needed, nothing sensitive allowed), with Node set to this
 	// node and Resolve to filepath.EvalSymlinks.
 	HostAccess hostaccess.Policy
-	// Clock is the reconciler's clock: Now, and the timers of the health probes and the egress
-	// checks. Default clock.RealClock{}.
+	// Clock is the reconciler's clock: Now, the loop's delays, the resync and reconnect timers,
+	// and the timers of the health probes and the egress checks. Default clock.RealClock{}.
 	Clock clock.WithTicker
 	// Resync re-reconciles every service this often. Default 30s.
 	Resync time.Duration

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -109,7 +110,7 @@ func New(cfg Config) (*Reconciler, error) {
 // Run reconciles until ctx ends: on Service changes, on Docker events for this node's
 // containers (within a second), on health changes, and every Resync.
 func (r *Reconciler) Run(ctx context.Context) {
-	loop := ctrl.New[string]("node", r, ctrl.Options{Workers: r.cfg.Workers, Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 10 * time.Second})
+	loop := ctrl.New[string]("node", r, ctrl.Options{Workers: r.cfg.Workers, Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 10 * time.Second, Clock: r.cfg.Clock})
 	r.mu.Lock()
 	r.enqueue = loop.Enqueue
 	r.mu.Unlock()
@@ -123,14 +124,14 @@ func (r *Reconciler) Run(ctx context.Context) {
 		loop.Enqueue(rep.Service)
 	}
 	go func() {
-		t := time.NewTicker(r.cfg.Resync)
+		t := r.cfg.Clock.NewTicker(r.cfg.Resync)
 		defer t.Stop()
 		for {
 			r.enqueueAll(ctx, loop)
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 			}
 		}
 	}()
@@ -189,19 +190,19 @@ func (r *Reconciler) watchEvents(ctx context.Context, loop *ctrl.Loop[string]) {
 		if r.cfg.Clock.Since(start) > 10*time.Second {
 			delay = 100 * time.Millisecond
 		}
-		sleep(ctx, delay)
+		sleep(ctx, r.cfg.Clock, delay)
 		delay = min(delay*2, 5*time.Second)
 		// Whatever happened while the stream was down, converge again.
 		r.enqueueAll(ctx, loop)
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
+func sleep(ctx context.Context, clk clock.Clock, d time.Duration) {
+	t := clk.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-t.C:
+	case <-t.C():
 	}
 }
 
