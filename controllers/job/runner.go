@@ -49,8 +49,9 @@ type RunnerConfig struct {
 	// MeshDNS and MeshDomain make Job containers resolve through the mesh, like replicas.
 	// Default "": Docker's resolvers.
 	MeshDNS, MeshDomain string
-	// Clock is the time backoff and deadlines are measured on. Default: the real clock.
-	Clock clock.PassiveClock
+	// Clock is the time backoff and deadlines are measured on, and times the loop's delays,
+	// the resync and the event stream's reconnect. Default clock.RealClock{}.
+	Clock clock.WithTicker
 	// BackoffBase is the delay before the second attempt, doubled for each further one, at
 	// most BackoffMax. Default 10s and 5m (Kubernetes' Job backoff).
 	BackoffBase, BackoffMax time.Duration
@@ -134,18 +135,18 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 
 // Run reconciles this node's Jobs until ctx ends.
 func (r *Runner) Run(ctx context.Context) {
-	loop := ctrl.New[string]("job-runner", r, ctrl.Options{Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 30 * time.Second})
+	loop := ctrl.New[string]("job-runner", r, ctrl.Options{Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 30 * time.Second, Clock: r.cfg.Clock})
 	go ctrl.ListWatch(ctx, r.cfg.Store, v1.KindJob, r.log, func(ev store.Event) { loop.Enqueue(ev.Object.GetMetadata().Name) })
 	go r.watchEvents(ctx, loop)
 	go func() {
-		t := time.NewTicker(r.cfg.Resync)
+		t := r.cfg.Clock.NewTicker(r.cfg.Resync)
 		defer t.Stop()
 		for {
 			r.enqueueContainers(ctx, loop)
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 			}
 		}
 	}()
@@ -182,7 +183,7 @@ func (r *Runner) watchEvents(ctx context.Context, loop *ctrl.Loop[string]) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(delay):
+		case <-r.cfg.Clock.After(delay):
 		}
 		delay = min(delay*2, 5*time.Second)
 		r.enqueueContainers(ctx, loop)

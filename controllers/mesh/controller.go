@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -39,8 +40,8 @@ type Config struct {
 	// IsLeader is checked before every write. Nil: always true (the caller's leader context is
 	// then the only fence).
 	IsLeader func() bool
-	// Now is the clock (the age of the allocation snapshot). Default time.Now.
-	Now func() time.Time
+	// Clock times the age of the allocation snapshot. Default clock.RealClock{}.
+	Clock clock.PassiveClock
 	// SnapshotMaxAge is how long a List of every Service's addresses is reused for further
 	// allocations (with this controller's own writes laid over it). Default 1s.
 	SnapshotMaxAge time.Duration
@@ -65,8 +66,8 @@ func (c *Config) validate() error {
 	if c.IsLeader == nil {
 		c.IsLeader = func() bool { return true }
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
 	}
 	if c.SnapshotMaxAge <= 0 {
 		c.SnapshotMaxAge = time.Second
@@ -398,7 +399,7 @@ func holder(svc *v1.Service) readHolder {
 
 // snapshotLocked lists every Service's addresses unless the last list is recent enough.
 func (c *Controller) snapshotLocked(ctx context.Context) error {
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	if c.snap != nil && now.Sub(c.snapAt) < c.cfg.SnapshotMaxAge {
 		return nil
 	}

@@ -44,8 +44,8 @@ type Config struct {
 	Engines map[v1.Engine]EngineFactory
 	// IsLeader is checked before every write. Nil: always true.
 	IsLeader func() bool
-	// Clock. Default the real clock.
-	Clock clock.Clock
+	// Clock is read for status times and the offset write interval. Default clock.RealClock{}.
+	Clock clock.PassiveClock
 	// Dial is handed to engines to reach members (their virtual IPs). Nil: a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// MemberHost names replica i of svc for the database (REPLICAOF, announce, MONITOR).
