@@ -20,6 +20,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/auth"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
+	"k8s.io/utils/clock"
 )
 
 // Docker is what the node-local handlers need of the node's engine (*docker.Client).
@@ -52,6 +53,8 @@ type Config struct {
 	// Transport carries forwarded requests to other agents (the agents' TLS). Default
 	// http.DefaultTransport.
 	Transport http.RoundTripper
+	// Clock stamps log errors and stats. Default clock.RealClock{}.
+	Clock clock.PassiveClock
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -69,6 +72,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Transport == nil {
 		cfg.Transport = http.DefaultTransport
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -265,7 +271,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush()
 	})
 	if err != nil && r.Context().Err() == nil {
-		_ = enc.Encode(nodeapi.LogEntry{Time: time.Now(), Error: fmt.Sprintf("node %s: logs of services/%s replica %d: %v", s.cfg.Node, svc, idx, err)})
+		_ = enc.Encode(nodeapi.LogEntry{Time: s.cfg.Clock.Now(), Error: fmt.Sprintf("node %s: logs of services/%s replica %d: %v", s.cfg.Node, svc, idx, err)})
 		_ = rc.Flush()
 	}
 }

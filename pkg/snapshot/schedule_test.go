@@ -8,40 +8,33 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
-// fakeClock drives a Schedule: each tick is sent by the test, Now moves a minute per snapshot.
-type fakeClock struct {
-	now   atomic.Int64 // unix seconds
-	ticks chan time.Time
-	asked chan time.Duration
-}
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{ticks: make(chan time.Time), asked: make(chan time.Duration, 1)}
-	c.now.Store(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC).Unix())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time { return time.Unix(c.now.Add(60), 0).UTC() }
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.asked <- d
-	return c.ticks
-}
-
-// tick waits until the schedule waits for its interval, then ends the wait.
-func (c *fakeClock) tick(t *testing.T, want time.Duration) {
+// tick waits until the schedule waits on clk, checks that it waits exactly want (one
+// nanosecond less does not end the wait), then ends the wait.
+func tick(t *testing.T, clk *clocktesting.FakeClock, want time.Duration) {
 	t.Helper()
-	select {
-	case d := <-c.asked:
-		if d != want {
-			t.Fatalf("schedule waits %s, want the interval %s", d, want)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the schedule never waited for its next tick")
+	waitWaiting(t, clk)
+	clk.Step(want - time.Nanosecond)
+	if !clk.HasWaiters() {
+		t.Fatalf("the schedule's wait ended before its interval %s", want)
 	}
-	c.ticks <- time.Time{}
+	clk.Step(time.Nanosecond)
+	if clk.HasWaiters() {
+		t.Fatalf("the schedule still waits after its interval %s", want)
+	}
+}
+
+// waitWaiting waits until the schedule waits on clk.
+func waitWaiting(t *testing.T, clk *clocktesting.FakeClock) {
+	t.Helper()
+	for start := time.Now(); !clk.HasWaiters(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the schedule never waited for its next tick")
+		}
+	}
 }
 
 type attempt struct {
@@ -61,13 +54,13 @@ func TestScheduleRetention(t *testing.T) {
 	if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clk := newFakeClock()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC))
 	var rev atomic.Int64
 	var fail, active atomic.Bool
 	active.Store(true)
 	done := make(chan attempt, 1)
 	s, err := NewSchedule(ScheduleConfig{
-		Dir: dir, Interval: time.Hour, Keep: 3, Now: clk.Now, After: clk.After,
+		Dir: dir, Interval: time.Hour, Keep: 3, Clock: clk,
 		Take: func(context.Context) (*Snapshot, error) {
 			if fail.Load() {
 				return nil, errors.New("store unavailable")
@@ -88,7 +81,7 @@ func TestScheduleRetention(t *testing.T) {
 
 	var written []string
 	for i := range 5 {
-		clk.tick(t, time.Hour)
+		tick(t, clk, time.Hour)
 		a := <-done
 		if a.err != nil {
 			t.Fatalf("snapshot %d: %v", i, a.err)
@@ -110,29 +103,29 @@ func TestScheduleRetention(t *testing.T) {
 	}
 
 	fail.Store(true)
-	clk.tick(t, time.Hour)
+	tick(t, clk, time.Hour)
 	if a := <-done; a.err == nil || a.path != "" {
 		t.Fatalf("a failed Take reported %+v", a)
 	}
 	fail.Store(false)
 
 	active.Store(false)
-	clk.tick(t, time.Hour)
-	clk.tick(t, time.Hour) // the second wait proves the inactive tick was skipped
+	tick(t, clk, time.Hour)
+	tick(t, clk, time.Hour) // the second wait proves the inactive tick was skipped
 	select {
 	case a := <-done:
 		t.Fatalf("an inactive tick made an attempt: %+v", a)
 	default:
 	}
 	active.Store(true)
-	clk.tick(t, time.Hour)
+	tick(t, clk, time.Hour)
 	if a := <-done; a.err != nil {
 		t.Fatal(a.err)
 	}
 	if files, _ := List(dir); len(files) != 3 {
 		t.Fatalf("%d files after recovering, want 3", len(files))
 	}
-	<-clk.asked // Run waits for its next tick: cancel it there
+	waitWaiting(t, clk) // Run waits for its next tick: cancel it there
 	cancel()
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
