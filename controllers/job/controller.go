@@ -102,7 +102,11 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 		}, []string{"reason"}),
 	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(c.created, c.skipped)
+		for _, col := range []prometheus.Collector{c.created, c.skipped} {
+			if err := cfg.Registerer.Register(col); err != nil {
+				return nil, fmt.Errorf("job controller: register metrics: %w", err)
+			}
+		}
 	}
 	return c, nil
 }

@@ -126,7 +126,9 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 			Name: "constellation_job_attempts_total", Help: "Job attempts run on this node, by outcome (succeeded, failed, deadline, stopped).",
 		}, []string{"outcome"})}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(r.outcomes)
+		if err := cfg.Registerer.Register(r.outcomes); err != nil {
+			return nil, fmt.Errorf("job runner: register metrics: %w", err)
+		}
 	}
 	return r, nil
 }
