@@ -40,7 +40,7 @@ func (s *listCounter) count() int {
 // TestSnapshotAgeOnTheClock: allocations reuse the list of every Service's addresses for
 // SnapshotMaxAge, measured on Config.Clock, then list again.
 func TestSnapshotAgeOnTheClock(t *testing.T) {
-	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	st := &listCounter{Store: store.NewMemory()}
 	c, err := New(Config{Store: st, CIDR: netip.MustParsePrefix("10.77.0.0/24"), Clock: clk, SnapshotMaxAge: time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -40,8 +40,9 @@ type Config struct {
 	// IsLeader is checked before every write. Nil: always true (the caller's leader context is
 	// then the only fence).
 	IsLeader func() bool
-	// Clock times the age of the allocation snapshot. Default clock.RealClock{}.
-	Clock clock.PassiveClock
+	// Clock times the age of the allocation snapshot, the loop's delays and the resync.
+	// Default clock.RealClock{}.
+	Clock clock.WithTicker
 	// SnapshotMaxAge is how long a List of every Service's addresses is reused for further
 	// allocations (with this controller's own writes laid over it). Default 1s.
 	SnapshotMaxAge time.Duration
@@ -152,7 +153,7 @@ func heldAddresses(svc *v1.Service) []string {
 // Run allocates until ctx ends. Call it with the leader context of the controller Lease; it may
 // be called again after a later election.
 func (c *Controller) Run(ctx context.Context) {
-	loop := ctrl.New[string]("mesh", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
+	loop := ctrl.New[string]("mesh", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics, Clock: c.cfg.Clock})
 	var svcs *ctrl.Cache[*v1.Service]
 	all := func() {
 		for _, name := range svcs.Names() {
@@ -225,13 +226,13 @@ func (c *Controller) Run(ctx context.Context) {
 		c.mu.Unlock()
 	}()
 	go func() {
-		t := time.NewTicker(c.cfg.Resync)
+		t := c.cfg.Clock.NewTicker(c.cfg.Resync)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 				all()
 			}
 		}
