@@ -12,29 +12,41 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
-// tick waits until the schedule waits on clk, checks that it waits exactly want (one
-// nanosecond less does not end the wait), then ends the wait.
-func tick(t *testing.T, clk *clocktesting.FakeClock, want time.Duration) {
+// askingClock is a FakeClock that reports each wait the schedule asks for, once it is set.
+type askingClock struct {
+	*clocktesting.FakeClock
+	asked chan time.Duration
+}
+
+func newAskingClock() *askingClock {
+	return &askingClock{FakeClock: clocktesting.NewFakeClock(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)), asked: make(chan time.Duration, 1)}
+}
+
+func (c *askingClock) After(d time.Duration) <-chan time.Time {
+	ch := c.FakeClock.After(d)
+	c.asked <- d
+	return ch
+}
+
+// waiting waits until the schedule waits on the clock and returns for how long.
+func (c *askingClock) waiting(t *testing.T) time.Duration {
 	t.Helper()
-	waitWaiting(t, clk)
-	clk.Step(want - time.Nanosecond)
-	if !clk.HasWaiters() {
-		t.Fatalf("the schedule's wait ended before its interval %s", want)
-	}
-	clk.Step(time.Nanosecond)
-	if clk.HasWaiters() {
-		t.Fatalf("the schedule still waits after its interval %s", want)
+	select {
+	case d := <-c.asked:
+		return d
+	case <-time.After(10 * time.Second):
+		t.Fatal("the schedule never waited for its next tick")
+		return 0
 	}
 }
 
-// waitWaiting waits until the schedule waits on clk.
-func waitWaiting(t *testing.T, clk *clocktesting.FakeClock) {
+// tick waits until the schedule waits its interval want, then steps the clock past it.
+func (c *askingClock) tick(t *testing.T, want time.Duration) {
 	t.Helper()
-	for start := time.Now(); !clk.HasWaiters(); time.Sleep(time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the schedule never waited for its next tick")
-		}
+	if d := c.waiting(t); d != want {
+		t.Fatalf("schedule waits %s, want the interval %s", d, want)
 	}
+	c.Step(want)
 }
 
 type attempt struct {
@@ -54,7 +66,7 @@ func TestScheduleRetention(t *testing.T) {
 	if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC))
+	clk := newAskingClock()
 	var rev atomic.Int64
 	var fail, active atomic.Bool
 	active.Store(true)
@@ -81,7 +93,7 @@ func TestScheduleRetention(t *testing.T) {
 
 	var written []string
 	for i := range 5 {
-		tick(t, clk, time.Hour)
+		clk.tick(t, time.Hour)
 		a := <-done
 		if a.err != nil {
 			t.Fatalf("snapshot %d: %v", i, a.err)
@@ -103,29 +115,29 @@ func TestScheduleRetention(t *testing.T) {
 	}
 
 	fail.Store(true)
-	tick(t, clk, time.Hour)
+	clk.tick(t, time.Hour)
 	if a := <-done; a.err == nil || a.path != "" {
 		t.Fatalf("a failed Take reported %+v", a)
 	}
 	fail.Store(false)
 
 	active.Store(false)
-	tick(t, clk, time.Hour)
-	tick(t, clk, time.Hour) // the second wait proves the inactive tick was skipped
+	clk.tick(t, time.Hour)
+	clk.tick(t, time.Hour) // the second wait proves the inactive tick was skipped
 	select {
 	case a := <-done:
 		t.Fatalf("an inactive tick made an attempt: %+v", a)
 	default:
 	}
 	active.Store(true)
-	tick(t, clk, time.Hour)
+	clk.tick(t, time.Hour)
 	if a := <-done; a.err != nil {
 		t.Fatal(a.err)
 	}
 	if files, _ := List(dir); len(files) != 3 {
 		t.Fatalf("%d files after recovering, want 3", len(files))
 	}
-	waitWaiting(t, clk) // Run waits for its next tick: cancel it there
+	clk.waiting(t) // Run waits for its next tick: cancel it there
 	cancel()
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
