@@ -35,8 +35,9 @@ var _ Store = store.Store(nil)
 type ControllerConfig struct {
 	// Store holds Jobs, CronJobs and Nodes. Required.
 	Store Store
-	// Clock is the time CronJob schedules are read against. Default: the real clock.
-	Clock clock.PassiveClock
+	// Clock is the time CronJob schedules are read against; it also times the loop's delays
+	// and the resync. Default clock.RealClock{}.
+	Clock clock.WithTicker
 	// IsLeader fences writes: nothing is written unless it returns true (the controller
 	// Lease). Default: always the leader (tests).
 	IsLeader func() bool
@@ -102,14 +103,18 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 		}, []string{"reason"}),
 	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(c.created, c.skipped)
+		for _, col := range []prometheus.Collector{c.created, c.skipped} {
+			if err := cfg.Registerer.Register(col); err != nil {
+				return nil, fmt.Errorf("job controller: register metrics: %w", err)
+			}
+		}
 	}
 	return c, nil
 }
 
 // Run reconciles until ctx ends. The agent runs it while it holds the controller Lease.
 func (c *Controller) Run(ctx context.Context) {
-	loop := ctrl.New[string]("job", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics, MaxDelay: 30 * time.Second})
+	loop := ctrl.New[string]("job", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics, MaxDelay: 30 * time.Second, Clock: c.cfg.Clock})
 	go ctrl.ListWatch(ctx, c.cfg.Store, v1.KindJob, c.log, func(ev store.Event) {
 		j := ev.Object.(*v1.Job)
 		loop.Enqueue("job/" + j.Metadata.Name)
@@ -123,13 +128,13 @@ func (c *Controller) Run(ctx context.Context) {
 	// A node that becomes Ready may take the Jobs that found none.
 	go ctrl.ListWatch(ctx, c.cfg.Store, v1.KindNode, c.log, func(store.Event) { c.enqueuePending(ctx, loop) })
 	go func() {
-		t := time.NewTicker(c.cfg.Resync)
+		t := c.cfg.Clock.NewTicker(c.cfg.Resync)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 				c.enqueueAll(ctx, loop)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -39,8 +40,9 @@ type Config struct {
 	// IsLeader is checked before every write. Nil: always true (the caller's leader context is
 	// then the only fence).
 	IsLeader func() bool
-	// Now is the clock (the age of the allocation snapshot). Default time.Now.
-	Now func() time.Time
+	// Clock times the age of the allocation snapshot, the loop's delays and the resync.
+	// Default clock.RealClock{}.
+	Clock clock.WithTicker
 	// SnapshotMaxAge is how long a List of every Service's addresses is reused for further
 	// allocations (with this controller's own writes laid over it). Default 1s.
 	SnapshotMaxAge time.Duration
@@ -65,8 +67,8 @@ func (c *Config) validate() error {
 	if c.IsLeader == nil {
 		c.IsLeader = func() bool { return true }
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
 	}
 	if c.SnapshotMaxAge <= 0 {
 		c.SnapshotMaxAge = time.Second
@@ -151,7 +153,7 @@ func heldAddresses(svc *v1.Service) []string {
 // Run allocates until ctx ends. Call it with the leader context of the controller Lease; it may
 // be called again after a later election.
 func (c *Controller) Run(ctx context.Context) {
-	loop := ctrl.New[string]("mesh", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
+	loop := ctrl.New[string]("mesh", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics, Clock: c.cfg.Clock})
 	var svcs *ctrl.Cache[*v1.Service]
 	all := func() {
 		for _, name := range svcs.Names() {
@@ -224,13 +226,13 @@ func (c *Controller) Run(ctx context.Context) {
 		c.mu.Unlock()
 	}()
 	go func() {
-		t := time.NewTicker(c.cfg.Resync)
+		t := c.cfg.Clock.NewTicker(c.cfg.Resync)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 				all()
 			}
 		}
@@ -398,7 +400,7 @@ func holder(svc *v1.Service) readHolder {
 
 // snapshotLocked lists every Service's addresses unless the last list is recent enough.
 func (c *Controller) snapshotLocked(ctx context.Context) error {
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	if c.snap != nil && now.Sub(c.snapAt) < c.cfg.SnapshotMaxAge {
 		return nil
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 )
 
 // Docker is the part of the engine the node reconciler uses; *docker.Client implements it.
@@ -65,8 +66,9 @@ type Config struct {
 	// the zero Policy (the opt-in is needed, nothing sensitive allowed), with Node set to this
 	// node and Resolve to filepath.EvalSymlinks.
 	HostAccess hostaccess.Policy
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	// Clock is the reconciler's clock: Now, the loop's delays, the resync and reconnect timers,
+	// and the timers of the health probes and the egress checks. Default clock.RealClock{}.
+	Clock clock.WithTicker
 	// Resync re-reconciles every service this often. Default 30s.
 	Resync time.Duration
 	// DrainDelay: a running replica that no longer belongs is published as terminating this long
@@ -136,8 +138,8 @@ func (c *Config) validate() error {
 	if c.PublishIP == "" {
 		c.PublishIP = "0.0.0.0"
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
 	}
 	if c.Resync <= 0 {
 		c.Resync = 30 * time.Second

@@ -19,6 +19,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/egress"
 	"github.com/constellation-sh/constellation/pkg/store"
+	"k8s.io/utils/clock"
 )
 
 // Execer runs a command in a container (the reconnect hook); *docker.Client implements it.
@@ -32,9 +33,9 @@ var _ Execer = (*docker.Client)(nil)
 // egressMonitor runs the egress checks of the gateway replicas on this node (one goroutine per
 // running container with a spec.egressCheck) and keeps one egress.Healer per container.
 type egressMonitor struct {
-	wake func(service string)
-	now  func() time.Time
-	log  *slog.Logger
+	wake  func(service string)
+	clock clock.Clock
+	log   *slog.Logger
 
 	mu sync.Mutex
 	// probes by container ID; guarded by mu.
@@ -57,9 +58,9 @@ type egressProbe struct {
 	passed  bool           // a probe passed since the container (re)started; guarded by mu
 }
 
-func newEgressMonitor(wake func(string), now func() time.Time, log *slog.Logger) *egressMonitor {
+func newEgressMonitor(wake func(string), clk clock.Clock, log *slog.Logger) *egressMonitor {
 	return &egressMonitor{
-		wake: wake, now: now, log: log,
+		wake: wake, clock: clk, log: log,
 		probes: map[string]*egressProbe{}, dependents: map[string]map[string]bool{},
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "constellation_egress_probes_total", Help: "Egress check probes by service and result (ok, fail).",
@@ -135,20 +136,20 @@ func (m *egressMonitor) run(ctx context.Context, p *egressProbe, c docker.Contai
 	// The first probe soon after start (the tunnel may still be connecting: failures before
 	// the threshold do not count), then every interval.
 	delay := min(200*time.Millisecond, check.Interval.Duration)
-	t := time.NewTimer(delay)
+	t := m.clock.NewTimer(delay)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
-		began := time.Now()
+		began := m.clock.Now()
 		var res egress.Result
 		if terr != nil {
 			res = egress.Result{Summary: terr.Error()}
 		} else {
-			res = egress.Probe(ctx, check, target, m.now)
+			res = egress.Probe(ctx, check, target, m.clock.Now)
 		}
 		if ctx.Err() != nil {
 			return
@@ -181,7 +182,7 @@ func (m *egressMonitor) run(ctx context.Context, p *egressProbe, c docker.Contai
 		}
 		// A fixed cadence: a probe that ran into its timeout does not push the next one back,
 		// so threshold failures take interval × threshold, not (interval + timeout) × threshold.
-		t.Reset(max(check.Interval.Duration-time.Since(began), time.Millisecond))
+		t.Reset(max(check.Interval.Duration-m.clock.Since(began), time.Millisecond))
 	}
 }
 

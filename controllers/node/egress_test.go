@@ -9,6 +9,8 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/docker"
+
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // TestPlanNetnsDependents is the table of the plan for a Service sharing a gateway's network
@@ -69,7 +71,7 @@ func TestPlanNetnsDependents(t *testing.T) {
 // TestEgressProbeSurvivesPasses: a reconcile pass hands ensure a fresh copy of the spec; the
 // probe (and its healer's state) must be kept, not restarted.
 func TestEgressProbeSurvivesPasses(t *testing.T) {
-	m := newEgressMonitor(func(string) {}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := newEgressMonitor(func(string) {}, clocktesting.NewFakeClock(time.Unix(1000, 0)), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer m.stopAll()
 	spec := func() *v1.ServiceSpec {
 		return &v1.ServiceSpec{Ports: []v1.ServicePort{{Name: "proxy", ContainerPort: 1080}},

@@ -28,10 +28,9 @@ func TestNodeReconcilerRecordsEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Events = rec
-		c.Now = clk.Now
+		c.Clock = clk
 	})
-	step := func(d time.Duration) { clk.Step(d); f.now = clk.Now() }
-	f.now = clk.Now()
+	step := clk.Step
 	f.dock.missing["echo:1"] = true
 	f.service(1, "echo:1")
 

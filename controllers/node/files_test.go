@@ -98,7 +98,7 @@ func TestFilesCopiedBeforeStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng.fail = errors.New("engine refused the archive")
-	f.now = f.now.Add(time.Hour) // past the backoff
+	f.clk.Step(time.Hour) // past the backoff
 	_ = f.reconcile()
 	if n := len(f.dock.ctrs); n != 0 {
 		t.Fatalf("a container whose files could not be copied was kept (%d)", n)
@@ -107,7 +107,7 @@ func TestFilesCopiedBeforeStart(t *testing.T) {
 		t.Fatalf("the copy was not tried once: %d creates, published %+v", len(f.dock.created), f.published)
 	}
 	eng.fail = nil
-	f.now = f.now.Add(time.Hour)
+	f.clk.Step(time.Hour)
 	if err := f.reconcile(); err != nil {
 		t.Fatal(err)
 	}

@@ -241,7 +241,7 @@ func TestPullTimeoutIsAReplicaFailure(t *testing.T) {
 	f := newFixture(t)
 	dock := &gatedPullDocker{fakeDocker: f.dock, release: make(chan struct{})}
 	dock.missing["big:1"] = true
-	rec, err := New(Config{Node: "n1", Store: f.st, Docker: dock, Now: func() time.Time { return f.now }, PullTimeout: 50 * time.Millisecond,
+	rec, err := New(Config{Node: "n1", Store: f.st, Docker: dock, Clock: f.clk, PullTimeout: 50 * time.Millisecond,
 		Publish: func(rs []observed.Replica) { f.published = rs }, DrainDelay: -1, MinReady: time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

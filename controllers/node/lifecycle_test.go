@@ -167,7 +167,7 @@ func TestRestartedAgentAdoptsADrainingContainer(t *testing.T) {
 	}
 	// make run: a new agent process; its first pass drains the container it finds.
 	f.restart(func(c *Config) { c.DrainDelay = 5 * time.Second })
-	f.now = f.now.Add(time.Second)
+	f.clk.Step(time.Second)
 	if err := f.reconcile(); err != nil {
 		t.Fatal(err)
 	}
@@ -176,12 +176,12 @@ func TestRestartedAgentAdoptsADrainingContainer(t *testing.T) {
 	}
 	// ctl apply, and the scheduler's assignment: same index, same spec hash.
 	f.service(1, "echo:1")
-	f.now = f.now.Add(time.Second)
+	f.clk.Step(time.Second)
 	if err := f.reconcile(); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // and after the drain delay would have ended
-		f.now = f.now.Add(5 * time.Second)
+		f.clk.Step(5 * time.Second)
 		if err := f.reconcile(); err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +246,7 @@ func TestEngineOutageNoCheckTCPFallback(t *testing.T) {
 		if err := f.reconcile(); err != nil {
 			t.Fatal(err)
 		}
-		f.now = f.now.Add(time.Second)
+		f.clk.Step(time.Second)
 	}
 	if !f.replica(0).Ready() || !f.replica(1).Ready() {
 		t.Fatalf("not ready before the outage: %+v", f.published)
@@ -258,7 +258,7 @@ func TestEngineOutageNoCheckTCPFallback(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	c1 := f.replica(1).ContainerID
-	waitFor(t, "the outage probe of replica 1 to fail", func() bool {
+	f.stepUntil("the outage probe of replica 1 to fail", 50*time.Millisecond, func() bool {
 		h, fallback := f.rec.prober.statusKind(c1)
 		return fallback && h == v1.HealthUnhealthy
 	})
@@ -329,7 +329,7 @@ func TestEngineOutageHTTPProbeDecides(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := f.replica(0).ContainerID
-	waitFor(t, "the probe to pass", func() bool { h, _ := f.rec.prober.status(id); return h == v1.HealthHealthy })
+	f.stepUntil("the probe to pass", 50*time.Millisecond, func() bool { h, _ := f.rec.prober.status(id); return h == v1.HealthHealthy })
 	if err := f.reconcile(); err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestEngineOutageHTTPProbeDecides(t *testing.T) {
 	}
 	f.dock.setDown(true)
 	failing.Store(true)
-	waitFor(t, "the probe to fail", func() bool { h, _ := f.rec.prober.status(id); return h == v1.HealthUnhealthy })
+	f.stepUntil("the probe to fail", 50*time.Millisecond, func() bool { h, _ := f.rec.prober.status(id); return h == v1.HealthUnhealthy })
 	_ = f.reconcile()
 	if r := f.replica(0); r.Ready() || r.Health != v1.HealthUnhealthy {
 		t.Fatalf("failing replica during the outage: %+v, want unhealthy", r)

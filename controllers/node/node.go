@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -83,8 +84,8 @@ func New(cfg Config) (*Reconciler, error) {
 		r.mu.Unlock()
 		enqueue(svc)
 	}
-	r.prober = newProber(wake, cfg.Now)
-	r.egress = newEgressMonitor(wake, cfg.Now, r.log)
+	r.prober = newProber(wake, cfg.Clock)
+	r.egress = newEgressMonitor(wake, cfg.Clock, r.log)
 	r.prober.prior = map[string]v1.Health{}
 	for _, rep := range cfg.Restored {
 		r.published[rep.Service] = append(r.published[rep.Service], rep)
@@ -92,7 +93,7 @@ func New(cfg Config) (*Reconciler, error) {
 			r.prober.prior[rep.ContainerID] = rep.Health
 		}
 	}
-	r.puller = newPuller(peersFirst(cfg.PeerFetch, cfg.Docker.PullImage, &r.sources, r.log), cfg.PullTimeout, cfg.Now, r.log, wake)
+	r.puller = newPuller(peersFirst(cfg.PeerFetch, cfg.Docker.PullImage, &r.sources, r.log), cfg.PullTimeout, cfg.Clock.Now, r.log, wake)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(r.actions); err != nil {
 			return nil, fmt.Errorf("node reconciler: register metrics: %w", err)
@@ -109,7 +110,7 @@ func New(cfg Config) (*Reconciler, error) {
 // Run reconciles until ctx ends: on Service changes, on Docker events for this node's
 // containers (within a second), on health changes, and every Resync.
 func (r *Reconciler) Run(ctx context.Context) {
-	loop := ctrl.New[string]("node", r, ctrl.Options{Workers: r.cfg.Workers, Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 10 * time.Second})
+	loop := ctrl.New[string]("node", r, ctrl.Options{Workers: r.cfg.Workers, Logger: r.cfg.Logger, Metrics: r.cfg.LoopMetrics, MaxDelay: 10 * time.Second, Clock: r.cfg.Clock})
 	r.mu.Lock()
 	r.enqueue = loop.Enqueue
 	r.mu.Unlock()
@@ -123,14 +124,14 @@ func (r *Reconciler) Run(ctx context.Context) {
 		loop.Enqueue(rep.Service)
 	}
 	go func() {
-		t := time.NewTicker(r.cfg.Resync)
+		t := r.cfg.Clock.NewTicker(r.cfg.Resync)
 		defer t.Stop()
 		for {
 			r.enqueueAll(ctx, loop)
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 			}
 		}
 	}()
@@ -172,7 +173,7 @@ func (r *Reconciler) watchEvents(ctx context.Context, loop *ctrl.Loop[string]) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		evs, errc := r.cfg.Docker.Events(ctx, map[string]string{docker.LabelNode: r.cfg.Node})
-		start := r.cfg.Now()
+		start := r.cfg.Clock.Now()
 		for ev := range evs {
 			if strings.HasPrefix(ev.Action, "exec_") {
 				continue // exec health checks: the health_status event follows
@@ -186,22 +187,22 @@ func (r *Reconciler) watchEvents(ctx context.Context, loop *ctrl.Loop[string]) {
 			return
 		}
 		r.log.Warn("docker events ended, reconnecting", "err", err, "after", delay)
-		if r.cfg.Now().Sub(start) > 10*time.Second {
+		if r.cfg.Clock.Since(start) > 10*time.Second {
 			delay = 100 * time.Millisecond
 		}
-		sleep(ctx, delay)
+		sleep(ctx, r.cfg.Clock, delay)
 		delay = min(delay*2, 5*time.Second)
 		// Whatever happened while the stream was down, converge again.
 		r.enqueueAll(ctx, loop)
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
+func sleep(ctx context.Context, clk clock.Clock, d time.Duration) {
+	t := clk.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-t.C:
+	case <-t.C():
 	}
 }
 
@@ -219,7 +220,7 @@ const defaultPullRefresh = 5 * time.Second
 // (controller-runtime's ReconciliationTimeout): the loop hands every pass its long-lived Run
 // context, and one engine call that never returns would otherwise hold a worker for good.
 func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
-	start := r.cfg.Now()
+	start := r.cfg.Clock.Now()
 	cause := fmt.Errorf("reconcile service %q: %w after %s", name, errReconcileTimeout, r.cfg.ReconcileTimeout)
 	pctx, cancel := context.WithTimeoutCause(ctx, r.cfg.ReconcileTimeout, cause)
 	defer cancel()
@@ -227,7 +228,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) (reconcile.Resu
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), cause) {
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
-	if took := r.cfg.Now().Sub(start); took >= r.cfg.SlowReconcile {
+	if took := r.cfg.Clock.Since(start); took >= r.cfg.SlowReconcile {
 		r.log.Warn("slow reconcile", "service", name, "duration", took.Round(time.Millisecond), "err", err)
 	}
 	return res, err
@@ -286,7 +287,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string, now time.Time) 
 		}
 		r.seen(name, cs)
 	}
-	health, minReadyWait := r.health(name, svc, cs, r.cfg.Now())
+	health, minReadyWait := r.health(name, svc, cs, r.cfg.Clock.Now())
 	pulling := r.publish(name, svc, desired, cs, health)
 	res := reconcile.Result{RequeueAfter: p.Wait}
 	requeue := func(d time.Duration) {

@@ -176,7 +176,7 @@ func (r *Reconciler) publish(name string, svc *v1.Service, desired map[int32]str
 // order they read the replicas: the last Publish always carries the latest view).
 func (r *Reconciler) publishWith(name string, svc *v1.Service, desired map[int32]string, cs []docker.Container, health map[string]v1.Health, blind bool) (pulling bool) {
 	in := observeInput{
-		Service: name, Node: r.cfg.Node, Advertise: r.cfg.Advertise, Now: r.cfg.Now(),
+		Service: name, Node: r.cfg.Node, Advertise: r.cfg.Advertise, Now: r.cfg.Clock.Now(),
 		Desired: desired, Containers: cs, Health: health, Blind: blind,
 		ProbeMessage: map[string]string{}, Egress: map[string]gatewayState{},
 	}

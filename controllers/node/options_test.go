@@ -37,7 +37,7 @@ func TestStopWaitsTheSpecsGracePeriod(t *testing.T) {
 		if err := f.reconcile(); err != nil {
 			t.Fatal(err)
 		}
-		f.now = f.now.Add(time.Minute) // past the drain delay
+		f.clk.Step(time.Minute) // past the drain delay
 	}
 	if len(f.dock.stops) == 0 || f.dock.stops[0] != 25*time.Second {
 		t.Fatalf("stops %v, want one of 25s", f.dock.stops)

@@ -85,7 +85,7 @@ func TestNodeReconcilerImageFromPeer(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Events = rec
-		c.Now = clk.Now
+		c.Clock = clk
 		c.PeerFetch = func(_ context.Context, ref string, progress func(string, int64)) (string, error) {
 			progress("n2", 2_500_000)
 			<-release
@@ -98,7 +98,6 @@ func TestNodeReconcilerImageFromPeer(t *testing.T) {
 			return "n2", nil
 		}
 	})
-	f.now = clk.Now()
 	f.dock.missing["echo:1"] = true
 	f.service(1, "echo:1")
 	if err := f.reconcile(); err != nil {

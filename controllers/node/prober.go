@@ -13,6 +13,7 @@ import (
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/observed"
+	"k8s.io/utils/clock"
 )
 
 // prober runs the agent's HTTP and TCP health checks, one goroutine per running container.
@@ -21,7 +22,7 @@ import (
 type prober struct {
 	onChange func(service string)
 	client   *http.Client
-	now      func() time.Time
+	clock    clock.WithTicker
 
 	mu sync.Mutex
 	// probes by container ID; guarded by mu.
@@ -43,9 +44,9 @@ type probe struct {
 	msg      string    // last failure, guarded by prober.mu
 }
 
-func newProber(onChange func(string), now func() time.Time) *prober {
+func newProber(onChange func(string), clk clock.WithTicker) *prober {
 	return &prober{
-		onChange: onChange, now: now,
+		onChange: onChange, clock: clk,
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		probes: map[string]*probe{},
@@ -259,16 +260,16 @@ func (p *prober) run(ctx context.Context, service string, pr *probe, tgt string,
 	// The first probe runs at once, then every interval: a replica is ready as soon as it
 	// answers, which is what makes a rolling update quick.
 	failures, everOK := 0, false
-	first := time.NewTimer(50 * time.Millisecond)
+	first := p.clock.NewTimer(50 * time.Millisecond)
 	defer first.Stop()
-	tick := time.NewTicker(interval)
+	tick := p.clock.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-first.C:
-		case <-tick.C:
+		case <-first.C():
+		case <-tick.C():
 		}
 		err := p.check(ctx, tgt, hc, timeout)
 		if ctx.Err() != nil {
@@ -280,7 +281,7 @@ func (p *prober) run(ctx context.Context, service string, pr *probe, tgt string,
 		case err == nil:
 			failures, everOK = 0, true
 			pr.health, pr.msg = v1.HealthHealthy, ""
-		case !everOK && p.now().Sub(started) < startPeriod:
+		case !everOK && p.clock.Since(started) < startPeriod:
 			pr.msg = err.Error()
 		default:
 			failures++

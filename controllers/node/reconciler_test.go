@@ -18,6 +18,8 @@ import (
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
+
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // fakeDocker is an in-memory engine: containers with labels and states, and a switch that
@@ -236,7 +238,7 @@ func (s *flakyStore) Get(ctx context.Context, kind, name string, opts ...store.R
 type fixture struct {
 	t         *testing.T
 	ctx       context.Context
-	now       time.Time
+	clk       *clocktesting.FakeClock
 	dock      *fakeDocker
 	st        *flakyStore
 	rec       *Reconciler
@@ -247,23 +249,42 @@ func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
 
 // newFixtureWith is newFixture with changes to the reconciler's Config.
 func newFixtureWith(t *testing.T, change func(*Config)) *fixture {
-	f := &fixture{t: t, ctx: context.Background(), now: time.Unix(1000, 0)}
+	f := &fixture{t: t, ctx: context.Background(), clk: clocktesting.NewFakeClock(time.Unix(1000, 0))}
 	f.dock = newFakeDocker(f.clock)
 	f.st = &flakyStore{Store: store.NewMemory()}
 	f.restart(change)
 	return f
 }
 
-func (f *fixture) clock() time.Time { return f.now }
+// clock is the fixture's time: f.clk, which a test's change to the Config may replace.
+func (f *fixture) clock() time.Time { return f.clk.Now() }
+
+// stepUntil waits for cond, stepping the fixture's clock by d whenever a timer waits on it (a
+// probe's next run), instead of sleeping through the probes' intervals.
+func (f *fixture) stepUntil(what string, d time.Duration, cond func() bool) {
+	f.t.Helper()
+	waitFor(f.t, what, func() bool {
+		if cond() {
+			return true
+		}
+		if f.clk.HasWaiters() {
+			f.clk.Step(d)
+		}
+		return false
+	})
+}
 
 // restart replaces the reconciler with a new one on the same engine and store, as an agent
 // restart does: everything it kept in memory is gone.
 func (f *fixture) restart(change func(*Config)) {
-	cfg := Config{Node: "n1", Advertise: "10.0.0.1", Store: f.st, Docker: f.dock, Now: f.clock,
+	cfg := Config{Node: "n1", Advertise: "10.0.0.1", Store: f.st, Docker: f.dock, Clock: f.clk,
 		Publish: func(rs []observed.Replica) { f.published = rs }, DrainDelay: -1, MinReady: time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if change != nil {
 		change(&cfg)
+	}
+	if clk, ok := cfg.Clock.(*clocktesting.FakeClock); ok {
+		f.clk = clk // the test's own clock: the fake engine follows it too
 	}
 	rec, err := New(cfg)
 	if err != nil {
@@ -355,7 +376,7 @@ func TestReconcilerConvergesAndSurvivesOutages(t *testing.T) {
 	if f.published[0].State != v1.ReplicaExited || f.published[0].ExitCode != 2 || f.published[0].Message != "exit code 2: last line" {
 		t.Fatalf("published %+v", f.published[0])
 	}
-	f.now = f.now.Add(2 * time.Second)
+	f.clk.Step(2 * time.Second)
 	if err := f.reconcile(); err != nil {
 		t.Fatal(err)
 	}
@@ -365,19 +386,19 @@ func TestReconcilerConvergesAndSurvivesOutages(t *testing.T) {
 
 	// Three exits in a row: CrashLoop, and the backoff grows.
 	for i := 0; i < 2; i++ {
-		f.now = f.now.Add(time.Second)
+		f.clk.Step(time.Second)
 		f.dock.crash(cs[0].ID, 2)
 		res, _ := f.rec.Reconcile(f.ctx, "web")
 		if res.RequeueAfter == 0 {
 			t.Fatal("no requeue while backing off")
 		}
-		f.now = f.now.Add(res.RequeueAfter)
+		f.clk.Step(res.RequeueAfter)
 		if err := f.reconcile(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	f.dock.crash(cs[0].ID, 2)
-	f.now = f.now.Add(time.Millisecond)
+	f.clk.Step(time.Millisecond)
 	_ = f.reconcile()
 	if r := f.published[0]; r.Reason != v1.ReasonCrashLoop || r.State != v1.ReplicaFailed || r.Restarts < 3 {
 		t.Fatalf("published %+v", r)
@@ -447,19 +468,11 @@ func TestDaemonOutageReconnects(t *testing.T) {
 		}
 	}
 	wait("2 running", func() bool { return running() == 2 })
-	dock.setDown(true)
-	time.Sleep(100 * time.Millisecond)
-	cs, _ := func() ([]docker.Container, error) {
-		dock.setDown(false)
-		defer dock.setDown(true)
-		return dock.List(ctx, nil)
-	}()
-	dock.crash(cs[0].ID, 1)
 	// While the daemon is away its replicas stay published as last seen (not dropped, not
 	// torn down) but not ready: this service has no health check and no TCP port the agent
 	// could connect to, so nothing vouches for them (a container may have died with the engine,
-	// as one did here). Before, the last "ready" state stayed published for the whole outage.
-	wait("replicas published as Unknown during the outage", func() bool {
+	// as one does here). Before, the last "ready" state stayed published for the whole outage.
+	unknown := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(published) != 2 {
@@ -471,7 +484,16 @@ func TestDaemonOutageReconnects(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}
+	dock.setDown(true)
+	wait("the outage seen: replicas published as Unknown", unknown)
+	cs, _ := func() ([]docker.Container, error) {
+		dock.setDown(false)
+		defer dock.setDown(true)
+		return dock.List(ctx, nil)
+	}()
+	dock.crash(cs[0].ID, 1)
+	wait("replicas published as Unknown during the outage", unknown)
 	dock.setDown(false)
 	wait("converged after the daemon came back", func() bool { return running() == 2 })
 }

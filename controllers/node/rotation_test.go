@@ -15,6 +15,8 @@ import (
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
+
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // rollWorld is one node with its scheduler, node reconciler and the fake engine, driven pass by
@@ -22,7 +24,7 @@ import (
 type rollWorld struct {
 	t     *testing.T
 	ctx   context.Context
-	now   time.Time
+	clk   *clocktesting.FakeClock
 	st    *store.Memory
 	view  *observed.Set
 	dock  *fakeDocker
@@ -31,7 +33,7 @@ type rollWorld struct {
 }
 
 func newRollWorld(t *testing.T) *rollWorld {
-	w := &rollWorld{t: t, ctx: context.Background(), now: time.Unix(1000, 0), st: store.NewMemory(), view: observed.NewSet()}
+	w := &rollWorld{t: t, ctx: context.Background(), clk: clocktesting.NewFakeClock(time.Unix(1000, 0)), st: store.NewMemory(), view: observed.NewSet()}
 	w.dock = newFakeDocker(w.clock)
 	o, err := w.st.Create(w.ctx, &v1.Node{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode}, Metadata: v1.ObjectMeta{Name: "n1"}})
 	if err != nil {
@@ -47,7 +49,7 @@ func newRollWorld(t *testing.T) *rollWorld {
 	return w
 }
 
-func (w *rollWorld) clock() time.Time { return w.now }
+func (w *rollWorld) clock() time.Time { return w.clk.Now() }
 
 // startAgent starts the scheduler and the node reconciler afresh, as an agent restart does.
 func (w *rollWorld) startAgent() {
@@ -56,7 +58,7 @@ func (w *rollWorld) startAgent() {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	rec, err := New(Config{Node: "n1", Store: w.st, Docker: w.dock, Now: w.clock, DrainDelay: -1, MinReady: time.Millisecond,
+	rec, err := New(Config{Node: "n1", Store: w.st, Docker: w.dock, Clock: w.clk, DrainDelay: -1, MinReady: time.Millisecond,
 		Publish: func(rs []observed.Replica) { w.view.SetNodeReplicas("n1", rs) }, Logger: log})
 	if err != nil {
 		w.t.Fatal(err)
@@ -76,7 +78,7 @@ func (w *rollWorld) step(names ...string) {
 			w.t.Fatalf("reconcile %s: %v", name, err)
 		}
 	}
-	w.now = w.now.Add(time.Second)
+	w.clk.Step(time.Second)
 	for _, name := range names {
 		if _, err := w.rec.Reconcile(w.ctx, name); err != nil {
 			w.t.Fatalf("reconcile %s: %v", name, err)

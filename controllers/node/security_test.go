@@ -45,7 +45,7 @@ func TestCrashLogIsScrubbedOfSecrets(t *testing.T) {
 		if rep.Message != want || strings.Contains(rep.Message, "hunter2") {
 			t.Fatalf("round %d: message %q, want %q", round, rep.Message, want)
 		}
-		f.now = f.now.Add(2 * time.Minute) // past the backoff: started again
+		f.clk.Step(2 * time.Minute) // past the backoff: started again
 		if err := f.reconcile(); err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func TestNodeEnforcesItsOwnHostAccessFlags(t *testing.T) {
 				}
 			}
 			// Still refused after the backoff: never created on this node.
-			f.now = f.now.Add(5 * time.Minute)
+			f.clk.Step(5 * time.Minute)
 			_ = f.reconcile()
 			if len(f.dock.created) != 0 || f.published[0].Reason != v1.ReasonHostAccessDenied {
 				t.Fatalf("after backoff: created %d, %+v", len(f.dock.created), f.published[0])
@@ -142,7 +142,7 @@ func TestStricterAgentDoesNotStartOldContainerAgain(t *testing.T) {
 	f.dock.crash(f.published[0].ContainerID, 1)
 	for range 3 {
 		_ = f.reconcile()
-		f.now = f.now.Add(2 * time.Minute)
+		f.clk.Step(2 * time.Minute)
 	}
 	rep := f.published[0]
 	if f.running() != 0 || rep.Reason != v1.ReasonHostAccessDenied || !strings.Contains(rep.Message, "spec.hostPID") ||

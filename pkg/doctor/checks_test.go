@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
 )
@@ -260,7 +262,7 @@ func TestLocalAllOK(t *testing.T) {
 	}
 	defer ln.Close()
 	l := Local{
-		Node: "n1", Version: "v1", Now: func() time.Time { return t0 },
+		Node: "n1", Version: "v1", Clock: clocktesting.NewFakePassiveClock(t0),
 		Docker: func(context.Context) (string, error) { return "1.41", nil },
 		Ports:  []Port{{Name: "api", Address: ln.Addr().String()}},
 		Statfs: okStatfs,

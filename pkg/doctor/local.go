@@ -16,8 +16,10 @@ import (
 type Local struct {
 	Node    string
 	Version string
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	// Clock stamps the diagnostics and dates the Traefik polls and certificates: the Now of a
+	// k8s.io/utils/clock PassiveClock (any of them fits; this package links no module but
+	// pkg/nodeapi, deps_test.go). Default the system clock.
+	Clock interface{ Now() time.Time }
 	// Timeout bounds each probe. Default 3s.
 	Timeout time.Duration
 
@@ -53,8 +55,8 @@ type Local struct {
 
 // Run gathers the inputs (concurrently, each within Timeout) and returns the node's diagnostics.
 func (l Local) Run(ctx context.Context) nodeapi.Diagnostics {
-	if l.Now == nil {
-		l.Now = time.Now
+	if l.Clock == nil {
+		l.Clock = systemClock{}
 	}
 	if l.Timeout <= 0 {
 		l.Timeout = 3 * time.Second
@@ -135,7 +137,7 @@ func (l Local) Run(ctx context.Context) nodeapi.Diagnostics {
 		if l.Polls != nil {
 			polls = l.Polls()
 		}
-		return []nodeapi.Check{TraefikPolls(l.Now(), l.LB, l.PollStale, polls)}
+		return []nodeapi.Check{TraefikPolls(l.Clock.Now(), l.LB, l.PollStale, polls)}
 	})
 	run(func(ctx context.Context) []nodeapi.Check {
 		if l.Cloudflare == nil {
@@ -155,14 +157,14 @@ func (l Local) Run(ctx context.Context) nodeapi.Diagnostics {
 		if l.Certs == nil {
 			return nil
 		}
-		return Certificates(l.Now(), l.Certs())
+		return Certificates(l.Clock.Now(), l.Certs())
 	})
 	wg.Wait()
 	d := nodeapi.Diagnostics{Node: l.Node, Version: l.Version, Raft: raft, Gossip: g, Checks: []nodeapi.Check{}}
 	for i := range slot {
 		d.Checks = append(d.Checks, results[i]...)
 	}
-	d.Time = l.Now()
+	d.Time = l.Clock.Now()
 	return d
 }
 
@@ -183,3 +185,8 @@ func dialable(addr string) string {
 
 // errNoStatfs is Statfs's error where the OS has none.
 var errNoStatfs = errors.New("statfs: not supported on this OS")
+
+// systemClock is Local's default Clock (k8s.io/utils/clock.RealClock's Now, without the module).
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }

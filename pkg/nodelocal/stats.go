@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
@@ -31,7 +30,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s: %v", s.cfg.Node, err), "")
 		return
 	}
-	out := nodeapi.NodeStats{Node: s.cfg.Node, Time: time.Now().UTC(), Replicas: []nodeapi.ReplicaStats{}}
+	out := nodeapi.NodeStats{Node: s.cfg.Node, Time: s.cfg.Clock.Now().UTC(), Replicas: []nodeapi.ReplicaStats{}}
 	var running []docker.Container
 	for _, c := range cs {
 		if c.Running && c.Labels[docker.LabelService] != "" {

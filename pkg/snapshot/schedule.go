@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // FileExt ends every snapshot file Schedule writes.
@@ -29,10 +31,8 @@ type ScheduleConfig struct {
 	Keep int
 	// Take reads the snapshot to write. Required.
 	Take func(ctx context.Context) (*Snapshot, error)
-	// Now stamps file names. Default time.Now.
-	Now func() time.Time
-	// After waits between snapshots. Default time.After.
-	After func(time.Duration) <-chan time.Time
+	// Clock stamps file names and waits between snapshots. Default clock.RealClock{}.
+	Clock clock.Clock
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// Done, when set, is called after each attempt with the file written or the error.
@@ -60,11 +60,8 @@ func NewSchedule(cfg ScheduleConfig) (*Schedule, error) {
 	if cfg.Keep <= 0 {
 		cfg.Keep = 7
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.After == nil {
-		cfg.After = time.After
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -79,7 +76,7 @@ func (s *Schedule) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.cfg.After(s.cfg.Interval):
+		case <-s.cfg.Clock.After(s.cfg.Interval):
 		}
 		if s.cfg.Active != nil && !s.cfg.Active() {
 			continue
@@ -118,7 +115,7 @@ func (s *Schedule) Once(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return "", fmt.Errorf("snapshot dir: %w", err)
 	}
-	path := filepath.Join(s.cfg.Dir, FileName(s.cfg.Now(), snap.Header.Revision))
+	path := filepath.Join(s.cfg.Dir, FileName(s.cfg.Clock.Now(), snap.Header.Revision))
 	if err := WriteFile(path, data); err != nil {
 		return "", err
 	}

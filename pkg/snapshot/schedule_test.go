@@ -8,40 +8,45 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
-// fakeClock drives a Schedule: each tick is sent by the test, Now moves a minute per snapshot.
-type fakeClock struct {
-	now   atomic.Int64 // unix seconds
-	ticks chan time.Time
+// askingClock is a FakeClock that reports each wait the schedule asks for, once it is set.
+type askingClock struct {
+	*clocktesting.FakeClock
 	asked chan time.Duration
 }
 
-func newFakeClock() *fakeClock {
-	c := &fakeClock{ticks: make(chan time.Time), asked: make(chan time.Duration, 1)}
-	c.now.Store(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC).Unix())
-	return c
+func newAskingClock() *askingClock {
+	return &askingClock{FakeClock: clocktesting.NewFakeClock(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)), asked: make(chan time.Duration, 1)}
 }
 
-func (c *fakeClock) Now() time.Time { return time.Unix(c.now.Add(60), 0).UTC() }
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+func (c *askingClock) After(d time.Duration) <-chan time.Time {
+	ch := c.FakeClock.After(d)
 	c.asked <- d
-	return c.ticks
+	return ch
 }
 
-// tick waits until the schedule waits for its interval, then ends the wait.
-func (c *fakeClock) tick(t *testing.T, want time.Duration) {
+// waiting waits until the schedule waits on the clock and returns for how long.
+func (c *askingClock) waiting(t *testing.T) time.Duration {
 	t.Helper()
 	select {
 	case d := <-c.asked:
-		if d != want {
-			t.Fatalf("schedule waits %s, want the interval %s", d, want)
-		}
+		return d
 	case <-time.After(10 * time.Second):
 		t.Fatal("the schedule never waited for its next tick")
+		return 0
 	}
-	c.ticks <- time.Time{}
+}
+
+// tick waits until the schedule waits its interval want, then steps the clock past it.
+func (c *askingClock) tick(t *testing.T, want time.Duration) {
+	t.Helper()
+	if d := c.waiting(t); d != want {
+		t.Fatalf("schedule waits %s, want the interval %s", d, want)
+	}
+	c.Step(want)
 }
 
 type attempt struct {
@@ -61,13 +66,13 @@ func TestScheduleRetention(t *testing.T) {
 	if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clk := newFakeClock()
+	clk := newAskingClock()
 	var rev atomic.Int64
 	var fail, active atomic.Bool
 	active.Store(true)
 	done := make(chan attempt, 1)
 	s, err := NewSchedule(ScheduleConfig{
-		Dir: dir, Interval: time.Hour, Keep: 3, Now: clk.Now, After: clk.After,
+		Dir: dir, Interval: time.Hour, Keep: 3, Clock: clk,
 		Take: func(context.Context) (*Snapshot, error) {
 			if fail.Load() {
 				return nil, errors.New("store unavailable")
@@ -132,7 +137,7 @@ func TestScheduleRetention(t *testing.T) {
 	if files, _ := List(dir); len(files) != 3 {
 		t.Fatalf("%d files after recovering, want 3", len(files))
 	}
-	<-clk.asked // Run waits for its next tick: cancel it there
+	clk.waiting(t) // Run waits for its next tick: cancel it there
 	cancel()
 	if err := <-stopped; err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/auth"
+	"k8s.io/utils/clock"
 )
 
 // Paths the handler serves.
@@ -57,8 +58,8 @@ type Config struct {
 	SessionTTL time.Duration
 	// MaxSessions bounds the sessions kept; the one closest to expiry makes room. Default 256.
 	MaxSessions int
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	// Clock times sessions. Default clock.RealClock{}.
+	Clock clock.PassiveClock
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -92,8 +93,8 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 256
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -168,7 +169,7 @@ func (h *Handler) principal(r *http.Request) (session, bool) {
 	if err != nil || c.Value == "" {
 		return session{}, false
 	}
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	h.mu.Lock()
 	s, ok := h.sessions[c.Value]
 	if ok && !now.Before(s.expires) {
@@ -280,7 +281,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "login: "+err.Error())
 		return
 	}
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	h.addSession(id, session{secret: secret, name: tok.Name, expires: now.Add(h.cfg.SessionTTL)}, now)
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: id, Path: Path, MaxAge: int(h.cfg.SessionTTL / time.Second),
