@@ -57,6 +57,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reqID = newRequestID()
 	}
 	st.budget.request()
+	// A streamed request body is still being read by the upstream transport when the response
+	// headers go downstream (it reads one byte past Content-Length to check for extra data).
+	// Without full duplex, the HTTP/1 server consumes and closes the unread body at the first
+	// write, the transport's read fails, and it closes the upstream connection under the
+	// response body being relayed: the client got a truncated response (TestFarm/slow/PUT_large,
+	// about one run in ten). HTTP/2 is full duplex anyway (ErrNotSupported is fine).
+	_ = http.NewResponseController(w).EnableFullDuplex()
 
 	body, err := readBody(r, st.policy.MaxReplayBody)
 	if err != nil {
