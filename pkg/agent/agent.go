@@ -67,8 +67,13 @@ type Agent struct {
 	apiTLS     bool       // the API listener speaks TLS
 	mesh       *meshPlane // nil when the node runs no mesh data plane
 	peerOnce   sync.Once
-	peerHTTP   *http.Client   // agent-to-agent calls (peerClient)
-	docker     *docker.Client // nil when Docker is disabled
+	peerHTTP   *http.Client // agent-to-agent calls (peerClient)
+	// engine is this node's container engine, nil when Docker is disabled; docker is the same
+	// engine when it is the whole client (the node API, peer images need it), else nil
+	// (engine.go). closeEngine closes the client the agent dialled itself.
+	engine      docker.Engine
+	docker      *docker.Client
+	closeEngine func() error
 
 	controllerLease *election.Elector
 	restore         *restore // --restore (snapshot.go); nil without it
@@ -91,6 +96,11 @@ type component struct {
 // New builds the agent from cfg: it opens the store and binds the API listener, so that
 // configuration and port errors surface before Run.
 func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
+	return NewWithOptions(cfg, log, Options{})
+}
+
+// NewWithOptions is New with what only code hands an agent (engine.go).
+func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), view: observed.NewSet(), vsync: newViewSync()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.reg.MustRegister(viewCollector{a.view}) // nodes and replicas by state (viewmetrics.go)
@@ -130,6 +140,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	}
 	a.provider = p
 	a.addComponent("traefik-provider", p.Run)
+	if err := a.openEngine(opts); err != nil { // engine.go
+		a.shutdownEarly()
+		return nil, err
+	}
 	if err := a.setupControllers(); err != nil {
 		a.shutdownEarly()
 		return nil, err
@@ -298,8 +312,8 @@ func (a *Agent) shutdownEarly() {
 	if a.store != nil {
 		_ = a.store.Close()
 	}
-	if a.docker != nil {
-		_ = a.docker.Close()
+	if a.closeEngine != nil {
+		_ = a.closeEngine()
 	}
 }
 

@@ -20,8 +20,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.watchGossipKeyring(ctx) // a node cut off during a key rotation heals by itself
 	}()
 	go a.vsync.run(ctx)
-	if a.docker != nil {
-		go a.vsync.checkNothingLocal(ctx, a.docker, a.cfg.Node.Name)
+	if a.engine != nil {
+		go a.vsync.checkNothingLocal(ctx, a.engine, a.cfg.Node.Name)
 	}
 	// Registration needs a quorum; the rest of the agent (the Docker reconciler, the Traefik
 	// provider on the local replica) must run without one, so it is retried in the background.
@@ -96,8 +96,8 @@ main:
 	if err := a.store.Close(); err != nil {
 		a.log.Warn("store close", "err", err)
 	}
-	if a.docker != nil {
-		_ = a.docker.Close()
+	if a.closeEngine != nil {
+		_ = a.closeEngine()
 	}
 	a.log.Info("agent stopped")
 	return runErr
