@@ -20,9 +20,7 @@ package dockertest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -73,14 +71,6 @@ type ctr struct {
 	bindings map[string]docker.HostPort // "8080/tcp" → the host port while it runs
 	ips      map[string]string          // network → address while it runs
 	files    []docker.File
-}
-
-type sub struct {
-	labels map[string]string
-	ch     chan docker.Event
-	errc   chan error
-	done   chan struct{}
-	once   sync.Once
 }
 
 var (
@@ -423,158 +413,6 @@ func (e *Engine) Ping(context.Context) error {
 
 // APIVersion is the API version the fake speaks.
 func (e *Engine) APIVersion() string { return "1.41-fake" }
-
-// Events streams the events of containers carrying all of labels until ctx ends (ctx.Err())
-// or the engine goes down (io.EOF, as when the daemon closes the stream). A slow reader
-// holds the engine up, as with dockerd; read until the stream ends.
-func (e *Engine) Events(ctx context.Context, labels map[string]string) (<-chan docker.Event, <-chan error) {
-	s := &sub{labels: maps.Clone(labels), ch: make(chan docker.Event, 64), errc: make(chan error, 1), done: make(chan struct{})}
-	out := make(chan docker.Event)
-	e.mu.Lock()
-	if err := e.errLocked("docker events"); err != nil {
-		e.mu.Unlock()
-		close(out)
-		s.errc <- err
-		return out, s.errc
-	}
-	e.subs[s] = struct{}{}
-	e.mu.Unlock()
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case ev := <-s.ch:
-				select {
-				case out <- ev:
-				case <-ctx.Done():
-					e.unsubscribe(s, ctx.Err())
-					return
-				}
-			case <-s.done:
-				return
-			case <-ctx.Done():
-				e.unsubscribe(s, ctx.Err())
-				return
-			}
-		}
-	}()
-	return out, s.errc
-}
-
-func (e *Engine) unsubscribe(s *sub, err error) {
-	e.mu.Lock()
-	delete(e.subs, s)
-	e.mu.Unlock()
-	s.end(err)
-}
-
-func (s *sub) end(err error) {
-	s.once.Do(func() {
-		s.errc <- err
-		close(s.done)
-	})
-}
-
-// emitLocked sends an event about c to the subscribers it matches; e.mu is held. A
-// subscriber whose buffer is full loses its stream (io.EOF), as a reader too slow for
-// dockerd does, rather than stalling the engine.
-func (e *Engine) emitLocked(c *ctr, action string) {
-	attrs := maps.Clone(c.c.Labels)
-	if attrs == nil {
-		attrs = map[string]string{}
-	}
-	attrs["name"], attrs["image"] = c.c.Name, c.c.Image
-	if action == "die" {
-		attrs["exitCode"] = strconv.Itoa(c.c.ExitCode)
-	}
-	ev := docker.Event{ContainerID: c.c.ID, Action: action, Labels: attrs, Time: e.opts.Now()}
-	for s := range e.subs {
-		if !matches(c.c.Labels, s.labels) {
-			continue
-		}
-		select {
-		case s.ch <- ev:
-		default:
-			delete(e.subs, s)
-			s.end(fmt.Errorf("docker events: reader too slow: %w", io.EOF))
-		}
-	}
-}
-
-// Kill ends container id's process with code (an application crashing, the OOM killer with
-// 137), as seen from outside: a "die" event, state exited. Nothing restarts it.
-func (e *Engine) Kill(id string, code int) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, ok := e.ctrs[id]
-	if !ok {
-		return fmt.Errorf("kill container %s: %w", short(id), docker.ErrNotFound)
-	}
-	if !c.c.Running {
-		return fmt.Errorf("kill container %s: %w: not running", short(id), errNotRunning)
-	}
-	e.exitLocked(c, code)
-	return nil
-}
-
-var errNotRunning = errors.New("dockertest: container is not running")
-
-// SetDown makes the engine unavailable (every call fails with docker.ErrUnavailable, event
-// streams end with io.EOF) or available again. Containers keep their state.
-func (e *Engine) SetDown(down bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.down = down
-	if down {
-		for s := range e.subs {
-			delete(e.subs, s)
-			s.end(fmt.Errorf("docker events: %w", io.EOF))
-		}
-	}
-}
-
-// Containers returns every container, by ID, as List reports them (also while down).
-func (e *Engine) Containers() []docker.Container {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.listLocked(nil)
-}
-
-// AddImage makes ref present, as a docker load or an earlier pull does.
-func (e *Engine) AddImage(ref string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.images[ref] = true
-}
-
-// Pulls returns the references pulled so far, in order.
-func (e *Engine) Pulls() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.pulls)
-}
-
-// Networks returns the networks that exist, sorted.
-func (e *Engine) Networks() []string { return e.names(func() map[string]bool { return e.networks }) }
-
-// Volumes returns the volumes that exist, sorted.
-func (e *Engine) Volumes() []string { return e.names(func() map[string]bool { return e.volumes }) }
-
-func (e *Engine) names(m func() map[string]bool) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Sorted(maps.Keys(m()))
-}
-
-// Files returns what CopyFiles put in container id.
-func (e *Engine) Files(id string) []docker.File {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c, ok := e.ctrs[id]; ok {
-		return slices.Clone(c.files)
-	}
-	return nil
-}
 
 func short(id string) string {
 	if len(id) > 12 {
