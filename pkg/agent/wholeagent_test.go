@@ -194,3 +194,39 @@ func providerServers(t *testing.T, a *Agent, host string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestJobOnAFakeEngine runs a Job on one agent whose engine is the fake, which has the Job
+// runner's CopyFiles: the container is created and started there, and exiting 0 (the fake's
+// processes run until killed) completes the Job.
+func TestJobOnAFakeEngine(t *testing.T) {
+	e := dockertest.New(dockertest.Options{})
+	_, a := startAgentWith(t, "n1", func(c *config.Config) { c.Docker.Disabled = false }, Options{Engine: e})
+	c, err := client.New(client.Config{Server: a.APIAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	j := &v1.Job{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindJob}, Metadata: v1.ObjectMeta{Name: "migrate"},
+		Spec: v1.JobSpec{Image: "registry.local/migrate:1"}}
+	j.Default()
+	if _, err := c.Put(ctx, j, client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	eventually(t, "the Job's container running in the fake engine", func() bool {
+		for _, ct := range e.Containers() {
+			if ct.Labels[docker.LabelJob] == "migrate" && ct.Running {
+				id = ct.ID
+				return true
+			}
+		}
+		return false
+	})
+	if err := e.Kill(id, 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Job Succeeded", func() bool {
+		o, err := c.Get(ctx, v1.KindJob, "migrate")
+		return err == nil && o.(*v1.Job).Status.Phase == v1.JobSucceeded
+	})
+}
