@@ -3,8 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/apiserver"
 	"github.com/constellation-sh/constellation/pkg/auth"
 	"github.com/constellation-sh/constellation/pkg/client"
@@ -70,8 +67,13 @@ type Agent struct {
 	apiTLS     bool       // the API listener speaks TLS
 	mesh       *meshPlane // nil when the node runs no mesh data plane
 	peerOnce   sync.Once
-	peerHTTP   *http.Client   // agent-to-agent calls (peerClient)
-	docker     *docker.Client // nil when Docker is disabled
+	peerHTTP   *http.Client // agent-to-agent calls (peerClient)
+	// engine is this node's container engine, nil when Docker is disabled; docker is the same
+	// engine when it is the whole client (the node API, peer images need it), else nil
+	// (engine.go). closeEngine closes the client the agent dialled itself.
+	engine      docker.Engine
+	docker      *docker.Client
+	closeEngine func() error
 
 	controllerLease *election.Elector
 	restore         *restore // --restore (snapshot.go); nil without it
@@ -94,6 +96,11 @@ type component struct {
 // New builds the agent from cfg: it opens the store and binds the API listener, so that
 // configuration and port errors surface before Run.
 func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
+	return NewWithOptions(cfg, log, Options{})
+}
+
+// NewWithOptions is New with what only code hands an agent (engine.go).
+func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), view: observed.NewSet(), vsync: newViewSync()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.reg.MustRegister(viewCollector{a.view}) // nodes and replicas by state (viewmetrics.go)
@@ -133,6 +140,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	}
 	a.provider = p
 	a.addComponent("traefik-provider", p.Run)
+	if err := a.openEngine(opts); err != nil { // engine.go
+		a.shutdownEarly()
+		return nil, err
+	}
 	if err := a.setupControllers(); err != nil {
 		a.shutdownEarly()
 		return nil, err
@@ -301,8 +312,8 @@ func (a *Agent) shutdownEarly() {
 	if a.store != nil {
 		_ = a.store.Close()
 	}
-	if a.docker != nil {
-		_ = a.docker.Close()
+	if a.closeEngine != nil {
+		_ = a.closeEngine()
 	}
 }
 
@@ -331,214 +342,3 @@ func (a *Agent) Store() store.Store { return a.store }
 
 // View returns the agent's observed view (for tests).
 func (a *Agent) View() observed.View { return a.view }
-
-// Run serves until ctx ends, then shuts down gracefully: the API stops accepting, gossip leaves
-// the cluster, controllers stop, the store closes. Containers are left running.
-func (a *Agent) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		_ = a.joinGossip(ctx, a.joinPeers)
-		a.vsync.gossipJoined()
-		a.watchGossipKeyring(ctx) // a node cut off during a key rotation heals by itself
-	}()
-	go a.vsync.run(ctx)
-	if a.docker != nil {
-		go a.vsync.checkNothingLocal(ctx, a.docker, a.cfg.Node.Name)
-	}
-	// Registration needs a quorum; the rest of the agent (the Docker reconciler, the Traefik
-	// provider on the local replica) must run without one, so it is retried in the background.
-	go a.register(ctx)
-
-	srv := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() {
-		if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("api: %w", err)
-		}
-	}()
-	a.log.Info("agent started", "node", a.cfg.Node.Name, "api", a.APIAddress(), "gossip", a.gossip.LocalAddress(),
-		"advertise", a.cfg.Node.AdvertiseAddress, "version", Version)
-
-	var wg sync.WaitGroup
-	a.mu.Lock()
-	comps := append([]component(nil), a.components...)
-	a.mu.Unlock()
-	for _, c := range comps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.run(ctx); err != nil && ctx.Err() == nil {
-				a.log.Error("component stopped", "component", c.name, "err", err)
-				select {
-				case errc <- fmt.Errorf("%s: %w", c.name, err):
-				default:
-				}
-			}
-		}()
-	}
-
-	var storeFailed <-chan struct{}
-	if a.raft != nil {
-		storeFailed = a.raft.Failed()
-	}
-	// Under systemd (Type=notify): READY=1 now, WATCHDOG=1 from this loop (systemd.go).
-	sd := a.newSystemd()
-	wdTick, stopWD := sd.ready(ctx, a)
-	defer stopWD()
-	var runErr error
-main:
-	for {
-		select {
-		case <-ctx.Done():
-			break main
-		case runErr = <-errc:
-			break main
-		case <-storeFailed:
-			// Everything acknowledged is on disk; the store only recovers by reopening its data dir.
-			// Exit so the supervisor restarts the agent; containers keep running meanwhile.
-			runErr = fmt.Errorf("store stopped on a storage failure (%v): restart the agent once the disk is fixed; running containers are not touched", a.raft.Err())
-			break main
-		case <-wdTick:
-			sd.watchdog(ctx, a)
-		}
-	}
-	sd.stopping(a)
-	a.log.Info("agent stopping")
-	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
-	defer done()
-	_ = srv.Shutdown(shutdownCtx)
-	cancel()
-	wg.Wait()
-	// The containers keep running: tell the others this is a restart, not a departure, so that
-	// nothing is re-placed, unrouted or deleted within the restart grace.
-	if err := a.gossip.LeaveForRestart(2 * time.Second); err != nil {
-		a.log.Warn("gossip leave", "err", err)
-	}
-	_ = a.gossip.Shutdown()
-	if err := a.store.Close(); err != nil {
-		a.log.Warn("store close", "err", err)
-	}
-	if a.docker != nil {
-		_ = a.docker.Close()
-	}
-	a.log.Info("agent stopped")
-	return runErr
-}
-
-// register creates or refreshes this node's Node object: labels from the configuration are
-// authoritative; cordon and drain set through ctl are kept. It retries until it succeeds or ctx
-// ends, so a node started while the store has no quorum registers when quorum returns.
-func (a *Agent) register(ctx context.Context) {
-	for attempt := 0; ; attempt++ {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := a.registerOnce(rctx)
-		cancel()
-		switch {
-		case err == nil:
-			a.log.Info("node registered", "node", a.cfg.Node.Name)
-			return
-		case ctx.Err() != nil:
-			return
-		case !errors.Is(err, store.ErrConflict) && attempt%5 == 0:
-			a.log.Warn("node registration failed, retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)):
-		}
-	}
-}
-
-func (a *Agent) registerOnce(ctx context.Context) error {
-	obj, err := a.store.Get(ctx, v1.KindNode, a.cfg.Node.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		n := &v1.Node{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode}}
-		n.Metadata.Name = a.cfg.Node.Name
-		n.Spec.Labels = a.cfg.Node.Labels
-		announceLevel(n)
-		n.Default()
-		_, err = a.store.Create(ctx, n)
-		if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-			return fmt.Errorf("register node %s: %w", a.cfg.Node.Name, err)
-		}
-		if err != nil {
-			return store.ErrConflict // raced with ourselves on another path: retry
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("register node %s: %w", a.cfg.Node.Name, err)
-	}
-	n := obj.(*v1.Node)
-	n.Spec.Labels = a.cfg.Node.Labels
-	announceLevel(n)
-	if _, err := a.store.Update(ctx, n); err != nil {
-		return fmt.Errorf("register node %s: %w", a.cfg.Node.Name, err)
-	}
-	return nil
-}
-
-// ready is /readyz: the store answers and the Traefik provider has a configuration.
-func (a *Agent) ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if _, err := a.store.Revision(ctx); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if err := a.provider.Ready(); err != nil {
-		return err
-	}
-	return nil
-}
-
-// admit runs the cross-object checks of the API server.
-func (a *Agent) admit(ctx context.Context, obj v1.Object) v1.ErrorList {
-	if e := a.admitLevel(ctx, obj); e != nil { // mixed versions during an upgrade (upgrade.go)
-		return v1.ErrorList{e}
-	}
-	sec := a.admitSecurity(ctx, obj) // host access and basic-auth hashes (hostaccess.go)
-	svc, ok := obj.(*v1.Service)
-	if !ok {
-		return sec
-	}
-	objs, _, err := a.store.List(ctx, v1.KindService, v1.Selector{}, store.Stale())
-	if err != nil {
-		return v1.ErrorList{{Field: "metadata.name", Message: "cannot check route conflicts: " + err.Error()}}
-	}
-	others := make([]*v1.Service, 0, len(objs))
-	for _, o := range objs {
-		if o.GetMetadata().Name != svc.Metadata.Name {
-			others = append(others, o.(*v1.Service))
-		}
-	}
-	errs := append(sec, traefik.AdmitService(svc, others)...)
-	// dependsOn cycles against what is stored (ctl apply checks the rest of its batch first).
-	if e := v1.DependencyCycle(svc, others); e != nil {
-		errs = append(errs, e)
-	}
-	return errs
-}
-
-func (a *Agent) serveObserved(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(struct {
-		Nodes    []observed.Node    `json:"nodes"`
-		Replicas []observed.Replica `json:"replicas"`
-	}{a.view.Nodes(), a.view.Replicas()})
-}
-
-// raftRole is the status controller's view of each node's role in the store.
-func (a *Agent) raftRole(node string) (v1.RaftRole, bool) {
-	if a.raft != nil {
-		return a.raftRoleOf(node)
-	}
-	if a.cfg.Store.Memory {
-		if node == a.cfg.Node.Name {
-			return v1.RaftLeader, true
-		}
-		return v1.RaftNone, true
-	}
-	return "", false
-}

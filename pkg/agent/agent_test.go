@@ -35,6 +35,13 @@ func startAgent(t *testing.T, name string, mut func(*config.Config)) (*Agent, *c
 // test's cleanup stops it too).
 func startAgentStoppable(t *testing.T, name string, mut func(*config.Config)) (func(), *Agent) {
 	t.Helper()
+	return startAgentWith(t, name, mut, Options{})
+}
+
+// startAgentWith is startAgentStoppable with the agent's Options (a fake engine: turn
+// cfg.Docker.Disabled off in mut).
+func startAgentWith(t *testing.T, name string, mut func(*config.Config), opts Options) (func(), *Agent) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Node.Name = name
 	cfg.DataDir = filepath.Join(t.TempDir(), name)
@@ -56,7 +63,7 @@ func startAgentStoppable(t *testing.T, name string, mut func(*config.Config)) (f
 	if os.Getenv("CONSTELLATION_TEST_AGENT_LOGS") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("agent", name)
 	}
-	a, err := New(cfg, logger)
+	a, err := NewWithOptions(cfg, logger, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

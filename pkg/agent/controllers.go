@@ -19,7 +19,6 @@ import (
 	"github.com/constellation-sh/constellation/controllers/status"
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
-	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/election"
 	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/nodehealth"
@@ -41,19 +40,14 @@ func (a *Agent) setupControllers() error {
 	}
 	a.addComponent("events", func(ctx context.Context) error { rec.Run(ctx); return nil })
 
-	if !a.cfg.Docker.Disabled {
-		dc, err := docker.NewWithOptions(docker.Options{Host: a.cfg.Docker.Host, Logger: a.log})
-		if err != nil {
-			return fmt.Errorf("--docker.host: %w", err)
-		}
-		a.docker = dc
+	if a.engine != nil { // engine.go
 		nr, err := node.New(node.Config{
 			Node:        a.cfg.Node.Name,
 			Advertise:   a.cfg.Node.AdvertiseAddress,
 			MeshDNS:     meshDNSAddress(a.cfg),
 			MeshDomain:  MeshDomain,
 			Store:       a.store,
-			Docker:      dc,
+			Docker:      a.engine,
 			HostAccess:  a.hostAccessPolicy(), // Node and Resolve filled in by the reconciler
 			Publish:     func(rs []observed.Replica) { a.gossip.SetLocalReplicas(rs); a.vsync.localPublished() },
 			Restored:    a.gossip.Restored(),
@@ -61,7 +55,7 @@ func (a *Agent) setupControllers() error {
 			Registerer:  a.reg,
 			LoopMetrics: loopMetrics,
 			Events:      rec,
-			PeerFetch:   a.peerImageFetch(dc), // images from other nodes first (peerimages.go)
+			PeerFetch:   a.peerFetch(), // images from other nodes first (peerimages.go); nil: registry only
 		})
 		if err != nil {
 			return err

@@ -37,12 +37,12 @@ func (a *Agent) doctorLocal() doctor.Local {
 		Polls:      a.traefikPolls,
 		Certs:      a.diagnosticCerts,
 	}
-	if a.docker != nil {
+	if eng, ok := a.engine.(engineInfo); ok { // engine.go
 		l.Docker = func(ctx context.Context) (string, error) {
-			if err := a.docker.Ping(ctx); err != nil {
+			if err := eng.Ping(ctx); err != nil {
 				return "", err
 			}
-			return a.docker.APIVersion(), nil
+			return eng.APIVersion(), nil
 		}
 	}
 	if a.raft != nil {

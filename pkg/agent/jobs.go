@@ -14,9 +14,9 @@ import (
 // cluster-wide job controller's run function, which setupControllers runs with the other
 // controllers while this node holds the controller Lease (controllers/job, docs/jobs.md).
 func (a *Agent) setupJobs(isLeader func() bool, loopMetrics *ctrl.Metrics) (func(ctx context.Context), error) {
-	if a.docker != nil {
+	if eng, ok := a.engine.(job.Docker); ok { // off on an engine without CopyFiles (engine.go)
 		r, err := job.NewRunner(job.RunnerConfig{
-			Node: a.cfg.Node.Name, Store: a.store, Docker: a.docker,
+			Node: a.cfg.Node.Name, Store: a.store, Docker: eng,
 			HostAccess: a.hostAccessPolicy(), // Node and Resolve filled in by the runner
 			MeshDNS:    meshDNSAddress(a.cfg), MeshDomain: MeshDomain,
 			Logger: a.log, Registerer: a.reg, LoopMetrics: loopMetrics,

@@ -7,7 +7,8 @@ import (
 
 // Engine is the part of the engine a component that runs containers uses (the node
 // reconciler, the Job runner); *Client implements it. Components declare it, or embed it with
-// what more they need, so tests can hand them a fake.
+// what more they need, so tests can hand them a fake: pkg/docker/dockertest is an in-memory
+// one, a whole agent runs on (agent.Options.Engine).
 type Engine interface {
 	List(ctx context.Context, labels map[string]string) ([]Container, error)
 	Create(ctx context.Context, cfg CreateConfig) (string, error)
