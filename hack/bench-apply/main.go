@@ -65,7 +65,7 @@ func run(replicaList string, interval time.Duration, parallel, updateReplicas, r
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build test images (run from the repository root): %w", err)
 	}
-	dc, err := docker.New("")
+	dc, err := docker.New(docker.Options{})
 	if err != nil {
 		return err
 	}

@@ -191,7 +191,7 @@ func buildTestImages(t *testing.T) {
 // agent of node created there is removed (they outlive the agent by design).
 func dockerFor(t *testing.T, node string) *docker.Client {
 	t.Helper()
-	dc, err := docker.New("")
+	dc, err := docker.New(docker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

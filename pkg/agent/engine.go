@@ -47,7 +47,7 @@ func (a *Agent) openEngine(opts Options) error {
 	case a.cfg.Docker.Disabled:
 		return nil
 	case opts.Engine == nil:
-		dc, err := docker.NewWithOptions(docker.Options{Host: a.cfg.Docker.Host, Logger: a.log})
+		dc, err := docker.New(docker.Options{Host: a.cfg.Docker.Host, Logger: a.log})
 		if err != nil {
 			return fmt.Errorf("--docker.host: %w", err)
 		}

@@ -256,7 +256,7 @@ func TestImageRoutesOnRealEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := docker.New("")
+	dc, err := docker.New(docker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

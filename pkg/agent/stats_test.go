@@ -29,7 +29,7 @@ func TestStatsOfAWholeAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := docker.New("")
+	dc, err := docker.New(docker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func newNodes(t *testing.T) *nodes {
 	if imagesErr != nil {
 		t.Fatal(imagesErr)
 	}
-	dc, err := docker.New("")
+	dc, err := docker.New(docker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,12 +95,9 @@ type Options struct {
 	ClientOpts []client.Opt
 }
 
-// New connects to host ("" means DOCKER_HOST, else the local socket), negotiating the API
-// version on the first request, with the default timeouts.
-func New(host string) (*Client, error) { return NewWithOptions(Options{Host: host}) }
-
-// NewWithOptions is New with timeouts, a logger and extra client options.
-func NewWithOptions(o Options) (*Client, error) {
+// New connects to o.Host ("" means DOCKER_HOST, else the local socket), negotiating the API
+// version on the first request; the zero Options take the default timeouts and logger.
+func New(o Options) (*Client, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if o.Host != "" {
 		opts = append(opts, client.WithHost(o.Host))

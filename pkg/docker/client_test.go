@@ -78,7 +78,7 @@ func (s *syncBuffer) String() string {
 func newTestClient(t *testing.T, e *fakeEngine, to Timeouts) (*Client, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	c, err := NewWithOptions(Options{
+	c, err := New(Options{
 		Host: "tcp://" + strings.TrimPrefix(e.URL, "http://"), Timeouts: to,
 		Logger:     slog.New(slog.NewTextHandler(logs, nil)),
 		ClientOpts: []client.Opt{client.WithVersion("1.41")},

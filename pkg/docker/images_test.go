@@ -40,7 +40,7 @@ func untag(t *testing.T, ref string) {
 
 func realClient(t *testing.T) *Client {
 	t.Helper()
-	c, err := New("")
+	c, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestDocker(t *testing.T) {
 // TestDockerBadHost breaks Docker for real: a client pointed at a socket nobody serves.
 func TestDockerBadHost(t *testing.T) {
 	host := "unix://" + t.TempDir() + "/no-docker.sock"
-	dc, err := docker.New(host)
+	dc, err := docker.New(docker.Options{Host: host})
 	if err != nil {
 		t.Fatal(err)
 	}

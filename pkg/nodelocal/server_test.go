@@ -73,7 +73,7 @@ func newEnv(t *testing.T) *env {
 	if imagesErr != nil {
 		t.Fatal(imagesErr)
 	}
-	dc, err := docker.New("")
+	dc, err := docker.New(docker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func TestChaosScriptKillReplica(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 
-	dc, err := docker.New("")
+	dc, err := docker.New(docker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func newClusterWith(t *testing.T, n int, pol hostaccess.Policy) *cluster {
 	if dockerErr != nil {
 		t.Fatal(dockerErr)
 	}
-	dc, err := docker.New("")
+	dc, err := docker.New(docker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
