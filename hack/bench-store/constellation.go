@@ -117,6 +117,7 @@ func startConstellation(dir, value string, keys int) (writer, func() diskCounts,
 	if lead < 0 {
 		return nil, nil, stop, errors.New("constellation cluster did not form")
 	}
+	leaderName = fmt.Sprintf("c%d", lead)
 	url := apiURLs[lead] + "/put/"
 	w := func(ctx context.Context, client *http.Client, i int) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%sk%d", url, i%keys), strings.NewReader(value))
@@ -130,12 +131,16 @@ func startConstellation(dir, value string, keys int) (writer, func() diskCounts,
 			c.fdatasyncs += syncs + 2*commits // a bbolt commit is two fdatasyncs
 			if i == lead {
 				c.leaderCommits = syncs
+				c.boltCommits, c.boltSeconds = promHist(reg, "constellation_store_bolt_commit_seconds")
 			}
 		}
 		return c
 	}
 	return w, counts, stop, nil
 }
+
+// leaderName is the member the benchmark writes through (c0 bootstrapped the cluster).
+var leaderName string
 
 // putObject writes a Secret holding the value: an update, or a create the first time.
 func putObject(ctx context.Context, s *raftstore.Store, name, value string) error {

@@ -18,6 +18,9 @@ import (
 
 var etcdVer string
 
+// etcdPIDs are the etcd members' processes.
+var etcdPIDs []int
+
 func etcdVersion() string { return etcdVer }
 
 func startEtcd(dir, value string, keys int) (writer, func() diskCounts, func(), error) {
@@ -76,6 +79,7 @@ func startEtcd(dir, value string, keys int) (writer, func() diskCounts, func(), 
 			return nil, nil, stop, fmt.Errorf("start etcd: %w", err)
 		}
 		procs = append(procs, cmd)
+		etcdPIDs = append(etcdPIDs, cmd.Process.Pid)
 	}
 	// Find the leader through the maintenance status of each member.
 	deadline := time.Now().Add(60 * time.Second)

@@ -7,7 +7,7 @@
 // Workloads: sequential writes from one client, then writes from 64 concurrent clients;
 // 256-byte values. It prints writes/s, p50 and p99 latency for each and the ratios.
 //
-//	go run ./hack/bench-store [-n 2000] [-concurrent-n 20000] [-clients 64]
+//	go run ./hack/bench-store [-n 2000] [-concurrent-n 20000] [-clients 64] [-cpuprofile FILE] [-trace FILE]
 package main
 
 import (
@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -36,7 +37,17 @@ func main() {
 	valueSize := flag.Int("value-size", 256, "value bytes")
 	keys := flag.Int("keys", 1000, "distinct keys written")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the Constellation members) to this file")
+	traceFile := flag.String("trace", "", "write an execution trace of this process to this file (go tool trace)")
 	flag.Parse()
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench-store:", err)
+			os.Exit(1)
+		}
+		_ = trace.Start(f)
+		defer trace.Stop()
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -49,6 +60,7 @@ func main() {
 	if err := run(*seqN, *concN, *clients, *valueSize, *keys); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-store:", err)
 		pprof.StopCPUProfile()
+		trace.Stop()
 		os.Exit(1)
 	}
 }
@@ -59,31 +71,40 @@ type result struct {
 	elapsed time.Duration
 	lat     []time.Duration
 	disk    diskCounts
+	proc    string     // what this process used meanwhile (Constellation only)
+	sched   schedTimes // the system's processes meanwhile (Constellation's includes the clients)
 }
 
 // diskCounts are a system's disk syncs so far, from its metrics.
 type diskCounts struct {
 	fdatasyncs    float64 // all members: WAL fsyncs + 2 per bbolt commit
 	leaderCommits float64 // the leader's WAL fsyncs
+	boltCommits   float64 // the leader's bbolt commits (Constellation only)
+	boltSeconds   float64 // the time they took
 }
 
 func (c diskCounts) sub(o diskCounts) diskCounts {
-	return diskCounts{c.fdatasyncs - o.fdatasyncs, c.leaderCommits - o.leaderCommits}
+	return diskCounts{c.fdatasyncs - o.fdatasyncs, c.leaderCommits - o.leaderCommits, c.boltCommits - o.boltCommits, c.boltSeconds - o.boltSeconds}
 }
 
 // promCount is the sample count of the histogram named in reg.
 func promCount(reg *prometheus.Registry, name string) float64 {
+	n, _ := promHist(reg, name)
+	return n
+}
+
+// promHist is the sample count and sum of the histogram named in reg.
+func promHist(reg *prometheus.Registry, name string) (count, sum float64) {
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			var n float64
 			for _, m := range mf.GetMetric() {
-				n += float64(m.GetHistogram().GetSampleCount())
+				count += float64(m.GetHistogram().GetSampleCount())
+				sum += m.GetHistogram().GetSampleSum()
 			}
-			return n
 		}
 	}
-	return 0
+	return count, sum
 }
 
 // scrape reads the unlabelled samples of a Prometheus text endpoint.
@@ -160,6 +181,7 @@ func run(seqN, concN, clients, valueSize, keys int) error {
 	}
 	defer os.RemoveAll(dir)
 	value := strings.Repeat("x", valueSize)
+	loadBefore := loadAverage()
 
 	// Constellation: three members in this process, each with its own bbolt file.
 	cw, cCounts, stopC, err := startConstellation(filepath.Join(dir, "constellation"), value, keys)
@@ -195,18 +217,21 @@ func run(seqN, concN, clients, valueSize, keys int) error {
 		if _, err := bench("warmup", ew, 200, wl.clients); err != nil {
 			return err
 		}
-		c0 := cCounts()
+		c0, p0, s0 := cCounts(), readProcStats(), readSched(os.Getpid())
 		c, err := bench("constellation", cw, wl.n, wl.clients)
 		if err != nil {
 			return err
 		}
 		c.disk = cCounts().sub(c0)
-		e0 := eCounts()
+		c.proc = readProcStats().since(p0)
+		c.sched = readSched(os.Getpid()).sub(s0)
+		e0, es0 := eCounts(), readSched(etcdPIDs...)
 		e, err := bench("etcd", ew, wl.n, wl.clients)
 		if err != nil {
 			return err
 		}
 		e.disk = eCounts().sub(e0)
+		e.sched = readSched(etcdPIDs...).sub(es0)
 		c.name, e.name = wl.name, wl.name
 		rows = append(rows, [2]result{c, e})
 	}
@@ -221,6 +246,13 @@ func run(seqN, concN, clients, valueSize, keys int) error {
 		fmt.Printf("%-24s %-14s %9.2fx %9.2fx %9.2fx\n", r[0].name, "ratio c/etcd", r[0].rate()/r[1].rate(),
 			float64(r[0].pct(0.5))/float64(r[1].pct(0.5)), float64(r[0].pct(0.99))/float64(r[1].pct(0.99)))
 	}
+	for _, r := range rows {
+		c := r[0]
+		fmt.Printf("constellation, %s: leader %s; %s; leader bbolt commits %.0f, mean %s\n", c.name, leaderName, c.proc,
+			c.disk.boltCommits, time.Duration(c.disk.boltSeconds/max(c.disk.boltCommits, 1)*float64(time.Second)).Round(time.Microsecond))
+		fmt.Printf("  scheduler, constellation process (members and clients): %s; etcd's 3 processes: %s\n", c.sched, r[1].sched)
+	}
+	fmt.Printf("load average: %s before, %s after\n", loadBefore, loadAverage())
 	fmt.Println("(throughput ratio above 1 and latency ratios below 1 favour Constellation)")
 	fmt.Println("fsyncs/write: fdatasyncs of all three members per write (a WAL sync is one, a bbolt commit two);")
 	fmt.Println("writes/lsync: writes per WAL fdatasync of the leader (its commits)")
