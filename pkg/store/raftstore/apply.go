@@ -6,6 +6,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/constellation-sh/constellation/pkg/store"
@@ -17,8 +18,9 @@ type outcome struct {
 	res   applyResult
 }
 
-// batch is what one apply job did in the open transaction, to publish once it is committed.
+// batch is what one Ready's transaction did, to publish once it is durable.
 type batch struct {
+	snap     *snapshotData
 	applied  uint64
 	rev      int64
 	conf     *pb.ConfState
@@ -34,182 +36,27 @@ type batch struct {
 // committed without waiting for ApplyCommitDelay.
 const maxTxEntries = 4096
 
-// applyJob is work for the apply goroutine, in the raft loop's order: a snapshot received
-// from the leader to install, or committed entries to apply. done, if not nil, is closed
-// once the job is done and committed (a snapshot, a membership change).
-type applyJob struct {
-	snap *pb.Snapshot
-	sd   *snapshotData
-	ents []*pb.Entry
-	done chan struct{}
-}
-
-// applyQueue is how many jobs the raft loop may hand over before it waits for the apply
-// goroutine (backpressure: a slow disk under bbolt slows the loop down, not the memory).
-const applyQueue = 256
-
-// applyLoop is the apply goroutine: it owns the bbolt write transaction and the applied state
-// (loopApplied, loopRev, loopConfState, lastSnap, compactIndex, applier, tx, pending). It
-// applies committed entries into the open transaction, releasing outcomes and events at once,
-// and commits it in batches: after ApplyCommitDelay, at maxTxEntries entries, at a
-// membership change, or at once when a read waits for the applied index (flushc). The raft
-// loop goes on persisting, sending and advancing meanwhile: the write-ahead log is the
-// durability point, and recovery replays it from the applied index the last commit recorded.
-// It returns when the raft loop closes applyc (committing what it applied, unless the store
-// failed: then it rolls back, as the loop's failure leaves it) or on its own failure.
-func (s *Store) applyLoop() {
-	defer close(s.applyDone)
-	flush := time.NewTimer(time.Hour)
-	flush.Stop()
-	defer flush.Stop()
-	fail := func(err error) {
-		s.rollback()
-		s.fail(err)
+// apply is step 3: committed entries into the open bbolt transaction.
+func (s *Store) apply(rd raft.Ready, b *batch) error {
+	if len(rd.CommittedEntries) == 0 {
+		return nil
 	}
-	for {
-		select {
-		case j, ok := <-s.applyc:
-			if !ok {
-				if s.Err() != nil {
-					s.rollback()
-				} else if err := s.commitPending(); err != nil {
-					fail(err)
-				}
-				return
-			}
-			wasPending := s.tx != nil
-			if err := s.doApply(j); err != nil {
-				fail(err)
-				return
-			}
-			if j.done != nil {
-				close(j.done)
-			}
-			if s.tx != nil && !wasPending {
-				flush.Reset(s.cfg.ApplyCommitDelay)
-			}
-		case <-flush.C:
-			if err := s.commitPending(); err != nil {
-				fail(err)
-				return
-			}
-		case <-s.flushc:
-			if err := s.commitPending(); err != nil {
-				fail(err)
-				return
-			}
-		}
+	if err := s.begin(); err != nil {
+		return err
 	}
-}
-
-func (s *Store) rollback() {
-	if s.tx != nil {
+	if err := s.writeApply(s.tx, rd, b); err != nil {
 		_ = s.tx.Rollback()
 		s.tx = nil
-	}
-}
-
-// toApplier hands committed entries to the apply goroutine. applied is not nil when the
-// entries hold a membership change: the raft loop waits for it before Advance.
-func (s *Store) toApplier(ents []*pb.Entry) (applied <-chan struct{}, err error) {
-	j := applyJob{ents: ents}
-	for _, e := range ents {
-		if t := e.GetType(); t == pb.EntryConfChange || t == pb.EntryConfChangeV2 {
-			j.done = make(chan struct{})
-			break
-		}
-	}
-	if err := s.sendApplier(j); err != nil {
-		return nil, err
-	}
-	return j.done, nil
-}
-
-// sendApplier queues a job, unless the apply goroutine stopped.
-func (s *Store) sendApplier(j applyJob) error {
-	select {
-	case s.applyc <- j:
-		return nil
-	case <-s.applyDone:
-		return s.applierStopped()
-	}
-}
-
-// waitApplier waits for a job's done, unless the apply goroutine stopped.
-func (s *Store) waitApplier(done <-chan struct{}) error {
-	select {
-	case <-done:
-		return nil
-	case <-s.applyDone:
-		return s.applierStopped()
-	}
-}
-
-func (s *Store) applierStopped() error {
-	if err := s.Err(); err != nil {
-		return err
-	}
-	return errors.New("raftstore: the apply goroutine stopped")
-}
-
-// doApply is one job on the apply goroutine.
-func (s *Store) doApply(j applyJob) error {
-	if j.snap != nil {
-		return s.installSnapshotState(j.snap, j.sd)
-	}
-	b := &batch{applied: s.loopApplied, rev: s.loopRev, conf: s.loopConfState}
-	if err := s.apply(j.ents, b); err != nil {
-		return err
-	}
-	if err := s.advanceApplied(b, len(j.ents)); err != nil {
-		return err
-	}
-	s.pending = append(s.pending, b)
-	if s.txEntries >= maxTxEntries || len(b.confs) > 0 {
-		// A full batch, or a membership change (published with its commit: the membership
-		// loop and joiners wait for it) is committed now.
-		return s.commitPending()
-	}
-	return nil
-}
-
-// installSnapshotState replaces the applied state with a snapshot received from the leader,
-// in one fsynced bbolt transaction, once what was applied before is committed and published
-// (so watches see revisions in order).
-func (s *Store) installSnapshotState(snap *pb.Snapshot, sd *snapshotData) error {
-	if err := s.commitPending(); err != nil {
-		return err
-	}
-	if err := s.begin(); err != nil {
-		return err
-	}
-	if err := restoreSnapshot(s.tx, snap, sd); err != nil {
-		s.rollback()
-		return fmt.Errorf("raftstore: restore snapshot: %w", err)
-	}
-	if err := s.commitTx(); err != nil {
-		return err
-	}
-	md := snap.GetMetadata()
-	s.loopApplied, s.loopRev, s.loopConfState = md.GetIndex(), sd.Revision, md.GetConfState()
-	s.installSnapshot(snap, sd)
-	return nil
-}
-
-// apply is step 3: committed entries into the open bbolt transaction.
-func (s *Store) apply(ents []*pb.Entry, b *batch) error {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	if err := s.writeApply(s.tx, ents, b); err != nil {
-		s.rollback()
 		return fmt.Errorf("raftstore: apply: %w", err)
 	}
-	s.txEntries += len(ents)
+	s.txEntries += len(rd.CommittedEntries)
+	s.mu.Lock()
+	s.appliedTx = b.applied
+	s.mu.Unlock()
 	return nil
 }
 
-// begin opens the apply goroutine's write transaction unless one is open.
+// begin opens the loop's write transaction unless one is open.
 func (s *Store) begin() error {
 	if s.tx != nil {
 		return nil
@@ -224,8 +71,8 @@ func (s *Store) begin() error {
 
 // writeApply is step 3 inside tx: committed entries into the object table, with the applied
 // index, revision and conf state.
-func (s *Store) writeApply(tx *bolt.Tx, ents []*pb.Entry, b *batch) error {
-	if err := s.applyEntries(tx, ents, b); err != nil {
+func (s *Store) writeApply(tx *bolt.Tx, rd raft.Ready, b *batch) error {
+	if err := s.applyEntries(tx, rd.CommittedEntries, b); err != nil {
 		return err
 	}
 	// Watches get the events now, with the proposers (the entries are committed), not when
@@ -236,11 +83,6 @@ func (s *Store) writeApply(tx *bolt.Tx, ents []*pb.Entry, b *batch) error {
 		s.history.Append(ev)
 	}
 	b.events = nil
-	// A stale read that follows an outcome waits for at least this batch's commit (read
-	// your writes): the index moves before the proposers learn their outcomes.
-	s.mu.Lock()
-	s.appliedTx = b.applied
-	s.mu.Unlock()
 	// The entries are committed (durable on a quorum) and their outcomes are decided: the
 	// proposers can have them now, without waiting for this transaction's fsync. Reads that
 	// must see them (linearizable ones) wait for the applied index, published after the
@@ -258,11 +100,11 @@ func (s *Store) writeApply(tx *bolt.Tx, ents []*pb.Entry, b *batch) error {
 			return err
 		}
 	}
-	return s.maybeSnapshot(tx, b, ents)
+	return s.maybeSnapshot(tx, b, rd.Entries)
 }
 
-// commitTx commits (and fsyncs) the open transaction, then asks for the write-ahead log's
-// segments that the compaction it carried made useless to be released.
+// commitTx commits (and fsyncs) the open transaction, then releases the write-ahead log's
+// segments that the compaction it carried made useless.
 func (s *Store) commitTx() error {
 	tx := s.tx
 	s.tx = nil
@@ -272,8 +114,9 @@ func (s *Store) commitTx() error {
 	}
 	s.met.commitSeconds.Observe(time.Since(t0).Seconds())
 	if s.txCompact > 0 {
-		// The raft loop, which owns the WAL, releases it before its next Ready.
-		s.releaseTo.Store(s.txCompact)
+		if err := s.wal.ReleaseTo(s.txCompact); err != nil {
+			return fmt.Errorf("raftstore: release log: %w", err)
+		}
 		s.txCompact = 0
 	}
 	return nil
@@ -338,7 +181,7 @@ func (s *Store) applyEntries(tx *bolt.Tx, ents []*pb.Entry, b *batch) error {
 // maybeSnapshot serialises the applied state every cfg.SnapshotEntries entries and compacts
 // the log, keeping cfg.CatchUpEntries behind for followers that lag a little.
 func (s *Store) maybeSnapshot(tx *bolt.Tx, b *batch, ents []*pb.Entry) error {
-	if b.applied-s.lastSnap < s.cfg.SnapshotEntries {
+	if b.snap != nil || b.applied-s.lastSnap < s.cfg.SnapshotEntries {
 		return nil
 	}
 	var err error
@@ -367,7 +210,7 @@ func (s *Store) maybeSnapshot(tx *bolt.Tx, b *batch, ents []*pb.Entry) error {
 	return nil
 }
 
-// termOf is the term of entry i, from the entries being applied or the storage.
+// termOf is the term of entry i, from this Ready's entries or the storage.
 func (s *Store) termOf(i uint64, ents []*pb.Entry) (uint64, error) {
 	if len(ents) > 0 && ents[0].GetIndex() <= i && i <= ents[len(ents)-1].GetIndex() {
 		return ents[i-ents[0].GetIndex()].GetTerm(), nil

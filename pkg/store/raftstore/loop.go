@@ -9,110 +9,105 @@ import (
 )
 
 // run is the raft loop: the only goroutine that touches the raft.Node's Ready/Advance, the
-// write-ahead log and raft's storage (MemoryStorage, which the apply goroutine only
-// snapshots and compacts). It hands committed entries to the apply goroutine (applyLoop),
-// which owns the bbolt transaction: a bbolt commit never holds up a Ready.
+// log, and the applied state.
 func (s *Store) run() {
-	go s.applyLoop()
-	defer func() {
-		// The apply goroutine commits what it applied (unless a failure stopped the store)
-		// before the store counts as stopped.
-		close(s.applyc)
-		<-s.applyDone
-		close(s.done)
-	}()
+	defer close(s.done)
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
+	fail := func(err error) {
+		s.log.Error("raft loop stopped: close and reopen the store to recover", "err", err)
+		s.mu.Lock()
+		s.failed = err
+		s.mu.Unlock()
+		if s.tx != nil {
+			_ = s.tx.Rollback()
+			s.tx = nil
+		}
+		close(s.failedC)
+	}
 	for {
 		select {
 		case <-ticker.C:
 			s.node.Tick()
 		case rd := <-s.node.Ready():
+			wasPending := s.tx != nil
 			if err := s.handleReady(rd); err != nil {
-				s.fail(err)
+				fail(err)
 				return
 			}
-		case <-s.applyDone:
-			return // the apply goroutine stopped on a failure, which it recorded
+			if s.tx != nil && !wasPending {
+				flush.Reset(s.cfg.ApplyCommitDelay)
+			}
+		case <-flush.C:
+			if err := s.commitPending(); err != nil {
+				fail(err)
+				return
+			}
+		case <-s.flushc:
+			if err := s.commitPending(); err != nil {
+				fail(err)
+				return
+			}
 		case <-s.stop:
+			if err := s.commitPending(); err != nil {
+				fail(err)
+			}
 			return
 		}
-	}
-}
-
-// fail records the failure that stopped the raft loop or the apply goroutine; the first one
-// is the store's Err.
-func (s *Store) fail(err error) {
-	s.mu.Lock()
-	first := s.failed == nil
-	if first {
-		s.failed = err
-	}
-	s.mu.Unlock()
-	if first {
-		s.log.Error("raft loop stopped: close and reopen the store to recover", "err", err)
-		close(s.failedC)
 	}
 }
 
 // handleReady processes one Ready in the order of the etcd-io/raft README: (1) persist the
 // snapshot, entries and hard state; (2) send messages; (3) apply committed entries; (4)
 // Advance. Entries and hard state go to the write-ahead log, one fdatasync per Ready that has
-// any to make durable. Steps 1 and 2 fork on the role (see persistLeader and
-// persistFollower). Step 3 is the apply goroutine's: the committed entries go to it as soon
-// as they are in raft's storage (a leader's always are, from earlier Readys: they are then
-// applied while the fsync runs), else once this Ready's entries are; it releases each
-// outcome to its proposer at once (the entry is committed: durable on a quorum) and commits
-// the applied objects to bbolt in batches. Advance waits for the fsync, and for the apply of
-// a membership change (raft's configuration must have moved before the next Ready, as etcd
-// waits for it too).
+// any to make durable; the applied objects go into a bbolt transaction that stays open across
+// Readys and is committed in batches (see commitPending). Steps 1 and 2 fork on the role (see
+// persistLeader and persistFollower); both then apply the committed entries while the fsync
+// runs, releasing each outcome to its proposer at once (the entry is committed: durable on a
+// quorum); Advance waits for both.
 func (s *Store) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		s.setSoftState(rd.SoftState)
 	}
-	if err := s.releaseLog(); err != nil {
-		return err
-	}
-	var applied <-chan struct{}
-	ents := rd.CommittedEntries
-	if len(ents) > 0 && !hasSnapshot(rd) && s.inStorage(ents) {
-		var err error
-		if applied, err = s.toApplier(ents); err != nil {
-			return err
-		}
-		ents = nil
-	}
+	b := &batch{applied: s.loopApplied, rev: s.loopRev, conf: s.loopConfState}
 	var (
 		synced   <-chan error
 		needSync bool
 		err      error
 	)
 	if s.loopLeader && !s.voteChanges(rd.HardState) {
-		synced, needSync, err = s.persistLeader(rd)
+		synced, needSync, err = s.persistLeader(rd, b)
 	} else {
-		synced, needSync, err = s.persistFollower(rd)
+		synced, needSync, err = s.persistFollower(rd, b)
 	}
 	if err != nil {
 		return err
 	}
+	aerr := s.apply(rd, b)
 	if synced != nil {
 		if err := <-synced; err != nil {
 			return err
 		}
 	}
+	if aerr != nil {
+		return aerr
+	}
 	if needSync && s.hard != nil {
 		s.hardTerm, s.hardVote = s.hard.GetTerm(), s.hard.GetVote()
 	}
-	if err := s.publishRaft(rd); err != nil {
+	if err := s.publishRaft(rd, b); err != nil {
 		return err
 	}
-	if len(ents) > 0 {
-		if applied, err = s.toApplier(ents); err != nil {
-			return err
-		}
-	}
-	if applied != nil {
-		if err := s.waitApplier(applied); err != nil {
+	s.pending = append(s.pending, b)
+	if s.tx == nil {
+		s.publishApplied()
+	} else if s.txEntries >= maxTxEntries || len(b.confs) > 0 {
+		// A full batch, or a membership change (published with its commit: the membership
+		// loop and joiners wait for it) is committed now.
+		if err := s.commitPending(); err != nil {
 			return err
 		}
 	}
@@ -124,9 +119,9 @@ func (s *Store) handleReady(rd raft.Ready) error {
 // persistLeader is steps 1 and 2 for a leader whose term and vote are already on disk: it
 // sends first, so that its fsync overlaps its followers' (raft thesis §10.2.1, allowed by
 // the README), then writes the log and starts the fsync. synced reports the fsync's end.
-func (s *Store) persistLeader(rd raft.Ready) (synced <-chan error, needSync bool, err error) {
+func (s *Store) persistLeader(rd raft.Ready, b *batch) (synced <-chan error, needSync bool, err error) {
 	s.send(rd.Messages)
-	if needSync, err = s.persist(rd); err != nil {
+	if needSync, err = s.persist(rd, b); err != nil {
 		return nil, false, err
 	}
 	return s.syncThenSend(needSync, nil), needSync, nil
@@ -135,8 +130,8 @@ func (s *Store) persistLeader(rd raft.Ready) (synced <-chan error, needSync bool
 // persistFollower is steps 1 and 2 for a follower, a candidate, or a leader whose term or vote
 // changed: it writes the log and sends its messages (acknowledgements, votes) only once their
 // fsync returned. synced reports the end of both.
-func (s *Store) persistFollower(rd raft.Ready) (synced <-chan error, needSync bool, err error) {
-	if needSync, err = s.persist(rd); err != nil {
+func (s *Store) persistFollower(rd raft.Ready, b *batch) (synced <-chan error, needSync bool, err error) {
+	if needSync, err = s.persist(rd, b); err != nil {
 		return nil, false, err
 	}
 	return s.syncThenSend(needSync, rd.Messages), needSync, nil
@@ -144,12 +139,12 @@ func (s *Store) persistFollower(rd raft.Ready) (synced <-chan error, needSync bo
 
 // persist is step 1 without the fsync: a snapshot received from the leader, then the entries
 // and hard state written to the log. needSync reports whether they must be synced.
-func (s *Store) persist(rd raft.Ready) (needSync bool, err error) {
+func (s *Store) persist(rd raft.Ready, b *batch) (needSync bool, err error) {
 	if rd.HardState != nil {
 		s.hard = rd.HardState
 	}
-	if hasSnapshot(rd) {
-		if err := s.persistSnapshot(rd); err != nil {
+	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+		if err := s.persistSnapshot(rd, b); err != nil {
 			return false, err
 		}
 	}
@@ -157,9 +152,9 @@ func (s *Store) persist(rd raft.Ready) (needSync bool, err error) {
 }
 
 // syncThenSend runs the fdatasync on its own goroutine, followed by the messages that must
-// wait for it, while the apply goroutine applies what is committed (durable on a quorum
-// already). Nothing else touches the WAL until it is done. It returns nil when there is
-// neither to do.
+// wait for it, while the loop applies what is committed (durable on a quorum already): apply's
+// CPU overlaps the disk, and the proposers get their answers meanwhile. Nothing else touches
+// the WAL until it is done. It returns nil when there is neither to do.
 func (s *Store) syncThenSend(needSync bool, msgs []*pb.Message) <-chan error {
 	if !needSync && msgs == nil {
 		return nil
@@ -176,26 +171,6 @@ func (s *Store) syncThenSend(needSync bool, msgs []*pb.Message) <-chan error {
 		synced <- nil
 	}()
 	return synced
-}
-
-func hasSnapshot(rd raft.Ready) bool { return rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) }
-
-// inStorage reports whether committed entries are all in raft's storage already (written and
-// synced by an earlier Ready), so the apply goroutine may snapshot and compact up to them.
-func (s *Store) inStorage(ents []*pb.Entry) bool {
-	last, err := s.ms.LastIndex()
-	return err == nil && ents[len(ents)-1].GetIndex() <= last
-}
-
-// releaseLog releases the write-ahead log's segments that the apply goroutine's last
-// committed compaction made useless (the WAL is the loop's: it asks, the loop does it).
-func (s *Store) releaseLog() error {
-	if to := s.releaseTo.Swap(0); to > 0 {
-		if err := s.wal.ReleaseTo(to); err != nil {
-			return fmt.Errorf("raftstore: release log: %w", err)
-		}
-	}
-	return nil
 }
 
 func (s *Store) setSoftState(ss *raft.SoftState) {
@@ -245,23 +220,32 @@ func (s *Store) syncLog() error {
 	return nil
 }
 
-// persistSnapshot installs a snapshot received from the leader: the apply goroutine commits
-// what it applied and replaces the applied state with the snapshot in one fsynced bbolt
-// transaction, then the write-ahead log is reset at the snapshot (a record of it, synced, and
-// the older segments released).
-func (s *Store) persistSnapshot(rd raft.Ready) error {
-	sd, err := decodeSnapshot(rd.Snapshot.GetData())
-	if err != nil {
+// persistSnapshot installs a snapshot received from the leader: the applied state is replaced
+// in one fsynced bbolt transaction, then the write-ahead log is reset at the snapshot (a
+// record of it, synced, and the older segments released).
+func (s *Store) persistSnapshot(rd raft.Ready, b *batch) error {
+	// Batches still waiting for a commit are published before the snapshot replaces what they
+	// applied, so watches see revisions in order.
+	if err := s.commitPending(); err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	if err := s.sendApplier(applyJob{snap: rd.Snapshot, sd: sd, done: done}); err != nil {
-		return err
-	}
-	if err := s.waitApplier(done); err != nil {
+	var err error
+	if b.snap, err = decodeSnapshot(rd.Snapshot.GetData()); err != nil {
 		return err
 	}
 	md := rd.Snapshot.GetMetadata()
+	b.applied, b.rev, b.conf = md.GetIndex(), b.snap.Revision, md.GetConfState()
+	if err := s.begin(); err != nil {
+		return err
+	}
+	if err := restoreSnapshot(s.tx, rd.Snapshot, b.snap); err != nil {
+		_ = s.tx.Rollback()
+		s.tx = nil
+		return fmt.Errorf("raftstore: restore snapshot: %w", err)
+	}
+	if err := s.commitTx(); err != nil {
+		return err
+	}
 	if err := s.wal.SaveSnapshot(s.hard, md.GetIndex(), md.GetTerm()); err != nil {
 		return fmt.Errorf("raftstore: persist snapshot: %w", err)
 	}

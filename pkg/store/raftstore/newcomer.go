@@ -1,6 +1,6 @@
 package raftstore
 
-// snapshotForNewcomer makes the apply goroutine serialise a snapshot with the batch that applies the
+// snapshotForNewcomer makes the raft loop serialise a snapshot with the batch that applies the
 // conf change at index, when the log is compacted (a seeded cluster's always is: it starts
 // from a snapshot at seedIndex). A member added by that change has no log: it can only start
 // from a snapshot, and raft refuses one whose ConfState does not name it ("attempted to
@@ -11,8 +11,8 @@ package raftstore
 //
 // It moves lastSnap so that maybeSnapshot's "applied - lastSnap >= SnapshotEntries" holds for
 // every batch that applies index (modular arithmetic, as the loop's uint64 subtraction); the
-// snapshot taken sets lastSnap back. Called by applyConfChange, on the apply goroutine that
-// owns lastSnap.
+// snapshot taken sets lastSnap back. Called by applyConfChange, on the raft loop goroutine
+// that owns lastSnap.
 func (s *Store) snapshotForNewcomer(index uint64) {
 	if s.compactIndex == 0 {
 		return // the whole log is there: the newcomer is sent entries, not a snapshot

@@ -7,13 +7,14 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
-// publishRaft hands a Ready to raft's storage (snapshot, entries, hard state) once its
-// entries are durable.
-func (s *Store) publishRaft(rd raft.Ready) error {
-	if hasSnapshot(rd) {
+// publishRaft hands a batch to raft's storage (entries, snapshot, hard state) once its
+// entries are durable, and moves the loop's view of the applied state.
+func (s *Store) publishRaft(rd raft.Ready, b *batch) error {
+	if b.snap != nil {
 		if err := s.ms.ApplySnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("raftstore: apply snapshot to storage: %w", err)
 		}
+		s.installSnapshot(rd.Snapshot, b.snap)
 	}
 	if err := s.ms.Append(rd.Entries); err != nil {
 		return fmt.Errorf("raftstore: append to storage: %w", err)
@@ -23,13 +24,6 @@ func (s *Store) publishRaft(rd raft.Ready) error {
 			return fmt.Errorf("raftstore: hard state to storage: %w", err)
 		}
 	}
-	return nil
-}
-
-// advanceApplied moves the apply goroutine's view of the applied state to a batch it
-// applied, and hands the snapshot it serialised, if any, to raft's storage, compacting the
-// log there.
-func (s *Store) advanceApplied(b *batch, entries int) error {
 	s.loopApplied, s.loopRev, s.loopConfState = b.applied, b.rev, b.conf
 	if b.snapAt > 0 {
 		if _, err := s.ms.CreateSnapshot(b.snapAt, b.conf, b.snapData); err != nil {
@@ -45,7 +39,7 @@ func (s *Store) advanceApplied(b *batch, entries int) error {
 		s.met.snapshotsTaken.Inc()
 		s.log.Debug("snapshot taken", "index", b.snapAt, "compactedTo", b.compact, "bytes", len(b.snapData))
 	}
-	s.met.appliedEntries.Add(float64(entries))
+	s.met.appliedEntries.Add(float64(len(rd.CommittedEntries)))
 	return nil
 }
 

@@ -39,30 +39,23 @@ type Store struct {
 	closeOnce sync.Once
 
 	// Owned by the raft loop goroutine (and Open, before it starts):
-	loopLeader bool
-	hard       *pb.HardState // latest hard state raft reported
-	hardTerm   uint64        // term and vote last written to disk
-	hardVote   uint64
-	wal        *wal.WAL
-
-	// Owned by the apply goroutine (and Open, before it starts):
+	loopLeader    bool
+	hard          *pb.HardState // latest hard state raft reported
+	hardTerm      uint64        // term and vote last written to disk
+	hardVote      uint64
 	loopApplied   uint64 // applied index
 	loopRev       int64  // revision at loopApplied
 	lastSnap      uint64 // index of the newest snapshot in ms
 	compactIndex  uint64 // log entries at or below are deleted
 	loopConfState *pb.ConfState
+	wal           *wal.WAL
 	applier       *store.Applier // store.Apply with the decoded objects it wrote
 	tx            *bolt.Tx       // open apply transaction, not yet committed
 	txStart       time.Time
-	txEntries     int      // entries applied in tx
-	txCompact     uint64   // tx compacts the log to here: release the WAL after its commit
-	pending       []*batch // batches applied in tx, published when it commits
-
-	// Between the two:
-	applyc    chan applyJob // the raft loop's work for the apply goroutine; closed when it returns
-	applyDone chan struct{} // closed when the apply goroutine has returned
-	flushc    chan struct{} // a read waits for the applied index: commit tx now
-	releaseTo atomic.Uint64 // a committed compaction: the raft loop releases the WAL up to here
+	txEntries     int           // entries applied in tx
+	txCompact     uint64        // tx compacts the log to here: release the WAL after its commit
+	pending       []*batch      // batches applied in tx, published when it commits
+	flushc        chan struct{} // a read waits for the applied index: commit tx now
 
 	mu sync.Mutex
 	// guarded by mu:
