@@ -131,6 +131,7 @@ func startConstellation(dir, value string, keys int) (writer, func() diskCounts,
 			c.fdatasyncs += syncs + 2*commits // a bbolt commit is two fdatasyncs
 			if i == lead {
 				c.leaderCommits = syncs
+				_, c.syncSeconds = promHist(reg, "constellation_store_wal_fsync_seconds")
 				c.boltCommits, c.boltSeconds = promHist(reg, "constellation_store_bolt_commit_seconds")
 			}
 		}

@@ -125,6 +125,7 @@ func startEtcd(dir, value string, keys int) (writer, func() diskCounts, func(), 
 			c.fdatasyncs += syncs + 2*m["etcd_disk_backend_commit_duration_seconds_count"]
 			if cl == leader {
 				c.leaderCommits = syncs
+				c.syncSeconds = m["etcd_disk_wal_fsync_duration_seconds_sum"]
 			}
 		}
 		return c

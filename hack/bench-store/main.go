@@ -81,10 +81,11 @@ type diskCounts struct {
 	leaderCommits float64 // the leader's WAL fsyncs
 	boltCommits   float64 // the leader's bbolt commits (Constellation only)
 	boltSeconds   float64 // the time they took
+	syncSeconds   float64 // the time the leader's WAL fdatasyncs took
 }
 
 func (c diskCounts) sub(o diskCounts) diskCounts {
-	return diskCounts{c.fdatasyncs - o.fdatasyncs, c.leaderCommits - o.leaderCommits, c.boltCommits - o.boltCommits, c.boltSeconds - o.boltSeconds}
+	return diskCounts{c.fdatasyncs - o.fdatasyncs, c.leaderCommits - o.leaderCommits, c.boltCommits - o.boltCommits, c.boltSeconds - o.boltSeconds, c.syncSeconds - o.syncSeconds}
 }
 
 // promCount is the sample count of the histogram named in reg.
@@ -127,6 +128,11 @@ func scrape(url string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// meanDur is sum seconds over n, as a duration.
+func meanDur(sum, n float64) time.Duration {
+	return time.Duration(sum / max(n, 1) * float64(time.Second)).Round(time.Microsecond)
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -250,6 +256,7 @@ func run(seqN, concN, clients, valueSize, keys int) error {
 		c := r[0]
 		fmt.Printf("constellation, %s: leader %s; %s; leader bbolt commits %.0f, mean %s\n", c.name, leaderName, c.proc,
 			c.disk.boltCommits, time.Duration(c.disk.boltSeconds/max(c.disk.boltCommits, 1)*float64(time.Second)).Round(time.Microsecond))
+		fmt.Printf("  leader WAL fdatasync mean: constellation %s, etcd %s\n", meanDur(c.disk.syncSeconds, c.disk.leaderCommits), meanDur(r[1].disk.syncSeconds, r[1].disk.leaderCommits))
 		fmt.Printf("  scheduler, constellation process (members and clients): %s; etcd's 3 processes: %s\n", c.sched, r[1].sched)
 	}
 	fmt.Printf("load average: %s before, %s after\n", loadBefore, loadAverage())
