@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,11 +54,12 @@ func (n *network) heal() {
 }
 
 type testNode struct {
-	name string
-	dir  string
-	addr string
-	s    *Store // nil while stopped
-	api  *httptest.Server
+	name    string
+	dir     string
+	addr    string
+	started bool   // opened once: its address and data dir are fixed
+	s       *Store // nil while stopped
+	api     *httptest.Server
 }
 
 type cluster struct {
@@ -166,9 +169,17 @@ func (c *cluster) start(i int, join []string) {
 		c.cfg(&cfg)
 	}
 	s, err := Open(cfg, testLogger(c.t).With("n", nd.name), nil)
+	for try := 0; errors.Is(err, syscall.EADDRINUSE) && !nd.started && try < 3; try++ {
+		// freeAddr's port was taken (by another test's connection) before this first start:
+		// a member that never ran can start anywhere, from a fresh data dir.
+		nd.addr, nd.dir = freeAddr(c.t), filepath.Join(c.t.TempDir(), nd.name)
+		cfg.RaftAddress, cfg.DataDir = nd.addr, nd.dir
+		s, err = Open(cfg, testLogger(c.t).With("n", nd.name), nil)
+	}
 	if err != nil {
 		c.t.Fatalf("open %s: %v", nd.name, err)
 	}
+	nd.started = true
 	f := c.net.drop
 	s.tr.drop.Store(&f)
 	c.mu.Lock()

@@ -75,3 +75,14 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal("a member dialled a peer whose certificate another CA signed")
 	}
 }
+
+// dialCheck dials addr as if it were member id and closes the connection, as a peer
+// does, so a test can check who is refused.
+func (t *transport) dialCheck(addr string, id uint64) error {
+	p := &peer{t: t, id: id, from: t.id, addr: addr, stop: make(chan struct{})}
+	c, _, err := p.dial(false)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}

@@ -198,3 +198,11 @@ func BenchmarkAppendSync(b *testing.B) {
 		b.ReportMetric(float64(l[len(l)*99/100])/1e6, m.name+"-p99-ms")
 	}
 }
+
+// waitPrepared waits until the preparation running, if any, finished (for tests and
+// benchmarks).
+func (w *WAL) waitPrepared() {
+	if p := w.prep; p != nil {
+		<-p.done
+	}
+}
