@@ -49,10 +49,14 @@ func newRollWorld(t *testing.T) *rollWorld {
 
 func (w *rollWorld) clock() time.Time { return w.now }
 
+// Now and Since make the world the scheduler's clock.PassiveClock.
+func (w *rollWorld) Now() time.Time                  { return w.now }
+func (w *rollWorld) Since(t time.Time) time.Duration { return w.now.Sub(t) }
+
 // startAgent starts the scheduler and the node reconciler afresh, as an agent restart does.
 func (w *rollWorld) startAgent() {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := scheduler.New(scheduler.Config{Store: w.st, View: w.view, Now: w.clock, Logger: log})
+	s, err := scheduler.New(scheduler.Config{Store: w.st, View: w.view, Clock: w, Logger: log})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -48,8 +50,9 @@ type Config struct {
 	// IsLeader is checked before every write. Nil: always true (the caller's leader context is
 	// then the only fence).
 	IsLeader func() bool
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	// Clock is the time plans are computed at (waiting replicas, the progress deadline,
+	// revision timestamps). Default clock.RealClock{}.
+	Clock clock.PassiveClock
 	// Health holds the node-health timings (the restart grace). Zero fields take nodehealth's
 	// defaults (RestartGrace: nodehealth.DefaultRestartGrace).
 	Health nodehealth.Policy
@@ -74,7 +77,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults for st.
 func DefaultConfig(st Store) Config {
-	return Config{Store: st, Now: time.Now, ProgressDeadline: 5 * time.Minute, Resync: 5 * time.Minute}
+	return Config{Store: st, Clock: clock.RealClock{}, ProgressDeadline: 5 * time.Minute, Resync: 5 * time.Minute}
 }
 
 func (c *Config) validate() error {
@@ -82,8 +85,8 @@ func (c *Config) validate() error {
 		return errors.New("scheduler: config: Store is required")
 	}
 	d := DefaultConfig(c.Store)
-	if c.Now == nil {
-		c.Now = d.Now
+	if c.Clock == nil {
+		c.Clock = d.Clock
 	}
 	if c.ProgressDeadline <= 0 {
 		c.ProgressDeadline = d.ProgressDeadline
@@ -267,7 +270,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 
 	if s.index != nil {
 		var last *observed.Snapshot
-		go observed.OnChange(ctx, s.cfg.View, viewCoalesce, func() {
+		go observed.OnChange(ctx, nil, s.cfg.View, viewCoalesce, func() {
 			snap := s.index.Snapshot()
 			changed, nodesChanged := snap.Diff(last)
 			last = snap
@@ -349,7 +352,7 @@ func (s *Scheduler) Reconcile(ctx context.Context, name string) (reconcile.Resul
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("get service %q: %w", name, err)
 	}
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	next := svc.DeepCopyObject().(*v1.Service)
 	if svc.Metadata.DeletionTimestamp != nil {
 		// Deleting: no replica belongs anywhere; nodes remove the containers.

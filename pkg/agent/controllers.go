@@ -91,7 +91,7 @@ func (a *Agent) setupControllers() error {
 	}
 	st, err := status.New(status.Config{
 		Store: a.store, View: a.view, SpecHash: spechash.Current,
-		RaftRole: a.raftRole, Active: el.IsLeader,
+		RaftRole: a.raftRole, IsLeader: el.IsLeader,
 		// Raft role changes (a learner promoted, a leader elected) arrive by no watch: a short
 		// resync picks them up. It writes only what changed.
 		Resync: 5 * time.Second,
@@ -142,8 +142,8 @@ func (a *Agent) setupControllers() error {
 			return fmt.Errorf("--dns.cloudflare.apiURL: %w", err)
 		}
 		a.reg.MustRegister(cf.Collectors()...)
-		dc, err := dnsctl.New(a.store, a.view, cf, dnsctl.Config{NodeRecordsZone: a.cfg.DNS.NodeRecords.Zone, Health: a.health(), Events: rec},
-			dnsctl.WithLeader(el), dnsctl.WithLogger(a.log))
+		dc, err := dnsctl.New(dnsctl.Config{Store: a.store, View: a.view, Provider: cf, IsLeader: el.IsLeader, Logger: a.log,
+			NodeRecordsZone: a.cfg.DNS.NodeRecords.Zone, Health: a.health(), Events: rec})
 		if err != nil {
 			return fmt.Errorf("dns controller: %w", err)
 		}

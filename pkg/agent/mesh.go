@@ -150,7 +150,7 @@ func (a *Agent) serveMesh(w http.ResponseWriter, _ *http.Request) {
 func (m *meshPlane) run(ctx context.Context) error {
 	go m.svcs.Run(ctx)
 	go m.sets.Run(ctx)
-	go observed.OnChange(ctx, m.a.view, 0, func() {
+	go observed.OnChange(ctx, nil, m.a.view, 0, func() {
 		select {
 		case m.poke <- struct{}{}:
 		default:

@@ -173,7 +173,7 @@ func (c *cluster) start(name string) *agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := dns.New(a.ctlSt, nil, a.log, dns.Config{Coalesce: 100 * time.Millisecond}, dns.WithLeader(a.controller), dns.WithLogger(quiet))
+	ctl, err := dns.New(dns.Config{Store: a.ctlSt, Provider: a.log, IsLeader: a.controller.IsLeader, Logger: quiet, Coalesce: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
