@@ -72,8 +72,8 @@ func (a *Agent) setupControllers() error {
 		a.vsync.localPublished() // no replica will ever be local
 	}
 
-	el, err := election.New(a.store, election.Config{
-		Name: v1.LeaseController, Identity: a.cfg.Node.Name, Logger: a.log,
+	el, err := election.New(election.Config{
+		Store: a.store, Name: v1.LeaseController, Identity: a.cfg.Node.Name, Logger: a.log,
 	})
 	if err != nil {
 		return err
@@ -166,11 +166,12 @@ func (a *Agent) setupControllers() error {
 	})
 
 	// Nodes labelled role=lb campaign for the "lb" Lease that DNS records can follow.
-	camp, err := leasectl.New(a.store, leasectl.Config{Node: a.cfg.Node.Name, Logger: a.log, Events: rec}, func() (leasectl.Elector, error) {
-		c := election.DefaultConfig(v1.LeaseLB, a.cfg.Node.Name)
-		c.Logger = a.log
-		return election.New(a.store, c)
-	})
+	camp, err := leasectl.New(leasectl.Config{Store: a.store, Node: a.cfg.Node.Name, Logger: a.log, Events: rec,
+		NewElector: func() (leasectl.Elector, error) {
+			c := election.DefaultConfig(v1.LeaseLB, a.cfg.Node.Name)
+			c.Store, c.Logger = a.store, a.log
+			return election.New(c)
+		}})
 	if err != nil {
 		return err
 	}
