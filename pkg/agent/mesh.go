@@ -87,7 +87,9 @@ func (a *Agent) setupMesh() error {
 	if err != nil {
 		return fmt.Errorf("mesh http proxy: %w", err)
 	}
-	dns, err := meshdns.New(meshdns.DefaultConfig(), log, a.reg)
+	dcfg := meshdns.DefaultConfig()
+	dcfg.Logger, dcfg.Registerer = log, a.reg
+	dns, err := meshdns.New(dcfg)
 	if err != nil {
 		return fmt.Errorf("mesh name server: %w", err)
 	}
