@@ -7,15 +7,15 @@ import (
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
 )
 
-// Carrying a plan out against the provider, behind the Leader gate.
+// Carrying a plan out against the provider, behind the IsLeader fence.
 
 // apply carries out a plan: deletes first (so a type change does not collide with itself),
-// then updates, then creates. It checks the Leader gate before every write and stops at the
+// then updates, then creates. It checks the IsLeader fence before every write and stops at the
 // first error. It returns the owned records as they are after it.
 func (c *Controller) apply(ctx context.Context, zoneID string, p Plan, log *slog.Logger) ([]cloudflare.Record, error) {
 	out := append([]cloudflare.Record(nil), p.Keep...)
 	for _, r := range p.Delete {
-		if !c.leader.IsLeader() {
+		if !c.leader() {
 			return nil, ErrNotLeader
 		}
 		if err := c.p.DeleteRecord(ctx, zoneID, r.ID); err != nil {
@@ -25,7 +25,7 @@ func (c *Controller) apply(ctx context.Context, zoneID string, p Plan, log *slog
 		log.Info("deleted record", "type", r.Type, "name", r.Name, "content", r.Content, "id", r.ID)
 	}
 	for _, r := range p.Update {
-		if !c.leader.IsLeader() {
+		if !c.leader() {
 			return nil, ErrNotLeader
 		}
 		got, err := c.p.UpdateRecord(ctx, zoneID, r)
@@ -37,7 +37,7 @@ func (c *Controller) apply(ctx context.Context, zoneID string, p Plan, log *slog
 		out = append(out, got)
 	}
 	for _, r := range p.Create {
-		if !c.leader.IsLeader() {
+		if !c.leader() {
 			return nil, ErrNotLeader
 		}
 		got, err := c.p.CreateRecord(ctx, zoneID, r)

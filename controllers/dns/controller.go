@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -80,27 +81,27 @@ type Store interface {
 
 var _ Store = store.Store(nil)
 
-// Leader gates writes: the controller writes to Cloudflare and to status only while it is true.
-type Leader interface {
-	IsLeader() bool
-}
-
-type alwaysLeader struct{}
-
-func (alwaysLeader) IsLeader() bool { return true }
-
-// Clock is the time the controller reads.
-type Clock interface{ Now() time.Time }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-// ErrNotLeader is returned instead of writing once the Leader gate is closed.
+// ErrNotLeader is returned instead of writing once the Config.IsLeader fence is closed.
 var ErrNotLeader = errors.New("dns: not the leader, not writing")
 
 // Config configures the controller. Zero fields take the defaults of DefaultConfig.
 type Config struct {
+	// Store holds DNSRecords, Nodes and Leases. Required.
+	Store Store
+	// View is the gossip view of nodes. Nil: none (node health from the store alone).
+	View observed.View
+	// Provider is the Cloudflare API. Required.
+	Provider Provider
+	// IsLeader is checked before every write to Cloudflare and to status. Nil: always leader
+	// (the agent runs the controller only under the "controller" Lease, whose leader context is
+	// the outer fence, and passes the elector's IsLeader here as the inner one).
+	IsLeader func() bool
+	// Logger. Default slog.Default(); the controller adds controller=dns.
+	Logger *slog.Logger
+	// Clock is the time the controller reads and the workqueue's delays run on (Run passes it
+	// to ctrl.Options.Clock unless that is set, and to observed.OnChange). Default
+	// clock.RealClock{}.
+	Clock clock.WithTicker
 	// Cluster names the cluster in ownership comments: a DNS label of at most 16 characters.
 	// Default "constellation".
 	Cluster string
@@ -142,6 +143,21 @@ func DefaultConfig() Config {
 }
 
 func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("dns: config: Store is required")
+	}
+	if c.Provider == nil {
+		return errors.New("dns: config: Provider is required")
+	}
+	if c.IsLeader == nil {
+		c.IsLeader = func() bool { return true }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
 	d := DefaultConfig()
 	if c.Cluster == "" {
 		c.Cluster = d.Cluster
@@ -183,24 +199,14 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Option sets a rare hook.
-type Option func(*Controller)
-
-// WithLeader gates every write on l. Default: always leader (the agent runs the controller only
-// under the "controller" Lease and passes the elector here as the fence).
-func WithLeader(l Leader) Option { return func(c *Controller) { c.leader = l } }
-
-// WithLogger sets the logger. Default slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(c *Controller) { c.log = l } }
-
 // Controller converges DNSRecords and per-node records in Cloudflare.
 type Controller struct {
 	st     Store
 	view   observed.View
 	p      Provider
 	cfg    Config
-	leader Leader
-	clock  Clock
+	leader func() bool
+	clock  clock.WithTicker
 	log    *slog.Logger
 
 	syncs     *prometheus.CounterVec
@@ -221,6 +227,12 @@ type Controller struct {
 	foreign map[Key]int // foreign records in the way
 	enqueue func(Key, time.Duration)
 	running bool
+
+	// namedTargets holds the keys of the targets passes done under a Key.Name (struct{}
+	// values). A targets pass makes no API call and ignores Key.Name, so a test queues one
+	// under a name of its own behind the other keys and waits for it here: the loop's settled
+	// signal (one worker, FIFO). The controller itself never names one: this stays empty.
+	namedTargets sync.Map
 }
 
 type genSeen struct {
@@ -230,17 +242,14 @@ type genSeen struct {
 
 var _ reconcile.TypedReconciler[Key] = (*Controller)(nil)
 
-// New returns a controller. view may be nil.
-func New(st Store, view observed.View, p Provider, cfg Config, opts ...Option) (*Controller, error) {
+// New returns a controller.
+func New(cfg Config) (*Controller, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c := &Controller{st: st, view: view, p: p, cfg: cfg, leader: alwaysLeader{}, clock: realClock{}, log: slog.Default(),
+	c := &Controller{st: cfg.Store, view: cfg.View, p: cfg.Provider, cfg: cfg, leader: cfg.IsLeader, clock: cfg.Clock,
+		log:     cfg.Logger.With("controller", "dns"),
 		applied: map[Key]string{}, gens: map[string]genSeen{}, drift: map[Key]int{}, foreign: map[Key]int{}}
-	for _, o := range opts {
-		o(c)
-	}
-	c.log = c.log.With("controller", "dns")
 	c.syncs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "constellation_dns_syncs_total",
 		Help: "DNS reconciles by kind (record, node_records, zone) and result (synced, foreign, no_target, braked, rate_limited, error, not_leader).",
@@ -310,23 +319,23 @@ func (c *Controller) Reconcile(ctx context.Context, key Key) (reconcile.Result, 
 	defer cancel()
 	switch key.Kind {
 	case KindTargets:
-		return c.reconcileTargets(ctx)
+		return c.reconcileTargets(ctx, key)
 	case KindResync:
 		return c.reconcileResync(ctx)
 	case KindZone:
-		if !c.leader.IsLeader() {
+		if !c.leader() {
 			c.syncs.WithLabelValues("zone", "not_leader").Inc()
 			return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
 		}
 		return c.reconcileZone(ctx, key.Name)
 	case KindNodeRecords:
-		if !c.leader.IsLeader() {
+		if !c.leader() {
 			c.syncs.WithLabelValues("node_records", "not_leader").Inc()
 			return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
 		}
 		return c.reconcileNodeRecords(ctx)
 	case KindDNSRecord:
-		if !c.leader.IsLeader() {
+		if !c.leader() {
 			c.syncs.WithLabelValues("record", "not_leader").Inc()
 			return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
 		}
@@ -369,7 +378,10 @@ func (c *Controller) snapshot(ctx context.Context) (Cluster, error) {
 // target and of the per-node records, and enqueues those whose wanted records changed since they
 // were last converged. It makes no API calls: this is where bursts of node and lease changes
 // are absorbed.
-func (c *Controller) reconcileTargets(ctx context.Context) (reconcile.Result, error) {
+func (c *Controller) reconcileTargets(ctx context.Context, key Key) (reconcile.Result, error) {
+	if key.Name != "" {
+		defer c.namedTargets.Store(key, struct{}{})
+	}
 	cl, err := c.snapshot(ctx)
 	if err != nil {
 		return reconcile.Result{}, err

@@ -325,8 +325,10 @@ func TestLeaderGate(t *testing.T) {
 	gA.on.Store(true)
 	pA := &countingProvider{Provider: e.client}
 	pB := &countingProvider{Provider: e.client}
-	a, _ := New(e.st, e.view, pA, Config{}, WithLeader(gA), WithClock(e.clock), WithLogger(testLog))
-	b, _ := New(e.st, e.view, pB, Config{}, WithLeader(gB), WithClock(e.clock), WithLogger(testLog))
+	cfgA, cfgB := e.config(Config{IsLeader: gA.IsLeader}), e.config(Config{IsLeader: gB.IsLeader})
+	cfgA.Provider, cfgB.Provider = pA, pB
+	a, _ := New(cfgA)
+	b, _ := New(cfgB)
 	for _, n := range []string{"x", "y", "z"} {
 		e.record(n, v1.DNSRecordSpec{Zone: zone, Name: n + ".example.com", Type: v1.RecordA, Content: "192.0.2.1"})
 	}
@@ -378,25 +380,27 @@ func TestRunCoalescesFlaps(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); e.ctl.Run(ctx, ctrl.Options{Logger: testLog}) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "two records", func() bool { return len(e.records("web.example.com")) == 2 })
-	time.Sleep(200 * time.Millisecond)
+	e.waitStepping("two records", e.ctl.cfg.Coalesce, func() bool { return len(e.records("web.example.com")) == 2 })
+	e.flush(e.ctl) // what the start queued (the zone pass, the record) is done
 	e.cf.ResetCalls()
 	for i := range 20 {
 		e.node("n2", "10.0.0.2", web, i%2 == 1)
-		time.Sleep(5 * time.Millisecond)
+		// 5ms between flaps: the coalesced targets pass falls due every tenth flap or so.
+		e.clock.Advance(5 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
+	e.flush(e.ctl) // a targets pass that sees the last flap...
+	e.flush(e.ctl) // ...and whatever it queued are done
 	flapCalls := len(e.cf.Calls())
 	if w := e.cf.Writes(); w != 0 || flapCalls > 2 {
 		t.Fatalf("20 flaps cost %d calls, %d writes", flapCalls, w)
 	}
-	// A real change goes through: a third node.
+	// A real change goes through, woken by the node watch after Coalesce: a third node.
 	e.node("n3", "10.0.0.3", web, true)
-	waitFor(t, "three records", func() bool { return len(e.records("web.example.com")) == 3 })
+	e.waitStepping("three records", e.ctl.cfg.Coalesce, func() bool { return len(e.records("web.example.com")) == 3 })
 	t.Logf("20 flaps within the grace period: %d API calls; then a new node: %d calls in all", flapCalls, len(e.cf.Calls()))
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -474,8 +478,14 @@ func TestZoneNotFoundAndConfig(t *testing.T) {
 		t.Fatal("record kept by its finalizer")
 	}
 	for _, cfg := range []Config{{Cluster: "a-cluster-name-too-long"}, {Cluster: "Bad_Name"}, {NodeRecordsZone: "nodot"}, {NodeRecordsTTL: 5}} {
-		if _, err := New(e.st, nil, e.client, cfg); err == nil {
+		if _, err := New(Config{Store: e.st, Provider: e.client, Cluster: cfg.Cluster, NodeRecordsZone: cfg.NodeRecordsZone, NodeRecordsTTL: cfg.NodeRecordsTTL}); err == nil {
 			t.Errorf("config %+v accepted", cfg)
 		}
+	}
+	if _, err := New(Config{Provider: e.client}); err == nil {
+		t.Error("a config without Store accepted")
+	}
+	if _, err := New(Config{Store: e.st}); err == nil {
+		t.Error("a config without Provider accepted")
 	}
 }

@@ -3,6 +3,7 @@ package dns
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync/atomic"
@@ -10,11 +11,11 @@ import (
 	"time"
 
 	"k8s.io/client-go/util/retry"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
-	"github.com/constellation-sh/constellation/pkg/dns/cloudflare/cloudflaretest"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
 	fake "github.com/constellation-sh/constellation/test/fakes/cloudflare"
@@ -28,39 +29,109 @@ const (
 var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 // env is one cluster's store, the fake Cloudflare, a budgeted client and a controller. Time is
-// a step clock shared by the store, the client and the controller: waits for the budget and for
-// Retry-After advance it instead of sleeping.
+// one fake clock shared by the store, the client, the controller and its workqueue: waits for
+// the budget and for Retry-After advance it instead of sleeping, and the loop's delays
+// (Coalesce, Resync, requeues) fire when a test steps it.
 type env struct {
 	t      testing.TB
 	ctx    context.Context
-	clock  *cloudflaretest.StepClock
+	clock  testClock
 	st     *store.Memory
 	view   *observed.Set
 	cf     *fake.Server
 	client *cloudflare.Client
 	ctl    *Controller
 	cfg    Config
+	// flushes names flush's keys.
+	flushes int
 }
 
-func newEnv(t testing.TB, cfg Config, ccfg cloudflare.Config, opts ...Option) *env {
+// testClock is the env's one clock, a k8s fake clock: the controller and its workqueue read it,
+// and the client through cfClock.
+type testClock struct{ *clocktesting.FakeClock }
+
+// Advance steps the clock by d, when positive.
+func (c testClock) Advance(d time.Duration) {
+	if d > 0 {
+		c.Step(d)
+	}
+}
+
+// cfClock is the client's view of a testClock: its Sleep steps the clock (as
+// cloudflaretest.StepClock's does), so waiting for the budget or a Retry-After costs no wall
+// time.
+type cfClock struct{ testClock }
+
+var _ cloudflare.Clock = cfClock{}
+
+// Sleep implements cloudflare.Clock.
+func (c cfClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.Advance(d)
+	return nil
+}
+
+func newEnv(t testing.TB, cfg Config, ccfg cloudflare.Config) *env {
 	t.Helper()
-	clock := cloudflaretest.NewStepClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	clock := testClock{clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	e := &env{t: t, ctx: context.Background(), clock: clock, st: store.NewMemory(store.MemoryConfig{Clock: clock}), view: observed.NewSet(), cfg: cfg}
 	e.cf = fake.New(fake.WithToken(testToken), fake.WithClock(clock.Now))
 	e.cf.AddZone(zone)
 	url, stop := e.cf.Start()
 	t.Cleanup(stop)
-	ccfg.APIURL, ccfg.Clock = url, clock
+	ccfg.APIURL, ccfg.Clock = url, cfClock{clock}
 	var err error
 	e.client, err = cloudflare.New(cloudflare.NewToken(testToken), ccfg, cloudflare.WithLogger(testLog))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ctl, err = New(e.st, e.view, e.client, cfg, append([]Option{WithClock(clock), WithLogger(testLog)}, opts...)...)
+	e.ctl, err = New(e.config(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// waitStepping waits for cond, stepping the clock by step between checks: the loop's delays
+// (Coalesce, Resync, requeues) fall due as the clock reaches them.
+func (e *env) waitStepping(what string, step time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s (clock stepped to %s)", what, e.clock.Now())
+		}
+		e.clock.Advance(step)
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// flush returns once every key ctl's running loop had queued when flush was called has been
+// reconciled: it queues a targets pass under a key of its own behind them (one worker, FIFO;
+// the pass makes no API call) and waits for it to be done. Keys those reconciles queue in turn
+// are not waited for: flush again for them.
+func (e *env) flush(ctl *Controller) {
+	e.t.Helper()
+	e.flushes++
+	k := Key{Kind: KindTargets, Name: fmt.Sprintf("flush-%d", e.flushes)}
+	waitFor(e.t, "the loop to run", func() bool {
+		ctl.mu.Lock()
+		defer ctl.mu.Unlock()
+		if ctl.enqueue == nil {
+			return false
+		}
+		ctl.enqueue(k, 0)
+		return true
+	})
+	waitFor(e.t, "the loop to reach "+k.String(), func() bool { _, ok := ctl.namedTargets.Load(k); return ok })
+}
+
+// config completes cfg with the env's store, view, client, clock and logger.
+func (e *env) config(cfg Config) Config {
+	cfg.Store, cfg.View, cfg.Provider, cfg.Clock, cfg.Logger = e.st, e.view, e.client, e.clock, testLog
+	return cfg
 }
 
 func (e *env) node(name, addr string, labels map[string]string, ready bool) {
@@ -201,7 +272,7 @@ func synced(d *v1.DNSRecord) *v1.Condition {
 	return v1.FindCondition(d.Status.Conditions, v1.DNSSynced)
 }
 
-// gate is a Leader a test flips.
+// gate is a leader fence a test flips.
 type gate struct{ on atomic.Bool }
 
 func (g *gate) IsLeader() bool { return g.on.Load() }

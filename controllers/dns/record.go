@@ -175,7 +175,7 @@ func (c *Controller) cleanup(ctx context.Context, rec *v1.DNSRecord, owner strin
 // writeStatus sets the Synced condition (and, when synced, the records and the sync time) and
 // writes status if anything changed. records nil keeps the records last reported.
 func (c *Controller) writeStatus(ctx context.Context, rec *v1.DNSRecord, records []cloudflare.Record, st v1.ConditionStatus, reason v1.ConditionReason, msg string, synced bool, res reconcile.Result) (reconcile.Result, error) {
-	if !c.leader.IsLeader() {
+	if !c.leader() {
 		return reconcile.Result{RequeueAfter: c.cfg.Resync}, nil
 	}
 	cp := rec.DeepCopyObject().(*v1.DNSRecord)

@@ -159,7 +159,9 @@ func TestZoneResyncErrors(t *testing.T) {
 	}
 	e.cf.AddToken(testToken)
 	// A controller whose creates fail: the listing passes, the create of r1 is refused.
-	ctl, err := New(e.st, e.view, failingCreates{e.client}, Config{}, WithClock(e.clock), WithLogger(testLog))
+	cfg := e.config(Config{})
+	cfg.Provider = failingCreates{e.client}
+	ctl, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,9 +192,10 @@ func TestRunResyncRestoresDeletedRecord(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); e.ctl.Run(ctx, ctrl.Options{Logger: testLog}) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "the record", func() bool { return len(e.records("www."+zone)) == 1 })
+	step := e.ctl.cfg.Resync / 4
+	e.waitStepping("the record", step, func() bool { return len(e.records("www."+zone)) == 1 })
 	e.cf.DeleteRecord(zone, e.records("www." + zone)[0].ID)
-	waitFor(t, "the record restored by the resync", func() bool { return len(e.records("www."+zone)) == 1 })
+	e.waitStepping("the record restored by the resync", step, func() bool { return len(e.records("www."+zone)) == 1 })
 }
 
 // BenchmarkZoneResync prints the API calls one drift resync costs for 10, 100 and 1,000
@@ -237,7 +240,7 @@ func TestTakeoverCostsOneListPerZone(t *testing.T) {
 	e := newEnv(t, Config{}, cloudflare.Config{PageSize: 10})
 	e.converged(30)
 	e.reconcile(zoneKey) // the previous leader's last pass: statuses written
-	next, err := New(e.st, e.view, e.client, Config{Coalesce: 10 * time.Millisecond}, WithClock(e.clock), WithLogger(testLog))
+	next, err := New(e.config(Config{Coalesce: 10 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,11 +249,12 @@ func TestTakeoverCostsOneListPerZone(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); next.Run(ctx, ctrl.Options{Logger: testLog}) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "the first zone pass", func() bool { return value(t, next.syncs.WithLabelValues("zone", "synced")) >= 1 })
+	step := next.cfg.Coalesce // far from Resync: no second zone pass while the test steps
+	e.waitStepping("the first zone pass", step, func() bool { return value(t, next.syncs.WithLabelValues("zone", "synced")) >= 1 })
 	// A spec change is queued behind whatever the start enqueued (one worker, FIFO): once it
 	// is in Cloudflare, any per-record reconcile of the takeover would have run too.
 	e.record("r5", v1.DNSRecordSpec{Zone: zone, Name: "r5." + zone, Type: v1.RecordA, Content: "192.0.2.55"})
-	waitFor(t, "r5's new content", func() bool {
+	e.waitStepping("r5's new content", step, func() bool {
 		rs := e.records("r5." + zone)
 		return len(rs) == 1 && rs[0].Content == "192.0.2.55"
 	})

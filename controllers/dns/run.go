@@ -19,6 +19,9 @@ func (c *Controller) Run(ctx context.Context, opts ctrl.Options) {
 	if opts.Logger == nil {
 		opts.Logger = c.log
 	}
+	if opts.Clock == nil {
+		opts.Clock = c.clock
+	}
 	loop := ctrl.New[Key]("dns", c, opts)
 	c.mu.Lock()
 	c.applied, c.gens = map[Key]string{}, map[string]genSeen{}
@@ -47,7 +50,7 @@ func (c *Controller) Run(ctx context.Context, opts ctrl.Options) {
 	if c.view != nil {
 		// The workqueue's EnqueueAfter coalesces: one targets pass per Coalesce however often
 		// the view changes.
-		go observed.OnChange(ctx, c.view, 0, func() { loop.EnqueueAfter(targetsKey, c.cfg.Coalesce) })
+		go observed.OnChange(ctx, c.clock, c.view, 0, func() { loop.EnqueueAfter(targetsKey, c.cfg.Coalesce) })
 	}
 	if c.cfg.NodeRecordsZone != "" {
 		loop.Enqueue(nodeRecordsKey)

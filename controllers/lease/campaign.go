@@ -15,7 +15,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/store"
 )
 
-// Elector campaigns for one Lease (pkg/lease.Elector satisfies it).
+// Elector campaigns for one Lease (pkg/election.Elector satisfies it).
 type Elector interface {
 	// Run campaigns until ctx ends, then releases the lease; lead runs while this candidate
 	// leads, under a context cancelled before the lease can expire elsewhere.
@@ -37,6 +37,10 @@ var _ Store = store.Store(nil)
 
 // Config configures a role campaign.
 type Config struct {
+	// Store holds the local Node (its labels say whether to campaign). Required.
+	Store Store
+	// NewElector returns a fresh elector for each campaign. Required.
+	NewElector NewElector
 	// Node is the local node's name. Required.
 	Node string
 	// RoleLabel and Role: the node campaigns while its labels carry RoleLabel=Role.
@@ -54,6 +58,12 @@ type Config struct {
 }
 
 func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("lease campaign: config: Store is required")
+	}
+	if c.NewElector == nil {
+		return errors.New("lease campaign: config: NewElector is required")
+	}
 	if c.Node == "" {
 		return errors.New("lease campaign: node is required")
 	}
@@ -93,11 +103,11 @@ type Campaign struct {
 var _ reconcile.TypedReconciler[string] = (*Campaign)(nil)
 
 // New returns a campaign; Run starts it.
-func New(st Store, cfg Config, newEl NewElector) (*Campaign, error) {
+func New(cfg Config) (*Campaign, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Campaign{st: st, cfg: cfg, newEl: newEl, log: cfg.Logger.With("campaign", cfg.Lease, "node", cfg.Node)}, nil
+	return &Campaign{st: cfg.Store, cfg: cfg, newEl: cfg.NewElector, log: cfg.Logger.With("campaign", cfg.Lease, "node", cfg.Node)}, nil
 }
 
 // IsLeader reports whether this node holds the role's lease now.

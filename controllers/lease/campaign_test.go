@@ -67,11 +67,11 @@ func TestCampaignFollowsRoleLabel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 3)
 	for _, n := range []string{"n1", "n2", "n3"} {
-		c, err := New(st, Config{Node: n, Logger: quiet}, func() (Elector, error) {
+		c, err := New(Config{Store: st, Node: n, Logger: quiet, NewElector: func() (Elector, error) {
 			cfg := election.DefaultConfig(v1.LeaseLB, n)
-			cfg.Duration, cfg.Logger = 2*time.Second, quiet
-			return election.New(st, cfg)
-		})
+			cfg.Store, cfg.Duration, cfg.Logger = st, 2*time.Second, quiet
+			return election.New(cfg)
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,11 +123,11 @@ func TestCampaignFollowsRoleLabel(t *testing.T) {
 func TestCampaignStopsOnShutdown(t *testing.T) {
 	st := store.NewMemory()
 	putNode(t, st, "n1", map[string]string{"role": "lb"})
-	c, err := New(st, Config{Node: "n1", Logger: quiet}, func() (Elector, error) {
+	c, err := New(Config{Store: st, Node: "n1", Logger: quiet, NewElector: func() (Elector, error) {
 		cfg := election.DefaultConfig(v1.LeaseLB, "n1")
-		cfg.Duration, cfg.Logger = 2*time.Second, quiet
-		return election.New(st, cfg)
-	})
+		cfg.Store, cfg.Duration, cfg.Logger = st, 2*time.Second, quiet
+		return election.New(cfg)
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,11 +28,11 @@ func TestCampaignRecordsLeaseEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(st, Config{Node: "n1", Logger: quiet, Events: rec}, func() (Elector, error) {
+	c, err := New(Config{Store: st, Node: "n1", Logger: quiet, Events: rec, NewElector: func() (Elector, error) {
 		cfg := election.DefaultConfig(v1.LeaseLB, "n1")
-		cfg.Duration, cfg.Logger = 2*time.Second, quiet
-		return election.New(st, cfg)
-	})
+		cfg.Store, cfg.Duration, cfg.Logger = st, 2*time.Second, quiet
+		return election.New(cfg)
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func (w *rollWorld) clock() time.Time { return w.clk.Now() }
 // startAgent starts the scheduler and the node reconciler afresh, as an agent restart does.
 func (w *rollWorld) startAgent() {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := scheduler.New(scheduler.Config{Store: w.st, View: w.view, Now: w.clock, Logger: log})
+	s, err := scheduler.New(scheduler.Config{Store: w.st, View: w.view, Clock: w.clk, Logger: log})
 	if err != nil {
 		w.t.Fatal(err)
 	}

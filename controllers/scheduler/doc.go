@@ -2,7 +2,8 @@
 // One scheduler is active in the cluster: the agent runs it inside the leader context of the
 // `controller` Lease.
 //
-// Compute (plan.go) is the pure planner: node health, placement.nodeSelector, maxPerNode,
+// Compute (plan.go; its Input and Plan in planinput.go, node picking in placement.go) is the
+// pure planner: node health, placement.nodeSelector, maxPerNode,
 // spread, cordon and drain, lost nodes, sticky named volumes (a replica bound to its volume's node
 // waits for it: WaitingForNode), spreading back, and one rolling-update step at a time
 // within maxSurge/maxUnavailable. The Scheduler reconciler feeds it from the store and the
@@ -15,6 +16,9 @@
 // re-seal under a new data key is not. The scheduler's Secret cache holds digests, never
 // values (secrets.go).
 //
-// It imports api/v1, pkg/store, pkg/observed, pkg/spechash and controllers/runtime; never
+// The reconciler is scheduler.go; its loop and wake-ups run.go; what it feeds Compute, read
+// from the caches while Run runs or from the store, input.go and reader.go.
+//
+// It imports api/v1, pkg/store, pkg/observed, pkg/spechash and controllers/ctrl; never
 // pkg/docker.
 package scheduler

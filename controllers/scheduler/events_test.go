@@ -82,7 +82,7 @@ func TestSchedulerRecordsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Store: st, View: view, Now: clk.Now, Events: rec})
+	s, err := New(Config{Store: st, View: view, Clock: clk, Events: rec})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/spechash"
 	"github.com/constellation-sh/constellation/pkg/store"
@@ -19,8 +21,8 @@ func TestRevisionHistory(t *testing.T) {
 	ctx := context.Background()
 	st := store.NewMemory()
 	addNode(t, st, "a")
-	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	s, err := New(Config{Store: st, Now: func() time.Time { return now }, RevisionHistoryLimit: 3})
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC))
+	s, err := New(Config{Store: st, Clock: clk, RevisionHistoryLimit: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +46,10 @@ func TestRevisionHistory(t *testing.T) {
 		if _, err := st.Update(ctx, got); err != nil {
 			t.Fatal(err)
 		}
-		now = now.Add(time.Minute)
+		clk.SetTime(clk.Now().Add(time.Minute))
 	}
 	got := reconcile()
-	if r := got.Status.CurrentRevision; r == nil || r.Revision != 1 || r.CreatedAt == nil || !r.CreatedAt.Equal(now) || len(got.Status.RevisionHistory) != 0 {
+	if r := got.Status.CurrentRevision; r == nil || r.Revision != 1 || r.CreatedAt == nil || !r.CreatedAt.Equal(clk.Now()) || len(got.Status.RevisionHistory) != 0 {
 		t.Fatalf("first revision %+v, history %+v", r, got.Status.RevisionHistory)
 	}
 	// Replicas alone are not a revision.

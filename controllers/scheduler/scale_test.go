@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
@@ -111,8 +113,8 @@ func TestRollingUpdateRequeuesAtTheProgressDeadline(t *testing.T) {
 	view := observed.NewSet()
 	view.SetNode(observed.Node{Name: "a", Alive: true})
 	view.SetNode(observed.Node{Name: "b", Alive: true})
-	now := time.Unix(1000, 0)
-	s, err := New(Config{Store: st, View: view, Logger: quiet(), ProgressDeadline: 5 * time.Minute, Now: func() time.Time { return now }})
+	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
+	s, err := New(Config{Store: st, View: view, Logger: quiet(), ProgressDeadline: 5 * time.Minute, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,14 +131,14 @@ func TestRollingUpdateRequeuesAtTheProgressDeadline(t *testing.T) {
 	if want := 5*time.Minute + time.Millisecond; res.RequeueAfter != want {
 		t.Fatalf("requeue after %v, want the progress deadline %v", res.RequeueAfter, want)
 	}
-	now = now.Add(4 * time.Minute) // no progress meanwhile
+	clk.SetTime(clk.Now().Add(4 * time.Minute)) // no progress meanwhile
 	if res, err = s.Reconcile(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
 	if want := time.Minute + time.Millisecond; res.RequeueAfter != want {
 		t.Fatalf("4 min later: requeue after %v, want %v", res.RequeueAfter, want)
 	}
-	now = now.Add(res.RequeueAfter)
+	clk.SetTime(clk.Now().Add(res.RequeueAfter))
 	if res, err = s.Reconcile(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}

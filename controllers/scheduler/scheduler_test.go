@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/spechash"
@@ -44,8 +46,7 @@ func TestReconcileWritesAssignmentsAndUndo(t *testing.T) {
 	// Nodes take new replicas only once gossip sees them (a Ready Node object alone is not seen).
 	view.SetNode(observed.Node{Name: "a", Alive: true})
 	view.SetNode(observed.Node{Name: "b", Alive: true})
-	now := time.Unix(1000, 0)
-	s, err := New(Config{Store: st, View: view, Now: func() time.Time { return now }})
+	s, err := New(Config{Store: st, View: view, Clock: clocktesting.NewFakePassiveClock(time.Unix(1000, 0))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
@@ -17,8 +19,7 @@ func TestReconcilePlacesNothingForUpstreamService(t *testing.T) {
 	addNode(t, st, "a")
 	view := observed.NewSet()
 	view.SetNode(observed.Node{Name: "a", Alive: true})
-	now := time.Unix(1000, 0)
-	s, err := New(Config{Store: st, View: view, Now: func() time.Time { return now }})
+	s, err := New(Config{Store: st, View: view, Clock: clocktesting.NewFakePassiveClock(time.Unix(1000, 0))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -41,11 +43,13 @@ type Config struct {
 	// RaftRole returns a node's role in the replicated store, and false when unknown (the
 	// stored raftRole is then left as it is). Nil: raftRole is never written.
 	RaftRole func(node string) (v1.RaftRole, bool)
-	// Active is checked before every write: false while this node does not hold the controller
-	// Lease. Nil: always active (the caller's context is then the only fence).
-	Active func() bool
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	// IsLeader is checked before every write: false while this node does not hold the
+	// controller Lease. Nil: always leader (the caller's leader context is then the only fence).
+	IsLeader func() bool
+	// Clock is the time statuses are folded at, and the one the loop's delays (debounce,
+	// requeues, the view's coalescing, the resync tickers) run on, so a test can step a fake
+	// one. Default clock.RealClock{}.
+	Clock clock.WithTicker
 	// Debounce is the least time between two status writes of one object. Default 1s.
 	Debounce time.Duration
 	// LastSeenRefresh is how stale an alive Node's lastSeen may get before it is rewritten.
@@ -69,7 +73,7 @@ type Config struct {
 // DefaultConfig returns the defaults around the required pieces.
 func DefaultConfig(st Store, view observed.View, specHash func(*v1.Service) string) Config {
 	return Config{
-		Store: st, View: view, SpecHash: specHash, Now: time.Now,
+		Store: st, View: view, SpecHash: specHash, Clock: clock.RealClock{},
 		Debounce: time.Second, LastSeenRefresh: time.Minute, Resync: 30 * time.Second,
 		ServiceResync: 5 * time.Minute,
 	}
@@ -93,8 +97,8 @@ func (c *Config) validate() error {
 		return errors.Join(errs...)
 	}
 	d := DefaultConfig(c.Store, c.View, c.SpecHash)
-	if c.Now == nil {
-		c.Now = d.Now
+	if c.Clock == nil {
+		c.Clock = d.Clock
 	}
 	if c.Debounce == 0 {
 		c.Debounce = d.Debounce
@@ -111,8 +115,8 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Active == nil {
-		c.Active = func() bool { return true }
+	if c.IsLeader == nil {
+		c.IsLeader = func() bool { return true }
 	}
 	return nil
 }
@@ -132,6 +136,11 @@ type Controller struct {
 	services  *ctrl.Cache[*v1.Service] // while Run runs; nil: read the store
 	nodes     *ctrl.Cache[*v1.Node]    // likewise
 	snap      *observed.Snapshot       // the view as of the last wake-up while Run runs; nil: ask index
+	enqueue   func(v1.Key)             // the loop's Enqueue while Run runs; nil otherwise
+
+	// afterReconcile, when set (by a test, before Run), is called with each key once its
+	// reconcile is done: with enqueue, the loop's settled signal (one worker, FIFO).
+	afterReconcile func(v1.Key)
 }
 
 var _ reconcile.TypedReconciler[v1.Key] = (*Controller)(nil)
@@ -173,7 +182,7 @@ func New(cfg Config) (*Controller, error) {
 // (observed.Snapshot.Diff) rather than folding every object; Resync for Nodes, ServiceResync for
 // Services.
 func (c *Controller) Run(ctx context.Context) {
-	loop := ctrl.New[v1.Key]("status", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics})
+	loop := ctrl.New[v1.Key]("status", c, ctrl.Options{Logger: c.cfg.Logger, Metrics: c.cfg.LoopMetrics, Clock: c.cfg.Clock})
 	svcs := ctrl.NewCache(c.cfg.Store, v1.KindService, ctrl.CacheConfig[*v1.Service]{
 		Logger: c.log, Handler: enqueueOnChange[*v1.Service](loop, v1.KindService),
 	})
@@ -187,8 +196,16 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 	c.setRunState(svcs, nodes, nil)
 	defer c.setRunState(nil, nil, nil)
+	c.mu.Lock()
+	c.enqueue = loop.Enqueue
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.enqueue = nil
+		c.mu.Unlock()
+	}()
 	var last *observed.Snapshot
-	go observed.OnChange(ctx, c.cfg.View, viewCoalesce, func() {
+	go observed.OnChange(ctx, c.cfg.Clock, c.cfg.View, viewCoalesce, func() {
 		snap := c.index.Snapshot()
 		services, changedNodes := snap.Diff(last)
 		last = snap
@@ -207,13 +224,13 @@ func (c *Controller) Run(ctx context.Context) {
 		}
 	})
 	resync := func(interval time.Duration, kind string, names func() []string) {
-		t := time.NewTicker(interval)
+		t := c.cfg.Clock.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 				for _, name := range names() {
 					loop.Enqueue(v1.Key{Kind: kind, Name: name})
 				}
@@ -245,6 +262,9 @@ func enqueueOnChange[T v1.Object](loop *ctrl.Loop[v1.Key], kind string) ctrl.Han
 
 // Reconcile folds the observed view into one Service's or Node's status.
 func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Result, error) {
+	if c.afterReconcile != nil {
+		defer c.afterReconcile(key)
+	}
 	if key.Kind != v1.KindService && key.Kind != v1.KindNode {
 		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("status: unexpected kind %q", key.Kind))
 	}
@@ -259,7 +279,7 @@ func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Resul
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("get %s: %w", key, err)
 	}
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	next := obj.DeepCopyObject()
 	var requeue time.Duration
 	switch o := next.(type) {
@@ -294,8 +314,8 @@ func (c *Controller) Reconcile(ctx context.Context, key v1.Key) (reconcile.Resul
 		c.debounced.WithLabelValues(key.Kind).Inc()
 		return reconcile.Result{RequeueAfter: wait}, nil
 	}
-	if !c.cfg.Active() {
-		c.log.Debug("not active: status not written", "key", key)
+	if !c.cfg.IsLeader() {
+		c.log.Debug("not the leader: status not written", "key", key)
 		return reconcile.Result{}, nil
 	}
 	// next carries obj's resourceVersion: the write is a compare-and-swap.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/observed"
 	"github.com/constellation-sh/constellation/pkg/store"
@@ -43,17 +45,27 @@ func (s *countingStore) count(key string) int {
 	return s.writes[key]
 }
 
+var webKey = v1.Key{Kind: v1.KindService, Name: "web"}
+
+// env is a store, a view and a controller on a fake clock: the loop's delays (debounce,
+// requeues, the view's coalescing, the resync tickers) fall due when a test steps it.
 type env struct {
-	t     *testing.T
-	st    *countingStore
-	view  *observed.Set
-	ctl   *Controller
-	clock atomic.Pointer[time.Time]
+	t    *testing.T
+	st   *countingStore
+	view *observed.Set
+	ctl  *Controller
+	clk  *clocktesting.FakeClock
+
+	mu sync.Mutex
+	// guarded by mu:
+	reconciled map[v1.Key]int // reconciles done per key while Run runs
+	flushes    int
 }
 
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, st: &countingStore{Store: store.NewMemory(), writes: map[string]int{}}, view: observed.NewSet()}
+	e := &env{t: t, st: &countingStore{Store: store.NewMemory(), writes: map[string]int{}}, view: observed.NewSet(),
+		clk: clocktesting.NewFakeClock(t0), reconciled: map[v1.Key]int{}}
 	ctx := context.Background()
 	for _, name := range []string{"a", "b"} {
 		n := &v1.Node{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode}}
@@ -68,6 +80,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	}
 	cfg := DefaultConfig(e.st, e.view, func(*v1.Service) string { return "h2" })
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Clock = e.clk
 	cfg.RaftRole = func(node string) (v1.RaftRole, bool) {
 		if node == "a" {
 			return v1.RaftLeader, true
@@ -86,6 +99,11 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 }
 
 func (e *env) run() {
+	e.ctl.afterReconcile = func(k v1.Key) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.reconciled[k]++
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.ctl.Run(ctx); close(done) }()
@@ -108,17 +126,58 @@ func (e *env) node(name string) *v1.Node {
 	return o.(*v1.Node)
 }
 
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
+// eventually waits for cond, stepping the clock by 10ms between checks.
+func (e *env) eventually(what string, cond func() error) {
+	e.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	var err error
 	for time.Now().Before(deadline) {
 		if err = cond(); err == nil {
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		e.clk.Step(10 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
-	t.Fatalf("%s: %v", what, err)
+	e.t.Fatalf("%s: %v (clock stepped to %s)", what, err, e.clk.Now())
+}
+
+// reconciles returns how many reconciles of key are done since run.
+func (e *env) reconciles(key v1.Key) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.reconciled[key]
+}
+
+// flush returns once every key the running loop had queued when flush was called has been
+// reconciled: it queues a key of its own behind them (a Node that does not exist: nothing is
+// read or written for it) and waits for its reconcile. Keys those reconciles queue in turn are
+// not waited for.
+func (e *env) flush() {
+	e.t.Helper()
+	e.mu.Lock()
+	e.flushes++
+	k := v1.Key{Kind: v1.KindNode, Name: fmt.Sprintf("flush-%d", e.flushes)}
+	e.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		e.ctl.mu.Lock()
+		enqueue := e.ctl.enqueue
+		e.ctl.mu.Unlock()
+		if enqueue != nil {
+			enqueue(k)
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("the loop did not start")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	for e.reconciles(k) == 0 {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the loop did not reach %s", k)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestControllerFoldsViewIntoStore(t *testing.T) {
@@ -134,7 +193,7 @@ func TestControllerFoldsViewIntoStore(t *testing.T) {
 	e.view.SetNodeReplicas("b", []observed.Replica{rep(1, "b", "h1", v1.ReplicaRunning, v1.HealthHealthy)})
 	e.run()
 
-	eventually(t, "service status", func() error {
+	e.eventually("service status", func() error {
 		st := e.service().Status
 		if st.ReadyReplicas != 2 || st.UpdatedReplicas != 1 || cond(st, v1.ServiceReady) != "True/AllReplicasReady" {
 			return fmt.Errorf("status %+v", st)
@@ -144,7 +203,7 @@ func TestControllerFoldsViewIntoStore(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "node status", func() error {
+	e.eventually("node status", func() error {
 		a, b := e.node("a").Status, e.node("b").Status
 		if c := v1.FindCondition(a.Conditions, v1.NodeReady); c == nil || c.Status != v1.ConditionTrue {
 			return fmt.Errorf("a: %+v", a)
@@ -156,8 +215,8 @@ func TestControllerFoldsViewIntoStore(t *testing.T) {
 	})
 
 	// b dies: its replica leaves the view.
-	e.view.SetNode(observed.Node{Name: "b", Alive: false, State: "dead", LastChange: time.Now()})
-	eventually(t, "death folded", func() error {
+	e.view.SetNode(observed.Node{Name: "b", Alive: false, State: "dead", LastChange: e.clk.Now()})
+	e.eventually("death folded", func() error {
 		st := e.service().Status
 		if st.ReadyReplicas != 1 || cond(st, v1.ServiceDegraded) != "True/ReplicasNotReady" {
 			return fmt.Errorf("service %+v", st)
@@ -168,10 +227,19 @@ func TestControllerFoldsViewIntoStore(t *testing.T) {
 		return nil
 	})
 
-	// Nothing changes: nothing is written.
-	time.Sleep(300 * time.Millisecond)
-	w := e.st.count("services/web")
-	time.Sleep(500 * time.Millisecond)
+	// Nothing changes: nothing is written, not by a debounced requeue falling due nor by the
+	// Service resync reconciling web again.
+	e.clk.Step(e.ctl.cfg.Debounce)
+	e.flush()
+	w, n := e.st.count("services/web"), e.reconciles(webKey)
+	e.clk.Step(e.ctl.cfg.ServiceResync)
+	e.eventually("web reconciled by the resync", func() error {
+		if e.reconciles(webKey) == n {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	e.flush()
 	if got := e.st.count("services/web"); got != w {
 		t.Fatalf("%d writes without a change", got-w)
 	}
@@ -180,25 +248,28 @@ func TestControllerFoldsViewIntoStore(t *testing.T) {
 func TestFlappingReplicaIsDebounced(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Debounce = 400 * time.Millisecond })
 	e.run()
-	eventually(t, "first status", func() error {
+	e.eventually("first status", func() error {
 		if e.st.count("services/web") == 0 {
 			return errors.New("not written")
 		}
 		return nil
 	})
 	start := e.st.count("services/web")
-	began := time.Now()
+	began := e.clk.Now()
 	for i := range 100 {
 		h := v1.HealthHealthy
 		if i%2 == 0 {
 			h = v1.HealthUnhealthy
 		}
 		e.view.SetNodeReplicas("a", []observed.Replica{rep(0, "a", "h2", v1.ReplicaRunning, h)})
-		time.Sleep(10 * time.Millisecond)
+		// 10ms between flaps; the flush gives the loop its turn (the bound below is on the
+		// clock, so how many flaps it sees does not matter to it).
+		e.clk.Step(10 * time.Millisecond)
+		e.flush()
 	}
 	e.view.SetNodeReplicas("a", []observed.Replica{rep(0, "a", "h2", v1.ReplicaRunning, v1.HealthHealthy)})
-	flapped := time.Since(began)
-	eventually(t, "final state written", func() error {
+	flapped := e.clk.Since(began)
+	e.eventually("final state written", func() error {
 		if st := e.service().Status; st.ReadyReplicas != 1 {
 			return fmt.Errorf("ready %d", st.ReadyReplicas)
 		}
@@ -241,7 +312,7 @@ func TestConflictIsRetriedKeepingTheOtherWriter(t *testing.T) {
 
 func TestInactiveControllerDoesNotWrite(t *testing.T) {
 	var active atomic.Bool
-	e := newEnv(t, func(c *Config) { c.Active = active.Load })
+	e := newEnv(t, func(c *Config) { c.IsLeader = active.Load })
 	key := v1.Key{Kind: v1.KindService, Name: "web"}
 	if _, err := e.ctl.Reconcile(context.Background(), key); err != nil {
 		t.Fatal(err)
@@ -263,10 +334,7 @@ func TestInactiveControllerDoesNotWrite(t *testing.T) {
 }
 
 func TestAliveNodeLastSeenIsRefreshedPeriodically(t *testing.T) {
-	now := t0
-	var mu sync.Mutex
 	e := newEnv(t, func(c *Config) {
-		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 		c.LastSeenRefresh = time.Minute
 		c.Debounce = time.Second
 	})
@@ -275,18 +343,14 @@ func TestAliveNodeLastSeenIsRefreshedPeriodically(t *testing.T) {
 	if err != nil || res.RequeueAfter != time.Minute {
 		t.Fatalf("res %+v err %v", res, err)
 	}
-	mu.Lock()
-	now = now.Add(30 * time.Second)
-	mu.Unlock()
+	e.clk.Step(30 * time.Second)
 	if _, err := e.ctl.Reconcile(context.Background(), key); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.st.count("nodes/a"); n != 1 {
 		t.Fatalf("%d writes within the refresh interval", n)
 	}
-	mu.Lock()
-	now = now.Add(31 * time.Second)
-	mu.Unlock()
+	e.clk.Step(31 * time.Second)
 	if _, err := e.ctl.Reconcile(context.Background(), key); err != nil {
 		t.Fatal(err)
 	}

@@ -101,13 +101,14 @@ func TestRunFoldsAViewChangeWithoutReadingTheStore(t *testing.T) {
 	cs := &listCountingStore{Store: e.st}
 	cfg := DefaultConfig(cs, e.view, func(*v1.Service) string { return "h2" })
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Clock = e.clk
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.ctl = c
 	e.run()
-	eventually(t, "node a folded", func() error {
+	e.eventually("node a folded", func() error {
 		if e.node("a").Status.GossipState != "alive" {
 			return fmt.Errorf("gossip state %q", e.node("a").Status.GossipState)
 		}
@@ -115,7 +116,7 @@ func TestRunFoldsAViewChangeWithoutReadingTheStore(t *testing.T) {
 	})
 	lists0, gets0 := cs.counts()
 	e.view.SetNodeReplicas("a", []observed.Replica{rep(0, "a", "h2", v1.ReplicaRunning, v1.HealthHealthy)})
-	eventually(t, "the replica folded into web", func() error {
+	e.eventually("the replica folded into web", func() error {
 		if got := e.service().Status.ReadyReplicas; got != 1 {
 			return fmt.Errorf("readyReplicas %d", got)
 		}

@@ -297,7 +297,8 @@ func (a *Agent) startGossip() error {
 		return err
 	}
 	gc.EncryptionKey, gc.ExtraKeys = kr.Primary(), kr.Keys[1:]
-	g, err := gossip.New(gc, a.view, a.log, a.reg)
+	gc.Set, gc.Logger, gc.Registerer = a.view, a.log, a.reg
+	g, err := gossip.New(gc)
 	if err != nil {
 		return fmt.Errorf("--gossip.address %s: %w", a.cfg.Gossip.Address, err)
 	}

@@ -66,8 +66,8 @@ func (a *Agent) setupControllers() error {
 		a.vsync.localPublished() // no replica will ever be local
 	}
 
-	el, err := election.New(a.store, election.Config{
-		Name: v1.LeaseController, Identity: a.cfg.Node.Name, Logger: a.log,
+	el, err := election.New(election.Config{
+		Store: a.store, Name: v1.LeaseController, Identity: a.cfg.Node.Name, Logger: a.log,
 	})
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func (a *Agent) setupControllers() error {
 	}
 	st, err := status.New(status.Config{
 		Store: a.store, View: a.view, SpecHash: spechash.Current,
-		RaftRole: a.raftRole, Active: el.IsLeader,
+		RaftRole: a.raftRole, IsLeader: el.IsLeader,
 		// Raft role changes (a learner promoted, a leader elected) arrive by no watch: a short
 		// resync picks them up. It writes only what changed.
 		Resync: 5 * time.Second,
@@ -136,8 +136,8 @@ func (a *Agent) setupControllers() error {
 			return fmt.Errorf("--dns.cloudflare.apiURL: %w", err)
 		}
 		a.reg.MustRegister(cf.Collectors()...)
-		dc, err := dnsctl.New(a.store, a.view, cf, dnsctl.Config{NodeRecordsZone: a.cfg.DNS.NodeRecords.Zone, Health: a.health(), Events: rec},
-			dnsctl.WithLeader(el), dnsctl.WithLogger(a.log))
+		dc, err := dnsctl.New(dnsctl.Config{Store: a.store, View: a.view, Provider: cf, IsLeader: el.IsLeader, Logger: a.log,
+			NodeRecordsZone: a.cfg.DNS.NodeRecords.Zone, Health: a.health(), Events: rec})
 		if err != nil {
 			return fmt.Errorf("dns controller: %w", err)
 		}
@@ -160,11 +160,12 @@ func (a *Agent) setupControllers() error {
 	})
 
 	// Nodes labelled role=lb campaign for the "lb" Lease that DNS records can follow.
-	camp, err := leasectl.New(a.store, leasectl.Config{Node: a.cfg.Node.Name, Logger: a.log, Events: rec}, func() (leasectl.Elector, error) {
-		c := election.DefaultConfig(v1.LeaseLB, a.cfg.Node.Name)
-		c.Logger = a.log
-		return election.New(a.store, c)
-	})
+	camp, err := leasectl.New(leasectl.Config{Store: a.store, Node: a.cfg.Node.Name, Logger: a.log, Events: rec,
+		NewElector: func() (leasectl.Elector, error) {
+			c := election.DefaultConfig(v1.LeaseLB, a.cfg.Node.Name)
+			c.Store, c.Logger = a.store, a.log
+			return election.New(c)
+		}})
 	if err != nil {
 		return err
 	}

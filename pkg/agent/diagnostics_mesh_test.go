@@ -15,7 +15,7 @@ import (
 // loopback port: a Service's virtual IP answered (OK), a wrong or missing answer (error), the
 // NXDOMAIN probe without Services (OK), and a server that is gone (error).
 func TestQueryMeshDNS(t *testing.T) {
-	srv, err := meshdns.New(meshdns.Config{Upstreams: []string{"127.0.0.1:1"}}, nil, nil)
+	srv, err := meshdns.New(meshdns.Config{Upstreams: []string{"127.0.0.1:1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -381,7 +381,8 @@ func TestGossipKeyPeerPaths(t *testing.T) {
 	gc := gossip.DefaultConfig()
 	gc.NodeName, gc.BindAddress, gc.AdvertiseAddress, gc.EncryptionKey = "n1", "127.0.0.1:0", "127.0.0.1", old
 	logger := slog.New(slog.DiscardHandler)
-	g, err := gossip.New(gc, observed.NewSet(), logger, prometheus.NewRegistry())
+	gc.Set, gc.Logger, gc.Registerer = observed.NewSet(), logger, prometheus.NewRegistry()
+	g, err := gossip.New(gc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,9 @@ func (a *Agent) setupMesh() error {
 	if err != nil {
 		return fmt.Errorf("mesh http proxy: %w", err)
 	}
-	dns, err := meshdns.New(meshdns.DefaultConfig(), log, a.reg)
+	dcfg := meshdns.DefaultConfig()
+	dcfg.Logger, dcfg.Registerer = log, a.reg
+	dns, err := meshdns.New(dcfg)
 	if err != nil {
 		return fmt.Errorf("mesh name server: %w", err)
 	}
@@ -150,7 +152,7 @@ func (a *Agent) serveMesh(w http.ResponseWriter, _ *http.Request) {
 func (m *meshPlane) run(ctx context.Context) error {
 	go m.svcs.Run(ctx)
 	go m.sets.Run(ctx)
-	go observed.OnChange(ctx, m.a.view, 0, func() {
+	go observed.OnChange(ctx, nil, m.a.view, 0, func() {
 		select {
 		case m.poke <- struct{}{}:
 		default:

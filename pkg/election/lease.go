@@ -8,26 +8,19 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/store"
 )
-
-// Clock is the time source. Now must carry a monotonic reading (time.Now does).
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Store is what the elector needs of the store.
 type Store = store.Writer
 
 // Config configures an Elector.
 type Config struct {
+	// Store holds the Lease. Required.
+	Store Store
 	// Name of the Lease object. Required.
 	Name string
 	// Identity of this candidate (the node name). Required.
@@ -38,8 +31,9 @@ type Config struct {
 	RenewInterval time.Duration
 	// DriftFactor is the assumed bound on clock rate difference between nodes. Default 0.2.
 	DriftFactor float64
-	// Clock. Default the real clock.
-	Clock Clock
+	// Clock times the lease: its Now must carry a monotonic reading (the real clock's does),
+	// and After paces renewals. Default clock.RealClock{}.
+	Clock clock.Clock
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -50,6 +44,9 @@ func DefaultConfig(name, identity string) Config {
 }
 
 func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("lease: config: Store is required")
+	}
 	if c.Name == "" || !v1.IsDNSLabel(c.Name) {
 		return fmt.Errorf("lease: name %q is not a DNS label", c.Name)
 	}
@@ -76,7 +73,7 @@ func (c *Config) validate() error {
 		c.DriftFactor = 0.2
 	}
 	if c.Clock == nil {
-		c.Clock = realClock{}
+		c.Clock = clock.RealClock{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -106,11 +103,11 @@ type observation struct {
 }
 
 // New returns an elector; Run starts it.
-func New(st Store, cfg Config) (*Elector, error) {
+func New(cfg Config) (*Elector, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Elector{cfg: cfg, store: st, log: cfg.Logger.With("lease", cfg.Name, "identity", cfg.Identity)}, nil
+	return &Elector{cfg: cfg, store: cfg.Store, log: cfg.Logger.With("lease", cfg.Name, "identity", cfg.Identity)}, nil
 }
 
 // IsLeader reports whether this candidate holds the lease now. It turns false on its own when

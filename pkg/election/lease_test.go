@@ -31,8 +31,9 @@ func (c *cutStore) Update(ctx context.Context, obj v1.Object) (v1.Object, error)
 	return c.Store.Update(ctx, obj)
 }
 
-func testConfig(id string) Config {
+func testConfig(st Store, id string) Config {
 	c := DefaultConfig("controller", id)
+	c.Store = st
 	c.Duration = time.Second
 	c.RenewInterval = 100 * time.Millisecond
 	return c
@@ -50,13 +51,15 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 func TestConfigValidation(t *testing.T) {
+	st := store.NewMemory()
 	for _, c := range []Config{
-		{Name: "", Identity: "a"},
-		{Name: "Bad_Name", Identity: "a"},
-		{Name: "lb", Identity: ""},
-		{Name: "lb", Identity: "a", Duration: 2 * time.Second, RenewInterval: time.Second},
+		{Store: st, Name: "", Identity: "a"},
+		{Store: st, Name: "Bad_Name", Identity: "a"},
+		{Store: st, Name: "lb", Identity: ""},
+		{Store: st, Name: "lb", Identity: "a", Duration: 2 * time.Second, RenewInterval: time.Second},
+		{Name: "lb", Identity: "a"}, // no Store
 	} {
-		if _, err := New(store.NewMemory(), c); err == nil {
+		if _, err := New(c); err == nil {
 			t.Errorf("New(%+v) accepted an invalid config", c)
 		}
 	}
@@ -64,7 +67,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestSingleCandidateLeadsAndReleasesOnStop(t *testing.T) {
 	st := store.NewMemory()
-	e, err := New(st, testConfig("n1"))
+	e, err := New(testConfig(st, "n1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +95,8 @@ func TestSingleCandidateLeadsAndReleasesOnStop(t *testing.T) {
 
 func TestHandoverAfterReleaseIsFast(t *testing.T) {
 	st := store.NewMemory()
-	a, _ := New(st, testConfig("a"))
-	b, _ := New(st, testConfig("b"))
+	a, _ := New(testConfig(st, "a"))
+	b, _ := New(testConfig(st, "b"))
 	actx, acancel := context.WithCancel(context.Background())
 	adone := make(chan struct{})
 	go func() { a.Run(actx, nil); close(adone) }()
@@ -120,8 +123,8 @@ func TestHandoverAfterReleaseIsFast(t *testing.T) {
 func TestPartitionedHolderStopsBeforeTakeover(t *testing.T) {
 	mem := store.NewMemory()
 	sa := &cutStore{Store: mem}
-	a, _ := New(sa, testConfig("a"))
-	b, _ := New(mem, testConfig("b"))
+	a, _ := New(testConfig(sa, "a"))
+	b, _ := New(testConfig(mem, "b"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var aLeadCtxEnded atomic.Bool

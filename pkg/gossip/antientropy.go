@@ -20,34 +20,34 @@ type syncReq struct {
 // memberlist has stopped gossiping to the dead.
 func (g *Gossip) loop() {
 	defer close(g.done)
-	gc := time.NewTicker(min(g.cfg.TombstoneTTL/4, 30*time.Second))
+	gc := g.cfg.Clock.NewTicker(min(g.cfg.TombstoneTTL/4, 30*time.Second))
 	defer gc.Stop()
-	announce := time.NewTicker(g.cfg.DigestInterval)
+	announce := g.cfg.Clock.NewTicker(g.cfg.DigestInterval)
 	defer announce.Stop()
-	tick := time.NewTicker(g.cfg.DigestInterval / 4)
+	tick := g.cfg.Clock.NewTicker(g.cfg.DigestInterval / 4)
 	defer tick.Stop()
 	var reconnect <-chan time.Time
 	if g.cfg.ReconnectInterval > 0 {
-		t := time.NewTicker(g.cfg.ReconnectInterval)
+		t := g.cfg.Clock.NewTicker(g.cfg.ReconnectInterval)
 		defer t.Stop()
-		reconnect = t.C
+		reconnect = t.C()
 	}
 	pending := map[string]syncReq{}
 	for {
 		select {
 		case <-g.stop:
 			return
-		case <-gc.C:
+		case <-gc.C():
 			g.collectTombstones()
 			g.pruneDeparted()
-		case <-announce.C:
+		case <-announce.C():
 			g.announce()
 		case r := <-g.syncCh:
 			if old, ok := pending[r.node]; ok && old.due.Before(r.due) {
 				r.due = old.due
 			}
 			pending[r.node] = r
-		case <-tick.C:
+		case <-tick.C():
 			g.runSyncs(pending)
 		case <-reconnect:
 			// Dials to a machine that is down can take TCPTimeout each: not in this loop.
@@ -80,7 +80,7 @@ func (g *Gossip) announce() {
 
 // runSyncs starts one due full state exchange (one at a time: each is a TCP round trip).
 func (g *Gossip) runSyncs(pending map[string]syncReq) {
-	now := g.cfg.Now()
+	now := g.cfg.Clock.Now()
 	for name, r := range pending {
 		if r.due.After(now) {
 			continue
@@ -117,7 +117,7 @@ func (g *Gossip) isBehind(name string) bool {
 }
 
 func (g *Gossip) reconnect() {
-	cutoff := g.cfg.Now().Add(-g.cfg.ReconnectTimeout)
+	cutoff := g.cfg.Clock.Now().Add(-g.cfg.ReconnectTimeout)
 	var addrs []string
 	g.mu.Lock()
 	for _, m := range g.members {
@@ -139,7 +139,7 @@ func (g *Gossip) reconnect() {
 }
 
 func (g *Gossip) collectTombstones() {
-	cutoff := g.cfg.Now().Add(-g.cfg.TombstoneTTL)
+	cutoff := g.cfg.Clock.Now().Add(-g.cfg.TombstoneTTL)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.state.collectTombstones(cutoff)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -14,8 +15,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 
 	"github.com/constellation-sh/constellation/internal/atomicfile"
+	"github.com/constellation-sh/constellation/pkg/observed"
 )
 
 // KeySize is the size of the gossip encryption key: AES-256.
@@ -135,8 +139,18 @@ type Config struct {
 	// Transport replaces the network transport (tests: an in-memory network or a transport that
 	// drops packets). When set, BindAddress and AdvertisePort are ignored. Default nil.
 	Transport memberlist.Transport
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	// Set is the observed state gossip keeps up to date: the local node appears in it at once.
+	// Required.
+	Set *observed.Set
+	// Logger. Default slog.Default(); gossip adds component=gossip.
+	Logger *slog.Logger
+	// Registerer receives gossip's metrics. Nil: not registered.
+	Registerer prometheus.Registerer
+	// Clock is the time replica state is stamped and aged with, and the one the anti-entropy
+	// loop's tickers (digest announce, sync, reconnect, tombstone collection) run on.
+	// Memberlist's own probe and gossip timers stay on the real clock. Default
+	// clock.RealClock{}.
+	Clock clock.WithTicker
 }
 
 // DefaultConfig returns a Config with every default filled in; NodeName and EncryptionKey are
@@ -165,7 +179,7 @@ func DefaultConfig() Config {
 		TombstoneTTL:            5 * time.Minute,
 		StateMaxAge:             10 * time.Minute,
 		ForgetLeftAfter:         time.Hour,
-		Now:                     time.Now,
+		Clock:                   clock.RealClock{},
 	}
 }
 
@@ -239,8 +253,14 @@ func (c *Config) validate() error {
 	if c.MaxStateSize < 4096 {
 		bad("maxStateSize", "must be at least 4096 bytes, got %d", c.MaxStateSize)
 	}
-	if c.Now == nil {
-		bad("now", "required")
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.Set == nil {
+		bad("set", "required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	if len(errs) == 0 {
 		m := c.meta(true, true)

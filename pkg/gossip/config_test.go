@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/constellation-sh/constellation/pkg/observed"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -14,6 +16,7 @@ func TestConfigValidate(t *testing.T) {
 		c := DefaultConfig()
 		c.NodeName = "a"
 		c.EncryptionKey = testKey
+		c.Set = observed.NewSet()
 		return c
 	}
 	if err := func() error { c := good(); return c.validate() }(); err != nil {
@@ -24,6 +27,7 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		"no name":          {func(c *Config) { c.NodeName = "" }, "nodeName"},
+		"no set":           {func(c *Config) { c.Set = nil }, "set"},
 		"bad bind":         {func(c *Config) { c.BindAddress = "nope" }, "bindAddress"},
 		"short key":        {func(c *Config) { c.EncryptionKey = []byte("short") }, "encryptionKey"},
 		"no key":           {func(c *Config) { c.EncryptionKey = nil }, "encryptionKey"},

@@ -98,7 +98,7 @@ func (e *events) NotifyUpdate(m *memberlist.Node) {
 
 func (g *Gossip) setMember(m *memberlist.Node, alive bool) {
 	n, meta, d := g.nodeFromMember(m)
-	now := g.cfg.Now()
+	now := g.cfg.Clock.Now()
 	g.mu.Lock()
 	old := g.members[m.Name]
 	n.Alive = alive

@@ -1,7 +1,6 @@
 package gossip
 
 import (
-	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/constellation-sh/constellation/pkg/observed"
 )
@@ -65,20 +63,14 @@ type member struct {
 	digest     digest // its last announced replica digest
 }
 
-// New starts gossip on cfg.BindAddress (or cfg.Transport) and keeps set up to date: the local
-// node appears in it at once. Join others with Join; stop with Leave then Shutdown. reg may be
-// nil (no metrics registered).
-func New(cfg Config, set *observed.Set, logger *slog.Logger, reg prometheus.Registerer) (*Gossip, error) {
+// New starts gossip on cfg.BindAddress (or cfg.Transport) and keeps cfg.Set up to date: the
+// local node appears in it at once. Join others with Join; stop with Leave then Shutdown.
+func New(cfg Config) (*Gossip, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if set == nil {
-		return nil, errors.New("gossip: nil observed set")
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With("component", "gossip")
+	set, reg := cfg.Set, cfg.Registerer
+	logger := cfg.Logger.With("component", "gossip")
 	g := &Gossip{
 		cfg:     cfg,
 		log:     logger,
@@ -86,12 +78,12 @@ func New(cfg Config, set *observed.Set, logger *slog.Logger, reg prometheus.Regi
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		syncCh:  make(chan syncReq, 256),
-		state:   newReplicaState(cfg.NodeName, cfg.Now().UnixNano()),
+		state:   newReplicaState(cfg.NodeName, cfg.Clock.Now().UnixNano()),
 		members: map[string]*member{},
 		images:  map[string]*imageSet{},
 	}
 	if cfg.StateFile != "" {
-		rs, err := loadSavedState(cfg.StateFile, cfg.NodeName, cfg.Now(), cfg.StateMaxAge)
+		rs, err := loadSavedState(cfg.StateFile, cfg.NodeName, cfg.Clock.Now(), cfg.StateMaxAge)
 		if err != nil {
 			logger.Warn("ignoring the state saved by the previous run", "err", err)
 		}
@@ -246,7 +238,7 @@ func (g *Gossip) HealthScore() int { return g.ml.GetHealthScore() }
 // SetLocalReplicas publishes the local node's replicas. Only changes since the last call are
 // broadcast (UpdatedAt alone is not a change); replicas absent from rs are removed.
 func (g *Gossip) SetLocalReplicas(rs []observed.Replica) {
-	now := g.cfg.Now()
+	now := g.cfg.Clock.Now()
 	g.mu.Lock()
 	ws := make([]wireReplica, 0, len(rs))
 	for _, r := range rs {
@@ -307,7 +299,7 @@ func (g *Gossip) encodeBroadcast(node string, epoch int64, w wireReplica) *broad
 // applyUpdate folds one remote update in; it reports whether it was new (and so worth
 // re-broadcasting).
 func (g *Gossip) applyUpdate(u wireUpdate) bool {
-	now := g.cfg.Now()
+	now := g.cfg.Clock.Now()
 	g.mu.Lock()
 	news := g.state.applyUpdate(u, now)
 	var live []observed.Replica
@@ -355,7 +347,7 @@ func (g *Gossip) localState() []byte {
 // broadcast what was news to us, as if it had come by gossip: the periodic exchange repairs
 // what the epidemic missed.
 func (g *Gossip) mergeState(ws wireState, join bool) {
-	now := g.cfg.Now()
+	now := g.cfg.Clock.Now()
 	g.mu.Lock()
 	res := g.state.mergeState(ws, join, now)
 	g.mu.Unlock()

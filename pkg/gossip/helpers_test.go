@@ -76,7 +76,8 @@ func startWith(t testing.TB, name string, tr memberlist.Transport, addr string, 
 		mod(&cfg)
 	}
 	n := &tnode{name: name, set: observed.NewSet(), addr: addr, reg: prometheus.NewRegistry()}
-	g, err := New(cfg, n.set, testLogger(t).With("node", name), n.reg)
+	cfg.Set, cfg.Logger, cfg.Registerer = n.set, testLogger(t).With("node", name), n.reg
+	g, err := New(cfg)
 	if err != nil {
 		_ = tr.Shutdown()
 		t.Fatalf("start %s: %v", name, err)

@@ -91,7 +91,7 @@ func (g *Gossip) SetLocalImages(refs []string) int {
 	g.mu.Lock()
 	cur := g.images[g.cfg.NodeName]
 	if cur == nil || !equalKeys(cur.keys, keys) {
-		v := g.cfg.Now().UnixNano()
+		v := g.cfg.Clock.Now().UnixNano()
 		if cur != nil && v <= cur.version {
 			v = cur.version + 1
 		}

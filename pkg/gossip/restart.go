@@ -30,7 +30,7 @@ func (g *Gossip) LeaveForRestart(timeout time.Duration) error {
 	g.mu.Unlock()
 	var saveErr error
 	if g.cfg.StateFile != "" {
-		saveErr = saveState(g.cfg.StateFile, savedState{Node: g.cfg.NodeName, SavedAt: g.cfg.Now().UTC(), Replicas: live})
+		saveErr = saveState(g.cfg.StateFile, savedState{Node: g.cfg.NodeName, SavedAt: g.cfg.Clock.Now().UTC(), Replicas: live})
 	}
 	return errors.Join(saveErr, g.Leave(timeout))
 }
@@ -110,7 +110,7 @@ func (g *Gossip) Forget(name string) {
 // more than ReconnectTimeout ago (no longer retried), so that the state this agent keeps and
 // sends in every push/pull does not grow with every node that ever was.
 func (g *Gossip) pruneDeparted() {
-	now := g.cfg.Now()
+	now := g.cfg.Clock.Now()
 	var gone []string
 	g.mu.Lock()
 	for name, m := range g.members {

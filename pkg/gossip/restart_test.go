@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/pkg/observed"
 )
@@ -121,18 +123,18 @@ func TestSavedStateIsUsedOnceAndOnlyWhenFresh(t *testing.T) {
 }
 
 func TestDepartedNodesArePruned(t *testing.T) {
-	now := time.Unix(1000, 0)
-	g := newBare(t, "a", func() time.Time { return now })
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	g := newBare(t, "a", clk)
 	g.applyUpdate(wireUpdate{Node: "b", Epoch: 1, Entry: entry("web", 0, 1, "running")})
 	g.applyUpdate(wireUpdate{Node: "c", Epoch: 1, Entry: entry("web", 1, 1, "running")})
 	g.applyUpdate(wireUpdate{Node: "d", Epoch: 1, Entry: entry("web", 2, 1, "running")})
-	g.members["b"] = &member{node: observed.Node{Name: "b", State: StateLeft, LastChange: now}}
-	g.members["c"] = &member{node: observed.Node{Name: "c", State: StateDead, LastChange: now}}
-	g.members["d"] = &member{node: observed.Node{Name: "d", State: StateAlive, Alive: true, LastChange: now}}
+	g.members["b"] = &member{node: observed.Node{Name: "b", State: StateLeft, LastChange: clk.Now()}}
+	g.members["c"] = &member{node: observed.Node{Name: "c", State: StateDead, LastChange: clk.Now()}}
+	g.members["d"] = &member{node: observed.Node{Name: "d", State: StateAlive, Alive: true, LastChange: clk.Now()}}
 	for _, n := range []string{"b", "c", "d"} {
 		g.set.SetNode(g.members[n].node)
 	}
-	now = now.Add(g.cfg.ForgetLeftAfter + time.Second)
+	clk.Step(g.cfg.ForgetLeftAfter + time.Second)
 	g.pruneDeparted()
 	if _, ok := g.members["b"]; ok || g.state.nodes["b"] != nil {
 		t.Fatal("a node that left an hour ago must be forgotten")
@@ -143,7 +145,7 @@ func TestDepartedNodesArePruned(t *testing.T) {
 	if g.members["c"] == nil || g.members["d"] == nil {
 		t.Fatal("a dead node is retried for ReconnectTimeout and an alive one is kept")
 	}
-	now = now.Add(g.cfg.ReconnectTimeout)
+	clk.Step(g.cfg.ReconnectTimeout)
 	g.pruneDeparted()
 	if g.members["c"] != nil || g.state.nodes["c"] != nil || g.members["d"] == nil {
 		t.Fatalf("after ReconnectTimeout: c=%v d=%v", g.members["c"], g.members["d"])

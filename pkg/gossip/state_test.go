@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/clock"
+
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/hashicorp/memberlist"
 
 	v1 "github.com/constellation-sh/constellation/api/v1"
@@ -14,16 +18,17 @@ import (
 )
 
 // newBare returns a Gossip without memberlist, to test the state logic alone.
-func newBare(t testing.TB, name string, now func() time.Time) *Gossip {
+func newBare(t testing.TB, name string, clk clock.WithTicker) *Gossip {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.NodeName = name
 	cfg.DisableEncryption = true
-	if now != nil {
-		cfg.Now = now
+	if clk != nil {
+		cfg.Clock = clk
 	}
+	cfg.Set = observed.NewSet()
 	g := &Gossip{
-		cfg: cfg, log: slog.New(slog.DiscardHandler), set: observed.NewSet(),
+		cfg: cfg, log: slog.New(slog.DiscardHandler), set: cfg.Set,
 		state: newReplicaState(name, 100), members: map[string]*member{},
 		syncCh: make(chan syncReq, 64), stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -223,17 +228,17 @@ func TestLargeReplicaIsTruncatedToFit(t *testing.T) {
 }
 
 func TestTombstonesAreCollected(t *testing.T) {
-	now := time.Unix(1000, 0)
-	g := newBare(t, "a", func() time.Time { return now })
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	g := newBare(t, "a", clk)
 	g.SetLocalReplicas([]observed.Replica{replica("a", "web", 0, v1.ReplicaRunning)})
 	g.SetLocalReplicas(nil)
 	g.applyUpdate(wireUpdate{Node: "b", Epoch: 1, Entry: wireReplica{Seq: 1, Deleted: true, Service: "x", Index: 0}})
-	now = now.Add(g.cfg.TombstoneTTL - time.Second)
+	clk.Step(g.cfg.TombstoneTTL - time.Second)
 	g.collectTombstones()
 	if len(g.state.nodes["a"].entries) != 1 || len(g.state.nodes["b"].entries) != 1 {
 		t.Fatal("tombstones collected too early")
 	}
-	now = now.Add(2 * time.Second)
+	clk.Step(2 * time.Second)
 	g.collectTombstones()
 	if len(g.state.nodes["a"].entries) != 0 || len(g.state.nodes["b"].entries) != 0 {
 		t.Fatal("tombstones not collected")

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // Snapshot is a View's state at one moment, grouped for lookups by service and by node name.
@@ -126,23 +128,27 @@ func (ix *Index) Snapshot() *Snapshot {
 // is taken before each call, so a change that arrives while fn runs causes another call: none
 // is lost, and fn (which reads the view itself) always sees the latest state eventually. The
 // first call lets a caller that diffs snapshots start from a state no change can slip past.
-func OnChange(ctx context.Context, v View, coalesce time.Duration, fn func()) {
+// The coalesce interval runs on clk (nil: the real clock), so a test can step a fake one.
+func OnChange(ctx context.Context, clk clock.Clock, v View, coalesce time.Duration, fn func()) {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	for {
 		changed := v.Changed()
-		last := time.Now()
+		last := clk.Now()
 		fn()
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 		}
-		if wait := coalesce - time.Since(last); wait > 0 {
-			t := time.NewTimer(wait)
+		if wait := coalesce - clk.Since(last); wait > 0 {
+			t := clk.NewTimer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return
-			case <-t.C:
+			case <-t.C():
 			}
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 )
 
@@ -119,13 +121,14 @@ func TestDiffSeesEveryReplicaField(t *testing.T) {
 
 func TestOnChangeCallsAtOnceCoalescesAndLosesNothing(t *testing.T) {
 	set := NewSet()
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
 	var calls []int // how many nodes fn saw
 	block := make(chan struct{})
 	blocked := make(chan struct{})
-	go OnChange(ctx, set, 30*time.Millisecond, func() {
+	go OnChange(ctx, clk, set, 30*time.Millisecond, func() {
 		mu.Lock()
 		n := len(calls)
 		calls = append(calls, len(set.Nodes()))
@@ -137,20 +140,30 @@ func TestOnChangeCallsAtOnceCoalescesAndLosesNothing(t *testing.T) {
 	})
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(calls) }
 	waitFor(t, "the first call", func() bool { return count() == 1 })
-	// A burst: one call for all of it, at once for the first change, then folded.
+	// A burst within the coalesce interval of the first call: folded into one call at the end
+	// of the interval, none before the clock gets there.
 	for _, n := range []string{"a", "b", "c"} {
 		set.SetNode(Node{Name: n})
 	}
+	waitFor(t, "the coalesce timer", clk.HasWaiters)
+	if n := count(); n != 1 {
+		t.Fatalf("%d calls before the coalesce interval ended, want 1", n)
+	}
+	clk.Step(30 * time.Millisecond)
 	<-blocked
 	set.SetNode(Node{Name: "d"})
 	close(block)
+	waitFor(t, "the coalesce timer after the change made during fn", clk.HasWaiters)
+	clk.Step(30 * time.Millisecond)
 	waitFor(t, "the change made during fn", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(calls) > 0 && calls[len(calls)-1] == 4
 	})
-	if n := count(); n > 4 {
-		t.Fatalf("%d calls for a burst of 4 changes, want them coalesced", n)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(calls, []int{0, 3, 4}) {
+		t.Fatalf("calls saw %v nodes, want [0 3 4]: one call at once, one per coalesced burst", calls)
 	}
 }
 

@@ -186,7 +186,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		observed.OnChange(ctx, p.cfg.View, 0, func() {
+		observed.OnChange(ctx, nil, p.cfg.View, 0, func() {
 			select {
 			case viewChanged <- struct{}{}:
 			default:

@@ -166,20 +166,20 @@ func (c *cluster) start(name string) *agent {
 	a.log = &writeLog{Provider: client}
 	elCfg := func(l string) election.Config {
 		cfg := election.DefaultConfig(l, name)
-		cfg.Duration, cfg.Logger = c.leaseD, quiet
+		cfg.Store, cfg.Duration, cfg.Logger = a.st, c.leaseD, quiet
 		return cfg
 	}
-	a.controller, err = election.New(a.st, elCfg(v1.LeaseController))
+	a.controller, err = election.New(elCfg(v1.LeaseController))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := dns.New(a.ctlSt, nil, a.log, dns.Config{Coalesce: 100 * time.Millisecond}, dns.WithLeader(a.controller), dns.WithLogger(quiet))
+	ctl, err := dns.New(dns.Config{Store: a.ctlSt, Provider: a.log, IsLeader: a.controller.IsLeader, Logger: quiet, Coalesce: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.campaign, err = leasectl.New(a.st, leasectl.Config{Node: name, Logger: quiet}, func() (leasectl.Elector, error) {
-		return election.New(a.st, elCfg(v1.LeaseLB))
-	})
+	a.campaign, err = leasectl.New(leasectl.Config{Store: a.st, Node: name, Logger: quiet, NewElector: func() (leasectl.Elector, error) {
+		return election.New(elCfg(v1.LeaseLB))
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

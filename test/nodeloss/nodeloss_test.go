@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	v1 "github.com/constellation-sh/constellation/api/v1"
 	"github.com/constellation-sh/constellation/controllers/scheduler"
 	"github.com/constellation-sh/constellation/controllers/status"
@@ -26,14 +28,14 @@ type world struct {
 	ctx  context.Context
 	st   store.Store
 	view *observed.Set
-	now  time.Time
+	clk  *clocktesting.FakeClock
 }
 
 // newWorld registers Ready nodes, each alive in the view, and a Service "web" with one replica
 // on each of them, every replica running and healthy.
 func newWorld(t *testing.T, nodes ...string) *world {
 	t.Helper()
-	w := &world{t: t, ctx: context.Background(), st: store.NewMemory(), view: observed.NewSet(), now: t0}
+	w := &world{t: t, ctx: context.Background(), st: store.NewMemory(), view: observed.NewSet(), clk: clocktesting.NewFakeClock(t0)}
 	for _, n := range nodes {
 		o, err := w.st.Create(w.ctx, &v1.Node{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode}, Metadata: v1.ObjectMeta{Name: n}})
 		if err != nil {
@@ -67,12 +69,10 @@ func newWorld(t *testing.T, nodes ...string) *world {
 	return w
 }
 
-func (w *world) clock() time.Time { return w.now }
-
 // pass runs one status pass over every Node and Service, then one scheduler pass over web.
 func (w *world) pass() {
 	w.t.Helper()
-	sc, err := status.New(status.Config{Store: w.st, View: w.view, SpecHash: spechash.Current, Now: w.clock})
+	sc, err := status.New(status.Config{Store: w.st, View: w.view, SpecHash: spechash.Current, Clock: w.clk})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func (w *world) pass() {
 			w.t.Fatal(err)
 		}
 	}
-	sched, err := scheduler.New(scheduler.Config{Store: w.st, View: w.view, Now: w.clock, Health: nodehealth.Policy{RestartGrace: time.Minute}})
+	sched, err := scheduler.New(scheduler.Config{Store: w.st, View: w.view, Clock: w.clk, Health: nodehealth.Policy{RestartGrace: time.Minute}})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -123,12 +123,12 @@ func itoa(i int32) string { return string(rune('0' + i)) }
 func TestAgentRestartMovesNothingWithinTheGrace(t *testing.T) {
 	w := newWorld(t, "n1", "n2", "n3")
 	w.view.SetNode(observed.Node{Name: "n3", State: observed.StateRestarting, LastChange: t0})
-	w.now = t0.Add(30 * time.Second)
+	w.clk.SetTime(t0.Add(30 * time.Second))
 	w.pass()
 	if got := w.placement(); got != "0:n1 1:n2 2:n3" {
 		t.Fatalf("n3's replica moved while its agent restarted: %s", got)
 	}
-	w.now = t0.Add(61 * time.Second)
+	w.clk.SetTime(t0.Add(61 * time.Second))
 	w.pass()
 	if got := w.placement(); strings.Contains(got, "n3") {
 		t.Fatalf("past the grace, n3's replica must be re-placed: %s", got)
@@ -139,7 +139,7 @@ func TestAgentRestartMovesNothingWithinTheGrace(t *testing.T) {
 func TestDeadNodeIsReplacedAtOnce(t *testing.T) {
 	w := newWorld(t, "n1", "n2", "n3")
 	w.view.SetNode(observed.Node{Name: "n3", State: observed.StateDead, LastChange: t0})
-	w.now = t0.Add(time.Second)
+	w.clk.SetTime(t0.Add(time.Second))
 	w.pass()
 	if got := w.placement(); strings.Contains(got, "n3") || !strings.Contains(got, "2:") {
 		t.Fatalf("a dead node's replica must be re-placed at once: %s", got)
@@ -152,7 +152,7 @@ func TestHolderWithPartialViewMovesNothing(t *testing.T) {
 	w := newWorld(t, "n1", "n2", "n3")
 	w.view.RemoveNode("n2")
 	w.view.RemoveNode("n3")
-	w.now = t0.Add(time.Hour)
+	w.clk.SetTime(t0.Add(time.Hour))
 	w.pass()
 	if got := w.placement(); got != "0:n1 1:n2 2:n3" {
 		t.Fatalf("a partial view moved replicas: %s", got)
@@ -169,7 +169,7 @@ func TestDisruptionBrake(t *testing.T) {
 	w := newWorld(t, "n1", "n2", "n3")
 	w.view.SetNode(observed.Node{Name: "n2", State: observed.StateDead, LastChange: t0})
 	w.view.SetNode(observed.Node{Name: "n3", State: observed.StateDead, LastChange: t0})
-	w.now = t0.Add(time.Second)
+	w.clk.SetTime(t0.Add(time.Second))
 	w.pass()
 	if got := w.placement(); got != "0:n1 1:n2 2:n3" {
 		t.Fatalf("the brake must hold with 2 of 3 nodes lost: %s", got)
@@ -178,7 +178,7 @@ func TestDisruptionBrake(t *testing.T) {
 		t.Fatalf("Progressing = %+v, want the brake named", c)
 	}
 	w.view.SetNode(observed.Node{Name: "n2", Alive: true, State: observed.StateAlive})
-	w.now = t0.Add(2 * time.Second)
+	w.clk.SetTime(t0.Add(2 * time.Second))
 	w.pass()
 	if got := w.placement(); strings.Contains(got, "n3") || !strings.Contains(got, "1:n2") {
 		t.Fatalf("with the brake released, n3's replica must move and n2's stay: %s", got)
@@ -193,10 +193,10 @@ func TestDisruptionBrake(t *testing.T) {
 func TestRecordedLossSurvivesGossipForgetting(t *testing.T) {
 	w := newWorld(t, "n1", "n2", "n3", "n4")
 	w.view.SetNode(observed.Node{Name: "n4", State: observed.StateDead, LastChange: t0})
-	w.now = t0.Add(time.Second)
+	w.clk.SetTime(t0.Add(time.Second))
 	w.pass()
 	w.view.RemoveNode("n4")
-	w.now = t0.Add(2 * time.Hour)
+	w.clk.SetTime(t0.Add(2 * time.Hour))
 	w.pass()
 	o, _ := w.st.Get(w.ctx, v1.KindNode, "n4")
 	if c := v1.FindCondition(o.(*v1.Node).Status.Conditions, v1.NodeReady); c == nil || c.Status != v1.ConditionFalse || c.Reason != v1.ReasonNodeDead {

@@ -61,7 +61,8 @@ func run(name, api, gossipAddr, join, advertise string) error {
 	cfg.NodeName, cfg.BindAddress, cfg.AdvertiseAddress = name, gossipAddr, advertise
 	cfg.APIAddress, cfg.EncryptionKey, cfg.Version = api, key, "standin"
 	set := observed.NewSet()
-	g, err := gossip.New(cfg, set, log, nil)
+	cfg.Set, cfg.Logger = set, log
+	g, err := gossip.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,12 @@ package dns
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a Server. Zero fields take the defaults below (DefaultConfig spells them out).
@@ -32,6 +35,10 @@ type Config struct {
 	// MaxTCPConns bounds the open TCP connections per listener; further connections wait in the
 	// kernel's accept queue. Default 64.
 	MaxTCPConns int
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the server's metrics. Nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -61,6 +68,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTCPConns == 0 {
 		c.MaxTCPConns = d.MaxTCPConns
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	return c
 }

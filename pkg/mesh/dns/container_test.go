@@ -54,7 +54,7 @@ func TestContainerResolves(t *testing.T) {
 				// The default bridge may not list its gateway in IPAM; docker0 carries it.
 				gw = "172.17.0.1"
 			}
-			s, err := New(Config{Upstreams: []string{up.addr}}, nil, nil)
+			s, err := New(Config{Upstreams: []string{up.addr}})
 			if err != nil {
 				t.Fatal(err)
 			}

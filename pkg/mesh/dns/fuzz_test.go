@@ -34,7 +34,7 @@ func FuzzServeQuery(f *testing.F) {
 	f.Add([]byte{0, 1, 2}, false)
 	f.Add(make([]byte, 12), false)
 
-	s, err := New(Config{Upstreams: []string{"192.0.2.1", "192.0.2.2"}}, nil, nil)
+	s, err := New(Config{Upstreams: []string{"192.0.2.1", "192.0.2.2"}})
 	if err != nil {
 		f.Fatal(err)
 	}

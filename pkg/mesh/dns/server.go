@@ -12,7 +12,6 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 )
 
@@ -50,15 +49,13 @@ type listener struct {
 }
 
 // New returns a Server with an empty Table (every mesh-domain name is NXDOMAIN until SetTable)
-// and no listener (call Listen). Metrics are registered on reg when it is not nil.
-func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+// and no listener (call Listen). Metrics are registered on cfg.Registerer when it is not nil.
+func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger, reg := cfg.Logger, cfg.Registerer
 	s := &Server{
 		cfg:       cfg,
 		log:       logger,

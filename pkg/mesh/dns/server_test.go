@@ -114,7 +114,8 @@ type testServer struct {
 func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := New(cfg, nil, reg)
+	cfg.Registerer = reg
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +367,7 @@ func TestServerUpstreamFailover(t *testing.T) {
 		}
 		_, _ = tl.Close(), pc.Close()
 		for _, ups := range [][]string{{self.String(), up.addr}, {self.String()}} {
-			s, err := New(Config{Upstreams: ups}, nil, nil)
+			s, err := New(Config{Upstreams: ups})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -519,7 +520,7 @@ func TestServerOverload(t *testing.T) {
 }
 
 func TestServerListen(t *testing.T) {
-	s, err := New(Config{Upstreams: []string{"127.0.0.1:1"}}, nil, nil)
+	s, err := New(Config{Upstreams: []string{"127.0.0.1:1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,7 +556,7 @@ func TestServerListen(t *testing.T) {
 }
 
 func TestServerSetListenAddrs(t *testing.T) {
-	s, err := New(Config{Upstreams: []string{"127.0.0.1:1"}}, nil, nil)
+	s, err := New(Config{Upstreams: []string{"127.0.0.1:1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,7 +594,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Upstreams: []string{"1.1.1.1", "1.1.1.1:x"}}, "upstreams[1]"},
 		{Config{MaxForwards: -1}, "maxForwards"},
 	} {
-		_, err := New(tc.cfg, nil, nil)
+		_, err := New(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error naming %s", tc.cfg, err, tc.want)
 		}
@@ -643,7 +644,7 @@ func TestResolvConf(t *testing.T) {
 
 // BenchmarkRespondMesh is the in-process cost of answering a mesh name (no network).
 func BenchmarkRespondMesh(b *testing.B) {
-	s, err := New(Config{Upstreams: []string{"127.0.0.1:1"}}, nil, nil)
+	s, err := New(Config{Upstreams: []string{"127.0.0.1:1"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -660,7 +661,7 @@ func BenchmarkRespondMesh(b *testing.B) {
 
 // BenchmarkQueryUDP is one mesh query over loopback UDP through miekg/dns's client and server.
 func BenchmarkQueryUDP(b *testing.B) {
-	s, err := New(Config{Upstreams: []string{"127.0.0.1:1"}}, nil, nil)
+	s, err := New(Config{Upstreams: []string{"127.0.0.1:1"}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,8 +27,8 @@ func TestLeaseOverRaft(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	for i := range cands {
 		cfg := election.DefaultConfig("controller", c.nodes[i].name)
-		cfg.Duration, cfg.RenewInterval = 2*time.Second, 200*time.Millisecond
-		e, err := election.New(c.store(i), cfg)
+		cfg.Store, cfg.Duration, cfg.RenewInterval = c.store(i), 2*time.Second, 200*time.Millisecond
+		e, err := election.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
