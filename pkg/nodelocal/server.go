@@ -20,6 +20,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/auth"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
+	"golang.org/x/time/rate"
 )
 
 // Docker is what the node-local handlers need of the node's engine (*docker.Client).
@@ -52,6 +53,9 @@ type Config struct {
 	// Transport carries forwarded requests to other agents (the agents' TLS). Default
 	// http.DefaultTransport.
 	Transport http.RoundTripper
+	// SendRate caps the bytes per second of image archives this node sends (images.go), all
+	// transfers together. Default 0: unlimited.
+	SendRate int64
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -60,6 +64,8 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	// sendLimit paces the image archives this node sends (nil: unlimited); images.go.
+	sendLimit *rate.Limiter
 }
 
 // New returns the node API server.
@@ -73,7 +79,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, sendLimit: newSendLimiter(cfg.SendRate)}, nil
 }
 
 // Handlers returns the routes, for apiserver.Config.Handlers.
