@@ -22,7 +22,7 @@ type fakeImageEngine struct {
 	archive []byte
 }
 
-func (f *fakeImageEngine) Images(context.Context) ([]docker.Image, error)   { return nil, nil }
+func (f *fakeImageEngine) Images(context.Context) ([]docker.Image, error)  { return nil, nil }
 func (f *fakeImageEngine) ImageID(context.Context, string) (string, error) { return "sha256:x", nil }
 func (f *fakeImageEngine) LoadImage(context.Context, io.Reader) (docker.LoadResult, error) {
 	return docker.LoadResult{}, nil
