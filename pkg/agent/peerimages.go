@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
@@ -45,8 +47,19 @@ type peerImages struct {
 	// the engine, so that the others soon know this node holds it too; the collector tracks
 	// it).
 	fetched func(ctx context.Context, ref string)
-	// client carries the requests (mutual TLS, no overall timeout: an archive takes a while).
+	// client carries the requests (mutual TLS, no overall timeout: an archive takes a while;
+	// peerImageTransport).
 	client *http.Client
+	// alive, if set, says whether gossip still sees node alive: a fetch from a node gossip
+	// declares dead is abandoned at once (checked every aliveCheck), and the next is asked,
+	// rather than wait for TCP to notice a host that vanished without closing its connections.
+	alive func(node string) bool
+	// aliveCheck is how often alive is asked during a transfer. Default 1s.
+	aliveCheck time.Duration
+	// idle abandons a transfer when a read of the archive waits this long for a byte (a peer
+	// that is alive but stalled). Time the local load spends writing is not counted. Default
+	// peerImageIdle.
+	idle time.Duration
 	// secret is the cluster (peer) secret presented to them.
 	secret func() string
 	engine imageLoader
@@ -76,7 +89,11 @@ func (p *peerImages) fetch(ctx context.Context, ref string, progress func(node s
 			}
 			return peer.Node, nil
 		}
-		p.log.Debug("peer cannot give the image", "image", ref, "node", peer.Node, "err", err)
+		if errors.Is(err, errNoImage) {
+			p.log.Debug("peer cannot give the image", "image", ref, "node", peer.Node, "err", err)
+		} else {
+			p.log.Warn("peer transfer failed, asking the next", "image", ref, "node", peer.Node, "bytes", n, "err", err)
+		}
 		why = append(why, fmt.Sprintf("%s: %v", peer.Node, err))
 	}
 	return "", fmt.Errorf("no other node gave image %s (%s)", ref, strings.Join(why, "; "))
@@ -85,10 +102,44 @@ func (p *peerImages) fetch(ctx context.Context, ref string, progress func(node s
 // errNoImage is a peer's 404: it does not have the image.
 var errNoImage = errors.New("has no such image")
 
-func (p *peerImages) fetchFrom(ctx context.Context, peer imagePeer, ref string, progress func(int64)) (int64, error) {
+// peerImageIdle is how long a read of a peer's archive may wait for a byte before the
+// transfer is abandoned (peerImages.idle): a save sends steadily once it started, even paced
+// by a low --images.sendRate (a burst every 50 ms).
+const peerImageIdle = 30 * time.Second
+
+func (p *peerImages) fetchFrom(ctx context.Context, peer imagePeer, ref string, progress func(int64)) (n int64, err error) {
 	// The stream ends with ctx only: a cancelled fetch closes the connection and the load.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// A peer gossip declares dead or a stalled read cancels it with its cause, which is then
+	// the error.
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer func() {
+		if err != nil && parent.Err() == nil && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
+			err = context.Cause(ctx)
+		}
+	}()
+	if p.alive != nil {
+		every := p.aliveCheck
+		if every <= 0 {
+			every = time.Second
+		}
+		go func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if !p.alive(peer.Node) {
+						cancel(fmt.Errorf("gossip reports node %s dead: transfer abandoned", peer.Node))
+						return
+					}
+				}
+			}
+		}()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peer.Base+nodeapi.PeerImageSavePath+"?"+url.Values{"ref": {ref}}.Encode(), nil)
 	if err != nil {
 		return 0, err
@@ -114,7 +165,16 @@ func (p *peerImages) fetchFrom(ctx context.Context, peer imagePeer, ref string, 
 		}
 		return 0, fmt.Errorf("%s: %s", resp.Status, msg)
 	}
-	body := &archiveReader{resp: resp, progress: progress}
+	idle := p.idle
+	if idle <= 0 {
+		idle = peerImageIdle
+	}
+	stalled := time.AfterFunc(time.Hour, func() {
+		cancel(fmt.Errorf("node %s sent nothing for %s: transfer abandoned", peer.Node, idle))
+	})
+	stalled.Stop()
+	defer stalled.Stop()
+	body := &archiveReader{resp: resp, progress: progress, idle: idle, stalled: stalled}
 	if _, err := p.engine.LoadImage(ctx, body); err != nil {
 		return body.count(), err
 	}
@@ -136,13 +196,19 @@ func (p *peerImages) fetchFrom(ctx context.Context, peer imagePeer, ref string, 
 type archiveReader struct {
 	resp     *http.Response
 	progress func(int64)
+	// stalled fires when one read waits idle for a byte; it runs only during a read, so the
+	// time the load spends writing what it read does not count.
+	idle    time.Duration
+	stalled *time.Timer
 
 	mu sync.Mutex
 	n  int64 // guarded by mu
 }
 
 func (a *archiveReader) Read(b []byte) (int, error) {
+	a.stalled.Reset(a.idle)
 	k, err := a.resp.Body.Read(b)
+	a.stalled.Stop()
 	a.mu.Lock()
 	a.n += int64(k)
 	n := a.n
@@ -209,12 +275,41 @@ func (a *Agent) peerImageFetch(engine interface {
 				gc.track(ctx, ref)
 			}
 		},
-		client: &http.Client{Transport: a.streamTransport()},
+		client: &http.Client{Transport: a.peerImageTransport()},
+		alive:  a.nodeAlive,
 		secret: func() string { return a.clusterTok },
 		engine: engine,
 		log:    a.log.With("component", "peer-images"),
 	}
 	return p.fetch
+}
+
+// nodeAlive says whether gossip sees node alive now.
+func (a *Agent) nodeAlive(node string) bool {
+	for _, n := range a.view.Nodes() {
+		if n.Name == node {
+			return n.Alive
+		}
+	}
+	return false
+}
+
+// peerImageTransport carries the peer image fetches: the agents' mutual TLS, like
+// streamTransport, and TCP keepalives that notice a peer host gone without a word (its
+// connection never closes: no FIN, no RST) within about 15 s, in every phase of the request.
+// The response-header timeout stays long: the engine's save writes the whole image to a
+// temporary directory before its first byte (minutes for GBs on a slow disk); a dead peer is
+// noticed sooner by gossip (peerImages.alive) or the keepalives.
+func (a *Agent) peerImageTransport() http.RoundTripper {
+	return &http.Transport{
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second,
+			KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 5 * time.Second, Count: 2}}).DialContext,
+		TLSClientConfig:       a.certs.ClientTLS(""),
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+	}
 }
 
 // peerOnly serves h to callers presenting the cluster (peer) secret; others get 401.
