@@ -264,7 +264,7 @@ func (a *Agent) peerImageFetch(engine interface {
 	imageLister
 	imageGCEngine
 }) func(ctx context.Context, ref string, progress func(string, int64)) (string, error) {
-	ad := newImageAdvertiser(engine, a.gossip.SetLocalImages, imageAdvertInterval, a.log)
+	ad := newImageAdvertiser(engine, a.gossip.SetLocalImages, a.serviceImages, imageAdvertInterval, a.log)
 	a.addComponent("image-advertiser", ad.run)
 	gc := a.imageGCFor(engine) // nil unless --images.gcAfter
 	p := &peerImages{
