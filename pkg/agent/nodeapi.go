@@ -40,6 +40,7 @@ func (a *Agent) nodeAPIHandlers() (map[string]http.Handler, error) {
 	}
 	if a.docker != nil { // a nil *docker.Client must stay a nil interface
 		cfg.Docker = a.docker
+		cfg.FetchImage = a.fetchImageOnRequest(a.docker) // ctl image pull (peerimages.go)
 	}
 	s, err := nodelocal.New(cfg)
 	if err != nil {

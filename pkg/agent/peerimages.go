@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/constellation-sh/constellation/pkg/docker"
@@ -267,21 +268,64 @@ func (a *Agent) peerImageFetch(engine interface {
 	ad := newImageAdvertiser(engine, a.gossip.SetLocalImages, a.serviceImages, imageAdvertInterval, a.log)
 	a.addComponent("image-advertiser", ad.run)
 	gc := a.imageGCFor(engine) // nil unless --images.gcAfter
-	p := &peerImages{
-		peers: a.imagePeers,
-		fetched: func(ctx context.Context, ref string) {
-			ad.kick()
-			if gc != nil {
-				gc.track(ctx, ref)
-			}
-		},
-		client: &http.Client{Transport: a.peerImageTransport()},
-		alive:  a.nodeAlive,
-		secret: func() string { return a.clusterTok },
-		engine: engine,
-		log:    a.log.With("component", "peer-images"),
-	}
+	p := a.newPeerImages(engine, func(ctx context.Context, ref string) {
+		ad.kick()
+		if gc != nil {
+			gc.track(ctx, ref)
+		}
+	})
 	return p.fetch
+}
+
+// newPeerImages fetches images from the other agents into engine; fetched (may be nil) is
+// told of each.
+func (a *Agent) newPeerImages(engine imageLoader, fetched func(ctx context.Context, ref string)) *peerImages {
+	return &peerImages{
+		peers:   a.imagePeers,
+		fetched: fetched,
+		client:  &http.Client{Transport: a.peerImageTransport()},
+		alive:   a.nodeAlive,
+		secret:  func() string { return a.clusterTok },
+		engine:  engine,
+		log:     a.log.With("component", "peer-images"),
+	}
+}
+
+// imagePuller is what a fetch on request needs of the local engine (*docker.Client).
+type imagePuller interface {
+	imageLoader
+	PullImage(ctx context.Context, ref string, progress func(docker.PullProgress)) error
+}
+
+var _ imagePuller = (*docker.Client)(nil)
+
+// fetchImageOnRequest is POST /node/{node}/images/pull (`ctl image pull REF --to NODE`): the
+// node's pull order on request — nothing when the engine has ref, else the other agents, else
+// the registry. An image fetched this way is the operator's, like one pushed: the collector
+// does not track it, and the advertisement shows it at its next re-read (30 s).
+func (a *Agent) fetchImageOnRequest(engine imagePuller) func(ctx context.Context, ref string) (string, int64, error) {
+	p := a.newPeerImages(engine, nil)
+	return func(ctx context.Context, ref string) (string, int64, error) {
+		ok, err := engine.HasImage(ctx, ref)
+		if err != nil {
+			return "", 0, err
+		}
+		if ok {
+			return "local", 0, nil
+		}
+		var n atomic.Int64
+		from, perr := p.fetch(ctx, ref, func(_ string, b int64) { n.Store(b) })
+		if perr == nil {
+			return from, n.Load(), nil
+		}
+		if ctx.Err() != nil {
+			return "", 0, perr
+		}
+		if err := engine.PullImage(ctx, ref, func(docker.PullProgress) {}); err != nil {
+			return "", 0, fmt.Errorf("%w (peers: %v)", err, perr)
+		}
+		return "registry", 0, nil
+	}
 }
 
 // nodeAlive says whether gossip sees node alive now.

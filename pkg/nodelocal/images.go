@@ -141,6 +141,41 @@ func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
+// imagePull is POST /node/{node}/images/pull?ref=REF: the node fetches REF through its pull
+// order (Config.FetchImage) and answers where it came from. Admin: it can re-point a tag that
+// Services run, like a load.
+func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.imageEngine(w)
+	if !ok {
+		return
+	}
+	ref := r.URL.Query().Get("ref")
+	if ref == "" {
+		writeError(w, http.StatusBadRequest, "ref: required (an image reference or ID)", "ref")
+		return
+	}
+	if s.cfg.FetchImage == nil {
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s cannot fetch images", s.cfg.Node), "")
+		return
+	}
+	from, n, err := s.cfg.FetchImage(r.Context(), ref)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, docker.ErrImageNotFound) {
+			code = http.StatusNotFound
+		}
+		writeError(w, code, fmt.Sprintf("node %s: fetch image %s: %v", s.cfg.Node, ref, err), "ref")
+		return
+	}
+	id, err := e.ImageID(r.Context(), ref)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("node %s: image %s fetched from %s but: %v", s.cfg.Node, ref, from, err), "ref")
+		return
+	}
+	s.log.Info("image fetched on request", "audit", true, "image", ref, "from", from, "bytes", n, "remote", r.RemoteAddr)
+	writeJSON(w, nodeapi.ImagePullResult{Node: s.cfg.Node, Ref: ref, ID: id, From: from, Bytes: n})
+}
+
 // newSendLimiter paces the image archives a node sends to bytesPerSec, all of them together
 // (--images.sendRate: the link is shared, so two peers fetching at once get half each); nil
 // when bytesPerSec is 0 (unlimited). Its burst, the most written at once, is a twentieth of

@@ -53,6 +53,11 @@ type Config struct {
 	// Transport carries forwarded requests to other agents (the agents' TLS). Default
 	// http.DefaultTransport.
 	Transport http.RoundTripper
+	// FetchImage, if set, makes ref present on this node's engine through its pull order
+	// (other nodes, then the registry) and says where it came from ("local", a node, or
+	// "registry") and the bytes copied from a node: POST /node/{node}/images/pull
+	// (images.go). Nil: that route answers 503.
+	FetchImage func(ctx context.Context, ref string) (from string, bytes int64, err error)
 	// SendRate caps the bytes per second of image archives this node sends (images.go), all
 	// transfers together. Default 0: unlimited.
 	SendRate int64
@@ -95,6 +100,7 @@ func (s *Server) Handlers() map[string]http.Handler {
 		nodeapi.ImagesPattern:    s.route(s.images),
 		nodeapi.ImageSavePattern: s.route(s.imageSave),
 		nodeapi.ImageLoadPattern: s.route(s.imageLoad),
+		nodeapi.ImagePullPattern: s.route(s.imagePull),
 	}
 }
 
@@ -111,6 +117,7 @@ func Scopes() map[string]auth.Scope {
 		nodeapi.ImagesPattern:    auth.ScopeRead,
 		nodeapi.ImageSavePattern: auth.ScopeAdmin,
 		nodeapi.ImageLoadPattern: auth.ScopeAdmin,
+		nodeapi.ImagePullPattern: auth.ScopeAdmin,
 	}
 }
 
