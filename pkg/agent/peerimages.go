@@ -304,7 +304,11 @@ var _ imagePuller = (*docker.Client)(nil)
 // the registry. An image fetched this way is the operator's, like one pushed: the collector
 // does not track it, and the advertisement shows it at its next re-read (30 s).
 func (a *Agent) fetchImageOnRequest(engine imagePuller) func(ctx context.Context, ref string) (string, int64, error) {
-	p := a.newPeerImages(engine, nil)
+	return fetchOnRequest(engine, a.newPeerImages(engine, nil))
+}
+
+// fetchOnRequest is fetchImageOnRequest's pull order with p asking the peers.
+func fetchOnRequest(engine imagePuller, p *peerImages) func(ctx context.Context, ref string) (string, int64, error) {
 	return func(ctx context.Context, ref string) (string, int64, error) {
 		ok, err := engine.HasImage(ctx, ref)
 		if err != nil {

@@ -444,3 +444,57 @@ func TestPeerImageFetchAbandons(t *testing.T) {
 		})
 	}
 }
+
+// pullingEngine is fakeEngine with a registry: pull adds the image unless pullErr.
+type pullingEngine struct {
+	*fakeEngine
+	pulls   int
+	pullErr error
+}
+
+func (e *pullingEngine) PullImage(_ context.Context, ref string, _ func(docker.PullProgress)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pulls++
+	if e.pullErr != nil {
+		return e.pullErr
+	}
+	e.images[ref] = true
+	return nil
+}
+
+// The pull order on request (ctl image pull): an image the engine has is "local" and asks
+// nobody; else a peer gives it (named, with the bytes); else the registry; both failing is the
+// registry's error with what the peers said.
+func TestFetchOnRequest(t *testing.T) {
+	const ref = "constellation-test/app:7"
+	ctx := context.Background()
+	holder := &fakePeer{has: map[string]bool{ref: true}}
+	empty := &fakePeer{}
+	newFetch := func(eng *pullingEngine, peers ...*fakePeer) func(context.Context, string) (string, int64, error) {
+		var ips []imagePeer
+		for i, p := range peers {
+			ips = append(ips, imagePeer{Node: fmt.Sprintf("n%d", i+2), Base: p.server(t).URL})
+		}
+		return fetchOnRequest(eng, &peerImages{peers: func(string) []imagePeer { return ips }, client: &http.Client{},
+			secret: func() string { return testPeerSecret }, engine: eng, log: slog.New(slog.DiscardHandler)})
+	}
+
+	eng := &pullingEngine{fakeEngine: &fakeEngine{images: map[string]bool{ref: true}}}
+	if from, _, err := newFetch(eng, holder)(ctx, ref); err != nil || from != "local" || holder.hits != 0 {
+		t.Fatalf("an image the engine has: from %q, %v, %d peer requests", from, err, holder.hits)
+	}
+	eng = &pullingEngine{fakeEngine: &fakeEngine{images: map[string]bool{}}}
+	if from, n, err := newFetch(eng, empty, holder)(ctx, ref); err != nil || from != "n3" || n != int64(len(imageTar(t, ref))) || eng.pulls != 0 {
+		t.Fatalf("from a peer: from %q, %d bytes, %v, %d registry pulls", from, n, err, eng.pulls)
+	}
+	eng = &pullingEngine{fakeEngine: &fakeEngine{images: map[string]bool{}}}
+	if from, _, err := newFetch(eng, empty)(ctx, ref); err != nil || from != "registry" || eng.pulls != 1 {
+		t.Fatalf("from the registry: from %q, %v, %d registry pulls", from, err, eng.pulls)
+	}
+	eng = &pullingEngine{fakeEngine: &fakeEngine{images: map[string]bool{}}, pullErr: fmt.Errorf("pull: %w", docker.ErrImageNotFound)}
+	_, _, err := newFetch(eng, empty)(ctx, ref)
+	if !errors.Is(err, docker.ErrImageNotFound) || !strings.Contains(err.Error(), "n2: has no such image") {
+		t.Fatalf("nobody has it: %v, want the registry's not-found with the peers' answers", err)
+	}
+}
