@@ -47,13 +47,14 @@ func (a *Agent) setupControllers() error {
 			return fmt.Errorf("--docker.host: %w", err)
 		}
 		a.docker = dc
+		engine, peerFetch := a.reconcilerImages(dc) // peers first, advertisement, collector (peerimages.go)
 		nr, err := node.New(node.Config{
 			Node:        a.cfg.Node.Name,
 			Advertise:   a.cfg.Node.AdvertiseAddress,
 			MeshDNS:     meshDNSAddress(a.cfg),
 			MeshDomain:  MeshDomain,
 			Store:       a.store,
-			Docker:      dc,
+			Docker:      engine,
 			HostAccess:  a.hostAccessPolicy(), // Node and Resolve filled in by the reconciler
 			Publish:     func(rs []observed.Replica) { a.gossip.SetLocalReplicas(rs); a.vsync.localPublished() },
 			Restored:    a.gossip.Restored(),
@@ -61,7 +62,7 @@ func (a *Agent) setupControllers() error {
 			Registerer:  a.reg,
 			LoopMetrics: loopMetrics,
 			Events:      rec,
-			PeerFetch:   a.peerImageFetch(dc), // images from other nodes first (peerimages.go)
+			PeerFetch:   peerFetch,
 		})
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/constellation-sh/constellation/controllers/node"
 	"github.com/constellation-sh/constellation/pkg/docker"
 )
 
@@ -217,5 +218,52 @@ func TestImageGCListError(t *testing.T) {
 	now = now.Add(time.Hour)
 	if removed, err := gc.sweep(context.Background()); err == nil || len(removed) != 0 {
 		t.Fatalf("sweep with the Services unreadable = %v, %v; want an error and nothing removed", removed, err)
+	}
+}
+
+// The node reconciler's registry pulls are tracked like peer loads when the collector is on: a
+// pull that succeeds is reported (and then collected like a peer-loaded image), one that
+// fails is not; the wrapper keeps the client's other interfaces.
+func TestTrackedPulls(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeGCEngine{ims: map[string]docker.Image{}}
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	gc := newImageGC(eng, time.Hour, func() time.Time { return now }, func(context.Context) ([]string, error) { return nil, nil },
+		filepath.Join(t.TempDir(), ImageGCFile), slog.New(slog.DiscardHandler))
+	tp := trackedPulls{
+		pull: func(_ context.Context, ref string, _ func(docker.PullProgress)) error {
+			if ref == "registry.example/missing:1" {
+				return docker.ErrImageNotFound
+			}
+			eng.mu.Lock()
+			defer eng.mu.Unlock()
+			eng.ims["sha256:"+ref] = docker.Image{ID: "sha256:" + ref, RepoTags: []string{ref}}
+			return nil
+		},
+		pulled: gc.track,
+	}
+	if err := tp.PullImage(ctx, "registry.example/app:1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.PullImage(ctx, "registry.example/missing:1", nil); !errors.Is(err, docker.ErrImageNotFound) {
+		t.Fatalf("a failed pull = %v, want the client's error", err)
+	}
+	gc.mu.Lock()
+	tracked := len(gc.tracked)
+	_, ok := gc.tracked["sha256:registry.example/app:1"]
+	gc.mu.Unlock()
+	if tracked != 1 || !ok {
+		t.Fatalf("tracked %d images (the pulled one: %v), want only the pulled one", tracked, ok)
+	}
+	now = now.Add(2 * time.Hour)
+	if removed, err := gc.sweep(ctx); err != nil || !slices.Equal(removed, []string{"sha256:registry.example/app:1"}) {
+		t.Fatalf("sweep after gcAfter: %v, %v; want the pulled image removed", removed, err)
+	}
+	var e docker.Engine = trackedPulls{Client: &docker.Client{}}
+	if _, ok := e.(node.Execer); !ok {
+		t.Error("the tracked engine hides the client's ExecRun from the node reconciler")
+	}
+	if _, ok := e.(node.FileCopier); !ok {
+		t.Error("the tracked engine hides the client's CopyFiles from the node reconciler")
 	}
 }

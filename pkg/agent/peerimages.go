@@ -257,25 +257,47 @@ func (a *Agent) imagePeers(ref string) []imagePeer {
 	return out
 }
 
-// peerImageFetch is the node reconciler's PeerFetch on this agent's engine. It also starts
-// the advertisement of the engine's images through gossip (imageadvert.go), which the
-// fetches of the other nodes use to ask this one first.
-func (a *Agent) peerImageFetch(engine interface {
-	imageLoader
-	imageLister
-	imageGCEngine
-}) func(ctx context.Context, ref string, progress func(string, int64)) (string, error) {
-	ad := newImageAdvertiser(engine, a.gossip.SetLocalImages, a.serviceImages, imageAdvertInterval, a.log)
+// reconcilerImages is the image side of the node reconciler on this agent's engine: the
+// engine it uses, whose registry pulls the collector tracks (--images.gcAfter), and its
+// PeerFetch. It also starts the advertisement of the engine's images through gossip
+// (imageadvert.go), which the fetches of the other nodes use to ask this one first, and the
+// collector when it is on.
+func (a *Agent) reconcilerImages(dc *docker.Client) (docker.Engine, func(ctx context.Context, ref string, progress func(string, int64)) (string, error)) {
+	ad := newImageAdvertiser(dc, a.gossip.SetLocalImages, a.serviceImages, imageAdvertInterval, a.log)
 	a.addComponent("image-advertiser", ad.run)
-	gc := a.imageGCFor(engine) // nil unless --images.gcAfter
-	p := a.newPeerImages(engine, func(ctx context.Context, ref string) {
+	gc := a.imageGCFor(dc) // nil unless --images.gcAfter
+	loaded := func(ctx context.Context, ref string) {
 		ad.kick()
 		if gc != nil {
 			gc.track(ctx, ref)
 		}
-	})
-	return p.fetch
+	}
+	var engine docker.Engine = dc
+	if gc != nil {
+		engine = trackedPulls{Client: dc, pull: dc.PullImage, pulled: loaded}
+	}
+	return engine, a.newPeerImages(dc, loaded).fetch
 }
+
+// trackedPulls is the engine with its registry pulls reported to pulled (the collector
+// tracks them like the images loaded from peers). The node reconciler pulls only an image
+// it lacks for a replica, never one the operator put there. It embeds the client itself, not
+// docker.Engine, so that the reconciler's checks for more (Execer, FileCopier) still find them.
+type trackedPulls struct {
+	*docker.Client
+	pull   func(ctx context.Context, ref string, progress func(docker.PullProgress)) error // the client's
+	pulled func(ctx context.Context, ref string)
+}
+
+func (t trackedPulls) PullImage(ctx context.Context, ref string, progress func(docker.PullProgress)) error {
+	if err := t.pull(ctx, ref, progress); err != nil {
+		return err
+	}
+	t.pulled(ctx, ref)
+	return nil
+}
+
+var _ docker.Engine = trackedPulls{}
 
 // newPeerImages fetches images from the other agents into engine; fetched (may be nil) is
 // told of each.
