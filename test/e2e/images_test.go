@@ -136,6 +136,7 @@ tar -C $d -c . | docker build -q -t %s -; rm -rf $d`, 100<<20, c.RunID, img)
 		second = holders[1]
 	}
 	var err error
+	tKill := time.Now() // the fault's start: a docker kill on a busy machine takes seconds
 	if fault == "kill" {
 		err = first.Kill(ctx)
 	} else {
@@ -144,8 +145,7 @@ tar -C $d -c . | docker build -q -t %s -; rm -rf $d`, 100<<20, c.RunID, img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tKill := time.Now()
-	t.Logf("%s: %s mid-transfer; %s must fetch from %s", fault, first.Name, dst.Name, second.Name)
+	t.Logf("%s: %s mid-transfer (took %s); %s must fetch from %s", fault, first.Name, time.Since(tKill).Round(time.Millisecond), dst.Name, second.Name)
 
 	// The status must move to the other peer, then the replica become Ready.
 	var final *v1.Service
