@@ -19,6 +19,7 @@ import (
 	"github.com/constellation-sh/constellation/controllers/status"
 	"github.com/constellation-sh/constellation/pkg/config"
 	"github.com/constellation-sh/constellation/pkg/dns/cloudflare"
+	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/election"
 	"github.com/constellation-sh/constellation/pkg/events"
 	"github.com/constellation-sh/constellation/pkg/nodehealth"
@@ -41,13 +42,18 @@ func (a *Agent) setupControllers() error {
 	a.addComponent("events", func(ctx context.Context) error { rec.Run(ctx); return nil })
 
 	if a.engine != nil { // engine.go
+		var engine docker.Engine = a.engine
+		var peerFetch node.PeerFetch // nil: the registry only
+		if a.docker != nil {
+			engine, peerFetch = a.reconcilerImages(a.docker) // peers first, advertisement, collector (peerimages.go)
+		}
 		nr, err := node.New(node.Config{
 			Node:        a.cfg.Node.Name,
 			Advertise:   a.cfg.Node.AdvertiseAddress,
 			MeshDNS:     meshDNSAddress(a.cfg),
 			MeshDomain:  MeshDomain,
 			Store:       a.store,
-			Docker:      a.engine,
+			Docker:      engine,
 			HostAccess:  a.hostAccessPolicy(), // Node and Resolve filled in by the reconciler
 			Publish:     func(rs []observed.Replica) { a.gossip.SetLocalReplicas(rs); a.vsync.localPublished() },
 			Restored:    a.gossip.Restored(),
@@ -55,7 +61,7 @@ func (a *Agent) setupControllers() error {
 			Registerer:  a.reg,
 			LoopMetrics: loopMetrics,
 			Events:      rec,
-			PeerFetch:   a.peerFetch(), // images from other nodes first (peerimages.go); nil: registry only
+			PeerFetch:   peerFetch,
 		})
 		if err != nil {
 			return err

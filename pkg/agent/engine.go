@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/constellation-sh/constellation/controllers/job"
-	"github.com/constellation-sh/constellation/controllers/node"
 	"github.com/constellation-sh/constellation/pkg/docker"
 )
 
@@ -27,14 +26,6 @@ type Options struct {
 type engineInfo interface {
 	Ping(ctx context.Context) error
 	APIVersion() string
-}
-
-// peerImageEngine is what the peer image copies, the image advertisement and the image
-// collector need of the engine (peerimages.go).
-type peerImageEngine interface {
-	imageLoader
-	imageLister
-	imageGCEngine
 }
 
 // openEngine sets a.engine (nil when Docker is disabled) and a.docker (the engine when it is
@@ -60,10 +51,10 @@ func (a *Agent) openEngine(opts Options) error {
 		return nil
 	}
 	_, jobs := opts.Engine.(job.Docker)
-	_, images := opts.Engine.(peerImageEngine)
+	// Images from peers, their advertisement and their collection need the whole *docker.Client (peerimages.go).
 	_, info := opts.Engine.(engineInfo)
 	a.log.Warn("the engine is not a Docker client: the node API (logs, exec, volumes, stats) answers 503",
-		"engine", fmt.Sprintf("%T", opts.Engine), "jobRunner", on(jobs), "peerImages", on(images), "dockerCheck", on(info))
+		"engine", fmt.Sprintf("%T", opts.Engine), "jobRunner", on(jobs), "peerImages", "off", "dockerCheck", on(info))
 	return nil
 }
 
@@ -72,13 +63,4 @@ func on(b bool) string {
 		return "on"
 	}
 	return "off"
-}
-
-// peerFetch is the node reconciler's PeerFetch: images from other nodes first, on an engine
-// that can save and load them; nil (the registry only) on another.
-func (a *Agent) peerFetch() node.PeerFetch {
-	if e, ok := a.engine.(peerImageEngine); ok {
-		return a.peerImageFetch(e)
-	}
-	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/constellation-sh/constellation/pkg/docker"
+	"github.com/constellation-sh/constellation/pkg/observed"
 )
 
 // The advertisement of this node's images (docs/images.md, "Advertisement"): every
@@ -27,15 +28,19 @@ type imageLister interface {
 var _ imageLister = (*docker.Client)(nil)
 
 type imageAdvertiser struct {
-	engine   imageLister
-	publish  func(refs []string) int
+	engine  imageLister
+	publish func(refs []string) int
+	// referenced, if set, lists the references the Services' specs name: their images go
+	// first, within the bound. An error advertises without that preference.
+	referenced func(ctx context.Context) ([]string, error)
+
 	interval time.Duration
 	kickCh   chan struct{} // buffered 1: a kick while one is pending is the same kick
 	log      *slog.Logger
 }
 
-func newImageAdvertiser(engine imageLister, publish func([]string) int, interval time.Duration, log *slog.Logger) *imageAdvertiser {
-	return &imageAdvertiser{engine: engine, publish: publish, interval: interval, kickCh: make(chan struct{}, 1),
+func newImageAdvertiser(engine imageLister, publish func([]string) int, referenced func(context.Context) ([]string, error), interval time.Duration, log *slog.Logger) *imageAdvertiser {
+	return &imageAdvertiser{engine: engine, publish: publish, referenced: referenced, interval: interval, kickCh: make(chan struct{}, 1),
 		log: log.With("component", "image-advertiser")}
 }
 
@@ -70,17 +75,34 @@ func (ad *imageAdvertiser) advertise(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n := ad.publish(advertRefs(ims))
+	var wanted map[uint64]bool
+	if ad.referenced != nil {
+		refs, err := ad.referenced(ctx)
+		if err != nil {
+			ad.log.Debug("cannot list the Services' images; advertising newest first only", "err", err)
+			refs = nil
+		}
+		wanted = make(map[uint64]bool, len(refs))
+		for _, r := range refs {
+			wanted[observed.ImageKey(r)] = true
+		}
+	}
+	n := ad.publish(advertRefs(ims, wanted))
 	ad.log.Debug("advertised the engine's images", "images", len(ims), "keys", n)
 	return nil
 }
 
-// advertRefs lists the references of ims, newest image first (the bound of the advertisement
-// keeps the newest: those a rollout in progress asks for), each image's tags, then its
+// advertRefs lists the references of ims: first the images a Service names (wanted, by
+// observed.ImageKey of a tag, a digest or the ID: those the other nodes' replicas will ask
+// for), then the others; each group newest first (the bound of the advertisement keeps the
+// first: the newest are those a rollout in progress asks for); per image its tags, then its
 // digests, then its ID.
-func advertRefs(ims []docker.Image) []string {
+func advertRefs(ims []docker.Image, wanted map[uint64]bool) []string {
 	ims = append([]docker.Image(nil), ims...)
 	sort.SliceStable(ims, func(i, j int) bool {
+		if wi, wj := named(wanted, ims[i]), named(wanted, ims[j]); wi != wj {
+			return wi
+		}
 		if !ims[i].Created.Equal(ims[j].Created) {
 			return ims[i].Created.After(ims[j].Created)
 		}

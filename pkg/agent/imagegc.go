@@ -138,7 +138,7 @@ func (g *imageGC) sweep(ctx context.Context) ([]string, error) {
 		if now.Sub(t.LastUsed) < g.after {
 			continue
 		}
-		switch err := g.engine.RemoveImage(ctx, id); {
+		switch err := g.remove(ctx, im); {
 		case err == nil:
 			g.log.Info("removed an image no Service used", "image", t.Ref, "id", id, "unusedFor", now.Sub(t.LastUsed).Round(time.Second))
 			delete(g.tracked, id)
@@ -154,6 +154,26 @@ func (g *imageGC) sweep(ctx context.Context) ([]string, error) {
 		return removed, fmt.Errorf("save %s: %w", g.file, err)
 	}
 	return removed, nil
+}
+
+// remove removes im, which no Service names: by ID, and when the engine refuses that because
+// the image has references in several repositories ("must be forced"), each tag and digest
+// in turn (none is named by a Service: named looks at them all), then the ID. A container
+// using the image makes the last reference's removal ErrImageInUse: the image stays, under
+// that one reference.
+func (g *imageGC) remove(ctx context.Context, im docker.Image) error {
+	err := g.engine.RemoveImage(ctx, im.ID)
+	refs := append(append([]string(nil), im.RepoTags...), im.RepoDigests...)
+	if err == nil || !errors.Is(err, docker.ErrImageInUse) || len(refs) < 2 {
+		return err
+	}
+	for _, ref := range refs {
+		if err := g.engine.RemoveImage(ctx, ref); err != nil {
+			return err
+		}
+		g.log.Debug("untagged an image no Service used", "image", ref, "id", im.ID)
+	}
+	return g.engine.RemoveImage(ctx, im.ID)
 }
 
 // named reports whether a Service names im by a tag, a digest or its ID.

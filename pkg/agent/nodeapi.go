@@ -16,6 +16,10 @@ import (
 // nodeAPIHandlers are the per-node routes (logs, exec, volumes; pkg/nodeapi) with their scopes.
 // A request for another node is forwarded to its agent with the caller's token.
 func (a *Agent) nodeAPIHandlers() (map[string]http.Handler, error) {
+	sendRate, err := a.cfg.Images.SendRateBytes() // validated with the config
+	if err != nil {
+		return nil, fmt.Errorf("--images.sendRate: %w", err)
+	}
 	cfg := nodelocal.Config{
 		Node: a.cfg.Node.Name,
 		Services: func(ctx context.Context) ([]*v1.Service, error) {
@@ -31,10 +35,12 @@ func (a *Agent) nodeAPIHandlers() (map[string]http.Handler, error) {
 		},
 		Peer:      a.peerAPI,
 		Transport: a.streamTransport(),
+		SendRate:  sendRate, // image archives to peers and ctl (docs/images.md)
 		Logger:    a.log.With("component", "nodeapi"),
 	}
 	if a.docker != nil { // a nil *docker.Client must stay a nil interface
 		cfg.Docker = a.docker
+		cfg.FetchImage = a.fetchImageOnRequest(a.docker) // ctl image pull (peerimages.go)
 	}
 	s, err := nodelocal.New(cfg)
 	if err != nil {

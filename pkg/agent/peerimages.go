@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
@@ -45,8 +48,19 @@ type peerImages struct {
 	// the engine, so that the others soon know this node holds it too; the collector tracks
 	// it).
 	fetched func(ctx context.Context, ref string)
-	// client carries the requests (mutual TLS, no overall timeout: an archive takes a while).
+	// client carries the requests (mutual TLS, no overall timeout: an archive takes a while;
+	// peerImageTransport).
 	client *http.Client
+	// alive, if set, says whether gossip still sees node alive: a fetch from a node gossip
+	// declares dead is abandoned at once (checked every aliveCheck), and the next is asked,
+	// rather than wait for TCP to notice a host that vanished without closing its connections.
+	alive func(node string) bool
+	// aliveCheck is how often alive is asked during a transfer. Default 1s.
+	aliveCheck time.Duration
+	// idle abandons a transfer when a read of the archive waits this long for a byte (a peer
+	// that is alive but stalled). Time the local load spends writing is not counted. Default
+	// peerImageIdle.
+	idle time.Duration
 	// secret is the cluster (peer) secret presented to them.
 	secret func() string
 	engine imageLoader
@@ -76,7 +90,11 @@ func (p *peerImages) fetch(ctx context.Context, ref string, progress func(node s
 			}
 			return peer.Node, nil
 		}
-		p.log.Debug("peer cannot give the image", "image", ref, "node", peer.Node, "err", err)
+		if errors.Is(err, errNoImage) {
+			p.log.Debug("peer cannot give the image", "image", ref, "node", peer.Node, "err", err)
+		} else {
+			p.log.Warn("peer transfer failed, asking the next", "image", ref, "node", peer.Node, "bytes", n, "err", err)
+		}
 		why = append(why, fmt.Sprintf("%s: %v", peer.Node, err))
 	}
 	return "", fmt.Errorf("no other node gave image %s (%s)", ref, strings.Join(why, "; "))
@@ -85,10 +103,44 @@ func (p *peerImages) fetch(ctx context.Context, ref string, progress func(node s
 // errNoImage is a peer's 404: it does not have the image.
 var errNoImage = errors.New("has no such image")
 
-func (p *peerImages) fetchFrom(ctx context.Context, peer imagePeer, ref string, progress func(int64)) (int64, error) {
+// peerImageIdle is how long a read of a peer's archive may wait for a byte before the
+// transfer is abandoned (peerImages.idle): a save sends steadily once it started, even paced
+// by a low --images.sendRate (a burst every 50 ms).
+const peerImageIdle = 30 * time.Second
+
+func (p *peerImages) fetchFrom(ctx context.Context, peer imagePeer, ref string, progress func(int64)) (n int64, err error) {
 	// The stream ends with ctx only: a cancelled fetch closes the connection and the load.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// A peer gossip declares dead or a stalled read cancels it with its cause, which is then
+	// the error.
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer func() {
+		if err != nil && parent.Err() == nil && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
+			err = context.Cause(ctx)
+		}
+	}()
+	if p.alive != nil {
+		every := p.aliveCheck
+		if every <= 0 {
+			every = time.Second
+		}
+		go func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if !p.alive(peer.Node) {
+						cancel(fmt.Errorf("gossip reports node %s dead: transfer abandoned", peer.Node))
+						return
+					}
+				}
+			}
+		}()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peer.Base+nodeapi.PeerImageSavePath+"?"+url.Values{"ref": {ref}}.Encode(), nil)
 	if err != nil {
 		return 0, err
@@ -114,7 +166,16 @@ func (p *peerImages) fetchFrom(ctx context.Context, peer imagePeer, ref string, 
 		}
 		return 0, fmt.Errorf("%s: %s", resp.Status, msg)
 	}
-	body := &archiveReader{resp: resp, progress: progress}
+	idle := p.idle
+	if idle <= 0 {
+		idle = peerImageIdle
+	}
+	stalled := time.AfterFunc(time.Hour, func() {
+		cancel(fmt.Errorf("node %s sent nothing for %s: transfer abandoned", peer.Node, idle))
+	})
+	stalled.Stop()
+	defer stalled.Stop()
+	body := &archiveReader{resp: resp, progress: progress, idle: idle, stalled: stalled}
 	if _, err := p.engine.LoadImage(ctx, body); err != nil {
 		return body.count(), err
 	}
@@ -136,13 +197,19 @@ func (p *peerImages) fetchFrom(ctx context.Context, peer imagePeer, ref string, 
 type archiveReader struct {
 	resp     *http.Response
 	progress func(int64)
+	// stalled fires when one read waits idle for a byte; it runs only during a read, so the
+	// time the load spends writing what it read does not count.
+	idle    time.Duration
+	stalled *time.Timer
 
 	mu sync.Mutex
 	n  int64 // guarded by mu
 }
 
 func (a *archiveReader) Read(b []byte) (int, error) {
+	a.stalled.Reset(a.idle)
 	k, err := a.resp.Body.Read(b)
+	a.stalled.Stop()
 	a.mu.Lock()
 	a.n += int64(k)
 	n := a.n
@@ -190,31 +257,129 @@ func (a *Agent) imagePeers(ref string) []imagePeer {
 	return out
 }
 
-// peerImageFetch is the node reconciler's PeerFetch on this agent's engine. It also starts
-// the advertisement of the engine's images through gossip (imageadvert.go), which the
-// fetches of the other nodes use to ask this one first.
-func (a *Agent) peerImageFetch(engine interface {
-	imageLoader
-	imageLister
-	imageGCEngine
-}) func(ctx context.Context, ref string, progress func(string, int64)) (string, error) {
-	ad := newImageAdvertiser(engine, a.gossip.SetLocalImages, imageAdvertInterval, a.log)
+// reconcilerImages is the image side of the node reconciler on this agent's engine: the
+// engine it uses, whose registry pulls the collector tracks (--images.gcAfter), and its
+// PeerFetch. It also starts the advertisement of the engine's images through gossip
+// (imageadvert.go), which the fetches of the other nodes use to ask this one first, and the
+// collector when it is on.
+func (a *Agent) reconcilerImages(dc *docker.Client) (docker.Engine, func(ctx context.Context, ref string, progress func(string, int64)) (string, error)) {
+	ad := newImageAdvertiser(dc, a.gossip.SetLocalImages, a.serviceImages, imageAdvertInterval, a.log)
 	a.addComponent("image-advertiser", ad.run)
-	gc := a.imageGCFor(engine) // nil unless --images.gcAfter
-	p := &peerImages{
-		peers: a.imagePeers,
-		fetched: func(ctx context.Context, ref string) {
-			ad.kick()
-			if gc != nil {
-				gc.track(ctx, ref)
-			}
-		},
-		client: &http.Client{Transport: a.streamTransport()},
-		secret: func() string { return a.clusterTok },
-		engine: engine,
-		log:    a.log.With("component", "peer-images"),
+	gc := a.imageGCFor(dc) // nil unless --images.gcAfter
+	loaded := func(ctx context.Context, ref string) {
+		ad.kick()
+		if gc != nil {
+			gc.track(ctx, ref)
+		}
 	}
-	return p.fetch
+	var engine docker.Engine = dc
+	if gc != nil {
+		engine = trackedPulls{Client: dc, pull: dc.PullImage, pulled: loaded}
+	}
+	return engine, a.newPeerImages(dc, loaded).fetch
+}
+
+// trackedPulls is the engine with its registry pulls reported to pulled (the collector
+// tracks them like the images loaded from peers). The node reconciler pulls only an image
+// it lacks for a replica, never one the operator put there. It embeds the client itself, not
+// docker.Engine, so that the reconciler's checks for more (Execer, FileCopier) still find them.
+type trackedPulls struct {
+	*docker.Client
+	pull   func(ctx context.Context, ref string, progress func(docker.PullProgress)) error // the client's
+	pulled func(ctx context.Context, ref string)
+}
+
+func (t trackedPulls) PullImage(ctx context.Context, ref string, progress func(docker.PullProgress)) error {
+	if err := t.pull(ctx, ref, progress); err != nil {
+		return err
+	}
+	t.pulled(ctx, ref)
+	return nil
+}
+
+var _ docker.Engine = trackedPulls{}
+
+// newPeerImages fetches images from the other agents into engine; fetched (may be nil) is
+// told of each.
+func (a *Agent) newPeerImages(engine imageLoader, fetched func(ctx context.Context, ref string)) *peerImages {
+	return &peerImages{
+		peers:   a.imagePeers,
+		fetched: fetched,
+		client:  &http.Client{Transport: a.peerImageTransport()},
+		alive:   a.nodeAlive,
+		secret:  func() string { return a.clusterTok },
+		engine:  engine,
+		log:     a.log.With("component", "peer-images"),
+	}
+}
+
+// imagePuller is what a fetch on request needs of the local engine (*docker.Client).
+type imagePuller interface {
+	imageLoader
+	PullImage(ctx context.Context, ref string, progress func(docker.PullProgress)) error
+}
+
+var _ imagePuller = (*docker.Client)(nil)
+
+// fetchImageOnRequest is POST /node/{node}/images/pull (`ctl image pull REF --to NODE`): the
+// node's pull order on request — nothing when the engine has ref, else the other agents, else
+// the registry. An image fetched this way is the operator's, like one pushed: the collector
+// does not track it, and the advertisement shows it at its next re-read (30 s).
+func (a *Agent) fetchImageOnRequest(engine imagePuller) func(ctx context.Context, ref string) (string, int64, error) {
+	return fetchOnRequest(engine, a.newPeerImages(engine, nil))
+}
+
+// fetchOnRequest is fetchImageOnRequest's pull order with p asking the peers.
+func fetchOnRequest(engine imagePuller, p *peerImages) func(ctx context.Context, ref string) (string, int64, error) {
+	return func(ctx context.Context, ref string) (string, int64, error) {
+		ok, err := engine.HasImage(ctx, ref)
+		if err != nil {
+			return "", 0, err
+		}
+		if ok {
+			return "local", 0, nil
+		}
+		var n atomic.Int64
+		from, perr := p.fetch(ctx, ref, func(_ string, b int64) { n.Store(b) })
+		if perr == nil {
+			return from, n.Load(), nil
+		}
+		if ctx.Err() != nil {
+			return "", 0, perr
+		}
+		if err := engine.PullImage(ctx, ref, func(docker.PullProgress) {}); err != nil {
+			return "", 0, fmt.Errorf("%w (peers: %v)", err, perr)
+		}
+		return "registry", 0, nil
+	}
+}
+
+// nodeAlive says whether gossip sees node alive now.
+func (a *Agent) nodeAlive(node string) bool {
+	for _, n := range a.view.Nodes() {
+		if n.Name == node {
+			return n.Alive
+		}
+	}
+	return false
+}
+
+// peerImageTransport carries the peer image fetches: the agents' mutual TLS, like
+// streamTransport, and TCP keepalives that notice a peer host gone without a word (its
+// connection never closes: no FIN, no RST) within about 15 s, in every phase of the request.
+// The response-header timeout stays long: the engine's save writes the whole image to a
+// temporary directory before its first byte (minutes for GBs on a slow disk); a dead peer is
+// noticed sooner by gossip (peerImages.alive) or the keepalives.
+func (a *Agent) peerImageTransport() http.RoundTripper {
+	return &http.Transport{
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second,
+			KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 5 * time.Second, Count: 2}}).DialContext,
+		TLSClientConfig:       a.certs.ClientTLS(""),
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+	}
 }
 
 // peerOnly serves h to callers presenting the cluster (peer) secret; others get 401.

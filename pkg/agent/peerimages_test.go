@@ -99,7 +99,7 @@ func imageTar(t *testing.T, ref string) []byte {
 // fakePeer is an agent's peer archive path: it has the images in has, and behaves as mode says.
 type fakePeer struct {
 	has  map[string]bool
-	mode string // "" serves whole; "cut" closes the connection half-way; "trailer" ends early with an error trailer
+	mode string // "" serves whole; "cut" closes the connection half-way; "trailer" ends early with an error trailer; "stall" sends half, then nothing until the request ends; "noheader" answers nothing until the request ends
 	hits int
 }
 
@@ -124,6 +124,12 @@ func (p *fakePeer) server(t *testing.T) *httptest.Server {
 			_, _ = w.Write(b[:len(b)/2])
 			w.(http.Flusher).Flush()
 			panic(http.ErrAbortHandler) // the peer is gone mid-transfer
+		case "stall":
+			_, _ = w.Write(b[:len(b)/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // alive, connected, silent
+		case "noheader":
+			<-r.Context().Done()
 		case "trailer":
 			_, _ = w.Write(b[:len(b)/2])
 			w.Header().Set(nodeapi.TrailerError, "node x: save image: engine went away")
@@ -373,5 +379,122 @@ func TestImagePeers(t *testing.T) {
 	want = []imagePeer{{Node: "n3", Base: "http://127.0.0.1:7003"}, {Node: "n4", Base: "https://10.0.0.4:7480"}}
 	if got := a.imagePeers("y:1"); !slices.Equal(got, want) {
 		t.Fatalf("imagePeers(y:1) = %+v, want %+v", got, want)
+	}
+}
+
+// A transfer that stops making progress is abandoned promptly and the next peer asked: a body
+// that stalls (idle-read deadline), a peer gossip declares dead mid-body and one dead before
+// it answered its header (the alive check), none of them costing the transport's timeouts.
+func TestPeerImageFetchAbandons(t *testing.T) {
+	const ref = "constellation-test/app:7"
+	cases := []struct {
+		name    string
+		mode    string
+		idle    time.Duration
+		dead    bool // gossip declares n2 dead once its transfer started
+		wantWhy string
+	}{
+		{name: "a stalled body", mode: "stall", idle: 200 * time.Millisecond, wantWhy: "node n2 sent nothing for 200ms"},
+		{name: "dead mid-body", mode: "stall", idle: time.Hour, dead: true, wantWhy: "gossip reports node n2 dead"},
+		{name: "dead before its header", mode: "noheader", idle: time.Hour, dead: true, wantWhy: "gossip reports node n2 dead"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			first := &fakePeer{has: map[string]bool{ref: true}, mode: tc.mode}
+			second := &fakePeer{has: map[string]bool{ref: true}}
+			peers := []imagePeer{{Node: "n2", Base: first.server(t).URL}, {Node: "n3", Base: second.server(t).URL}}
+			var mu sync.Mutex
+			var sources []string
+			var logs bytes.Buffer
+			pi := &peerImages{peers: func(string) []imagePeer { return peers }, client: &http.Client{}, secret: func() string { return testPeerSecret },
+				engine: &fakeEngine{images: map[string]bool{}}, idle: tc.idle, aliveCheck: 20 * time.Millisecond,
+				alive: func(node string) bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return !(tc.dead && node == "n2" && (len(sources) > 0 || tc.mode == "noheader"))
+				},
+				log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			t0 := time.Now()
+			from, err := pi.fetch(ctx, ref, func(node string, _ int64) {
+				mu.Lock()
+				defer mu.Unlock()
+				if len(sources) == 0 || sources[len(sources)-1] != node {
+					sources = append(sources, node)
+				}
+			})
+			took := time.Since(t0)
+			if err != nil || from != "n3" {
+				t.Fatalf("from %q, %v; want n3", from, err)
+			}
+			if took > 10*time.Second {
+				t.Errorf("the next peer was asked after %s, want promptly", took)
+			}
+			want := []string{"n2", "n3"}
+			if tc.mode == "noheader" {
+				want = []string{"n3"}
+			}
+			if !slices.Equal(sources, want) {
+				t.Errorf("progress from %v, want %v", sources, want)
+			}
+			if !strings.Contains(logs.String(), tc.wantWhy) {
+				t.Errorf("the log does not say why n2 was abandoned (%q):\n%s", tc.wantWhy, logs.String())
+			}
+		})
+	}
+}
+
+// pullingEngine is fakeEngine with a registry: pull adds the image unless pullErr.
+type pullingEngine struct {
+	*fakeEngine
+	pulls   int
+	pullErr error
+}
+
+func (e *pullingEngine) PullImage(_ context.Context, ref string, _ func(docker.PullProgress)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pulls++
+	if e.pullErr != nil {
+		return e.pullErr
+	}
+	e.images[ref] = true
+	return nil
+}
+
+// The pull order on request (ctl image pull): an image the engine has is "local" and asks
+// nobody; else a peer gives it (named, with the bytes); else the registry; both failing is the
+// registry's error with what the peers said.
+func TestFetchOnRequest(t *testing.T) {
+	const ref = "constellation-test/app:7"
+	ctx := context.Background()
+	holder := &fakePeer{has: map[string]bool{ref: true}}
+	empty := &fakePeer{}
+	newFetch := func(eng *pullingEngine, peers ...*fakePeer) func(context.Context, string) (string, int64, error) {
+		var ips []imagePeer
+		for i, p := range peers {
+			ips = append(ips, imagePeer{Node: fmt.Sprintf("n%d", i+2), Base: p.server(t).URL})
+		}
+		return fetchOnRequest(eng, &peerImages{peers: func(string) []imagePeer { return ips }, client: &http.Client{},
+			secret: func() string { return testPeerSecret }, engine: eng, log: slog.New(slog.DiscardHandler)})
+	}
+
+	eng := &pullingEngine{fakeEngine: &fakeEngine{images: map[string]bool{ref: true}}}
+	if from, _, err := newFetch(eng, holder)(ctx, ref); err != nil || from != "local" || holder.hits != 0 {
+		t.Fatalf("an image the engine has: from %q, %v, %d peer requests", from, err, holder.hits)
+	}
+	eng = &pullingEngine{fakeEngine: &fakeEngine{images: map[string]bool{}}}
+	if from, n, err := newFetch(eng, empty, holder)(ctx, ref); err != nil || from != "n3" || n != int64(len(imageTar(t, ref))) || eng.pulls != 0 {
+		t.Fatalf("from a peer: from %q, %d bytes, %v, %d registry pulls", from, n, err, eng.pulls)
+	}
+	eng = &pullingEngine{fakeEngine: &fakeEngine{images: map[string]bool{}}}
+	if from, _, err := newFetch(eng, empty)(ctx, ref); err != nil || from != "registry" || eng.pulls != 1 {
+		t.Fatalf("from the registry: from %q, %v, %d registry pulls", from, err, eng.pulls)
+	}
+	eng = &pullingEngine{fakeEngine: &fakeEngine{images: map[string]bool{}}, pullErr: fmt.Errorf("pull: %w", docker.ErrImageNotFound)}
+	_, _, err := newFetch(eng, empty)(ctx, ref)
+	if !errors.Is(err, docker.ErrImageNotFound) || !strings.Contains(err.Error(), "n2: has no such image") {
+		t.Fatalf("nobody has it: %v, want the registry's not-found with the peers' answers", err)
 	}
 }

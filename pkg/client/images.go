@@ -37,3 +37,23 @@ func (c *Client) LoadImage(ctx context.Context, node string, r io.Reader) (nodea
 	err := c.putArchive(ctx, nodeapi.ImageArchivePath(node), nil, r, &out, fmt.Sprintf("node %s: load image", node))
 	return out, err
 }
+
+// PullImage makes node fetch ref through its pull order (the other nodes, then the registry)
+// and says where it came from. It has no overall timeout (an image takes a while): ctx
+// bounds it.
+func (c *Client) PullImage(ctx context.Context, node, ref string) (nodeapi.ImagePullResult, error) {
+	var out nodeapi.ImagePullResult
+	resp, err := c.stream(ctx, http.MethodPost, nodeapi.ImagePullPath(node), url.Values{"ref": {ref}}, nil, nil)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	if err != nil {
+		return out, fmt.Errorf("node %s: pull image %s: %w", node, ref, err)
+	}
+	return out, nil
+}

@@ -267,6 +267,9 @@ func (c *Config) Validate() error {
 	if c.Images.GCAfter < 0 {
 		errs = append(errs, fmt.Errorf("--images.gcAfter: must not be negative, got %s", c.Images.GCAfter))
 	}
+	if _, err := c.Images.SendRateBytes(); err != nil {
+		errs = append(errs, fmt.Errorf("--images.sendRate: %w", err))
+	}
 	for i, p := range c.Security.HostPaths {
 		if !strings.HasPrefix(p, "/") {
 			errs = append(errs, fmt.Errorf("--security.hostPaths: %q is not an absolute path", p))

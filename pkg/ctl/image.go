@@ -28,9 +28,9 @@ import (
 func (a *app) imageCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "List the images each node holds; push one from this machine's Docker to a node",
+		Short: "List the images each node holds; push one from this machine's Docker to a node, or make nodes fetch one",
 	}
-	cmd.AddCommand(a.imageLsCommand(), a.imagePushCommand())
+	cmd.AddCommand(a.imageLsCommand(), a.imagePushCommand(), a.imagePullCommand())
 	return cmd
 }
 
@@ -338,5 +338,48 @@ func (a *app) imagePushCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&to, "to", "", "node to send it to (default: the first Ready node by name)")
 	cmd.Flags().BoolVar(&force, "force", false, "send it even when the node already holds the image")
+	return cmd
+}
+
+func (a *app) imagePullCommand() *cobra.Command {
+	var to []string
+	cmd := &cobra.Command{
+		Use:   "pull IMAGE --to NODE[,NODE...]",
+		Short: "Make nodes fetch an image through their pull order: nothing if they hold it, else from another node, else from its registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			ref := args[0]
+			if len(to) == 0 {
+				return errors.New("--to: required (the nodes that must fetch the image)")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			for _, n := range to {
+				node, err := pushTarget(ctx, c, n)
+				if err != nil {
+					return err
+				}
+				t0 := time.Now()
+				res, err := c.PullImage(ctx, node, ref)
+				if err != nil {
+					return err
+				}
+				took := time.Since(t0).Round(time.Millisecond)
+				switch res.From {
+				case "local":
+					fmt.Fprintf(a.env.Out, "%s: image %s (%s) already there\n", node, ref, shortImageID(res.ID))
+				case "registry":
+					fmt.Fprintf(a.env.Out, "%s: image %s (%s) pulled from its registry in %s\n", node, ref, shortImageID(res.ID), took)
+				default:
+					fmt.Fprintf(a.env.Out, "%s: image %s (%s) fetched from node %s in %s: %s (%d bytes)\n", node, ref, shortImageID(res.ID), res.From, took, humanBytes(res.Bytes), res.Bytes)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&to, "to", nil, "the nodes that must fetch the image, in turn (repeat or comma-separate)")
 	return cmd
 }

@@ -119,3 +119,43 @@ func TestCtlImagePush(t *testing.T) {
 		t.Fatalf("push with a read token: %+v", r)
 	}
 }
+
+// TestCtlImagePull: `ctl image pull` asks each --to node (the second one forwarded) to fetch
+// the image through its pull order and prints where it came from; an image already there is
+// "already there"; one no node gives is the node's error; a read token is refused.
+func TestCtlImagePull(t *testing.T) {
+	n := newNodes(t)
+	ref := tempImage(t)
+	r := n.ctl(token, "", "image", "pull", ref, "--to", n.a)
+	if r.code != 0 || !regexp.MustCompile(`^`+regexp.QuoteMeta(n.a)+`: image `+regexp.QuoteMeta(ref)+` \(\w{12}\) already there\n$`).MatchString(r.stdout) {
+		t.Fatalf("pull of an image the node has: %+v", r)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	fetchable := "constellation-test/fetchable:" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", fetchable).Run() })
+	// n.b is asked through n.a (forwarded); the one engine both simulate then holds it.
+	r = n.ctl(token, "", "image", "pull", fetchable, "--to", n.b+","+n.a)
+	want := regexp.MustCompile(`^` + regexp.QuoteMeta(n.b) + `: image ` + regexp.QuoteMeta(fetchable) + ` \(\w{12}\) fetched from node peer-of-` + regexp.QuoteMeta(n.b) + ` in \S+: \S+ \(4242 bytes\)\n` +
+		regexp.QuoteMeta(n.a) + `: image ` + regexp.QuoteMeta(fetchable) + ` \(\w{12}\) already there\n$`)
+	if r.code != 0 || !want.MatchString(r.stdout) {
+		t.Fatalf("pull of an image another node gives: %+v", r)
+	}
+	r = n.ctl(token, "", "image", "pull", "constellation-test/never-built:0", "--to", n.b)
+	if r.code == 0 || !strings.Contains(r.stderr, "node "+n.b+": fetch image constellation-test/never-built:0: no other node gave image") {
+		t.Fatalf("pull of an image no node gives: %+v", r)
+	}
+	if r := n.ctl(token, "", "image", "pull", ref); r.code == 0 || !strings.Contains(r.stderr, "--to: required") {
+		t.Fatalf("pull without --to: %+v", r)
+	}
+	if r := n.ctl(token, "", "image", "pull", ref, "--to", "nowhere"); r.code == 0 || !strings.Contains(r.stderr, "--to nowhere: not a node") {
+		t.Fatalf("pull to an unknown node: %+v", r)
+	}
+	if r := n.ctl(readToken, "", "image", "pull", ref, "--to", n.b); r.code == 0 || !strings.Contains(r.stderr, "POST /node/"+n.b+"/images/pull needs admin") {
+		t.Fatalf("pull with a read token: %+v", r)
+	}
+	r = n.ctl(token, "", "image", "pull", ref, "--to", n.a, "--to", n.b)
+	if r.code != 0 || strings.Count(r.stdout, "already there") != 2 || !strings.HasPrefix(r.stdout, n.a+":") {
+		t.Fatalf("pull to two nodes: %+v", r)
+	}
+}

@@ -109,6 +109,21 @@ func newNodes(t *testing.T) *nodes {
 	set := auth.NewSet([]auth.Token{{Name: "admin", Scope: auth.ScopeAdmin, Secret: token}, {Name: "dash", Scope: auth.ScopeRead, Secret: readToken}})
 	for _, name := range []string{n.a, n.b} {
 		nl, err := nodelocal.New(nodelocal.Config{Node: name, Docker: dc, Logger: logger,
+			// ctl image pull (image_test.go): the local engine's image is "local", any other
+			// constellation-test/fetchable:* comes "from" peer-of-NODE (a tag of the tool
+			// image), the rest is not found.
+			FetchImage: func(ctx context.Context, ref string) (string, int64, error) {
+				if ok, err := dc.HasImage(ctx, ref); err != nil || ok {
+					return "local", 0, err
+				}
+				if strings.HasPrefix(ref, "constellation-test/fetchable:") {
+					if out, err := exec.CommandContext(ctx, "docker", "tag", toolImage, ref).CombinedOutput(); err != nil {
+						return "", 0, fmt.Errorf("docker tag: %v: %s", err, out)
+					}
+					return "peer-of-" + name, 4242, nil
+				}
+				return "", 0, fmt.Errorf("no other node gave image %s: %w", ref, docker.ErrImageNotFound)
+			},
 			Services: func(ctx context.Context) ([]*v1.Service, error) {
 				objs, _, err := n.st.List(ctx, v1.KindService, v1.Selector{})
 				var out []*v1.Service

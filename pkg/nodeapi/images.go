@@ -8,6 +8,7 @@ const (
 	ImagesPattern        = "GET /node/{node}/images"
 	ImageSavePattern     = "GET /node/{node}/images/archive"
 	ImageLoadPattern     = "PUT /node/{node}/images/archive"
+	ImagePullPattern     = "POST /node/{node}/images/pull"
 	PeerImagesPath       = "/cluster/images"
 	PeerImageSavePath    = "/cluster/images/archive"
 	PeerImagesPattern    = "GET " + PeerImagesPath
@@ -17,6 +18,9 @@ const (
 // ImagesPath and ImageArchivePath are the image paths of one node (the archive takes ?ref=).
 func ImagesPath(node string) string       { return "/node/" + node + "/images" }
 func ImageArchivePath(node string) string { return "/node/" + node + "/images/archive" }
+
+// ImagePullPath makes a node fetch an image through its pull order (takes ?ref=).
+func ImagePullPath(node string) string { return "/node/" + node + "/images/pull" }
 
 // ImageInfo is one image of a node's engine.
 type ImageInfo struct {
@@ -42,4 +46,17 @@ type ImageLoadResult struct {
 	// IDs are the loaded images' IDs, in the order of Loaded.
 	IDs   []string `json:"ids,omitempty"`
 	Bytes int64    `json:"bytes"`
+}
+
+// ImagePullResult is the answer of POST /node/{node}/images/pull?ref=REF: the node holds REF.
+type ImagePullResult struct {
+	Node string `json:"node"`
+	Ref  string `json:"ref"`
+	// ID is the image's ID on the node.
+	ID string `json:"id"`
+	// From is where it came from: "local" (it was already there), a node's name, or
+	// "registry".
+	From string `json:"from"`
+	// Bytes is the archive's size when it came from a node.
+	Bytes int64 `json:"bytes,omitempty"`
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 
+	"golang.org/x/time/rate"
+
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
 )
@@ -89,7 +91,11 @@ func (s *Server) imageSave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lw := &lazyWriter{w: w}
-	n, err := e.SaveImage(r.Context(), ref, lw)
+	var out io.Writer = lw
+	if s.sendLimit != nil {
+		out = &pacedWriter{ctx: r.Context(), w: lw, lim: s.sendLimit}
+	}
+	n, err := e.SaveImage(r.Context(), ref, out)
 	switch {
 	case err == nil:
 		if !lw.started {
@@ -133,4 +139,76 @@ func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("image loaded", "audit", true, "images", res.Loaded, "bytes", cr.n, "remote", r.RemoteAddr)
 	writeJSON(w, out)
+}
+
+// imagePull is POST /node/{node}/images/pull?ref=REF: the node fetches REF through its pull
+// order (Config.FetchImage) and answers where it came from. Admin: it can re-point a tag that
+// Services run, like a load.
+func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.imageEngine(w)
+	if !ok {
+		return
+	}
+	ref := r.URL.Query().Get("ref")
+	if ref == "" {
+		writeError(w, http.StatusBadRequest, "ref: required (an image reference or ID)", "ref")
+		return
+	}
+	if s.cfg.FetchImage == nil {
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("node %s cannot fetch images", s.cfg.Node), "")
+		return
+	}
+	from, n, err := s.cfg.FetchImage(r.Context(), ref)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, docker.ErrImageNotFound) {
+			code = http.StatusNotFound
+		}
+		writeError(w, code, fmt.Sprintf("node %s: fetch image %s: %v", s.cfg.Node, ref, err), "ref")
+		return
+	}
+	id, err := e.ImageID(r.Context(), ref)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("node %s: image %s fetched from %s but: %v", s.cfg.Node, ref, from, err), "ref")
+		return
+	}
+	s.log.Info("image fetched on request", "audit", true, "image", ref, "from", from, "bytes", n, "remote", r.RemoteAddr)
+	writeJSON(w, nodeapi.ImagePullResult{Node: s.cfg.Node, Ref: ref, ID: id, From: from, Bytes: n})
+}
+
+// newSendLimiter paces the image archives a node sends to bytesPerSec, all of them together
+// (--images.sendRate: the link is shared, so two peers fetching at once get half each); nil
+// when bytesPerSec is 0 (unlimited). Its burst, the most written at once, is a twentieth of
+// a second's worth, between 1 byte and 64 KiB, so that the pace is even at any rate.
+func newSendLimiter(bytesPerSec int64) *rate.Limiter {
+	if bytesPerSec <= 0 {
+		return nil
+	}
+	burst := int(min(max(bytesPerSec/20, 1), 64<<10))
+	return rate.NewLimiter(rate.Limit(bytesPerSec), burst)
+}
+
+// pacedWriter writes to w no faster than lim allows, in pieces of at most its burst; it stops
+// when ctx ends (the receiver went away).
+type pacedWriter struct {
+	ctx context.Context
+	w   io.Writer
+	lim *rate.Limiter
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		k := min(len(b), p.lim.Burst())
+		if err := p.lim.WaitN(p.ctx, k); err != nil {
+			return n, fmt.Errorf("pace the archive (--images.sendRate): %w", err)
+		}
+		m, err := p.w.Write(b[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+	}
+	return n, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/constellation-sh/constellation/pkg/auth"
 	"github.com/constellation-sh/constellation/pkg/docker"
 	"github.com/constellation-sh/constellation/pkg/nodeapi"
+	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
 )
 
@@ -54,6 +55,14 @@ type Config struct {
 	Transport http.RoundTripper
 	// Clock stamps log errors and stats. Default clock.RealClock{}.
 	Clock clock.PassiveClock
+	// FetchImage, if set, makes ref present on this node's engine through its pull order
+	// (other nodes, then the registry) and says where it came from ("local", a node, or
+	// "registry") and the bytes copied from a node: POST /node/{node}/images/pull
+	// (images.go). Nil: that route answers 503.
+	FetchImage func(ctx context.Context, ref string) (from string, bytes int64, err error)
+	// SendRate caps the bytes per second of image archives this node sends (images.go), all
+	// transfers together. Default 0: unlimited.
+	SendRate int64
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -62,6 +71,8 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	// sendLimit paces the image archives this node sends (nil: unlimited); images.go.
+	sendLimit *rate.Limiter
 }
 
 // New returns the node API server.
@@ -78,7 +89,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, sendLimit: newSendLimiter(cfg.SendRate)}, nil
 }
 
 // Handlers returns the routes, for apiserver.Config.Handlers.
@@ -94,6 +105,7 @@ func (s *Server) Handlers() map[string]http.Handler {
 		nodeapi.ImagesPattern:    s.route(s.images),
 		nodeapi.ImageSavePattern: s.route(s.imageSave),
 		nodeapi.ImageLoadPattern: s.route(s.imageLoad),
+		nodeapi.ImagePullPattern: s.route(s.imagePull),
 	}
 }
 
@@ -110,6 +122,7 @@ func Scopes() map[string]auth.Scope {
 		nodeapi.ImagesPattern:    auth.ScopeRead,
 		nodeapi.ImageSavePattern: auth.ScopeAdmin,
 		nodeapi.ImageLoadPattern: auth.ScopeAdmin,
+		nodeapi.ImagePullPattern: auth.ScopeAdmin,
 	}
 }
 

@@ -29,7 +29,9 @@ type Artifacts struct {
 	// Init is the host's docker-init (tini), PID 1 of every node; under /usr like everything the
 	// nodes run from the host.
 	Init string
-	// Images are the workload images loaded into every node's dockerd, and ImagesTar their archive.
+	// Images are the workload images every node's dockerd holds before a scenario, and
+	// ImagesTar their archive, loaded into the first node (every node with MemoryStore or
+	// AgentBinary); the others fetch them through the agents (Cluster.distributeImages).
 	Images    []string
 	ImagesTar string
 }
