@@ -10,8 +10,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"k8s.io/utils/clock"
 )
 
 // FileExt ends every snapshot file Schedule writes.
@@ -31,8 +29,10 @@ type ScheduleConfig struct {
 	Keep int
 	// Take reads the snapshot to write. Required.
 	Take func(ctx context.Context) (*Snapshot, error)
-	// Clock stamps file names and waits between snapshots. Default clock.RealClock{}.
-	Clock clock.Clock
+	// Clock stamps file names and waits between snapshots: any k8s.io/utils/clock Clock (not
+	// imported here: cmd/ctl links this package and must not link k8s.io/utils). Default the
+	// wall clock.
+	Clock Clock
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// Done, when set, is called after each attempt with the file written or the error.
@@ -61,7 +61,7 @@ func NewSchedule(cfg ScheduleConfig) (*Schedule, error) {
 		cfg.Keep = 7
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
+		cfg.Clock = wallClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -158,3 +158,14 @@ func Prune(dir string, keep int) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Clock is the part of a k8s.io/utils/clock Clock the schedule reads.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

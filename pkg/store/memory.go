@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/utils/clock"
-
 	v1 "github.com/constellation-sh/constellation/api/v1"
 )
 
@@ -31,8 +29,9 @@ var _ Store = (*Memory)(nil)
 
 // MemoryConfig configures a Memory store. The zero value takes every default.
 type MemoryConfig struct {
-	// Clock stamps creation and deletion timestamps. Default clock.RealClock{}.
-	Clock clock.PassiveClock
+	// Clock stamps creation and deletion timestamps: any k8s.io/utils/clock clock (not imported
+	// here: cmd/ctl links this package and must not link k8s.io/utils). Default the wall clock.
+	Clock interface{ Now() time.Time }
 	// History is how many events watches can replay. Default 10000.
 	History int
 }
@@ -44,10 +43,11 @@ func NewMemory(cfg ...MemoryConfig) *Memory {
 	if len(cfg) > 0 {
 		c = cfg[0]
 	}
-	if c.Clock == nil {
-		c.Clock = clock.RealClock{}
+	now := time.Now
+	if c.Clock != nil {
+		now = c.Clock.Now
 	}
-	return &Memory{now: c.Clock.Now, objects: mapTable{}, history: NewHistory(c.History, 0)}
+	return &Memory{now: now, objects: mapTable{}, history: NewHistory(c.History, 0)}
 }
 
 type mapTable map[v1.Key][]byte
