@@ -166,16 +166,9 @@ func (r *Runner) scrubber(ctx context.Context, j *v1.Job) *redact.Scrubber {
 }
 
 func (r *Runner) secret(ctx context.Context, name, key string) (string, error) {
-	o, err := r.cfg.Store.Get(ctx, v1.KindSecret, name, store.Stale())
-	if errors.Is(err, store.ErrNotFound) {
-		return "", docker.ErrSecretNotFound
+	v, ok, err := store.SecretValue(ctx, r.cfg.Store, name, key)
+	if err == nil && !ok {
+		err = docker.ErrSecretNotFound
 	}
-	if err != nil {
-		return "", err
-	}
-	v, ok := o.(*v1.Secret).Spec.Data[key]
-	if !ok {
-		return "", docker.ErrSecretNotFound
-	}
-	return v, nil
+	return v, err
 }

@@ -192,21 +192,12 @@ func (c *Config) validate() error {
 	if c.Secret == nil {
 		st := c.Store
 		c.Secret = func(ctx context.Context, name, key string) (string, error) {
-			// From the local replica, like the Service itself: creating a container must never
-			// need quorum (a linearizable read waits up to the store's request timeout when
-			// the cluster has none, e.g. while nodes come back one by one after a reboot).
-			o, err := st.Get(ctx, v1.KindSecret, name, store.Stale())
-			if errors.Is(err, store.ErrNotFound) {
-				return "", docker.ErrSecretNotFound
+			// From the local replica, like the Service itself (store.SecretValue).
+			v, ok, err := store.SecretValue(ctx, st, name, key)
+			if err == nil && !ok {
+				err = docker.ErrSecretNotFound
 			}
-			if err != nil {
-				return "", err
-			}
-			v, ok := o.(*v1.Secret).Spec.Data[key]
-			if !ok {
-				return "", docker.ErrSecretNotFound
-			}
-			return v, nil
+			return v, err
 		}
 	}
 	return nil

@@ -76,9 +76,8 @@ func (s *Server) imageSave(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ref := r.URL.Query().Get("ref")
-	if ref == "" {
-		writeError(w, http.StatusBadRequest, "ref: required (an image reference or ID)", "ref")
+	ref, ok := refParam(w, r)
+	if !ok {
 		return
 	}
 	if _, err := e.ImageID(r.Context(), ref); err != nil {
@@ -149,9 +148,8 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ref := r.URL.Query().Get("ref")
-	if ref == "" {
-		writeError(w, http.StatusBadRequest, "ref: required (an image reference or ID)", "ref")
+	ref, ok := refParam(w, r)
+	if !ok {
 		return
 	}
 	if s.cfg.FetchImage == nil {
@@ -211,4 +209,15 @@ func (p *pacedWriter) Write(b []byte) (int, error) {
 		b = b[k:]
 	}
 	return n, nil
+}
+
+// refParam is the request's ?ref= (an image reference or ID); without one it answers 400 and
+// ok is false.
+func refParam(w http.ResponseWriter, r *http.Request) (ref string, ok bool) {
+	ref = r.URL.Query().Get("ref")
+	if ref == "" {
+		writeError(w, http.StatusBadRequest, "ref: required (an image reference or ID)", "ref")
+		return "", false
+	}
+	return ref, true
 }
