@@ -50,9 +50,6 @@ func (s *Store) apply(rd raft.Ready, b *batch) error {
 		return fmt.Errorf("raftstore: apply: %w", err)
 	}
 	s.txEntries += len(rd.CommittedEntries)
-	s.mu.Lock()
-	s.appliedTx = b.applied
-	s.mu.Unlock()
 	return nil
 }
 
@@ -75,6 +72,11 @@ func (s *Store) writeApply(tx *bolt.Tx, rd raft.Ready, b *batch) error {
 	if err := s.applyEntries(tx, rd.CommittedEntries, b); err != nil {
 		return err
 	}
+	// First the applied index Stale reads wait for, then the events and outcomes: a watcher or
+	// a proposer that reads back what it was just told about must wait for this batch.
+	s.mu.Lock()
+	s.appliedTx = b.applied
+	s.mu.Unlock()
 	// Watches get the events now, with the proposers (the entries are committed), not when
 	// the batch's bbolt transaction commits; reads of the objects (Get, List) see them after
 	// that commit, which a linearizable read asks for at once. A List's revision is the one
