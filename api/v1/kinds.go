@@ -46,20 +46,36 @@ var kinds = []KindInfo{
 func Kinds() []KindInfo { return append([]KindInfo(nil), kinds...) }
 
 // LookupKind finds a kind by its Kind, plural, singular or short name, case-insensitively.
+// It runs for every object the store decodes or applies: one map lookup, no allocation for a
+// Kind spelled as its constant.
 func LookupKind(name string) (KindInfo, bool) {
-	n := strings.ToLower(name)
-	for _, k := range append(kinds, internalKinds...) {
-		if n == strings.ToLower(k.Kind) || n == k.Plural || n == k.Singular {
-			return k, true
-		}
-		for _, s := range k.Short {
-			if n == s {
-				return k, true
-			}
+	if k, ok := kindIndex.exact[name]; ok {
+		return k, true
+	}
+	k, ok := kindIndex.lower[strings.ToLower(name)]
+	return k, ok
+}
+
+// kindIndex maps every name of every kind (exact Kind; lowercased Kind, plural, singular and
+// short names) to it; the first kind in kinds, then internalKinds, to claim a name keeps it.
+var kindIndex = func() (ix struct{ exact, lower map[string]KindInfo }) {
+	ix.exact, ix.lower = map[string]KindInfo{}, map[string]KindInfo{}
+	claim := func(m map[string]KindInfo, name string, k KindInfo) {
+		if _, taken := m[name]; !taken {
+			m[name] = k
 		}
 	}
-	return KindInfo{}, false
-}
+	for _, k := range append(append([]KindInfo(nil), kinds...), internalKinds...) {
+		claim(ix.exact, k.Kind, k)
+		claim(ix.lower, strings.ToLower(k.Kind), k)
+		claim(ix.lower, k.Plural, k)
+		claim(ix.lower, k.Singular, k)
+		for _, s := range k.Short {
+			claim(ix.lower, s, k)
+		}
+	}
+	return ix
+}()
 
 // KindNames lists the accepted plural names, for error messages.
 func KindNames() string {
