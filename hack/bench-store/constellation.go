@@ -49,7 +49,6 @@ func startConstellation(dir, value string, keys int) (writer, func() diskCounts,
 		cfg.RaftAddress = raftAddr
 		cfg.ClusterToken = "bench"
 		cfg.PromoteInterval = 100 * time.Millisecond
-		cfg.GroupCommitDelay = groupCommitDelay
 		if i > 0 {
 			cfg.Join = apiURLs[:1]
 		}

@@ -38,7 +38,6 @@ func main() {
 	keys := flag.Int("keys", 1000, "distinct keys written")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the Constellation members) to this file")
 	traceFile := flag.String("trace", "", "write an execution trace of this process to this file (go tool trace)")
-	flag.DurationVar(&groupCommitDelay, "group-commit-delay", 0, "raftstore Config.GroupCommitDelay (0: the store's default, negative: off)")
 	flag.Parse()
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)
@@ -65,9 +64,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// groupCommitDelay is the members' Config.GroupCommitDelay (-group-commit-delay).
-var groupCommitDelay time.Duration
 
 type result struct {
 	name    string

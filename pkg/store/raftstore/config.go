@@ -55,10 +55,6 @@ type Config struct {
 	// watches have them before; a read (linearizable or Stale) that must see them commits the
 	// batch at once. Default 100ms.
 	ApplyCommitDelay time.Duration
-	// GroupCommitDelay is how long a leader with many proposals in flight may hold its next
-	// Ready back for more to arrive, so that one log write and fdatasync carries more writes
-	// (group commit; see groupHold). Negative disables it. Default 1ms.
-	GroupCommitDelay time.Duration
 	// WALSegmentSize is the size the write-ahead log's segment files are preallocated to.
 	// Default 64 MiB.
 	WALSegmentSize int64
@@ -117,7 +113,6 @@ func DefaultConfig() Config {
 		CatchUpEntries:   5000,
 		HistorySize:      10000,
 		ApplyCommitDelay: 100 * time.Millisecond,
-		GroupCommitDelay: time.Millisecond,
 		WALSegmentSize:   64 << 20,
 		MaxVoters:        5,
 		PromoteInterval:  time.Second,
@@ -167,9 +162,6 @@ func (c *Config) validate() error {
 	}
 	if c.ApplyCommitDelay <= 0 {
 		c.ApplyCommitDelay = d.ApplyCommitDelay
-	}
-	if c.GroupCommitDelay == 0 {
-		c.GroupCommitDelay = d.GroupCommitDelay
 	}
 	if c.WALSegmentSize <= 0 {
 		c.WALSegmentSize = d.WALSegmentSize

@@ -17,11 +17,6 @@ func (s *Store) run() {
 	flush := time.NewTimer(time.Hour)
 	flush.Stop()
 	defer flush.Stop()
-	hold := time.NewTimer(time.Hour)
-	hold.Stop()
-	defer hold.Stop()
-	readyc := s.node.Ready()
-	var group groupCommit
 	fail := func(err error) {
 		s.log.Error("raft loop stopped: close and reopen the store to recover", "err", err)
 		s.mu.Lock()
@@ -37,9 +32,8 @@ func (s *Store) run() {
 		select {
 		case <-ticker.C:
 			s.node.Tick()
-		case rd := <-readyc:
+		case rd := <-s.node.Ready():
 			wasPending := s.tx != nil
-			before := s.proposed.Load()
 			if err := s.handleReady(rd); err != nil {
 				fail(err)
 				return
@@ -47,20 +41,6 @@ func (s *Store) run() {
 			if s.tx != nil && !wasPending {
 				flush.Reset(s.cfg.ApplyCommitDelay)
 			}
-			if s.loopLeader && s.cfg.GroupCommitDelay > 0 && group.hold(s.inflight.Load(), before, s.proposed.Load()) {
-				readyc = nil
-				hold.Reset(s.cfg.GroupCommitDelay)
-			}
-		case <-s.proposedC:
-			if readyc == nil && group.arrived(s.proposed.Load()) {
-				hold.Stop()
-				s.met.groupHolds.WithLabelValues("filled").Inc()
-				readyc = s.node.Ready()
-			}
-		case <-hold.C:
-			group.timedOut()
-			s.met.groupHolds.WithLabelValues("timeout").Inc()
-			readyc = s.node.Ready()
 		case <-flush.C:
 			if err := s.commitPending(); err != nil {
 				fail(err)

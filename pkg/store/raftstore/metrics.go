@@ -19,7 +19,6 @@ type metrics struct {
 	messagesDropped   *prometheus.CounterVec
 	transportRejected prometheus.Counter
 	peerTimeouts      prometheus.Counter
-	groupHolds        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,12 +42,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		transportRejected: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "peer_connections_rejected_total", Help: "Peer connections refused (token or cluster mismatch)."}),
 		peerTimeouts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "peer_stream_timeouts_total",
 			Help: "Peer streams closed because the other end was silent for the peer timeout (a half-open connection)."}),
-		groupHolds: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "group_commit_holds_total",
-			Help: "Readies the leader held back for more proposals (group commit), by how the hold ended: filled or timeout."}, []string{"end"}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.proposals, m.appliedEntries, m.appliedIndex, m.isLeader, m.leaderChanges, m.commitSeconds, m.walSyncSeconds,
-			m.snapshotsTaken, m.snapshotsSent, m.snapshotsReceived, m.messagesSent, m.messagesDropped, m.transportRejected, m.peerTimeouts, m.groupHolds} {
+			m.snapshotsTaken, m.snapshotsSent, m.snapshotsReceived, m.messagesSent, m.messagesDropped, m.transportRejected, m.peerTimeouts} {
 			reg.MustRegister(c)
 		}
 	}

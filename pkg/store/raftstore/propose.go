@@ -131,16 +131,9 @@ func (s *Store) proposeAndWait(ctx context.Context, reqID uint64, what string, p
 		s.mu.Unlock()
 	}()
 	s.met.proposals.Inc()
-	s.inflight.Add(1)
-	defer s.inflight.Add(-1)
 	for {
 		err := propose(ctx)
 		if err == nil {
-			s.proposed.Add(1)
-			select {
-			case s.proposedC <- struct{}{}:
-			default:
-			}
 			break
 		}
 		if errors.Is(err, raft.ErrStopped) {

@@ -30,11 +30,6 @@ type Store struct {
 	met     *metrics
 	reqBase uint64
 	reqSeq  atomic.Uint64
-	// Group commit (see groupHold): proposals waiting for their outcome, proposals raft
-	// accepted so far, and a signal for each.
-	inflight  atomic.Int64
-	proposed  atomic.Uint64
-	proposedC chan struct{}
 	// joinExtra is JoinResponse.Extra from when this node joined (nil if it bootstrapped).
 	joinExtra map[string]string
 
