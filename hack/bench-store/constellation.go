@@ -120,7 +120,7 @@ func startConstellation(dir, value string, keys int) (writer, func() diskCounts,
 	leaderName = fmt.Sprintf("c%d", lead)
 	url := apiURLs[lead] + "/put/"
 	w := func(ctx context.Context, client *http.Client, i int) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%sk%d", url, i%keys), strings.NewReader(value))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%sk%d", url, i%keys), strings.NewReader(freshValue(value)))
 		return doOK(client, req, "put")
 	}
 	counts := func() diskCounts {

@@ -111,7 +111,7 @@ func startEtcd(dir, value string, keys int) (writer, func() diskCounts, func(), 
 	w := func(ctx context.Context, client *http.Client, i int) error {
 		body, _ := json.Marshal(map[string]string{
 			"key":   base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "k%d", i%keys)),
-			"value": base64.StdEncoding.EncodeToString([]byte(value)),
+			"value": base64.StdEncoding.EncodeToString([]byte(freshValue(value))),
 		})
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -35,11 +37,29 @@ func (h *History) Append(ev RawEvent) {
 	h.events = append(h.events, ev)
 	h.current = ev.Revision
 	if len(h.events) > h.capacity {
-		drop := len(h.events) - h.capacity
-		h.compact = h.events[drop-1].Revision
-		h.events = append(h.events[:0:0], h.events[drop:]...)
+		h.dropLocked(len(h.events) - h.capacity)
 	}
 	h.wakeLocked()
+}
+
+// dropLocked forgets the n oldest events. It reslices instead of copying the rest (a full
+// history would otherwise copy capacity events on every append); append reallocates, copying
+// only the kept events, once the slack in front is used up, so an append costs O(1) amortised.
+// The dropped slots are zeroed so that their objects can be collected meanwhile.
+func (h *History) dropLocked(n int) {
+	if n <= 0 {
+		return
+	}
+	h.compact = h.events[n-1].Revision
+	clear(h.events[:n])
+	h.events = h.events[n:]
+}
+
+// firstAfterLocked is the index of the first event with a revision above rev (revisions
+// ascend: a binary search).
+func (h *History) firstAfterLocked(rev int64) int {
+	i, _ := slices.BinarySearchFunc(h.events, rev+1, func(ev RawEvent, r int64) int { return cmp.Compare(ev.Revision, r) })
+	return i
 }
 
 // SetCurrent records a revision reached without an event (a restore from snapshot) and drops
@@ -70,11 +90,7 @@ func (h *History) Compact(rev int64) {
 	if rev > h.current {
 		rev = h.current
 	}
-	i := 0
-	for i < len(h.events) && h.events[i].Revision <= rev {
-		i++
-	}
-	h.events = append(h.events[:0:0], h.events[i:]...)
+	h.dropLocked(h.firstAfterLocked(rev))
 	h.compact = rev
 }
 
@@ -108,10 +124,7 @@ func (h *History) since(kind string, rev int64) ([]RawEvent, int64, <-chan struc
 	}
 	var out []RawEvent
 	last := rev
-	for _, ev := range h.events {
-		if ev.Revision <= rev {
-			continue
-		}
+	for _, ev := range h.events[h.firstAfterLocked(rev):] {
 		last = ev.Revision
 		if kind == "" || ev.Kind == kind {
 			out = append(out, ev)
