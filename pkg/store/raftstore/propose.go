@@ -179,7 +179,7 @@ func (s *Store) write(ctx context.Context, mut store.Mutation) (v1.Object, error
 	if r.err != nil {
 		return nil, r.err
 	}
-	return store.DecodeObject(r.object)
+	return store.DecodeKind(mut.Kind, r.object)
 }
 
 // linearize waits until this node has applied everything committed before the call: a

@@ -72,7 +72,7 @@ func (s *Store) Get(ctx context.Context, kind, name string, opts ...store.ReadOp
 	if b == nil {
 		return nil, fmt.Errorf("%s: %w", v1.Key{Kind: kind, Name: name}, store.ErrNotFound)
 	}
-	return store.DecodeObject(b)
+	return store.DecodeKind(kind, b)
 }
 
 // List implements store.Store.
@@ -89,7 +89,7 @@ func (s *Store) List(ctx context.Context, kind string, sel v1.Selector, opts ...
 		prefix := objectKey(kind, "")
 		c := tx.Bucket(bucketObjects).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			o, err := store.DecodeObject(v) // decoding copies out of bbolt's memory
+			o, err := store.DecodeKind(kind, v) // decoding copies out of bbolt's memory
 			if err != nil {
 				return err
 			}
